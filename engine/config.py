@@ -1,0 +1,85 @@
+"""Settings: defaults, then BITESIZE_* environment variables, then overrides.
+
+Every process (web, worker, CLI) that starts with the same instance folder and
+the same environment shares one database and one Redis, so settings are
+derived from the environment the same way everywhere.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "BITESIZE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a bitesize process needs to know; see README's configuration table."""
+
+    instance_path: Path = Path("instance")
+    database_url: str = ""
+    redis_url: str = ""
+    secret_key: str = ""
+    sqlite_synchronous: str = "NORMAL"
+    max_upload_mb: int = 200
+    max_image_pixels: int = 50_000_000
+    max_items_per_request: int = 10_000
+
+    @classmethod
+    def from_env(cls, overrides: dict[str, Any] | None = None,
+                 environ: dict[str, str] | None = None) -> Settings:
+        """Build settings: defaults < environment < explicit overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _coerce(f.type, raw)
+        values.update(overrides or {})
+        settings = cls(**values)
+        return settings.resolved()
+
+    def resolved(self) -> Settings:
+        """Fill the defaults that depend on the instance folder."""
+        instance = Path(self.instance_path).absolute()
+        instance.mkdir(parents=True, exist_ok=True)
+        database_url = self.database_url or f"sqlite:///{instance / 'bitesize.db'}"
+        secret = self.secret_key or _instance_secret(instance)
+        return replace(self, instance_path=instance, database_url=database_url,
+                       secret_key=secret)
+
+    @property
+    def media_path(self) -> Path:
+        return self.instance_path / "media"
+
+    @property
+    def uploads_path(self) -> Path:
+        return self.instance_path / "uploads"
+
+
+def _coerce(type_name: Any, raw: str) -> Any:
+    """Environment values are strings; turn them into the field's type."""
+    if type_name in ("int", int):
+        return int(raw)
+    if type_name in ("Path", Path):
+        return Path(raw)
+    return raw
+
+
+def _instance_secret(instance: Path) -> str:
+    """A per-instance random secret, made once, so every process signs alike."""
+    path = instance / "secret_key"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(secrets.token_hex(32))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # first writer wins; others read its secret
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()

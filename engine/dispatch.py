@@ -1,0 +1,206 @@
+"""Dispatch: who may get which task, kept in Redis and changed only by Lua scripts.
+
+Every key of a project carries the hash tag ``{p:ID}`` so that one project
+lives in one Redis Cluster slot. Each call below is one atomic script and one
+round trip. The state here is a cache of SQL: ``load_project`` rebuilds it,
+and ``checkout``/``submit`` report ``StateMissingError`` when it is gone so the
+caller can rebuild and retry (see engine.volunteering).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from engine.errors import BitesizeError, ConflictError
+
+LUA_DIR = Path(__file__).parent / "lua"
+SCAN_LIMIT = 2000  # pool entries a checkout may skip over (tasks this volunteer saw)
+GRACE_MS = 24 * 3600 * 1000  # how long a closed lease is remembered, for retries
+
+
+class StateMissingError(BitesizeError):
+    """The project's dispatch state is not in Redis (never built, or wiped)."""
+
+    code = "state_missing"
+
+
+class ProjectClosedError(ConflictError):
+    """The project is paused or completed: no tasks are handed out."""
+
+    code = "project_closed"
+
+
+@dataclass(frozen=True)
+class Checkout:
+    task_id: int
+    expires_ms: int
+    payload: dict
+    task_type: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    outcome: str  # counted | repeat | surplus
+    done: int
+    need: int
+
+    @property
+    def counted(self) -> bool:
+        return self.outcome in ("counted", "repeat")
+
+
+@dataclass(frozen=True)
+class ProjectMeta:
+    """What the hot path needs to know about a project, cached beside its tasks."""
+
+    project_id: int
+    active: bool
+    task_type: str
+    lease_seconds: int
+    config: dict
+    version: str  # changes whenever the config changes: keys caches of schemas
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    task_id: int
+    need: int
+    done: int
+    payload: dict
+
+
+def keys(project_id: int) -> dict[str, str]:
+    prefix = f"bs:{{p:{project_id}}}:"
+    names = ("meta", "pool", "state", "leases", "payload")
+    return {"prefix": prefix, **{name: prefix + name for name in names}}
+
+
+def seen_key(project_id: int, volunteer_id: int) -> str:
+    return f"bs:{{p:{project_id}}}:seen:{volunteer_id}"
+
+
+class Dispatcher:
+    """The dispatch calls of DESIGN.md: checkout, submit, release, settle, load."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.redis = connection
+        common = (LUA_DIR / "common.lua").read_text()
+        self._scripts = {
+            name: connection.register_script(common + (LUA_DIR / f"{name}.lua").read_text())
+            for name in ("checkout", "submit", "release", "settle")
+        }
+
+    def _base_keys(self, project_id: int) -> tuple[list[str], str]:
+        k = keys(project_id)
+        return [k["meta"], k["pool"], k["state"], k["leases"]], k["prefix"]
+
+    def checkout(self, project_id: int, volunteer_id: int) -> Checkout | None:
+        """Lease the best unseen open task to a volunteer, or None when none is left.
+
+        Raises ProjectClosedError when the project takes no answers now.
+        """
+        base, prefix = self._base_keys(project_id)
+        reply = self._scripts["checkout"](
+            keys=[*base, seen_key(project_id, volunteer_id), keys(project_id)["payload"]],
+            args=[prefix, volunteer_id, SCAN_LIMIT, GRACE_MS],
+        )
+        status = _text(reply[0])
+        if status == "missing":
+            raise StateMissingError(f"no dispatch state for project {project_id}")
+        if status == "closed":
+            raise ProjectClosedError(f"project {project_id} is not taking answers now")
+        if status != "ok":
+            return None
+        return Checkout(int(reply[1]), int(reply[2]), json.loads(reply[3]), _text(reply[4]))
+
+    def submit(self, project_id: int, task_id: int, volunteer_id: int) -> Submission:
+        """Close the lease once (retries are idempotent) and count the answer if needed."""
+        base, prefix = self._base_keys(project_id)
+        reply = self._scripts["submit"](
+            keys=[*base, seen_key(project_id, volunteer_id)],
+            args=[prefix, task_id, volunteer_id, GRACE_MS],
+        )
+        if _text(reply[0]) == "missing":
+            raise StateMissingError(f"no dispatch state for project {project_id}")
+        return Submission(_text(reply[0]), int(reply[1]), int(reply[2]))
+
+    def release(self, project_id: int, task_id: int, volunteer_id: int) -> bool:
+        """A skip: the task goes back to the pool, never again to this volunteer."""
+        base, prefix = self._base_keys(project_id)
+        reply = self._scripts["release"](keys=base, args=[prefix, task_id, volunteer_id, GRACE_MS])
+        return bool(reply)
+
+    def settle(self, project_id: int, task_id: int, need: int | None) -> None:
+        """Retire a task (need None) or raise its need so it collects more answers."""
+        base, prefix = self._base_keys(project_id)
+        self._scripts["settle"](keys=[*base, keys(project_id)["payload"]],
+                                args=[prefix, task_id, need or 0])
+
+    def meta(self, project_id: int) -> ProjectMeta | None:
+        raw = self.redis.hgetall(keys(project_id)["meta"])
+        if not raw:
+            return None
+        meta = {_text(k): _text(v) for k, v in raw.items()}
+        return ProjectMeta(project_id, meta["active"] == "1", meta["task_type"],
+                           int(meta["lease_seconds"]), json.loads(meta["config"]),
+                           meta["version"])
+
+    def set_meta(self, meta: ProjectMeta) -> None:
+        self.redis.hset(keys(meta.project_id)["meta"], mapping={
+            "active": "1" if meta.active else "0",
+            "task_type": meta.task_type,
+            "lease_seconds": meta.lease_seconds,
+            "config": json.dumps(meta.config),
+            "version": meta.version,
+        })
+
+    def add_tasks(self, project_id: int, tasks: Iterable[OpenTask],
+                  answered: Iterable[tuple[int, int, bool]] = ()) -> None:
+        """Put open tasks, and the answers they already have, into the pool.
+
+        Used for new tasks from a job and by a rebuild; pipelined in batches
+        because a job may bring a hundred thousand tasks. Each stored answer
+        (task, volunteer, counted) marks its lease as closed, so a submit
+        retried after a rebuild is still recognised and not counted twice.
+        """
+        k = keys(project_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for n, task in enumerate(tasks, 1):
+            pipe.hset(k["state"], task.task_id, f"{task.need}:{task.done}:0")
+            pipe.hset(k["payload"], task.task_id, json.dumps(task.payload))
+            if task.done < task.need:
+                pipe.zadd(k["pool"], {task.task_id: task.done * 4294967296 + task.task_id})
+            if n % 5000 == 0:
+                pipe.execute()
+        for n, (task_id, volunteer_id, counted) in enumerate(answered, 1):
+            pipe.sadd(seen_key(project_id, volunteer_id), task_id)
+            pipe.set(f"{k['prefix']}lease:{task_id}:{volunteer_id}",
+                     "done" if counted else "surplus", px=GRACE_MS)
+            if n % 5000 == 0:
+                pipe.execute()
+        pipe.execute()
+
+    def drop_project(self, project_id: int) -> None:
+        """Forget a project's dispatch state entirely (before a rebuild)."""
+        pattern = f"bs:{{p:{project_id}}}:*"
+        for batch in _batched(self.redis.scan_iter(match=pattern, count=1000), 500):
+            self.redis.unlink(*batch)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _batched(iterable, size: int):
+    batch = []
+    for value in iterable:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,191 @@
+"""Jobs: a bulk upload becomes items, and items become tasks, in the background.
+
+The request only checks the upload, stores it under the instance folder and
+enqueues a job (RQ) that receives the job's id. The job splits items in
+batches with SQLAlchemy Core bulk inserts, records its progress in SQL (so
+it survives Redis), and can be re-run: items already stored are skipped.
+"""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from marshmallow import ValidationError
+from sqlalchemy import insert, select, update
+
+from engine.archives import ArchiveMember, read_image_archive
+from engine.dispatch import OpenTask
+from engine.errors import BitesizeError, InvalidError, NotFoundError
+from engine.identity import Identity
+from engine.models import Item, Job, Project, Task, utcnow
+from engine.projects import get_owned_project
+from engine.services import Services
+
+BATCH = 500
+MAX_REPORTED_ERRORS = 20
+
+
+def create_job(services: Services, identity: Identity, project_id: int, *,
+               items: list[dict] | None = None, upload: IO[bytes] | None = None,
+               filename: str = "") -> Job:
+    """Check and store an upload, then enqueue the job that splits it."""
+    project = get_owned_project(services, identity, project_id)
+    if items is not None:
+        validate_items(services, project, items)
+        kind, data = "items", io.BytesIO(json.dumps(items).encode())
+    elif upload is not None and filename.lower().endswith(".zip"):
+        kind, data = "zip", upload
+    else:
+        raise InvalidError("send JSON {\"items\": [...]} or a .zip file as 'file'",
+                           {"file": "expected a .zip archive"})
+    with services.db.session() as session:
+        job = Job(project_id=project.id, kind=kind, state="queued", problems=[])
+        session.add(job)
+        session.flush()
+        job.source = f"job-{job.id}.{'json' if kind == 'items' else 'zip'}"
+        _write_upload(services.settings.uploads_path / job.source, data)
+    enqueue_split(services, job.id)
+    return job
+
+
+def enqueue_split(services: Services, job_id: int) -> None:
+    services.queue("default").enqueue("workers.jobs.split_job", job_id,
+                                      job_id=f"split-{job_id}", job_timeout=6 * 3600)
+
+
+def validate_items(services: Services, project: Project, items: list[dict]) -> None:
+    """Reject the whole request if any item is malformed, naming each bad one."""
+    schema = services.registry.get(project.task_type).item_schema(project.config)
+    errors: dict[str, Any] = {}
+    for index, item in enumerate(items):
+        try:
+            schema.load(item)
+        except ValidationError as exc:
+            errors[str(index)] = exc.messages
+            if len(errors) >= MAX_REPORTED_ERRORS:
+                break
+    if errors:
+        raise InvalidError(f"{len(errors)} item(s) are not valid", {"items": errors})
+
+
+def get_job(services: Services, identity: Identity, job_id: int) -> Job:
+    with services.db.session() as session:
+        job = session.get(Job, job_id)
+    if job is None:
+        raise NotFoundError(f"job {job_id} does not exist", {"job": "not found"})
+    get_owned_project(services, identity, job.project_id)
+    return job
+
+
+def run_job(services: Services, job_id: int) -> Job:
+    """Split a stored upload into items and tasks (the body of the RQ job)."""
+    with services.db.session() as session:
+        job = session.get(Job, job_id)
+        project = session.get(Project, job.project_id)
+        job.state, job.started_at, job.error = "running", utcnow(), None
+    try:
+        resumed = _split_all(services, job, project)
+    except Exception as exc:
+        _finish(services, job, "failed", error=_describe(exc))
+        raise
+    if resumed:
+        from engine.rebuild import rebuild_project
+        rebuild_project(services, project.id)  # a crashed run may have left Redis short
+    return _finish(services, job, "done")
+
+
+def _split_all(services: Services, job: Job, project: Project) -> bool:
+    with services.db.session() as session:
+        done = set(session.scalars(select(Item.seq).where(Item.job_id == job.id)))
+    source = services.settings.uploads_path / job.source
+    batch: list[tuple[int, dict]] = []
+    for seq, item in _items(services, job, source):
+        if seq not in done:
+            batch.append((seq, item))
+        if len(batch) >= BATCH:
+            _store_batch(services, job, project, batch)
+            batch = []
+    _store_batch(services, job, project, batch)
+    return bool(done)
+
+
+def _items(services: Services, job: Job, source: Path) -> Iterator[tuple[int, dict]]:
+    if job.kind == "items":
+        items = json.loads(source.read_text())
+        _progress(services, job, items_total=len(items))
+        yield from enumerate(items)
+    else:
+        yield from _zip_items(services, job, source)
+
+
+def _zip_items(services: Services, job: Job, source: Path) -> Iterator[tuple[int, dict]]:
+    """Each image in the zip becomes an item; bad members go into the job's report."""
+    problems, duplicates, seq = [], 0, 0
+    for member in read_image_archive(source):
+        if not isinstance(member, ArchiveMember):
+            problems.append({"path": member.path, "reason": member.reason})
+            continue
+        try:
+            stored = services.media.put(member.data, member.path)
+        except BitesizeError as exc:
+            problems.append({"path": member.path, "reason": exc.message})
+            continue
+        duplicates += stored.duplicate
+        yield seq, {"image": f"/media/{stored.name}", "thumb": f"/media/{stored.thumb}",
+                    "id": member.path}
+        seq += 1
+    _progress(services, job, items_total=seq, problems=problems, duplicates=duplicates)
+
+
+def _store_batch(services: Services, job: Job, project: Project,
+                 batch: list[tuple[int, dict]]) -> None:
+    """Insert one batch of items and their tasks in one transaction, then pool them."""
+    if not batch:
+        return
+    task_type = services.registry.get(project.task_type)
+    with services.db.session() as session:
+        item_ids = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), [
+            {"project_id": project.id, "job_id": job.id, "seq": seq,
+             "ref": str(item.get("id"))[:200] if item.get("id") is not None else None,
+             "data": item} for seq, item in batch]).all()
+        rows = [{"project_id": project.id, "item_id": item_id, "payload": mt.payload,
+                 "gold": mt.gold, "is_gold": mt.gold is not None, "state": "open",
+                 "need": project.min_answers, "priority": 0}
+                for item_id, (_, item) in zip(item_ids, batch, strict=True)
+                for mt in task_type.split(item, project.config)]
+        task_ids = session.scalars(
+            insert(Task).returning(Task.id, sort_by_parameter_order=True), rows).all() if rows else []
+        session.execute(update(Job).where(Job.id == job.id).values(
+            items_split=Job.items_split + len(batch), tasks_made=Job.tasks_made + len(rows)))
+    services.dispatcher.add_tasks(project.id, _open(task_ids, rows))
+
+
+def _open(task_ids: Iterable[int], rows: list[dict]) -> Iterator[OpenTask]:
+    for task_id, row in zip(task_ids, rows, strict=True):
+        yield OpenTask(task_id, row["need"], 0, row["payload"])
+
+
+def _progress(services: Services, job: Job, **values: Any) -> None:
+    with services.db.session() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(**values))
+
+
+def _finish(services: Services, job: Job, state: str, error: str | None = None) -> Job:
+    with services.db.session() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(
+            state=state, error=error, finished_at=utcnow()))
+        return session.get(Job, job.id)
+
+
+def _describe(exc: Exception) -> str:
+    return exc.message if isinstance(exc, BitesizeError) else f"{type(exc).__name__}: {exc}"
+
+
+def _write_upload(path: Path, data: IO[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        shutil.copyfileobj(data, out, 1024 * 1024)

@@ -1,0 +1,164 @@
+"""SQL tables: the system of record. Redis only mirrors dispatch state from here.
+
+Names follow DESIGN.md's vocabulary: organisation, user, volunteer, project,
+job, item, task, answer, result.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, Any: JSON}
+
+
+class Organisation(Base):
+    """A charity (or the platform's own staff): owns users and projects."""
+
+    __tablename__ = "organisation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    """A charity member or an admin; authenticates with a hashed API token."""
+
+    __tablename__ = "user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))  # charity | admin
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Volunteer(Base):
+    """Someone who answers tasks; anonymous unless they choose a name."""
+
+    __tablename__ = "volunteer"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Project(Base):
+    """A campaign: one task type, its config, and the redundancy policy."""
+
+    __tablename__ = "project"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    task_type: Mapped[str] = mapped_column(String(100))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    min_answers: Mapped[int] = mapped_column(Integer, default=3)
+    max_answers: Mapped[int] = mapped_column(Integer, default=5)
+    confidence: Mapped[float] = mapped_column(Float, default=0.8)
+    lease_seconds: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="active")  # active|paused|completed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """One bulk upload into a project, split into tasks by a background job."""
+
+    __tablename__ = "job"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # items | zip
+    state: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|done|failed
+    source: Mapped[str] = mapped_column(String(300), default="")  # file under uploads/
+    items_total: Mapped[int] = mapped_column(Integer, default=0)
+    items_split: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_made: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[Any] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Item(Base):
+    """One uploaded thing (photo, row, page); its tasks' results combine into it."""
+
+    __tablename__ = "item"
+    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id"))
+    seq: Mapped[int] = mapped_column(Integer)  # position in the upload: makes re-runs idempotent
+    ref: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Task(Base):
+    """A microtask: what one volunteer sees, answered by several of them."""
+
+    __tablename__ = "task"
+    __table_args__ = (Index("ix_task_project_state", "project_id", "state"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    gold: Mapped[Any | None] = mapped_column(JSON)
+    is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open|retired|contested|settled
+    need: Mapped[int] = mapped_column(Integer)  # counted answers wanted now
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Answer(Base):
+    """One volunteer's response to one task; never two per (task, volunteer)."""
+
+    __tablename__ = "answer"
+    __table_args__ = (
+        UniqueConstraint("task_id", "volunteer_id", name="uq_answer_task_volunteer"),
+        Index("ix_answer_project", "project_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    lease: Mapped[str | None] = mapped_column(String(200))
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Result(Base):
+    """The merged answer of a task; its state is the task's state."""
+
+    __tablename__ = "result"
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    value: Mapped[Any | None] = mapped_column(JSON)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    answers: Mapped[int] = mapped_column(Integer, default=0)
+    support: Mapped[Any | None] = mapped_column(JSON)
+    method: Mapped[str] = mapped_column(String(40), default="majority")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,131 @@
+"""Projects: create them, show them with progress, and mirror them into Redis.
+
+A charity's projects are private to its organisation; volunteers (and the
+public list) see only active ones.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+
+from engine.dispatch import ProjectMeta
+from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
+from engine.identity import Identity
+from engine.models import Job, Project, Task
+from engine.services import Services
+
+PUBLIC_STATES = ("active",)
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    project: Project
+    progress: dict[str, int]
+
+
+def create_project(services: Services, identity: Identity, data: dict[str, Any]) -> ProjectView:
+    """Validate the type's config and store the project; it is active at once."""
+    identity.require_user()
+    task_type = services.registry.get(data["task_type"])
+    try:
+        config = task_type.load_config(data.get("config") or {})
+    except ValidationError as exc:
+        raise InvalidError("the project config is not valid",
+                           {"config": exc.messages}) from exc
+    if data["max_answers"] < data["min_answers"]:
+        raise InvalidError("max_answers must be at least min_answers",
+                           {"max_answers": "smaller than min_answers"})
+    with services.db.session() as session:
+        project = Project(organisation_id=identity.organisation_id, config=config,
+                          **{k: v for k, v in data.items() if k != "config"})
+        session.add(project)
+        session.flush()
+    publish(services, project)
+    return ProjectView(project, _empty_progress())
+
+
+def get_project(services: Services, identity: Identity | None, project_id: int) -> Project:
+    """The project if this caller may see it; a hidden one looks like a missing one."""
+    with services.db.session() as session:
+        project = session.get(Project, project_id)
+    if project is None or not can_see(identity, project):
+        raise NotFoundError(f"project {project_id} does not exist",
+                            {"project": "not found"})
+    return project
+
+
+def get_owned_project(services: Services, identity: Identity, project_id: int) -> Project:
+    project = get_project(services, identity, project_id)
+    if not owns(identity, project):
+        raise PermissionDeniedError("only the project's organisation may do this")
+    return project
+
+
+def can_see(identity: Identity | None, project: Project) -> bool:
+    return project.state in PUBLIC_STATES or (identity is not None and owns(identity, project))
+
+
+def owns(identity: Identity, project: Project) -> bool:
+    return identity.kind == "user" and identity.organisation_id == project.organisation_id
+
+
+def list_projects(services: Services, identity: Identity | None) -> list[ProjectView]:
+    with services.db.session() as session:
+        query = select(Project).order_by(Project.id)
+        projects = [p for p in session.scalars(query) if can_see(identity, p)]
+        progress = _progress(session, [p.id for p in projects])
+    return [ProjectView(p, progress.get(p.id, _empty_progress())) for p in projects]
+
+
+def project_view(services: Services, project: Project) -> ProjectView:
+    with services.db.session() as session:
+        progress = _progress(session, [project.id])
+    return ProjectView(project, progress.get(project.id, _empty_progress()))
+
+
+def _progress(session, project_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Task counts by state, and jobs still running, per project."""
+    if not project_ids:
+        return {}
+    out = {pid: _empty_progress() for pid in project_ids}
+    rows = session.execute(
+        select(Task.project_id, Task.state, func.count())
+        .where(Task.project_id.in_(project_ids))
+        .group_by(Task.project_id, Task.state))
+    for pid, state, count in rows:
+        out[pid][state] = count
+        out[pid]["tasks"] += count
+    jobs = session.execute(
+        select(Job.project_id, func.count())
+        .where(Job.project_id.in_(project_ids), Job.state.in_(("queued", "running")))
+        .group_by(Job.project_id))
+    for pid, count in jobs:
+        out[pid]["jobs_running"] = count
+    for progress in out.values():
+        finished = progress["retired"] + progress["contested"] + progress["settled"]
+        progress["done_percent"] = round(100 * finished / progress["tasks"]) if progress["tasks"] else 0
+    return out
+
+
+def _empty_progress() -> dict[str, int]:
+    return {"tasks": 0, "open": 0, "retired": 0, "contested": 0, "settled": 0,
+            "jobs_running": 0, "done_percent": 0}
+
+
+def lease_seconds(services: Services, project: Project) -> int:
+    if project.lease_seconds:
+        return project.lease_seconds
+    return services.registry.get(project.task_type).lease_seconds
+
+
+def publish(services: Services, project: Project) -> None:
+    """Mirror what the hot path needs about a project into Redis."""
+    version = hashlib.sha1(json.dumps(project.config, sort_keys=True).encode()).hexdigest()[:12]
+    services.dispatcher.set_meta(ProjectMeta(
+        project.id, project.state == "active", project.task_type,
+        lease_seconds(services, project), project.config, version))

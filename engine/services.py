@@ -1,0 +1,53 @@
+"""The engine's shared parts for one process: settings, SQL, Redis, task types.
+
+web/ and workers/ each build one Services at start-up and pass it to the
+engine's functions; nothing here is a module global, so tests can build as
+many as they like against different databases and Redis servers.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+import redis
+from rq import Queue
+
+from engine.config import Settings
+from engine.db import Database
+from engine.dispatch import Dispatcher
+from engine.media import MediaStore
+from engine.redis_server import connect
+from task_types import TaskTypeRegistry
+
+QUEUE_NAMES = ("high", "default", "low")
+
+
+class Services:
+    def __init__(self, settings: Settings, registry: TaskTypeRegistry | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url, settings.sqlite_synchronous)
+        self.registry = registry or TaskTypeRegistry.from_entry_points()
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        # Connected on first use: a web process that only serves pages never
+        # starts the embedded Redis.
+        return connect(self.settings)
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.redis)
+
+    @cached_property
+    def media(self) -> MediaStore:
+        return MediaStore(self.settings.media_path, max_pixels=self.settings.max_image_pixels)
+
+    def queue(self, name: str = "default") -> Queue:
+        return Queue(name, connection=self.redis)
+
+    def queues(self) -> list[Queue]:
+        return [self.queue(name) for name in QUEUE_NAMES]
+
+    def close(self) -> None:
+        self.db.dispose()
+        if "redis" in self.__dict__:
+            self.redis.close()

@@ -1,0 +1,165 @@
+"""The volunteer's hot path: get the next task, answer it, skip it.
+
+`next_task` is one Redis script call and no SQL. `submit_answer` commits the
+answer row in SQL first (unique per task and volunteer) and only then closes
+the lease in Redis, so an answer that got a 2xx is always stored, and a retry
+of the same submit is recognised instead of doubled.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from engine import leases
+from engine.consensus import update_result
+from engine.dispatch import StateMissingError, Submission
+from engine.errors import ConflictError, GoneError, InvalidError, NotFoundError
+from engine.identity import Identity
+from engine.models import Answer
+from engine.rebuild import ensure_state
+from engine.services import Services
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Handout:
+    task_id: int
+    task_type: str
+    payload: dict
+    lease: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Receipt:
+    answer_id: int
+    task_id: int
+    counted: bool
+    created_at: datetime
+
+
+def next_task(services: Services, identity: Identity, project_id: int) -> Handout | None:
+    """Lease the best open task this volunteer has not seen; None when none is left."""
+    identity.require_volunteer()
+    checkout = _healing(services, project_id,
+                        lambda: services.dispatcher.checkout(project_id, identity.id))
+    if checkout is None:
+        return None
+    claim = leases.LeaseClaim(project_id, checkout.task_id, identity.id, checkout.expires_ms)
+    return Handout(checkout.task_id, checkout.task_type, checkout.payload,
+                   leases.issue(services.settings.secret_key, claim),
+                   datetime.fromtimestamp(checkout.expires_ms / 1000, UTC))
+
+
+def submit_answer(services: Services, identity: Identity, task_id: int,
+                  token: str, raw_answer: Any) -> Receipt:
+    """Store a volunteer's answer exactly once and count it if the task needs it."""
+    identity.require_volunteer()
+    claim = _claim_for(services, identity, task_id, token)
+    value = _validate(services, claim.project_id, raw_answer)
+    answer = _insert_answer(services, claim, token, value)
+    submission = _healing(services, claim.project_id, lambda: services.dispatcher.submit(
+        claim.project_id, task_id, identity.id))
+    if not submission.counted and answer.counted:
+        answer.counted = _mark_surplus(services, answer.id)
+    if submission.outcome == "counted" and submission.done >= submission.need:
+        update_result(services, claim.project_id, task_id)
+    return Receipt(answer.id, task_id, answer.counted, answer.created_at)
+
+
+def skip_task(services: Services, identity: Identity, token: str) -> bool:
+    """Give a leased task back; this volunteer will not be offered it again."""
+    identity.require_volunteer()
+    claim = leases.verify(services.settings.secret_key, token)
+    if claim.volunteer_id != identity.id:
+        raise GoneError("this lease is not yours", {"lease": "issued to another volunteer"})
+    return _healing(services, claim.project_id, lambda: services.dispatcher.release(
+        claim.project_id, claim.task_id, identity.id))
+
+
+def _claim_for(services: Services, identity: Identity, task_id: int,
+               token: str) -> leases.LeaseClaim:
+    claim = leases.verify(services.settings.secret_key, token)
+    if claim.task_id != task_id or claim.volunteer_id != identity.id:
+        raise GoneError("this lease is not for this task and volunteer",
+                        {"lease": "issued for another task or volunteer"})
+    return claim
+
+
+def _validate(services: Services, project_id: int, raw_answer: Any) -> Any:
+    meta = services.dispatcher.meta(project_id)
+    if meta is None:
+        ensure_state(services, project_id)
+        meta = services.dispatcher.meta(project_id)
+    if meta is None:
+        raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+    schema = _answer_schema(services, project_id, meta.version, meta.task_type, meta.config)
+    if not isinstance(raw_answer, dict):
+        raise InvalidError("the answer must be a JSON object", {"answer": "not an object"})
+    try:
+        return schema.load(raw_answer)
+    except ValidationError as exc:
+        raise InvalidError("the answer is not valid", {"answer": exc.messages}) from exc
+
+
+_schemas: dict[tuple, Schema] = {}
+
+
+def _answer_schema(services: Services, project_id: int, version: str,
+                   task_type: str, config: dict) -> Schema:
+    """Answer schemas are built once per project config version, per process."""
+    key = (id(services.registry), project_id, version)
+    if key not in _schemas:
+        if len(_schemas) > 1000:
+            _schemas.clear()
+        _schemas[key] = services.registry.get(task_type).answer_schema(config)
+    return _schemas[key]
+
+
+def _insert_answer(services: Services, claim: leases.LeaseClaim, token: str,
+                   value: Any) -> Answer:
+    answer = Answer(task_id=claim.task_id, project_id=claim.project_id,
+                    volunteer_id=claim.volunteer_id, value=value, lease=token, counted=True)
+    try:
+        with services.db.session() as session:
+            session.add(answer)
+        return answer
+    except IntegrityError:
+        return _existing_answer(services, claim, token)
+
+
+def _existing_answer(services: Services, claim: leases.LeaseClaim, token: str) -> Answer:
+    with services.db.session() as session:
+        existing = session.scalar(select(Answer).where(
+            Answer.task_id == claim.task_id, Answer.volunteer_id == claim.volunteer_id))
+    if existing is None:  # the insert failed for another reason: a missing task
+        raise NotFoundError(f"task {claim.task_id} does not exist", {"task": "not found"})
+    if existing.lease != token:
+        raise ConflictError("you have already answered this task",
+                            {"task": "already answered by this volunteer"})
+    return existing  # the same submit, retried: same answer, same reply
+
+
+def _mark_surplus(services: Services, answer_id: int) -> bool:
+    with services.db.session() as session:
+        session.execute(update(Answer).where(Answer.id == answer_id).values(counted=False))
+    return False
+
+
+def _healing(services: Services, project_id: int, call: Callable[[], T]) -> T:
+    """Run a dispatch call; if the project's Redis state is gone, rebuild it once."""
+    try:
+        return call()
+    except StateMissingError:
+        ensure_state(services, project_id)
+        return call()
+
+
+__all__ = ["Handout", "Receipt", "Submission", "next_task", "skip_task", "submit_answer"]

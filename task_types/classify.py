@@ -1,0 +1,164 @@
+"""classify: a volunteer picks one label for an image or a text.
+
+The simplest type and the template for the others: one task per item,
+answers merged by a weighted majority vote.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow.validate import Length
+
+from task_types.base import Aggregate, Microtask, TaskType
+from task_types.errors import ItemError
+
+MAX_REF = 2048
+
+
+class StrippedString(fields.String):
+    """A string without surrounding blanks, so " Deer" and "Deer" are one label."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+def unique_labels(labels: list[str]) -> None:
+    """Labels differing only in case would split the vote and confuse volunteers."""
+    seen: set[str] = set()
+    for label in labels:
+        if label.casefold() in seen:
+            raise ValidationError(f"Labels must be unique, ignoring case: {label!r} repeats.")
+        seen.add(label.casefold())
+
+
+def media_ref(value: str) -> None:
+    """Accept only what is safe in an ``<img src>``: an http(s) URL or a file we
+    stored under /media/. Anything else (``javascript:``, ``data:``) is refused."""
+    if len(value) > MAX_REF or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        raise ValidationError("Must be an http(s) URL or a /media/ path, without spaces.")
+    if value.startswith("/media/") and ".." not in value.split("/"):
+        return
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError("Must be an http(s) URL or a /media/ path.")
+
+
+class ClassifyConfigSchema(Schema):
+    question = StrippedString(required=True, validate=Length(1, 500))
+    labels = fields.List(
+        StrippedString(validate=Length(1, 100)),
+        required=True,
+        validate=[Length(2, 50), unique_labels],
+    )
+    instructions = fields.String(load_default="", validate=Length(max=5000))
+
+
+class LabelledSchema(Schema):
+    """A schema checking values against the project's labels. marshmallow 4 has
+    no schema context, so the labels come in through the constructor."""
+
+    def __init__(self, labels: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.labels = list(labels)
+
+    def check_label(self, value: str, field_name: str) -> None:
+        if value not in self.labels:
+            raise ValidationError(f"Must be one of: {', '.join(self.labels)}.", field_name)
+
+
+class ClassifyItemSchema(LabelledSchema):
+    image = fields.String(validate=media_ref)
+    text = fields.String(validate=Length(1, 10_000))
+    thumb = fields.String(validate=media_ref)
+    id = fields.String(validate=Length(max=200))
+    gold = StrippedString()
+
+    @validates_schema
+    def check_item(self, data: dict, **kwargs: Any) -> None:
+        if ("image" in data) == ("text" in data):
+            message = "Give exactly one of image or text."
+            raise ValidationError({"image": [message], "text": [message]})
+        if "gold" in data:
+            self.check_label(data["gold"], "gold")
+
+
+class ClassifyAnswerSchema(LabelledSchema):
+    label = fields.String(required=True)
+
+    @validates_schema
+    def check_answer(self, data: dict, **kwargs: Any) -> None:
+        self.check_label(data["label"], "label")
+
+
+class ClassifyType(TaskType):
+    name = "classify"
+    title = "Classify"
+    description = "Volunteers pick the one label that fits an image or a text."
+    lease_seconds = 60
+    config_schema = ClassifyConfigSchema
+
+    def item_schema(self, config: dict) -> Schema:
+        return ClassifyItemSchema(config["labels"])
+
+    def split(self, item: dict, config: dict) -> list[Microtask]:
+        payload = {key: item[key] for key in ("image", "text", "thumb") if key in item}
+        if "image" not in payload and "text" not in payload:
+            message = "An item needs an image or a text."
+            raise ItemError(message, {"image": [message], "text": [message]})
+        if "id" in item:
+            payload["ref"] = item["id"]
+        return [Microtask(payload, item.get("gold"))]
+
+    def answer_schema(self, config: dict) -> Schema:
+        return ClassifyAnswerSchema(config["labels"])
+
+    def aggregate(
+        self, answers: list[dict], weights: list[float] | None, config: dict
+    ) -> Aggregate:
+        """Weighted majority vote; a tie goes to the label listed first in the
+        config, so the same answers always give the same result."""
+        support = tally(answers, weights, config["labels"])
+        total = sum(support.values())
+        if total <= 0:
+            return Aggregate(None, 0.0, support)
+        winner = max(support, key=support.__getitem__)  # first of equals wins
+        return Aggregate(winner, support[winner] / total, support)
+
+    def score(self, answer: dict, gold: Any) -> float:
+        return 1.0 if answer.get("label") == gold else 0.0
+
+    def example(self) -> dict:
+        return {
+            "config": {
+                "question": "Which animal is in this photo?",
+                "labels": ["Deer", "Fox", "Badger", "Nothing"],
+                "instructions": "Pick Nothing when the photo shows no animal.",
+            },
+            "item": {"image": "https://example.org/trap/0001.jpg", "id": "0001", "gold": "Deer"},
+            "answers": [{"label": "Deer"}, {"label": "Fox"}, {"label": "Deer"}],
+        }
+
+
+def tally(answers: list[dict], weights: list[float] | None, labels: list[str]) -> dict:
+    """Weight per label, in the config's label order; answers with a label the
+    config no longer has (it was edited) are ignored rather than counted."""
+    if weights is None:
+        weights = [1.0] * len(answers)
+    if len(weights) != len(answers):
+        raise ValueError(f"{len(answers)} answers but {len(weights)} weights")
+    votes: dict[str, float] = {}
+    for answer, weight in zip(answers, weights, strict=True):
+        if weight < 0:
+            raise ValueError(f"negative weight {weight}")
+        label = answer.get("label")
+        if label in labels:
+            votes[label] = votes.get(label, 0.0) + weight
+    return {label: votes[label] for label in labels if label in votes}
+
+
+classify = ClassifyType()

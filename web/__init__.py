@@ -1,0 +1,38 @@
+"""The HTTP door into the engine: API blueprints, volunteer pages, CLI.
+
+`create_app` follows Flask's tutorial: defaults, then the environment
+(BITESIZE_* via engine.config), then the test mapping; each part registers
+itself with `init_app`. Nothing happens at import time.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from engine.config import Settings
+from engine.services import Services
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. test_config may hold SERVICES (a ready Services) or
+    BITESIZE (overrides of engine settings) and any Flask settings."""
+    test_config = dict(test_config or {})
+    services = test_config.pop("SERVICES", None) or Services(
+        Settings.from_env(test_config.pop("BITESIZE", None)))
+    app = Flask(__name__, instance_path=str(services.settings.instance_path))
+    app.config.from_mapping(
+        SECRET_KEY=services.settings.secret_key,
+        MAX_CONTENT_LENGTH=services.settings.max_upload_mb * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(test_config)
+    app.extensions["bitesize"] = services
+
+    from web import api, errors, pages, templating
+
+    errors.init_app(app)
+    templating.init_app(app)
+    api.init_app(app)
+    pages.init_app(app)
+    return app

@@ -1,0 +1,86 @@
+"""The OpenAPI document (/api/v1/openapi.json) and a plain page to browse it.
+
+Request bodies are described from the same marshmallow schemas that
+validate them, so the document cannot drift from what the API accepts.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, render_template
+from marshmallow import Schema, fields
+
+from web.api import bp
+from web.api.schemas import AnswerCreate, JobItems, ProjectCreate, VolunteerCreate
+
+_TYPES = {fields.String: "string", fields.Integer: "integer", fields.Float: "number",
+          fields.Boolean: "boolean", fields.Dict: "object", fields.List: "array"}
+
+# (method, path, summary, who, request schema, responses)
+OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]] = [
+    ("post", "/volunteers", "Create an anonymous volunteer", "anyone", VolunteerCreate,
+     {"201": "the volunteer's id and token"}),
+    ("post", "/projects", "Create a project", "charity", ProjectCreate,
+     {"201": "the project", "422": "invalid body or config"}),
+    ("get", "/projects", "List projects with progress", "anyone (active), owner (all)",
+     None, {"200": "the projects"}),
+    ("get", "/projects/{project_id}", "Show a project with progress", "anyone (active), owner",
+     None, {"200": "the project", "404": "no such project"}),
+    ("post", "/projects/{project_id}/jobs", "Upload a job: JSON items or multipart file= (zip)",
+     "owner", JobItems, {"202": "the job, queued", "422": "invalid items or file"}),
+    ("get", "/jobs/{job_id}", "Show a job's status and progress", "owner", None,
+     {"200": "the job"}),
+    ("get", "/projects/{project_id}/tasks/next", "Lease the next task", "volunteer", None,
+     {"200": "task and lease", "204": "nothing left for this volunteer"}),
+    ("post", "/tasks/{task_id}/answers", "Answer a leased task", "volunteer", AnswerCreate,
+     {"201": "stored", "409": "already answered", "410": "lease gone",
+      "422": "invalid answer"}),
+    ("delete", "/leases/{token}", "Skip: give a leased task back", "volunteer", None,
+     {"200": "released"}),
+    ("get", "/projects/{project_id}/results", "Download results (?format=csv|json|jsonl)",
+     "owner", None, {"200": "one row per task"}),
+]
+
+
+def schema_json(schema: type[Schema]) -> dict[str, Any]:
+    props, required = {}, []
+    for name, field in schema().fields.items():
+        kind = next((t for cls, t in _TYPES.items() if isinstance(field, cls)), None)
+        props[name] = {"type": kind} if kind else {}
+        if field.required:
+            required.append(name)
+    return {"type": "object", "properties": props, "required": required}
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for method, path, summary, who, schema, responses in OPERATIONS:
+        op: dict[str, Any] = {"summary": summary, "description": f"Who: {who}.",
+                              "responses": {code: {"description": text}
+                                            for code, text in responses.items()}}
+        if schema is not None:
+            op["requestBody"] = {"content": {"application/json": {
+                "schema": schema_json(schema)}}}
+        paths.setdefault(path, {})[method] = op
+    return {"openapi": "3.0.3",
+            "info": {"title": "bitesize API", "version": "1"},
+            "servers": [{"url": "/api/v1"}],
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                           "schemas": {"Error": _ERROR}},
+            "security": [{"bearer": []}],
+            "paths": paths}
+
+
+_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+    "code": {"type": "string"}, "message": {"type": "string"}, "fields": {"type": "object"}}}}}
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return document()
+
+
+def init_app(app: Flask) -> None:
+    @app.get("/api/docs")
+    def api_docs():
+        return render_template("api_docs.html", doc=document())

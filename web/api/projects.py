@@ -1,0 +1,54 @@
+"""Projects: create (charity), list and show with progress, download results."""
+from __future__ import annotations
+
+from flask import Response, stream_with_context
+
+from engine import exports
+from engine.projects import (
+    create_project,
+    get_owned_project,
+    get_project,
+    list_projects,
+    owns,
+    project_view,
+)
+from web.api import bp, serialize
+from web.api.schemas import ProjectCreate, ResultsQuery, load_body, load_query
+from web.auth import identity, optional_identity
+from web.services import services
+
+
+@bp.post("/projects")
+def create_project_():
+    caller = identity().require_user()
+    data = load_body(ProjectCreate())
+    view = create_project(services(), caller, data)
+    return serialize.project(view, owner=True), 201
+
+
+@bp.get("/projects")
+def list_projects_():
+    caller = optional_identity()
+    views = list_projects(services(), caller)
+    return {"projects": [serialize.project(v, owner=bool(caller and owns(caller, v.project)))
+                         for v in views]}
+
+
+@bp.get("/projects/<int:project_id>")
+def show_project(project_id: int):
+    caller = optional_identity()
+    project = get_project(services(), caller, project_id)
+    return serialize.project(project_view(services(), project),
+                             owner=bool(caller and owns(caller, project)))
+
+
+@bp.get("/projects/<int:project_id>/results")
+def project_results(project_id: int):
+    fmt = load_query(ResultsQuery())["format"]
+    project = get_owned_project(services(), identity(), project_id)
+    rows = exports.result_rows(services(), project.id)
+    response = Response(stream_with_context(exports.render(rows, fmt)),
+                        mimetype=exports.FORMATS[fmt])
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="project-{project.id}-results.{fmt}"')
+    return response

@@ -1,0 +1,33 @@
+"""Engine objects as the API's JSON shapes."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from engine.models import Job
+from engine.projects import ProjectView
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def project(view: ProjectView, owner: bool) -> dict[str, Any]:
+    p = view.project
+    out = {"id": p.id, "name": p.name, "description": p.description,
+           "task_type": p.task_type, "config": p.config, "state": p.state,
+           "min_answers": p.min_answers, "max_answers": p.max_answers,
+           "confidence": p.confidence, "lease_seconds": p.lease_seconds,
+           "created_at": iso(p.created_at), "progress": view.progress}
+    if not owner:
+        out.pop("lease_seconds")
+    return out
+
+
+def job(j: Job) -> dict[str, Any]:
+    return {"id": j.id, "project": j.project_id, "kind": j.kind, "state": j.state,
+            "progress": {"items_total": j.items_total, "items_split": j.items_split,
+                         "tasks_made": j.tasks_made, "duplicates": j.duplicates},
+            "problems": j.problems or [], "error": j.error,
+            "created_at": iso(j.created_at), "started_at": iso(j.started_at),
+            "finished_at": iso(j.finished_at)}

@@ -1,0 +1,103 @@
+"""The `bitesize` command: a Flask CLI group over the app factory."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from engine import migrate
+from engine.identity import create_user
+from engine.services import Services
+from web import create_app
+
+
+def services() -> Services:
+    return current_app.extensions["bitesize"]
+
+
+@click.group(cls=FlaskGroup, create_app=create_app)
+def cli() -> None:
+    """bitesize: bulk jobs in, microtasks to volunteers, trusted results out."""
+
+
+@cli.group()
+def db() -> None:
+    """The SQL database."""
+
+
+@db.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    s = services()
+    migrate.upgrade(s.db, s.settings.instance_path)
+    click.echo(f"database at {s.db.engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+@cli.group()
+def users() -> None:
+    """Charity members and admins."""
+
+
+@users.command("create")
+@click.option("--role", type=click.Choice(["charity", "admin"]), required=True)
+@click.option("--org", "organisation", required=True, help="Organisation name (made if new).")
+@click.option("--name", default="", help="The person's name, for the record.")
+@with_appcontext
+def users_create(role: str, organisation: str, name: str) -> None:
+    """Create a user and print their API token (shown only this once)."""
+    user_id, token = create_user(services(), organisation, role, name)
+    click.echo(token)
+    click.echo(f"user {user_id} ({role}) of {organisation!r}; keep the token above safe", err=True)
+
+
+@cli.group()
+def queue() -> None:
+    """Dispatch state in Redis."""
+
+
+@queue.command("rebuild")
+@click.argument("project", type=int, required=False)
+@with_appcontext
+def queue_rebuild(project: int | None) -> None:
+    """Recompute dispatch state from SQL, for one project or all."""
+    from sqlalchemy import select
+
+    from engine.models import Project
+    from engine.rebuild import rebuild_project
+
+    s = services()
+    with s.db.session() as session:
+        ids = [project] if project else list(session.scalars(select(Project.id)))
+    for project_id in ids:
+        count = rebuild_project(s, project_id)
+        click.echo(f"project {project_id}: {count} open tasks loaded")
+
+
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@with_appcontext
+def worker(burst: bool) -> None:
+    """Run a background worker (splitting jobs, results, exports)."""
+    from workers.runner import run_worker
+
+    run_worker(services(), burst=burst)
+
+
+@cli.command("demo")
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@with_appcontext
+def demo(port: int, host: str) -> None:
+    """Web server + worker + embedded Redis + SQLite + sample projects, in one go."""
+    from web.demo import run_demo
+
+    run_demo(services(), host, port)
+
+
+def main() -> None:
+    cli(prog_name="bitesize")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Volunteer pages: the list of active projects and the answering page.
+
+The pages are server-rendered shells; the answering page then talks to the
+same JSON API as every other client (static/volunteer.js).
+"""
+from __future__ import annotations
+
+from flask import Flask, abort, render_template, send_file, url_for
+
+from engine.errors import BitesizeError
+from engine.projects import get_project, list_projects
+from web.services import services
+
+
+def init_app(app: Flask) -> None:
+    app.add_url_rule("/", "index", index)
+    app.add_url_rule("/projects/<int:project_id>", "project_page", project_page)
+    app.add_url_rule("/media/<name>", "media", media)
+
+
+def index():
+    return render_template("index.html", projects=list_projects(services(), None))
+
+
+def project_page(project_id: int):
+    try:
+        project = get_project(services(), None, project_id)
+    except BitesizeError:
+        abort(404)
+    template = f"task_types/{project.task_type}.html"
+    api_base = url_for("api.openapi_json").rsplit("/", 1)[0]
+    return render_template("project.html", project=project, task_template=template,
+                           api_base=api_base)
+
+
+def media(name: str):
+    """Stored images, by content hash. Names are unguessable but not secret."""
+    try:
+        path = services().media.path(name)
+    except BitesizeError:
+        abort(404)
+    if not path.exists():
+        abort(404)
+    return send_file(path, max_age=365 * 24 * 3600)

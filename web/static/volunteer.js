@@ -1,0 +1,128 @@
+// The answering page: get a task, show it with the type's fragment, send the
+// answer, show the next one. Talks only to the public JSON API.
+(function () {
+  "use strict";
+  const root = document.getElementById("volunteer");
+  if (!root) return;
+  const api = root.dataset.api;
+  const projectId = root.dataset.project;
+  const taskBox = document.getElementById("task");
+  const status = document.getElementById("status");
+  const done = document.getElementById("done");
+  const actions = document.getElementById("actions");
+  const answered = document.getElementById("answered");
+  let current = null;   // {task, lease}
+  let busy = false;
+  let count = 0;
+
+  function say(text) { status.textContent = text; status.hidden = !text; }
+
+  async function token() {
+    let t = localStorage.getItem("bitesize.volunteer");
+    if (t) return t;
+    const r = await fetch(api + "/volunteers", {method: "POST"});
+    if (!r.ok) throw new Error("could not start a session (" + r.status + ")");
+    t = (await r.json()).token;
+    localStorage.setItem("bitesize.volunteer", t);
+    return t;
+  }
+
+  async function call(method, path, body) {
+    const headers = {"Authorization": "Bearer " + await token()};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let r = await fetch(api + path, {method, headers,
+      body: body === undefined ? undefined : JSON.stringify(body)});
+    if (r.status === 401) {  // token forgotten by the server: start afresh once
+      localStorage.removeItem("bitesize.volunteer");
+      headers["Authorization"] = "Bearer " + await token();
+      r = await fetch(api + path, {method, headers,
+        body: body === undefined ? undefined : JSON.stringify(body)});
+    }
+    return r;
+  }
+
+  function bind(payload) {
+    taskBox.querySelectorAll("[data-bind-src]").forEach(function (el) {
+      const v = payload[el.dataset.bindSrc];
+      el.hidden = !v;
+      if (v) el.src = v; else el.removeAttribute("src");
+    });
+    taskBox.querySelectorAll("[data-bind-text]").forEach(function (el) {
+      const v = payload[el.dataset.bindText];
+      el.hidden = v === undefined || v === null || v === "";
+      el.textContent = el.hidden ? "" : String(v);
+    });
+  }
+
+  function show(next) {
+    current = next;
+    if (!next) {
+      taskBox.hidden = true; actions.hidden = true; done.hidden = false; say("");
+      return;
+    }
+    bind(next.task.payload);
+    taskBox.dataset.task = next.task.id;
+    taskBox.hidden = false; actions.hidden = false; done.hidden = true; say("");
+  }
+
+  async function fetchNext() {
+    const r = await call("GET", "/projects/" + projectId + "/tasks/next");
+    if (r.status === 204) return null;
+    if (!r.ok) throw new Error(await message(r));
+    return r.json();
+  }
+
+  async function message(r) {
+    try { return (await r.json()).error.message; } catch (e) { return "error " + r.status; }
+  }
+
+  async function load() {
+    try { show(await fetchNext()); } catch (e) { say("Sorry: " + e.message); }
+  }
+
+  async function answer(value) {
+    if (busy || !current) return;
+    busy = true;
+    const sent = current;
+    taskBox.classList.add("sending");
+    try {
+      // Send the answer and fetch the next task at once: the next task never
+      // waits for the answer's round trip.
+      const [r, next] = await Promise.all([
+        call("POST", "/tasks/" + sent.task.id + "/answers", {lease: sent.lease.token, answer: value}),
+        fetchNext(),
+      ]);
+      if (r.status === 201) { count += 1; answered.textContent = String(count); }
+      else if (r.status !== 409 && r.status !== 410) say("Your answer was not taken: " + await message(r));
+      show(next);
+    } catch (e) {
+      say("Sorry: " + e.message);
+    } finally {
+      taskBox.classList.remove("sending");
+      busy = false;
+    }
+  }
+
+  async function skip() {
+    if (busy || !current) return;
+    busy = true;
+    try {
+      await call("DELETE", "/leases/" + encodeURIComponent(current.lease.token));
+      show(await fetchNext());
+    } catch (e) { say("Sorry: " + e.message); } finally { busy = false; }
+  }
+
+  taskBox.addEventListener("click", function (ev) {
+    const el = ev.target.closest("[data-answer]");
+    if (el) answer(JSON.parse(el.dataset.answer));
+  });
+  document.getElementById("skip").addEventListener("click", skip);
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.target.closest && ev.target.closest("input, textarea")) return;
+    if (ev.key === "s" || ev.key === "S") { skip(); return; }
+    const el = taskBox.querySelector('[data-key="' + CSS.escape(ev.key) + '"]');
+    if (el && !taskBox.hidden) { ev.preventDefault(); answer(JSON.parse(el.dataset.answer)); }
+  });
+  load();
+})();

@@ -1,0 +1,25 @@
+"""Jinja setup: task types' HTML fragments are templates named task_types/<name>.html.
+
+Task types hand over their template source as text (they never import
+Flask); this loader serves it to Jinja, with the app's autoescaping.
+"""
+from __future__ import annotations
+
+from flask import Flask
+from jinja2 import ChoiceLoader, FunctionLoader
+
+
+PREFIX = "task_types/"
+
+
+def init_app(app: Flask) -> None:
+    def load(name: str):
+        if not name.startswith(PREFIX) or not name.endswith(".html"):
+            return None
+        type_name = name[len(PREFIX):-len(".html")]
+        registry = app.extensions["bitesize"].registry
+        if type_name not in registry:
+            return None
+        return registry.get(type_name).template
+
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, FunctionLoader(load)])

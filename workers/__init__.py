@@ -1,0 +1,1 @@
+"""The RQ door into the engine: thin job functions that receive ids."""

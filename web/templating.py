@@ -8,7 +8,6 @@ from __future__ import annotations
 from flask import Flask
 from jinja2 import ChoiceLoader, FunctionLoader
 
-
 PREFIX = "task_types/"
 
 

@@ -37,9 +37,10 @@ def png_bomb(width: int, height: int) -> bytes:
         return (struct.pack(">I", len(body)) + kind + body
                 + struct.pack(">I", zlib.crc32(kind + body)))
 
-    rows = (b"\x00" * (1 + (width + 7) // 8)) * 1000
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte, then 8 pixels a byte
     packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(rows) for _ in range(height // 1000)) + packer.flush()
+    idat = b"".join(packer.compress(row * min(1000, height - top))
+                    for top in range(0, height, 1000)) + packer.flush()
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
             + chunk(b"IEND", b""))

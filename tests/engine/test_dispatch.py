@@ -1,0 +1,189 @@
+"""Dispatch correctness on a real Redis: leases, retries, skips, expiry, wipes."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select, update
+
+from engine.errors import ConflictError
+from engine.identity import Identity, create_user, create_volunteer
+from engine.intake import create_job, run_job
+from engine.models import Answer, Project, Task, User
+from engine.projects import create_project, publish
+from engine.volunteering import next_task, skip_task, submit_answer
+
+LABELS = ["a", "b"]
+
+
+def setup_project(services, tasks=5, min_answers=3, max_answers=3):
+    user_id, _ = create_user(services, "Owls Trust", "charity")
+    with services.db.session() as session:
+        org_id = session.get(User, user_id).organisation_id
+    owner = Identity("user", user_id, org_id, "charity")
+    view = create_project(services, owner, {
+        "name": "owls", "task_type": "classify",
+        "config": {"question": "Owl?", "labels": LABELS},
+        "min_answers": min_answers, "max_answers": max_answers, "confidence": 0.5,
+        "lease_seconds": None})
+    job = create_job(services, owner, view.project.id,
+                     items=[{"text": f"t{n}"} for n in range(tasks)])
+    run_job(services, job.id)
+    return view.project
+
+
+def volunteer(services) -> Identity:
+    return Identity("volunteer", create_volunteer(services)[0])
+
+
+def counted_per_task(services, project_id):
+    with services.db.session() as session:
+        rows = session.execute(select(Answer.task_id, func.count()).where(
+            Answer.project_id == project_id, Answer.counted.is_(True)).group_by(Answer.task_id))
+        return dict(rows.all())
+
+
+def test_a_task_goes_to_at_most_need_volunteers_at_a_time(services):
+    project = setup_project(services, tasks=1, min_answers=2, max_answers=2)
+    first, second, third = (volunteer(services) for _ in range(3))
+    assert next_task(services, first, project.id) is not None
+    assert next_task(services, second, project.id) is not None
+    assert next_task(services, third, project.id) is None  # both slots leased
+
+
+def test_never_the_same_task_twice(services):
+    project = setup_project(services, tasks=3)
+    v = volunteer(services)
+    seen = []
+    while (handout := next_task(services, v, project.id)) is not None:
+        seen.append(handout.task_id)
+        submit_answer(services, v, handout.task_id, handout.lease, {"label": "a"})
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == 3
+
+
+def test_breadth_first_order(services):
+    project = setup_project(services, tasks=3)
+    handouts = [next_task(services, volunteer(services), project.id) for _ in range(3)]
+    assert len({h.task_id for h in handouts}) == 3  # each task leased once before any twice
+
+
+def test_retried_submit_is_idempotent(services):
+    project = setup_project(services, tasks=1)
+    v = volunteer(services)
+    h = next_task(services, v, project.id)
+    first = submit_answer(services, v, h.task_id, h.lease, {"label": "a"})
+    again = submit_answer(services, v, h.task_id, h.lease, {"label": "a"})
+    assert again.answer_id == first.answer_id and again.counted
+    assert counted_per_task(services, project.id) == {h.task_id: 1}
+
+
+def test_second_answer_with_another_lease_conflicts(services):
+    from engine import leases
+
+    project = setup_project(services, tasks=1)
+    v = volunteer(services)
+    h = next_task(services, v, project.id)
+    submit_answer(services, v, h.task_id, h.lease, {"label": "a"})
+    forged = leases.issue(services.settings.secret_key,
+                          leases.LeaseClaim(project.id, h.task_id, v.id, 1))
+    with pytest.raises(ConflictError):
+        submit_answer(services, v, h.task_id, forged, {"label": "b"})
+
+
+def test_expired_lease_returns_the_task_and_a_late_answer_is_kept(services):
+    project = setup_project(services, tasks=1, min_answers=1, max_answers=1)
+    _set_lease_seconds(services, project.id, 1)
+    slow, quick = volunteer(services), volunteer(services)
+    late = next_task(services, slow, project.id)
+    assert next_task(services, quick, project.id) is None
+    time.sleep(1.1)
+    fresh = next_task(services, quick, project.id)
+    assert fresh is not None and fresh.task_id == late.task_id
+    assert submit_answer(services, quick, fresh.task_id, fresh.lease, {"label": "a"}).counted
+    receipt = submit_answer(services, slow, late.task_id, late.lease, {"label": "b"})
+    assert receipt.counted is False  # the task no longer needed it; still stored
+    with services.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Answer)) == 2
+
+
+def test_late_answer_counts_when_still_needed(services):
+    project = setup_project(services, tasks=1, min_answers=2, max_answers=2)
+    _set_lease_seconds(services, project.id, 1)
+    v = volunteer(services)
+    h = next_task(services, v, project.id)
+    time.sleep(1.1)
+    assert submit_answer(services, v, h.task_id, h.lease, {"label": "a"}).counted
+
+
+def test_skip_gives_the_task_back_but_not_to_the_skipper(services):
+    project = setup_project(services, tasks=1, min_answers=1, max_answers=1)
+    skipper, other = volunteer(services), volunteer(services)
+    h = next_task(services, skipper, project.id)
+    assert next_task(services, other, project.id) is None
+    assert skip_task(services, skipper, h.lease) is True
+    assert next_task(services, skipper, project.id) is None
+    assert next_task(services, other, project.id).task_id == h.task_id
+
+
+def test_redis_wipe_is_rebuilt_from_sql_without_loss_or_doubling(services):
+    project = setup_project(services, tasks=4, min_answers=2, max_answers=2)
+    vols = [volunteer(services) for _ in range(3)]
+    h = next_task(services, vols[0], project.id)
+    submit_answer(services, vols[0], h.task_id, h.lease, {"label": "a"})
+    pending = next_task(services, vols[1], project.id)
+    services.redis.flushdb()  # Redis restarted empty mid-run
+    # a retry of the first submit must not count twice; the pending lease still answers
+    submit_answer(services, vols[0], h.task_id, h.lease, {"label": "a"})
+    submit_answer(services, vols[1], pending.task_id, pending.lease, {"label": "a"})
+    for v in vols:
+        while (handout := next_task(services, v, project.id)) is not None:
+            submit_answer(services, v, handout.task_id, handout.lease, {"label": "a"})
+    counts = counted_per_task(services, project.id)
+    assert sorted(counts.values()) == [2, 2, 2, 2]
+    with services.db.session() as session:
+        states = Counter(session.scalars(select(Task.state).where(Task.project_id == project.id)))
+    assert states == {"retired": 4}
+
+
+def test_paused_project_hands_out_nothing(services):
+    project = setup_project(services, tasks=1)
+    with services.db.session() as session:
+        session.execute(update(Project).where(Project.id == project.id).values(state="paused"))
+        paused = session.get(Project, project.id)
+    publish(services, paused)
+    with pytest.raises(ConflictError):
+        next_task(services, volunteer(services), project.id)
+
+
+def test_concurrent_volunteers_get_exactly_the_needed_answers(services):
+    project = setup_project(services, tasks=20, min_answers=3, max_answers=3)
+    vols = [volunteer(services) for _ in range(12)]
+    seen: dict[int, list[int]] = {v.id: [] for v in vols}
+    errors = []
+
+    def run(v):
+        try:
+            while (handout := next_task(services, v, project.id)) is not None:
+                seen[v.id].append(handout.task_id)
+                submit_answer(services, v, handout.task_id, handout.lease, {"label": "b"})
+        except Exception as exc:  # surfaced below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in vols]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(len(tasks) == len(set(tasks)) for tasks in seen.values())
+    assert sorted(counted_per_task(services, project.id).values()) == [3] * 20
+
+
+def _set_lease_seconds(services, project_id, seconds):
+    with services.db.session() as session:
+        session.execute(update(Project).where(Project.id == project_id)
+                        .values(lease_seconds=seconds))
+        project = session.get(Project, project_id)
+    publish(services, project)

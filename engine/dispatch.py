@@ -9,6 +9,7 @@ caller can rebuild and retry (see engine.volunteering).
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from engine.errors import BitesizeError, ConflictError
 LUA_DIR = Path(__file__).parent / "lua"
 SCAN_LIMIT = 2000  # pool entries a checkout may skip over (tasks this volunteer saw)
 GRACE_MS = 24 * 3600 * 1000  # how long a closed lease is remembered, for retries
+STRATEGIES = ("breadth", "fifo", "depth", "random")
+TASK_SPAN = 2**32  # as in lua/common.lua
+PRIORITY_OFFSET = 1000
 
 
 class StateMissingError(BitesizeError):
@@ -50,7 +54,18 @@ class Submission:
 
     @property
     def counted(self) -> bool:
-        return self.outcome in ("counted", "repeat")
+        """Whether the answer counts: toward redundancy, or (gold) toward reliability."""
+        return self.outcome in ("counted", "repeat", "gold")
+
+
+@dataclass(frozen=True)
+class GoldMix:
+    """How often gold is mixed in: `start` for the first `ramp` tasks a volunteer
+    gets, then tapering linearly to `floor` over the next `ramp` tasks."""
+
+    start: float = 0.4
+    floor: float = 0.1
+    ramp: int = 20
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class ProjectMeta:
     lease_seconds: int
     config: dict
     version: str  # changes whenever the config changes: keys caches of schemas
+    strategy: str = "breadth"
+    gold: GoldMix = GoldMix()
 
 
 @dataclass(frozen=True)
@@ -71,11 +88,13 @@ class OpenTask:
     need: int
     done: int
     payload: dict
+    priority: int = 0
+    is_gold: bool = False
 
 
 def keys(project_id: int) -> dict[str, str]:
     prefix = f"bs:{{p:{project_id}}}:"
-    names = ("meta", "pool", "state", "leases", "payload")
+    names = ("meta", "pool", "state", "leases", "payload", "gold", "experience")
     return {"prefix": prefix, **{name: prefix + name for name in names}}
 
 
@@ -91,42 +110,51 @@ class Dispatcher:
         common = (LUA_DIR / "common.lua").read_text()
         self._scripts = {
             name: connection.register_script(common + (LUA_DIR / f"{name}.lua").read_text())
-            for name in ("checkout", "submit", "release", "settle")
+            for name in ("checkout", "submit", "release", "settle", "extend")
         }
 
     def _base_keys(self, project_id: int) -> tuple[list[str], str]:
         k = keys(project_id)
         return [k["meta"], k["pool"], k["state"], k["leases"]], k["prefix"]
 
-    def checkout(self, project_id: int, volunteer_id: int) -> Checkout | None:
-        """Lease the best unseen open task to a volunteer, or None when none is left.
+    def checkout(self, project_id: int, volunteer_id: int, count: int = 1) -> list[Checkout]:
+        """Lease up to `count` of the best unseen open tasks (gold mixed in) to a volunteer.
 
-        Raises ProjectClosedError when the project takes no answers now.
+        An empty list means nothing is left for them. Raises ProjectClosedError
+        when the project takes no answers now.
         """
-        base, prefix = self._base_keys(project_id)
+        k = keys(project_id)
         reply = self._scripts["checkout"](
-            keys=[*base, seen_key(project_id, volunteer_id), keys(project_id)["payload"]],
-            args=[prefix, volunteer_id, SCAN_LIMIT, GRACE_MS],
+            keys=[k["meta"], k["pool"], k["state"], k["leases"], seen_key(project_id, volunteer_id),
+                  k["payload"], k["gold"], k["experience"]],
+            args=[k["prefix"], volunteer_id, SCAN_LIMIT, GRACE_MS, count,
+                  *(random.random() for _ in range(count))],
         )
-        status = _text(reply[0])
-        if status == "missing":
+        task_type = _text(reply[0])  # or the reason why no task could be given
+        if task_type == "missing" and len(reply) == 1:
             raise StateMissingError(f"no dispatch state for project {project_id}")
-        if status == "closed":
+        if task_type == "closed" and len(reply) == 1:
             raise ProjectClosedError(f"project {project_id} is not taking answers now")
-        if status != "ok":
-            return None
-        return Checkout(int(reply[1]), int(reply[2]), json.loads(reply[3]), _text(reply[4]))
+        return [Checkout(int(reply[i]), int(reply[i + 1]), json.loads(reply[i + 2]), task_type)
+                for i in range(1, len(reply), 3)]
 
     def submit(self, project_id: int, task_id: int, volunteer_id: int) -> Submission:
         """Close the lease once (retries are idempotent) and count the answer if needed."""
-        base, prefix = self._base_keys(project_id)
+        k = keys(project_id)
         reply = self._scripts["submit"](
-            keys=[*base, seen_key(project_id, volunteer_id)],
-            args=[prefix, task_id, volunteer_id, GRACE_MS],
+            keys=[k["meta"], k["pool"], k["state"], k["leases"], seen_key(project_id, volunteer_id),
+                  k["gold"]],
+            args=[k["prefix"], task_id, volunteer_id, GRACE_MS],
         )
         if _text(reply[0]) == "missing":
             raise StateMissingError(f"no dispatch state for project {project_id}")
         return Submission(_text(reply[0]), int(reply[1]), int(reply[2]))
+
+    def extend(self, project_id: int, task_id: int, volunteer_id: int) -> int | None:
+        """Push a live lease's expiry forward; its new expiry (ms), or None if not live."""
+        base, prefix = self._base_keys(project_id)
+        reply = self._scripts["extend"](keys=base, args=[prefix, task_id, volunteer_id, GRACE_MS])
+        return int(reply) or None
 
     def release(self, project_id: int, task_id: int, volunteer_id: int) -> bool:
         """A skip: the task goes back to the pool, never again to this volunteer."""
@@ -145,9 +173,11 @@ class Dispatcher:
         if not raw:
             return None
         meta = {_text(k): _text(v) for k, v in raw.items()}
+        gold = GoldMix(float(meta["gold_start"]), float(meta["gold_floor"]),
+                       int(meta["gold_ramp"]))
         return ProjectMeta(project_id, meta["active"] == "1", meta["task_type"],
                            int(meta["lease_seconds"]), json.loads(meta["config"]),
-                           meta["version"])
+                           meta["version"], meta["strategy"], gold)
 
     def set_meta(self, meta: ProjectMeta) -> None:
         self.redis.hset(keys(meta.project_id)["meta"], mapping={
@@ -156,6 +186,10 @@ class Dispatcher:
             "lease_seconds": meta.lease_seconds,
             "config": json.dumps(meta.config),
             "version": meta.version,
+            "strategy": meta.strategy,
+            "gold_start": meta.gold.start,
+            "gold_floor": meta.gold.floor,
+            "gold_ramp": meta.gold.ramp,
         })
 
     def add_tasks(self, project_id: int, tasks: Iterable[OpenTask],
@@ -168,12 +202,18 @@ class Dispatcher:
         retried after a rebuild is still recognised and not counted twice.
         """
         k = keys(project_id)
+        strategy = _text(self.redis.hget(k["meta"], "strategy") or b"breadth")
         pipe = self.redis.pipeline(transaction=False)
         for n, task in enumerate(tasks, 1):
-            pipe.hset(k["state"], task.task_id, f"{task.need}:{task.done}:0")
             pipe.hset(k["payload"], task.task_id, json.dumps(task.payload))
-            if task.done < task.need:
-                pipe.zadd(k["pool"], {task.task_id: task.done * 4294967296 + task.task_id})
+            if task.is_gold:
+                pipe.zadd(k["gold"], {task.task_id: task.task_id})
+            else:
+                pipe.hset(k["state"], task.task_id,
+                          f"{task.need}:{task.done}:0:{task.priority}")
+                if task.done < task.need:
+                    pipe.zadd(k["pool"], {task.task_id: pool_score(
+                        strategy, task.task_id, task.done, task.priority)})
             if n % 5000 == 0:
                 pipe.execute()
         for n, (task_id, volunteer_id, counted) in enumerate(answered, 1):
@@ -189,6 +229,18 @@ class Dispatcher:
         pattern = f"bs:{{p:{project_id}}}:*"
         for batch in _batched(self.redis.scan_iter(match=pattern, count=1000), 500):
             self.redis.unlink(*batch)
+
+
+def pool_score(strategy: str, task_id: int, cover: int, priority: int) -> int:
+    """The pool order of a task: the same formula as `score` in lua/common.lua."""
+    band = (PRIORITY_OFFSET - priority) * 256
+    if strategy == "fifo":
+        return band * TASK_SPAN + task_id
+    if strategy == "depth":
+        return (band + 255 - min(cover, 255)) * TASK_SPAN + task_id
+    if strategy == "random":
+        return band * TASK_SPAN + (task_id * 2654435761) % TASK_SPAN
+    return (band + min(cover, 255)) * TASK_SPAN + task_id
 
 
 def _text(value) -> str:

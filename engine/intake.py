@@ -31,7 +31,7 @@ MAX_REPORTED_ERRORS = 20
 
 def create_job(services: Services, identity: Identity, project_id: int, *,
                items: list[dict] | None = None, upload: IO[bytes] | None = None,
-               filename: str = "") -> Job:
+               filename: str = "", priority: int = 0) -> Job:
     """Check and store an upload, then enqueue the job that splits it."""
     project = get_owned_project(services, identity, project_id)
     if items is not None:
@@ -43,7 +43,8 @@ def create_job(services: Services, identity: Identity, project_id: int, *,
         raise InvalidError("send JSON {\"items\": [...]} or a .zip file as 'file'",
                            {"file": "expected a .zip archive"})
     with services.db.session() as session:
-        job = Job(project_id=project.id, kind=kind, state="queued", problems=[])
+        job = Job(project_id=project.id, kind=kind, state="queued", problems=[],
+                  priority=priority)
         session.add(job)
         session.flush()
         job.source = f"job-{job.id}.{'json' if kind == 'items' else 'zip'}"
@@ -154,7 +155,7 @@ def _store_batch(services: Services, job: Job, project: Project,
              "data": item} for seq, item in batch]).all()
         rows = [{"project_id": project.id, "item_id": item_id, "payload": mt.payload,
                  "gold": mt.gold, "is_gold": mt.gold is not None, "state": "open",
-                 "need": project.min_answers, "priority": 0}
+                 "need": project.min_answers, "priority": job.priority}
                 for item_id, (_, item) in zip(item_ids, batch, strict=True)
                 for mt in task_type.split(item, project.config)]
         task_ids = session.scalars(
@@ -166,7 +167,7 @@ def _store_batch(services: Services, job: Job, project: Project,
 
 def _open(task_ids: Iterable[int], rows: list[dict]) -> Iterator[OpenTask]:
     for task_id, row in zip(task_ids, rows, strict=True):
-        yield OpenTask(task_id, row["need"], 0, row["payload"])
+        yield OpenTask(task_id, row["need"], 0, row["payload"], row["priority"], row["is_gold"])
 
 
 def _progress(services: Services, job: Job, **values: Any) -> None:

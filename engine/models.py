@@ -78,6 +78,10 @@ class Project(Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.8)
     lease_seconds: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(20), default="active")  # active|paused|completed
+    strategy: Mapped[str] = mapped_column(String(20), default="breadth", server_default="breadth")
+    gold_start: Mapped[float] = mapped_column(Float, default=0.4, server_default="0.4")
+    gold_floor: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
+    gold_ramp: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -90,6 +94,7 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(20))  # items | zip
     state: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|done|failed
     source: Mapped[str] = mapped_column(String(300), default="")  # file under uploads/
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # of its tasks
     items_total: Mapped[int] = mapped_column(Integer, default=0)
     items_split: Mapped[int] = mapped_column(Integer, default=0)
     tasks_made: Mapped[int] = mapped_column(Integer, default=0)

@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from engine.dispatch import ProjectMeta
+from engine.dispatch import GoldMix, ProjectMeta
 from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity
 from engine.models import Job, Project, Task
@@ -95,7 +95,7 @@ def _progress(session, project_ids: list[int]) -> dict[int, dict[str, int]]:
     out = {pid: _empty_progress() for pid in project_ids}
     rows = session.execute(
         select(Task.project_id, Task.state, func.count())
-        .where(Task.project_id.in_(project_ids))
+        .where(Task.project_id.in_(project_ids), Task.is_gold.is_(False))
         .group_by(Task.project_id, Task.state))
     for pid, state, count in rows:
         out[pid][state] = count
@@ -128,4 +128,5 @@ def publish(services: Services, project: Project) -> None:
     version = hashlib.sha1(json.dumps(project.config, sort_keys=True).encode()).hexdigest()[:12]
     services.dispatcher.set_meta(ProjectMeta(
         project.id, project.state == "active", project.task_type,
-        lease_seconds(services, project), project.config, version))
+        lease_seconds(services, project), project.config, version, project.strategy,
+        GoldMix(project.gold_start, project.gold_floor, project.gold_ramp)))

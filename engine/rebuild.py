@@ -45,10 +45,11 @@ def _open_tasks(session, project_id: int) -> list[OpenTask]:
         .where(Answer.task_id.in_(open_ids), Answer.counted.is_(True))
         .group_by(Answer.task_id)).all())
     rows = session.execute(
-        select(Task.id, Task.need, Task.payload)
+        select(Task.id, Task.need, Task.payload, Task.priority, Task.is_gold)
         .where(Task.project_id == project_id, Task.state == "open")
         .order_by(Task.id))
-    return [OpenTask(tid, need, done.get(tid, 0), payload) for tid, need, payload in rows]
+    return [OpenTask(tid, need, done.get(tid, 0), payload, priority, is_gold)
+            for tid, need, payload, priority, is_gold in rows]
 
 
 def ensure_state(services: Services, project_id: int, wait_seconds: float = 30) -> None:

@@ -45,17 +45,38 @@ class Receipt:
     created_at: datetime
 
 
-def next_task(services: Services, identity: Identity, project_id: int) -> Handout | None:
-    """Lease the best open task this volunteer has not seen; None when none is left."""
+MAX_PRELOAD = 5
+
+
+def next_tasks(services: Services, identity: Identity, project_id: int,
+               count: int = 1) -> list[Handout]:
+    """Lease up to `count` of the best open tasks this volunteer has not seen.
+
+    More than one lets a page preload the next tasks; an empty list means
+    nothing is left for this volunteer.
+    """
     identity.require_volunteer()
-    checkout = _healing(services, project_id,
-                        lambda: services.dispatcher.checkout(project_id, identity.id))
-    if checkout is None:
-        return None
-    claim = leases.LeaseClaim(project_id, checkout.task_id, identity.id, checkout.expires_ms)
+    count = max(1, min(count, MAX_PRELOAD))
+    checkouts = _healing(services, project_id,
+                         lambda: services.dispatcher.checkout(project_id, identity.id, count))
+    return [_handout(services, project_id, identity.id, c) for c in checkouts]
+
+
+def next_task(services: Services, identity: Identity, project_id: int) -> Handout | None:
+    """The best open task for this volunteer, or None when none is left."""
+    handouts = next_tasks(services, identity, project_id)
+    return handouts[0] if handouts else None
+
+
+def _handout(services: Services, project_id: int, volunteer_id: int, checkout) -> Handout:
+    claim = leases.LeaseClaim(project_id, checkout.task_id, volunteer_id, checkout.expires_ms)
     return Handout(checkout.task_id, checkout.task_type, checkout.payload,
                    leases.issue(services.settings.secret_key, claim),
-                   datetime.fromtimestamp(checkout.expires_ms / 1000, UTC))
+                   _as_datetime(checkout.expires_ms))
+
+
+def _as_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def submit_answer(services: Services, identity: Identity, task_id: int,
@@ -76,12 +97,28 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
 
 def skip_task(services: Services, identity: Identity, token: str) -> bool:
     """Give a leased task back; this volunteer will not be offered it again."""
+    claim = _own_claim(services, identity, token)
+    return _healing(services, claim.project_id, lambda: services.dispatcher.release(
+        claim.project_id, claim.task_id, identity.id))
+
+
+def extend_lease(services: Services, identity: Identity, token: str) -> datetime:
+    """The volunteer is still working: their lease runs for another full term."""
+    claim = _own_claim(services, identity, token)
+    expires = _healing(services, claim.project_id, lambda: services.dispatcher.extend(
+        claim.project_id, claim.task_id, identity.id))
+    if expires is None:
+        raise GoneError("this lease has ended; submit the answer anyway or get a new task",
+                        {"lease": "not live"})
+    return _as_datetime(expires)
+
+
+def _own_claim(services: Services, identity: Identity, token: str) -> leases.LeaseClaim:
     identity.require_volunteer()
     claim = leases.verify(services.settings.secret_key, token)
     if claim.volunteer_id != identity.id:
         raise GoneError("this lease is not yours", {"lease": "issued to another volunteer"})
-    return _healing(services, claim.project_id, lambda: services.dispatcher.release(
-        claim.project_id, claim.task_id, identity.id))
+    return claim
 
 
 def _claim_for(services: Services, identity: Identity, task_id: int,
@@ -162,4 +199,5 @@ def _healing(services: Services, project_id: int, call: Callable[[], T]) -> T:
         return call()
 
 
-__all__ = ["Handout", "Receipt", "Submission", "next_task", "skip_task", "submit_answer"]
+__all__ = ["Handout", "Receipt", "Submission", "extend_lease", "next_task", "next_tasks",
+           "skip_task", "submit_answer"]

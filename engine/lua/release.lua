@@ -6,6 +6,6 @@ local key = lease_key(task, vol)
 if redis.call('GET', key) ~= 'live' then return 0 end
 redis.call('ZREM', LEASES, task .. ':' .. vol)
 redis.call('SET', key, 'released', 'PX', grace_ms)
-local need, done, live = get_state(task)
-if need then put_state(task, need, done, math.max(live - 1, 0)) end
+local need, done, live, prio = get_state(task)
+if need then put_state(task, need, done, math.max(live - 1, 0), prio) end
 return 1

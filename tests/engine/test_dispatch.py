@@ -9,33 +9,14 @@ import pytest
 from sqlalchemy import func, select, update
 
 from engine.errors import ConflictError
-from engine.identity import Identity, create_user, create_volunteer
-from engine.intake import create_job, run_job
-from engine.models import Answer, Project, Task, User
-from engine.projects import create_project, publish
+from engine.models import Answer, Project, Task
+from engine.projects import publish
 from engine.volunteering import next_task, skip_task, submit_answer
 
-LABELS = ["a", "b"]
 
-
-def setup_project(services, tasks=5, min_answers=3, max_answers=3):
-    user_id, _ = create_user(services, "Owls Trust", "charity")
-    with services.db.session() as session:
-        org_id = session.get(User, user_id).organisation_id
-    owner = Identity("user", user_id, org_id, "charity")
-    view = create_project(services, owner, {
-        "name": "owls", "task_type": "classify",
-        "config": {"question": "Owl?", "labels": LABELS},
-        "min_answers": min_answers, "max_answers": max_answers, "confidence": 0.5,
-        "lease_seconds": None})
-    job = create_job(services, owner, view.project.id,
-                     items=[{"text": f"t{n}"} for n in range(tasks)])
-    run_job(services, job.id)
-    return view.project
-
-
-def volunteer(services) -> Identity:
-    return Identity("volunteer", create_volunteer(services)[0])
+@pytest.fixture
+def setup_project(make_project):
+    return make_project
 
 
 def counted_per_task(services, project_id):
@@ -45,17 +26,17 @@ def counted_per_task(services, project_id):
         return dict(rows.all())
 
 
-def test_a_task_goes_to_at_most_need_volunteers_at_a_time(services):
-    project = setup_project(services, tasks=1, min_answers=2, max_answers=2)
-    first, second, third = (volunteer(services) for _ in range(3))
+def test_a_task_goes_to_at_most_need_volunteers_at_a_time(services, setup_project, volunteer):
+    project = setup_project(tasks=1, min_answers=2, max_answers=2)
+    first, second, third = (volunteer() for _ in range(3))
     assert next_task(services, first, project.id) is not None
     assert next_task(services, second, project.id) is not None
     assert next_task(services, third, project.id) is None  # both slots leased
 
 
-def test_never_the_same_task_twice(services):
-    project = setup_project(services, tasks=3)
-    v = volunteer(services)
+def test_never_the_same_task_twice(services, setup_project, volunteer):
+    project = setup_project(tasks=3)
+    v = volunteer()
     seen = []
     while (handout := next_task(services, v, project.id)) is not None:
         seen.append(handout.task_id)
@@ -63,15 +44,15 @@ def test_never_the_same_task_twice(services):
     assert sorted(seen) == sorted(set(seen)) and len(seen) == 3
 
 
-def test_breadth_first_order(services):
-    project = setup_project(services, tasks=3)
-    handouts = [next_task(services, volunteer(services), project.id) for _ in range(3)]
+def test_breadth_first_order(services, setup_project, volunteer):
+    project = setup_project(tasks=3)
+    handouts = [next_task(services, volunteer(), project.id) for _ in range(3)]
     assert len({h.task_id for h in handouts}) == 3  # each task leased once before any twice
 
 
-def test_retried_submit_is_idempotent(services):
-    project = setup_project(services, tasks=1)
-    v = volunteer(services)
+def test_retried_submit_is_idempotent(services, setup_project, volunteer):
+    project = setup_project(tasks=1)
+    v = volunteer()
     h = next_task(services, v, project.id)
     first = submit_answer(services, v, h.task_id, h.lease, {"label": "a"})
     again = submit_answer(services, v, h.task_id, h.lease, {"label": "a"})
@@ -79,11 +60,11 @@ def test_retried_submit_is_idempotent(services):
     assert counted_per_task(services, project.id) == {h.task_id: 1}
 
 
-def test_second_answer_with_another_lease_conflicts(services):
+def test_second_answer_with_another_lease_conflicts(services, setup_project, volunteer):
     from engine import leases
 
-    project = setup_project(services, tasks=1)
-    v = volunteer(services)
+    project = setup_project(tasks=1)
+    v = volunteer()
     h = next_task(services, v, project.id)
     submit_answer(services, v, h.task_id, h.lease, {"label": "a"})
     forged = leases.issue(services.settings.secret_key,
@@ -92,10 +73,10 @@ def test_second_answer_with_another_lease_conflicts(services):
         submit_answer(services, v, h.task_id, forged, {"label": "b"})
 
 
-def test_expired_lease_returns_the_task_and_a_late_answer_is_kept(services):
-    project = setup_project(services, tasks=1, min_answers=1, max_answers=1)
+def test_expired_lease_returns_task_and_late_answer_is_kept(services, setup_project, volunteer):
+    project = setup_project(tasks=1, min_answers=1, max_answers=1)
     _set_lease_seconds(services, project.id, 1)
-    slow, quick = volunteer(services), volunteer(services)
+    slow, quick = volunteer(), volunteer()
     late = next_task(services, slow, project.id)
     assert next_task(services, quick, project.id) is None
     time.sleep(1.1)
@@ -108,18 +89,18 @@ def test_expired_lease_returns_the_task_and_a_late_answer_is_kept(services):
         assert session.scalar(select(func.count()).select_from(Answer)) == 2
 
 
-def test_late_answer_counts_when_still_needed(services):
-    project = setup_project(services, tasks=1, min_answers=2, max_answers=2)
+def test_late_answer_counts_when_still_needed(services, setup_project, volunteer):
+    project = setup_project(tasks=1, min_answers=2, max_answers=2)
     _set_lease_seconds(services, project.id, 1)
-    v = volunteer(services)
+    v = volunteer()
     h = next_task(services, v, project.id)
     time.sleep(1.1)
     assert submit_answer(services, v, h.task_id, h.lease, {"label": "a"}).counted
 
 
-def test_skip_gives_the_task_back_but_not_to_the_skipper(services):
-    project = setup_project(services, tasks=1, min_answers=1, max_answers=1)
-    skipper, other = volunteer(services), volunteer(services)
+def test_skip_gives_the_task_back_but_not_to_the_skipper(services, setup_project, volunteer):
+    project = setup_project(tasks=1, min_answers=1, max_answers=1)
+    skipper, other = volunteer(), volunteer()
     h = next_task(services, skipper, project.id)
     assert next_task(services, other, project.id) is None
     assert skip_task(services, skipper, h.lease) is True
@@ -127,9 +108,9 @@ def test_skip_gives_the_task_back_but_not_to_the_skipper(services):
     assert next_task(services, other, project.id).task_id == h.task_id
 
 
-def test_redis_wipe_is_rebuilt_from_sql_without_loss_or_doubling(services):
-    project = setup_project(services, tasks=4, min_answers=2, max_answers=2)
-    vols = [volunteer(services) for _ in range(3)]
+def test_redis_wipe_is_rebuilt_without_loss_or_doubling(services, setup_project, volunteer):
+    project = setup_project(tasks=4, min_answers=2, max_answers=2)
+    vols = [volunteer() for _ in range(3)]
     h = next_task(services, vols[0], project.id)
     submit_answer(services, vols[0], h.task_id, h.lease, {"label": "a"})
     pending = next_task(services, vols[1], project.id)
@@ -147,19 +128,19 @@ def test_redis_wipe_is_rebuilt_from_sql_without_loss_or_doubling(services):
     assert states == {"retired": 4}
 
 
-def test_paused_project_hands_out_nothing(services):
-    project = setup_project(services, tasks=1)
+def test_paused_project_hands_out_nothing(services, setup_project, volunteer):
+    project = setup_project(tasks=1)
     with services.db.session() as session:
         session.execute(update(Project).where(Project.id == project.id).values(state="paused"))
         paused = session.get(Project, project.id)
     publish(services, paused)
     with pytest.raises(ConflictError):
-        next_task(services, volunteer(services), project.id)
+        next_task(services, volunteer(), project.id)
 
 
-def test_concurrent_volunteers_get_exactly_the_needed_answers(services):
-    project = setup_project(services, tasks=20, min_answers=3, max_answers=3)
-    vols = [volunteer(services) for _ in range(12)]
+def test_concurrent_volunteers_get_exactly_the_needed_answers(services, setup_project, volunteer):
+    project = setup_project(tasks=20, min_answers=3, max_answers=3)
+    vols = [volunteer() for _ in range(12)]
     seen: dict[int, list[int]] = {v.id: [] for v in vols}
     errors = []
 

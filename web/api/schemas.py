@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from engine.dispatch import STRATEGIES
 from engine.errors import BadRequestError, InvalidError
 
 
@@ -21,6 +22,10 @@ class ProjectCreate(Schema):
     confidence = fields.Float(validate=validate.Range(min=0.0, max=1.0), load_default=0.8)
     lease_seconds = fields.Integer(validate=validate.Range(min=5, max=3600),
                                    allow_none=True, load_default=None)
+    strategy = fields.String(validate=validate.OneOf(STRATEGIES), load_default="breadth")
+    gold_start = fields.Float(validate=validate.Range(min=0.0, max=1.0), load_default=0.4)
+    gold_floor = fields.Float(validate=validate.Range(min=0.0, max=1.0), load_default=0.1)
+    gold_ramp = fields.Integer(validate=validate.Range(min=1, max=10_000), load_default=20)
 
     @validates_schema
     def _answers_range(self, data, **_):
@@ -28,8 +33,20 @@ class ProjectCreate(Schema):
             raise ValidationError("must be at least min_answers", "max_answers")
 
 
+PRIORITY = fields.Integer(validate=validate.Range(min=-999, max=999), load_default=0)
+
+
 class JobItems(Schema):
     items = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1))
+    priority = PRIORITY
+
+
+class JobForm(Schema):
+    priority = PRIORITY
+
+
+class NextQuery(Schema):
+    count = fields.Integer(validate=validate.Range(min=1, max=5), load_default=1)
 
 
 class AnswerCreate(Schema):
@@ -56,7 +73,12 @@ def load_body(schema: Schema) -> dict:
 
 
 def load_query(schema: Schema) -> dict:
+    return load_form(schema, request.args)
+
+
+def load_form(schema: Schema, values) -> dict:
+    """Query strings and form fields: one value per name, checked by a schema."""
     try:
-        return schema.load(request.args.to_dict())
+        return schema.load(values.to_dict())
     except ValidationError as exc:
         raise InvalidError("the query string is not valid", exc.messages) from exc

@@ -18,6 +18,8 @@ def project(view: ProjectView, owner: bool) -> dict[str, Any]:
            "task_type": p.task_type, "config": p.config, "state": p.state,
            "min_answers": p.min_answers, "max_answers": p.max_answers,
            "confidence": p.confidence, "lease_seconds": p.lease_seconds,
+           "strategy": p.strategy, "gold_start": p.gold_start, "gold_floor": p.gold_floor,
+           "gold_ramp": p.gold_ramp,
            "created_at": iso(p.created_at), "progress": view.progress}
     if not owner:
         out.pop("lease_seconds")

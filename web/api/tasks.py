@@ -1,18 +1,26 @@
 """The volunteer's calls: next task, answer, skip."""
 from __future__ import annotations
 
-from engine.volunteering import next_task, skip_task, submit_answer
+from engine.volunteering import extend_lease, next_tasks, skip_task, submit_answer
 from web.api import bp, serialize
-from web.api.schemas import AnswerCreate, load_body
+from web.api.schemas import AnswerCreate, NextQuery, load_body, load_query
 from web.auth import identity
 from web.services import services
 
 
 @bp.get("/projects/<int:project_id>/tasks/next")
 def next_task_(project_id: int):
-    handout = next_task(services(), identity(), project_id)
-    if handout is None:
+    """The next task and its lease; with ?count=N (N <= 5) also `queue`, the
+    further tasks leased at once so a page can preload them."""
+    count = load_query(NextQuery())["count"]
+    handouts = next_tasks(services(), identity(), project_id, count)
+    if not handouts:
         return "", 204
+    first, *rest = (_handout(h) for h in handouts)
+    return {**first, "queue": rest} if count > 1 else first
+
+
+def _handout(handout) -> dict:
     return {"task": {"id": handout.task_id, "type": handout.task_type,
                      "payload": handout.payload},
             "lease": {"token": handout.lease, "expires_at": serialize.iso(handout.expires_at)}}
@@ -31,3 +39,9 @@ def submit_answer_(task_id: int):
 def skip_task_(token: str):
     released = skip_task(services(), identity(), token)
     return {"released": released}
+
+
+@bp.post("/leases/<token>/extend")
+def extend_lease_(token: str):
+    expires_at = extend_lease(services(), identity(), token)
+    return {"token": token, "expires_at": serialize.iso(expires_at)}

@@ -87,6 +87,15 @@ def read_image_archive(path_or_file: str | PathLike[str] | IO[bytes],
     return _read_all(archive, entries, limits)
 
 
+def check_image_archive(file: IO[bytes], limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
+    """Raise now what ``read_image_archive`` would raise when the job runs, reading
+    the central directory only, and leave ``file`` at its start: a wrong or huge
+    upload is then refused while the charity is still there to read why."""
+    with _open_zip(file) as archive:
+        _plan(archive.infolist(), limits)
+    file.seek(0)
+
+
 def _open_zip(path_or_file: str | PathLike[str] | IO[bytes]) -> zipfile.ZipFile:
     """Open the central directory, or say plainly that this is no zip."""
     try:

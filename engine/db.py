@@ -51,6 +51,15 @@ class Database:
         self.engine.dispose()
 
 
+def insert_ignoring_duplicates(database: Database, table):
+    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
+    if database.is_sqlite:
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    return insert(table).on_conflict_do_nothing()
+
+
 def _make_engine(url: str, sqlite_synchronous: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)

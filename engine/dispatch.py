@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from engine.errors import BitesizeError, ConflictError
+from engine.errors import ConflictError, UnavailableError
 
 LUA_DIR = Path(__file__).parent / "lua"
 SCAN_LIMIT = 2000  # pool entries a checkout may skip over (tasks this volunteer saw)
@@ -26,7 +26,7 @@ TASK_SPAN = 2**32  # as in lua/common.lua
 PRIORITY_OFFSET = 1000
 
 
-class StateMissingError(BitesizeError):
+class StateMissingError(UnavailableError):
     """The project's dispatch state is not in Redis (never built, or wiped)."""
 
     code = "state_missing"
@@ -193,13 +193,15 @@ class Dispatcher:
         })
 
     def add_tasks(self, project_id: int, tasks: Iterable[OpenTask],
-                  answered: Iterable[tuple[int, int, bool]] = ()) -> None:
+                  answered: Iterable[tuple[int, int, bool]] = (),
+                  handed: Iterable[tuple[int, int]] = ()) -> None:
         """Put open tasks, and the answers they already have, into the pool.
 
         Used for new tasks from a job and by a rebuild; pipelined in batches
         because a job may bring a hundred thousand tasks. Each stored answer
         (task, volunteer, counted) marks its lease as closed, so a submit
         retried after a rebuild is still recognised and not counted twice.
+        Each handout (task, volunteer) keeps that task from that volunteer.
         """
         k = keys(project_id)
         strategy = _text(self.redis.hget(k["meta"], "strategy") or b"breadth")
@@ -220,6 +222,10 @@ class Dispatcher:
             pipe.sadd(seen_key(project_id, volunteer_id), task_id)
             pipe.set(f"{k['prefix']}lease:{task_id}:{volunteer_id}",
                      "done" if counted else "surplus", px=GRACE_MS)
+            if n % 5000 == 0:
+                pipe.execute()
+        for n, (task_id, volunteer_id) in enumerate(handed, 1):
+            pipe.sadd(seen_key(project_id, volunteer_id), task_id)
             if n % 5000 == 0:
                 pipe.execute()
         pipe.execute()

@@ -62,6 +62,12 @@ class GoneError(BitesizeError):
     code = "gone"
 
 
+class UnavailableError(BitesizeError):
+    """A part the engine relies on is not ready; retrying shortly will work (503)."""
+
+    code = "unavailable"
+
+
 class TooLargeError(BitesizeError):
     """An upload or an archive member is over its size limit (413)."""
 

@@ -47,9 +47,10 @@ def escape_cell(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return "'" + value if value.startswith(_FORMULA_START) else value
-    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-    # A number such as -3 is data, not a formula; a structure could hold anything.
-    return "'" + text if isinstance(value, (dict, list)) and text.startswith(_FORMULA_START) else text
+    if not isinstance(value, (dict, list)):
+        return str(value)  # a number such as -3 is data, not a formula
+    text = json.dumps(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:

@@ -81,7 +81,8 @@ def create_volunteer(services: Services, name: str | None = None) -> tuple[int, 
         return volunteer.id, token
 
 
-def create_user(services: Services, organisation: str, role: str, name: str = "") -> tuple[int, str]:
+def create_user(services: Services, organisation: str, role: str,
+                name: str = "") -> tuple[int, str]:
     """A charity member or admin of an organisation (made if new); returns the token."""
     if role not in ROLES:
         raise InvalidError(f"role must be one of {', '.join(ROLES)}", {"role": "unknown role"})

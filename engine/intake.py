@@ -11,13 +11,13 @@ import io
 import json
 import shutil
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from marshmallow import ValidationError
 from sqlalchemy import insert, select, update
 
-from engine.archives import ArchiveMember, read_image_archive
+from engine.archives import ArchiveMember, check_image_archive, read_image_archive
 from engine.dispatch import OpenTask
 from engine.errors import BitesizeError, InvalidError, NotFoundError
 from engine.identity import Identity
@@ -35,13 +35,10 @@ def create_job(services: Services, identity: Identity, project_id: int, *,
     """Check and store an upload, then enqueue the job that splits it."""
     project = get_owned_project(services, identity, project_id)
     if items is not None:
-        validate_items(services, project, items)
-        kind, data = "items", io.BytesIO(json.dumps(items).encode())
-    elif upload is not None and filename.lower().endswith(".zip"):
-        kind, data = "zip", upload
+        loaded = validate_items(services, project, items)
+        kind, data = "items", io.BytesIO(json.dumps(loaded).encode())
     else:
-        raise InvalidError("send JSON {\"items\": [...]} or a .zip file as 'file'",
-                           {"file": "expected a .zip archive"})
+        kind, data = "zip", _checked_zip(upload, filename)
     with services.db.session() as session:
         job = Job(project_id=project.id, kind=kind, state="queued", problems=[],
                   priority=priority)
@@ -58,27 +55,52 @@ def enqueue_split(services: Services, job_id: int) -> None:
                                       job_id=f"split-{job_id}", job_timeout=6 * 3600)
 
 
-def validate_items(services: Services, project: Project, items: list[dict]) -> None:
-    """Reject the whole request if any item is malformed, naming each bad one."""
+def _checked_zip(upload: IO[bytes] | None, filename: str) -> IO[bytes]:
+    """The uploaded zip, its central directory checked now: a file that is no zip,
+    or too big a one, is refused at upload time instead of failing the job later."""
+    suffix = PurePosixPath(filename.lower()).suffix
+    if upload is None or suffix != ".zip":
+        reason = ("CSV uploads are not supported yet" if suffix == ".csv"
+                  else f"{filename!r} is not a .zip file")
+        raise InvalidError(f"{reason}: send JSON {{\"items\": [...]}} or a .zip of images "
+                           "as 'file'", {"file": "expected a .zip archive"})
+    try:
+        check_image_archive(upload)
+    except BitesizeError as exc:
+        raise type(exc)(f"{filename}: {exc.message}", {"file": exc.message}) from exc
+    return upload
+
+
+def validate_items(services: Services, project: Project, items: list[dict]) -> list[dict]:
+    """The items as the task type's schema loads them (stripped, typed); the whole
+    request is refused if any item is malformed, naming each bad one by index."""
     schema = services.registry.get(project.task_type).item_schema(project.config)
-    errors: dict[str, Any] = {}
+    loaded, errors = [], {}
     for index, item in enumerate(items):
         try:
-            schema.load(item)
+            loaded.append(schema.load(item))
         except ValidationError as exc:
             errors[str(index)] = exc.messages
             if len(errors) >= MAX_REPORTED_ERRORS:
                 break
     if errors:
         raise InvalidError(f"{len(errors)} item(s) are not valid", {"items": errors})
+    return loaded
 
 
 def get_job(services: Services, identity: Identity, job_id: int) -> Job:
+    """The job if the caller owns its project; another charity's job looks missing,
+    and its error names the job only (not the project it belongs to)."""
+    identity.require_user()
     with services.db.session() as session:
         job = session.get(Job, job_id)
+    try:
+        if job is not None:
+            get_owned_project(services, identity, job.project_id)
+    except NotFoundError:
+        job = None
     if job is None:
         raise NotFoundError(f"job {job_id} does not exist", {"job": "not found"})
-    get_owned_project(services, identity, job.project_id)
     return job
 
 
@@ -158,8 +180,10 @@ def _store_batch(services: Services, job: Job, project: Project,
                  "need": project.min_answers, "priority": job.priority}
                 for item_id, (_, item) in zip(item_ids, batch, strict=True)
                 for mt in task_type.split(item, project.config)]
-        task_ids = session.scalars(
-            insert(Task).returning(Task.id, sort_by_parameter_order=True), rows).all() if rows else []
+        task_ids = []
+        if rows:
+            task_ids = session.scalars(
+                insert(Task).returning(Task.id, sort_by_parameter_order=True), rows).all()
         session.execute(update(Job).where(Job.id == job.id).values(
             items_split=Job.items_split + len(batch), tasks_made=Job.tasks_made + len(rows)))
     services.dispatcher.add_tasks(project.id, _open(task_ids, rows))

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 from engine.errors import GoneError
+
+_NUMBER = r"([1-9][0-9]{0,18})"
+_TOKEN = re.compile(r"\.".join([_NUMBER] * 4) + r"\.([0-9a-f]{32})")
 
 
 @dataclass(frozen=True)
@@ -30,12 +34,18 @@ def issue(secret: str, claim: LeaseClaim) -> str:
 
 
 def verify(secret: str, token: str) -> LeaseClaim:
-    """The claim inside a token, or GoneError when it is not one of ours."""
-    parts = token.split(".") if isinstance(token, str) else []
-    if len(parts) != 5 or not all(p.isdigit() for p in parts[:4]):
+    """The claim inside a token, or GoneError when it is not one of ours.
+
+    The shape is matched first, in ASCII only: str.isdigit() also accepts "²" or
+    Arabic digits, which int() and hmac.compare_digest() then fail on (a 500),
+    and unbounded digits would make int() slow. Only the canonical spelling (no
+    leading zeros) matches, so one lease has one token.
+    """
+    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+    if match is None:
         raise GoneError("this lease is not known", {"lease": "unknown lease token"})
-    claim = LeaseClaim(*(int(p) for p in parts[:4]))
-    if not hmac.compare_digest(parts[4], _sign(secret, claim.body)):
+    claim = LeaseClaim(*(int(n) for n in match.groups()[:4]))
+    if not hmac.compare_digest(match[5], _sign(secret, claim.body)):
         raise GoneError("this lease is not known", {"lease": "unknown lease token"})
     return claim
 

@@ -137,6 +137,22 @@ class Task(Base):
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class Handout(Base):
+    """A task given to a volunteer (a lease was opened): remembered in SQL so
+    that even after Redis is wiped nobody is shown the same task twice."""
+
+    __tablename__ = "handout"
+    __table_args__ = (
+        UniqueConstraint("task_id", "volunteer_id", name="uq_handout_task_volunteer"),
+        Index("ix_handout_project", "project_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"))
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Answer(Base):
     """One volunteer's response to one task; never two per (task, volunteer)."""
 

@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from engine.dispatch import GoldMix, ProjectMeta
-from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
+from engine.errors import InvalidError, NotFoundError
 from engine.identity import Identity
 from engine.models import Job, Project, Task
 from engine.services import Services
@@ -60,9 +60,12 @@ def get_project(services: Services, identity: Identity | None, project_id: int) 
 
 
 def get_owned_project(services: Services, identity: Identity, project_id: int) -> Project:
+    """The project if this caller's organisation owns it. Another charity's project
+    is reported missing, not forbidden: a 403 would confirm that it exists."""
+    identity.require_user()
     project = get_project(services, identity, project_id)
     if not owns(identity, project):
-        raise PermissionDeniedError("only the project's organisation may do this")
+        raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
     return project
 
 
@@ -108,7 +111,7 @@ def _progress(session, project_ids: list[int]) -> dict[int, dict[str, int]]:
         out[pid]["jobs_running"] = count
     for progress in out.values():
         finished = progress["retired"] + progress["contested"] + progress["settled"]
-        progress["done_percent"] = round(100 * finished / progress["tasks"]) if progress["tasks"] else 0
+        progress["done_percent"] = round(100 * finished / max(progress["tasks"], 1))
     return out
 
 

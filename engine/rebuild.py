@@ -12,11 +12,14 @@ from sqlalchemy import func, select
 
 from engine.dispatch import OpenTask, keys
 from engine.errors import NotFoundError
-from engine.models import Answer, Project, Task
+from engine.models import Answer, Handout, Project, Task
 from engine.projects import publish
 from engine.services import Services
 
 LOCK_MS = 120_000
+# Checkouts and submits that reached Redis just before it was wiped are still
+# committing their SQL rows; a rebuild that waits this long reads them too.
+IN_FLIGHT_GRACE_SECONDS = 0.25
 
 
 def rebuild_project(services: Services, project_id: int) -> int:
@@ -30,9 +33,13 @@ def rebuild_project(services: Services, project_id: int) -> int:
             select(Answer.task_id, Answer.volunteer_id, Answer.counted)
             .join(Task, Task.id == Answer.task_id)
             .where(Task.project_id == project_id, Task.state == "open")).all()
+        handed = session.execute(
+            select(Handout.task_id, Handout.volunteer_id)
+            .join(Task, Task.id == Handout.task_id)
+            .where(Task.project_id == project_id, Task.state == "open")).all()
     dispatcher = services.dispatcher
     dispatcher.drop_project(project_id)
-    dispatcher.add_tasks(project_id, open_tasks, answered)
+    dispatcher.add_tasks(project_id, open_tasks, answered, handed)
     publish(services, project)  # meta last: its presence means "state is complete"
     return len(open_tasks)
 
@@ -54,11 +61,13 @@ def _open_tasks(session, project_id: int) -> list[OpenTask]:
 
 def ensure_state(services: Services, project_id: int, wait_seconds: float = 30) -> None:
     """Rebuild a project's missing state once, however many processes notice."""
-    lock = keys(project_id)["prefix"] + "rebuilding"
+    # Outside the project's key prefix (a rebuild drops those), same cluster slot.
+    lock = f"bs:rebuilding:{{p:{project_id}}}"
     meta = keys(project_id)["meta"]
     if services.redis.set(lock, "1", nx=True, px=LOCK_MS):
         try:
             if not services.redis.exists(meta):
+                time.sleep(IN_FLIGHT_GRACE_SECONDS)
                 rebuild_project(services, project_id)
         finally:
             services.redis.delete(lock)

@@ -18,10 +18,11 @@ from sqlalchemy.exc import IntegrityError
 
 from engine import leases
 from engine.consensus import update_result
+from engine.db import insert_ignoring_duplicates
 from engine.dispatch import StateMissingError, Submission
 from engine.errors import ConflictError, GoneError, InvalidError, NotFoundError
 from engine.identity import Identity
-from engine.models import Answer
+from engine.models import Answer, Handout
 from engine.rebuild import ensure_state
 from engine.services import Services
 
@@ -29,7 +30,9 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Handout:
+class LeasedTask:
+    """A task handed to a volunteer, with the signed lease token to answer it."""
+
     task_id: int
     task_type: str
     payload: dict
@@ -49,7 +52,7 @@ MAX_PRELOAD = 5
 
 
 def next_tasks(services: Services, identity: Identity, project_id: int,
-               count: int = 1) -> list[Handout]:
+               count: int = 1) -> list[LeasedTask]:
     """Lease up to `count` of the best open tasks this volunteer has not seen.
 
     More than one lets a page preload the next tasks; an empty list means
@@ -59,18 +62,29 @@ def next_tasks(services: Services, identity: Identity, project_id: int,
     count = max(1, min(count, MAX_PRELOAD))
     checkouts = _healing(services, project_id,
                          lambda: services.dispatcher.checkout(project_id, identity.id, count))
-    return [_handout(services, project_id, identity.id, c) for c in checkouts]
+    if checkouts:
+        _record_handouts(services, project_id, identity.id, [c.task_id for c in checkouts])
+    return [_leased(services, project_id, identity.id, c) for c in checkouts]
 
 
-def next_task(services: Services, identity: Identity, project_id: int) -> Handout | None:
+def _record_handouts(services: Services, project_id: int, volunteer_id: int,
+                     task_ids: list[int]) -> None:
+    """The one SQL write of a checkout: who was shown what survives a Redis wipe."""
+    statement = insert_ignoring_duplicates(services.db, Handout)
+    with services.db.session() as session:
+        session.execute(statement, [{"project_id": project_id, "task_id": task_id,
+                                     "volunteer_id": volunteer_id} for task_id in task_ids])
+
+
+def next_task(services: Services, identity: Identity, project_id: int) -> LeasedTask | None:
     """The best open task for this volunteer, or None when none is left."""
     handouts = next_tasks(services, identity, project_id)
     return handouts[0] if handouts else None
 
 
-def _handout(services: Services, project_id: int, volunteer_id: int, checkout) -> Handout:
+def _leased(services: Services, project_id: int, volunteer_id: int, checkout) -> LeasedTask:
     claim = leases.LeaseClaim(project_id, checkout.task_id, volunteer_id, checkout.expires_ms)
-    return Handout(checkout.task_id, checkout.task_type, checkout.payload,
+    return LeasedTask(checkout.task_id, checkout.task_type, checkout.payload,
                    leases.issue(services.settings.secret_key, claim),
                    _as_datetime(checkout.expires_ms))
 
@@ -190,14 +204,15 @@ def _mark_surplus(services: Services, answer_id: int) -> bool:
     return False
 
 
-def _healing(services: Services, project_id: int, call: Callable[[], T]) -> T:
-    """Run a dispatch call; if the project's Redis state is gone, rebuild it once."""
-    try:
-        return call()
-    except StateMissingError:
-        ensure_state(services, project_id)
-        return call()
+def _healing(services: Services, project_id: int, call: Callable[[], T], tries: int = 3) -> T:
+    """Run a dispatch call; if the project's Redis state is gone, rebuild it and retry."""
+    for _ in range(tries - 1):
+        try:
+            return call()
+        except StateMissingError:
+            ensure_state(services, project_id)
+    return call()
 
 
-__all__ = ["Handout", "Receipt", "Submission", "extend_lease", "next_task", "next_tasks",
+__all__ = ["LeasedTask", "Receipt", "Submission", "extend_lease", "next_task", "next_tasks",
            "skip_task", "submit_answer"]

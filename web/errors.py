@@ -22,6 +22,7 @@ STATUS = {
     e.GoneError: 410,
     e.TooLargeError: 413,
     e.InvalidError: 422,
+    e.UnavailableError: 503,
 }
 
 
@@ -30,6 +31,8 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="bitesize"'
+    if status == 503:
+        response.headers["Retry-After"] = "1"
     return response
 
 
@@ -62,7 +65,11 @@ def init_app(app: Flask) -> None:
         if not request.path.startswith("/api/"):
             return exc
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        response = error_response(exc.code or 500, code, exc.description or exc.name)
+        for name, value in exc.get_headers():  # e.g. Allow on a 405, as HTTP requires
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

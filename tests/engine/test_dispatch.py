@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from engine.errors import ConflictError
-from engine.models import Answer, Project, Task
+from engine.models import Answer, Handout, Project, Task
 from engine.projects import publish
 from engine.volunteering import next_task, skip_task, submit_answer
 
@@ -168,3 +168,19 @@ def _set_lease_seconds(services, project_id, seconds):
                         .values(lease_seconds=seconds))
         project = session.get(Project, project_id)
     publish(services, project)
+
+
+def test_tasks_shown_stay_away_from_that_volunteer_after_a_wipe(services, setup_project,
+                                                                volunteer):
+    project = setup_project(tasks=2, min_answers=2, max_answers=2)
+    v = volunteer()
+    skipped = next_task(services, v, project.id)
+    skip_task(services, v, skipped.lease)
+    abandoned = next_task(services, v, project.id)
+    services.redis.flushdb()
+    assert next_task(services, v, project.id) is None  # both were shown once already
+    other = volunteer()
+    shown = {next_task(services, other, project.id).task_id for _ in range(2)}
+    assert shown == {skipped.task_id, abandoned.task_id}  # others still get them
+    with services.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Handout)) == 4

@@ -1,0 +1,124 @@
+"""The dispatch proof: 200 volunteers in 4 processes over real HTTP against
+gunicorn with several workers, with lease expiries, skips, late answers,
+retried submits and a Redis wipe in the middle. Afterwards SQL must show
+every task with exactly its needed counted answers from distinct volunteers,
+every 2xx answer stored, and no volunteer shown a task twice."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from engine.models import Answer, Task
+
+DRIVER = Path(__file__).with_name("load_driver.py")
+TASKS, NEED, PROCESSES, VOLUNTEERS_EACH = 1000, 3, 4, 50
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn(settings, services):
+    port = _free_port()
+    env = {**os.environ, "BITESIZE_INSTANCE_PATH": str(settings.instance_path),
+           "BITESIZE_DATABASE_URL": settings.database_url,
+           "BITESIZE_REDIS_URL": settings.redis_url,
+           "BITESIZE_SECRET_KEY": settings.secret_key}
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "3",
+                             "--bind", f"127.0.0.1:{port}", "web:create_app()"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(base)
+        yield base
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    assert b"Traceback" not in stderr, stderr.decode()[-3000:]
+
+
+def _wait_until_serving(base: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(base + "/api/v1/openapi.json", timeout=10).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise AssertionError("gunicorn did not start serving")
+
+
+@pytest.mark.e2e
+def test_crowd_over_http_with_a_redis_wipe(services, auth, client, work, gunicorn, tmp_path):
+    charity = auth.charity()
+    project = client.post("/api/v1/projects", headers=charity, json={
+        "name": "Penguin cams", "task_type": "classify", "lease_seconds": 5,
+        "config": {"question": "What is it?", "labels": ["penguin", "seal", "empty"]},
+        "min_answers": NEED, "max_answers": NEED, "confidence": 0.5}).json
+    client.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
+                json={"items": [{"text": f"photo {n}"} for n in range(TASKS)]})
+    work()
+
+    logs = [tmp_path / f"driver-{n}.json" for n in range(PROCESSES)]
+    drivers = [subprocess.Popen([sys.executable, str(DRIVER), gunicorn, str(project["id"]),
+                                 str(VOLUNTEERS_EACH), str(n + 1), str(log)])
+               for n, log in enumerate(logs)]
+    _wipe_redis_midway(services, project["id"])
+    for d in drivers:
+        assert d.wait(timeout=600) == 0
+    observed = {key: sum((json.loads(p.read_text())[key] for p in logs), [])
+                for key in ("seen", "answers", "errors")}
+
+    assert observed["errors"] == []
+    seen = Counter((volunteer, task) for volunteer, task in observed["seen"])
+    assert max(seen.values()) == 1, "a volunteer was shown a task twice"
+    _assert_sql_matches(services, project["id"], observed["answers"])
+
+
+def _wipe_redis_midway(services, project_id) -> None:
+    """Flush Redis once a third of the answers are in, as a restart would."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        with services.db.session() as session:
+            count = session.scalar(select(func.count()).select_from(Answer)
+                                   .where(Answer.project_id == project_id))
+        if count >= TASKS * NEED // 3:
+            services.redis.flushdb()
+            return
+        time.sleep(0.2)
+    raise AssertionError("the crowd never got a third of the way")
+
+
+def _assert_sql_matches(services, project_id, answers) -> None:
+    with services.db.session() as session:
+        counted = Counter(session.scalars(select(Answer.task_id).where(
+            Answer.project_id == project_id, Answer.counted.is_(True))))
+        stored = {a.id: a for a in session.scalars(select(Answer).where(
+            Answer.project_id == project_id))}
+        states = Counter(session.scalars(select(Task.state).where(Task.project_id == project_id)))
+    assert len(counted) == TASKS and set(counted.values()) == {NEED}
+    assert states["open"] == 0 and states["retired"] + states["contested"] == TASKS
+    volunteer_of: dict[str, int] = {}
+    for token, task, answer_id, was_counted in answers:
+        row = stored.get(answer_id)
+        assert row is not None, f"answer {answer_id} got a 2xx but is not in SQL"
+        assert row.task_id == task
+        # one token is one volunteer: all its answers carry the same volunteer id
+        assert volunteer_of.setdefault(token, row.volunteer_id) == row.volunteer_id
+        # a surplus answer may later... never become counted; a counted one stays counted
+        assert row.counted == was_counted
+    assert len(set(volunteer_of.values())) == len(volunteer_of)
+    assert len(stored) == len(answers)

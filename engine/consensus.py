@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from engine.models import Answer, Project, Result, Task, utcnow
+from engine.retirement import MORE, Policy, decide
 from engine.services import Services
 
 
@@ -32,13 +33,12 @@ def update_result(services: Services, project_id: int, task_id: int) -> str:
 
 def _decide(task: Task, project: Project, confidence: float, answers: int) -> int | None:
     """Set the task's state; the need to ask Redis for, or None to retire it."""
-    if confidence >= project.confidence:
-        task.state = "retired"
-    elif answers >= project.max_answers:
-        task.state = "contested"
-    else:
-        task.need = answers + 1
+    policy = Policy(project.min_answers, project.max_answers, project.confidence)
+    outcome = decide(policy, confidence, answers)
+    if outcome == MORE:
+        task.need = max(answers + 1, project.min_answers)
         return task.need
+    task.state = outcome
     task.retired_at = utcnow()
     return None
 

@@ -94,7 +94,7 @@ class OpenTask:
 
 def keys(project_id: int) -> dict[str, str]:
     prefix = f"bs:{{p:{project_id}}}:"
-    names = ("meta", "pool", "state", "leases", "payload", "gold", "experience")
+    names = ("meta", "pool", "state", "leases", "payload", "gold", "experience", "blocked")
     return {"prefix": prefix, **{name: prefix + name for name in names}}
 
 
@@ -126,7 +126,7 @@ class Dispatcher:
         k = keys(project_id)
         reply = self._scripts["checkout"](
             keys=[k["meta"], k["pool"], k["state"], k["leases"], seen_key(project_id, volunteer_id),
-                  k["payload"], k["gold"], k["experience"]],
+                  k["payload"], k["gold"], k["experience"], k["blocked"]],
             args=[k["prefix"], volunteer_id, SCAN_LIMIT, GRACE_MS, count,
                   *(random.random() for _ in range(count))],
         )
@@ -143,7 +143,7 @@ class Dispatcher:
         k = keys(project_id)
         reply = self._scripts["submit"](
             keys=[k["meta"], k["pool"], k["state"], k["leases"], seen_key(project_id, volunteer_id),
-                  k["gold"]],
+                  k["gold"], k["blocked"]],
             args=[k["prefix"], task_id, volunteer_id, GRACE_MS],
         )
         if _text(reply[0]) == "missing":
@@ -229,6 +229,12 @@ class Dispatcher:
             if n % 5000 == 0:
                 pipe.execute()
         pipe.execute()
+
+    def block(self, project_id: int, volunteer_ids: Iterable[int]) -> None:
+        """These volunteers get no tasks in the project and their answers don't count."""
+        ids = list(volunteer_ids)
+        if ids:
+            self.redis.sadd(keys(project_id)["blocked"], *ids)
 
     def drop_project(self, project_id: int) -> None:
         """Forget a project's dispatch state entirely (before a rebuild)."""

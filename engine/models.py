@@ -135,6 +135,7 @@ class Task(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    settled_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
 
 class Handout(Base):
@@ -169,6 +170,27 @@ class Answer(Base):
     lease: Mapped[str | None] = mapped_column(String(200))
     counted: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VolunteerStat(Base):
+    """What the engine knows of one volunteer in one project: how much and how
+    well they answer, what looks suspicious, and whether an admin blocked them."""
+
+    __tablename__ = "volunteer_stat"
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), primary_key=True)
+    answers: Mapped[int] = mapped_column(Integer, default=0)
+    gold_answers: Mapped[int] = mapped_column(Integer, default=0)
+    gold_score: Mapped[float] = mapped_column(Float, default=0.0)  # mean score on gold
+    reliability: Mapped[float | None] = mapped_column(Float)  # estimated P(right)
+    agreement: Mapped[float | None] = mapped_column(Float)  # share agreeing with results
+    confusion: Mapped[Any | None] = mapped_column(JSON)  # label x label, for Dawid-Skene
+    median_seconds: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[Any] = mapped_column(JSON, default=list)
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    blocked_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Result(Base):

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from engine.dispatch import OpenTask, keys
 from engine.errors import NotFoundError
-from engine.models import Answer, Handout, Project, Task
+from engine.models import Answer, Handout, Project, Task, VolunteerStat
 from engine.projects import publish
 from engine.services import Services
 
@@ -33,6 +33,8 @@ def rebuild_project(services: Services, project_id: int) -> int:
             select(Answer.task_id, Answer.volunteer_id, Answer.counted)
             .join(Task, Task.id == Answer.task_id)
             .where(Task.project_id == project_id, Task.state == "open")).all()
+        blocked = session.scalars(select(VolunteerStat.volunteer_id).where(
+            VolunteerStat.project_id == project_id, VolunteerStat.blocked.is_(True))).all()
         handed = session.execute(
             select(Handout.task_id, Handout.volunteer_id)
             .join(Task, Task.id == Handout.task_id)
@@ -40,6 +42,7 @@ def rebuild_project(services: Services, project_id: int) -> int:
     dispatcher = services.dispatcher
     dispatcher.drop_project(project_id)
     dispatcher.add_tasks(project_id, open_tasks, answered, handed)
+    dispatcher.block(project_id, blocked)
     publish(services, project)  # meta last: its presence means "state is complete"
     return len(open_tasks)
 

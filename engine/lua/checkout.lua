@@ -1,9 +1,9 @@
 -- checkout: hand up to `count` of the best open tasks this volunteer has not
 -- seen to them, mixing in gold at a rate that falls with their experience.
--- KEYS: meta, pool, state, leases, seen(volunteer), payload, gold, experience
+-- KEYS: meta, pool, state, leases, seen(volunteer), payload, gold, experience, blocked
 -- ARGV: prefix, volunteer, scan_limit, grace_ms, count, random numbers (one per count)
 -- -> {'missing'} | {'closed'} | {task_type, task, expires_ms, payload, task, ...}
-local SEEN, PAYLOAD, GOLD, EXPERIENCE = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local SEEN, PAYLOAD, GOLD, EXPERIENCE, BLOCKED = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local vol, scan_limit, grace_ms = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local count = tonumber(ARGV[5])
 
@@ -11,6 +11,8 @@ local meta = redis.call('HMGET', META, 'active', 'lease_seconds', 'task_type',
                         'gold_start', 'gold_floor', 'gold_ramp')
 if not meta[1] then return {'missing'} end
 if meta[1] ~= '1' then return {'closed'} end
+-- A blocked volunteer is simply told there is nothing left for them.
+if redis.call('SISMEMBER', BLOCKED, vol) == 1 then return {meta[3]} end
 local lease_ms = tonumber(meta[2]) * 1000
 local now = now_ms()
 reap(now, 20)

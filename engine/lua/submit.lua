@@ -1,10 +1,11 @@
 -- submit: close a lease exactly once and count the answer if the task needs it.
 -- Called after the answer row is committed in SQL.
--- KEYS: meta, pool, state, leases, seen(volunteer), gold
+-- KEYS: meta, pool, state, leases, seen(volunteer), gold, blocked
 -- ARGV: prefix, task, volunteer, grace_ms
 -- -> {'missing'} | {outcome, done, need}; outcome is 'counted', 'repeat' (this
---    lease was already submitted), 'surplus' (not needed any more) or 'gold'.
-local SEEN, GOLD = KEYS[5], KEYS[6]
+--    lease was already submitted), 'surplus' (not needed any more, or the
+--    volunteer is blocked) or 'gold'.
+local SEEN, GOLD, BLOCKED = KEYS[5], KEYS[6], KEYS[7]
 local task, vol, grace_ms = ARGV[2], ARGV[3], tonumber(ARGV[4])
 
 if redis.call('EXISTS', META) == 0 then return {'missing'} end
@@ -23,7 +24,7 @@ if redis.call('ZSCORE', GOLD, task) then
   redis.call('SET', key, 'gold', 'PX', grace_ms)
   return {'gold', 0, 0}
 end
-if not need or done >= need then
+if not need or done >= need or redis.call('SISMEMBER', BLOCKED, vol) == 1 then
   -- retired, or filled while this lease had expired: kept in SQL, not counted
   if need then put_state(task, need, done, live, prio) end
   redis.call('SET', key, 'surplus', 'PX', grace_ms)

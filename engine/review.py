@@ -1,0 +1,89 @@
+"""The review queue: what the crowd could not settle, and an admin settling it.
+
+A contested task reached max_answers below the confidence target. The queue
+shows every answer with who gave it and how reliable they are, and the vote
+distribution; a resolution settles the task, and a settled task then serves
+as gold for measuring volunteers.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+
+from engine.errors import ConflictError, InvalidError, NotFoundError
+from engine.identity import Identity
+from engine.models import Answer, Project, Result, Task, VolunteerStat, utcnow
+from engine.projects import get_owned_project
+from engine.services import Services
+
+REVIEWABLE = ("contested", "open", "retired")
+
+
+def review_queue(services: Services, identity: Identity, project_id: int,
+                 limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """Contested tasks of a project, oldest first, with everything needed to judge them."""
+    project = get_owned_project(services, identity, project_id)
+    with services.db.session() as session:
+        contested = (select(Task).where(Task.project_id == project.id,
+                                        Task.state == "contested"))
+        total = session.scalar(select(func.count()).select_from(contested.subquery()))
+        tasks = list(session.scalars(contested.order_by(Task.id).limit(limit).offset(offset)))
+        entries = [_entry(session, task) for task in tasks]
+    return {"total": total, "limit": limit, "offset": offset, "tasks": entries}
+
+
+def _entry(session, task: Task) -> dict[str, Any]:
+    result = session.get(Result, task.id)
+    rows = session.execute(
+        select(Answer, VolunteerStat.reliability)
+        .outerjoin(VolunteerStat, (VolunteerStat.volunteer_id == Answer.volunteer_id)
+                   & (VolunteerStat.project_id == Answer.project_id))
+        .where(Answer.task_id == task.id).order_by(Answer.id)).all()
+    return {
+        "id": task.id, "payload": task.payload, "state": task.state,
+        "result": None if result is None else {
+            "value": result.value, "confidence": result.confidence, "method": result.method},
+        "distribution": (result.support if result else None) or {},
+        "answers": [{"id": a.id, "volunteer": a.volunteer_id, "value": a.value,
+                     "counted": a.counted, "reliability": reliability,
+                     "created_at": a.created_at.isoformat()} for a, reliability in rows],
+    }
+
+
+def resolve(services: Services, identity: Identity, task_id: int,
+            raw_answer: Any) -> Task:
+    """Settle a task with an admin's answer: final result, and gold from now on."""
+    with services.db.writing() as session:
+        task = session.get(Task, task_id)
+        if task is None:
+            raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
+        project = get_owned_project(services, identity, task.project_id)
+        if task.is_gold or task.state not in REVIEWABLE:
+            raise ConflictError(f"task {task_id} is {'gold' if task.is_gold else task.state}"
+                                " and cannot be settled", {"task": "not reviewable"})
+        value = _settled_value(services, project, raw_answer)
+        _settle(session, task, identity, value)
+    services.dispatcher.settle(task.project_id, task.id, None)
+    return task
+
+
+def _settled_value(services: Services, project: Project, raw_answer: Any) -> Any:
+    task_type = services.registry.get(project.task_type)
+    if not isinstance(raw_answer, dict):
+        raise InvalidError("the answer must be a JSON object", {"answer": "not an object"})
+    try:
+        answer = task_type.answer_schema(project.config).load(raw_answer)
+    except ValidationError as exc:
+        raise InvalidError("the answer is not valid", {"answer": exc.messages}) from exc
+    return task_type.aggregate([answer], None, project.config).value
+
+
+def _settle(session, task: Task, identity: Identity, value: Any) -> None:
+    result = session.get(Result, task.id) or Result(task_id=task.id, project_id=task.project_id)
+    result.value, result.confidence, result.method = value, 1.0, "settled"
+    result.updated_at = utcnow()
+    session.add(result)
+    task.state, task.gold = "settled", value
+    task.settled_by, task.retired_at = identity.id, utcnow()

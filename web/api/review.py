@@ -1,0 +1,48 @@
+"""Quality: the review queue, settling a task, blocking a volunteer."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from engine import moderation
+from engine.review import resolve, review_queue
+from web.api import bp
+from web.api.schemas import load_body, load_query
+from web.auth import identity
+from web.services import services
+
+
+class ReviewQuery(Schema):
+    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
+    offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+
+
+class Resolution(Schema):
+    answer = fields.Raw(required=True)
+    note = fields.String(validate=validate.Length(max=2000), load_default="")
+
+
+@bp.get("/projects/<int:project_id>/review")
+def review_queue_(project_id: int):
+    query = load_query(ReviewQuery())
+    return review_queue(services(), identity().require_user(), project_id, **query)
+
+
+@bp.post("/tasks/<int:task_id>/resolution")
+def resolve_task_(task_id: int):
+    body = load_body(Resolution())
+    task = resolve(services(), identity().require_user(), task_id, body["answer"])
+    return {"task": task.id, "state": task.state, "value": task.gold,
+            "settled_by": task.settled_by}
+
+
+@bp.post("/projects/<int:project_id>/volunteers/<int:volunteer_id>/block")
+def block_volunteer_(project_id: int, volunteer_id: int):
+    reopened = moderation.block(services(), identity().require_user(), project_id,
+                                volunteer_id)
+    return {"volunteer": volunteer_id, "blocked": True, "tasks_reopened": reopened}
+
+
+@bp.delete("/projects/<int:project_id>/volunteers/<int:volunteer_id>/block")
+def unblock_volunteer_(project_id: int, volunteer_id: int):
+    moderation.unblock(services(), identity().require_user(), project_id, volunteer_id)
+    return {"volunteer": volunteer_id, "blocked": False}

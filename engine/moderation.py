@@ -21,9 +21,6 @@ def block(services: Services, identity: Identity, project_id: int,
     """Block a volunteer in a project; returns how many tasks were reopened."""
     project = _admin_project(services, identity, project_id)
     with services.db.writing() as session:
-        if session.get(Volunteer, volunteer_id) is None:
-            raise NotFoundError(f"volunteer {volunteer_id} does not exist",
-                                {"volunteer": "not found"})
         stat = _stat(session, project.id, volunteer_id)
         stat.blocked, stat.blocked_by, stat.blocked_at = True, identity.id, utcnow()
         touched = list(session.scalars(select(Answer.task_id).where(
@@ -54,6 +51,11 @@ def _admin_project(services: Services, identity: Identity, project_id: int) -> P
 
 
 def _stat(session, project_id: int, volunteer_id: int) -> VolunteerStat:
+    """A volunteer's row in a project, made if new; NotFoundError for an unknown
+    volunteer (block and unblock alike: the new row's foreign key would fail)."""
+    if session.get(Volunteer, volunteer_id) is None:
+        raise NotFoundError(f"volunteer {volunteer_id} does not exist",
+                            {"volunteer": "not found"})
     stat = session.get(VolunteerStat, (project_id, volunteer_id))
     if stat is None:
         stat = VolunteerStat(project_id=project_id, volunteer_id=volunteer_id, answers=0,

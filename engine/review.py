@@ -57,9 +57,7 @@ def resolve(services: Services, identity: Identity, task_id: int,
     """Settle a task with an admin's answer: final result, and gold from now on."""
     with services.db.writing() as session:
         task = session.get(Task, task_id)
-        if task is None:
-            raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
-        project = get_owned_project(services, identity, task.project_id)
+        project = _owned_project_of(services, identity, task, task_id)
         if task.is_gold or task.state not in REVIEWABLE:
             raise ConflictError(f"task {task_id} is {'gold' if task.is_gold else task.state}"
                                 " and cannot be settled", {"task": "not reviewable"})
@@ -67,6 +65,19 @@ def resolve(services: Services, identity: Identity, task_id: int,
         _settle(session, task, identity, value)
     services.dispatcher.settle(task.project_id, task.id, None)
     return task
+
+
+def _owned_project_of(services: Services, identity: Identity, task: Task | None,
+                      task_id: int) -> Project:
+    """The project of a task the caller's organisation owns. Another charity's task
+    looks missing, and the error names the task only, not the project it is in."""
+    identity.require_user()
+    try:
+        if task is not None:
+            return get_owned_project(services, identity, task.project_id)
+    except NotFoundError:
+        pass
+    raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
 
 
 def _settled_value(services: Services, project: Project, raw_answer: Any) -> Any:

@@ -48,7 +48,19 @@ class TaskType(ABC):
     title: str
     description: str
     lease_seconds: int = 60
+    # Answers given faster than this look like clicking without looking; the
+    # engine flags volunteers whose median time per task is below it.
+    min_seconds: float = 1.0
     config_schema: type[Schema]
+
+    def labels(self, config: dict) -> list[str] | None:
+        """The closed set of answers, for types whose answer is one label of a
+        list (so the engine can learn confusion matrices); None otherwise."""
+        return None
+
+    def label_of(self, answer: dict) -> str:
+        """The label an answer picked; only called when `labels` is not None."""
+        raise NotImplementedError(f"{self.name} answers are not single labels")
 
     def load_config(self, raw: dict) -> dict:
         """Validate a project's config; raises marshmallow.ValidationError."""

@@ -132,6 +132,12 @@ class ClassifyType(TaskType):
     def score(self, answer: dict, gold: Any) -> float:
         return 1.0 if answer.get("label") == gold else 0.0
 
+    def labels(self, config: dict) -> list[str]:
+        return list(config["labels"])
+
+    def label_of(self, answer: dict) -> str:
+        return answer["label"]
+
     def example(self) -> dict:
         return {
             "config": {

@@ -29,8 +29,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(test_config)
     app.extensions["bitesize"] = services
 
-    from web import api, errors, pages, templating
+    from web import api, converters, errors, pages, templating
 
+    converters.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
     api.init_app(app)

@@ -44,8 +44,9 @@ def show_project(project_id: int):
 
 @bp.get("/projects/<int:project_id>/results")
 def project_results(project_id: int):
+    caller = identity().require_user()  # who first: a stranger learns nothing from a 422
     fmt = load_query(ResultsQuery())["format"]
-    project = get_owned_project(services(), identity(), project_id)
+    project = get_owned_project(services(), caller, project_id)
     rows = exports.result_rows(services(), project.id)
     response = Response(stream_with_context(exports.render(rows, fmt)),
                         mimetype=exports.FORMATS[fmt])

@@ -23,14 +23,15 @@ class Resolution(Schema):
 
 @bp.get("/projects/<int:project_id>/review")
 def review_queue_(project_id: int):
-    query = load_query(ReviewQuery())
-    return review_queue(services(), identity().require_user(), project_id, **query)
+    caller = identity().require_user()  # 401/403 before the query is judged
+    return review_queue(services(), caller, project_id, **load_query(ReviewQuery()))
 
 
 @bp.post("/tasks/<int:task_id>/resolution")
 def resolve_task_(task_id: int):
+    caller = identity().require_user()  # 401/403 before the body is judged
     body = load_body(Resolution())
-    task = resolve(services(), identity().require_user(), task_id, body["answer"])
+    task = resolve(services(), caller, task_id, body["answer"])
     return {"task": task.id, "state": task.state, "value": task.gold,
             "settled_by": task.settled_by}
 

@@ -1,6 +1,11 @@
 """marshmallow schemas of the API's request bodies and query strings."""
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -17,15 +22,19 @@ class ProjectCreate(Schema):
     description = fields.String(validate=validate.Length(max=5000), load_default="")
     task_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
     config = fields.Dict(required=True)
-    min_answers = fields.Integer(validate=validate.Range(min=1, max=50), load_default=3)
-    max_answers = fields.Integer(validate=validate.Range(min=1, max=100), load_default=5)
+    # strict: a JSON body has real integers; 2.5 must be refused, not read as 2
+    min_answers = fields.Integer(strict=True, validate=validate.Range(min=1, max=50),
+                                 load_default=3)
+    max_answers = fields.Integer(strict=True, validate=validate.Range(min=1, max=100),
+                                 load_default=5)
     confidence = fields.Float(validate=validate.Range(min=0.0, max=1.0), load_default=0.8)
-    lease_seconds = fields.Integer(validate=validate.Range(min=5, max=3600),
+    lease_seconds = fields.Integer(strict=True, validate=validate.Range(min=5, max=3600),
                                    allow_none=True, load_default=None)
     strategy = fields.String(validate=validate.OneOf(STRATEGIES), load_default="breadth")
     gold_start = fields.Float(validate=validate.Range(min=0.0, max=1.0), load_default=0.4)
     gold_floor = fields.Float(validate=validate.Range(min=0.0, max=1.0), load_default=0.1)
-    gold_ramp = fields.Integer(validate=validate.Range(min=1, max=10_000), load_default=20)
+    gold_ramp = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000),
+                               load_default=20)
 
     @validates_schema
     def _answers_range(self, data, **_):
@@ -60,16 +69,63 @@ class ResultsQuery(Schema):
 
 def load_body(schema: Schema) -> dict:
     """The request's JSON body checked by a schema; clear 400/422 errors otherwise."""
-    body = request.get_json(silent=True)
-    if body is None:
-        raise BadRequestError("the body must be JSON (Content-Type: application/json)",
-                              {"body": "not JSON"})
+    body = json_body()
     if not isinstance(body, dict):
         raise InvalidError("the body must be a JSON object", {"body": "not an object"})
     try:
         return schema.load(body)
     except ValidationError as exc:
         raise InvalidError("the request is not valid", exc.messages) from exc
+
+
+def json_body() -> Any:
+    """The request's body parsed as strict JSON, or a 400 naming ``body``.
+
+    Parsed here rather than by ``request.get_json(silent=True)``, which cannot
+    tell ``null`` from garbage, lets RecursionError (a few KB of ``[[[[``) escape
+    as a 500, and reads NaN and Infinity, which are not JSON and would be stored.
+    """
+    if not request.is_json:
+        raise BadRequestError("the body must be JSON (Content-Type: application/json)",
+                              {"body": "not JSON"})
+    try:
+        body = json.loads(request.get_data(), parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequestError(f"the body is not valid JSON: {exc}", {"body": "not JSON"}
+                              ) from exc
+    for path, text in _strings(body):
+        if _UNSTORABLE.search(text):
+            raise BadRequestError(f"{path or 'the body'} holds a NUL character or an unpaired "
+                                  "surrogate (such as \\ud800): not text", {"body": "not text"})
+    return body
+
+
+# JSON may spell these ("\u0000", "\ud800") but no database stores them: SQLite
+# cannot encode a lone surrogate and PostgreSQL's text refuses NUL, both as a 500.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _strings(body: Any) -> Iterator[tuple[str, str]]:
+    """Every string in a parsed body (keys too), with its dotted path. Iterative:
+    a body nested nearly as deep as the parser allows must not overflow here."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            yield path, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack += [(path, key), (_join(path, key), item)]
+        elif isinstance(value, list):
+            stack += [(_join(path, n), item) for n, item in enumerate(value)]
+
+
+def _join(path: str, key: str | int) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
 def load_query(schema: Schema) -> dict:

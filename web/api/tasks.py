@@ -12,8 +12,9 @@ from web.services import services
 def next_task_(project_id: int):
     """The next task and its lease; with ?count=N (N <= 5) also `queue`, the
     further tasks leased at once so a page can preload them."""
+    caller = identity().require_volunteer()  # 401/403 before the query is judged
     count = load_query(NextQuery())["count"]
-    handouts = next_tasks(services(), identity(), project_id, count)
+    handouts = next_tasks(services(), caller, project_id, count)
     if not handouts:
         return "", 204
     first, *rest = (_handout(h) for h in handouts)
@@ -28,7 +29,7 @@ def _handout(handout) -> dict:
 
 @bp.post("/tasks/<int:task_id>/answers")
 def submit_answer_(task_id: int):
-    caller = identity()
+    caller = identity().require_volunteer()  # 401/403 before the body is judged
     data = load_body(AnswerCreate())
     receipt = submit_answer(services(), caller, task_id, data["lease"], data["answer"])
     return {"id": receipt.answer_id, "task": receipt.task_id, "counted": receipt.counted,

@@ -1,0 +1,124 @@
+"""Results out as CSV, JSON and JSON Lines: parseable, private, and safe to open.
+
+CSV cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``,
+tab, carriage return first) get a leading apostrophe; numbers stay numbers.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from engine.exports import COLUMNS, escape_cell
+
+LABELS = ["penguin", "=2+5", "-1", "@seal"]
+REFS = ['=HYPERLINK("http://x")', "+SUM(1)", "-2", "@cmd", "\t=1", "\r=1", "plain", "12",
+        "unanswered"]
+FORMULA_REFS = REFS[:6]
+# the label each volunteer picks, by item ref (unanswered stays open)
+PICKS = {'=HYPERLINK("http://x")': "=2+5", "+SUM(1)": "-1", "-2": "@seal"}
+
+
+@pytest.fixture
+def project(api, charity) -> dict:
+    """One answer retires a task; every item but 'unanswered' gets one."""
+    project = api.project(charity, config={"question": "What?", "labels": LABELS},
+                          min_answers=1, max_answers=1, confidence=0.5)
+    job = api.items(charity, project["id"], [{"text": f"item {ref}", "id": ref}
+                                             for ref in REFS])
+    assert job["state"] == "done", job
+    volunteer = api.volunteer()
+    while True:
+        r = api.client.get(f"/api/v1/projects/{project['id']}/tasks/next",
+                           headers=volunteer["headers"])
+        if r.status_code == 204:
+            return project
+        task, lease = r.json["task"], r.json["lease"]["token"]
+        if task["payload"]["ref"] == "unanswered":
+            api.client.delete(f"/api/v1/leases/{lease}", headers=volunteer["headers"])
+            continue
+        label = PICKS.get(task["payload"]["ref"], "penguin")
+        assert api.answer(volunteer["headers"], task["id"], lease, label).status_code == 201
+
+
+def results(client, headers, project_id, fmt):
+    r = client.get(f"/api/v1/projects/{project_id}/results?format={fmt}", headers=headers)
+    assert r.status_code == 200, r.get_data(True)
+    assert r.headers["Content-Disposition"] == (
+        f'attachment; filename="project-{project_id}-results.{fmt}"')
+    return r
+
+
+def test_csv_escapes_formulas_and_keeps_numbers(client, charity, project):
+    r = results(client, charity, project["id"], "csv")
+    assert r.mimetype == "text/csv" and r.mimetype_params["charset"] == "utf-8"
+    table = list(csv.reader(io.StringIO(r.get_data(as_text=True), newline="")))
+    assert tuple(table[0]) == COLUMNS
+    rows = {row[2]: dict(zip(COLUMNS, row, strict=True)) for row in table[1:]}
+    assert len(rows) == len(REFS)
+    for ref in FORMULA_REFS:
+        assert "'" + ref in rows, (ref, sorted(rows))
+    assert {"plain", "12", "unanswered"} <= set(rows)
+    assert rows["'" + REFS[0]]["value"] == "'=2+5"
+    assert rows["'+SUM(1)"]["value"] == "'-1"
+    assert rows["'-2"]["value"] == "'@seal"
+    assert rows["plain"]["value"] == "penguin"
+    for row in rows.values():  # numbers are untouched
+        assert row["task"].isdigit() and row["item"].isdigit() and row["answers"].isdigit()
+        assert not row["confidence"].startswith("'")
+        float(row["confidence"])
+    assert rows["plain"]["confidence"] == "1.0" and rows["plain"]["answers"] == "1"
+    assert rows["plain"]["state"] == "retired"
+    assert rows["unanswered"] == {**rows["unanswered"], "value": "", "confidence": "0.0",
+                                  "answers": "0", "state": "open"}
+
+
+def test_json_and_json_lines_parse_and_keep_raw_values(client, charity, project):
+    rows = json.loads(results(client, charity, project["id"], "json").get_data(as_text=True))
+    r = results(client, charity, project["id"], "jsonl")
+    assert r.mimetype == "application/x-ndjson"
+    lines = [json.loads(line) for line in r.get_data(as_text=True).splitlines()]
+    assert rows == lines
+    assert [row["item_ref"] for row in rows] == REFS  # JSON is data: nothing escaped
+    by_ref = {row["item_ref"]: row for row in rows}
+    assert by_ref[REFS[0]]["value"] == "=2+5"
+    assert by_ref["unanswered"]["value"] is None
+    assert all(set(row) == set(COLUMNS) for row in rows)
+    assert all(isinstance(row["confidence"], float) and isinstance(row["answers"], int)
+               for row in rows)
+
+
+def test_json_is_the_default_format(client, charity, project):
+    r = client.get(f"/api/v1/projects/{project['id']}/results", headers=charity)
+    assert r.mimetype == "application/json"
+    assert len(r.json) == len(REFS)
+
+
+def test_an_empty_project_exports_empty_files(client, api, charity):
+    project = api.project(charity)
+    assert results(client, charity, project["id"], "json").json == []
+    assert results(client, charity, project["id"], "jsonl").data == b""
+    assert results(client, charity, project["id"], "csv").get_data(as_text=True).strip() \
+        == ",".join(COLUMNS)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_results_are_private(client, api, auth, project, other_charity, fmt):
+    path = f"/api/v1/projects/{project['id']}/results?format={fmt}"
+    assert api.error(client.get(path, headers=other_charity), 404)["code"] == "not_found"
+    assert api.error(client.get(path, headers=auth.admin("Seal Trust")), 404)
+    assert api.error(client.get(path, headers=auth.volunteer()), 403)
+    assert api.error(client.get(path), 401)
+    assert client.get(path, headers=auth.admin("Penguin Watch")).status_code == 200
+
+
+@pytest.mark.parametrize(("value", "cell"), [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"),
+    ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("plain", "plain"), ("1=1", "1=1"), ("", ""),
+    (None, ""), (-3, "-3"), (1.5, "1.5"), (0, "0"), (-0.25, "-0.25"), (12, "12"),
+    ({"label": "=x"}, '{"label": "=x"}'), (["-1"], '["-1"]'),
+])
+def test_escape_cell(value, cell):
+    assert escape_cell(value) == cell

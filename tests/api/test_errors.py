@@ -442,6 +442,8 @@ ITEM_CASES = [
     ({"items": [{"text": "x", "gold": "walrus"}]}, "items.0.gold"),
     ({"items": [{"text": "x", "colour": "red"}]}, "items.0.colour"),
     ({"items": [{"text": "x"}], "colour": 1}, "colour"),
+    ({"items": [{"text": "x"}], "priority": 2.5}, "priority"),
+    ({"items": [{"text": "x"}], "priority": 1000}, "priority"),
 ]
 
 

@@ -42,16 +42,16 @@ class ProjectCreate(Schema):
             raise ValidationError("must be at least min_answers", "max_answers")
 
 
-PRIORITY = fields.Integer(validate=validate.Range(min=-999, max=999), load_default=0)
+PRIORITY_RANGE = validate.Range(min=-999, max=999)
 
 
 class JobItems(Schema):
     items = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1))
-    priority = PRIORITY
+    priority = fields.Integer(strict=True, validate=PRIORITY_RANGE, load_default=0)
 
 
 class JobForm(Schema):
-    priority = PRIORITY
+    priority = fields.Integer(validate=PRIORITY_RANGE, load_default=0)  # form text: "5"
 
 
 class NextQuery(Schema):

@@ -1,0 +1,78 @@
+"""bench/dispatch.py still runs against the engine: parts (c) and (d) at tiny sizes,
+the bulk loader's layout, and the report's shape. No timing thresholds: this
+suite checks that the benchmark measures something, not how fast it is."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH_PATH = Path(__file__).resolve().parent.parent / "bench" / "dispatch.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """bench/ is not a package (it is run as a script), so load it from its path."""
+    spec = importlib.util.spec_from_file_location("bench_dispatch", BENCH_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being made
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_bulk_loader_writes_what_add_tasks_writes(bench, services):
+    bench.check_fill_pool(services.dispatcher, count=200)
+
+
+def test_checkout_scaling_at_tiny_sizes(bench, services):
+    scaling = bench.measure_checkout_scaling(services.dispatcher, small=100, large=1000,
+                                             checkouts=150, block=50)
+    for side, size in (("small", 100), ("large", 1000)):
+        assert scaling[side]["open_tasks"] == size
+        assert scaling[side]["median_us"] > 0
+        assert scaling[side]["p90_us"] >= scaling[side]["median_us"]
+        assert scaling[side]["server_us"] > 0
+    assert scaling["ratio"] > 0
+    assert scaling["large_pool_memory"]["bytes_per_task"]["state_and_pool"] > 0
+    # 150 fresh volunteers each leased one task from each pool
+    leases = services.redis.zcard("bs:{p:201}:leases")
+    assert leases == 150 + 20  # the measured checkouts and the warm-up ones
+
+
+def test_memory_per_task_at_tiny_size(bench, services):
+    memory = bench.measure_memory(services.dispatcher, 500)
+    per_task = memory["bytes_per_task"]
+    assert memory["tasks"] == 500
+    assert per_task["state"] > 0 and per_task["pool"] > 0 and per_task["payload"] > 0
+    assert per_task["state_and_pool"] == pytest.approx(per_task["state"] + per_task["pool"])
+    assert memory["add_tasks_per_s"] > 0
+    assert services.redis.hlen("bs:{p:301}:state") == 500
+
+
+def test_report_has_every_part_and_target(bench, services, tmp_path):
+    dispatcher = services.dispatcher
+    results = {
+        "lua": bench.measure_lua_rates(dispatcher, pool=1000, rounds=2, seconds=0.05),
+        "scaling": bench.measure_checkout_scaling(dispatcher, small=100, large=300,
+                                                  checkouts=60, block=30),
+        "memory": bench.measure_memory(dispatcher, 200),
+    }
+    assert results["lua"]["trivial_calls_per_s"] > 0
+    assert results["lua"]["dispatch_calls_per_s"] == 2 * results["lua"]["dispatch_pairs_per_s"]
+    machine = bench.machine_info(services.redis, services.settings, "test")
+    report = bench.build_report(results, machine, bench.QUICK, quick=True)
+    path = tmp_path / "results" / "dispatch.json"
+    bench.write_report(report, path)
+
+    written = json.loads(path.read_text())
+    assert {"machine", "sizes", "lua", "scaling", "memory", "targets"} <= set(written)
+    assert {"nproc", "python", "redis_version", "timestamp"} <= set(written["machine"])
+    assert set(written["targets"]) == {"lua_ratio", "scaling_ratio", "bytes_per_task"}
+    for target in written["targets"].values():
+        assert {"target", "limit", "value", "met"} <= set(target)
+    table = bench.format_table(bench.table_rows(written))
+    assert "checkout median us" in table and "bytes/task" in table

@@ -179,6 +179,11 @@ class Dispatcher:
                            int(meta["lease_seconds"]), json.loads(meta["config"]),
                            meta["version"], meta["strategy"], gold)
 
+    def meta_version(self, project_id: int) -> str | None:
+        """Just the config version: enough to tell whether cached schemas are fresh."""
+        version = self.redis.hget(keys(project_id)["meta"], "version")
+        return None if version is None else _text(version)
+
     def set_meta(self, meta: ProjectMeta) -> None:
         self.redis.hset(keys(meta.project_id)["meta"], mapping={
             "active": "1" if meta.active else "0",

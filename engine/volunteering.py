@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from marshmallow import Schema, ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine import leases
@@ -22,7 +22,7 @@ from engine.db import insert_ignoring_duplicates
 from engine.dispatch import StateMissingError, Submission
 from engine.errors import ConflictError, GoneError, InvalidError, NotFoundError
 from engine.identity import Identity
-from engine.models import Answer, Handout
+from engine.models import Answer, Handout, utcnow
 from engine.rebuild import ensure_state
 from engine.services import Services
 
@@ -103,7 +103,7 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
     submission = _healing(services, claim.project_id, lambda: services.dispatcher.submit(
         claim.project_id, task_id, identity.id))
     if not submission.counted and answer.counted:
-        answer.counted = _mark_surplus(services, answer.id)
+        answer = _Stored(answer.id, _mark_surplus(services, answer.id), answer.created_at)
     if submission.outcome == "counted" and submission.done >= submission.need:
         update_result(services, claim.project_id, task_id)
     return Receipt(answer.id, task_id, answer.counted, answer.created_at)
@@ -145,13 +145,7 @@ def _claim_for(services: Services, identity: Identity, task_id: int,
 
 
 def _validate(services: Services, project_id: int, raw_answer: Any) -> Any:
-    meta = services.dispatcher.meta(project_id)
-    if meta is None:
-        ensure_state(services, project_id)
-        meta = services.dispatcher.meta(project_id)
-    if meta is None:
-        raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
-    schema = _answer_schema(services, project_id, meta.version, meta.task_type, meta.config)
+    schema = _answer_schema(services, project_id)
     if not isinstance(raw_answer, dict):
         raise InvalidError("the answer must be a JSON object", {"answer": "not an object"})
     try:
@@ -163,39 +157,56 @@ def _validate(services: Services, project_id: int, raw_answer: Any) -> Any:
 _schemas: dict[tuple, Schema] = {}
 
 
-def _answer_schema(services: Services, project_id: int, version: str,
-                   task_type: str, config: dict) -> Schema:
-    """Answer schemas are built once per project config version, per process."""
+def _answer_schema(services: Services, project_id: int) -> Schema:
+    """Answer schemas are built once per project config version, per process;
+    the version (one small Redis read) says when a cached one is stale."""
+    version = services.dispatcher.meta_version(project_id)
+    if version is None:
+        ensure_state(services, project_id)
+        version = services.dispatcher.meta_version(project_id)
+    if version is None:
+        raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
     key = (id(services.registry), project_id, version)
     if key not in _schemas:
+        meta = services.dispatcher.meta(project_id)
         if len(_schemas) > 1000:
             _schemas.clear()
-        _schemas[key] = services.registry.get(task_type).answer_schema(config)
+        _schemas[key] = services.registry.get(meta.task_type).answer_schema(meta.config)
     return _schemas[key]
 
 
+@dataclass(frozen=True)
+class _Stored:
+    id: int
+    counted: bool
+    created_at: datetime
+
+
 def _insert_answer(services: Services, claim: leases.LeaseClaim, token: str,
-                   value: Any) -> Answer:
-    answer = Answer(task_id=claim.task_id, project_id=claim.project_id,
-                    volunteer_id=claim.volunteer_id, value=value, lease=token, counted=True)
+                   value: Any) -> _Stored:
+    """One Core INSERT (no ORM unit of work on the hot path)."""
+    statement = insert(Answer).values(
+        task_id=claim.task_id, project_id=claim.project_id, volunteer_id=claim.volunteer_id,
+        value=value, lease=token, counted=True, created_at=utcnow()
+    ).returning(Answer.id, Answer.counted, Answer.created_at)
     try:
         with services.db.session() as session:
-            session.add(answer)
-        return answer
+            return _Stored(*session.execute(statement).one())
     except IntegrityError:
         return _existing_answer(services, claim, token)
 
 
-def _existing_answer(services: Services, claim: leases.LeaseClaim, token: str) -> Answer:
+def _existing_answer(services: Services, claim: leases.LeaseClaim, token: str) -> _Stored:
     with services.db.session() as session:
-        existing = session.scalar(select(Answer).where(
-            Answer.task_id == claim.task_id, Answer.volunteer_id == claim.volunteer_id))
+        existing = session.execute(select(Answer.id, Answer.counted, Answer.created_at,
+                                          Answer.lease).where(
+            Answer.task_id == claim.task_id, Answer.volunteer_id == claim.volunteer_id)).first()
     if existing is None:  # the insert failed for another reason: a missing task
         raise NotFoundError(f"task {claim.task_id} does not exist", {"task": "not found"})
     if existing.lease != token:
         raise ConflictError("you have already answered this task",
                             {"task": "already answered by this volunteer"})
-    return existing  # the same submit, retried: same answer, same reply
+    return _Stored(existing.id, existing.counted, existing.created_at)  # a retry: same reply
 
 
 def _mark_surplus(services: Services, answer_id: int) -> bool:

@@ -8,8 +8,9 @@ local vol, scan_limit, grace_ms = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local count = tonumber(ARGV[5])
 
 local meta = redis.call('HMGET', META, 'active', 'lease_seconds', 'task_type',
-                        'gold_start', 'gold_floor', 'gold_ramp')
+                        'gold_start', 'gold_floor', 'gold_ramp', 'strategy')
 if not meta[1] then return {'missing'} end
+strategy = meta[7]  -- saves score() its own read
 if meta[1] ~= '1' then return {'closed'} end
 -- A blocked volunteer is simply told there is nothing left for them.
 if redis.call('SISMEMBER', BLOCKED, vol) == 1 then return {meta[3]} end
@@ -42,7 +43,6 @@ local function lease(task, is_gold)
   redis.call('SET', lease_key(task, vol), 'live', 'PX', lease_ms + grace_ms)
   redis.call('ZADD', LEASES, expires, task .. ':' .. vol)
   redis.call('SADD', SEEN, task)
-  redis.call('HINCRBY', EXPERIENCE, vol, 1)
   if not is_gold then
     local need, done, live, prio = get_state(task)
     put_state(task, need, done, live + 1, prio)
@@ -51,18 +51,21 @@ local function lease(task, is_gold)
 end
 
 local out = {meta[3]}
+local experience = tonumber(redis.call('HGET', EXPERIENCE, vol) or '0')
+local has_gold = redis.call('EXISTS', GOLD) == 1
 for n = 1, count do
-  local experience = tonumber(redis.call('HGET', EXPERIENCE, vol) or '0')
   local task, is_gold = nil, false
-  if tonumber(ARGV[5 + n]) < gold_rate(experience) then
+  if has_gold and tonumber(ARGV[5 + n]) < gold_rate(experience) then
     task = first_unseen(GOLD)
     is_gold = task ~= nil
   end
   task = task or first_unseen(POOL)
   if not task then break end
   local expires = lease(task, is_gold)
+  experience = experience + 1
   table.insert(out, task)
   table.insert(out, tostring(expires))
   table.insert(out, redis.call('HGET', PAYLOAD, task) or '{}')
 end
+if #out > 1 then redis.call('HSET', EXPERIENCE, vol, experience) end
 return out

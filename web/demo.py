@@ -46,11 +46,12 @@ def run_demo(services: Services, host: str, port: int) -> None:
 
 def _announce(host: str, port: int, token: str, project_ids: list[int]) -> None:
     url = f"http://{host}:{port}"
+    results = f"{url}/api/v1/projects/{project_ids[0]}/results?format=csv"
     click.echo(f"""
 bitesize demo is running: {url}/
   volunteer page: {url}/projects/{project_ids[0]}
   admin token:    {token}
-  results:        curl -H 'Authorization: Bearer {token}' '{url}/api/v1/projects/{project_ids[0]}/results?format=csv'
+  results:        curl -H 'Authorization: Bearer {token}' '{results}'
   API docs:       {url}/api/docs
 Press Ctrl-C to stop.
 """)

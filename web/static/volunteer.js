@@ -17,23 +17,41 @@
 
   function say(text) { status.textContent = text; status.hidden = !text; }
 
+  // The volunteer's token lives in localStorage, so a reload or another tab
+  // stays the same volunteer; where storage is refused (privacy settings),
+  // in memory, for this page's lifetime.
+  const KEY = "bitesize.volunteer";
+  const memory = {};
+  const store = {
+    get: function () { try { return localStorage.getItem(KEY); } catch (e) { return memory[KEY] || null; } },
+    set: function (v) { memory[KEY] = v; try { localStorage.setItem(KEY, v); } catch (e) { /* memory only */ } },
+    forget: function () { delete memory[KEY]; try { localStorage.removeItem(KEY); } catch (e) { /* memory only */ } },
+  };
+  let starting = null;  // one sign-in at a time, however many calls wait for it
+
   async function token() {
-    let t = localStorage.getItem("bitesize.volunteer");
+    const t = store.get();
     if (t) return t;
-    const r = await fetch(api + "/volunteers", {method: "POST"});
-    if (!r.ok) throw new Error("could not start a session (" + r.status + ")");
-    t = (await r.json()).token;
-    localStorage.setItem("bitesize.volunteer", t);
-    return t;
+    if (!starting) {
+      starting = (async function () {
+        const r = await fetch(api + "/volunteers", {method: "POST"});
+        if (!r.ok) throw new Error("could not start a session (" + r.status + ")");
+        const fresh = (await r.json()).token;
+        store.set(fresh);
+        return fresh;
+      })().finally(function () { starting = null; });
+    }
+    return starting;
   }
 
   async function call(method, path, body) {
-    const headers = {"Authorization": "Bearer " + await token()};
+    const used = await token();
+    const headers = {"Authorization": "Bearer " + used};
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let r = await fetch(api + path, {method, headers,
       body: body === undefined ? undefined : JSON.stringify(body)});
     if (r.status === 401) {  // token forgotten by the server: start afresh once
-      localStorage.removeItem("bitesize.volunteer");
+      if (store.get() === used) store.forget();  // unless a parallel call already did
       headers["Authorization"] = "Bearer " + await token();
       r = await fetch(api + path, {method, headers,
         body: body === undefined ? undefined : JSON.stringify(body)});
@@ -57,7 +75,9 @@
   function show(next) {
     current = next;
     if (!next) {
+      const wasHidden = done.hidden;
       taskBox.hidden = true; actions.hidden = true; done.hidden = false; say("");
+      if (wasHidden) done.focus();  // keyboard and screen-reader users learn it at once
       return;
     }
     bind(next.task.payload);
@@ -92,9 +112,9 @@
         call("POST", "/tasks/" + sent.task.id + "/answers", {lease: sent.lease.token, answer: value}),
         fetchNext(),
       ]);
+      show(next);
       if (r.status === 201) { count += 1; answered.textContent = String(count); }
       else if (r.status !== 409 && r.status !== 410) say("Your answer was not taken: " + await message(r));
-      show(next);
     } catch (e) {
       say("Sorry: " + e.message);
     } finally {
@@ -118,8 +138,9 @@
   });
   document.getElementById("skip").addEventListener("click", skip);
   document.addEventListener("keydown", function (ev) {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-    if (ev.target.closest && ev.target.closest("input, textarea")) return;
+    // A held key repeats: it must not answer the tasks that follow unseen.
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+    if (ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]")) return;
     if (ev.key === "s" || ev.key === "S") { skip(); return; }
     const el = taskBox.querySelector('[data-key="' + CSS.escape(ev.key) + '"]');
     if (el && !taskBox.hidden) { ev.preventDefault(); answer(JSON.parse(el.dataset.answer)); }

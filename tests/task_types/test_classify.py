@@ -218,7 +218,7 @@ def render(classify, config) -> str:
 def test_template_keeps_the_page_conventions(classify, config):
     html = render(classify, config)
     assert html.lstrip().startswith('<div class="task task-classify">')
-    assert '<img data-bind-src="image" alt="">' in html
+    assert '<img data-bind-src="image" alt="The photo to classify">' in html
     assert '<p data-bind-text="text"></p>' in html
     assert "Which animal is in this photo?</h2>" in html
     assert "<kbd>1</kbd> Deer" in html

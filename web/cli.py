@@ -95,6 +95,35 @@ def demo(port: int, host: str) -> None:
     run_demo(services(), host, port)
 
 
+@cli.command("consensus", with_appcontext=False)
+@click.option("--type", "task_type", default="classify", show_default=True,
+              help="Task type of the answers.")
+@click.option("--method", type=click.Choice(["mv", "wmv", "ds", "onecoin", "auto"]),
+              default="auto", show_default=True,
+              help="Majority vote, weighted vote, Dawid-Skene, one-coin, or the default blend.")
+@click.option("--gold", "gold_path", type=click.Path(exists=True, dir_okay=False),
+              help="GOLD.csv (task,answer): known answers, used as gold and to score.")
+@click.option("-o", "--output", type=click.File("w", lazy=True), default="-",
+              help="RESULTS.csv (task,answer,confidence); stdout by default.")
+@click.argument("answers_path", metavar="ANSWERS.csv",
+                type=click.Path(exists=True, dir_okay=False))
+def consensus(task_type: str, method: str, gold_path: str | None, output,
+              answers_path: str) -> None:
+    """Merge an answers CSV (task,worker,answer) into one result per task, with the
+    engine's own consensus code; needs no database or Redis."""
+    from engine import offline
+    from engine.errors import InvalidError
+
+    if task_type not in offline.SUPPORTED_TYPES:
+        raise click.UsageError(f"--type {task_type!r} cannot be merged offline yet; "
+                               f"supported: {', '.join(offline.SUPPORTED_TYPES)}")
+    try:
+        summary = offline.run(answers_path, output, gold_path, method)
+    except InvalidError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"consensus: {summary.line()}", err=True)
+
+
 def main() -> None:
     cli(prog_name="bitesize")
 

@@ -1,0 +1,221 @@
+"""Adaptive redundancy on real answers: how many answers retirement saves, and at what cost.
+
+    python bench/replay.py            # every set with >= 10 answers per task, 3 seeds
+    python bench/replay.py --quick    # one small set, one seed
+
+Each categorical set in shared/data/dev whose tasks all have at least 10 answers
+is replayed: its answers arrive in a seeded random order (so each task also sees
+its own answers in a random order), and an answer for a task that has already
+retired is never asked for, so it is not counted as used. After each answer the
+task's result is merged and engine.retirement.decide says retire, contest or ask
+for more, as the live path does: min_answers 3, max_answers = every answer the
+task has in the data, and several confidence targets.
+
+Confidence is computed as the live path would with periodic re-estimation: the
+``auto`` model is re-fitted on every answer used so far after each 2.5% of the
+set's answers; between fits a task's confidence is truth.task_posterior under
+the latest fit (a worker the fit has not seen counts as the crowd's average).
+Before the first fit no task can retire. The model never sees a future answer or
+any gold. Beside it, "mv" replays with the vote share as confidence (classify's
+aggregate, the live path before consensus used the model).
+
+Reported per set and target: accuracy on gold of the results as retired, share
+of the answers used, contested tasks; against accuracy with all answers (auto).
+Table to stdout, figures to bench/results/replay.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine import offline, truth
+from engine.retirement import CONTEST, MORE, Policy, decide
+
+BENCH_DIR = Path(__file__).resolve().parent
+DATA_DIR = BENCH_DIR.parents[1] / "shared" / "data" / "dev"
+RESULTS_PATH = BENCH_DIR / "results" / "replay.json"
+TARGETS = (0.8, 0.9, 0.95, 0.99, 0.999, 0.9999)
+MIN_ANSWERS = 3
+MIN_PER_TASK = 10  # sets with fewer answers per task leave little to save
+REFIT_SHARE = 0.025  # re-estimate after each 2.5% of the set's answers
+
+
+@dataclass
+class Replay:
+    """The state of one replay: which answers were used, and each task's fate."""
+
+    answers: truth.Answers
+    used: list[int] = field(default_factory=list)
+    per_task: dict[int, list[int]] = field(default_factory=dict)
+    outcome: dict[int, tuple[str, int]] = field(default_factory=dict)  # task -> (state, label)
+    model: truth.Inference | None = None
+    fits: int = 0
+
+    def refit(self) -> None:
+        """The periodic re-estimation: auto on every answer used so far."""
+        a, used = self.answers, np.asarray(self.used)
+        subset = truth.Answers(a.task[used], a.worker[used], a.label[used], a.tasks,
+                               a.workers, a.labels)
+        self.model = truth.auto(subset)
+        self.fits += 1
+
+    def merged(self, task: int, method: str) -> tuple[float, int]:
+        """(confidence, label) of one task from the answers it has so far."""
+        rows = np.asarray(self.per_task[task])
+        a = self.answers
+        if method == "mv":
+            votes = np.bincount(a.label[rows], minlength=len(a.labels))
+            return votes.max() / votes.sum(), int(votes.argmax())
+        if self.model is None:
+            return 0.0, int(np.bincount(a.label[rows]).argmax())
+        posterior = truth.task_posterior(self.model, a.worker[rows], a.label[rows])
+        return float(posterior.max()), int(posterior.argmax())
+
+
+def replay(answers: truth.Answers, target: float, method: str, seed: int) -> Replay:
+    available = np.bincount(answers.task, minlength=len(answers.tasks))
+    refit_every = max(1, int(REFIT_SHARE * len(answers.task)))
+    state = Replay(answers)
+    for row in np.random.default_rng(seed).permutation(len(answers.task)).tolist():
+        task = int(answers.task[row])
+        if task in state.outcome:
+            continue  # retired or contested: nobody is asked for this answer
+        state.used.append(row)
+        state.per_task.setdefault(task, []).append(row)
+        if method == "auto" and len(state.used) % refit_every == 0:
+            state.refit()
+        confidence, label = state.merged(task, method)
+        policy = Policy(MIN_ANSWERS, int(available[task]), target)
+        decision = decide(policy, confidence, len(state.per_task[task]))
+        if decision != MORE:
+            state.outcome[task] = (decision, label)
+    return state
+
+
+def summarise(state: Replay, gold: np.ndarray, total: int) -> dict:
+    labels = np.array([state.outcome[t][1] for t in range(len(state.answers.tasks))])
+    known = gold >= 0
+    contested = sum(1 for decision, _ in state.outcome.values() if decision == CONTEST)
+    state.refit()  # a last re-estimation over every answer used, re-merging retired tasks
+    remerged = state.model.label
+    return {"accuracy": 100 * float((labels[known] == gold[known]).mean()),
+            "remerged": 100 * float((remerged[known] == gold[known]).mean()),
+            "used": len(state.used) / total, "contested": contested, "fits": state.fits}
+
+
+def eligible(data_dir: Path) -> list[str]:
+    names = []
+    for meta in sorted(data_dir.glob("*/meta.json")):
+        if json.loads(meta.read_text())["kind"] != "categorical":
+            continue
+        rows = offline.read_answers(meta.parent / "answers.csv")
+        per_task = np.unique([r[0] for r in rows], return_counts=True)[1]
+        if per_task.min() >= MIN_PER_TASK:
+            names.append(meta.parent.name)
+    return names
+
+
+def run_set(data_dir: Path, name: str, seeds: list[int]) -> dict:
+    rows = offline.read_answers(data_dir / name / "answers.csv")
+    gold_map = offline.read_gold(data_dir / name / "gold.csv")
+    answers = truth.encode(rows, truth.natural_sort([r[2] for r in rows] + list(gold_map.values())))
+    gold = answers.gold_codes(gold_map)
+    known = gold >= 0
+    everything = {m: 100 * float((truth.infer(answers, m).label[known] == gold[known]).mean())
+                  for m in ("auto", "mv")}
+    runs = {}
+    for method in ("auto", "mv"):
+        for target in TARGETS:
+            started = time.perf_counter()
+            per_seed = [summarise(replay(answers, target, method, seed), gold, len(answers.task))
+                        for seed in seeds]
+            runs[f"{method}@{target}"] = {
+                "method": method, "target": target, "seeds": per_seed,
+                "accuracy": statistics.mean(s["accuracy"] for s in per_seed),
+                "remerged": statistics.mean(s["remerged"] for s in per_seed),
+                "used": statistics.mean(s["used"] for s in per_seed),
+                "contested": statistics.mean(s["contested"] for s in per_seed),
+                "seconds": time.perf_counter() - started}
+    return {"tasks": len(answers.tasks), "answers": len(answers.task),
+            "answers_per_task": len(answers.task) / len(answers.tasks),
+            "all_answers": everything, "replays": runs}
+
+
+def verdicts(sets: dict) -> dict:
+    """The target: within 1 point of all-answers accuracy on at most 60% of the answers."""
+    out = {}
+    for target in TARGETS:
+        per_set = {}
+        for name, result in sets.items():
+            run = result["replays"][f"auto@{target}"]
+            drop = result["all_answers"]["auto"] - run["accuracy"]
+            per_set[name] = {"drop": drop, "used": run["used"],
+                             "met": drop <= 1.0 and run["used"] <= 0.60}
+        out[str(target)] = {"met": all(v["met"] for v in per_set.values()), "sets": per_set}
+    out["per_set"] = {name: next((t for t in TARGETS if out[str(t)]["sets"][name]["met"]), None)
+                      for name in sets}  # the lowest confidence target that meets it there
+    return out
+
+
+def print_table(sets: dict, seeds: list[int]) -> None:
+    print(f"\nreplay: random arrival order, seeds {seeds} (means), min_answers {MIN_ANSWERS}, "
+          "max_answers = all the task has;\nauto re-fitted on the answers used so far after "
+          f"each {100 * REFIT_SHARE:g}% of the set's answers, task_posterior in between")
+    print(f"{'set':16}{'ans/task':>9}{'all auto':>9}{'all mv':>8} {'method':>7}{'target':>7}"
+          f"{'accuracy':>9}{'delta':>7}{'used':>7}{'contested':>10}{'re-merged':>10}")
+    for name, result in sets.items():
+        every = result["all_answers"]
+        for key, run in result["replays"].items():
+            lead = (f"{name:16}{result['answers_per_task']:>9.0f}{every['auto']:>9.2f}"
+                    f"{every['mv']:>8.2f}") if key == "auto@0.8" else " " * 42
+            delta = run["accuracy"] - every["auto"]
+            print(f"{lead} {run['method']:>7}{run['target']:>7}{run['accuracy']:>9.2f}"
+                  f"{delta:>+7.2f}{100 * run['used']:>6.1f}%{run['contested']:>10.1f}"
+                  f"{run['remerged']:>10.2f}")
+
+
+def print_verdicts(targets: dict) -> None:
+    print("\ntarget: within 1 point of all-answers accuracy (auto) using <= 60% of the answers")
+    for target, verdict in targets.items():
+        if target == "per_set":
+            continue
+        sets = ", ".join(f"{n} drop {v['drop']:.2f}pt, {100 * v['used']:.0f}% used"
+                         f"{'' if v['met'] else ' (no)'}" for n, v in verdict["sets"].items())
+        print(f"  confidence {target}: {'met' if verdict['met'] else 'missed'}: {sets}")
+    lowest = ", ".join(f"{name} {target}" for name, target in targets["per_set"].items())
+    print(f"  lowest target meeting it on each set alone: {lowest}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one small set, one seed")
+    parser.add_argument("--data", type=Path, default=DATA_DIR)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    args = parser.parse_args(argv)
+    names = eligible(args.data)
+    seeds = list(range(1 if args.quick else args.seeds))
+    if args.quick:
+        names = [n for n in names if n == "word_sense"] or names[:1]
+    sets = {}
+    for name in names:
+        sets[name] = run_set(args.data, name, seeds)
+        print(f"  {name}: done", flush=True)
+    targets = verdicts(sets)
+    print_table(sets, seeds)
+    print_verdicts(targets)
+    report = {"quick": args.quick, "seeds": seeds, "min_answers": MIN_ANSWERS,
+              "refit_share": REFIT_SHARE, "sets": sets, "targets": targets}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Offline merging: engine.offline on CSV files, and `bitesize consensus` around it."""
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from engine import offline, truth
+from engine.errors import InvalidError
+from web.cli import cli, consensus
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def crowd(tmp_path):
+    """60 tasks in a shuffled order, 5 answers each from 12 workers, two of whom
+    always answer "cat"; gold for every task in gold.csv."""
+    rng = np.random.default_rng(7)
+    labels = ["cat", "dog", "owl"]
+    tasks = [f"task-{n}" for n in rng.permutation(60)]
+    truths = {task: labels[rng.integers(3)] for task in tasks}
+    lines = ["task,worker,answer"]
+    for task in tasks:
+        for worker in rng.choice(12, 5, replace=False):
+            right = worker >= 2 and rng.random() < 0.8
+            answer = truths[task] if right else ("cat" if worker < 2 else labels[rng.integers(3)])
+            lines.append(f"{task},w{worker},{answer}")
+    answers = write(tmp_path / "answers.csv", "\n".join(lines) + "\n")
+    gold = write(tmp_path / "gold.csv", "task,answer\n" + "".join(
+        f"{task},{label}\n" for task, label in truths.items()))
+    return answers, gold, tasks, truths
+
+
+def results(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_results_come_one_per_task_in_input_order(crowd):
+    answers, _, tasks, truths = crowd
+    out = io.StringIO()
+    summary = offline.run(answers, out, method="auto")
+    rows = results(out.getvalue())
+    assert out.getvalue().startswith("task,answer,confidence\n")
+    assert [row["task"] for row in rows] == tasks
+    assert all(0 < float(row["confidence"]) <= 1 for row in rows)
+    assert sum(row["answer"] == truths[row["task"]] for row in rows) >= 50
+    assert (summary.tasks, summary.answers, summary.workers, summary.accuracy) == (60, 300, 12,
+                                                                                  None)
+
+
+def test_offline_gives_what_engine_truth_gives(crowd):
+    answers, _, _, _ = crowd
+    for method in truth.METHODS:
+        out = io.StringIO()
+        offline.run(answers, out, method=method)
+        encoded = truth.encode(offline.read_answers(answers))
+        expected = truth.infer(encoded, method)
+        assert [row["answer"] for row in results(out.getvalue())] == \
+            [encoded.labels[label] for label in expected.label]
+
+
+def test_gold_is_used_and_the_blind_run_is_scored(crowd, tmp_path):
+    answers, gold, tasks, truths = crowd
+    out = io.StringIO()
+    summary = offline.run(answers, out, gold, method="ds")
+    rows = results(out.getvalue())
+    assert all(row["answer"] == truths[row["task"]] for row in rows)
+    assert {row["confidence"] for row in rows} == {"1.000000"}
+    assert summary.gold == 60 and 0.8 < summary.accuracy < 1
+    assert "on 60 gold tasks" in summary.line()
+
+
+def test_headers_blanks_extra_columns_and_duplicates(tmp_path):
+    answers = write(tmp_path / "a.csv", " Task ,note,Worker,ANSWER\n"
+                    "t1,,w1, Deer\nt1,,w2,Deer \nt1,,w3,Fox\nt1,,w3,Deer\n\n")
+    out = io.StringIO()
+    summary = offline.run(answers, out, method="mv")
+    assert results(out.getvalue()) == [{"task": "t1", "answer": "Deer", "confidence": "1.000000"}]
+    assert summary.answers == 3  # w3's later answer replaced the earlier one
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "a.csv is empty: expected a header line task,worker,answer"),
+    ("task,worker,answer\n", "a.csv has a header but no rows"),
+    ("task,volunteer,answer\nt1,w1,x\n", "a.csv: line 1: missing column(s) worker"),
+    ("task,worker,answer\nt1,w1,x\nt2,,x\n", "a.csv: line 3: empty 'worker'"),
+    ("task,worker,answer\nt1,w1\n", "a.csv: line 2: empty 'answer'"),
+    ('task,worker,answer\nt1,w1,"x\n', "a.csv: line 2: not readable as CSV"),
+])
+def test_bad_answer_files_name_the_problem(tmp_path, text, message):
+    answers = write(tmp_path / "a.csv", text)
+    with pytest.raises(InvalidError) as caught:
+        offline.run(answers, io.StringIO())
+    assert caught.value.message.startswith(message)
+
+
+def test_bad_gold_and_encoding(tmp_path):
+    answers = write(tmp_path / "a.csv", "task,worker,answer\nt1,w1,x\n")
+    gold = write(tmp_path / "g.csv", "task,answer\nt1,x\nt1,y\n")
+    with pytest.raises(InvalidError, match="line 3: task 't1' has two gold answers"):
+        offline.run(answers, io.StringIO(), gold)
+    (tmp_path / "latin.csv").write_bytes("task,worker,answer\nt1,w1,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InvalidError, match="not UTF-8"):
+        offline.run(tmp_path / "latin.csv", io.StringIO())
+    with pytest.raises(InvalidError, match="unknown method"):
+        offline.merge([("t1", "w1", "x")], method="median")
+
+
+def test_cli_writes_results_and_a_summary(runner, crowd, tmp_path):
+    answers, gold, tasks, _ = crowd
+    output = tmp_path / "results.csv"
+    result = runner.invoke(cli, args=["consensus", "--type", "classify", "--method", "ds",
+                                      "--gold", str(gold), str(answers), "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    assert [row["task"] for row in results(output.read_text())] == tasks
+    summary = result.stderr.strip()
+    assert summary.startswith("consensus: 60 tasks, 300 answers, 12 workers, method ds, ")
+    assert "% on 60 gold tasks" in summary
+
+
+def test_cli_prints_to_stdout_by_default(runner, crowd):
+    answers, _, tasks, _ = crowd
+    result = runner.invoke(cli, args=["consensus", str(answers)])
+    assert result.exit_code == 0, result.output
+    assert [row["task"] for row in results(result.stdout)] == tasks
+    assert "method auto" in result.stderr
+
+
+def test_cli_refuses_bad_files_and_types(runner, tmp_path):
+    bad = write(tmp_path / "bad.csv", "task,who,answer\nt1,w1,x\n")
+    result = runner.invoke(cli, args=["consensus", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.csv: line 1: missing column(s) worker" in result.output
+    result = runner.invoke(cli, args=["consensus", "--type", "transcribe", str(bad)])
+    assert result.exit_code == 2
+    assert "supported: classify" in result.output
+
+
+def test_cli_offers_every_method():
+    method = next(param for param in consensus.params if param.name == "method")
+    assert tuple(method.type.choices) == truth.METHODS

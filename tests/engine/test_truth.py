@@ -1,0 +1,251 @@
+"""Truth inference on hand-made answers, generated crowds and one real data set."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import truth
+from task_types.classify import classify
+
+DATA = Path(__file__).parents[3] / "shared" / "data" / "dev"
+
+
+def simulate(confusions: np.ndarray, n_tasks: int, per_task: int, seed: int = 0):
+    """Answers from workers with known confusion matrices [worker, true, answer];
+    returns (triples, true label codes)."""
+    rng = np.random.default_rng(seed)
+    n_workers, n_labels, _ = confusions.shape
+    truths = rng.integers(n_labels, size=n_tasks)
+    triples = []
+    for task, true in enumerate(truths):
+        for worker in rng.choice(n_workers, per_task, replace=False):
+            answer = rng.choice(n_labels, p=confusions[worker, true])
+            triples.append((f"t{task}", f"w{worker}", f"l{answer}"))
+    return triples, truths
+
+
+def one_coin_matrix(accuracy: float, n_labels: int) -> np.ndarray:
+    off = (1 - accuracy) / (n_labels - 1)
+    return np.full((n_labels, n_labels), off) + np.eye(n_labels) * (accuracy - off)
+
+
+def accuracy(inference: truth.Inference, answers: truth.Answers, truths: np.ndarray) -> float:
+    expected = np.array([truths[int(name[1:])] for name in answers.tasks])
+    return float((inference.label == expected).mean())
+
+
+@pytest.fixture(scope="module")
+def swapping_crowd():
+    """Three labels; half the workers confuse l0 with l1 both ways, so a vote is
+    often wrong on those, while a confusion matrix can undo the swap."""
+    good = one_coin_matrix(0.85, 3)
+    swap = np.array([[0.25, 0.7, 0.05], [0.7, 0.25, 0.05], [0.05, 0.05, 0.9]])
+    confusions = np.stack([good] * 10 + [swap] * 10)
+    triples, truths = simulate(confusions, 1500, 5, seed=1)
+    return truth.encode(triples), truths, confusions
+
+
+def test_majority_vote_counts_and_breaks_ties_by_label_order():
+    answers = truth.encode([("t1", "a", "x"), ("t1", "b", "x"), ("t1", "c", "y"),
+                            ("t2", "a", "y"), ("t2", "b", "x")])
+    result = truth.majority_vote(answers)
+    assert answers.labels == ("x", "y")
+    assert [answers.labels[i] for i in result.label] == ["x", "x"]
+    assert result.confidence.tolist() == pytest.approx([2 / 3, 0.5])
+
+
+def test_majority_vote_agrees_with_the_classify_task_type():
+    """The live path's aggregate and the vectorised vote give the same results."""
+    rng = np.random.default_rng(3)
+    labels = ["Deer", "Fox", "Badger"]
+    triples = [(f"t{t}", f"w{w}", labels[rng.integers(3)]) for t in range(200) for w in range(4)]
+    result = truth.majority_vote(truth.encode(triples, labels))
+    config = {"labels": labels}
+    for task in range(200):
+        votes = [{"label": label} for t, _w, label in triples if t == f"t{task}"]
+        merged = classify.aggregate(votes, None, config)
+        assert labels[result.label[task]] == merged.value
+        assert result.confidence[task] == pytest.approx(merged.confidence)
+
+
+def test_weighted_vote_lets_a_trusted_worker_outvote_two_others():
+    answers = truth.encode([("t", "a", "x"), ("t", "b", "x"), ("t", "c", "y")])
+    weights = np.array([1.0, 1.0, 3.0])
+    result = truth.weighted_vote(answers, weights)
+    assert answers.labels[result.label[0]] == "y"
+    assert result.confidence[0] == pytest.approx(0.6)
+    with pytest.raises(ValueError):
+        truth.weighted_vote(answers, np.array([1.0, -1.0, 1.0]))
+
+
+def test_duplicate_pairs_keep_the_last_answer():
+    answers = truth.encode([("t", "a", "x"), ("t", "b", "y"), ("t", "a", "y")])
+    assert len(answers.task) == 2
+    assert sorted(answers.labels[i] for i in answers.label) == ["y", "y"]
+
+
+def test_labels_sort_naturally_and_must_be_known():
+    answers = truth.encode([("t", "a", "10"), ("t", "b", "2"), ("t", "c", "1")])
+    assert answers.labels == ("1", "2", "10")
+    with pytest.raises(ValueError, match="not listed"):
+        truth.encode([("t", "a", "cat")], labels=["dog"])
+    with pytest.raises(ValueError, match="not listed"):
+        answers.gold_codes({"t": "cat"})
+    assert answers.gold_codes({"t": "2", "nobody answered": "1"}).tolist() == [1]
+
+
+@pytest.mark.parametrize("method", truth.METHODS)
+def test_posteriors_are_distributions(method, swapping_crowd):
+    answers, _, _ = swapping_crowd
+    result = truth.infer(answers, method)
+    assert result.posterior.shape == (len(answers.tasks), 3)
+    assert np.allclose(result.posterior.sum(axis=1), 1.0)
+    assert (result.posterior >= 0).all()
+    assert np.array_equal(result.confidence, result.posterior.max(axis=1))
+
+
+def test_dawid_skene_recovers_confusions_and_beats_the_vote(swapping_crowd):
+    answers, truths, confusions = swapping_crowd
+    ds = truth.dawid_skene(answers)
+    order = [int(name[1:]) for name in answers.workers]
+    assert np.abs(ds.confusion - confusions[order]).max() < 0.08
+    assert accuracy(ds, answers, truths) > accuracy(truth.majority_vote(answers), answers,
+                                                    truths) + 0.05
+    assert accuracy(truth.auto(answers), answers, truths) >= accuracy(ds, answers, truths) - 0.01
+
+
+def test_one_coin_learns_each_workers_accuracy():
+    rates = np.linspace(0.4, 0.95, 12)
+    confusions = np.stack([one_coin_matrix(rate, 4) for rate in rates])
+    triples, truths = simulate(confusions, 1500, 5, seed=2)
+    answers = truth.encode(triples)
+    fitted = truth.one_coin(answers)
+    order = [int(name[1:]) for name in answers.workers]
+    assert np.abs(fitted.reliability - rates[order]).max() < 0.06
+    assert accuracy(fitted, answers, truths) > accuracy(truth.majority_vote(answers), answers,
+                                                        truths)
+
+
+def test_a_worker_always_giving_one_label_gets_low_reliability():
+    confusions = np.stack([one_coin_matrix(0.8, 4)] * 8 + [np.tile([1.0, 0, 0, 0], (4, 1))])
+    triples, _ = simulate(confusions, 800, 4, seed=4)
+    answers = truth.encode(triples)
+    spammer = answers.workers.index("w8")
+    for method in ("ds", "onecoin", "auto"):
+        reliability = truth.infer(answers, method).reliability
+        assert reliability[spammer] < 0.4 < np.delete(reliability, spammer).min()
+
+
+def test_gold_is_clamped_and_steers_the_start():
+    """An adversarial majority fools every unsupervised method; gold on a tenth
+    of the tasks tells EM which way round the labels go."""
+    confusions = np.stack([one_coin_matrix(0.2, 2)] * 6 + [one_coin_matrix(0.9, 2)] * 3)
+    triples, truths = simulate(confusions, 600, 5, seed=5)
+    answers = truth.encode(triples)
+    assert accuracy(truth.dawid_skene(answers), answers, truths) < 0.5
+    gold = {f"t{t}": f"l{truths[t]}" for t in range(0, 600, 10)}
+    codes = answers.gold_codes(gold)
+    for method in ("ds", "auto"):
+        assert accuracy(truth.infer(answers, method, codes), answers, truths) > 0.9
+    flipped = {task: "l1" if label == "l0" else "l0" for task, label in gold.items()}
+    for method in truth.METHODS:
+        result = truth.infer(answers, method, answers.gold_codes(flipped))
+        known = codes >= 0
+        assert (result.label[known] == 1 - codes[known]).all()
+        assert (result.confidence[known] == 1.0).all()
+
+
+def test_task_posterior_reproduces_the_fit_and_handles_new_workers(swapping_crowd):
+    answers, _, _ = swapping_crowd
+    for method in ("ds", "onecoin", "auto"):
+        fitted = truth.infer(answers, method)
+        for task in (0, 7, 42):
+            mine = answers.task == task
+            alone = truth.task_posterior(fitted, answers.worker[mine], answers.label[mine])
+            assert alone == pytest.approx(fitted.posterior[task])
+        stranger = truth.task_posterior(fitted, [truth.UNKNOWN, 10_000], [2, 2])
+        assert stranger.argmax() == 2 and stranger.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no worker model"):
+        truth.task_posterior(truth.majority_vote(answers), [0], [0])
+
+
+def test_many_confident_answers_do_not_underflow():
+    triples = [("t", f"w{w}", "x") for w in range(400)] + [("u", f"w{w}", "y") for w in range(400)]
+    for method in truth.METHODS:
+        result = truth.infer(truth.encode(triples), method)
+        assert np.isfinite(result.posterior).all()
+        assert result.confidence.tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_a_single_label_and_bad_arguments():
+    answers = truth.encode([("t", "a", "x"), ("u", "b", "x")])
+    for method in truth.METHODS:
+        assert truth.infer(answers, method).confidence.tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="unknown method"):
+        truth.infer(answers, "median")
+    with pytest.raises(ValueError, match="max_iter"):
+        truth.dawid_skene(answers, max_iter=0)
+    with pytest.raises(ValueError, match="gold"):
+        truth.dawid_skene(answers, np.array([5, 0]))
+
+
+def test_worker_estimates_for_the_periodic_job():
+    triples = [(1, 10, "x"), (1, 11, "x"), (2, 10, "y"), (2, 11, "gone")]
+    reliability, confusion = truth.worker_estimates(triples, ["x", "y"], {1: "x", 2: "z"})
+    assert set(reliability) == {10, 11} and set(confusion) == {10, 11}
+    assert np.allclose(np.sum(confusion[10], axis=1), 1.0)
+    assert truth.worker_estimates([], ["x"], {}) == ({}, {})
+
+
+def read_set(name: str) -> tuple[truth.Answers, np.ndarray]:
+    with open(DATA / name / "answers.csv", newline="") as f:
+        answers = truth.encode(tuple(row) for row in list(csv.reader(f))[1:])
+    with open(DATA / name / "gold.csv", newline="") as f:
+        gold = dict(tuple(row) for row in list(csv.reader(f))[1:])
+    return answers, answers.gold_codes(gold)
+
+
+def test_dawid_skene_beats_the_vote_on_real_product_matches():
+    """Published: vote 89.66%, Dawid-Skene 93.66% (Zheng et al., PVLDB 2017)."""
+    answers, gold = read_set("product_match")
+    known = gold >= 0
+
+    def score(result: truth.Inference) -> float:
+        return float((result.label[known] == gold[known]).mean())
+
+    vote = score(truth.majority_vote(answers))
+    assert vote == pytest.approx(0.8966, abs=0.001)
+    assert score(truth.dawid_skene(answers)) > vote + 0.03
+    assert score(truth.auto(answers)) > vote + 0.03
+
+
+def test_posterior_from_stored_matrices_and_reliabilities():
+    """The live path may hold only stored per-worker estimates, not a whole fit."""
+    careful = np.array([[0.9, 0.1], [0.2, 0.8]])
+    says_one_always = np.array([[0.0, 1.0], [0.0, 1.0]]) + 1e-9
+    posterior = truth.posterior_from([0, 1], np.stack([careful, says_one_always]))
+    assert posterior.argmax() == 0 and posterior.sum() == pytest.approx(1.0)
+    assert posterior[0] == pytest.approx(0.9 / (0.9 + 0.2), rel=1e-6)
+    matrices = truth.one_coin_confusions([0.9, 0.6, 0.6], 3)
+    assert np.allclose(matrices.sum(axis=2), 1.0)
+    posterior = truth.posterior_from([2, 0, 0], matrices, prior=np.array([0.2, 0.2, 0.6]))
+    odds = (0.2 * 0.05 * 0.6 * 0.6) / (0.6 * 0.9 * 0.2 * 0.2)
+    assert posterior[0] / posterior[2] == pytest.approx(odds)
+
+
+def test_early_in_a_project_auto_pools_the_crowd():
+    """On a tenth of a real set's answers (1-2 per task), per-worker models do
+    worse than the vote; auto then gives the vote's labels, with a confidence."""
+    answers, gold = read_set("temporal")
+    keep = np.random.default_rng(0).permutation(len(answers.task))[: len(answers.task) // 10]
+    early = truth.Answers(answers.task[keep], answers.worker[keep], answers.label[keep],
+                          answers.tasks, answers.workers, answers.labels)
+    vote, fitted = truth.majority_vote(early), truth.auto(early)
+    assert fitted.confusion is None and len(set(fitted.reliability.tolist())) == 1
+    clear = vote.confidence > 0.5
+    assert (fitted.label[clear] == vote.label[clear]).all()
+    answered = np.bincount(early.task, minlength=len(early.tasks)) > 0
+    assert (fitted.confidence[answered] >= 0.5).all() and (fitted.confidence < 1).all()

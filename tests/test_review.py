@@ -103,3 +103,23 @@ def test_blocking_discounts_answers_and_reopens_tasks(client, auth, work, servic
     assert answer(client, project["id"], fresh, "penguin")
     rows = client.get(f"/api/v1/projects/{project['id']}/results", headers=charity).json
     assert [(r["value"], r["state"]) for r in rows] == [("penguin", "retired")] * 2
+
+
+def test_volunteer_stats_for_the_owner(client, auth, work, services):
+    from engine.quality import estimate_project
+
+    charity = auth.charity()
+    project = project_with_tasks(client, charity, work, ["a", "b"], confidence=0.5)
+    for _ in range(2):
+        volunteer = auth.volunteer()
+        while answer(client, project["id"], volunteer, "penguin"):
+            pass
+    estimate_project(services, project["id"])
+    r = client.get(f"/api/v1/projects/{project['id']}/volunteers", headers=charity)
+    assert r.status_code == 200
+    rows = r.json["volunteers"]
+    assert len(rows) == 2 and all(row["answers"] == 2 for row in rows)
+    assert all(row["blocked"] is False and isinstance(row["flags"], list) for row in rows)
+    hidden = client.get(f"/api/v1/projects/{project['id']}/volunteers",
+                        headers=auth.charity("Other"))
+    assert hidden.status_code == 404

@@ -42,6 +42,18 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      {"200": "the new expiry", "410": "the lease has ended"}),
     ("get", "/projects/{project_id}/results", "Download results (?format=csv|json|jsonl)",
      "owner", None, {"200": "one row per task"}),
+    ("get", "/projects/{project_id}/review", "Contested tasks with every answer (?limit, ?offset)",
+     "owner, admin", None, {"200": "the review queue"}),
+    ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on",
+     "owner, admin", None, {"200": "settled", "409": "not reviewable", "422": "invalid answer"}),
+    ("get", "/projects/{project_id}/volunteers", "Volunteers' reliability, speed and flags",
+     "owner, admin", None, {"200": "per-volunteer statistics"}),
+    ("post", "/projects/{project_id}/volunteers/{volunteer_id}/block",
+     "Block a volunteer: answers stop counting, touched tasks reopen", "admin", None,
+     {"200": "blocked"}),
+    ("delete", "/projects/{project_id}/volunteers/{volunteer_id}/block",
+     "Unblock a volunteer (earlier answers stay uncounted)", "admin", None,
+     {"200": "unblocked"}),
 ]
 
 

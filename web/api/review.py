@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from engine import moderation
+from engine.quality import volunteer_stats
 from engine.review import resolve, review_queue
 from web.api import bp
 from web.api.schemas import load_body, load_query
@@ -34,6 +35,13 @@ def resolve_task_(task_id: int):
     task = resolve(services(), caller, task_id, body["answer"])
     return {"task": task.id, "state": task.state, "value": task.gold,
             "settled_by": task.settled_by}
+
+
+@bp.get("/projects/<int:project_id>/volunteers")
+def volunteer_stats_(project_id: int):
+    """Each volunteer's answers, gold score, reliability, speed and flags."""
+    caller = identity().require_user()
+    return {"volunteers": volunteer_stats(services(), caller, project_id)}
 
 
 @bp.post("/projects/<int:project_id>/volunteers/<int:volunteer_id>/block")

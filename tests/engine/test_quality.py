@@ -1,0 +1,82 @@
+"""Volunteer quality: the periodic estimates, the flags, and the live merge using them."""
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import select
+
+from engine.consensus import merge
+from engine.models import VolunteerStat
+from engine.quality import estimate_project
+from engine.volunteering import next_task, submit_answer
+from task_types.classify import classify
+from workers.schedule import ensure_scheduled
+
+CONFIG = {"question": "Owl?", "labels": ["a", "b"]}
+
+
+def crowd_answers(services, project, volunteers, answer_of):
+    """Each volunteer answers until nothing is left for them."""
+    for v in volunteers:
+        while (handout := next_task(services, v, project.id)) is not None:
+            label = answer_of(v, handout)
+            submit_answer(services, v, handout.task_id, handout.lease, {"label": label})
+
+
+def test_spammer_is_flagged_and_trusted_less(services, make_project, volunteer):
+    random.seed(5)
+    truth_of = {}
+    items = [{"text": f"t{n}"} for n in range(30)] + [
+        {"text": f"g{n}", "gold": "a" if n % 2 else "b"} for n in range(12)]
+    project = make_project(items=items, min_answers=7, max_answers=7, gold_start=0.5)
+    honest = [volunteer() for _ in range(6)]
+    spammer = volunteer()
+    for n, item in enumerate(items):
+        truth_of[item["text"]] = item.get("gold", "a" if n % 3 else "b")
+
+    def answer_of(v, handout):
+        if v == spammer:
+            return "b"
+        right = truth_of[handout.payload["text"]]
+        return right if random.random() < 0.9 else ("a" if right == "b" else "b")
+
+    crowd_answers(services, project, [spammer, *honest], answer_of)
+    assert estimate_project(services, project.id) == 7
+    with services.db.session() as session:
+        stats = {s.volunteer_id: s for s in session.scalars(select(VolunteerStat))}
+    bad = stats[spammer.id]
+    assert "same_answer" in bad.flags
+    assert bad.reliability < min(stats[v.id].reliability for v in honest)
+    assert all("same_answer" not in stats[v.id].flags for v in honest)
+    assert bad.median_seconds is not None and bad.median_seconds >= 0
+    assert bad.confusion is not None and len(bad.confusion) == 2
+
+
+def test_merge_weighs_answers_by_what_is_known_of_volunteers():
+    trusted = (0.95, None)
+    doubtful = (0.55, None)
+    rows = [({"label": "a"}, *trusted), ({"label": "b"}, *doubtful), ({"label": "b"}, *doubtful)]
+    merged = merge(classify, CONFIG, rows)
+    assert merged.method == "posterior" and merged.aggregate.value == "a"
+    plain = merge(classify, CONFIG, [(value, None, None) for value, _, _ in rows])
+    assert plain.method == "majority" and plain.aggregate.value == "b"
+    assert abs(sum(merged.aggregate.support.values()) - 1.0) < 1e-9
+
+
+def test_merge_uses_confusion_matrices_when_stored():
+    # this volunteer answers "b" whatever the truth: their "b" says nothing
+    flipper = [[0.0001, 0.9999], [0.0001, 0.9999]]
+    rows = [({"label": "b"}, 0.5, flipper), ({"label": "a"}, 0.7, None)]
+    assert merge(classify, CONFIG, rows).aggregate.value == "a"
+
+
+def test_periodic_estimation_runs_in_the_worker(services, make_project, volunteer, work):
+    project = make_project(tasks=3, min_answers=2, max_answers=2)
+    crowd_answers(services, project, [volunteer(), volunteer()], lambda v, h: "a")
+    assert ensure_scheduled(services, "quality", delay=0) is True
+    assert ensure_scheduled(services, "quality", delay=0) is False  # one chain at a time
+    services.queue("high").enqueue("workers.jobs.estimate_quality")
+    work()
+    with services.db.session() as session:
+        assert len(session.scalars(select(VolunteerStat)).all()) == 2
+    assert services.redis.exists("bs:periodic:quality")  # the chain renewed itself

@@ -31,10 +31,15 @@ def result_rows(services: Services, project_id: int, chunk: int = 1000) -> Itera
              .outerjoin(Result, Result.task_id == Task.id)
              .where(Task.project_id == project_id).order_by(Task.id))
     with services.db.session() as session:
-        for row in session.execute(query.execution_options(yield_per=chunk)):
-            yield dict(zip(COLUMNS, (row[0], row[1], row[2], row[3], row[4],
-                                     row[5] if row[5] is not None else 0.0, row[6] or 0),
-                           strict=True))
+        result = session.execute(query.execution_options(yield_per=chunk))
+        try:
+            for row in result:
+                yield dict(zip(COLUMNS, (row[0], row[1], row[2], row[3], row[4],
+                                         row[5] if row[5] is not None else 0.0, row[6] or 0),
+                               strict=True))
+        finally:
+            # A download cut short leaves a server-side cursor open on PostgreSQL.
+            result.close()
 
 
 def render(rows: Iterator[dict[str, Any]], fmt: str) -> Iterator[str]:

@@ -249,3 +249,46 @@ def test_early_in_a_project_auto_pools_the_crowd():
     assert (fitted.label[clear] == vote.label[clear]).all()
     answered = np.bincount(early.task, minlength=len(early.tasks)) > 0
     assert (fitted.confidence[answered] >= 0.5).all() and (fitted.confidence < 1).all()
+
+
+def test_live_model_cross_fits_so_lucky_workers_cannot_retire_tasks_alone():
+    """Twelve workers, each truly right 75% of the time, three answers a task. EM
+    grades each against posteriors their own answer helped form, and some come
+    out near-perfect; three of those agreeing would pass a 0.99 target although
+    three 75% workers agreeing are right 96.4% of the time. The live model's
+    cross-fitted matrices must not trust anyone beyond what the others confirm."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for task in range(150):
+        true = int(rng.integers(2))
+        for worker in rng.choice(12, 3, replace=False):
+            said = true if rng.random() < 0.75 else 1 - true
+            rows.append((f"t{task}", f"w{worker}", str(said)))
+    answers = truth.encode(rows)
+    fitted, live = truth.auto(answers), truth.live_model(answers)
+    assert (live.label == fitted.label).all()  # calibration changes confidences only
+    assert np.allclose(live.confusion.sum(axis=2), 1.0)
+    fitted_accuracy = np.einsum("wkk->w", fitted.confusion) / 2
+    live_accuracy = np.einsum("wkk->w", live.confusion) / 2
+    trusted = np.argsort(fitted_accuracy)[-3:]
+    assert fitted_accuracy[trusted].min() > 0.8  # the in-sample estimate flatters them
+    assert live_accuracy.max() < 0.8
+    three_agree = 0.75 ** 3 / (0.75 ** 3 + 0.25 ** 3)
+    assert truth.posterior_from([0, 0, 0], fitted.confusion[trusted])[0] > 0.99
+    assert truth.posterior_from([0, 0, 0], live.confusion[trusted])[0] < three_agree
+    # what the periodic job stores is the live model's matrix
+    _, stored = truth.worker_estimates(rows, answers.labels, {})
+    assert np.allclose(stored["w0"], live.confusion[answers.workers.index("w0")])
+
+
+def test_calibrated_pools_like_the_fit_and_keeps_gold():
+    answers = truth.encode([("t", "a", "x"), ("t", "b", "x"), ("u", "a", "y"), ("u", "c", "x")])
+    pooled = truth.one_coin(answers, smoothing=np.inf)
+    same = truth.calibrated(pooled, answers, pooled=True).confusion
+    assert np.allclose(same, same[0])  # one matrix for everyone, as the fit had
+    gold = np.array([0, 1])  # t is x, u is y: c's lone x on u is checked, and wrong
+    checked = truth.calibrated(truth.auto(answers, gold), answers, gold).confusion
+    c = answers.workers.index("c")
+    assert checked[c, 1, 0] > checked[c, 1, 1]
+    with pytest.raises(ValueError, match="no worker model"):
+        truth.calibrated(truth.majority_vote(answers), answers)

@@ -12,6 +12,7 @@ import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import redis
@@ -98,6 +99,16 @@ def keys(project_id: int) -> dict[str, str]:
     return {"prefix": prefix, **{name: prefix + name for name in names}}
 
 
+@lru_cache(maxsize=4096)
+def _script_keys(project_id: int) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
+    """The hot path's key lists of a project, built once: (checkout's keys before and
+    after the volunteer's seen set, submit's keys after it, the key prefix)."""
+    k = keys(project_id)
+    return ((k["meta"], k["pool"], k["state"], k["leases"]),
+            (k["payload"], k["gold"], k["experience"], k["blocked"]),
+            (k["gold"], k["blocked"])), k["prefix"], f"{k['prefix']}seen:"
+
+
 def seen_key(project_id: int, volunteer_id: int) -> str:
     return f"bs:{{p:{project_id}}}:seen:{volunteer_id}"
 
@@ -123,11 +134,10 @@ class Dispatcher:
         An empty list means nothing is left for them. Raises ProjectClosedError
         when the project takes no answers now.
         """
-        k = keys(project_id)
+        (base, after, _), prefix, seen = _script_keys(project_id)
         reply = self._scripts["checkout"](
-            keys=[k["meta"], k["pool"], k["state"], k["leases"], seen_key(project_id, volunteer_id),
-                  k["payload"], k["gold"], k["experience"], k["blocked"]],
-            args=[k["prefix"], volunteer_id, SCAN_LIMIT, GRACE_MS, count,
+            keys=[*base, f"{seen}{volunteer_id}", *after],
+            args=[prefix, volunteer_id, SCAN_LIMIT, GRACE_MS, count,
                   *(random.random() for _ in range(count))],
         )
         task_type = _text(reply[0])  # or the reason why no task could be given
@@ -140,11 +150,10 @@ class Dispatcher:
 
     def submit(self, project_id: int, task_id: int, volunteer_id: int) -> Submission:
         """Close the lease once (retries are idempotent) and count the answer if needed."""
-        k = keys(project_id)
+        (base, _, after), prefix, seen = _script_keys(project_id)
         reply = self._scripts["submit"](
-            keys=[k["meta"], k["pool"], k["state"], k["leases"], seen_key(project_id, volunteer_id),
-                  k["gold"], k["blocked"]],
-            args=[k["prefix"], task_id, volunteer_id, GRACE_MS],
+            keys=[*base, f"{seen}{volunteer_id}", *after],
+            args=[prefix, task_id, volunteer_id, GRACE_MS],
         )
         if _text(reply[0]) == "missing":
             raise StateMissingError(f"no dispatch state for project {project_id}")

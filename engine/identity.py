@@ -7,6 +7,8 @@ refills the cache (Redis can be wiped and this heals by itself).
 from __future__ import annotations
 
 import json
+import time
+import weakref
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -17,6 +19,11 @@ from engine.services import Services
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600
+# Volunteer identities are also kept in each process for a few seconds: the
+# volunteer's two calls per task then skip a Redis round trip. Blocking is per
+# project and checked by the dispatch scripts on every call, never here.
+LOCAL_SECONDS = 10.0
+LOCAL_MAX = 20_000
 ROLES = ("charity", "admin")
 
 
@@ -46,12 +53,33 @@ def authenticate(services: Services, token: str | None) -> Identity:
     if not token:
         raise AuthenticationError("send 'Authorization: Bearer <token>'")
     digest = token_hash(token)
+    local = _local_cache(services)
+    now = time.monotonic()
+    hit = local.get(digest)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     cached = services.redis.get(_cache_key(digest))
     if cached:
-        return Identity(**json.loads(cached))
-    identity = _lookup(services, token, digest)
-    services.redis.set(_cache_key(digest), json.dumps(identity.__dict__), ex=CACHE_SECONDS)
+        identity = Identity(**json.loads(cached))
+    else:
+        identity = _lookup(services, token, digest)
+        services.redis.set(_cache_key(digest), json.dumps(identity.__dict__), ex=CACHE_SECONDS)
+    if identity.is_volunteer:
+        if len(local) >= LOCAL_MAX:
+            local.clear()
+        local[digest] = (now + LOCAL_SECONDS, identity)
     return identity
+
+
+_local_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _local_cache(services: Services) -> dict[str, tuple[float, Identity]]:
+    """This process's short-lived volunteer identities, per Services (so per database)."""
+    cache = _local_caches.get(services)
+    if cache is None:
+        cache = _local_caches[services] = {}
+    return cache
 
 
 def _lookup(services: Services, token: str, digest: str) -> Identity:

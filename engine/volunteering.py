@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from marshmallow import Schema, ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine import leases
@@ -69,11 +69,40 @@ def next_tasks(services: Services, identity: Identity, project_id: int,
 
 def _record_handouts(services: Services, project_id: int, volunteer_id: int,
                      task_ids: list[int]) -> None:
-    """The one SQL write of a checkout: who was shown what survives a Redis wipe."""
-    statement = insert_ignoring_duplicates(services.db, Handout)
-    with services.db.session() as session:
-        session.execute(statement, [{"project_id": project_id, "task_id": task_id,
-                                     "volunteer_id": volunteer_id} for task_id in task_ids])
+    """The one SQL write of a checkout: who was shown what survives a Redis wipe.
+
+    A Core statement built once per database, run on a bare connection."""
+    statement = _statements(services.db).handout
+    now = utcnow()
+    rows = [{"project_id": project_id, "task_id": task_id, "volunteer_id": volunteer_id,
+             "created_at": now} for task_id in task_ids]
+    with services.db.connection() as connection:
+        connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The hot path's SQL, built once per dialect (which decides the upsert's spelling)."""
+
+    handout: Any
+    answer: Any
+    surplus: Any
+
+
+_HANDOUT, _ANSWER = Handout.__table__, Answer.__table__
+_statement_cache: dict[bool, _Statements] = {}
+
+
+def _statements(database) -> _Statements:
+    cached = _statement_cache.get(database.is_sqlite)
+    if cached is None:
+        cached = _statement_cache[database.is_sqlite] = _Statements(
+            handout=insert_ignoring_duplicates(database, _HANDOUT),
+            answer=insert(_ANSWER).returning(_ANSWER.c.id, _ANSWER.c.counted,
+                                             _ANSWER.c.created_at),
+            surplus=update(_ANSWER).where(_ANSWER.c.id == bindparam("answer_id"))
+            .values(counted=False))
+    return cached
 
 
 def next_task(services: Services, identity: Identity, project_id: int) -> LeasedTask | None:
@@ -184,14 +213,13 @@ class _Stored:
 
 def _insert_answer(services: Services, claim: leases.LeaseClaim, token: str,
                    value: Any) -> _Stored:
-    """One Core INSERT (no ORM unit of work on the hot path)."""
-    statement = insert(Answer).values(
-        task_id=claim.task_id, project_id=claim.project_id, volunteer_id=claim.volunteer_id,
-        value=value, lease=token, counted=True, created_at=utcnow()
-    ).returning(Answer.id, Answer.counted, Answer.created_at)
+    """One Core INSERT, built once, on a bare connection (no ORM Session on the hot path)."""
+    row = {"task_id": claim.task_id, "project_id": claim.project_id,
+           "volunteer_id": claim.volunteer_id, "value": value, "lease": token,
+           "counted": True, "created_at": utcnow()}
     try:
-        with services.db.session() as session:
-            return _Stored(*session.execute(statement).one())
+        with services.db.connection() as connection:
+            return _Stored(*connection.execute(_statements(services.db).answer, row).one())
     except IntegrityError:
         return _existing_answer(services, claim, token)
 
@@ -210,8 +238,8 @@ def _existing_answer(services: Services, claim: leases.LeaseClaim, token: str) -
 
 
 def _mark_surplus(services: Services, answer_id: int) -> bool:
-    with services.db.session() as session:
-        session.execute(update(Answer).where(Answer.id == answer_id).values(counted=False))
+    with services.db.connection() as connection:
+        connection.execute(_statements(services.db).surplus, {"answer_id": answer_id})
     return False
 
 

@@ -19,15 +19,19 @@ local now = now_ms()
 reap(now, 20)
 
 -- The first unseen member of a sorted set, looking at most scan_limit deep.
+-- The first batch is small (the best task is usually unseen) and each next one
+-- is bigger, so a volunteer deep into the pool still costs few calls.
 local function first_unseen(key)
-  local offset, batch_size = 0, 32
+  local offset, batch_size = 0, 4
   while offset < scan_limit do
-    local batch = redis.call('ZRANGE', key, offset, offset + batch_size - 1)
-    if #batch == 0 then return nil end
+    local batch = redis.call('ZRANGE', key, offset,
+                             math.min(offset + batch_size, scan_limit) - 1)
     for _, task in ipairs(batch) do
       if redis.call('SISMEMBER', SEEN, task) == 0 then return task end
     end
+    if #batch < batch_size then return nil end
     offset = offset + batch_size
+    batch_size = math.min(batch_size * 4, 256)
   end
   return nil
 end
@@ -51,8 +55,10 @@ local function lease(task, is_gold)
 end
 
 local out = {meta[3]}
-local experience = tonumber(redis.call('HGET', EXPERIENCE, vol) or '0')
 local has_gold = redis.call('EXISTS', GOLD) == 1
+-- Experience (tasks handed out so far) only matters for the gold rate.
+local experience = has_gold and tonumber(redis.call('HGET', EXPERIENCE, vol) or '0') or 0
+local handed = 0
 for n = 1, count do
   local task, is_gold = nil, false
   if has_gold and tonumber(ARGV[5 + n]) < gold_rate(experience) then
@@ -62,10 +68,10 @@ for n = 1, count do
   task = task or first_unseen(POOL)
   if not task then break end
   local expires = lease(task, is_gold)
-  experience = experience + 1
-  table.insert(out, task)
-  table.insert(out, tostring(expires))
-  table.insert(out, redis.call('HGET', PAYLOAD, task) or '{}')
+  experience, handed = experience + 1, handed + 1
+  out[#out + 1] = task
+  out[#out + 1] = tostring(expires)
+  out[#out + 1] = redis.call('HGET', PAYLOAD, task) or '{}'
 end
-if #out > 1 then redis.call('HSET', EXPERIENCE, vol, experience) end
+if handed > 0 then redis.call('HINCRBY', EXPERIENCE, vol, handed) end
 return out

@@ -15,12 +15,16 @@ local need, done, live, prio = get_state(task)
 if lease == 'done' or lease == 'surplus' or lease == 'gold' then
   return {lease == 'done' and 'repeat' or lease, done or 0, need or 0}
 end
-redis.call('SADD', SEEN, task)
+local cover = need and done + live
 if lease == 'live' then
+  -- checkout already marked the task seen by this volunteer
   redis.call('ZREM', LEASES, task .. ':' .. vol)
   if need then live = math.max(live - 1, 0) end
+else
+  redis.call('SADD', SEEN, task)
 end
-if redis.call('ZSCORE', GOLD, task) then
+-- Gold tasks have no state entry: only a stateless task can be gold.
+if not need and redis.call('ZSCORE', GOLD, task) then
   redis.call('SET', key, 'gold', 'PX', grace_ms)
   return {'gold', 0, 0}
 end
@@ -30,6 +34,11 @@ if not need or done >= need or redis.call('SISMEMBER', BLOCKED, vol) == 1 then
   redis.call('SET', key, 'surplus', 'PX', grace_ms)
   return {'surplus', done or 0, need or 0}
 end
-put_state(task, need, done + 1, live, prio)
+if done + 1 + live == cover then
+  -- a live lease became an answer: the cover, hence the pool entry, is unchanged
+  redis.call('HSET', STATE, task, need .. ':' .. (done + 1) .. ':' .. live .. ':' .. prio)
+else
+  put_state(task, need, done + 1, live, prio)
+end
 redis.call('SET', key, 'done', 'PX', grace_ms)
 return {'counted', done + 1, need}

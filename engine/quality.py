@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine import truth
 from engine.models import Answer, Handout, Project, Result, Task, VolunteerStat, utcnow
@@ -35,6 +35,24 @@ class Tally:
     agreements: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     values: Counter = field(default_factory=Counter)
+
+
+def estimate_changed(services: Services) -> dict[int, int]:
+    """Re-estimate the projects that got answers since their last estimate.
+
+    The newest answer id per project is remembered in Redis; losing it (a wipe)
+    only means one extra estimate."""
+    with services.db.session() as session:
+        newest = dict(session.execute(select(Answer.project_id, func.max(Answer.id))
+                                      .group_by(Answer.project_id)).all())
+    done = {}
+    for project_id, answer_id in newest.items():
+        key = f"bs:quality:newest:{project_id}"
+        if int(services.redis.get(key) or 0) >= answer_id:
+            continue
+        done[project_id] = estimate_project(services, project_id)
+        services.redis.set(key, answer_id)
+    return done
 
 
 def estimate_project(services: Services, project_id: int) -> int:

@@ -12,15 +12,10 @@ def split_job(job_id: int) -> dict:
 
 
 def estimate_quality() -> dict:
-    """Re-estimate volunteer reliability in every project that has answers."""
-    from sqlalchemy import select
-
-    from engine.models import Answer
-    from engine.quality import estimate_project
+    """Re-estimate volunteer reliability in every project with new answers."""
+    from engine.quality import estimate_changed
     from workers.schedule import renew
 
     s = services()
     renew(s, "quality")
-    with s.db.session() as session:
-        project_ids = list(session.scalars(select(Answer.project_id).distinct()))
-    return {str(pid): estimate_project(s, pid) for pid in project_ids}
+    return {str(pid): count for pid, count in estimate_changed(s).items()}

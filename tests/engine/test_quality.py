@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from engine.consensus import merge
 from engine.models import VolunteerStat
-from engine.quality import estimate_project
+from engine.quality import estimate_changed, estimate_project
 from engine.volunteering import next_task, submit_answer
 from task_types.classify import classify
 from workers.schedule import ensure_scheduled
@@ -71,7 +71,7 @@ def test_merge_uses_confusion_matrices_when_stored():
 
 
 def test_periodic_estimation_runs_in_the_worker(services, make_project, volunteer, work):
-    project = make_project(tasks=3, min_answers=2, max_answers=2)
+    project = make_project(tasks=3, min_answers=3, max_answers=3)
     crowd_answers(services, project, [volunteer(), volunteer()], lambda v, h: "a")
     assert ensure_scheduled(services, "quality", delay=0) is True
     assert ensure_scheduled(services, "quality", delay=0) is False  # one chain at a time
@@ -80,3 +80,6 @@ def test_periodic_estimation_runs_in_the_worker(services, make_project, voluntee
     with services.db.session() as session:
         assert len(session.scalars(select(VolunteerStat)).all()) == 2
     assert services.redis.exists("bs:periodic:quality")  # the chain renewed itself
+    assert estimate_changed(services) == {}  # nothing new since: nothing re-estimated
+    crowd_answers(services, project, [volunteer()], lambda v, h: "b")
+    assert estimate_changed(services) == {project.id: 3}

@@ -8,8 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+
+from engine.models import Answer
 
 LABELS = ["penguin", "seal", "empty"]
+PROJECT = {"name": "Seal cams", "task_type": "classify",
+           "config": {"question": "What is it?", "labels": LABELS}}
 
 
 def error_of(response, status: int) -> dict[str, Any]:
@@ -102,3 +107,58 @@ def project(api, charity) -> dict:
                                              {"text": "photo 2", "id": "b"}])
     assert job["state"] == "done", job
     return {**project, "job": job["id"]}
+
+
+# --- shared by the error tests (test_*_errors.py, test_hostile_sweep.py) -------
+
+@pytest.fixture
+def scene(api, project, services) -> dict:
+    """Ids for every URL placeholder, and a live lease of a fresh volunteer."""
+    volunteer = api.volunteer()
+    handout = api.next_task(volunteer["headers"], project["id"])
+    return {"project": project["id"], "job": project["job"], "task": handout["task"]["id"],
+            "lease": handout["lease"]["token"], "volunteer": volunteer,
+            "vid": volunteer["id"]}
+
+
+def _url(template: str, scene: dict) -> str:
+    return template.format(**scene)
+
+
+def _call(client, method: str, path: str, headers: dict | None = None, body=None):
+    return client.open(path, method=method, headers=headers or {}, json=body)
+
+
+def _count_answers(services) -> int:
+    with services.db.session() as session:
+        return session.scalar(select(func.count()).select_from(Answer))
+
+
+def _project_body(**changes):
+    """A valid project body with some fields changed, or dropped (value ``...``)."""
+    body = {**PROJECT, "min_answers": 2, "max_answers": 3, **changes}
+    return {key: value for key, value in body.items() if value is not ...}
+
+
+@pytest.fixture
+def url():
+    """``url(template, scene)``: a path with the scene's ids filled in."""
+    return _url
+
+
+@pytest.fixture
+def call():
+    """``call(client, method, path, headers=None, body=None)``: any request, JSON body."""
+    return _call
+
+
+@pytest.fixture
+def count_answers():
+    """``count_answers(services)``: how many answers are stored."""
+    return _count_answers
+
+
+@pytest.fixture
+def project_body():
+    """``project_body(**changes)``: a valid project body; a value ``...`` drops that field."""
+    return _project_body

@@ -46,7 +46,8 @@ def update_result(services: Services, project_id: int, task_id: int) -> str:
             .order_by(Answer.id)).all()
         task_type = services.registry.get(project.task_type)
         merged = merge(task_type, project.config, rows)
-        _store_result(session, task, merged, len(rows))
+        store_result(session, task, merged.aggregate.value, merged.aggregate.confidence,
+                     merged.method, merged.aggregate.support, len(rows))
         new_need = _decide(task, project, merged.aggregate.confidence, len(rows))
     services.dispatcher.settle(project_id, task_id, new_need)
     return task.state
@@ -101,12 +102,15 @@ def _decide(task: Task, project: Project, confidence: float, answers: int) -> in
     return None
 
 
-def _store_result(session, task: Task, merged: Merged, answers: int) -> None:
+def store_result(session, task: Task, value: Any, confidence: float, method: str,
+                 support: dict | None = None, answers: int | None = None) -> None:
+    """Create or update a task's result row (live merges and admins' settlements alike);
+    `support` and `answers` left None keep what the row had."""
     result = session.get(Result, task.id) or Result(task_id=task.id, project_id=task.project_id)
-    result.value = merged.aggregate.value
-    result.confidence = float(merged.aggregate.confidence)
-    result.support = merged.aggregate.support or None
-    result.answers = answers
-    result.method = merged.method
+    result.value, result.confidence, result.method = value, float(confidence), method
+    if support is not None:
+        result.support = support or None
+    if answers is not None:
+        result.answers = answers
     result.updated_at = utcnow()
     session.add(result)

@@ -124,10 +124,6 @@ class Dispatcher:
             for name in ("checkout", "submit", "release", "settle", "extend")
         }
 
-    def _base_keys(self, project_id: int) -> tuple[list[str], str]:
-        k = keys(project_id)
-        return [k["meta"], k["pool"], k["state"], k["leases"]], k["prefix"]
-
     def checkout(self, project_id: int, volunteer_id: int, count: int = 1) -> list[Checkout]:
         """Lease up to `count` of the best unseen open tasks (gold mixed in) to a volunteer.
 
@@ -161,19 +157,21 @@ class Dispatcher:
 
     def extend(self, project_id: int, task_id: int, volunteer_id: int) -> int | None:
         """Push a live lease's expiry forward; its new expiry (ms), or None if not live."""
-        base, prefix = self._base_keys(project_id)
-        reply = self._scripts["extend"](keys=base, args=[prefix, task_id, volunteer_id, GRACE_MS])
+        (base, _, _), prefix, _ = _script_keys(project_id)
+        reply = self._scripts["extend"](keys=list(base),
+                                         args=[prefix, task_id, volunteer_id, GRACE_MS])
         return int(reply) or None
 
     def release(self, project_id: int, task_id: int, volunteer_id: int) -> bool:
         """A skip: the task goes back to the pool, never again to this volunteer."""
-        base, prefix = self._base_keys(project_id)
-        reply = self._scripts["release"](keys=base, args=[prefix, task_id, volunteer_id, GRACE_MS])
+        (base, _, _), prefix, _ = _script_keys(project_id)
+        reply = self._scripts["release"](keys=list(base),
+                                         args=[prefix, task_id, volunteer_id, GRACE_MS])
         return bool(reply)
 
     def settle(self, project_id: int, task_id: int, need: int | None) -> None:
         """Retire a task (need None) or raise its need so it collects more answers."""
-        base, prefix = self._base_keys(project_id)
+        (base, _, _), prefix, _ = _script_keys(project_id)
         self._scripts["settle"](keys=[*base, keys(project_id)["payload"]],
                                 args=[prefix, task_id, need or 0])
 

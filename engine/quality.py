@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from engine import truth
 from engine.models import Answer, Handout, Project, Result, Task, VolunteerStat, utcnow
+from engine.projects import get_owned_project
 from engine.services import Services
 
 MIN_ANSWERS_TO_FLAG = 10
@@ -164,8 +165,6 @@ def _hashable(value: Any) -> str:
 
 def volunteer_stats(services: Services, identity, project_id: int) -> list[dict[str, Any]]:
     """The admin's view of a project's volunteers, flagged ones first."""
-    from engine.projects import get_owned_project
-
     project = get_owned_project(services, identity, project_id)
     with services.db.session() as session:
         stats = list(session.scalars(select(VolunteerStat).where(

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from engine.errors import ConflictError, InvalidError, NotFoundError
+from engine.consensus import store_result
+from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
 from engine.models import Answer, Project, Result, Task, VolunteerStat, utcnow
 from engine.projects import get_owned_project
 from engine.services import Services
+from engine.volunteering import load_answer
 
 REVIEWABLE = ("contested", "open", "retired")
 
@@ -82,19 +83,11 @@ def _owned_project_of(services: Services, identity: Identity, task: Task | None,
 
 def _settled_value(services: Services, project: Project, raw_answer: Any) -> Any:
     task_type = services.registry.get(project.task_type)
-    if not isinstance(raw_answer, dict):
-        raise InvalidError("the answer must be a JSON object", {"answer": "not an object"})
-    try:
-        answer = task_type.answer_schema(project.config).load(raw_answer)
-    except ValidationError as exc:
-        raise InvalidError("the answer is not valid", {"answer": exc.messages}) from exc
+    answer = load_answer(task_type.answer_schema(project.config), raw_answer)
     return task_type.aggregate([answer], None, project.config).value
 
 
 def _settle(session, task: Task, identity: Identity, value: Any) -> None:
-    result = session.get(Result, task.id) or Result(task_id=task.id, project_id=task.project_id)
-    result.value, result.confidence, result.method = value, 1.0, "settled"
-    result.updated_at = utcnow()
-    session.add(result)
+    store_result(session, task, value, 1.0, "settled")
     task.state, task.gold = "settled", value
     task.settled_by, task.retired_at = identity.id, utcnow()

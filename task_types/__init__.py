@@ -3,7 +3,7 @@
 Nothing here imports Flask, Redis or SQLAlchemy: a task type takes plain data
 and returns plain data, so it can be tested (and reused offline) on its own.
 """
-from task_types.base import Aggregate, Microtask, TaskType
+from task_types.base import Aggregate, Media, Microtask, TaskResult, TaskType
 from task_types.errors import (
     DuplicateTaskTypeError,
     ItemError,
@@ -16,7 +16,9 @@ __all__ = [
     "Aggregate",
     "DuplicateTaskTypeError",
     "ItemError",
+    "Media",
     "Microtask",
+    "TaskResult",
     "TaskType",
     "TaskTypeError",
     "TaskTypeRegistry",

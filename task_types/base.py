@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any
+from typing import Any, Protocol
 
 from marshmallow import Schema
 
@@ -33,6 +33,33 @@ class Aggregate:
     value: Any
     confidence: float
     support: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One microtask's merged result, as ``combine`` receives it: the payload says
+    which piece of the item it was (a tile's offset, a line's place on the page)."""
+
+    payload: dict
+    value: Any
+    confidence: float = 0.0
+    state: str = "retired"
+
+
+class Media(Protocol):
+    """What ``split`` may use to cut pictures: read an item's image, store a piece.
+
+    The engine passes its media store (content-addressed files, http(s) fetches
+    with size limits); tests of a type can pass any object with these methods.
+    """
+
+    def read(self, ref: str) -> bytes:
+        """The bytes behind ``ref`` (a ``/media/`` path or an http(s) URL);
+        raises ItemError when they cannot be had."""
+
+    def store(self, data: bytes, ext: str) -> str:
+        """Keep ``data`` (an image the type made itself, e.g. ``ext="jpg"``) and
+        return the ref a payload can show (``/media/<sha256>.jpg``)."""
 
 
 class TaskType(ABC):
@@ -71,8 +98,12 @@ class TaskType(ABC):
         """The schema of one uploaded item; it may depend on the config (labels)."""
 
     @abstractmethod
-    def split(self, item: dict, config: dict) -> list[Microtask]:
-        """Cut one validated item into microtasks; raises ItemError if it cannot."""
+    def split(self, item: dict, config: dict, media: Media | None = None) -> list[Microtask]:
+        """Cut one validated item into microtasks; raises ItemError if it cannot.
+
+        Types that cut pictures (tiles, lines) read and store them through
+        ``media``; the others ignore it.
+        """
 
     @abstractmethod
     def answer_schema(self, config: dict) -> Schema:
@@ -84,18 +115,36 @@ class TaskType(ABC):
     ) -> Aggregate:
         """Merge one task's redundant answers, weighted by reliability."""
 
-    def combine(self, task_results: list[Any], item: dict) -> Any:
-        """Merge the results of one item's microtasks into the item's result.
+    def combine(self, task_results: list[TaskResult], item: dict) -> Aggregate:
+        """Merge the results of one item's microtasks (in task order) into the
+        item's result, with a confidence.
 
         The default suits types that make one task per item. Types that split
         (tiles, lines) override it to stitch the pieces back together.
         """
         if not task_results:
-            return None
+            return Aggregate(None, 0.0)
         if len(task_results) > 1:
             raise ValueError(f"{self.name} makes one task per item; override combine()")
         result = task_results[0]
-        return result.value if isinstance(result, Aggregate) else result
+        return Aggregate(result.value, result.confidence)
+
+    # -- offline merging (`bitesize consensus --type NAME`) ---------------------
+
+    def offline_config(self) -> dict:
+        """The config an answers CSV is merged under when none is given: the
+        type's defaults, as permissive as the type allows."""
+        return self.load_config(self.example()["config"])
+
+    def answer_from_text(self, text: str, config: dict) -> dict:
+        """One answer from an answers CSV's ``answer`` cell (validated by the
+        answer schema afterwards); raises ValueError when it cannot be read."""
+        raise ValueError(f"{self.name} answers cannot be read from text")
+
+    def value_to_text(self, value: Any) -> str:
+        """A result value as the ``answer`` cell of RESULTS.csv, in the form
+        ``answer_from_text`` reads back."""
+        return "" if value is None else str(value)
 
     @abstractmethod
     def score(self, answer: dict, gold: Any) -> float:

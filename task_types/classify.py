@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from marshmallow import Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length
 
-from task_types.base import Aggregate, Microtask, TaskType
+from task_types.base import Aggregate, Media, Microtask, TaskType
 from task_types.errors import ItemError
 
 MAX_REF = 2048
@@ -105,7 +105,7 @@ class ClassifyType(TaskType):
     def item_schema(self, config: dict) -> Schema:
         return ClassifyItemSchema(config["labels"])
 
-    def split(self, item: dict, config: dict) -> list[Microtask]:
+    def split(self, item: dict, config: dict, media: Media | None = None) -> list[Microtask]:
         payload = {key: item[key] for key in ("image", "text", "thumb") if key in item}
         if "image" not in payload and "text" not in payload:
             message = "An item needs an image or a text."
@@ -131,6 +131,9 @@ class ClassifyType(TaskType):
 
     def score(self, answer: dict, gold: Any) -> float:
         return 1.0 if answer.get("label") == gold else 0.0
+
+    def answer_from_text(self, text: str, config: dict) -> dict:
+        return {"label": text.strip()}
 
     def labels(self, config: dict) -> list[str]:
         return list(config["labels"])

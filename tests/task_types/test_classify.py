@@ -5,7 +5,7 @@ import jinja2
 import pytest
 from marshmallow import ValidationError
 
-from task_types import Aggregate, ItemError, Microtask
+from task_types import Aggregate, ItemError, Microtask, TaskResult
 from task_types.classify import classify as installed_classify
 
 URL = "https://example.org/trap/0001.jpg"
@@ -178,7 +178,7 @@ def test_aggregate_refuses_bad_weights(classify, config, weights):
 
 @pytest.mark.parametrize(
     ("results", "expected"),
-    [([Aggregate("Fox", 0.8)], "Fox"), (["Fox"], "Fox"), ([], None)],
+    [([TaskResult({}, "Fox", 0.8)], Aggregate("Fox", 0.8)), ([], Aggregate(None, 0.0))],
 )
 def test_combine_takes_the_single_result(classify, results, expected):
     assert classify.combine(results, {"image": URL}) == expected
@@ -186,7 +186,14 @@ def test_combine_takes_the_single_result(classify, results, expected):
 
 def test_combine_refuses_several_results(classify):
     with pytest.raises(ValueError):
-        classify.combine([Aggregate("Fox", 1.0), Aggregate("Deer", 1.0)], {"image": URL})
+        classify.combine([TaskResult({}, "Fox", 1.0), TaskResult({}, "Deer", 1.0)],
+                         {"image": URL})
+
+
+def test_offline_text_round_trips(classify, config):
+    answer = classify.answer_from_text(" Deer ", config)
+    assert classify.answer_schema(config).load(answer) == {"label": "Deer"}
+    assert classify.value_to_text("Deer") == "Deer"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ import json
 import jinja2
 import pytest
 
-from task_types import Aggregate, Microtask, TaskTypeRegistry
+from task_types import Aggregate, Microtask, TaskResult, TaskTypeRegistry
+from task_types.testing import MemoryMedia
 
 REGISTRY = TaskTypeRegistry.from_entry_points()
 
@@ -16,7 +17,7 @@ def test_type_runs_split_validate_aggregate_combine(task_type):
     config = task_type.load_config(example["config"])
     item = task_type.item_schema(config).load(example["item"])
 
-    microtasks = task_type.split(item, config)
+    microtasks = task_type.split(item, config, MemoryMedia(example.get("media")))
     assert microtasks and all(isinstance(task, Microtask) for task in microtasks)
     for task in microtasks:
         json.dumps(task.payload)  # payloads are stored in SQL and Redis as JSON
@@ -26,7 +27,18 @@ def test_type_runs_split_validate_aggregate_combine(task_type):
     assert all(isinstance(result, Aggregate) for result in results)
     assert all(0.0 <= result.confidence <= 1.0 for result in results)
     assert 0.0 <= task_type.score(answers[0], microtasks[0].gold) <= 1.0
-    json.dumps(task_type.combine(results, item))  # item results are exported as JSON
+    parts = [TaskResult(task.payload, result.value, result.confidence)
+             for task, result in zip(microtasks, results, strict=True)]
+    combined = task_type.combine(parts, item)
+    assert isinstance(combined, Aggregate) and 0.0 <= combined.confidence <= 1.0
+    json.dumps(combined.value)  # item results are exported as JSON
+
+    # offline merging reads answers back from the text the type writes
+    offline = task_type.offline_config()
+    for answer, result in zip(answers, results, strict=False):
+        text = task_type.value_to_text(result.value)
+        assert isinstance(text, str)
+        assert task_type.answer_schema(offline).load(task_type.answer_from_text(text, offline))
 
     assert task_type.template.strip()
     html = jinja2.Environment(autoescape=True).from_string(task_type.template).render(

@@ -11,6 +11,15 @@
   const done = document.getElementById("done");
   const actions = document.getElementById("actions");
   const answered = document.getElementById("answered");
+  // A type whose answer is more than one click (tags, text, boxes, numbers)
+  // registers hooks from a <script> in its fragment, before this file runs:
+  //   window.bitesizeTaskTypes[name] = {
+  //     show(box, payload, task)  // reset the fragment for a new task
+  //     collect(box, form)        // the answer to send; throw Error("why") to refuse
+  //   }
+  // and puts its inputs in a <form data-answer-form>; submitting it (a button,
+  // Enter) sends collect()'s answer. Plain [data-answer] buttons need no hooks.
+  const hooks = (window.bitesizeTaskTypes || {})[root.dataset.type] || {};
   let current = null;   // {task, lease}
   let busy = false;
   let count = 0;
@@ -83,6 +92,7 @@
     bind(next.task.payload);
     taskBox.dataset.task = next.task.id;
     taskBox.hidden = false; actions.hidden = false; done.hidden = true; say("");
+    if (hooks.show) hooks.show(taskBox, next.task.payload, next.task);
   }
 
   async function fetchNext() {
@@ -135,6 +145,15 @@
   taskBox.addEventListener("click", function (ev) {
     const el = ev.target.closest("[data-answer]");
     if (el) answer(JSON.parse(el.dataset.answer));
+  });
+  taskBox.addEventListener("submit", function (ev) {
+    const form = ev.target.closest("form[data-answer-form]");
+    if (!form) return;
+    ev.preventDefault();
+    let value;
+    try { value = hooks.collect ? hooks.collect(taskBox, form) : Object.fromEntries(new FormData(form)); }
+    catch (e) { say(e.message); return; }
+    if (value !== undefined && value !== null) answer(value);
   });
   document.getElementById("skip").addEventListener("click", skip);
   document.addEventListener("keydown", function (ev) {

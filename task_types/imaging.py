@@ -1,0 +1,63 @@
+"""Pillow helpers for the types that cut pictures (locate's tiles, transcribe's lines).
+
+An uploaded image is hostile until proven otherwise: only the common decoders
+are tried, and the pixel count is read from the header and checked before a
+single pixel is decoded, so a decompression bomb is refused, not expanded.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from task_types.errors import ItemError
+
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+MAX_PIXELS = 50_000_000
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+
+def open_image(data: bytes, label: str = "image", max_pixels: int = MAX_PIXELS,
+               field: str = "image") -> Image.Image:
+    """Decode ``data`` into an upright RGB or L image; ItemError (naming
+    ``field``) for anything that is not a sound JPEG/PNG/WebP/GIF within
+    ``max_pixels``."""
+    def fail(message: str) -> ItemError:
+        return ItemError(message, {field: [message]})
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise fail(f"{label} is {width}x{height} pixels, over the limit of "
+                           f"{max_pixels} pixels")
+            image.load()
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise fail(f"{label} is refused as a likely decompression bomb") from exc
+    except UnidentifiedImageError as exc:
+        raise fail(f"{label} is not an image (JPEG, PNG, WebP or GIF)") from exc
+    except _DECODE_ERRORS as exc:
+        raise fail(f"{label} is a truncated or corrupt image: {exc}") from exc
+    image = ImageOps.exif_transpose(image)
+    return image if image.mode in ("RGB", "L") else _flatten(image)
+
+
+def encode_jpeg(image: Image.Image, quality: int = 85) -> bytes:
+    """A crop as JPEG bytes: small, and every browser shows it."""
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB with transparent parts painted white (JPEG has no alpha)."""
+    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    return flat

@@ -84,6 +84,32 @@ class MediaStore:
             self._store(stored, data, label)
         return stored
 
+    def store(self, data: bytes, ext: str) -> str:
+        """Keep an image the engine made itself (a tile, a line cut from a page)
+        and return its ``/media/`` ref.
+
+        The pixels came from an image ``put`` already checked, so this skips the
+        checks and the thumbnail: splitting a photo into tiles must cost little
+        more than Pillow's own encoding (the task types' benchmark measures it).
+        """
+        if ext not in FORMATS.values() or len(data) > self.max_bytes:
+            raise InvalidError(f"cannot store a {len(data)}-byte .{ext} piece")
+        name = f"{hashlib.sha256(data).hexdigest()}.{ext}"
+        target = self.root / name
+        with contextlib.suppress(FileNotFoundError):
+            if target.stat().st_size == len(data):
+                return f"/media/{name}"
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_atomic(target, data)
+        return f"/media/{name}"
+
+    def read(self, ref: str) -> bytes:
+        """The bytes of a stored image given its ``/media/<name>`` ref, as task
+        types' ``split`` reads an item's picture; NotFoundError otherwise."""
+        if not ref.startswith("/media/"):
+            raise NotFoundError(f"{ref!r} is not a stored image")
+        return self.path(ref[len("/media/"):]).read_bytes()
+
     def path(self, name: str) -> Path:
         """The file of a stored image or thumbnail; NotFoundError for any other name.
 

@@ -10,6 +10,13 @@ RESULTS.csv gets ``task,answer,confidence``, one row per task in the order
 tasks first appear in ANSWERS.csv. Other columns are ignored, blanks around
 values are stripped (" Deer" is "Deer"), header names ignore case, and when a
 worker answered a task twice the later row counts (engine.truth.encode).
+
+Label types (classify) go through engine.truth's EM. Every other type goes
+through its own ``aggregate``, as live: the answer cell is read by the type
+(``answer_from_text``: text, a number, ``;``-separated tags, a JSON list of
+boxes), a first unweighted merge gives each worker an agreement score, and a
+second merge weights each answer by it, as the periodic quality job's
+reliabilities weight live merges.
 """
 from __future__ import annotations
 
@@ -18,16 +25,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
+from marshmallow import ValidationError
+
 from engine import truth
+from engine.consensus import UNKNOWN_RELIABILITY
 from engine.errors import InvalidError
+from task_types import Aggregate, TaskType
 
 ANSWER_COLUMNS = ("task", "worker", "answer")
 GOLD_COLUMNS = ("task", "answer")
-SUPPORTED_TYPES = ("classify",)  # types whose answer is one label of a list
+PRIOR_ANSWERS = 3  # a worker's agreement is shrunk towards UNKNOWN_RELIABILITY by this many
 
 
 @dataclass(frozen=True)
@@ -149,3 +160,113 @@ def _scored(summary: Summary, answers: truth.Answers, gold: dict[str, str]) -> S
     accuracy = float(np.mean(blind.label[known] == codes[known])) if known.any() else None
     return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
                    summary.seconds, int(known.sum()), accuracy)
+
+
+# -- every other type: the type's own aggregate, weighted by agreement -------------
+
+
+@dataclass(frozen=True)
+class TypedMerge:
+    """Results of a typed merge, tasks in input order, and the weights used."""
+
+    tasks: list[str]
+    results: dict[str, Aggregate]
+    reliability: dict[str, float]
+
+
+def read_typed(path: Path | str, task_type: TaskType, config: dict
+               ) -> list[tuple[str, str, dict]]:
+    """(task, worker, answer) rows with each answer read and validated by the type;
+    InvalidError names the line of the first answer it cannot read."""
+    path = Path(path)
+    schema = task_type.answer_schema(config)
+    rows = []
+    for line, (task, worker, text) in _rows(path, ANSWER_COLUMNS):
+        rows.append((task, worker, _typed_answer(task_type, schema, config, text,
+                                                 f"{path.name}: line {line}")))
+    return rows
+
+
+def _typed_answer(task_type: TaskType, schema, config: dict, text: str, where: str) -> dict:
+    try:
+        return schema.load(task_type.answer_from_text(text, config))
+    except (ValueError, ValidationError) as exc:
+        detail = exc.messages if isinstance(exc, ValidationError) else exc
+        raise InvalidError(f"{where}: not a {task_type.name} answer: {detail}") from exc
+
+
+def merge_typed(task_type: TaskType, config: dict, rows: list[tuple[str, str, dict]],
+                rounds: int = 1) -> TypedMerge:
+    """Merge each task's answers with the type's aggregate: unweighted first, then
+    ``rounds`` times weighted by each worker's agreement with the previous results."""
+    by_task: dict[str, dict[str, dict]] = {}
+    for task, worker, answer in rows:
+        by_task.setdefault(task, {})[worker] = answer  # a later answer replaces an earlier
+    results = {task: task_type.aggregate(list(answers.values()), None, config)
+               for task, answers in by_task.items()}
+    reliability: dict[str, float] = {}
+    for _ in range(rounds):
+        reliability = agreement(task_type, by_task, results)
+        results = {task: task_type.aggregate(
+            list(answers.values()), [reliability[w] for w in answers], config)
+            for task, answers in by_task.items()}
+    return TypedMerge(list(by_task), results, reliability)
+
+
+def agreement(task_type: TaskType, by_task: dict[str, dict[str, dict]],
+              results: dict[str, Aggregate]) -> dict[str, float]:
+    """Each worker's mean score against the current results, shrunk towards a new
+    volunteer's prior so that one lucky answer does not make a trusted worker."""
+    totals: dict[str, list[float]] = {}
+    for task, answers in by_task.items():
+        value = results[task].value
+        for worker, answer in answers.items():
+            scored = task_type.score(answer, value) if value is not None else 0.0
+            total = totals.setdefault(worker, [0.0, 0])
+            total[0] += scored
+            total[1] += 1
+    return {worker: (score + PRIOR_ANSWERS * UNKNOWN_RELIABILITY) / (n + PRIOR_ANSWERS)
+            for worker, (score, n) in totals.items()}
+
+
+def write_typed(stream: TextIO, task_type: TaskType, merged: TypedMerge) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(("task", "answer", "confidence"))
+    for task in merged.tasks:
+        result = merged.results[task]
+        writer.writerow((task, task_type.value_to_text(result.value), f"{result.confidence:.6f}"))
+
+
+def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
+              config: dict | None = None, gold_path: Path | str | None = None) -> Summary:
+    """Read, merge, write for a type that is not one label of a list; with gold, the
+    summary's accuracy is the mean score of the results against it."""
+    config = config if config is not None else task_type.offline_config()
+    rows = read_typed(answers_path, task_type, config)
+    started = time.perf_counter()
+    merged = merge_typed(task_type, config, rows)
+    seconds = time.perf_counter() - started
+    write_typed(output, task_type, merged)
+    summary = Summary(tasks=len(merged.tasks), answers=len(rows),
+                      workers=len({worker for _, worker, _ in rows}),
+                      method=f"{task_type.name} aggregate", seconds=seconds)
+    if not gold_path:
+        return summary
+    gold = read_typed_gold(gold_path, task_type, config)
+    scores = [task_type.score(task_type.answer_from_text(
+        task_type.value_to_text(merged.results[task].value), config), value)
+        for task, value in gold.items() if task in merged.results]
+    return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
+                   summary.seconds, len(scores), sum(scores) / len(scores) if scores else None)
+
+
+def read_typed_gold(path: Path | str, task_type: TaskType, config: dict) -> dict[str, Any]:
+    """task -> the gold result value, read as an answer and merged alone (as an
+    admin's settlement is)."""
+    path = Path(path)
+    schema = task_type.answer_schema(config)
+    gold = {}
+    for line, (task, text) in _rows(path, GOLD_COLUMNS):
+        answer = _typed_answer(task_type, schema, config, text, f"{path.name}: line {line}")
+        gold[task] = task_type.aggregate([answer], None, config).value
+    return gold

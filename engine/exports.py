@@ -1,8 +1,10 @@
-"""Results out: one row per task, streamed as CSV, JSON or JSON Lines.
+"""Results out: one row per task or per item, streamed as CSV, JSON or JSON Lines.
 
 Rows are read in chunks and written as they come, so memory stays flat
-whatever the project's size. CSV cells that a spreadsheet would run as a
-formula are escaped.
+whatever the project's size. An item's row is its task type's ``combine`` of
+its tasks' results (page text from lines, boxes in photo coordinates); tasks
+come ordered by item, so one item at a time is held. CSV cells that a
+spreadsheet would run as a formula are escaped.
 """
 from __future__ import annotations
 
@@ -14,12 +16,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.models import Item, Result, Task
+from engine.models import Item, Project, Result, Task
 from engine.services import Services
+from task_types import TaskResult, TaskType
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
            "jsonl": "application/x-ndjson"}
 COLUMNS = ("task", "item", "item_ref", "state", "value", "confidence", "answers")
+ITEM_COLUMNS = ("item", "item_ref", "state", "value", "confidence", "tasks", "tasks_done")
+LEVELS = ("task", "item")
+_DONE = ("retired", "settled")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -42,8 +48,51 @@ def result_rows(services: Services, project_id: int, chunk: int = 1000) -> Itera
             result.close()
 
 
-def render(rows: Iterator[dict[str, Any]], fmt: str) -> Iterator[str]:
-    return {"csv": _csv, "json": _json, "jsonl": _jsonl}[fmt](rows)
+def item_rows(services: Services, project_id: int, chunk: int = 1000
+              ) -> Iterator[dict[str, Any]]:
+    """Every item of a project with its combined result, in upload order."""
+    query = (select(Task.item_id, Item.ref, Item.data, Task.payload, Task.state,
+                    Result.value, Result.confidence)
+             .join(Item, Item.id == Task.item_id)
+             .outerjoin(Result, Result.task_id == Task.id)
+             .where(Task.project_id == project_id).order_by(Task.item_id, Task.id))
+    with services.db.session() as session:
+        project = session.get(Project, project_id)
+        task_type = services.registry.get(project.task_type)
+        result = session.execute(query.execution_options(yield_per=chunk))
+        try:
+            current, parts = None, []
+            for item_id, ref, data, payload, state, value, confidence in result:
+                if current is not None and item_id != current[0]:
+                    yield _item_row(task_type, current, parts)
+                    parts = []
+                current = (item_id, ref, data)
+                parts.append(TaskResult(payload, value, confidence or 0.0, state))
+            if current is not None:
+                yield _item_row(task_type, current, parts)
+        finally:
+            result.close()
+
+
+def _item_row(task_type: TaskType, item: tuple, parts: list[TaskResult]) -> dict[str, Any]:
+    """One item's row; its state is open while any task is, then contested while
+    any waits for an admin, then done."""
+    item_id, ref, data = item
+    states = {part.state for part in parts}
+    state = "open" if "open" in states else "contested" if "contested" in states else "done"
+    answered = [part for part in parts if part.value is not None]
+    combined = task_type.combine(parts, data) if answered else None
+    return dict(zip(ITEM_COLUMNS, (
+        item_id, ref, state, combined.value if combined else None,
+        combined.confidence if combined else 0.0, len(parts),
+        sum(part.state in _DONE for part in parts)), strict=True))
+
+
+def render(rows: Iterator[dict[str, Any]], fmt: str,
+           columns: tuple[str, ...] = COLUMNS) -> Iterator[str]:
+    if fmt == "csv":
+        return _csv(rows, columns)
+    return {"json": _json, "jsonl": _jsonl}[fmt](rows)
 
 
 def escape_cell(value: Any) -> str:
@@ -58,12 +107,12 @@ def escape_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for n, row in enumerate(rows, 1):
-        writer.writerow([escape_cell(row[c]) for c in COLUMNS])
+        writer.writerow([escape_cell(row[c]) for c in columns])
         if n % 500 == 0:
             yield _drain(buffer)
     yield _drain(buffer)

@@ -20,13 +20,16 @@ from sqlalchemy import insert, select, update
 from engine.archives import ArchiveMember, check_image_archive, read_image_archive
 from engine.dispatch import OpenTask
 from engine.errors import BitesizeError, InvalidError, NotFoundError
+from engine.media import SplitMedia
 from engine.identity import Identity
 from engine.models import Item, Job, Project, Task, utcnow
 from engine.projects import get_owned_project
 from engine.services import Services
+from task_types import ItemError
 
 BATCH = 500
 MAX_REPORTED_ERRORS = 20
+MAX_REPORTED_PROBLEMS = 1000
 
 
 def create_job(services: Services, identity: Identity, project_id: int, *,
@@ -126,13 +129,15 @@ def _split_all(services: Services, job: Job, project: Project) -> bool:
         done = set(session.scalars(select(Item.seq).where(Item.job_id == job.id)))
     source = services.settings.uploads_path / job.source
     batch: list[tuple[int, dict]] = []
+    problems: list[dict] = []
     for seq, item in _items(services, job, source):
         if seq not in done:
             batch.append((seq, item))
         if len(batch) >= BATCH:
-            _store_batch(services, job, project, batch)
+            problems += _store_batch(services, job, project, batch)
             batch = []
-    _store_batch(services, job, project, batch)
+    problems += _store_batch(services, job, project, batch)
+    _report(services, job, problems)
     return bool(done)
 
 
@@ -165,28 +170,60 @@ def _zip_items(services: Services, job: Job, source: Path) -> Iterator[tuple[int
 
 
 def _store_batch(services: Services, job: Job, project: Project,
-                 batch: list[tuple[int, dict]]) -> None:
-    """Insert one batch of items and their tasks in one transaction, then pool them."""
-    if not batch:
-        return
+                 batch: list[tuple[int, dict]]) -> list[dict]:
+    """Split one batch of items, then insert the items and their tasks in one
+    transaction and pool them; returns the items that could not be split.
+
+    Splitting (which may decode and cut pictures) happens before the
+    transaction opens, so a slow page never holds the database's write lock.
+    """
     task_type = services.registry.get(project.task_type)
+    media = SplitMedia(services.media)
+    split, problems = [], []
+    for seq, item in batch:
+        try:
+            split.append((seq, item, task_type.split(item, project.config, media)))
+        except ItemError as exc:
+            problems.append({"item": seq, "ref": _ref(item), "reason": exc.message})
+    if split:
+        _insert(services, job, project, split)
+    return problems
+
+
+def _insert(services: Services, job: Job, project: Project,
+            split: list[tuple[int, dict, list]]) -> None:
     with services.db.session() as session:
         item_ids = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), [
-            {"project_id": project.id, "job_id": job.id, "seq": seq,
-             "ref": str(item.get("id"))[:200] if item.get("id") is not None else None,
-             "data": item} for seq, item in batch]).all()
+            {"project_id": project.id, "job_id": job.id, "seq": seq, "ref": _ref(item),
+             "data": item} for seq, item, _ in split]).all()
         rows = [{"project_id": project.id, "item_id": item_id, "payload": mt.payload,
                  "gold": mt.gold, "is_gold": mt.gold is not None, "state": "open",
                  "need": project.min_answers, "priority": job.priority}
-                for item_id, (_, item) in zip(item_ids, batch, strict=True)
-                for mt in task_type.split(item, project.config)]
+                for item_id, (_, _, microtasks) in zip(item_ids, split, strict=True)
+                for mt in microtasks]
         task_ids = []
         if rows:
             task_ids = session.scalars(
                 insert(Task).returning(Task.id, sort_by_parameter_order=True), rows).all()
         session.execute(update(Job).where(Job.id == job.id).values(
-            items_split=Job.items_split + len(batch), tasks_made=Job.tasks_made + len(rows)))
+            items_split=Job.items_split + len(split), tasks_made=Job.tasks_made + len(rows)))
     services.dispatcher.add_tasks(project.id, _open(task_ids, rows))
+
+
+def _ref(item: dict) -> str | None:
+    return str(item.get("id"))[:200] if item.get("id") is not None else None
+
+
+def _report(services: Services, job: Job, problems: list[dict]) -> None:
+    """Add the items that could not be split to the job's problem report (after
+    any the upload itself had, such as a zip's bad members)."""
+    if not problems:
+        return
+    with services.db.session() as session:
+        stored = session.get(Job, job.id)
+        again = {problem["item"] for problem in problems}  # a re-run reports an item once
+        kept = [p for p in stored.problems or [] if p.get("item") not in again]
+        stored.problems = (kept + problems)[:MAX_REPORTED_PROBLEMS]
 
 
 def _open(task_ids: Iterable[int], rows: list[dict]) -> Iterator[OpenTask]:

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from engine.errors import InvalidError, NotFoundError, TooLargeError
+from engine.errors import BitesizeError, InvalidError, NotFoundError, TooLargeError
+from task_types import ItemError
 
 # Pillow format -> the extension of the stored file. Only these decoders are
 # ever tried: exotic formats are where image-library vulnerabilities live.
@@ -148,6 +149,30 @@ class MediaStore:
         self.root.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.root / stored.thumb, thumb)
         _write_atomic(self.root / stored.name, data)
+
+
+class SplitMedia:
+    """The ``Media`` task types cut pictures through: an item's image from the
+    store or its http(s) URL, the pieces into the store. Engine errors become
+    the task types' ItemError, so a bad picture is one item's problem, reported
+    in the job, not a failed job."""
+
+    def __init__(self, store: MediaStore, timeout: float = 30.0) -> None:
+        self.store_ = store
+        self.timeout = timeout
+
+    def read(self, ref: str) -> bytes:
+        from engine.fetch import fetch
+
+        try:
+            if ref.startswith("/media/"):
+                return self.store_.read(ref)
+            return fetch(ref, self.store_.max_bytes, self.timeout)
+        except BitesizeError as exc:
+            raise ItemError(exc.message, {"image": [exc.message]}) from exc
+
+    def store(self, data: bytes, ext: str) -> str:
+        return self.store_.store(data, ext)
 
 
 def _thumbnail(image: Image.Image, size: int) -> bytes:

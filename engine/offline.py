@@ -52,12 +52,13 @@ class Summary:
     seconds: float
     gold: int = 0
     accuracy: float | None = None  # on gold tasks, by a run that did not see their gold
+    measure: str = "accuracy"  # or the type's mean score, for types without labels
 
     def line(self) -> str:
         text = (f"{self.tasks} tasks, {self.answers} answers, {self.workers} workers, "
                 f"method {self.method}, {self.seconds:.2f} s")
         if self.accuracy is not None:
-            text += (f", accuracy {100 * self.accuracy:.2f}% on {self.gold} gold tasks"
+            text += (f", {self.measure} {100 * self.accuracy:.2f}% on {self.gold} gold tasks"
                      " (scored by a run without gold)")
         return text
 
@@ -257,7 +258,8 @@ def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
         task_type.value_to_text(merged.results[task].value), config), value)
         for task, value in gold.items() if task in merged.results]
     return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
-                   summary.seconds, len(scores), sum(scores) / len(scores) if scores else None)
+                   summary.seconds, len(scores), sum(scores) / len(scores) if scores else None,
+                   "mean score")
 
 
 def read_typed_gold(path: Path | str, task_type: TaskType, config: dict) -> dict[str, Any]:

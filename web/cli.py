@@ -1,6 +1,8 @@
 """The `bitesize` command: a Flask CLI group over the app factory."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
@@ -97,31 +99,58 @@ def demo(port: int, host: str) -> None:
 
 @cli.command("consensus", with_appcontext=False)
 @click.option("--type", "task_type", default="classify", show_default=True,
-              help="Task type of the answers.")
+              help="Task type of the answers (any installed type).")
 @click.option("--method", type=click.Choice(["mv", "wmv", "ds", "onecoin", "auto"]),
-              default="auto", show_default=True,
-              help="Majority vote, weighted vote, Dawid-Skene, one-coin, or the default blend.")
+              default=None, help="For label types (classify): majority vote, weighted vote, "
+              "Dawid-Skene, one-coin, or the default blend (auto).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="The project config as a JSON file (other types; their defaults otherwise).")
 @click.option("--gold", "gold_path", type=click.Path(exists=True, dir_okay=False),
               help="GOLD.csv (task,answer): known answers, used as gold and to score.")
 @click.option("-o", "--output", type=click.File("w", lazy=True), default="-",
               help="RESULTS.csv (task,answer,confidence); stdout by default.")
 @click.argument("answers_path", metavar="ANSWERS.csv",
                 type=click.Path(exists=True, dir_okay=False))
-def consensus(task_type: str, method: str, gold_path: str | None, output,
-              answers_path: str) -> None:
+def consensus(task_type: str, method: str | None, config_path: str | None,
+              gold_path: str | None, output, answers_path: str) -> None:
     """Merge an answers CSV (task,worker,answer) into one result per task, with the
-    engine's own consensus code; needs no database or Redis."""
+    engine's own consensus code; needs no database or Redis.
+
+    The answer cell is a label (classify), the text (transcribe), a number
+    (number), tags separated by ";" (tag), or a JSON list of boxes or points
+    (locate)."""
     from engine import offline
     from engine.errors import InvalidError
+    from task_types import TaskTypeError, TaskTypeRegistry
 
-    if task_type not in offline.SUPPORTED_TYPES:
-        raise click.UsageError(f"--type {task_type!r} cannot be merged offline yet; "
-                               f"supported: {', '.join(offline.SUPPORTED_TYPES)}")
     try:
-        summary = offline.run(answers_path, output, gold_path, method)
-    except InvalidError as exc:
+        kind = TaskTypeRegistry.from_entry_points().get(task_type)
+        config = _offline_config(kind, config_path)
+        if kind.labels(config) is not None:
+            summary = offline.run(answers_path, output, gold_path, method or "auto")
+        elif method is not None:
+            raise click.UsageError(f"--method is for label types; {task_type} merges "
+                                   "with its own aggregate")
+        else:
+            summary = offline.run_typed(answers_path, output, kind, config, gold_path)
+    except (InvalidError, TaskTypeError) as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"consensus: {summary.line()}", err=True)
+
+
+def _offline_config(kind, config_path: str | None) -> dict:
+    """The --config file checked by the type, or the type's offline defaults."""
+    import json
+
+    from marshmallow import ValidationError
+
+    if config_path is None:
+        return kind.offline_config()
+    try:
+        return kind.load_config(json.loads(Path(config_path).read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as exc:
+        detail = exc.messages if isinstance(exc, ValidationError) else exc
+        raise click.ClickException(f"{config_path}: not a {kind.name} config: {detail}") from exc
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from engine.exports import COLUMNS, escape_cell
+from engine.exports import COLUMNS, ITEM_COLUMNS, escape_cell
 
 LABELS = ["penguin", "=2+5", "-1", "@seal"]
 REFS = ['=HYPERLINK("http://x")', "+SUM(1)", "-2", "@cmd", "\t=1", "\r=1", "plain", "12",
@@ -122,3 +122,33 @@ def test_results_are_private(client, api, auth, project, other_charity, fmt):
 ])
 def test_escape_cell(value, cell):
     assert escape_cell(value) == cell
+
+
+def test_item_level_rows_carry_the_combined_result(client, charity, project):
+    r = client.get(f"/api/v1/projects/{project['id']}/results?format=json&level=item",
+                   headers=charity)
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"] == (
+        f'attachment; filename="project-{project["id"]}-results-items.json"')
+    rows = r.json
+    assert all(set(row) == set(ITEM_COLUMNS) for row in rows)
+    assert [row["item_ref"] for row in rows] == REFS  # upload order
+    by_ref = {row["item_ref"]: row for row in rows}
+    assert by_ref["plain"] == {**by_ref["plain"], "state": "done", "value": "penguin",
+                               "confidence": 1.0, "tasks": 1, "tasks_done": 1}
+    assert by_ref["unanswered"] == {**by_ref["unanswered"], "state": "open", "value": None,
+                                    "confidence": 0.0, "tasks_done": 0}
+
+
+def test_item_level_csv_is_escaped_too(client, charity, project):
+    r = client.get(f"/api/v1/projects/{project['id']}/results?format=csv&level=item",
+                   headers=charity)
+    table = list(csv.reader(io.StringIO(r.get_data(as_text=True), newline="")))
+    assert tuple(table[0]) == ITEM_COLUMNS
+    rows = {row[1]: dict(zip(ITEM_COLUMNS, row, strict=True)) for row in table[1:]}
+    assert rows["'+SUM(1)"]["value"] == "'-1"
+
+
+def test_unknown_level_is_a_field_error(client, api, charity, project):
+    r = client.get(f"/api/v1/projects/{project['id']}/results?level=page", headers=charity)
+    assert "level" in api.error(r, 422)["fields"]

@@ -137,9 +137,9 @@ def test_cli_refuses_bad_files_and_types(runner, tmp_path):
     result = runner.invoke(cli, args=["consensus", str(bad)])
     assert result.exit_code == 1
     assert "bad.csv: line 1: missing column(s) worker" in result.output
-    result = runner.invoke(cli, args=["consensus", "--type", "transcribe", str(bad)])
-    assert result.exit_code == 2
-    assert "supported: classify" in result.output
+    result = runner.invoke(cli, args=["consensus", "--type", "sculpt", str(bad)])
+    assert result.exit_code == 1
+    assert "unknown task type 'sculpt'; installed: classify" in result.output
 
 
 def test_cli_offers_every_method():

@@ -45,11 +45,16 @@ def show_project(project_id: int):
 @bp.get("/projects/<int:project_id>/results")
 def project_results(project_id: int):
     caller = identity().require_user()  # who first: a stranger learns nothing from a 422
-    fmt = load_query(ResultsQuery())["format"]
+    query = load_query(ResultsQuery())
+    fmt, level = query["format"], query["level"]
     project = get_owned_project(services(), caller, project_id)
-    rows = exports.result_rows(services(), project.id)
-    response = Response(stream_with_context(exports.render(rows, fmt)),
+    if level == "item":
+        rows, columns = exports.item_rows(services(), project.id), exports.ITEM_COLUMNS
+    else:
+        rows, columns = exports.result_rows(services(), project.id), exports.COLUMNS
+    response = Response(stream_with_context(exports.render(rows, fmt, columns)),
                         mimetype=exports.FORMATS[fmt])
+    suffix = "-items" if level == "item" else ""
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="project-{project.id}-results.{fmt}"')
+        f'attachment; filename="project-{project.id}-results{suffix}.{fmt}"')
     return response

@@ -65,6 +65,7 @@ class AnswerCreate(Schema):
 
 class ResultsQuery(Schema):
     format = fields.String(validate=validate.OneOf(("csv", "json", "jsonl")), load_default="json")
+    level = fields.String(validate=validate.OneOf(("task", "item")), load_default="task")
 
 
 def load_body(schema: Schema) -> dict:

@@ -27,6 +27,7 @@ def fetch(url: str, max_bytes: int, timeout: float = 30.0) -> bytes:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked
             return _read_limited(response, url, max_bytes)
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the response and its socket
         raise InvalidError(f"{url} answered HTTP {exc.code}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)

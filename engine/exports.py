@@ -12,11 +12,12 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
 
-from engine.models import Item, Project, Result, Task
+from engine.models import Answer, Item, Project, Result, Task
 from engine.services import Services
 from task_types import TaskResult, TaskType
 
@@ -24,6 +25,9 @@ FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
            "jsonl": "application/x-ndjson"}
 COLUMNS = ("task", "item", "item_ref", "state", "value", "confidence", "answers")
 ITEM_COLUMNS = ("item", "item_ref", "state", "value", "confidence", "tasks", "tasks_done")
+# task,worker,answer first: the file `bitesize consensus` reads
+ANSWER_COLUMNS = ("task", "worker", "answer", "counted", "gold", "item", "item_ref",
+                  "answered_at")
 LEVELS = ("task", "item")
 _DONE = ("retired", "settled")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -88,10 +92,41 @@ def _item_row(task_type: TaskType, item: tuple, parts: list[TaskResult]) -> dict
         sum(part.state in _DONE for part in parts)), strict=True))
 
 
+def answer_rows(services: Services, project_id: int, as_text: bool = False,
+                chunk: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every answer of a project, oldest first. ``as_text`` writes each answer as
+    its type's text form (a label, the text, ``a;b`` tags, a JSON list of boxes),
+    as an answers CSV has it; otherwise the answer stays a JSON object."""
+    query = (select(Answer.task_id, Answer.volunteer_id, Answer.value, Answer.counted,
+                    Task.is_gold, Task.item_id, Item.ref, Answer.created_at)
+             .join(Task, Task.id == Answer.task_id).join(Item, Item.id == Task.item_id)
+             .where(Answer.project_id == project_id).order_by(Answer.id))
+    with services.db.session() as session:
+        project = session.get(Project, project_id)
+        task_type = services.registry.get(project.task_type)
+        result = session.execute(query.execution_options(yield_per=chunk))
+        try:
+            for task, worker, value, counted, gold, item, ref, at in result:
+                answer = task_type.answer_to_text(value) if as_text else value
+                yield dict(zip(ANSWER_COLUMNS, (task, worker, answer, counted, gold, item, ref,
+                                                _iso(at)), strict=True))
+        finally:
+            result.close()
+
+
+def _iso(moment) -> str | None:
+    """ISO 8601 in UTC; SQLite hands back naive datetimes, which are UTC here."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 def render(rows: Iterator[dict[str, Any]], fmt: str,
-           columns: tuple[str, ...] = COLUMNS) -> Iterator[str]:
+           columns: tuple[str, ...] = COLUMNS, bom: bool = False) -> Iterator[str]:
+    """Rows as text chunks; ``bom`` starts a CSV with a UTF-8 byte order mark,
+    which spreadsheet programs need to read it as UTF-8."""
     if fmt == "csv":
-        return _csv(rows, columns)
+        return _csv(rows, columns, bom)
     return {"json": _json, "jsonl": _jsonl}[fmt](rows)
 
 
@@ -107,8 +142,11 @@ def escape_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
+def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...],
+         bom: bool = False) -> Iterator[str]:
     buffer = io.StringIO()
+    if bom:
+        buffer.write("\ufeff")
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for n, row in enumerate(rows, 1):

@@ -101,7 +101,7 @@ def _checked(reader, name: str, columns: tuple[str, ...]) -> Iterator[tuple[int,
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue  # blank lines, as spreadsheets leave at the end
-        values = [row[i].strip() if i < len(row) else "" for i in where]
+        values = [_unescaped(row[i].strip()) if i < len(row) else "" for i in where]
         for column, value in zip(columns, values, strict=True):
             if not value:
                 raise InvalidError(f"{name}: line {reader.line_num}: empty {column!r}")
@@ -109,6 +109,12 @@ def _checked(reader, name: str, columns: tuple[str, ...]) -> Iterator[tuple[int,
         yield reader.line_num, values
     if not count:
         raise InvalidError(f"{name} has a header but no rows")
+
+
+def _unescaped(cell: str) -> str:
+    """Undo the exports' formula escaping ("'=x" -> "=x", "'-3" -> "-3"), so an
+    exported answers CSV merges to what was answered."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@") else cell
 
 
 def _positions(header: list[str], name: str, columns: tuple[str, ...]) -> list[int]:

@@ -146,6 +146,12 @@ class TaskType(ABC):
         ``answer_from_text`` reads back."""
         return "" if value is None else str(value)
 
+    def answer_to_text(self, answer: dict) -> str:
+        """One answer as the ``answer`` cell of an answers CSV (the raw answers
+        export), in the form ``answer_from_text`` reads back. By default, the
+        value the answer would give alone; types override it where cheaper."""
+        return self.value_to_text(self.aggregate([answer], None, self.offline_config()).value)
+
     @abstractmethod
     def score(self, answer: dict, gold: Any) -> float:
         """How right one answer is against gold, 0..1; feeds reliability."""

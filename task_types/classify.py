@@ -135,6 +135,9 @@ class ClassifyType(TaskType):
     def answer_from_text(self, text: str, config: dict) -> dict:
         return {"label": text.strip()}
 
+    def answer_to_text(self, answer: dict) -> str:
+        return str(answer.get("label", ""))
+
     def labels(self, config: dict) -> list[str]:
         return list(config["labels"])
 

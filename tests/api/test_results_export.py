@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from engine.exports import COLUMNS, ITEM_COLUMNS, escape_cell
+from engine import offline
+from engine.exports import ANSWER_COLUMNS, COLUMNS, ITEM_COLUMNS, escape_cell
 
 LABELS = ["penguin", "=2+5", "-1", "@seal"]
 REFS = ['=HYPERLINK("http://x")', "+SUM(1)", "-2", "@cmd", "\t=1", "\r=1", "plain", "12",
@@ -152,3 +153,49 @@ def test_item_level_csv_is_escaped_too(client, charity, project):
 def test_unknown_level_is_a_field_error(client, api, charity, project):
     r = client.get(f"/api/v1/projects/{project['id']}/results?level=page", headers=charity)
     assert "level" in api.error(r, 422)["fields"]
+
+
+def test_answers_csv_is_what_consensus_reads(client, charity, project, tmp_path):
+    r = client.get(f"/api/v1/projects/{project['id']}/answers?bom=1", headers=charity)
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    assert r.headers["Content-Disposition"] == (
+        f'attachment; filename="project-{project["id"]}-answers.csv"')
+    text = r.get_data(as_text=True)
+    assert text.startswith("\ufeff" + ",".join(ANSWER_COLUMNS))
+    table = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    assert len(table) == len(REFS) - 1  # every item but 'unanswered' got one answer
+    assert {row["answer"] for row in table} == {"'=2+5", "'-1", "'@seal", "penguin"}
+    assert all(row["counted"] == "True" and row["answered_at"].endswith("+00:00")
+               for row in table)
+    path = tmp_path / "answers.csv"
+    path.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    offline.run(path, out, method="mv")
+    merged = {row["task"]: row["answer"] for row in csv.DictReader(io.StringIO(out.getvalue()))}
+    by_task = {row["task"]: row["item_ref"] for row in table}
+    assert {by_task[task]: label for task, label in merged.items()}["'+SUM(1)"] == "-1"
+    assert set(merged.values()) == {"=2+5", "-1", "@seal", "penguin"}
+
+
+def test_answers_json_keeps_the_answer_objects(client, charity, project):
+    rows = client.get(f"/api/v1/projects/{project['id']}/answers?format=json",
+                      headers=charity).json
+    assert all(set(row) == set(ANSWER_COLUMNS) for row in rows)
+    assert {row["answer"]["label"] for row in rows} == {"=2+5", "-1", "@seal", "penguin"}
+    lines = client.get(f"/api/v1/projects/{project['id']}/answers?format=jsonl",
+                       headers=charity).get_data(as_text=True).splitlines()
+    assert [json.loads(line) for line in lines] == rows
+
+
+@pytest.mark.parametrize("path", ["answers", "results?format=csv"])
+def test_answers_and_results_are_private(client, api, auth, project, other_charity, path):
+    url = f"/api/v1/projects/{project['id']}/{path}"
+    assert api.error(client.get(url, headers=other_charity), 404)
+    assert api.error(client.get(url, headers=auth.volunteer()), 403)
+    assert api.error(client.get(url), 401)
+
+
+def test_answers_query_is_checked(client, api, charity, project):
+    r = client.get(f"/api/v1/projects/{project['id']}/answers?format=xlsx&bom=maybe",
+                   headers=charity)
+    assert set(api.error(r, 422)["fields"]) == {"format", "bom"}

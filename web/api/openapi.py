@@ -43,6 +43,9 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("get", "/projects/{project_id}/results",
      "Download results (?format=csv|json|jsonl, ?level=task|item)",
      "owner", None, {"200": "one row per task, or per item with its combined result"}),
+    ("get", "/projects/{project_id}/answers",
+     "Download every raw answer (?format=csv|json|jsonl, ?bom=1); the CSV is what "
+     "`bitesize consensus` reads", "owner", None, {"200": "one row per answer"}),
     ("get", "/projects/{project_id}/review", "Contested tasks with every answer (?limit, ?offset)",
      "owner, admin", None, {"200": "the review queue"}),
     ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on",

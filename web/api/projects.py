@@ -13,7 +13,7 @@ from engine.projects import (
     project_view,
 )
 from web.api import bp, serialize
-from web.api.schemas import ProjectCreate, ResultsQuery, load_body, load_query
+from web.api.schemas import AnswersQuery, ProjectCreate, ResultsQuery, load_body, load_query
 from web.auth import identity, optional_identity
 from web.services import services
 
@@ -52,9 +52,25 @@ def project_results(project_id: int):
         rows, columns = exports.item_rows(services(), project.id), exports.ITEM_COLUMNS
     else:
         rows, columns = exports.result_rows(services(), project.id), exports.COLUMNS
-    response = Response(stream_with_context(exports.render(rows, fmt, columns)),
-                        mimetype=exports.FORMATS[fmt])
     suffix = "-items" if level == "item" else ""
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="project-{project.id}-results{suffix}.{fmt}"')
+    return download(exports.render(rows, fmt, columns, query["bom"]), fmt,
+                    f"project-{project.id}-results{suffix}.{fmt}")
+
+
+@bp.get("/projects/<int:project_id>/answers")
+def project_answers(project_id: int):
+    """Every raw answer; the CSV is what `bitesize consensus` reads."""
+    caller = identity().require_user()
+    query = load_query(AnswersQuery())
+    fmt = query["format"]
+    project = get_owned_project(services(), caller, project_id)
+    rows = exports.answer_rows(services(), project.id, as_text=fmt == "csv")
+    return download(exports.render(rows, fmt, exports.ANSWER_COLUMNS, query["bom"]), fmt,
+                    f"project-{project.id}-answers.{fmt}")
+
+
+def download(chunks, fmt: str, filename: str) -> Response:
+    """A streamed attachment: rows are written as they are read."""
+    response = Response(stream_with_context(chunks), mimetype=exports.FORMATS[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -66,6 +66,12 @@ class AnswerCreate(Schema):
 class ResultsQuery(Schema):
     format = fields.String(validate=validate.OneOf(("csv", "json", "jsonl")), load_default="json")
     level = fields.String(validate=validate.OneOf(("task", "item")), load_default="task")
+    bom = fields.Boolean(load_default=False)
+
+
+class AnswersQuery(Schema):
+    format = fields.String(validate=validate.OneOf(("csv", "json", "jsonl")), load_default="csv")
+    bom = fields.Boolean(load_default=False)
 
 
 def load_body(schema: Schema) -> dict:

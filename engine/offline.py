@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
-
 from marshmallow import ValidationError
 
 from engine import truth

@@ -77,13 +77,14 @@ def read_gold(path: Path | str) -> dict[str, str]:
     return gold
 
 
-def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+def _rows(path: Path, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = ()
+          ) -> Iterator[tuple[int, list[str]]]:
     """(line number, the named columns) of each data row, checked: none missing,
     none empty."""
     with path.open(newline="", encoding="utf-8-sig") as stream:
         reader = csv.reader(stream, strict=True)  # an unclosed quote must not eat the file
         try:
-            yield from _checked(reader, path.name, columns)
+            yield from _checked(reader, path.name, columns, may_be_empty)
         except UnicodeDecodeError as exc:
             raise InvalidError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
         except csv.Error as exc:
@@ -91,7 +92,8 @@ def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, list[str]
                                f"({exc})") from exc
 
 
-def _checked(reader, name: str, columns: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+def _checked(reader, name: str, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = ()
+             ) -> Iterator[tuple[int, list[str]]]:
     header = next(reader, None)
     if not header or not any(cell.strip() for cell in header):
         raise InvalidError(f"{name} is empty: expected a header line {','.join(columns)}")
@@ -102,7 +104,7 @@ def _checked(reader, name: str, columns: tuple[str, ...]) -> Iterator[tuple[int,
             continue  # blank lines, as spreadsheets leave at the end
         values = [_unescaped(row[i].strip()) if i < len(row) else "" for i in where]
         for column, value in zip(columns, values, strict=True):
-            if not value:
+            if not value and column not in may_be_empty:
                 raise InvalidError(f"{name}: line {reader.line_num}: empty {column!r}")
         count += 1
         yield reader.line_num, values
@@ -187,7 +189,8 @@ def read_typed(path: Path | str, task_type: TaskType, config: dict
     path = Path(path)
     schema = task_type.answer_schema(config)
     rows = []
-    for line, (task, worker, text) in _rows(path, ANSWER_COLUMNS):
+    # an empty cell is an answer for some types: no tags apply, nothing to mark
+    for line, (task, worker, text) in _rows(path, ANSWER_COLUMNS, ("answer",)):
         rows.append((task, worker, _typed_answer(task_type, schema, config, text,
                                                  f"{path.name}: line {line}")))
     return rows
@@ -273,7 +276,7 @@ def read_typed_gold(path: Path | str, task_type: TaskType, config: dict) -> dict
     path = Path(path)
     schema = task_type.answer_schema(config)
     gold = {}
-    for line, (task, text) in _rows(path, GOLD_COLUMNS):
+    for line, (task, text) in _rows(path, GOLD_COLUMNS, ("answer",)):
         answer = _typed_answer(task_type, schema, config, text, f"{path.name}: line {line}")
         gold[task] = task_type.aggregate([answer], None, config).value
     return gold

@@ -1,8 +1,11 @@
 """Task-type benchmark: bitesize's aggregation on real crowd data, next to the
 reference methods, and the cost of cutting pictures, in one run.
 
-    python bench/task_types.py            # everything (a few minutes)
-    python bench/task_types.py --quick    # subsets, a smoke run
+    python bench/tasktypes.py            # everything (a few minutes)
+    python bench/tasktypes.py --quick    # subsets, a smoke run
+
+(Not bench/task_types.py: Python puts a script's folder first on sys.path, so a
+file of that name would hide the task_types package from every script in bench/.)
 
 Parts, each in its own module next to this one:
 - text (bench/task_types_text.py): word error rate of the merged transcription on
@@ -20,6 +23,7 @@ Table to stdout, figures to bench/results/task_types.json.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -29,15 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR))  # the part modules sit next to this script
-
-import task_types_boxes  # noqa: E402
-import task_types_numbers  # noqa: E402
-import task_types_text  # noqa: E402
+sys.path.insert(0, str(BENCH_DIR.parent))  # the repository, when it is not installed
 
 DATA_DIR = BENCH_DIR.parents[1] / "shared" / "data" / "dev"
 RESULTS_PATH = BENCH_DIR / "results" / "task_types.json"
-PARTS = {"text": task_types_text, "boxes": task_types_boxes, "numbers": task_types_numbers}
+# part -> its module, next to this script (imported only when asked for)
+PARTS = {"text": "task_types_text", "boxes": "task_types_boxes", "numbers": "task_types_numbers"}
 
 
 def run_parts(names: list[str], data_dir: Path, quick: bool) -> dict:
@@ -45,7 +46,7 @@ def run_parts(names: list[str], data_dir: Path, quick: bool) -> dict:
     report = {}
     for name in names:
         started = time.perf_counter()
-        part = PARTS[name].run(data_dir, quick)
+        part = importlib.import_module(PARTS[name]).run(data_dir, quick)
         part["seconds"] = round(time.perf_counter() - started, 2)
         report[name] = part
         print(f"  {name}: done in {part['seconds']:.1f} s", file=sys.stderr, flush=True)
@@ -67,7 +68,7 @@ def format_table(rows: list[list]) -> str:
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.3f}"
     return str(value)
 
 

@@ -96,6 +96,14 @@ def check_image_archive(file: IO[bytes], limits: ArchiveLimits = DEFAULT_LIMITS)
     file.seek(0)
 
 
+def count_archive_entries(path: str | PathLike[str],
+                          limits: ArchiveLimits = DEFAULT_LIMITS) -> int:
+    """How many members and problems ``read_image_archive`` will yield, from the
+    central directory alone: a job's progress knows its length up front."""
+    with _open_zip(path) as archive:
+        return len(_plan(archive.infolist(), limits))
+
+
 def _open_zip(path_or_file: str | PathLike[str] | IO[bytes]) -> zipfile.ZipFile:
     """Open the central directory, or say plainly that this is no zip."""
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import truth
+from engine import outbox, truth
 from engine.models import Answer, Project, Result, Task, VolunteerStat, utcnow
 from engine.retirement import MORE, Policy, decide
 from engine.services import Services
@@ -49,7 +49,11 @@ def update_result(services: Services, project_id: int, task_id: int) -> str:
         store_result(session, task, merged.aggregate.value, merged.aggregate.confidence,
                      merged.method, merged.aggregate.support, len(rows))
         new_need = _decide(task, project, merged.aggregate.confidence, len(rows))
+        recorded = outbox.task_finished(session, task, merged.aggregate.value,
+                                        merged.aggregate.confidence, before="open")
     services.dispatcher.settle(project_id, task_id, new_need)
+    if recorded:
+        outbox.nudge(services)
     return task.state
 
 

@@ -205,3 +205,57 @@ class Result(Base):
     support: Mapped[Any | None] = mapped_column(JSON)
     method: Mapped[str] = mapped_column(String(40), default="majority")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Webhook(Base):
+    """Where a project's events are POSTed, signed with its secret (one per project).
+
+    The secret is kept as given: signing needs it, a hash would not do."""
+
+    __tablename__ = "webhook"
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[Any] = mapped_column(JSON)  # the event types subscribed
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # False: held, not sent
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookEvent(Base):
+    """The outbox: an event to deliver, written in the same transaction as the
+    change it reports, so no committed change goes unreported."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (
+        Index("ix_webhook_event_project_state", "project_id", "state", "id"),
+        Index("ix_webhook_event_due", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    type: Mapped[str] = mapped_column(String(40))  # job.split | task.retired | project.completed
+    payload: Mapped[Any] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # pending | failed (retried at next_attempt_at) | delivered | dead (gave up; redeliverable)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    give_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class WebhookDelivery(Base):
+    """The delivery log: one row per attempt to POST an event."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index("ix_webhook_delivery_project", "project_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_event.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[float] = mapped_column(Float)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from engine import outbox
 from engine.consensus import store_result
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
@@ -63,8 +64,12 @@ def resolve(services: Services, identity: Identity, task_id: int,
             raise ConflictError(f"task {task_id} is {'gold' if task.is_gold else task.state}"
                                 " and cannot be settled", {"task": "not reviewable"})
         value = _settled_value(services, project, raw_answer)
+        before = task.state
         _settle(session, task, identity, value)
+        recorded = outbox.task_finished(session, task, value, 1.0, before)
     services.dispatcher.settle(task.project_id, task.id, None)
+    if recorded:
+        outbox.nudge(services)
     return task
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,58 @@ def work(services: Services):
 @pytest.fixture
 def raw_redis(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
+
+
+class WebhookReceiver:
+    """A real HTTP server on 127.0.0.1 that records each POST and answers `status`.
+
+    `stop()` closes its port (the sender gets "connection refused"); `start()`
+    opens the same port again."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []  # {"headers" (lower-case names), "body", "status"}
+        self.status = 200
+        self.port = 0
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status = receiver.status
+                receiver.calls.append({"headers": {k.lower(): v for k, v in self.headers.items()},
+                                       "body": body, "status": status})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join()
+            self._httpd = None
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A webhook receiver, listening."""
+    server = WebhookReceiver()
+    server.start()
+    yield server
+    server.stop()

@@ -1,6 +1,10 @@
 """The `bitesize` command: a Flask CLI group over the app factory."""
 from __future__ import annotations
 
+import contextlib
+import json
+import sys
+import time
 from pathlib import Path
 
 import click
@@ -74,6 +78,77 @@ def queue_rebuild(project: int | None) -> None:
     for project_id in ids:
         count = rebuild_project(s, project_id)
         click.echo(f"project {project_id}: {count} open tasks loaded")
+
+
+@cli.command("import")
+@click.argument("project", type=int)
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--priority", type=click.IntRange(-999, 999), default=0, show_default=True,
+              help="Priority of the new tasks (higher first).")
+@click.option("--mapping", default=None,
+              help='For a CSV: JSON of item field -> column, e.g. \'{"image": "url"}\'.')
+@with_appcontext
+def import_(project: int, path: Path, priority: int, mapping: str | None) -> None:
+    """Import PATH into PROJECT: a folder of images (searched recursively), a .zip,
+    a .csv or a .json (items or a IIIF manifest). The job is split here, with a
+    progress bar, no worker needed; images already in the project are reported,
+    not imported again, so running the same import twice makes nothing twice."""
+    from engine.errors import BitesizeError
+    from engine.identity import Identity
+    from engine.intake import create_job, get_job, run_job
+    from engine.models import Project
+
+    s = services()
+    with s.db.session() as session:
+        owner = session.get(Project, project)
+    if owner is None:
+        raise click.ClickException(f"project {project} does not exist")
+    # The command line runs on the server, so it acts as the project's owner.
+    identity = Identity("user", 0, owner.organisation_id, "charity")
+    try:
+        if path.is_dir():
+            job = create_job(s, identity, project, folder=path, priority=priority,
+                             mapping=mapping, enqueue=False)
+        else:
+            with path.open("rb") as upload:
+                job = create_job(s, identity, project, upload=upload, filename=path.name,
+                                 priority=priority, mapping=mapping, enqueue=False)
+    except BitesizeError as exc:
+        raise click.ClickException(_with_fields(exc)) from exc
+    with click.progressbar(length=1, label=f"job {job.id}", file=sys.stderr) as bar:
+        shown = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            if done == total or time.monotonic() - shown[0] > 0.1:  # redraw 10 times a second
+                shown[0] = time.monotonic()
+                bar.length = max(total, 1)
+                bar.update(done - bar.pos)
+
+        with contextlib.suppress(BitesizeError):  # the job records it; printed below
+            run_job(s, job.id, progress=progress)
+    job = get_job(s, identity, job.id)
+    click.echo(_job_summary(job))
+    if job.state != "done":
+        raise SystemExit(1)
+
+
+def _with_fields(exc) -> str:
+    return f"{exc.message} {json.dumps(exc.fields)}" if exc.fields else exc.message
+
+
+def _job_summary(job, listed: int = 20) -> str:
+    problems = sum(1 for problem in job.problems or [] if not problem.get("duplicate"))
+    lines = [f"job {job.id} ({job.kind}): {job.state}" + (f": {job.error}" if job.error else ""),
+             f"items {job.items_split} of {job.items_total}, tasks {job.tasks_made}, "
+             f"duplicates {job.duplicates}, problems {problems}"]
+    for problem in (job.problems or [])[:listed]:
+        where = next((str(problem[k]) for k in ("path", "line", "canvas", "ref", "item")
+                      if k in problem), "")
+        prefix = f"line {where}" if "line" in problem else where
+        lines.append(f"  {prefix}: {problem['reason']}" if prefix else f"  {problem['reason']}")
+    if len(job.problems or []) > listed:
+        lines.append(f"  ... the rest: GET /api/v1/jobs/{job.id}")
+    return "\n".join(lines)
 
 
 @cli.command("worker")

@@ -1,14 +1,46 @@
 """RQ job functions. Each takes ids, resolves them, and calls the engine."""
 from __future__ import annotations
 
-from engine.intake import run_job
+from rq import get_current_job
+from rq.exceptions import AbandonedJobError
+from rq.timeouts import JobTimeoutException
+
+from engine.intake import is_transient, record_failure, run_job
 from workers.context import services
 
 
 def split_job(job_id: int) -> dict:
-    """Split an uploaded job into items and tasks."""
-    job = run_job(services(), job_id)
+    """Split an uploaded job into items and tasks. A transient failure is retried
+    with back-off (engine.intake.SPLIT_RETRY), the job waiting queued meanwhile."""
+    current = get_current_job()
+
+    def retry_in(exc: BaseException) -> int | None:
+        if current is None or not current.should_retry or not worth_retrying(exc):
+            return None
+        return current.get_retry_interval()
+
+    job = run_job(services(), job_id, retry_in=retry_in)
     return {"job": job.id, "state": job.state, "tasks_made": job.tasks_made}
+
+
+def split_failed(rq_job, connection, exc_type, exc, traceback) -> None:
+    """RQ's failure callback for split_job, called before RQ decides on a retry.
+
+    A failure another attempt cannot fix (the upload's fault, a bug) is not
+    retried. A worker that died mid-job (abandoned) could not record anything
+    itself, so its failure, or its coming retry, is recorded here.
+    """
+    if not worth_retrying(exc):
+        rq_job.retries_left = None
+    if isinstance(exc, AbandonedJobError):
+        retry = rq_job.get_retry_interval() if rq_job.should_retry else None
+        record_failure(services(), rq_job.args[0], exc, retry)
+
+
+def worth_retrying(exc: BaseException) -> bool:
+    """Transient failures, a worker's death, and the job's time running out: a
+    split resumes where it stopped, so another attempt gets further."""
+    return isinstance(exc, (AbandonedJobError, JobTimeoutException)) or is_transient(exc)
 
 
 def estimate_quality() -> dict:
@@ -19,3 +51,18 @@ def estimate_quality() -> dict:
     s = services()
     renew(s, "quality")
     return {str(pid): count for pid, count in estimate_changed(s).items()}
+
+
+def deliver_webhooks() -> dict:
+    """POST the webhook events that are due (nudged when events are recorded)."""
+    from engine.delivery import deliver_due
+
+    return {str(pid): count for pid, count in deliver_due(services()).items()}
+
+
+def deliver_webhooks_periodic() -> dict:
+    """The same, every 30 s: retries come due even when no new event nudges."""
+    from workers.schedule import renew
+
+    renew(services(), "webhooks")
+    return deliver_webhooks()

@@ -16,6 +16,7 @@ from engine.services import Services
 # name -> (job function, queue, seconds between runs)
 PERIODIC = {
     "quality": ("workers.jobs.estimate_quality", "high", 300),
+    "webhooks": ("workers.jobs.deliver_webhooks_periodic", "low", 30),
 }
 
 

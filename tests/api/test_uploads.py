@@ -224,7 +224,7 @@ def test_a_zip_spoiled_after_upload_fails_the_job_clearly(client, api, services,
 
 @pytest.mark.parametrize(("filename", "words"), [
     ("rows.csv", "CSV"), ("ROWS.CSV", "CSV"), ("photos.tar.gz", "zip"),
-    ("photo.jpg", "zip"), ("manifest.json", "zip"), ("noextension", "zip"),
+    ("photo.jpg", "zip"), ("manifest.json", "JSON"), ("noextension", "zip"),
 ])
 def test_other_file_kinds_are_refused_with_a_clear_message(client, api, charity, project,
                                                            filename, words):

@@ -12,6 +12,7 @@ from marshmallow import Schema, fields
 
 from web.api import bp
 from web.api.schemas import AnswerCreate, JobItems, ProjectCreate, VolunteerCreate
+from web.api.webhooks import WebhookSet
 
 _TYPES = {fields.String: "string", fields.Integer: "integer", fields.Float: "number",
           fields.Boolean: "boolean", fields.Dict: "object", fields.List: "array"}
@@ -26,10 +27,18 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      None, {"200": "the projects"}),
     ("get", "/projects/{project_id}", "Show a project with progress", "anyone (active), owner",
      None, {"200": "the project", "404": "no such project"}),
-    ("post", "/projects/{project_id}/jobs", "Upload a job: JSON items or multipart file= (zip)",
-     "owner", JobItems, {"202": "the job, queued", "422": "invalid items or file"}),
-    ("get", "/jobs/{job_id}", "Show a job's status and progress", "owner", None,
-     {"200": "the job"}),
+    ("post", "/projects/{project_id}/jobs",
+     "Upload a job: JSON {items} or {iiif: manifest URL}, or multipart file= (.zip of images, "
+     ".csv with an optional mapping= field, .json of items or a IIIF manifest) and priority=",
+     "owner", JobItems, {"202": "the job, queued", "413": "file too large",
+                         "422": "invalid items, file or mapping"}),
+    ("get", "/projects/{project_id}/jobs", "List a project's jobs, newest first "
+     "(?state=queued|running|done|failed, ?limit, ?offset)", "owner", None,
+     {"200": "the jobs, each with its first 20 problems"}),
+    ("get", "/jobs/{job_id}", "Show a job's state, progress, duplicates, problems and error",
+     "owner", None, {"200": "the job"}),
+    ("post", "/jobs/{job_id}/rerun", "Run a failed job again: it resumes, making nothing twice",
+     "owner", None, {"202": "the job, queued", "409": "the job has not failed"}),
     ("get", "/projects/{project_id}/tasks/next",
      "Lease the next task (?count=N, N <= 5, also leases `queue` to preload)", "volunteer", None,
      {"200": "task and lease", "204": "nothing left for this volunteer"}),
@@ -58,6 +67,23 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("delete", "/projects/{project_id}/volunteers/{volunteer_id}/block",
      "Unblock a volunteer (earlier answers stay uncounted)", "admin", None,
      {"200": "unblocked"}),
+    ("put", "/projects/{project_id}/webhook",
+     "Set or replace the project's webhook (url, secret, events, active)", "owner", WebhookSet,
+     {"201": "created", "200": "replaced", "422": "invalid URL, secret or events"}),
+    ("get", "/projects/{project_id}/webhook", "Show the webhook (the secret's last 4 only)",
+     "owner", None, {"200": "the webhook", "404": "none set"}),
+    ("delete", "/projects/{project_id}/webhook",
+     "Delete the webhook with its outbox and delivery log", "owner", None,
+     {"200": "deleted", "404": "none set"}),
+    ("get", "/projects/{project_id}/webhook/events",
+     "The outbox: events with their state, newest first (?state, ?limit, ?offset)", "owner",
+     None, {"200": "a page of events"}),
+    ("get", "/projects/{project_id}/webhook/deliveries",
+     "The delivery log: every attempt, newest first (?event, ?limit, ?offset)", "owner", None,
+     {"200": "a page of attempts"}),
+    ("post", "/projects/{project_id}/webhook/events/{event_id}/redeliver",
+     "Send an event again under its idempotency key, with a fresh day of retries", "owner",
+     None, {"202": "queued", "404": "no such event", "409": "already waiting"}),
 ]
 
 

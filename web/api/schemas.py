@@ -46,12 +46,30 @@ PRIORITY_RANGE = validate.Range(min=-999, max=999)
 
 
 class JobItems(Schema):
-    items = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1))
+    """A job as JSON: its items, or the URL of a IIIF manifest to import."""
+
+    items = fields.List(fields.Dict(), validate=validate.Length(min=1))
+    iiif = fields.String(validate=validate.Length(min=1, max=2048))
     priority = fields.Integer(strict=True, validate=PRIORITY_RANGE, load_default=0)
+
+    @validates_schema
+    def _one_source(self, data, **_):
+        if "items" not in data and "iiif" not in data:
+            raise ValidationError("Missing data for required field.", "items")
+        if "items" in data and "iiif" in data:
+            raise ValidationError("Give items or iiif, not both.", "iiif")
 
 
 class JobForm(Schema):
     priority = fields.Integer(validate=PRIORITY_RANGE, load_default=0)  # form text: "5"
+    mapping = fields.String(validate=validate.Length(max=10_000), load_default=None)
+
+
+class JobsQuery(Schema):
+    state = fields.String(validate=validate.OneOf(("queued", "running", "done", "failed")),
+                          load_default=None)
+    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
+    offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
 
 
 class NextQuery(Schema):

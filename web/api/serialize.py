@@ -26,10 +26,15 @@ def project(view: ProjectView, owner: bool) -> dict[str, Any]:
     return out
 
 
-def job(j: Job) -> dict[str, Any]:
+def job(j: Job, max_problems: int | None = None) -> dict[str, Any]:
+    """A job; ``problems`` is the stored report (at most 1,000 entries), or its
+    first ``max_problems`` in lists, ``problems_count`` its length either way."""
+    problems = j.problems or []
     return {"id": j.id, "project": j.project_id, "kind": j.kind, "state": j.state,
+            "priority": j.priority,
             "progress": {"items_total": j.items_total, "items_split": j.items_split,
                          "tasks_made": j.tasks_made, "duplicates": j.duplicates},
-            "problems": j.problems or [], "error": j.error,
+            "problems": problems[:max_problems], "problems_count": len(problems),
+            "error": j.error,
             "created_at": iso(j.created_at), "started_at": iso(j.started_at),
             "finished_at": iso(j.finished_at)}

@@ -1,0 +1,475 @@
+"""Importers over HTTP with the real worker: JSON and CSV files, zips with duplicates,
+and IIIF manifests (v2 and v3) served with their images by a local HTTP server.
+
+Every file is made in the test; every job runs through RQ's burst worker.
+"""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+from rq import Retry
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
+
+from engine import importers, intake
+from engine.fetch import fetch
+from engine.models import Item, Job, Task
+
+V2 = "http://iiif.io/api/presentation/2/context.json"
+V3 = "http://iiif.io/api/presentation/3/context.json"
+
+
+def jpeg(colour: str, size=(64, 48)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def project(api, charity) -> dict:
+    return api.project(charity)
+
+
+def upload(client, headers, project_id, data: bytes, filename: str, **form):
+    fields = {"file": FileStorage(io.BytesIO(data), filename), **form}
+    boundary, body = encode_multipart(fields)
+    return client.post(f"/api/v1/projects/{project_id}/jobs", headers=headers, data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def run(client, api, headers, project_id, data, filename, **form) -> dict:
+    r = upload(client, headers, project_id, data, filename, **form)
+    assert r.status_code == 202, r.json
+    api.work()
+    return api.job(headers, r.json["id"])
+
+
+def stored_items(services, job_id: int) -> list[dict]:
+    with services.db.session() as session:
+        return list(session.scalars(select(Item.data).where(Item.job_id == job_id)
+                                    .order_by(Item.seq)))
+
+
+def count(services, model, **where) -> int:
+    with services.db.session() as session:
+        query = select(func.count()).select_from(model)
+        for name, value in where.items():
+            query = query.where(getattr(model, name) == value)
+        return session.scalar(query)
+
+
+# --- JSON files ---------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", ["list", "object"])
+def test_a_json_file_of_items_is_checked_like_a_body(client, api, services, charity, project,
+                                                     shape):
+    items = [{"text": "a seal", "id": "s1", "gold": " seal "}, {"text": "a rock"}]
+    document = items if shape == "list" else {"items": items}
+    job = run(client, api, charity, project["id"], json.dumps(document).encode(), "items.json")
+    assert job["kind"] == "items" and job["state"] == "done", job
+    assert job["progress"]["tasks_made"] == 2
+    assert stored_items(services, job["id"])[0]["gold"] == "seal"  # loaded by the schema
+
+
+@pytest.mark.parametrize(("document", "field"), [
+    ([{"text": "ok"}, {"text": "x", "gold": "walrus"}], "items.1.gold"),
+    ([{"text": "ok"}, {"image": "javascript:alert(1)"}], "items.1.image"),
+    ({"items": [{"text": "ok"}], "extra": 1}, "file"),
+    ([], "file"),
+    ({"@context": V3, "type": "Manifest", "id": "x", "items": []}, "file"),  # IIIF, but empty
+])
+def test_a_bad_json_file_is_422_naming_the_item(client, api, services, charity, project,
+                                               document, field):
+    r = upload(client, charity, project["id"], json.dumps(document).encode(), "items.json")
+    error = api.error(r, 422)
+    assert api.field(error["fields"], field)
+    assert count(services, Job) == 0
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (b"[{\"text\": NaN}]", "not valid JSON"), (b"{not json", "not valid JSON"),
+    (b"\xff\xfe[]", "not valid JSON"), (b"[" * 100_000, "not valid JSON"),
+    (b"[{\"text\": \"x\\u0000\"}]", "NUL"), (b"[{\"text\": \"\\ud800\"}]", "surrogate"),
+])
+def test_a_json_file_that_is_not_json_is_422(client, api, charity, project, data, words):
+    error = api.error(upload(client, charity, project["id"], data, "items.json"), 422)
+    assert "file" in error["fields"] and words in error["message"], error
+
+
+def test_a_json_file_over_its_limit_is_413(client, api, charity, project, monkeypatch):
+    monkeypatch.setattr(importers, "MAX_JSON_BYTES", 100)
+    data = json.dumps([{"text": "x" * 50} for _ in range(5)]).encode()
+    error = api.error(upload(client, charity, project["id"], data, "items.json"), 413)
+    assert "CSV" in error["message"]
+
+
+# --- CSV ----------------------------------------------------------------------
+
+ROWS = ('\ufeffref,caption,answer,notes\r\n'
+        'r1,"A seal, on a rock",seal,x\r\n'             # line 2: quoted comma
+        'r2,"She said ""penguin""",penguin,\r\n'        # line 3: doubled quotes
+        'r3,"two\nlines",empty,\r\n'                    # lines 4-5: quoted line break
+        'r4,"=HYPERLINK(""http://evil.example"",""x"")",seal,\r\n'  # line 6: a formula
+        'r5,+1 seal,walrus,\r\n'                        # line 7: gold not a label
+        'r6,too,many,cells,here\r\n'                    # line 8: five cells
+        'r7,"bad"quote,seal,\r\n'                       # line 9: strict quoting
+        '\r\n'                                          # line 10: blank, skipped
+        'r8,@SUM(A1),,\r\n')                            # line 11: no gold
+MAPPING = json.dumps({"text": "caption", "id": "ref", "gold": "answer"})
+
+
+def test_a_csv_becomes_items_and_bad_rows_are_reported_by_line(client, api, services,
+                                                              charity, project):
+    job = run(client, api, charity, project["id"], ROWS.encode(), "rows.csv", mapping=MAPPING)
+    assert job["kind"] == "csv" and job["state"] == "done", job
+    assert job["progress"] == {"items_total": 8, "items_split": 5, "tasks_made": 5,
+                               "duplicates": 0}
+    items = stored_items(services, job["id"])
+    assert [item["id"] for item in items] == ["r1", "r2", "r3", "r4", "r8"]
+    assert items[0] == {"text": "A seal, on a rock", "id": "r1", "gold": "seal"}
+    assert items[1]["text"] == 'She said "penguin"'
+    assert items[2]["text"] == "two\nlines"
+    assert items[3]["text"] == '=HYPERLINK("http://evil.example","x")'  # data, kept as sent
+    assert items[4] == {"text": "@SUM(A1)", "id": "r8"}  # an empty cell is no field
+    problems = {p["line"]: p for p in job["problems"]}
+    assert set(problems) == {7, 8, 9}
+    assert problems[7]["item"] == 4 and "gold" in problems[7]["reason"]
+    assert "5 cells" in problems[8]["reason"] and "4 columns" in problems[8]["reason"]
+    assert "not valid CSV" in problems[9]["reason"]
+
+
+def test_a_csv_without_mapping_takes_the_columns_named_like_item_fields(client, api, services,
+                                                                       charity, project):
+    stored = services.media.put(jpeg("teal"), "teal.jpg")
+    rows = ("id,image,text,comment\n"
+            "a,https://example.org/a.jpg,,ignored\n"
+            "b,,some text,\n"
+            "c,photos/c.jpg,,\n"
+            "d,https://example.org/d.jpg,and text,\n"
+            f"e,/media/{stored.name},,\n")
+    job = run(client, api, charity, project["id"], rows.encode(), "ROWS.CSV")
+    assert job["state"] == "done", job
+    assert [item["id"] for item in stored_items(services, job["id"])] == ["a", "b", "e"]
+    problems = {p["line"]: p["reason"] for p in job["problems"]}
+    assert set(problems) == {4, 5}
+    assert "'photos/c.jpg' is a file path" in problems[4] and ".zip" in problems[4]
+    assert "exactly one of image or text" in problems[5]
+
+
+@pytest.mark.parametrize(("data", "mapping", "field", "words"), [
+    (b"ref,caption\nr1,x\n", '{"text": "title"}', "mapping.text", "no column named 'title'"),
+    (b"ref,caption\nr1,x\n", '{"colour": "caption"}', "mapping.colour", "not an item field"),
+    (b"ref,caption,caption\nr1,x,y\n", '{"text": "caption"}', "mapping.text", "twice"),
+    (b"ref,caption\nr1,x\n", "{not json", "mapping", "not JSON"),
+    (b"ref,caption\nr1,x\n", '["text"]', "mapping", "object"),
+    (b"ref,caption\nr1,x\n", '{"text": 5}', "mapping", "object"),
+    (b"ref,caption\nr1,x\n", None, "file", "no CSV column is named like an item field"),
+    (b"id;text\na;b\n", None, "file", "semicolons"),
+    (b"", None, "file", "empty"),
+    (b"\n\n", None, "file", "empty"),
+    (b"id,text\na,caf\xe9\n", None, "file", "line 2 of the CSV is not UTF-8"),
+    (b"id,text\n" + b"a,b\n" * 5000 + b"c,\xff\n", None, "file", "line 5002"),
+    (b'id,"text\n', None, "file", "header"),
+])
+def test_a_csv_that_cannot_be_read_is_422_at_upload(client, api, services, charity, project,
+                                                   data, mapping, field, words):
+    form = {"mapping": mapping} if mapping is not None else {}
+    error = api.error(upload(client, charity, project["id"], data, "rows.csv", **form), 422)
+    assert words in error["message"] + json.dumps(error["fields"]), error
+    assert api.field(error["fields"], field)
+    assert count(services, Job) == 0
+
+
+def test_a_mapping_is_only_for_a_csv(client, api, charity, project):
+    error = api.error(upload(client, charity, project["id"], b"[]", "items.json",
+                             mapping=MAPPING), 422)
+    assert error["fields"] == {"mapping": "not a CSV"}
+    job = run(client, api, charity, project["id"], make_zip(NESTED), "photos.zip", mapping=" ")
+    assert job["state"] == "done"  # an empty form field is no mapping
+
+
+def test_a_csv_with_a_header_only_finishes_empty(client, api, charity, project):
+    job = run(client, api, charity, project["id"], b"id,text\r\n", "rows.csv")
+    assert job["state"] == "done" and job["progress"]["items_total"] == 0, job
+
+
+# --- zips: nested folders, duplicates -------------------------------------------
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+NESTED = {"site-a/2024/dawn.jpg": jpeg("navy"), "site-a/2024/copy-of-dawn.jpg": jpeg("navy"),
+          "site-b/deep/er/noon.jpg": jpeg("olive"), "readme.txt": b"notes"}
+
+
+def test_a_duplicate_image_in_a_zip_is_reported_not_made_twice(client, api, services, charity,
+                                                               project):
+    job = run(client, api, charity, project["id"], make_zip(NESTED), "photos.zip")
+    assert job["state"] == "done", job
+    assert job["progress"] == {"items_total": 4, "items_split": 2, "tasks_made": 2,
+                               "duplicates": 1}
+    reasons = {p["path"]: p for p in job["problems"]}
+    assert reasons["site-a/2024/copy-of-dawn.jpg"]["reason"] == "already in this project"
+    assert reasons["site-a/2024/copy-of-dawn.jpg"]["duplicate"] is True
+    assert reasons["readme.txt"]["reason"] == "not an image file"
+    assert sorted(i["id"] for i in stored_items(services, job["id"])) == [
+        "site-a/2024/dawn.jpg", "site-b/deep/er/noon.jpg"]
+
+    again = run(client, api, charity, project["id"], make_zip(NESTED), "again.zip")
+    assert again["progress"] == {"items_total": 4, "items_split": 0, "tasks_made": 0,
+                                 "duplicates": 3}
+    assert count(services, Task, project_id=project["id"]) == 2
+
+
+def test_the_same_images_may_go_into_another_project(client, api, services, charity, project):
+    run(client, api, charity, project["id"], make_zip(NESTED), "photos.zip")
+    other = api.project(charity)
+    job = run(client, api, charity, other["id"], make_zip(NESTED), "photos.zip")
+    assert job["progress"]["tasks_made"] == 2 and job["progress"]["duplicates"] == 1
+
+
+def test_an_image_uploaded_as_an_item_counts_as_in_the_project(client, api, services, charity,
+                                                               project):
+    stored = services.media.put(NESTED["site-b/deep/er/noon.jpg"], "noon.jpg")
+    api.items(charity, project["id"], [{"image": f"/media/{stored.name}"}])
+    job = run(client, api, charity, project["id"], make_zip(NESTED), "photos.zip")
+    assert job["progress"]["duplicates"] == 2 and job["progress"]["tasks_made"] == 1
+
+
+# --- IIIF -----------------------------------------------------------------------
+
+class Museum:
+    """A local IIIF server: v2 and v3 manifests, Image API URLs and plain images."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, bytes]] = {}
+        self.hits: dict[str, int] = {}
+        self.fail_first: dict[str, int] = {}  # path -> how many 503s before serving
+        self.images = {name: jpeg(colour) for name, colour in
+                       [("c1", "red"), ("c2", "green"), ("c3", "blue"), ("c4", "gray")]}
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        for name, data in self.images.items():
+            self.routes[f"/iiif/{name}/full/full/0/default.jpg"] = (200, data)
+            self.routes[f"/iiif/{name}/full/max/0/default.jpg"] = (200, data)
+            self.routes[f"/images/{name}.jpg"] = (200, data)
+
+    def _handler(self):
+        museum = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server API
+                museum.hits[self.path] = museum.hits.get(self.path, 0) + 1
+                status, body = museum.routes.get(self.path, (404, b"not here"))
+                if museum.fail_first.get(self.path, 0) >= museum.hits[self.path]:
+                    status, body = 503, b"busy"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def serve(self, path: str, document) -> str:
+        self.routes[path] = (200, json.dumps(document).encode())
+        return self.base + path
+
+    def v2(self) -> dict:
+        b = self.base
+        service = {"@context": "http://iiif.io/api/image/2/context.json",
+                   "profile": "http://iiif.io/api/image/2/level1.json"}
+        long_id = f"{b}/canvas/" + "x" * 250
+        canvases = [
+            {"@id": f"{b}/canvas/1", "@type": "sc:Canvas", "label": "p. <i>1</i>",
+             "width": 640, "height": 480, "images": [{"@type": "oa:Annotation", "resource": {
+                 "@id": f"{b}/images/thumb1.jpg", "service": {**service, "@id": f"{b}/iiif/c1"}}}]},
+            {"@id": f"{b}/canvas/2", "@type": "sc:Canvas", "label": "p. 2", "width": 640,
+             "height": 480, "images": [{"resource": {"@id": f"{b}/images/c2.jpg"}}]},
+            {"@id": long_id, "@type": "sc:Canvas", "label": "p. 3", "width": 640,
+             "height": 480, "images": [{"resource": {"@id": f"{b}/images/c3.jpg",
+                                                     "service": {**service,
+                                                                 "@id": f"{b}/iiif/c3/"}}}]},
+        ]
+        return {"@context": V2, "@id": f"{b}/v2/manifest.json", "@type": "sc:Manifest",
+                "label": "Letters", "sequences": [{"canvases": canvases}]}
+
+    def v3(self) -> dict:
+        b = self.base
+
+        def canvas(n, body):
+            return {"id": f"{b}/v3/canvas/{n}", "type": "Canvas", "width": 800, "height": 600,
+                    "label": {"en": [f"Folio {n}"], "fr": [f"Feuillet {n}"]},
+                    "items": [{"type": "AnnotationPage", "items": [
+                        {"type": "Annotation", "motivation": "painting", "body": body}]}]}
+
+        def image(name):
+            return {"id": f"{b}/images/{name}-small.jpg", "type": "Image",
+                    "service": [{"id": f"{b}/iiif/{name}", "type": "ImageService3",
+                                 "profile": "level1"}]}
+
+        return {"@context": ["http://www.w3.org/ns/anno.jsonld", V3],
+                "id": f"{b}/v3/manifest.json", "type": "Manifest", "label": {"en": ["Diary"]},
+                "items": [canvas(1, image("c4")), canvas(2, {"id": f"{b}/a.mp3", "type": "Sound"}),
+                          canvas(3, image("c1"))]}
+
+
+@pytest.fixture
+def museum():
+    server = Museum()
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def import_iiif(client, api, headers, project_id, url) -> dict:
+    r = client.post(f"/api/v1/projects/{project_id}/jobs", headers=headers, json={"iiif": url})
+    assert r.status_code == 202, r.json
+    assert r.json["kind"] == "iiif" and r.json["state"] == "queued"
+    api.work()
+    return api.job(headers, r.json["id"])
+
+
+def test_a_v2_manifest_makes_one_item_per_canvas_image(client, api, services, charity,
+                                                       project, museum):
+    manifest = museum.v2()
+    url = museum.serve("/v2/manifest.json", manifest)
+    job = import_iiif(client, api, charity, project["id"], url)
+    assert job["state"] == "done", job
+    assert job["progress"]["tasks_made"] == 3 and job["problems"] == []
+    items = stored_items(services, job["id"])
+    b = museum.base
+    assert [item["image"] for item in items] == [f"{b}/iiif/c1/full/full/0/default.jpg",
+                                                 f"{b}/images/c2.jpg",
+                                                 f"{b}/iiif/c3/full/full/0/default.jpg"]
+    assert items[0]["id"] == f"{b}/canvas/1"
+    assert items[0]["iiif"] == {"canvas": f"{b}/canvas/1", "width": 640, "height": 480,
+                                "label": "p. 1", "manifest": url}
+    assert items[2]["id"] == "canvas 3"  # the canvas id is too long for an item id
+    assert items[2]["iiif"]["canvas"] == manifest["sequences"][0]["canvases"][2]["@id"]
+    for item, name in zip(items, ["c1", "c2", "c3"], strict=True):  # the URLs serve the scans
+        assert fetch(item["image"], 1_000_000) == museum.images[name]
+    copy = services.settings.uploads_path / f"job-{job['id']}.manifest.json"
+    assert json.loads(copy.read_text()) == manifest
+
+    again = import_iiif(client, api, charity, project["id"], url)
+    assert again["progress"]["duplicates"] == 3 and again["progress"]["tasks_made"] == 0
+
+
+def test_a_v3_manifest_uses_image_api_3_and_reports_a_canvas_without_image(
+        client, api, services, charity, project, museum):
+    url = museum.serve("/v3/manifest.json", museum.v3())
+    job = import_iiif(client, api, charity, project["id"], url)
+    assert job["state"] == "done", job
+    items = stored_items(services, job["id"])
+    assert [item["image"] for item in items] == [
+        f"{museum.base}/iiif/c4/full/max/0/default.jpg",
+        f"{museum.base}/iiif/c1/full/max/0/default.jpg"]
+    assert items[1]["iiif"]["label"] == "Folio 3"
+    assert [fetch(item["image"], 1_000_000) for item in items] == [museum.images["c4"],
+                                                                   museum.images["c1"]]
+    assert job["problems"] == [{"item": 1, "canvas": f"{museum.base}/v3/canvas/2",
+                                "reason": "no image is painted on this canvas"}]
+    handout = api.next_task(api.volunteer()["headers"], project["id"])
+    assert handout["task"]["payload"]["image"].startswith(f"{museum.base}/iiif/")
+
+
+def test_a_manifest_uploaded_as_a_json_file_is_imported(client, api, services, charity,
+                                                       project, museum):
+    data = json.dumps(museum.v3()).encode()
+    job = run(client, api, charity, project["id"], data, "diary.json")
+    assert job["kind"] == "iiif" and job["state"] == "done", job
+    assert job["progress"]["tasks_made"] == 2
+    assert museum.hits.get("/v3/manifest.json") is None  # the upload itself was used
+
+
+@pytest.mark.parametrize(("path", "document", "words"), [
+    ("/collection.json", {"@context": V3, "type": "Collection", "id": "c", "items": []},
+     "collection"),
+    ("/empty.json", {"@context": V2, "@type": "sc:Manifest", "@id": "m", "sequences": []},
+     "no sequence"),
+    ("/nothing.json", {"not": "iiif"}, "not a IIIF Presentation"),
+    ("/missing.json", None, "HTTP 404"),
+])
+def test_a_bad_manifest_fails_the_job_clearly_without_retries(client, api, services, charity,
+                                                              project, museum, path, document,
+                                                              words):
+    url = museum.serve(path, document) if document is not None else museum.base + path
+    job = import_iiif(client, api, charity, project["id"], url)
+    assert job["state"] == "failed" and words in job["error"], job
+    assert museum.hits[path] == 1  # the upload's fault: not tried again
+    failed = services.queue("default").failed_job_registry.get_job_ids()
+    assert f"split-{job['id']}" in failed
+    assert not (services.settings.uploads_path / f"job-{job['id']}.manifest.json").exists()
+
+
+def test_a_manifest_server_in_trouble_is_tried_again(client, api, services, charity, project,
+                                                     museum, monkeypatch):
+    monkeypatch.setattr(intake, "SPLIT_RETRY", Retry(max=3))  # no waiting between attempts
+    url = museum.serve("/v2/manifest.json", museum.v2())
+    museum.fail_first["/v2/manifest.json"] = 2
+    job = import_iiif(client, api, charity, project["id"], url)
+    assert job["state"] == "done" and job["error"] is None, job
+    assert museum.hits["/v2/manifest.json"] == 3
+    assert job["progress"]["tasks_made"] == 3
+
+
+@pytest.mark.parametrize("iiif", ["ftp://example.org/m.json", "/media/x.json", "https://",
+                                  "javascript:alert(1)", "http://exa mple.org/m", "", 5, None,
+                                  "http://[::1/m.json",
+                                  ["http://example.org"], "http://x/" + "a" * 3000])
+def test_a_iiif_body_needs_an_http_url(client, api, services, charity, project, iiif):
+    r = client.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
+                    json={"iiif": iiif})
+    assert "iiif" in api.error(r, 422)["fields"]
+    assert count(services, Job) == 0
+
+
+def test_items_and_iiif_together_are_refused(client, api, charity, project):
+    r = client.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
+                    json={"iiif": "https://example.org/m.json", "items": [{"text": "x"}]})
+    assert "iiif" in api.error(r, 422)["fields"]
+
+
+def test_a_rerun_reads_the_manifest_kept_by_the_first_run(client, api, services, charity,
+                                                          project, museum, monkeypatch):
+    monkeypatch.setattr(intake, "BATCH", 1)
+    real, calls = intake._insert, []
+
+    def insert(*args):  # the second canvas dies on the way in
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+        return real(*args)
+
+    monkeypatch.setattr(intake, "_insert", insert)
+    manifest = museum.v2()
+    url = museum.serve("/v2/manifest.json", manifest)
+    job = import_iiif(client, api, charity, project["id"], url)
+    assert job["state"] == "failed" and job["progress"]["items_split"] == 1, job
+
+    manifest["sequences"][0]["canvases"] = manifest["sequences"][0]["canvases"][:1]
+    museum.serve("/v2/manifest.json", manifest)  # the museum changed it meanwhile
+    assert client.post(f"/api/v1/jobs/{job['id']}/rerun", headers=charity).status_code == 202
+    api.work()
+    done = api.job(charity, job["id"])
+    assert done["state"] == "done" and done["progress"]["items_split"] == 3, done
+    assert museum.hits["/v2/manifest.json"] == 1
+    assert [i["iiif"]["label"] for i in stored_items(services, job["id"])] == [
+        "p. 1", "p. 2", "p. 3"]

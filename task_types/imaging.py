@@ -42,7 +42,8 @@ def open_image(data: bytes, label: str = "image", max_pixels: int = MAX_PIXELS,
         raise fail(f"{label} is not an image (JPEG, PNG, WebP or GIF)") from exc
     except _DECODE_ERRORS as exc:
         raise fail(f"{label} is a truncated or corrupt image: {exc}") from exc
-    image = ImageOps.exif_transpose(image)
+    # In place: a copy of a decoded A4 scan costs as much as cutting its lines.
+    ImageOps.exif_transpose(image, in_place=True)
     return image if image.mode in ("RGB", "L") else _flatten(image)
 
 

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy import select
 
 from engine.models import Answer, Item, Project, Result, Task
 from engine.services import Services
-from task_types import TaskResult, TaskType
+from task_types import Aggregate, TaskResult, TaskType
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
            "jsonl": "application/x-ndjson"}
@@ -52,44 +53,72 @@ def result_rows(services: Services, project_id: int, chunk: int = 1000) -> Itera
             result.close()
 
 
-def item_rows(services: Services, project_id: int, chunk: int = 1000
-              ) -> Iterator[dict[str, Any]]:
-    """Every item of a project with its combined result, in upload order."""
+@dataclass(frozen=True)
+class ItemGroup:
+    """One item with its tasks' results, in task order: what combine() takes."""
+
+    item_id: int
+    ref: str | None
+    data: dict
+    parts: list[TaskResult]
+
+
+def item_groups(services: Services, project_id: int, chunk: int = 1000
+                ) -> Iterator[ItemGroup]:
+    """Every item of a project with its tasks' results, in upload order; tasks
+    come sorted by item, so one item at a time is held."""
     query = (select(Task.item_id, Item.ref, Item.data, Task.payload, Task.state,
                     Result.value, Result.confidence)
              .join(Item, Item.id == Task.item_id)
              .outerjoin(Result, Result.task_id == Task.id)
              .where(Task.project_id == project_id).order_by(Task.item_id, Task.id))
     with services.db.session() as session:
-        project = session.get(Project, project_id)
-        task_type = services.registry.get(project.task_type)
         result = session.execute(query.execution_options(yield_per=chunk))
         try:
             current, parts = None, []
             for item_id, ref, data, payload, state, value, confidence in result:
                 if current is not None and item_id != current[0]:
-                    yield _item_row(task_type, current, parts)
+                    yield ItemGroup(*current, parts)
                     parts = []
-                current = (item_id, ref, data)
+                current = (item_id, ref, data or {})
                 parts.append(TaskResult(payload, value, confidence or 0.0, state))
             if current is not None:
-                yield _item_row(task_type, current, parts)
+                yield ItemGroup(*current, parts)
         finally:
             result.close()
 
 
-def _item_row(task_type: TaskType, item: tuple, parts: list[TaskResult]) -> dict[str, Any]:
+def project_type(services: Services, project_id: int) -> TaskType:
+    with services.db.session() as session:
+        return services.registry.get(session.get(Project, project_id).task_type)
+
+
+def item_rows(services: Services, project_id: int, chunk: int = 1000
+              ) -> Iterator[dict[str, Any]]:
+    """Every item of a project with its combined result, in upload order."""
+    task_type = project_type(services, project_id)
+    for group in item_groups(services, project_id, chunk):
+        yield _item_row(task_type, group)
+
+
+def _item_row(task_type: TaskType, group: ItemGroup) -> dict[str, Any]:
     """One item's row; its state is open while any task is, then contested while
     any waits for an admin, then done."""
-    item_id, ref, data = item
+    parts = group.parts
     states = {part.state for part in parts}
     state = "open" if "open" in states else "contested" if "contested" in states else "done"
-    answered = [part for part in parts if part.value is not None]
-    combined = task_type.combine(parts, data) if answered else None
+    combined = combine(task_type, group)
     return dict(zip(ITEM_COLUMNS, (
-        item_id, ref, state, combined.value if combined else None,
+        group.item_id, group.ref, state, combined.value if combined else None,
         combined.confidence if combined else 0.0, len(parts),
         sum(part.state in _DONE for part in parts)), strict=True))
+
+
+def combine(task_type: TaskType, group: ItemGroup) -> Aggregate | None:
+    """The item's result, or None while none of its tasks has a result."""
+    if not any(part.value is not None for part in group.parts):
+        return None
+    return task_type.combine(group.parts, group.data)
 
 
 def answer_rows(services: Services, project_id: int, as_text: bool = False,

@@ -3,7 +3,7 @@
 Nothing here imports Flask, Redis or SQLAlchemy: a task type takes plain data
 and returns plain data, so it can be tested (and reused offline) on its own.
 """
-from task_types.base import Aggregate, Media, Microtask, TaskResult, TaskType
+from task_types.base import Aggregate, Media, Microtask, Region, TaskResult, TaskType
 from task_types.errors import (
     DuplicateTaskTypeError,
     ItemError,
@@ -18,6 +18,7 @@ __all__ = [
     "ItemError",
     "Media",
     "Microtask",
+    "Region",
     "TaskResult",
     "TaskType",
     "TaskTypeError",

@@ -46,6 +46,17 @@ class TaskResult:
     state: str = "retired"
 
 
+@dataclass(frozen=True)
+class Region:
+    """A place in an item's picture and what the crowd said of it, in the
+    picture's pixels: ``xywh`` is left, top, width, height."""
+
+    xywh: tuple[float, float, float, float]
+    text: str
+    confidence: float
+    purpose: str = "tagging"  # a W3C Web Annotation motivation, or "supplementing"
+
+
 class Media(Protocol):
     """What ``split`` may use to cut pictures: read an item's image, store a piece.
 
@@ -128,6 +139,12 @@ class TaskType(ABC):
             raise ValueError(f"{self.name} makes one task per item; override combine()")
         result = task_results[0]
         return Aggregate(result.value, result.confidence)
+
+    def regions(self, task_results: list[TaskResult], item: dict) -> list[Region]:
+        """The item's result as marked regions of its picture (a line and its
+        text, a box around a penguin), for annotation exports such as IIIF;
+        empty for types whose result is not about a place in the picture."""
+        return []
 
     # -- offline merging (`bitesize consensus --type NAME`) ---------------------
 

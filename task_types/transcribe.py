@@ -28,7 +28,7 @@ from marshmallow.validate import Length, OneOf, Range
 from PIL import Image, ImageDraw
 
 from task_types import imaging
-from task_types.base import Aggregate, Media, Microtask, TaskResult, TaskType
+from task_types.base import Aggregate, Media, Microtask, Region, TaskResult, TaskType
 from task_types.classify import media_ref
 from task_types.errors import ItemError
 from task_types.page_lines import LineCut, find_lines
@@ -160,7 +160,7 @@ class TranscribeType(TaskType):
         page, boxes, golds = _cut(page, item, config)
         return [Microtask(_payload(item, {
             "image": media.store(imaging.encode_jpeg(page.crop(_corners(box))), "jpg"),
-            "page": item["image"], "line": n, "box": box}), gold)
+            "page": item["image"], "line": n, "box": box, "size": list(page.size)}), gold)
             for n, (box, gold) in enumerate(zip(boxes, golds, strict=True), 1)]
 
     def answer_schema(self, config: dict) -> Schema:
@@ -197,6 +197,16 @@ class TranscribeType(TaskType):
         missing = sum(1 for r in ordered if not isinstance(r.value, str) or not r.value)
         return Aggregate("\n".join(texts), confidence,
                          {"lines": len(texts), "missing": missing})
+
+    def regions(self, task_results: list[TaskResult], item: dict) -> list[Region]:
+        """Each transcribed line where it stands on the page (lines without a box,
+        or without a result yet, have no place to annotate)."""
+        out = []
+        for result in sorted(task_results, key=_reading_order):
+            box = result.payload.get("box") if isinstance(result.payload, dict) else None
+            if box and isinstance(result.value, str) and result.value:
+                out.append(Region(tuple(box), result.value, result.confidence, "supplementing"))
+        return out
 
     def score(self, answer: dict, gold: Any) -> float:
         """1 - character error rate against ``gold``, whitespace collapsed and case

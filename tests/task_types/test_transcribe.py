@@ -177,7 +177,7 @@ def test_split_cuts_a_page_into_its_lines(transcribe, config):
         assert y <= top - 4 and y + h >= top + 31 + 4 and h < 70
         assert x <= 120 - 4 and x + w >= 120 + 110 * (words - 1) + 81 + 4
         assert task.payload == {"image": task.payload["image"], "page": PAGE, "line": n + 1,
-                                "box": [x, y, w, h], "ref": "p1"}
+                                "box": [x, y, w, h], "size": [1200, 900], "ref": "p1"}
         assert task.gold is None
         assert stored_size(media, task.payload["image"]) == (w, h)
     assert [y for _, y, _, _ in boxes] == sorted(y for _, y, _, _ in boxes)

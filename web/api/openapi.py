@@ -55,6 +55,10 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("get", "/projects/{project_id}/answers",
      "Download every raw answer (?format=csv|json|jsonl, ?bom=1); the CSV is what "
      "`bitesize consensus` reads", "owner", None, {"200": "one row per answer"}),
+    ("get", "/projects/{project_id}/annotations",
+     "Results of items imported from IIIF, as a IIIF AnnotationPage of W3C Web Annotations "
+     "(transcribed lines, located marks) targeting each canvas", "owner", None,
+     {"200": "the annotation page"}),
     ("get", "/projects/{project_id}/review", "Contested tasks with every answer (?limit, ?offset)",
      "owner, admin", None, {"200": "the review queue"}),
     ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on",

@@ -1,9 +1,9 @@
 """Projects: create (charity), list and show with progress, download results."""
 from __future__ import annotations
 
-from flask import Response, stream_with_context
+from flask import Response, stream_with_context, url_for
 
-from engine import exports
+from engine import annotations, exports
 from engine.projects import (
     create_project,
     get_owned_project,
@@ -67,6 +67,20 @@ def project_answers(project_id: int):
     rows = exports.answer_rows(services(), project.id, as_text=fmt == "csv")
     return download(exports.render(rows, fmt, exports.ANSWER_COLUMNS, query["bom"]), fmt,
                     f"project-{project.id}-answers.{fmt}")
+
+
+@bp.get("/projects/<int:project_id>/annotations")
+def project_annotations(project_id: int):
+    """Results of IIIF items as a IIIF AnnotationPage of W3C Web Annotations."""
+    caller = identity().require_user()
+    project = get_owned_project(services(), caller, project_id)
+    page_id = url_for("api.project_annotations", project_id=project.id, _external=True)
+    response = Response(stream_with_context(
+        annotations.annotation_page(services(), project.id, page_id)),
+        mimetype="application/ld+json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="project-{project.id}-annotations.json"')
+    return response
 
 
 def download(chunks, fmt: str, filename: str) -> Response:

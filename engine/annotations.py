@@ -46,13 +46,13 @@ def annotation(annotation_id: str, canvas: str, region: Region,
     x, y, w, h = region.xywh
     sx, sy = scale
     xywh = ",".join(str(round(v)) for v in (x * sx, y * sy, max(w * sx, 1), max(h * sy, 1)))
-    return {
-        "id": annotation_id, "type": "Annotation", "motivation": region.purpose,
-        "body": {"type": "TextualBody", "value": region.text, "format": "text/plain",
-                 "purpose": region.purpose},
-        "target": f"{canvas}#xywh={xywh}",
-        "bitesize:confidence": round(region.confidence, 4),
-    }
+    out = {"id": annotation_id, "type": "Annotation", "motivation": region.purpose}
+    if region.text:  # a mark that only says where has no body (W3C allows it)
+        out["body"] = {"type": "TextualBody", "value": region.text, "format": "text/plain",
+                       "purpose": region.purpose}
+    out["target"] = f"{canvas}#xywh={xywh}"
+    out["bitesize:confidence"] = round(region.confidence, 4)
+    return out
 
 
 def _scale(data: dict, parts) -> tuple[float, float]:

@@ -131,3 +131,32 @@ def test_annotations_are_private_and_empty_without_iiif_items(api, auth, charity
     assert api.error(api.client.get(url, headers=auth.charity("Seal Trust")), 404)
     assert api.error(api.client.get(url, headers=auth.volunteer()), 403)
     assert api.error(api.client.get(url), 401)
+
+
+def test_located_marks_become_bodyless_annotations(api, charity, archive):
+    r = api.client.post("/api/v1/projects", headers=charity, json={
+        "name": "Marks", "task_type": "locate", "min_answers": 1, "max_answers": 1,
+        "confidence": 0.5, "config": {"question": "Box the first word", "tile_size": 512,
+                                      "overlap": 64}})
+    project = r.json
+    r = api.client.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
+                        json={"iiif": f"{archive.base}/manifest.json"})
+    api.work()
+    assert api.job(charity, r.json["id"])["state"] == "done"
+    volunteer = api.volunteer()
+    word = (70, 70, 170, 100)  # on the 1100-px scan: the letter's first word
+    while (r := api.client.get(f"/api/v1/projects/{project['id']}/tasks/next",
+                               headers=volunteer["headers"])).status_code == 200:
+        x, y, w, h = r.json["task"]["payload"]["tile"]
+        inside = x <= word[0] and word[2] <= x + w and y <= word[1] and word[3] <= y + h
+        boxes = [[word[0] - x, word[1] - y, word[2] - x, word[3] - y]] if inside else []
+        assert api.client.post(f"/api/v1/tasks/{r.json['task']['id']}/answers",
+                               headers=volunteer["headers"],
+                               json={"lease": r.json["lease"]["token"],
+                                     "answer": {"boxes": boxes}}).status_code == 201
+    page = api.client.get(f"/api/v1/projects/{project['id']}/annotations",
+                          headers=charity).get_json(force=True)
+    (annotation,) = page["items"]
+    assert annotation["motivation"] == "identifying" and "body" not in annotation
+    # twice the scan's pixels on the canvas
+    assert annotation["target"] == f"{archive.base}/canvas/1#xywh=140,140,200,60"

@@ -1,0 +1,159 @@
+"""The answering page of every built-in type beyond classify, in a real headless
+Chromium against the real app: what a volunteer types, clicks or draws is
+what SQL stores, and hostile config text stays text."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from engine import samples
+
+from .test_volunteer_page import answers_of, current_task, volunteer_id, wait_for_new_task
+
+pytestmark = pytest.mark.browser
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def make(client, headers, task_type, config, **extra) -> dict:
+    body = {"name": f"{task_type} page", "task_type": task_type, "config": config,
+            "min_answers": 1, "max_answers": 1, "confidence": 0.5, **extra}
+    r = client.post("/api/v1/projects", json=body, headers=headers)
+    assert r.status_code == 201, r.json
+    return r.json
+
+
+def upload_items(client, headers, project_id, items, work):
+    r = client.post(f"/api/v1/projects/{project_id}/jobs", json={"items": items},
+                    headers=headers)
+    assert r.status_code == 202, r.json
+    work()
+
+
+def upload_images(client, headers, project_id, files, work):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    r = client.post(f"/api/v1/projects/{project_id}/jobs", headers=headers,
+                    data={"file": (io.BytesIO(out.getvalue()), "job.zip")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 202, r.json
+    work()
+
+
+def open_page(page, live_server, project_id) -> int:
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"{live_server}/projects/{project_id}")
+    expect(page.locator("#task")).to_be_visible()
+    page.dialogs = dialogs
+    return current_task(page)
+
+
+def only_answer(services, page) -> dict:
+    (answer,) = answers_of(services, volunteer_id(services, page))
+    return answer.value
+
+
+def test_tag_page_toggles_tags_adds_free_ones_and_sends(page, live_server, client, auth,
+                                                        services, work):
+    charity = auth.charity()
+    project = make(client, charity, "tag", {"question": HOSTILE, "free_tags": True,
+                                            "tags": ["fox", "deer", HOSTILE[:40]]})
+    upload_items(client, charity, project["id"], [{"text": "a"}, {"text": "b"}], work)
+    first = open_page(page, live_server, project["id"])
+    expect(page.locator(".task-question")).to_have_text(HOSTILE)
+    page.get_by_role("button", name="fox").click()
+    page.keyboard.press("2")  # the number keys toggle the first nine tags
+    page.keyboard.press("2")  # ... and toggle them back
+    expect(page.get_by_role("button", name="fox")).to_have_attribute("aria-pressed", "true")
+    free = page.locator("[data-free-tag]")
+    free.fill("Streams")
+    free.press("Enter")  # adds a chip
+    expect(page.locator("[data-tag-chips] li")).to_have_count(1)
+    page.get_by_role("button", name="Done").click()
+    second = wait_for_new_task(page, first)
+    assert second != first
+    assert only_answer(services, page) == {"tags": ["fox", "stream"]}
+    # the next task starts clean
+    expect(page.get_by_role("button", name="fox")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("[data-tag-chips] li")).to_have_count(0)
+    assert page.dialogs == []
+
+
+def test_number_page_refuses_empty_and_sends_the_value(page, live_server, client, auth,
+                                                       services, work):
+    charity = auth.charity()
+    project = make(client, charity, "number", {"question": "How many dots?", "unit": "dots",
+                                               "integer": True, "min": 0, "max": 100})
+    upload_images(client, charity, project["id"], {
+        "a.jpg": samples.dots_image(4, 1), "b.jpg": samples.dots_image(6, 2)}, work)
+    first = open_page(page, live_server, project["id"])
+    expect(page.locator("[data-bind-src=image]")).to_be_visible()
+    number = page.locator("[data-number]")
+    number.press("Enter")  # nothing typed: a message, nothing sent
+    expect(page.locator("#status")).to_be_visible()
+    assert answers_of(services, volunteer_id(services, page)) == []
+    number.fill("4")
+    number.press("Enter")
+    wait_for_new_task(page, first)
+    assert only_answer(services, page) == {"value": 4}
+    expect(page.locator("[data-number]")).to_have_value("")
+
+
+def test_transcribe_page_types_a_line_with_an_unclear_mark(page, live_server, client, auth,
+                                                           services, work):
+    charity = auth.charity()
+    project = make(client, charity, "transcribe", {"instructions": HOSTILE})
+    upload_images(client, charity, project["id"],
+                  {"letter.jpg": samples.letter_page(samples.LETTER[:2])}, work)
+    first = open_page(page, live_server, project["id"])
+    line = page.locator("[data-bind-src=image]")
+    expect(line).to_be_visible()
+    assert line.evaluate("img => img.naturalWidth") > 0  # the cut line really loads
+    page.locator(".task-instructions summary").click()
+    expect(page.locator(".task-instructions p")).to_have_text(HOSTILE)
+    text = page.locator("[data-line-text]")
+    text.fill("Dear Sir, I write to")
+    page.get_by_role("button", name="[unclear]").click()
+    text.press("End")
+    text.type("the society")
+    text.press("Enter")
+    wait_for_new_task(page, first)
+    assert only_answer(services, page) == {"text": "Dear Sir, I write to [unclear] the society"}
+    expect(page.locator("[data-line-text]")).to_have_value("")
+    assert page.dialogs == []
+
+
+def test_locate_page_draws_boxes_in_photo_pixels(page, live_server, client, auth, services,
+                                                 work):
+    charity = auth.charity()
+    project = make(client, charity, "locate", {"question": "Box every penguin",
+                                               "tile_size": 512, "overlap": 64})
+    photo = io.BytesIO()
+    Image.new("RGB", (400, 300), (220, 230, 240)).save(photo, "JPEG")
+    upload_images(client, charity, project["id"], {"a.jpg": photo.getvalue(),
+                                                   "b.jpg": samples.penguin_colony()}, work)
+    first = open_page(page, live_server, project["id"])
+    image = page.locator("[data-bind-src=image]")
+    expect(image).to_be_visible()
+    page.wait_for_function("() => document.querySelector('[data-bind-src=image]').complete")
+    natural = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    box = image.bounding_box()
+    scale = natural[0] / box["width"]
+    start = (box["x"] + 0.25 * box["width"], box["y"] + 0.25 * box["height"])
+    end = (box["x"] + 0.5 * box["width"], box["y"] + 0.75 * box["height"])
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=5)
+    page.mouse.up()
+    page.locator(".task-locate form [type=submit]").click()
+    wait_for_new_task(page, first)
+    answer = only_answer(services, page)
+    (drawn,) = answer["boxes"]
+    expected = [0.25 * natural[0], 0.25 * natural[1], 0.5 * natural[0], 0.75 * natural[1]]
+    assert drawn == pytest.approx(expected, abs=2 * scale + 1)

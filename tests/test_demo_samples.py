@@ -1,0 +1,28 @@
+"""The demo's sample projects go through the real upload path, one per task type:
+the letter is cut into its lines and the colony photo into overlapping tiles."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine import samples
+from engine.models import Job, Project
+
+
+def test_every_sample_project_splits_into_tasks(services, work):
+    _, project_ids = samples.create_demo(services)
+    work()
+    with services.db.session() as session:
+        projects = {p.id: p for p in session.scalars(select(Project))}
+        jobs = {j.project_id: j for j in session.scalars(select(Job))}
+    by_type = {projects[pid].task_type: jobs[pid] for pid in project_ids}
+    assert set(by_type) == {"classify", "tag", "number", "transcribe", "locate"}
+    assert all(job.state == "done" and not job.problems for job in jobs.values())
+    assert by_type["transcribe"].tasks_made == len(samples.LETTER)  # one task per line
+    assert by_type["locate"].tasks_made == 12  # 1600x1100 in 512-px tiles overlapping 64
+    assert by_type["tag"].tasks_made == 12 and by_type["number"].tasks_made == 8
+
+
+def test_demo_is_made_once(services, work):
+    _, first = samples.create_demo(services)
+    _, again = samples.create_demo(services)
+    assert first == again

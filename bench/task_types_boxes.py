@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import io
 import json
 import os
@@ -36,29 +35,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from engine import offline
+from engine.media import MediaStore
+from task_types import geometry, tiling
+from task_types.locate import locate
+
 BENCH_DIR = Path(__file__).resolve().parent
-
-
-def _import_task_types() -> None:
-    """Import the task_types package with bench/ out of the path: a script run
-    from bench/ has it first, where bench/task_types.py would shadow the package."""
-    if "task_types" in sys.modules:
-        return
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != BENCH_DIR]
-    try:
-        importlib.import_module("task_types")
-    finally:
-        sys.path[:] = saved
-
-
-_import_task_types()
-
-from engine import offline  # noqa: E402
-from engine.media import MediaStore  # noqa: E402
-from task_types import geometry, tiling  # noqa: E402
-from task_types.locate import locate  # noqa: E402
-
 DATA_DIR = BENCH_DIR.parents[1] / "shared" / "data" / "dev"
 SEEDS = 5
 PANOPTES_SCRIPT = BENCH_DIR / "panoptes_boxes.py"

@@ -25,11 +25,9 @@ nothing but temporary files.
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import re
 import statistics
-import sys
 import tempfile
 import time
 from functools import partial
@@ -39,25 +37,10 @@ import pandas as pd
 from crowdkit.aggregation import ROVER
 from PIL import Image, ImageDraw, ImageFont
 
-
-def _import_the_package() -> None:
-    """Import the task_types package with bench/ off the path: bench/task_types.py,
-    the script that runs this one, would otherwise shadow it."""
-    here = Path(__file__).resolve().parent
-    saved = sys.path[:]
-    sys.path[:] = [p for p in saved if Path(p or ".").resolve() != here]
-    try:
-        importlib.import_module("task_types")
-    finally:
-        sys.path[:] = saved
-
-
-_import_the_package()
-
-from engine import offline  # noqa: E402
-from engine.media import MediaStore  # noqa: E402
-from task_types.text_align import char_distance, pair_distances  # noqa: E402
-from task_types.transcribe import transcribe  # noqa: E402
+from engine import offline
+from engine.media import MediaStore
+from task_types.text_align import char_distance, pair_distances
+from task_types.transcribe import transcribe
 
 QUICK_TASKS = 300
 PAGE_SIZE = (2480, 3508)  # A4 at 300 dpi

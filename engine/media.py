@@ -30,6 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import BitesizeError, InvalidError, NotFoundError, TooLargeError
 from task_types import ItemError
+from task_types.imaging import flatten
 
 # Pillow format -> the extension of the stored file. Only these decoders are
 # ever tried: exotic formats are where image-library vulnerabilities live.
@@ -182,22 +183,11 @@ def _thumbnail(image: Image.Image, size: int) -> bytes:
     is not copied, so a thumbnail never leaks the GPS position of a photo.
     """
     image.draft(None, (2 * size, 2 * size))
-    upright = _flatten(ImageOps.exif_transpose(image))
+    upright = flatten(ImageOps.exif_transpose(image))
     upright.thumbnail((size, size))
     out = io.BytesIO()
     upright.save(out, "JPEG", quality=80)
     return out.getvalue()
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """RGB for JPEG, with transparent parts painted white (a plain convert paints
-    them black, and shrinks palette images with nearest-neighbour)."""
-    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
-        return image.convert("RGB")
-    rgba = image.convert("RGBA")
-    flat = Image.new("RGB", rgba.size, "white")
-    flat.paste(rgba, mask=rgba.getchannel("A"))
-    return flat
 
 
 @contextlib.contextmanager

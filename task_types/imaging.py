@@ -44,7 +44,7 @@ def open_image(data: bytes, label: str = "image", max_pixels: int = MAX_PIXELS,
         raise fail(f"{label} is a truncated or corrupt image: {exc}") from exc
     # In place: a copy of a decoded A4 scan costs as much as cutting its lines.
     ImageOps.exif_transpose(image, in_place=True)
-    return image if image.mode in ("RGB", "L") else _flatten(image)
+    return image if image.mode in ("RGB", "L") else flatten(image)
 
 
 def encode_jpeg(image: Image.Image, quality: int = 85) -> bytes:
@@ -54,8 +54,9 @@ def encode_jpeg(image: Image.Image, quality: int = 85) -> bytes:
     return out.getvalue()
 
 
-def _flatten(image: Image.Image) -> Image.Image:
-    """RGB with transparent parts painted white (JPEG has no alpha)."""
+def flatten(image: Image.Image) -> Image.Image:
+    """RGB with transparent parts painted white (JPEG has no alpha; a plain
+    convert paints them black, and shrinks palette images with nearest-neighbour)."""
     if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
         return image.convert("RGB")
     rgba = image.convert("RGBA")

@@ -32,15 +32,17 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-from crowdkit.aggregation import ROVER
 from PIL import Image, ImageDraw, ImageFont
 
 from engine import offline
 from engine.media import MediaStore
 from task_types.text_align import char_distance, pair_distances
 from task_types.transcribe import transcribe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 QUICK_TASKS = 300
 PAGE_SIZE = (2480, 3508)  # A4 at 300 dpi
@@ -72,6 +74,8 @@ def wer(texts: dict[str, str], gold: dict[str, str]) -> float:
 
 
 def load_speech(data_dir: Path, quick: bool) -> tuple[pd.DataFrame, dict[str, str]]:
+    import pandas as pd  # the bench extra's (with crowd-kit); the line cutting needs neither
+
     answers = pd.read_csv(data_dir / "speech_dev_clean" / "answers.csv", dtype=str,
                           keep_default_na=False)
     gold = pd.read_csv(data_dir / "speech_dev_clean" / "gold.csv", dtype=str,
@@ -100,6 +104,9 @@ def bitesize_texts(answers: pd.DataFrame) -> tuple[dict[str, str], float]:
 
 
 def rover_texts(answers: pd.DataFrame) -> tuple[dict[str, str], float]:
+    import pandas as pd
+    from crowdkit.aggregation import ROVER
+
     frame = pd.DataFrame({"task": answers["task"], "worker": answers["worker"],
                           "text": [" ".join(normalise(t)) for t in answers["answer"]]})
     started = time.perf_counter()

@@ -31,8 +31,11 @@ from task_types.number import number
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR.parents[1] / "shared" / "data" / "dev"
 METHODS = ("bitesize", "unweighted", "defaults", "mean", "median")
+# A rating project's config. trim 0.1 and tolerance 0.2 (a fifth of the scale
+# counts as agreeing, for weighting) were chosen on these dev sets: subjective
+# ratings differ widely between honest raters.
 RATING = {"question": "How strongly does this headline express the emotion?",
-          "method": "trimmed_mean", "trim": 0.1}
+          "method": "trimmed_mean", "trim": 0.1, "tolerance": 0.2}
 BOUNDS = {"affect_valence": (-100, 100)}  # the others rate 0..100
 
 

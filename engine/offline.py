@@ -215,7 +215,7 @@ def merge_typed(task_type: TaskType, config: dict, rows: list[tuple[str, str, di
                for task, answers in by_task.items()}
     reliability: dict[str, float] = {}
     for _ in range(rounds):
-        reliability = agreement(task_type, by_task, results)
+        reliability = agreement(task_type, by_task, results, config)
         results = {task: task_type.aggregate(
             list(answers.values()), [reliability[w] for w in answers], config)
             for task, answers in by_task.items()}
@@ -223,14 +223,14 @@ def merge_typed(task_type: TaskType, config: dict, rows: list[tuple[str, str, di
 
 
 def agreement(task_type: TaskType, by_task: dict[str, dict[str, dict]],
-              results: dict[str, Aggregate]) -> dict[str, float]:
+              results: dict[str, Aggregate], config: dict | None = None) -> dict[str, float]:
     """Each worker's mean score against the current results, shrunk towards a new
     volunteer's prior so that one lucky answer does not make a trusted worker."""
     totals: dict[str, list[float]] = {}
     for task, answers in by_task.items():
         value = results[task].value
         for worker, answer in answers.items():
-            scored = task_type.score(answer, value) if value is not None else 0.0
+            scored = task_type.score(answer, value, config) if value is not None else 0.0
             total = totals.setdefault(worker, [0.0, 0])
             total[0] += scored
             total[1] += 1
@@ -263,7 +263,7 @@ def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
         return summary
     gold = read_typed_gold(gold_path, task_type, config)
     scores = [task_type.score(task_type.answer_from_text(
-        task_type.value_to_text(merged.results[task].value), config), value)
+        task_type.value_to_text(merged.results[task].value), config), value, config)
         for task, value in gold.items() if task in merged.results]
     return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
                    summary.seconds, len(scores), sum(scores) / len(scores) if scores else None,

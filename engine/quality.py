@@ -62,7 +62,7 @@ def estimate_project(services: Services, project_id: int) -> int:
         project = session.get(Project, project_id)
         task_type = services.registry.get(project.task_type)
         rows = _answer_rows(session, project_id)
-    tallies = _tally(task_type, rows)
+    tallies = _tally(task_type, project.config, rows)
     reliability, confusion = _reliability(task_type, project.config, rows)
     with services.db.writing() as session:
         for volunteer_id, tally in tallies.items():
@@ -93,15 +93,15 @@ def _seconds(answered, handed) -> float | None:
     return max((answered - handed).total_seconds(), 0.0)
 
 
-def _tally(task_type, rows) -> dict[int, Tally]:
+def _tally(task_type, config: dict, rows) -> dict[int, Tally]:
     tallies: dict[int, Tally] = defaultdict(Tally)
     for volunteer, _task, value, gold, result, seconds in rows:
         tally = tallies[volunteer]
         tally.answers += 1
         if gold is not None:
-            tally.gold_scores.append(task_type.score(value, gold))
+            tally.gold_scores.append(task_type.score(value, gold, config))
         elif result is not None:
-            tally.agreements.append(task_type.score(value, result))
+            tally.agreements.append(task_type.score(value, result, config))
         if seconds is not None:
             tally.seconds.append(seconds)
         tally.values[_hashable(value)] += 1

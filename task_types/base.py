@@ -170,8 +170,10 @@ class TaskType(ABC):
         return self.value_to_text(self.aggregate([answer], None, self.offline_config()).value)
 
     @abstractmethod
-    def score(self, answer: dict, gold: Any) -> float:
-        """How right one answer is against gold, 0..1; feeds reliability."""
+    def score(self, answer: dict, gold: Any, config: dict | None = None) -> float:
+        """How right one answer is against gold, 0..1; feeds reliability. The
+        engine passes the project's config (a tolerance, a radius may live
+        there); without it the type's defaults apply."""
 
     @abstractmethod
     def example(self) -> dict:

@@ -129,7 +129,7 @@ class ClassifyType(TaskType):
         winner = max(support, key=support.__getitem__)  # first of equals wins
         return Aggregate(winner, support[winner] / total, support)
 
-    def score(self, answer: dict, gold: Any) -> float:
+    def score(self, answer: dict, gold: Any, config: dict | None = None) -> float:
         return 1.0 if answer.get("label") == gold else 0.0
 
     def answer_from_text(self, text: str, config: dict) -> dict:

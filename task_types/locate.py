@@ -32,7 +32,7 @@ KEYS = {"box": "boxes", "point": "points"}
 WIDTHS = {"box": 4, "point": 2}
 LOWEST, HIGHEST = -1000.0, 100_000.0  # px: generous, drags slip past an edge
 MAX_GOLD = 10_000
-SCORE_LIKENESS = geometry.Likeness(iou=0.5, radius=20.0)  # score() gets no config
+SCORE_LIKENESS = geometry.Likeness(iou=0.5, radius=20.0)  # without a config
 
 
 class Marks(fields.Field):
@@ -215,13 +215,15 @@ class LocateType(TaskType):
             out.append(Region((x, y, w, h), "", combined.confidence, "identifying"))
         return out
 
-    def score(self, answer: dict, gold: Any) -> float:
+    def score(self, answer: dict, gold: Any, config: dict | None = None) -> float:
         """F1 of the answer's marks against gold (boxes at IoU >= 0.5, points within
-        20 px, one to one); a malformed or missing gold scores 0."""
-        detection = self.detection(answer, gold)
+        the config's radius, 20 px without one; one to one); a malformed or
+        missing gold scores 0."""
+        detection = self.detection(answer, gold, config)
         return detection.f1 if detection is not None else 0.0
 
-    def detection(self, answer: dict, gold: Any) -> geometry.Detection | None:
+    def detection(self, answer: dict, gold: Any,
+                  config: dict | None = None) -> geometry.Detection | None:
         """Matched, found and expected counts of an answer against gold, for
         precision and recall (summed over photos: micro-averaged); None when the
         gold or the answer cannot be read as marks of one shape."""
@@ -229,7 +231,10 @@ class LocateType(TaskType):
         found, expected = _array(answer.get(KEYS[shape]), shape), _array(gold, shape)
         if found is None or expected is None:
             return None
-        return geometry.detect(found, expected, SCORE_LIKENESS)
+        likeness = SCORE_LIKENESS
+        if config and "radius" in config:
+            likeness = geometry.Likeness(iou=SCORE_LIKENESS.iou, radius=config["radius"])
+        return geometry.detect(found, expected, likeness)
 
     # -- offline -----------------------------------------------------------------
 

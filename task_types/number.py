@@ -163,8 +163,7 @@ class NumberType(TaskType):
         """1 within the tolerance, then falling in a straight line to 0 at four
         times it, so a near miss still earns some trust and a wild one none.
 
-        The interface passes no config, so the default tolerance and scale
-        apply unless a caller that has the config passes it.
+        Without the project's config the default tolerance and scale apply.
         """
         given = finite_number(answer.get("value") if isinstance(answer, dict) else None)
         truth = finite_number(gold)

@@ -274,7 +274,7 @@ class TagType(TaskType):
                          default=1.0)
         return Aggregate(chosen, max(0.0, confidence), {tag: shares[tag] for tag in ranked})
 
-    def score(self, answer: dict, gold: Any) -> float:
+    def score(self, answer: dict, gold: Any, config: dict | None = None) -> float:
         """Jaccard similarity of the two tag sets (1 when both are empty), so a
         missed tag and an extra tag cost alike."""
         given = tag_set(answer.get("tags") if isinstance(answer, dict) else None)

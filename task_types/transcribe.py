@@ -208,7 +208,7 @@ class TranscribeType(TaskType):
                 out.append(Region(tuple(box), result.value, result.confidence, "supplementing"))
         return out
 
-    def score(self, answer: dict, gold: Any) -> float:
+    def score(self, answer: dict, gold: Any, config: dict | None = None) -> float:
         """1 - character error rate against ``gold``, whitespace collapsed and case
         ignored, clipped to 0..1; 0.0 for a missing or malformed gold."""
         text = answer.get("text") if isinstance(answer, dict) else None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import numpy as np
 import pytest
@@ -145,3 +146,78 @@ def test_cli_refuses_bad_files_and_types(runner, tmp_path):
 def test_cli_offers_every_method():
     method = next(param for param in consensus.params if param.name == "method")
     assert tuple(method.type.choices) == truth.METHODS
+
+
+# -- every other type: its own aggregate, weighted by agreement -------------------
+
+def test_numbers_merge_by_the_types_aggregate_and_score_against_gold(tmp_path):
+    answers = write(tmp_path / "a.csv", "task,worker,answer\n"
+                    "t1,w1,10\nt1,w2,11\nt1,w3,400\n"
+                    "t2,w1,-3\nt2,w2,-3\nt2,w3,'-3\n")  # an escaped export cell reads back
+    gold = write(tmp_path / "g.csv", "task,answer\nt1,10\nt2,-3\n")
+    from task_types.number import number
+
+    out = io.StringIO()
+    summary = offline.run_typed(answers, out, number, gold_path=gold)
+    rows = {row["task"]: row for row in results(out.getvalue())}
+    assert float(rows["t1"]["answer"]) == pytest.approx(10.5, abs=0.6)  # 400 is an outlier
+    assert float(rows["t2"]["answer"]) == -3 and float(rows["t2"]["confidence"]) > 0.9
+    assert (summary.tasks, summary.answers, summary.workers, summary.gold) == (2, 6, 3, 2)
+    assert summary.measure == "mean score" and summary.accuracy == pytest.approx(1.0)
+    assert "mean score 100.00% on 2 gold tasks" in summary.line()
+
+
+def test_agreement_weights_the_careful_worker_up(tmp_path):
+    from task_types.transcribe import transcribe
+
+    lines = ["task,worker,answer"]
+    for n in range(8):  # w3 types nonsense; w1 and w2 agree
+        lines += [f"t{n},w1,the quick brown fox {n}", f"t{n},w2,the quick brown fox {n}",
+                  f"t{n},w3,zzz yyy {n}"]
+    rows = offline.read_typed(write(tmp_path / "a.csv", "\n".join(lines) + "\n"),
+                              transcribe, transcribe.offline_config())
+    merged = offline.merge_typed(transcribe, transcribe.offline_config(), rows)
+    assert merged.reliability["w1"] > 0.8 > 0.4 > merged.reliability["w3"]
+    assert merged.results["t3"].value == "the quick brown fox 3"
+
+
+def test_an_empty_tag_answer_is_a_none_of_these_vote(tmp_path):
+    from task_types.tag import tag
+
+    answers = write(tmp_path / "a.csv", 'task,worker,answer\nt1,w1,\nt1,w2,""\nt1,w3,fox\n'
+                    "t2,w1,Foxes; deer\nt2,w2,fox\nt2,w3,fox\n")
+    out = io.StringIO()
+    offline.run_typed(answers, out, tag)
+    rows = {row["task"]: row["answer"] for row in results(out.getvalue())}
+    assert rows == {"t1": "", "t2": "fox"}
+
+
+def test_unreadable_typed_answers_name_the_line(tmp_path):
+    from task_types.locate import locate
+    from task_types.number import number
+
+    bad = write(tmp_path / "a.csv", "task,worker,answer\nt1,w1,12\nt1,w2,twelve\n")
+    with pytest.raises(InvalidError, match=r"a.csv: line 3: not a number answer"):
+        offline.run_typed(bad, io.StringIO(), number)
+    boxes = write(tmp_path / "b.csv", 'task,worker,answer\nt1,w1,"[[0,0,5"\n')
+    with pytest.raises(InvalidError, match=r"b.csv: line 2: not a locate answer"):
+        offline.run_typed(boxes, io.StringIO(), locate)
+
+
+def test_cli_merges_boxes_with_a_config_file(runner, tmp_path):
+    answers = write(tmp_path / "a.csv", 'task,worker,answer\n'
+                    'p1,w1,"[[10,10]]"\np1,w2,"[[12,11]]"\np1,w3,"[]"\n')
+    config = write(tmp_path / "c.json", '{"question": "Mark", "shape": "point", "radius": 5}')
+    result = runner.invoke(cli, args=["consensus", "--type", "locate", "--config", str(config),
+                                      str(answers)])
+    assert result.exit_code == 0, result.output
+    (row,) = results(result.stdout)
+    assert row["task"] == "p1" and len(json.loads(row["answer"])) == 1
+    assert "locate aggregate" in result.stderr
+    bad = write(tmp_path / "bad.json", '{"shape": "hexagon"}')
+    result = runner.invoke(cli, args=["consensus", "--type", "locate", "--config", str(bad),
+                                      str(answers)])
+    assert result.exit_code == 1 and "not a locate config" in result.output
+    result = runner.invoke(cli, args=["consensus", "--type", "locate", "--method", "ds",
+                                      str(answers)])
+    assert result.exit_code == 2 and "--method is for label types" in result.output

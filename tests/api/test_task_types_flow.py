@@ -173,3 +173,27 @@ def test_invalid_answers_are_field_errors(api, charity, task_type, config, answe
                         headers=volunteer["headers"])
     error = api.error(r, 422)
     assert error["fields"], error
+
+
+def test_a_contested_transcription_is_settled_by_an_admin(api, auth, charity):
+    project = make_project(api, charity, "transcribe", {"split": "none"},
+                           min_answers=2, max_answers=2, confidence=0.99)
+    upload_zip(api, charity, project["id"], {"line.jpg": colony([])})
+    typed = iter(["the old mill", "the cold hill"])
+    answer_everything(api, project["id"], 2, lambda payload: {"text": next(typed)})
+    r = api.client.get(f"/api/v1/projects/{project['id']}/review", headers=charity)
+    assert r.status_code == 200, r.json
+    (entry,) = r.json["tasks"]
+    assert sorted(a["value"]["text"] for a in entry["answers"]) == [
+        "the cold hill", "the old mill"]
+    assert entry["distribution"]["columns"] == 3  # the type's own support: the alignment
+    r = api.client.post(f"/api/v1/tasks/{entry['id']}/resolution", headers=auth.admin(),
+                        json={"answer": {"text": "The  old mill"}})
+    assert r.status_code == 200, r.json
+    (row,) = results(api, charity, project["id"], "task")
+    assert row["state"] == "settled" and row["value"] == "The old mill"
+    (item,) = results(api, charity, project["id"], "item")
+    assert item["state"] == "done" and item["value"] == "The old mill"
+    r = api.client.post(f"/api/v1/tasks/{entry['id']}/resolution", headers=auth.admin(),
+                        json={"answer": {"text": ""}})
+    assert r.status_code in (409, 422)

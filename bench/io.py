@@ -163,6 +163,26 @@ def raw_insert(services: Services, who: Identity, count: int) -> dict:
     return {"tasks": count, "rows": 2 * count, "seconds": seconds, "tasks_per_s": count / seconds}
 
 
+def plain_insert(services: Services, count: int) -> dict:
+    """Context only: plain three-column rows by Core executemany, no JSON and no
+    RETURNING, in one transaction (what DESIGN.md's budget table measured)."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    table = Table("bench_plain", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("seq", Integer), Column("ref", String(200)))
+    with services.db.connection() as conn:
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
+    rows = [{"seq": n, "ref": f"note-{n}"} for n in range(count)]
+    started = time.perf_counter()
+    with services.db.connection() as conn:
+        conn.execute(insert(table), rows)
+    seconds = time.perf_counter() - started
+    with services.db.connection() as conn:
+        table.drop(conn)
+    return {"rows": count, "seconds": seconds, "rows_per_s": count / seconds}
+
+
 # --- (b) export -----------------------------------------------------------------------------
 
 def fill_answers(services: Services, who: Identity, count: int, per_task: int = 5) -> int:
@@ -260,6 +280,7 @@ def run(database_url: str, redis_url: str, quick: bool) -> dict:
         report = {"database": services.settings.database_url.split(":", 1)[0],
                   "redis": "server" if redis_url else "embedded"}
         print("(a) ingest...", file=sys.stderr, flush=True)
+        report["plain_insert"] = plain_insert(services, n_items)
         report["raw_insert"] = raw_insert(services, who, n_items)
         report["ingest_json"] = ingest_json(services, who, n_items)
         report["ingest_csv"] = ingest_csv(services, who, n_items)
@@ -297,6 +318,10 @@ def verdicts(report: dict) -> dict:
 
 def table(report: dict) -> str:
     rows = [("part", "measure", "value", "target")]
+    plain = report.get("plain_insert")
+    if plain:
+        rows.append(("a", f"context: Core insert of {plain['rows']:,} plain 3-column rows",
+                     f"{plain['rows_per_s']:,.0f} rows/s", ""))
     raw = report["raw_insert"]
     rows.append(("a", f"raw Core insert, {raw['tasks']:,} items+tasks",
                  f"{raw['tasks_per_s']:,.0f} tasks/s", ""))

@@ -23,6 +23,8 @@ def bench():
 
 def test_ingest_parts_make_the_tasks_they_time(bench, services):
     who = bench.admin(services)
+    plain = bench.plain_insert(services, 700)
+    assert plain["rows"] == 700 and plain["rows_per_s"] > 0
     raw = bench.raw_insert(services, who, 700)
     json_part = bench.ingest_json(services, who, 700)
     assert raw["tasks"] == json_part["tasks"] == 700

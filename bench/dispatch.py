@@ -120,14 +120,19 @@ def table_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
     if "lua" in report:
         a = report["lua"]
         row("a", "trivial Lua script (1 GET), calls/s", f"{a['trivial_calls_per_s']:,.0f}")
+        row("a", "trivial Lua script on the dispatcher's call path, calls/s",
+            f"{a['trivial_wire_calls_per_s']:,.0f}")
         row("a", "dispatch checkout+submit, pairs/s", f"{a['dispatch_pairs_per_s']:,.0f}")
         row("a", "dispatch, Lua calls/s (2 per pair)", f"{a['dispatch_calls_per_s']:,.0f}")
-        row("a", "client us/call: trivial | dispatch",
-            f"{a['client_us']['trivial_call']:.0f} | {a['client_us']['dispatch_pair'] / 2:.0f}")
+        row("a", "client us/call: trivial | trivial, same path | dispatch",
+            f"{a['client_us']['trivial_call']:.0f} | {a['client_us']['trivial_wire_call']:.0f}"
+            f" | {a['client_us']['dispatch_pair'] / 2:.0f}")
         row("a", "in-script us/call: trivial | dispatch",
             f"{a['server_us']['trivial_call']:.1f} | {a['server_us']['dispatch_call']:.1f}")
         row("a", "Redis CPU us/call: trivial | dispatch",
             f"{a['redis_cpu_us']['trivial_call']:.0f} | {a['redis_cpu_us']['dispatch_call']:.0f}")
+        row("a", "dispatch calls/s / trivial on the same call path",
+            f"{a['ratio_same_path']:.0%}")
         low, high = a["ratio_range"]
         row("a", f"dispatch calls/s / trivial calls/s (median of {a['rounds']} rounds, range)",
             f"{a['ratio']:.0%} ({low:.0%}-{high:.0%})", "lua_ratio")

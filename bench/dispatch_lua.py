@@ -2,6 +2,12 @@
 
 Kept apart because it is the one part that measures Lua calls from a single
 Python process, in alternating windows against a one-command script.
+
+The target compares against the trivial script called as redis-py calls any
+script (Script.__call__). The dispatcher sends its EVALSHA on a leaner path
+(engine.dispatch.RedisWire), so the same trivial script is also measured
+through that path: the dispatch ratio against it says how much of the
+round-trip ceiling the scripts' own work leaves.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import statistics
 from dispatch_common import evalsha_stats, ratio, redis_cpu_reader, run_window
 from dispatch_pool import fill_pool, open_project, synthetic_tasks
 
-from engine.dispatch import Dispatcher
+from engine.dispatch import Dispatcher, RedisWire
 
 TRIVIAL_LUA = "return redis.call('GET', KEYS[1])"
 
@@ -29,10 +35,14 @@ def measure_lua_rates(dispatcher: Dispatcher, pool: int, rounds: int,
     trivial = r.register_script(TRIVIAL_LUA)
     trivial_key = "bench:trivial"
     r.set(trivial_key, "x")
+    wire = RedisWire(r)
     volunteers = itertools.count(1)
 
     def trivial_call() -> None:
         trivial(keys=[trivial_key])
+
+    def trivial_wire_call() -> None:
+        wire.script(trivial, (trivial_key,), ())
 
     def dispatch_pair() -> None:
         volunteer = next(volunteers)
@@ -43,12 +53,14 @@ def measure_lua_rates(dispatcher: Dispatcher, pool: int, rounds: int,
 
     warmup = min(0.2, seconds)  # scripts loaded, connection and caches warm
     run_window(trivial_call, warmup)
+    run_window(trivial_wire_call, warmup)
     run_window(dispatch_pair, warmup)
     redis_cpu = redis_cpu_reader(r)
     rounds_out = []
     for _ in range(rounds):
         row = {}
-        for side, step in (("trivial", trivial_call), ("dispatch", dispatch_pair)):
+        for side, step in (("trivial", trivial_call), ("trivial_wire", trivial_wire_call),
+                           ("dispatch", dispatch_pair)):
             calls_before, usec_before = evalsha_stats(r)
             cpu_before = redis_cpu()
             count, elapsed = run_window(step, seconds)
@@ -62,18 +74,24 @@ def measure_lua_rates(dispatcher: Dispatcher, pool: int, rounds: int,
                          "redis_cpu_us_per_call": ratio(1e6 * (cpu_after - cpu_before), calls)}
         rounds_out.append(row)
     trivial_rate = _rate(rounds_out, "trivial")
+    wire_rate = _rate(rounds_out, "trivial_wire")
     pair_rate = _rate(rounds_out, "dispatch")
     # The ratio of each round (adjacent windows), then their median: a burst of
     # load from a neighbour spoils one round instead of the pooled rates.
     ratios = [2 * _rate([row], "dispatch") / _rate([row], "trivial") for row in rounds_out]
+    wire_ratios = [2 * _rate([row], "dispatch") / _rate([row], "trivial_wire")
+                   for row in rounds_out]
     return {
         "pool_tasks": pool, "rounds": rounds, "seconds_per_window": seconds,
         "trivial_calls_per_s": trivial_rate,
+        "trivial_wire_calls_per_s": wire_rate,
         "dispatch_pairs_per_s": pair_rate,
         "dispatch_calls_per_s": 2 * pair_rate,
         "ratio": statistics.median(ratios),
         "ratio_range": [min(ratios), max(ratios)],
-        "client_us": {"trivial_call": 1e6 / trivial_rate, "dispatch_pair": 1e6 / pair_rate},
+        "ratio_same_path": statistics.median(wire_ratios),
+        "client_us": {"trivial_call": 1e6 / trivial_rate, "trivial_wire_call": 1e6 / wire_rate,
+                      "dispatch_pair": 1e6 / pair_rate},
         "server_us": {side + "_call": statistics.median(row[side]["server_us_per_call"]
                                                          for row in rounds_out)
                       for side in ("trivial", "dispatch")},

@@ -1,12 +1,14 @@
 """The volunteer's hot path: get the next task, answer it, skip it.
 
-`next_task` is one Redis script call and no SQL. `submit_answer` commits the
-answer row in SQL first (unique per task and volunteer) and only then closes
-the lease in Redis, so an answer that got a 2xx is always stored, and a retry
-of the same submit is recognised instead of doubled.
+`next_task` is one Redis script call and one SQL insert (the handout), no SQL
+read. `submit_answer` commits the answer row in SQL first (unique per task
+and volunteer) and only then closes the lease in Redis, so an answer that got
+a 2xx is always stored, and a retry of the same submit is recognised instead
+of doubled. Both run their SQL as prepared statements (engine.prepared).
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,15 +16,15 @@ from typing import Any, TypeVar
 
 from marshmallow import Schema, ValidationError
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from engine import leases
 from engine.consensus import update_result
-from engine.db import insert_ignoring_duplicates
+from engine.db import Database, insert_ignoring_duplicates
 from engine.dispatch import StateMissingError, Submission
 from engine.errors import ConflictError, GoneError, InvalidError, NotFoundError
 from engine.identity import Identity
 from engine.models import Answer, Handout, utcnow
+from engine.prepared import Prepared, transaction
 from engine.rebuild import ensure_state
 from engine.services import Services
 
@@ -69,39 +71,40 @@ def next_tasks(services: Services, identity: Identity, project_id: int,
 
 def _record_handouts(services: Services, project_id: int, volunteer_id: int,
                      task_ids: list[int]) -> None:
-    """The one SQL write of a checkout: who was shown what survives a Redis wipe.
-
-    A Core statement built once per database, run on a bare connection."""
-    statement = _statements(services.db).handout
-    now = utcnow()
-    rows = [{"project_id": project_id, "task_id": task_id, "volunteer_id": volunteer_id,
-             "created_at": now} for task_id in task_ids]
-    with services.db.connection() as connection:
-        connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+    """The one SQL write of a checkout: who was shown what survives a Redis wipe."""
+    handout, now = _statements(services.db).handout, utcnow()
+    with transaction(services.db, atomic=len(task_ids) > 1) as cursor:
+        for task_id in task_ids:
+            handout.execute(cursor, {"project_id": project_id, "task_id": task_id,
+                                     "volunteer_id": volunteer_id, "created_at": now})
 
 
 @dataclass(frozen=True)
 class _Statements:
-    """The hot path's SQL, built once per dialect (which decides the upsert's spelling)."""
+    """The hot path's SQL, built once per database (which decides the upsert's spelling)."""
 
-    handout: Any
-    answer: Any
-    surplus: Any
+    handout: Prepared
+    answer: Prepared
+    surplus: Prepared
 
 
 _HANDOUT, _ANSWER = Handout.__table__, Answer.__table__
-_statement_cache: dict[bool, _Statements] = {}
+_statement_cache: weakref.WeakKeyDictionary[Database, _Statements] = weakref.WeakKeyDictionary()
 
 
-def _statements(database) -> _Statements:
-    cached = _statement_cache.get(database.is_sqlite)
+def _statements(database: Database) -> _Statements:
+    cached = _statement_cache.get(database)
     if cached is None:
-        cached = _statement_cache[database.is_sqlite] = _Statements(
-            handout=insert_ignoring_duplicates(database, _HANDOUT),
-            answer=insert(_ANSWER).returning(_ANSWER.c.id, _ANSWER.c.counted,
-                                             _ANSWER.c.created_at),
-            surplus=update(_ANSWER).where(_ANSWER.c.id == bindparam("answer_id"))
-            .values(counted=False))
+        cached = _statement_cache[database] = _Statements(
+            handout=Prepared(database, insert_ignoring_duplicates(database, _HANDOUT).inline(),
+                             ("project_id", "task_id", "volunteer_id", "created_at")),
+            answer=Prepared(database, insert(_ANSWER).returning(
+                _ANSWER.c.id, _ANSWER.c.counted, _ANSWER.c.created_at),
+                ("task_id", "project_id", "volunteer_id", "value", "lease", "counted",
+                 "created_at")),
+            surplus=Prepared(database, update(_ANSWER)
+                             .where(_ANSWER.c.id == bindparam("answer_id"))
+                             .values(counted=False)))
     return cached
 
 
@@ -193,20 +196,22 @@ _schemas: dict[tuple, Schema] = {}
 
 def _answer_schema(services: Services, project_id: int) -> Schema:
     """Answer schemas are built once per project config version, per process;
-    the version (one small Redis read) says when a cached one is stale."""
+    the version (Dispatcher.meta_version) says when a cached one is stale."""
     version = services.dispatcher.meta_version(project_id)
-    if version is None:
+    schema = _schemas.get((id(services.registry), project_id, version))
+    if schema is not None:
+        return schema
+    meta = services.dispatcher.meta(project_id)
+    if meta is None:
         ensure_state(services, project_id)
-        version = services.dispatcher.meta_version(project_id)
-    if version is None:
-        raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
-    key = (id(services.registry), project_id, version)
-    if key not in _schemas:
         meta = services.dispatcher.meta(project_id)
-        if len(_schemas) > 1000:
-            _schemas.clear()
-        _schemas[key] = services.registry.get(meta.task_type).answer_schema(meta.config)
-    return _schemas[key]
+    if meta is None:
+        raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+    if len(_schemas) > 1000:
+        _schemas.clear()
+    schema = services.registry.get(meta.task_type).answer_schema(meta.config)
+    _schemas[(id(services.registry), project_id, meta.version)] = schema
+    return schema
 
 
 @dataclass(frozen=True)
@@ -218,14 +223,14 @@ class _Stored:
 
 def _insert_answer(services: Services, claim: leases.LeaseClaim, token: str,
                    value: Any) -> _Stored:
-    """One Core INSERT, built once, on a bare connection (no ORM Session on the hot path)."""
+    """One INSERT, compiled once, on a bare connection (no ORM Session on the hot path)."""
     row = {"task_id": claim.task_id, "project_id": claim.project_id,
            "volunteer_id": claim.volunteer_id, "value": value, "lease": token,
            "counted": True, "created_at": utcnow()}
+    answer = _statements(services.db).answer
     try:
-        with services.db.connection() as connection:
-            return _Stored(*connection.execute(_statements(services.db).answer, row).one())
-    except IntegrityError:
+        return _Stored(*answer.run(services.db, row)[0])
+    except answer.integrity_error:
         return _existing_answer(services, claim, token)
 
 
@@ -243,8 +248,7 @@ def _existing_answer(services: Services, claim: leases.LeaseClaim, token: str) -
 
 
 def _mark_surplus(services: Services, answer_id: int) -> bool:
-    with services.db.connection() as connection:
-        connection.execute(_statements(services.db).surplus, {"answer_id": answer_id})
+    _statements(services.db).surplus.run(services.db, {"answer_id": answer_id})
     return False
 
 

@@ -1,11 +1,10 @@
 -- checkout: hand up to `count` of the best open tasks this volunteer has not
 -- seen to them, mixing in gold at a rate that falls with their experience.
--- KEYS: meta, pool, state, leases, seen(volunteer), payload, gold, experience, blocked
--- ARGV: prefix, volunteer, scan_limit, grace_ms, count, random numbers (one per count)
+-- KEYS: meta, pool, state, leases, seen(volunteer), payload, gold, blocked
+-- ARGV: prefix, volunteer, scan_limit, count, random numbers (one per count)
 -- -> {'missing'} | {'closed'} | {task_type, task, expires_ms, payload, task, ...}
-local SEEN, PAYLOAD, GOLD, EXPERIENCE, BLOCKED = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local vol, scan_limit, grace_ms = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local count = tonumber(ARGV[5])
+local SEEN, PAYLOAD, GOLD, BLOCKED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local vol, scan_limit, count = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 
 local meta = redis.call('HMGET', META, 'active', 'lease_seconds', 'task_type',
                         'gold_start', 'gold_floor', 'gold_ramp', 'strategy')
@@ -42,9 +41,9 @@ local function gold_rate(experience)
   return math.max(floor, start - (start - floor) * (experience - ramp) / math.max(ramp, 1))
 end
 
+-- A live lease is its member of the leases set: no key of its own until it ends.
 local function lease(task, is_gold)
   local expires = now + lease_ms
-  redis.call('SET', lease_key(task, vol), 'live', 'PX', lease_ms + grace_ms)
   redis.call('ZADD', LEASES, expires, task .. ':' .. vol)
   redis.call('SADD', SEEN, task)
   if not is_gold then
@@ -56,22 +55,21 @@ end
 
 local out = {meta[3]}
 local has_gold = redis.call('EXISTS', GOLD) == 1
--- Experience (tasks handed out so far) only matters for the gold rate.
-local experience = has_gold and tonumber(redis.call('HGET', EXPERIENCE, vol) or '0') or 0
-local handed = 0
+-- Experience (tasks handed out so far: the seen set, which a rebuild restores
+-- from SQL's handouts of open tasks) only matters for the gold rate.
+local experience = has_gold and redis.call('SCARD', SEEN) or 0
 for n = 1, count do
   local task, is_gold = nil, false
-  if has_gold and tonumber(ARGV[5 + n]) < gold_rate(experience) then
+  if has_gold and tonumber(ARGV[4 + n]) < gold_rate(experience) then
     task = first_unseen(GOLD)
     is_gold = task ~= nil
   end
   task = task or first_unseen(POOL)
   if not task then break end
   local expires = lease(task, is_gold)
-  experience, handed = experience + 1, handed + 1
+  experience = experience + 1
   out[#out + 1] = task
   out[#out + 1] = tostring(expires)
   out[#out + 1] = redis.call('HGET', PAYLOAD, task) or '{}'
 end
-if handed > 0 then redis.call('HINCRBY', EXPERIENCE, vol, handed) end
 return out

@@ -1,4 +1,7 @@
 -- Shared helpers, prepended to every dispatch script.
+-- A live lease is a member "task:volunteer" of the leases sorted set, scored
+-- by its expiry; once it ends (answered, surplus, gold) a key remembers how,
+-- for retried submits.
 -- Per task, the "state" hash holds "need:done:live:priority": counted answers
 -- wanted, counted answers stored, live leases, the charity's priority. A task
 -- is in the pool while done + live < need; its pool score orders the hand-out
@@ -62,14 +65,10 @@ end
 local function reap(now, limit)
   local expired = redis.call('ZRANGEBYSCORE', LEASES, '-inf', now, 'LIMIT', 0, limit)
   for _, member in ipairs(expired) do
-    local task, vol = string.match(member, '(%d+):(%d+)')
     redis.call('ZREM', LEASES, member)
-    local key = lease_key(task, vol)
-    if redis.call('GET', key) == 'live' then
-      redis.call('SET', key, 'expired', 'KEEPTTL')
-      local need, done, live, prio = get_state(task)
-      if need then put_state(task, need, done, math.max(live - 1, 0), prio) end
-    end
+    local task = string.match(member, '(%d+):')
+    local need, done, live, prio = get_state(task)
+    if need then put_state(task, need, done, math.max(live - 1, 0), prio) end
   end
   return #expired
 end

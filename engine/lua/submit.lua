@@ -10,19 +10,20 @@ local task, vol, grace_ms = ARGV[2], ARGV[3], tonumber(ARGV[4])
 
 if redis.call('EXISTS', META) == 0 then return {'missing'} end
 local key = lease_key(task, vol)
-local lease = redis.call('GET', key)
-local need, done, live, prio = get_state(task)
-if lease == 'done' or lease == 'surplus' or lease == 'gold' then
-  return {lease == 'done' and 'repeat' or lease, done or 0, need or 0}
-end
-local cover = need and done + live
-if lease == 'live' then
-  -- checkout already marked the task seen by this volunteer
-  redis.call('ZREM', LEASES, task .. ':' .. vol)
-  if need then live = math.max(live - 1, 0) end
-else
+-- A live lease (checkout already marked the task seen) ends here; otherwise
+-- this is a retry of a submit that already ended it, or a late answer.
+local was_live = redis.call('ZREM', LEASES, task .. ':' .. vol) == 1
+if not was_live then
+  local ended = redis.call('GET', key)
+  if ended == 'done' or ended == 'surplus' or ended == 'gold' then
+    local need, done = get_state(task)
+    return {ended == 'done' and 'repeat' or ended, done or 0, need or 0}
+  end
   redis.call('SADD', SEEN, task)
 end
+local need, done, live, prio = get_state(task)
+local cover = need and done + live
+if was_live and need then live = math.max(live - 1, 0) end
 -- Gold tasks have no state entry: only a stateless task can be gold.
 if not need and redis.call('ZSCORE', GOLD, task) then
   redis.call('SET', key, 'gold', 'PX', grace_ms)

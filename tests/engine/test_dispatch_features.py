@@ -104,6 +104,22 @@ def test_gold_is_mixed_in_at_a_falling_rate_and_never_counts(services, make_proj
     assert states == {"open"}  # gold never retires and never counts toward redundancy
 
 
+def test_experience_for_the_gold_rate_survives_a_redis_wipe(services, make_project, volunteer):
+    """Experience is what the volunteer was shown (their seen set), which a rebuild
+    restores from the handouts: a wipe does not send them back to the gold ramp."""
+    items = [{"text": f"t{n}"} for n in range(20)] + [
+        {"text": f"g{n}", "gold": "a"} for n in range(20)]
+    project = make_project(items=items, min_answers=3, max_answers=3,
+                           gold_start=1.0, gold_floor=0.0, gold_ramp=3)
+    with services.db.session() as session:
+        gold = set(session.scalars(select(Task.id).where(Task.is_gold.is_(True))))
+    v = volunteer()
+    shown = [next_task(services, v, project.id).task_id in gold for _ in range(8)]
+    assert shown[:3] == [True] * 3 and shown[6:] == [False] * 2  # the rate fell to 0
+    services.redis.flushdb()
+    assert next_task(services, v, project.id).task_id not in gold  # still 0, not back to 1
+
+
 def _lease_seconds(services, project, seconds):
     with services.db.session() as session:
         session.execute(update(Project).where(Project.id == project.id)

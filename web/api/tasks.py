@@ -1,6 +1,8 @@
 """The volunteer's calls: next task, answer, skip."""
 from __future__ import annotations
 
+from flask import request
+
 from engine.volunteering import extend_lease, next_tasks, skip_task, submit_answer
 from web.api import bp, serialize
 from web.api.schemas import AnswerCreate, NextQuery, load_body, load_query
@@ -18,7 +20,8 @@ def next_task_(project_id: int):
     """The next task and its lease; with ?count=N (N <= 5) also `queue`, the
     further tasks leased at once so a page can preload them."""
     caller = identity().require_volunteer()  # 401/403 before the query is judged
-    count = load_query(_NEXT_QUERY)["count"]
+    # Most calls send no query at all: the schema would only give its default.
+    count = load_query(_NEXT_QUERY)["count"] if request.args else 1
     handouts = next_tasks(services(), caller, project_id, count)
     if not handouts:
         return "", 204

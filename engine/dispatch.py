@@ -290,18 +290,9 @@ class Dispatcher:
         k = keys(project_id)
         strategy = _text(self.redis.hget(k["meta"], "strategy") or b"breadth")
         pipe = self.redis.pipeline(transaction=False)
-        for n, task in enumerate(tasks, 1):
-            pipe.hset(k["payload"], task.task_id, json.dumps(task.payload))
-            if task.is_gold:
-                pipe.zadd(k["gold"], {task.task_id: task.task_id})
-            else:
-                pipe.hset(k["state"], task.task_id,
-                          f"{task.need}:{task.done}:0:{task.priority}")
-                if task.done < task.need:
-                    pipe.zadd(k["pool"], {task.task_id: pool_score(
-                        strategy, task.task_id, task.done, task.priority)})
-            if n % 5000 == 0:
-                pipe.execute()
+        for chunk in _batched(tasks, 2000):
+            self._pool_chunk(pipe, k, strategy, chunk)
+            pipe.execute()
         for n, (task_id, volunteer_id, counted) in enumerate(answered, 1):
             pipe.sadd(seen_key(project_id, volunteer_id), task_id)
             pipe.set(f"{k['prefix']}lease:{task_id}:{volunteer_id}",
@@ -313,6 +304,29 @@ class Dispatcher:
             if n % 5000 == 0:
                 pipe.execute()
         pipe.execute()
+
+    @staticmethod
+    def _pool_chunk(pipe, k: dict[str, str], strategy: str, chunk: list[OpenTask]) -> None:
+        """One HSET or ZADD per key for a whole chunk of tasks (one command per task
+        cost a job most of its time in Redis). Payloads and states go first, so a
+        checkout never meets a pooled task without them."""
+        payloads, states, pool, gold = {}, {}, {}, {}
+        for task in chunk:
+            payloads[task.task_id] = json.dumps(task.payload)
+            if task.is_gold:
+                gold[task.task_id] = task.task_id
+                continue
+            states[task.task_id] = f"{task.need}:{task.done}:0:{task.priority}"
+            if task.done < task.need:
+                pool[task.task_id] = pool_score(strategy, task.task_id, task.done,
+                                                task.priority)
+        pipe.hset(k["payload"], mapping=payloads)
+        if states:
+            pipe.hset(k["state"], mapping=states)
+        if pool:
+            pipe.zadd(k["pool"], pool)
+        if gold:
+            pipe.zadd(k["gold"], gold)
 
     def block(self, project_id: int, volunteer_ids: Iterable[int]) -> None:
         """These volunteers get no tasks in the project and their answers don't count."""

@@ -11,18 +11,16 @@ otherwise it is contested and waits for an admin.
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine import outbox, truth
-from engine.db import Database
+from engine.db import Database, dialect_insert
 from engine.models import Answer, Project, Result, Task, VolunteerStat, Webhook, utcnow
-from engine.prepared import Prepared, transaction
+from engine.prepared import Prepared, per_database, transaction
 from engine.retirement import MORE, Policy, decide
 from engine.services import Services
 from task_types import Aggregate, TaskType
@@ -178,15 +176,10 @@ class _Statements:
     webhook: Prepared
 
 
-_statement_cache: weakref.WeakKeyDictionary[Database, _Statements] = weakref.WeakKeyDictionary()
-
-
+@per_database
 def _statements(database: Database) -> _Statements:
-    cached = _statement_cache.get(database)
-    if cached is not None:
-        return cached
-    insert = (sqlite if database.is_sqlite else postgresql).insert(_RESULT)
-    cached = _statement_cache[database] = _Statements(
+    insert = dialect_insert(database, _RESULT)
+    return _Statements(
         read_task=Prepared(database, select(
             _TASK.c.state, _TASK.c.need, _PROJECT.c.task_type, _PROJECT.c.config,
             _PROJECT.c.min_answers, _PROJECT.c.max_answers, _PROJECT.c.confidence)
@@ -210,7 +203,6 @@ def _statements(database: Database) -> _Statements:
             _RESULT_COLUMNS),
         webhook=Prepared(database, select(_WEBHOOK.c.project_id)
                          .where(_WEBHOOK.c.project_id == bindparam("project_id"))))
-    return cached
 
 
 def merge(task_type: TaskType, config: dict, rows: list[tuple[Any, Any, Any]]) -> Merged:

@@ -58,13 +58,18 @@ class Database:
         self.engine.dispose()
 
 
-def insert_ignoring_duplicates(database: Database, table):
-    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
+def dialect_insert(database: Database, table):
+    """An INSERT that can say ON CONFLICT, in this database's dialect."""
     if database.is_sqlite:
         from sqlalchemy.dialects.sqlite import insert
     else:
         from sqlalchemy.dialects.postgresql import insert
-    return insert(table).on_conflict_do_nothing()
+    return insert(table)
+
+
+def insert_ignoring_duplicates(database: Database, table):
+    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
+    return dialect_insert(database, table).on_conflict_do_nothing()
 
 
 def _make_engine(url: str, sqlite_synchronous: str) -> Engine:

@@ -12,11 +12,14 @@ Connection.execute would give.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.db import Database
+
+T = TypeVar("T")
 
 
 class Prepared:
@@ -87,3 +90,17 @@ def transaction(database: Database, atomic: bool = False) -> Iterator[Any]:
         connection.commit()
     finally:
         connection.close()
+
+
+def per_database(build: Callable[[Database], T]) -> Callable[[Database], T]:
+    """Build a module's statements once per database (tests use several) and
+    keep them as long as the database lives."""
+    cache: weakref.WeakKeyDictionary[Database, T] = weakref.WeakKeyDictionary()
+
+    def statements(database: Database) -> T:
+        built = cache.get(database)
+        if built is None:
+            built = cache[database] = build(database)
+        return built
+
+    return statements

@@ -8,7 +8,6 @@ of doubled. Both run their SQL as prepared statements (engine.prepared).
 """
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from engine.dispatch import StateMissingError, Submission
 from engine.errors import ConflictError, GoneError, InvalidError, NotFoundError
 from engine.identity import Identity
 from engine.models import Answer, Handout, utcnow
-from engine.prepared import Prepared, transaction
+from engine.prepared import Prepared, per_database, transaction
 from engine.rebuild import ensure_state
 from engine.services import Services
 
@@ -89,23 +88,20 @@ class _Statements:
 
 
 _HANDOUT, _ANSWER = Handout.__table__, Answer.__table__
-_statement_cache: weakref.WeakKeyDictionary[Database, _Statements] = weakref.WeakKeyDictionary()
 
 
+@per_database
 def _statements(database: Database) -> _Statements:
-    cached = _statement_cache.get(database)
-    if cached is None:
-        cached = _statement_cache[database] = _Statements(
-            handout=Prepared(database, insert_ignoring_duplicates(database, _HANDOUT).inline(),
-                             ("project_id", "task_id", "volunteer_id", "created_at")),
-            answer=Prepared(database, insert(_ANSWER).returning(
-                _ANSWER.c.id, _ANSWER.c.counted, _ANSWER.c.created_at),
-                ("task_id", "project_id", "volunteer_id", "value", "lease", "counted",
-                 "created_at")),
-            surplus=Prepared(database, update(_ANSWER)
-                             .where(_ANSWER.c.id == bindparam("answer_id"))
-                             .values(counted=False)))
-    return cached
+    return _Statements(
+        handout=Prepared(database, insert_ignoring_duplicates(database, _HANDOUT).inline(),
+                         ("project_id", "task_id", "volunteer_id", "created_at")),
+        answer=Prepared(database, insert(_ANSWER).returning(
+            _ANSWER.c.id, _ANSWER.c.counted, _ANSWER.c.created_at),
+            ("task_id", "project_id", "volunteer_id", "value", "lease", "counted",
+             "created_at")),
+        surplus=Prepared(database, update(_ANSWER)
+                         .where(_ANSWER.c.id == bindparam("answer_id"))
+                         .values(counted=False)))
 
 
 def next_task(services: Services, identity: Identity, project_id: int) -> LeasedTask | None:

@@ -31,13 +31,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["bitesize"] = services
     app.session_interface = NoSessions()
 
-    from web import api, converters, errors, pages, templating
+    from web import api, converters, errors, hot_path, pages, templating
 
     converters.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
     api.init_app(app)
     pages.init_app(app)
+    hot_path.init_app(app)  # last: it wraps the finished app
     return app
 
 

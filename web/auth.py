@@ -8,7 +8,11 @@ from web.services import services
 
 
 def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
+    return token_from_header(request.headers.get("Authorization", ""))
+
+
+def token_from_header(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None

@@ -27,13 +27,40 @@ STATUS = {
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
-    response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
+    response = jsonify(error_body(code, message, fields))
     response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="bitesize"'
-    if status == 503:
-        response.headers["Retry-After"] = "1"
+    response.headers.extend(error_headers(status))
     return response
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    """The one shape of every API error."""
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def error_headers(status: int) -> list[tuple[str, str]]:
+    """What HTTP asks to go with some statuses: the scheme to use after a 401,
+    when to try again after a 503."""
+    if status == 401:
+        return [("WWW-Authenticate", 'Bearer realm="bitesize"')]
+    if status == 503:
+        return [("Retry-After", "1")]
+    return []
+
+
+def describe(exc: Exception) -> tuple[int, str, str, dict | None] | None:
+    """(status, code, message, fields) of an error the API explains to its caller,
+    or None for one it does not expect (a 500). Shared by Flask's handlers and
+    web.hot_path, so both answer an error alike."""
+    if isinstance(exc, e.BitesizeError):
+        return _status_of(exc), exc.code, exc.message, exc.fields
+    if isinstance(exc, ValidationError):
+        return 422, "invalid", "the request is not valid", exc.messages
+    if isinstance(exc, UnknownTaskTypeError):
+        return 422, "invalid", exc.message, {"task_type": exc.message}
+    if isinstance(exc, TaskTypeError):
+        return 422, "invalid", exc.message, exc.fields
+    return None
 
 
 def _status_of(exc: e.BitesizeError) -> int:
@@ -45,20 +72,10 @@ def _status_of(exc: e.BitesizeError) -> int:
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(e.BitesizeError)
-    def _engine_error(exc: e.BitesizeError):
-        return error_response(_status_of(exc), exc.code, exc.message, exc.fields)
-
     @app.errorhandler(ValidationError)
-    def _validation_error(exc: ValidationError):
-        return error_response(422, "invalid", "the request is not valid", exc.messages)
-
-    @app.errorhandler(UnknownTaskTypeError)
-    def _unknown_type(exc: UnknownTaskTypeError):
-        return error_response(422, "invalid", exc.message, {"task_type": exc.message})
-
     @app.errorhandler(TaskTypeError)
-    def _task_type_error(exc: TaskTypeError):
-        return error_response(422, "invalid", exc.message, exc.fields)
+    def _explained(exc: Exception):
+        return error_response(*describe(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -73,5 +90,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        app.logger.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "internal", "something went wrong on our side")
+        return error_response(*unexpected(app, request.method, request.path))
+
+
+def unexpected(app: Flask, method: str, path: str) -> tuple[int, str, str]:
+    """Log the exception being handled, with its traceback; the 500 to answer."""
+    app.logger.exception("unexpected error on %s %s", method, path)
+    return 500, "internal", "something went wrong on our side"

@@ -94,7 +94,11 @@ class AnswersQuery(Schema):
 
 def load_body(schema: Schema) -> dict:
     """The request's JSON body checked by a schema; clear 400/422 errors otherwise."""
-    body = json_body()
+    return load_object(schema, json_body())
+
+
+def load_object(schema: Schema, body: Any) -> dict:
+    """A parsed body checked by a schema: it must be a JSON object (400), and valid (422)."""
     if not isinstance(body, dict):
         raise InvalidError("the body must be a JSON object", {"body": "not an object"})
     try:
@@ -104,17 +108,22 @@ def load_body(schema: Schema) -> dict:
 
 
 def json_body() -> Any:
-    """The request's body parsed as strict JSON, or a 400 naming ``body``.
+    """The request's body parsed as strict JSON (parse_json), or a 400 naming ``body``."""
+    if not request.is_json:
+        raise BadRequestError("the body must be JSON (Content-Type: application/json)",
+                              {"body": "not JSON"})
+    return parse_json(request.get_data())
+
+
+def parse_json(data: bytes) -> Any:
+    """Bytes parsed as strict JSON, or a 400 naming ``body``.
 
     Parsed here rather than by ``request.get_json(silent=True)``, which cannot
     tell ``null`` from garbage, lets RecursionError (a few KB of ``[[[[``) escape
     as a 500, and reads NaN and Infinity, which are not JSON and would be stored.
     """
-    if not request.is_json:
-        raise BadRequestError("the body must be JSON (Content-Type: application/json)",
-                              {"body": "not JSON"})
     try:
-        body = json.loads(request.get_data(), parse_constant=_no_constant)
+        body = json.loads(data, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise BadRequestError(f"the body is not valid JSON: {exc}", {"body": "not JSON"}
                               ) from exc

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import request
 
+from engine.identity import Identity
+from engine.services import Services
 from engine.volunteering import extend_lease, next_tasks, skip_task, submit_answer
 from web.api import bp, serialize
 from web.api.schemas import AnswerCreate, NextQuery, load_body, load_query
@@ -12,19 +14,28 @@ from web.services import services
 # Built once: a marshmallow schema holds no per-load state, and building one per
 # request costs more than the load itself.
 _NEXT_QUERY = NextQuery()
-_ANSWER_CREATE = AnswerCreate()
+ANSWER_CREATE = AnswerCreate()
 
 
 @bp.get("/projects/<int:project_id>/tasks/next")
 def next_task_(project_id: int):
     """The next task and its lease; with ?count=N (N <= 5) also `queue`, the
-    further tasks leased at once so a page can preload them."""
+    further tasks leased at once so a page can preload them.
+
+    web.hot_path serves the plain call (no query string) without Flask's
+    request machinery; both answer through next_reply."""
     caller = identity().require_volunteer()  # 401/403 before the query is judged
     # Most calls send no query at all: the schema would only give its default.
     count = load_query(_NEXT_QUERY)["count"] if request.args else 1
-    handouts = next_tasks(services(), caller, project_id, count)
+    reply = next_reply(services(), caller, project_id, count)
+    return ("", 204) if reply is None else reply
+
+
+def next_reply(svc: Services, caller: Identity, project_id: int, count: int) -> dict | None:
+    """The body of a 200 to GET .../tasks/next, or None for a 204 (nothing left)."""
+    handouts = next_tasks(svc, caller, project_id, count)
     if not handouts:
-        return "", 204
+        return None
     first, *rest = (_handout(h) for h in handouts)
     return {**first, "queue": rest} if count > 1 else first
 
@@ -37,11 +48,16 @@ def _handout(handout) -> dict:
 
 @bp.post("/tasks/<int:task_id>/answers")
 def submit_answer_(task_id: int):
+    """An answer; web.hot_path serves this call too, through answer_reply."""
     caller = identity().require_volunteer()  # 401/403 before the body is judged
-    data = load_body(_ANSWER_CREATE)
-    receipt = submit_answer(services(), caller, task_id, data["lease"], data["answer"])
+    return answer_reply(services(), caller, task_id, load_body(ANSWER_CREATE)), 201
+
+
+def answer_reply(svc: Services, caller: Identity, task_id: int, data: dict) -> dict:
+    """The body of the 201 to POST .../answers, for a body checked by ANSWER_CREATE."""
+    receipt = submit_answer(svc, caller, task_id, data["lease"], data["answer"])
     return {"id": receipt.answer_id, "task": receipt.task_id, "counted": receipt.counted,
-            "created_at": serialize.iso(receipt.created_at)}, 201
+            "created_at": serialize.iso(receipt.created_at)}
 
 
 @bp.delete("/leases/<token>")

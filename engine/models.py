@@ -14,8 +14,10 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -140,17 +142,24 @@ class Task(Base):
 
 class Handout(Base):
     """A task given to a volunteer (a lease was opened): remembered in SQL so
-    that even after Redis is wiped nobody is shown the same task twice."""
+    that even after Redis is wiped nobody is shown the same task twice.
+
+    Written on every checkout, so it is one B-tree keyed by (task, volunteer):
+    on SQLite a WITHOUT ROWID table, with no surrogate id and no index of its
+    own to keep (rebuilds reach a project's handouts through its tasks).
+    """
 
     __tablename__ = "handout"
     __table_args__ = (
-        UniqueConstraint("task_id", "volunteer_id", name="uq_handout_task_volunteer"),
-        Index("ix_handout_project", "project_id"),
+        PrimaryKeyConstraint("task_id", "volunteer_id", name="pk_handout"),
+        ForeignKeyConstraint(["task_id"], ["task.id"], name="fk_handout_task"),
+        ForeignKeyConstraint(["volunteer_id"], ["volunteer.id"], name="fk_handout_volunteer"),
+        ForeignKeyConstraint(["project_id"], ["project.id"], name="fk_handout_project"),
+        {"sqlite_with_rowid": False},
     )
-    id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
-    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"))
-    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"))
+    task_id: Mapped[int] = mapped_column()
+    volunteer_id: Mapped[int] = mapped_column()
+    project_id: Mapped[int] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -127,6 +127,8 @@ def parse_json(data: bytes) -> Any:
     except (ValueError, RecursionError) as exc:
         raise BadRequestError(f"the body is not valid JSON: {exc}", {"body": "not JSON"}
                               ) from exc
+    if data.isascii() and b"\\u" not in data and b"\x00" not in data:
+        return body  # no escape and no byte beyond ASCII: no NUL or surrogate to find
     for path, text in _strings(body):
         if _UNSTORABLE.search(text):
             raise BadRequestError(f"{path or 'the body'} holds a NUL character or an unpaired "

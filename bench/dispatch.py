@@ -140,7 +140,9 @@ def table_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
         b = report["http"]
         row("b", "trivial endpoint, req/s", f"{b['trivial_req_per_s']:,.0f}")
         row("b", "volunteer cycles (next + answer)/s", f"{b['cycles_per_s']:,.0f}")
-        row("b", "cycles/s / trivial req/s", f"{b['ratio']:.0%}", "http_ratio")
+        low, high = b["ratio_range"]
+        row("b", f"cycles/s / trivial req/s (all {b['rounds']} rounds; range per round)",
+            f"{b['ratio']:.0%} ({low:.0%}-{high:.0%})", "http_ratio")
         row("b", "CPU per trivial request / CPU per cycle (cross-check)",
             f"{b['cpu_cost_ratio']:.0%}")
         for kind in ("trivial", "next", "answer"):

@@ -267,6 +267,7 @@ def summarise_http(windows: dict[str, list[dict]], sizes: Sizes, setup_seconds: 
     cycles = sum(w["cycles"] for w in windows["volunteer"])
     cycles_rate = cycles / seconds("volunteer")
     nexts, answers = pooled("volunteer", "next"), pooled("volunteer", "answer")
+    rounds = [_round(t, v) for t, v in zip(windows["trivial"], windows["volunteer"], strict=True)]
     cpu_trivial = cpu_ms_per("trivial", len(trivial))
     cpu_cycle = cpu_ms_per("volunteer", cycles)
     return {
@@ -286,9 +287,18 @@ def summarise_http(windows: dict[str, list[dict]], sizes: Sizes, setup_seconds: 
         "latency_ms": {"trivial": summarise(trivial), "next": summarise(nexts),
                        "answer": summarise(answers)},
         "cpu_ms": {"per_trivial_request": cpu_trivial, "per_cycle": cpu_cycle},
-        "per_round": [{"trivial_req_per_s": len(t["latencies_ms"].get("trivial", []))
-                       / t["seconds"], "cycles_per_s": v["cycles"] / v["seconds"]}
-                      for t, v in zip(windows["trivial"], windows["volunteer"], strict=True)],
+        "per_round": rounds,
+        # How far apart the rounds were: on a shared machine a single figure hides
+        # that the same code measures a few points apart from one round to the next.
+        "ratio_range": (min(r["ratio"] for r in rounds), max(r["ratio"] for r in rounds)),
         "errors": {"trivial": errors("trivial"), "volunteer": errors("volunteer")},
         "server_tracebacks": tracebacks,
     }
+
+
+def _round(trivial: dict, volunteer: dict) -> dict:
+    """One alternating round's rates and their ratio."""
+    trivial_rate = len(trivial["latencies_ms"].get("trivial", [])) / trivial["seconds"]
+    cycles_rate = volunteer["cycles"] / volunteer["seconds"]
+    return {"trivial_req_per_s": trivial_rate, "cycles_per_s": cycles_rate,
+            "ratio": cycles_rate / trivial_rate if trivial_rate else 0.0}

@@ -226,8 +226,8 @@ class Dispatcher:
 
     def settle(self, project_id: int, task_id: int, need: int | None) -> None:
         """Retire a task (need None) or raise its need so it collects more answers."""
-        (base, _, _), prefix, _ = _script_keys(project_id)
-        self._wire.script(self._scripts["settle"], (*base, keys(project_id)["payload"]),
+        (base, (payload, *_), _), prefix, _ = _script_keys(project_id)
+        self._wire.script(self._scripts["settle"], (*base, payload),
                           (prefix, task_id, need or 0))
 
     def meta(self, project_id: int) -> ProjectMeta | None:

@@ -76,3 +76,28 @@ def test_report_has_every_part_and_target(bench, services, tmp_path):
         assert {"target", "limit", "value", "met"} <= set(target)
     table = bench.format_table(bench.table_rows(written))
     assert "checkout median us" in table and "bytes/task" in table
+
+
+def _window(seconds: float, kind: str, requests: int, cycles: int = 0) -> dict:
+    """What drive() returns for one window, with made-up counts."""
+    latencies = {kind: [5.0] * requests} if kind == "trivial" else {
+        "next": [9.0] * cycles, "answer": [11.0] * cycles}
+    return {"seconds": seconds, "cycles": cycles, "latencies_ms": latencies, "errors": {},
+            "cpu_seconds": {"gunicorn": 1.0, "redis": 0.1, "client": 0.5, "others": 0.0},
+            "machine_busy": 0.9, "machine_stolen": 0.0}
+
+
+def test_http_summary_gives_each_rounds_ratio_and_their_range(bench):
+    import dispatch_http  # on sys.path once bench/dispatch.py is loaded
+
+    windows = {"trivial": [_window(2, "trivial", 2000), _window(2, "trivial", 3000)],
+               "volunteer": [_window(4, "volunteer", 0, cycles=1000),
+                             _window(4, "volunteer", 0, cycles=1200)]}
+    sizes = bench.Sizes(**{**bench.asdict(bench.QUICK), "http_rounds": 2})
+    summary = dispatch_http.summarise_http(windows, sizes, setup_seconds=1.0, tracebacks=0)
+    assert [r["ratio"] for r in summary["per_round"]] == pytest.approx([0.25, 0.2])
+    assert summary["ratio_range"] == pytest.approx((0.2, 0.25))
+    assert summary["ratio"] == pytest.approx((2200 / 8) / (5000 / 4))
+    report = bench.build_report({"http": summary}, {}, sizes, quick=True)
+    table = bench.format_table(bench.table_rows(report))
+    assert "22% (20%-25%)" in table and "MISSED" in table

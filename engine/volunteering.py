@@ -124,14 +124,14 @@ def _as_datetime(ms: int) -> datetime:
 def submit_answer(services: Services, identity: Identity, task_id: int,
                   token: str, raw_answer: Any) -> Receipt:
     """Store a volunteer's answer exactly once and count it if the task needs it."""
-    identity.require_volunteer()
-    claim = _claim_for(services, identity, task_id, token)
+    claim = _claim_for(services, identity, task_id, token)  # a volunteer's, for this task
     value = _validate(services, claim.project_id, raw_answer)
     answer = _insert_answer(services, claim, token, value)
     submission = _healing(services, claim.project_id, lambda: services.dispatcher.submit(
         claim.project_id, task_id, identity.id))
     if not submission.counted and answer.counted:
-        answer = _Stored(answer.id, _mark_surplus(services, answer.id), answer.created_at)
+        _mark_surplus(services, answer.id)
+        answer = _Stored(answer.id, False, answer.created_at)
     if submission.outcome == "counted" and submission.done >= submission.need:
         update_result(services, claim.project_id, task_id)
     return Receipt(answer.id, task_id, answer.counted, answer.created_at)
@@ -243,9 +243,8 @@ def _existing_answer(services: Services, claim: leases.LeaseClaim, token: str) -
     return _Stored(existing.id, existing.counted, existing.created_at)  # a retry: same reply
 
 
-def _mark_surplus(services: Services, answer_id: int) -> bool:
+def _mark_surplus(services: Services, answer_id: int) -> None:
     _statements(services.db).surplus.run(services.db, {"answer_id": answer_id})
-    return False
 
 
 def _healing(services: Services, project_id: int, call: Callable[[], T], tries: int = 3) -> T:

@@ -70,17 +70,13 @@ class HotPath:
         if environ.get("QUERY_STRING"):
             return None
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
-        if method == "GET":
-            found = _NEXT.match(path)
-            if found and int(found[1]) <= MAX_ID:
-                return lambda: self._next(environ, int(found[1]))
-        elif method == "POST":
-            found = _ANSWERS.match(path)
+        if method == "GET" and (project_id := _row_id(_NEXT, path)):
+            return lambda: self._next(environ, project_id)
+        if method == "POST" and (task_id := _row_id(_ANSWERS, path)):
             length = _plain_json_length(environ)
             limit = self.app.config["MAX_CONTENT_LENGTH"]
-            if found and int(found[1]) <= MAX_ID and length is not None \
-                    and (limit is None or length <= limit):
-                return lambda: self._answer(environ, int(found[1]), length)
+            if length is not None and (limit is None or length <= limit):
+                return lambda: self._answer(environ, task_id, length)
         return None
 
     def _next(self, environ: dict, project_id: int) -> tuple[int, dict | None]:
@@ -105,6 +101,13 @@ class HotPath:
             head.insert(0, ("Content-Type", "application/json"))
         start_response(_STATUS_LINES[status], head + (headers or []))
         return [data]
+
+
+def _row_id(pattern: re.Pattern, path: str) -> int | None:
+    """The id a route's pattern reads in the path, if a row can have it."""
+    found = pattern.match(path)
+    number = int(found[1]) if found else 0
+    return number if 0 < number <= MAX_ID else None
 
 
 def _plain_json_length(environ: dict) -> int | None:

@@ -35,12 +35,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from crowd_data import DATA_DIR, require
 from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, Wawa
 
-from engine import offline, truth
+from engine.quality import offline, truth
 
 BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR.parents[1] / "shared" / "data" / "dev"
 RESULTS_PATH = BENCH_DIR / "results" / "consensus.json"
 OURS = truth.METHODS
 THEIRS = ("MajorityVote", "Wawa", "DawidSkene", "GLAD", "MACE")
@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     names = categorical_sets(args.data)
+    require(names, args.data, "categorical sets (NAME/meta.json)")
     theirs = tuple(m for m in THEIRS if not (args.quick and m in SLOW))
     if args.quick:
         names = [n for n in names if n in ("word_sense", "temporal")] or names[:2]

@@ -35,8 +35,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from engine.config import Settings
-from engine.redis_server import EmbeddedRedis
 from engine.services import Services
+from engine.store.redis_server import EmbeddedRedis
 
 # The parts live in sibling modules (dispatch_common, dispatch_lua, dispatch_http,
 # dispatch_pool). Run as a script, bench/ is already on sys.path; loaded from its

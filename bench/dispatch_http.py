@@ -32,12 +32,12 @@ from dispatch_common import (
 )
 from dispatch_pool import payload
 
-from engine import migrate
 from engine.config import Settings
 from engine.identity import authenticate, create_user
-from engine.intake import create_job, run_job
+from engine.intake.jobs import create_job, run_job
 from engine.projects import create_project
 from engine.services import Services
+from engine.store import migrate
 
 # The flags of web/demo.py and the Procfile, shared by both servers of part (b).
 # No access log: the Procfile has none, and writing one line per request would

@@ -24,7 +24,7 @@ from dispatch_common import (
     wait_for_background_saves,
 )
 
-from engine.dispatch import Dispatcher, OpenTask, ProjectMeta, keys, pool_score
+from engine.dispatch.dispatcher import Dispatcher, OpenTask, ProjectMeta, keys, pool_score
 
 
 def payload(task_id: int) -> dict:

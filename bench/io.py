@@ -40,13 +40,14 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import intake, migrate  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.identity import Identity, create_user  # noqa: E402
-from engine.models import Answer, Item, Job, Organisation, Project, Task, Volunteer  # noqa: E402
+from engine.intake import jobs as intake  # noqa: E402
 from engine.projects import create_project  # noqa: E402
-from engine.redis_server import EmbeddedRedis  # noqa: E402
 from engine.services import Services  # noqa: E402
+from engine.store import migrate  # noqa: E402
+from engine.store.models import Answer, Item, Job, Organisation, Project, Task, Volunteer  # noqa: E402
+from engine.store.redis_server import EmbeddedRedis  # noqa: E402
 
 RESULTS_PATH = BENCH_DIR / "results" / "io.json"
 CONFIG = {"question": "Which animal?", "labels": ["deer", "fox", "badger", "nothing"]}
@@ -75,7 +76,7 @@ def bench_services(database_url: str, redis_url: str):
 
 
 def _drop_all(services: Services) -> None:
-    from engine.models import Base
+    from engine.store.models import Base
 
     with services.db.connection() as conn:
         Base.metadata.drop_all(conn)
@@ -230,7 +231,7 @@ def peak_kb():
 EXPORT_CHILD = PEAK + """
 import os, sys, time
 sys.path.insert(0, {root!r})
-from engine import exports
+from engine.delivery import exports
 from engine.config import Settings
 from engine.services import Services
 settings = Settings(instance_path={instance!r}, database_url={database!r},
@@ -263,8 +264,8 @@ def export_answers(services: Services, project: int, count: int) -> dict:
 
 def baseline_rss() -> float:
     """Peak memory of a child that only imports the engine: what every export pays."""
-    code = PEAK + (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import engine.exports, "
-                   "engine.services; print(peak_kb())")
+    code = PEAK + (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                   "import engine.delivery.exports, engine.services; print(peak_kb())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     return int(out) / 1024

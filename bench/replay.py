@@ -7,15 +7,15 @@ Each categorical set in shared/data/dev whose tasks all have at least 10 answers
 is replayed: its answers arrive in a seeded random order (so each task also sees
 its own answers in a random order), and an answer for a task that has already
 retired is never asked for, so it is not counted as used. After each answer the
-task's result is merged and engine.retirement.decide says retire, contest or ask
+task's result is merged and engine.quality.retirement.decide says retire, contest or ask
 for more, as the live path does: min_answers 3, max_answers = every answer the
 task has in the data, and several confidence targets.
 
 Confidence is computed as the live path computes it, with periodic
-re-estimation: truth.live_model (what engine.quality stores: auto, its
+re-estimation: truth.live_model (what engine.quality.reliability stores: auto, its
 confusion matrices cross-fitted by truth.calibrated) is re-fitted on every
 answer used so far after each 2.5% of the set's answers; between fits a task's
-confidence is engine.consensus.merge over its answers and each worker's stored
+confidence is engine.quality.consensus.merge over its answers and each worker's stored
 estimate (a worker the last fit has not seen has none, as a new volunteer).
 Before the first fit no task can retire. The model never sees a future answer or
 any gold. Beside it, "mv" replays with the vote share as confidence (classify's
@@ -35,13 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from crowd_data import DATA_DIR, require
 
-from engine import consensus, offline, truth
-from engine.retirement import CONTEST, MORE, Policy, decide
+from engine.quality import consensus, offline, truth
+from engine.quality.retirement import CONTEST, MORE, Policy, decide
 from task_types.classify import ClassifyType
 
 BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR.parents[1] / "shared" / "data" / "dev"
 RESULTS_PATH = BENCH_DIR / "results" / "replay.json"
 TARGETS = (0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999)
 MIN_ANSWERS = 3
@@ -64,7 +64,7 @@ class Replay:
 
     def refit(self) -> None:
         """The periodic re-estimation: truth.live_model on every answer used so
-        far, stored per worker who has answered (as engine.quality stores it)."""
+        far, stored per worker who has answered (as engine.quality.reliability stores it)."""
         a, used = self.answers, np.asarray(self.used)
         subset = truth.Answers(a.task[used], a.worker[used], a.label[used], a.tasks,
                                a.workers, a.labels)
@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     names = eligible(args.data)
+    require(names, args.data, "categorical sets with 10 or more answers per task")
     seeds = list(range(1 if args.quick else args.seeds))
     if args.quick:
         names = [n for n in names if n == "word_sense"] or names[:1]

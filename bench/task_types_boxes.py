@@ -5,7 +5,7 @@ the cost of cutting a big photo into tiles.
 
 (a) Branson, Van Horn & Perona's pedestrians (469 images, 7 workers each, one
     expert's boxes as gold): precision, recall and F1 at IoU 0.5, micro-averaged
-    over all images, of bitesize's merge (engine.offline.merge_typed: an
+    over all images, of bitesize's merge (engine.quality.offline.merge_typed: an
     unweighted pass, each worker's agreement, a weighted pass) with locate's
     default config, next to one random worker per image (mean of 5 seeds) and
     Zooniverse's panoptes-aggregation shape reducer (DBSCAN), when a Python
@@ -33,15 +33,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from crowd_data import DATA_DIR, require
 from PIL import Image
 
-from engine import offline
-from engine.media import MediaStore
+from engine.intake.media import MediaStore
+from engine.quality import offline
 from task_types import geometry, tiling
 from task_types.locate import locate
 
 BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR.parents[1] / "shared" / "data" / "dev"
 SEEDS = 5
 PANOPTES_SCRIPT = BENCH_DIR / "panoptes_boxes.py"
 PANOPTES_PYTHONS = (os.environ.get("BITESIZE_PANOPTES_PYTHON", ""),
@@ -141,6 +141,7 @@ def detection_rows(method: str, detection: geometry.Detection) -> list[list]:
 
 def boxes_part(data_dir: Path) -> dict:
     folder = data_dir / "pedestrian_boxes"
+    require(folder.is_dir(), data_dir, "pedestrian_boxes/")
     answers, dropped = read_boxes(folder / "answers.csv")
     gold, gold_dropped = gold_boxes(folder / "gold.csv")
     config = locate.offline_config()

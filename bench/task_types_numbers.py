@@ -6,7 +6,7 @@
 On every ``affect_*`` set (Snow et al. 2008: ten crowd ratings per headline,
 gold = the experts' score), the mean absolute error against gold of:
 
-- ``bitesize``: engine.offline.merge_typed, what `bitesize consensus --type
+- ``bitesize``: engine.quality.offline.merge_typed, what `bitesize consensus --type
   number` runs (an unweighted merge, each worker's agreement with it, a merge
   weighted by agreement), under the config a charity would give a rating
   project: the scale's bounds (0..100, valence -100..100) and a trimmed mean
@@ -25,11 +25,12 @@ import argparse
 import statistics
 from pathlib import Path
 
-from engine import offline
+from crowd_data import DATA_DIR, require
+
+from engine.quality import offline
 from task_types.number import number
 
 BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR.parents[1] / "shared" / "data" / "dev"
 METHODS = ("bitesize", "unweighted", "defaults", "mean", "median")
 # A rating project's config. trim 0.1 and tolerance 0.2 (a fifth of the scale
 # counts as agreeing, for weighting) were chosen on these dev sets: subjective
@@ -95,8 +96,7 @@ def run(data_dir: Path = DATA_DIR, quick: bool = False) -> dict:
     nothing: seven sets of 1,000 answers merge in about a second."""
     per_set = {path.name: measure_set(path, rating_config(path.name))
                for path in numeric_sets(data_dir)}
-    if not per_set:
-        raise FileNotFoundError(f"no affect_* set under {data_dir}")
+    require(per_set, data_dir, "affect_* sets")
     overall = {m: statistics.fmean(row[m] for row in per_set.values()) for m in METHODS}
     rows = [[f"numbers/{name}", method, "mae", row[method]] for name, row in per_set.items()
             for method in METHODS]

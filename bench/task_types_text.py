@@ -5,7 +5,7 @@
 
 (a) Merge quality on CrowdSpeech dev-clean (7 transcriptions of each spoken
     sentence, lower-case reference without punctuation): word error rate of
-    bitesize's merged text -- ``engine.offline.merge_typed`` with the
+    bitesize's merged text -- ``engine.quality.offline.merge_typed`` with the
     transcribe type, i.e. an unweighted merge, each worker's agreement with it,
     a weighted merge, as live -- next to crowd-kit's ROVER and the plain medoid
     (the answer with the least word edit distance to the others). ROVER gets
@@ -14,7 +14,7 @@
     of reference words, both sides lower-cased and without punctuation. No
     method sees the reference.
 (b) Line cutting: a generated 40-line A4 page at 300 dpi (JPEG q90) cut by
-    ``transcribe.split`` into an ``engine.media.MediaStore``, against Pillow
+    ``transcribe.split`` into an ``engine.intake.media.MediaStore``, against Pillow
     alone decoding it, cropping the same boxes and saving each as a JPEG file;
     medians of alternating runs, and the ratio.
 
@@ -34,10 +34,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import crowd_data
 from PIL import Image, ImageDraw, ImageFont
 
-from engine import offline
-from engine.media import MediaStore
+from engine.intake.media import MediaStore
+from engine.quality import offline
 from task_types.text_align import char_distance, pair_distances
 from task_types.transcribe import transcribe
 
@@ -76,6 +77,7 @@ def wer(texts: dict[str, str], gold: dict[str, str]) -> float:
 def load_speech(data_dir: Path, quick: bool) -> tuple[pd.DataFrame, dict[str, str]]:
     import pandas as pd  # the bench extra's (with crowd-kit); the line cutting needs neither
 
+    crowd_data.require((data_dir / "speech_dev_clean").is_dir(), data_dir, "speech_dev_clean/")
     answers = pd.read_csv(data_dir / "speech_dev_clean" / "answers.csv", dtype=str,
                           keep_default_na=False)
     gold = pd.read_csv(data_dir / "speech_dev_clean" / "gold.csv", dtype=str,
@@ -91,7 +93,7 @@ def load_speech(data_dir: Path, quick: bool) -> tuple[pd.DataFrame, dict[str, st
 
 
 def bitesize_texts(answers: pd.DataFrame) -> tuple[dict[str, str], float]:
-    """The merged texts as engine.offline.merge_typed gives them, and its seconds."""
+    """The merged texts as engine.quality.offline.merge_typed gives them, and its seconds."""
     config = transcribe.offline_config()
     schema = transcribe.answer_schema(config)
     rows = [(task, worker, schema.load(transcribe.answer_from_text(text, config)))
@@ -222,8 +224,7 @@ def run(data_dir: Path, quick: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"first {QUICK_TASKS} tasks")
-    parser.add_argument("--data", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "dev")
+    parser.add_argument("--data", type=Path, default=crowd_data.DATA_DIR)
     args = parser.parse_args()
     report = run(args.data, args.quick)
     for part, method, metric, value in report["rows"]:

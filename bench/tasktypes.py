@@ -35,7 +35,8 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))  # the repository, when it is not installed
 
-DATA_DIR = BENCH_DIR.parents[1] / "shared" / "data" / "dev"
+from crowd_data import DATA_DIR  # noqa: E402  (after the path set-up above)
+
 RESULTS_PATH = BENCH_DIR / "results" / "task_types.json"
 # part -> its module, next to this script (imported only when asked for)
 PARTS = {"text": "task_types_text", "boxes": "task_types_boxes", "numbers": "task_types_numbers"}

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from engine.errors import AuthenticationError, InvalidError, PermissionDeniedError
-from engine.models import Organisation, User, Volunteer
 from engine.services import Services
+from engine.store.models import Organisation, User, Volunteer
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600

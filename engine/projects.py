@@ -13,11 +13,11 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from engine.dispatch import GoldMix, ProjectMeta
+from engine.dispatch.dispatcher import GoldMix, ProjectMeta
 from engine.errors import InvalidError, NotFoundError
 from engine.identity import Identity
-from engine.models import Job, Project, Task
 from engine.services import Services
+from engine.store.models import Job, Project, Task
 
 PUBLIC_STATES = ("active",)
 

@@ -12,10 +12,10 @@ import redis
 from rq import Queue
 
 from engine.config import Settings
-from engine.db import Database
-from engine.dispatch import Dispatcher
-from engine.media import MediaStore
-from engine.redis_server import connect
+from engine.dispatch.dispatcher import Dispatcher
+from engine.intake.media import MediaStore
+from engine.store.db import Database
+from engine.store.redis_server import connect
 from task_types import TaskTypeRegistry
 
 QUEUE_NAMES = ("high", "default", "low")

@@ -4,7 +4,7 @@
 read. `submit_answer` commits the answer row in SQL first (unique per task
 and volunteer) and only then closes the lease in Redis, so an answer that got
 a 2xx is always stored, and a retry of the same submit is recognised instead
-of doubled. Both run their SQL as prepared statements (engine.prepared).
+of doubled. Both run their SQL as prepared statements (engine.store.prepared).
 """
 from __future__ import annotations
 
@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 from sqlalchemy import bindparam, insert, select, update
 
-from engine import leases
-from engine.consensus import update_result
-from engine.db import Database, insert_ignoring_duplicates
-from engine.dispatch import StateMissingError, Submission
-from engine.errors import ConflictError, GoneError, InvalidError, NotFoundError
+from engine.answers import load_answer
+from engine.dispatch import leases
+from engine.dispatch.dispatcher import StateMissingError, Submission
+from engine.dispatch.rebuild import ensure_state
+from engine.errors import ConflictError, GoneError, NotFoundError
 from engine.identity import Identity
-from engine.models import Answer, Handout, utcnow
-from engine.prepared import Prepared, per_database, transaction
-from engine.rebuild import ensure_state
+from engine.quality.consensus import update_result
 from engine.services import Services
+from engine.store.db import Database, insert_ignoring_duplicates
+from engine.store.models import Answer, Handout, utcnow
+from engine.store.prepared import Prepared, per_database, transaction
 
 T = TypeVar("T")
 
@@ -174,17 +175,6 @@ def _claim_for(services: Services, identity: Identity, task_id: int,
 
 def _validate(services: Services, project_id: int, raw_answer: Any) -> Any:
     return load_answer(_answer_schema(services, project_id), raw_answer)
-
-
-def load_answer(schema: Schema, raw_answer: Any) -> Any:
-    """An answer checked by its task type's schema; 422 naming `answer` otherwise.
-    Shared by volunteers' submits and admins' resolutions."""
-    if not isinstance(raw_answer, dict):
-        raise InvalidError("the answer must be a JSON object", {"answer": "not an object"})
-    try:
-        return schema.load(raw_answer)
-    except ValidationError as exc:
-        raise InvalidError("the answer is not valid", {"answer": exc.messages}) from exc
 
 
 _schemas: dict[tuple, Schema] = {}

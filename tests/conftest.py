@@ -18,13 +18,13 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from engine import migrate
 from engine.config import Settings
-from engine.db import Database
 from engine.identity import create_user, create_volunteer
-from engine.models import Base
-from engine.redis_server import EmbeddedRedis
 from engine.services import Services
+from engine.store import migrate
+from engine.store.db import Database
+from engine.store.models import Base
+from engine.store.redis_server import EmbeddedRedis
 from task_types import TaskTypeRegistry
 from web import create_app
 

@@ -35,7 +35,7 @@ def test_ingest_parts_make_the_tasks_they_time(bench, services):
 def json_part_project(services) -> int:
     from sqlalchemy import select
 
-    from engine.models import Project
+    from engine.store.models import Project
 
     with services.db.session() as session:
         return session.scalar(select(Project.id).where(Project.name == "ingest json"))

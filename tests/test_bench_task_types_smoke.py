@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-DATA = BENCH.parents[1] / "shared" / "data" / "dev"
+DATA = BENCH.parent / "tests" / "data"  # vendored: see tests/data/README.md
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,9 @@ def bench():
         sys.modules.pop(name, None)
 
 
-@pytest.mark.skipif(not (DATA / "affect_anger").is_dir(), reason="shared data not beside repo")
 def test_numbers_part_through_the_runner(bench, tmp_path, capsys):
-    report = bench.main(["--quick", "--parts", "numbers", "--output", str(tmp_path / "r.json")])
+    report = bench.main(["--quick", "--parts", "numbers", "--data", str(DATA),
+                         "--output", str(tmp_path / "r.json")])
     written = json.loads((tmp_path / "r.json").read_text())
     assert set(written["parts"]) == {"numbers"} and written["quick"] is True
     assert set(report["parts"]["numbers"]["targets"]) == {"numbers_mae"}

@@ -12,8 +12,8 @@ import time
 import requests
 from sqlalchemy import select
 
-from engine.models import Organisation, User
-from engine.redis_server import EmbeddedRedis
+from engine.store.models import Organisation, User
+from engine.store.redis_server import EmbeddedRedis
 from web.cli import cli
 
 

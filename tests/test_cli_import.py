@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from engine import importers
 from engine.errors import InvalidError
-from engine.models import Job, Task
+from engine.intake import importers
+from engine.store.models import Job, Task
 from web.cli import cli
 
 
@@ -124,7 +124,7 @@ def test_a_job_that_fails_prints_its_error_and_exits_1(runner, project, folder, 
     def broken(*_):
         raise InvalidError("the folder vanished")
 
-    monkeypatch.setattr("engine.intake.open_source", broken)
+    monkeypatch.setattr("engine.intake.jobs.open_source", broken)
     result = runner.invoke(cli, args=["import", str(project["id"]), str(folder)])
     assert result.exit_code == 1
     assert "job 1 (folder): failed: the folder vanished" in result.stdout

@@ -18,7 +18,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from engine.models import Answer, Task
+from engine.store.models import Answer, Task
 
 DRIVER = Path(__file__).with_name("load_driver.py")
 TASKS, NEED, PROCESSES, VOLUNTEERS_EACH, LEASE_SECONDS = 1000, 3, 4, 50, 5

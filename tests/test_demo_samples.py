@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine import samples
-from engine.models import Job, Project
+from engine.intake import samples
+from engine.store.models import Job, Project
 
 
 def test_every_sample_project_splits_into_tasks(services, work):

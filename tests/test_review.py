@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine.models import Answer, Task
+from engine.store.models import Answer, Task
 
 LABELS = ["penguin", "seal", "empty"]
 
@@ -106,7 +106,7 @@ def test_blocking_discounts_answers_and_reopens_tasks(client, auth, work, servic
 
 
 def test_volunteer_stats_for_the_owner(client, auth, work, services):
-    from engine.quality import estimate_project
+    from engine.quality.reliability import estimate_project
 
     charity = auth.charity()
     project = project_with_tasks(client, charity, work, ["a", "b"], confidence=0.5)

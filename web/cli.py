@@ -11,9 +11,9 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from engine import migrate
 from engine.identity import create_user
 from engine.services import Services
+from engine.store import migrate
 from web import create_app
 
 
@@ -69,8 +69,8 @@ def queue_rebuild(project: int | None) -> None:
     """Recompute dispatch state from SQL, for one project or all."""
     from sqlalchemy import select
 
-    from engine.models import Project
-    from engine.rebuild import rebuild_project
+    from engine.dispatch.rebuild import rebuild_project
+    from engine.store.models import Project
 
     s = services()
     with s.db.session() as session:
@@ -95,8 +95,8 @@ def import_(project: int, path: Path, priority: int, mapping: str | None) -> Non
     not imported again, so running the same import twice makes nothing twice."""
     from engine.errors import BitesizeError
     from engine.identity import Identity
-    from engine.intake import create_job, get_job, run_job
-    from engine.models import Project
+    from engine.intake.jobs import create_job, get_job, run_job
+    from engine.store.models import Project
 
     s = services()
     with s.db.session() as session:
@@ -194,8 +194,8 @@ def consensus(task_type: str, method: str | None, config_path: str | None,
     The answer cell is a label (classify), the text (transcribe), a number
     (number), tags separated by ";" (tag), or a JSON list of boxes or points
     (locate)."""
-    from engine import offline
     from engine.errors import InvalidError
+    from engine.quality import offline
     from task_types import TaskTypeError, TaskTypeRegistry
 
     try:

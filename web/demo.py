@@ -14,10 +14,10 @@ import time
 
 import click
 
-from engine import migrate
-from engine.redis_server import EmbeddedRedis
-from engine.samples import create_demo
+from engine.intake.samples import create_demo
 from engine.services import Services
+from engine.store import migrate
+from engine.store.redis_server import EmbeddedRedis
 
 
 def run_demo(services: Services, host: str, port: int) -> None:

@@ -5,13 +5,13 @@ from rq import get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
-from engine.intake import is_transient, record_failure, run_job
+from engine.intake.jobs import is_transient, record_failure, run_job
 from workers.context import services
 
 
 def split_job(job_id: int) -> dict:
     """Split an uploaded job into items and tasks. A transient failure is retried
-    with back-off (engine.intake.SPLIT_RETRY), the job waiting queued meanwhile."""
+    with back-off (engine.intake.jobs.SPLIT_RETRY), the job waiting queued meanwhile."""
     current = get_current_job()
 
     def retry_in(exc: BaseException) -> int | None:
@@ -45,7 +45,7 @@ def worth_retrying(exc: BaseException) -> bool:
 
 def estimate_quality() -> dict:
     """Re-estimate volunteer reliability in every project with new answers."""
-    from engine.quality import estimate_changed
+    from engine.quality.reliability import estimate_changed
     from workers.schedule import renew
 
     s = services()
@@ -55,7 +55,7 @@ def estimate_quality() -> dict:
 
 def deliver_webhooks() -> dict:
     """POST the webhook events that are due (nudged when events are recorded)."""
-    from engine.delivery import deliver_due
+    from engine.delivery.sender import deliver_due
 
     return {str(pid): count for pid, count in deliver_due(services()).items()}
 

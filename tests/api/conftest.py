@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.models import Answer
+from engine.store.models import Answer
 
 LABELS = ["penguin", "seal", "empty"]
 PROJECT = {"name": "Seal cams", "task_type": "classify",

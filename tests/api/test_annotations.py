@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine import samples
+from engine.intake import samples
 
 LINES = samples.LETTER[:2]
 PAGE = samples.letter_page(LINES)  # 1100 px wide

@@ -12,7 +12,7 @@ import zipfile
 import pytest
 from sqlalchemy import update
 
-from engine.models import Project
+from engine.store.models import Project
 
 LABELS = ["penguin", "seal", "empty"]
 PROJECT = {"name": "Seal cams", "task_type": "classify",

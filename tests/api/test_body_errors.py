@@ -12,7 +12,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from engine.models import Project, Task
+from engine.store.models import Project, Task
 
 # --- bodies that are not JSON objects ---------------------------------------
 

@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from engine import importers, intake
-from engine.fetch import fetch
-from engine.models import Item, Job, Task
+from engine.intake import importers
+from engine.intake import jobs as intake
+from engine.intake.fetch import fetch
+from engine.store.models import Item, Job, Task
 
 V2 = "http://iiif.io/api/presentation/2/context.json"
 V3 = "http://iiif.io/api/presentation/3/context.json"

@@ -1,7 +1,7 @@
 """Jobs that stop half-way: resumed by a re-run or by RQ's retries, never making
 anything twice; failures that are the upload's fault are not retried.
 
-A split is interrupted for real: batches of 2 (engine.intake.BATCH) and a
+A split is interrupted for real: batches of 2 (engine.intake.jobs.BATCH) and a
 failure injected after a batch's items were committed in SQL but before its
 tasks reached Redis, the worst moment.
 """
@@ -21,8 +21,8 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from engine import intake
-from engine.models import Item, Task
+from engine.intake import jobs as intake
+from engine.store.models import Item, Task
 from workers.context import set_services
 from workers.jobs import split_failed
 

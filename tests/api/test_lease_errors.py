@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from engine import leases
+from engine.dispatch import leases
 
 # --- answers -----------------------------------------------------------------
 

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from engine import offline
-from engine.exports import ANSWER_COLUMNS, COLUMNS, ITEM_COLUMNS, escape_cell
+from engine.delivery.exports import ANSWER_COLUMNS, COLUMNS, ITEM_COLUMNS, escape_cell
+from engine.quality import offline
 
 LABELS = ["penguin", "=2+5", "-1", "@seal"]
 REFS = ['=HYPERLINK("http://x")', "+SUM(1)", "-2", "@cmd", "\t=1", "\r=1", "plain", "12",

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 from PIL import Image, ImageDraw
 
-from engine import samples
+from engine.intake import samples
 
 
 def make_project(api, charity, task_type: str, config: dict, **extra) -> dict:

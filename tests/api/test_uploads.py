@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from engine.models import Job, Task
+from engine.store.models import Job, Task
 
 
 def encode(image: Image.Image, fmt: str) -> bytes:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from engine import samples
+from engine.intake import samples
 
 from .test_volunteer_page import answers_of, current_task, volunteer_id, wait_for_new_task
 

@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from engine.identity import authenticate
-from engine.models import Answer, Project, Task, Volunteer
 from engine.projects import publish
+from engine.store.models import Answer, Project, Task, Volunteer
 
 pytestmark = pytest.mark.browser
 

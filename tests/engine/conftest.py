@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from engine.identity import Identity, create_user, create_volunteer
-from engine.intake import create_job, run_job
-from engine.models import User
+from engine.intake.jobs import create_job, run_job
 from engine.projects import create_project
+from engine.store.models import User
 
 LABELS = ["a", "b"]
 

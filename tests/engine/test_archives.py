@@ -9,8 +9,8 @@ import zipfile
 import pytest
 from PIL import Image
 
-from engine.archives import ArchiveLimits, ArchiveMember, ArchiveProblem, read_image_archive
 from engine.errors import InvalidError, TooLargeError
+from engine.intake.archives import ArchiveLimits, ArchiveMember, ArchiveProblem, read_image_archive
 
 PHOTO = os.urandom(3000)  # photos barely compress; the reader never decodes them
 

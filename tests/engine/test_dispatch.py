@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from engine.errors import ConflictError
-from engine.models import Answer, Handout, Project, Task
 from engine.projects import publish
+from engine.store.models import Answer, Handout, Project, Task
 from engine.volunteering import next_task, skip_task, submit_answer
 
 
@@ -61,7 +61,7 @@ def test_retried_submit_is_idempotent(services, setup_project, volunteer):
 
 
 def test_second_answer_with_another_lease_conflicts(services, setup_project, volunteer):
-    from engine import leases
+    from engine.dispatch import leases
 
     project = setup_project(tasks=1)
     v = volunteer()

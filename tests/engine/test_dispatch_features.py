@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select, update
 
 from engine.errors import GoneError
-from engine.models import Project, Task
 from engine.projects import publish
+from engine.store.models import Project, Task
 from engine.volunteering import extend_lease, next_task, next_tasks, submit_answer
 
 

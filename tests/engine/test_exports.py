@@ -4,7 +4,7 @@ from __future__ import annotations
 import gc
 import warnings
 
-from engine.exports import render, result_rows
+from engine.delivery.exports import render, result_rows
 
 
 def test_a_download_cut_short_closes_its_cursor(services, make_project):

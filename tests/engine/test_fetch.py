@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from engine.errors import InvalidError, TooLargeError
-from engine.fetch import fetch
-from engine.media import MediaStore, SplitMedia
+from engine.intake.fetch import fetch
+from engine.intake.media import MediaStore, SplitMedia
 from task_types import ItemError
 
 

@@ -9,13 +9,14 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, insert, select
 
-from engine import dispatch, volunteering
 from engine import identity as identity_module
-from engine.dispatch import Dispatcher, _script_keys, keys, seen_key
+from engine import volunteering
+from engine.dispatch import dispatcher as dispatch
+from engine.dispatch.dispatcher import Dispatcher, _script_keys, keys, seen_key
 from engine.errors import AuthenticationError
 from engine.identity import Identity, authenticate, create_user, create_volunteer
-from engine.models import Answer, Handout, Organisation, Task, utcnow
-from engine.prepared import transaction
+from engine.store.models import Answer, Handout, Organisation, Task, utcnow
+from engine.store.prepared import transaction
 from engine.tokens import token_hash
 from engine.volunteering import next_task, submit_answer
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import InvalidError
-from engine.iiif import CanvasImage, CanvasProblem, is_presentation, parse_manifest, plain_label
+from engine.intake.iiif import (
+    CanvasImage,
+    CanvasProblem,
+    is_presentation,
+    parse_manifest,
+    plain_label,
+)
 
 V2 = "http://iiif.io/api/presentation/2/context.json"
 V3 = "http://iiif.io/api/presentation/3/context.json"

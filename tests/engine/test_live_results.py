@@ -1,12 +1,12 @@
-"""Live results (engine.consensus.update_result) when another writer changes the task
+"""Live results (engine.quality.consensus.update_result) when another writer changes the task
 between the merge's read and its write: the write applies only to the task as read."""
 from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from engine import consensus
-from engine.models import Answer, Result, Task
-from engine.review import resolve
+from engine.quality import consensus
+from engine.quality.review import resolve
+from engine.store.models import Answer, Result, Task
 from engine.volunteering import next_task, submit_answer
 
 

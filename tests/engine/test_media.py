@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from engine.errors import InvalidError, NotFoundError, TooLargeError
-from engine.media import MediaStore
+from engine.intake.media import MediaStore
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Offline merging: engine.offline on CSV files, and `bitesize consensus` around it."""
+"""Offline merging: engine.quality.offline on CSV files, and `bitesize consensus` around it."""
 from __future__ import annotations
 
 import csv
@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from engine import offline, truth
 from engine.errors import InvalidError
+from engine.quality import offline, truth
 from web.cli import cli, consensus
 
 

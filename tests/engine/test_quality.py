@@ -5,9 +5,9 @@ import random
 
 from sqlalchemy import select
 
-from engine.consensus import merge
-from engine.models import VolunteerStat
-from engine.quality import estimate_changed, estimate_project
+from engine.quality.consensus import merge
+from engine.quality.reliability import estimate_changed, estimate_project
+from engine.store.models import VolunteerStat
 from engine.volunteering import next_task, submit_answer
 from task_types.classify import classify
 from workers.schedule import ensure_scheduled

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import Settings
-from engine.redis_server import EmbeddedRedis, _socket_path, connect
+from engine.store.redis_server import EmbeddedRedis, _socket_path, connect
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_started_on_first_use_in_the_instance_folder(embedded, tmp_path):
 
 def test_another_process_shares_the_same_server(embedded, tmp_path):
     embedded.client().set("shared", "from parent")
-    code = ("from engine.redis_server import EmbeddedRedis; import sys; "
+    code = ("from engine.store.redis_server import EmbeddedRedis; import sys; "
             f"print(EmbeddedRedis({str(tmp_path / 'instance')!r}).client().get('shared').decode())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parents[2])
@@ -36,7 +36,7 @@ def test_another_process_shares_the_same_server(embedded, tmp_path):
 
 
 def test_concurrent_first_use_starts_one_server(embedded, tmp_path):
-    code = ("from engine.redis_server import EmbeddedRedis; "
+    code = ("from engine.store.redis_server import EmbeddedRedis; "
             f"print(EmbeddedRedis({str(tmp_path / 'instance')!r}).client().info()['process_id'])")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).parents[2]) for _ in range(4)]

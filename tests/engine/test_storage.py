@@ -8,8 +8,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from engine import migrate
-from engine.models import Base, Handout, utcnow
+from engine.store import migrate
+from engine.store.models import Base, Handout, utcnow
 from engine.volunteering import next_task
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import truth
+from engine.quality import truth
 from task_types.classify import classify
 
-DATA = Path(__file__).parents[3] / "shared" / "data" / "dev"
+DATA = Path(__file__).parents[1] / "data"  # vendored: see tests/data/README.md
 
 
 def simulate(confusions: np.ndarray, n_tasks: int, per_task: int, seed: int = 0):

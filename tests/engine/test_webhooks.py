@@ -14,13 +14,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import outbox, webhooks
-from engine.delivery import BATCH_TASKS, deliver_due
+from engine.delivery import outbox, webhooks
+from engine.delivery.sender import BATCH_TASKS, deliver_due
 from engine.errors import ConflictError, InvalidError, NotFoundError
 from engine.identity import Identity, create_user
-from engine.models import Task, User, WebhookDelivery, WebhookEvent, utcnow
 from engine.projects import create_project
-from engine.review import resolve
+from engine.quality.review import resolve
+from engine.store.models import Task, User, WebhookDelivery, WebhookEvent, utcnow
 from engine.volunteering import next_task, submit_answer
 from workers.schedule import ensure_scheduled
 
@@ -242,7 +242,7 @@ def test_settling_the_last_contested_task_completes_the_project(services, hooked
 
 
 def test_a_job_nudges_the_worker_which_delivers(services, hooked, owner, receiver, work):
-    from engine.intake import create_job
+    from engine.intake.jobs import create_job
 
     project = hooked()
     create_job(services, owner, project.id, items=[{"text": "t0"}])

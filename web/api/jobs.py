@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from engine.errors import InvalidError
-from engine.intake import create_job, get_job, list_jobs, rerun_job
+from engine.intake.jobs import create_job, get_job, list_jobs, rerun_job
 from web.api import bp, serialize
 from web.api.schemas import JobForm, JobItems, JobsQuery, load_body, load_form, load_query
 from web.auth import identity

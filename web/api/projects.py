@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, stream_with_context, url_for
 
-from engine import annotations, exports
+from engine.delivery import annotations, exports
 from engine.projects import (
     create_project,
     get_owned_project,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from engine import moderation
-from engine.quality import volunteer_stats
-from engine.review import resolve, review_queue
+from engine.quality import moderation
+from engine.quality.reliability import volunteer_stats
+from engine.quality.review import resolve, review_queue
 from web.api import bp
 from web.api.schemas import load_body, load_query
 from web.auth import identity

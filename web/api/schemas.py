@@ -9,7 +9,7 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from engine.dispatch import STRATEGIES
+from engine.dispatch.dispatcher import STRATEGIES
 from engine.errors import BadRequestError, InvalidError
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.models import Job
 from engine.projects import ProjectView
+from engine.store.models import Job
 
 
 def iso(value: datetime | None) -> str | None:

@@ -6,9 +6,9 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from engine import webhooks
-from engine.models import Webhook, WebhookDelivery, WebhookEvent
-from engine.outbox import EVENTS
+from engine.delivery import webhooks
+from engine.delivery.outbox import EVENTS
+from engine.store.models import Webhook, WebhookDelivery, WebhookEvent
 from web.api import bp
 from web.api.schemas import load_body, load_query
 from web.api.serialize import iso

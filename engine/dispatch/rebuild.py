@@ -1,0 +1,80 @@
+"""Rebuild a project's dispatch state in Redis from SQL, the system of record.
+
+Runs on `bitesize queue rebuild`, and by itself when the hot path finds a
+project's state missing (Redis restarted empty, flushed, or failed over). A
+Redis lock makes concurrent finders wait for one rebuild instead of racing.
+"""
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import func, select
+
+from engine.dispatch.dispatcher import OpenTask, keys
+from engine.errors import NotFoundError
+from engine.projects import publish
+from engine.services import Services
+from engine.store.models import Answer, Handout, Project, Task, VolunteerStat
+
+LOCK_MS = 120_000
+# Checkouts and submits that reached Redis just before it was wiped are still
+# committing their SQL rows; a rebuild that waits this long reads them too.
+IN_FLIGHT_GRACE_SECONDS = 0.25
+
+
+def rebuild_project(services: Services, project_id: int) -> int:
+    """Recompute all dispatch state of a project; returns the open tasks loaded."""
+    with services.db.session() as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+        open_tasks = _open_tasks(session, project_id)
+        answered = session.execute(
+            select(Answer.task_id, Answer.volunteer_id, Answer.counted)
+            .join(Task, Task.id == Answer.task_id)
+            .where(Task.project_id == project_id, Task.state == "open")).all()
+        blocked = session.scalars(select(VolunteerStat.volunteer_id).where(
+            VolunteerStat.project_id == project_id, VolunteerStat.blocked.is_(True))).all()
+        handed = session.execute(
+            select(Handout.task_id, Handout.volunteer_id)
+            .join(Task, Task.id == Handout.task_id)
+            .where(Task.project_id == project_id, Task.state == "open")).all()
+    dispatcher = services.dispatcher
+    dispatcher.drop_project(project_id)
+    dispatcher.add_tasks(project_id, open_tasks, answered, handed)
+    dispatcher.block(project_id, blocked)
+    publish(services, project)  # meta last: its presence means "state is complete"
+    return len(open_tasks)
+
+
+def _open_tasks(session, project_id: int) -> list[OpenTask]:
+    open_ids = (select(Task.id).where(Task.project_id == project_id, Task.state == "open")
+                .scalar_subquery())
+    done = dict(session.execute(
+        select(Answer.task_id, func.count())
+        .where(Answer.task_id.in_(open_ids), Answer.counted.is_(True))
+        .group_by(Answer.task_id)).all())
+    rows = session.execute(
+        select(Task.id, Task.need, Task.payload, Task.priority, Task.is_gold)
+        .where(Task.project_id == project_id, Task.state == "open")
+        .order_by(Task.id))
+    return [OpenTask(tid, need, done.get(tid, 0), payload, priority, is_gold)
+            for tid, need, payload, priority, is_gold in rows]
+
+
+def ensure_state(services: Services, project_id: int, wait_seconds: float = 30) -> None:
+    """Rebuild a project's missing state once, however many processes notice."""
+    # Outside the project's key prefix (a rebuild drops those), same cluster slot.
+    lock = f"bs:rebuilding:{{p:{project_id}}}"
+    meta = keys(project_id)["meta"]
+    if services.redis.set(lock, "1", nx=True, px=LOCK_MS):
+        try:
+            if not services.redis.exists(meta):
+                time.sleep(IN_FLIGHT_GRACE_SECONDS)
+                rebuild_project(services, project_id)
+        finally:
+            services.redis.delete(lock)
+        return
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline and services.redis.exists(lock):
+        time.sleep(0.02)

@@ -1,0 +1,328 @@
+"""Jobs: a bulk upload becomes items, and items become tasks, in the background.
+
+The request only checks the upload, stores it under the instance folder and
+enqueues a job (RQ) that receives the job's id. The job splits items in
+batches with SQLAlchemy Core bulk inserts, records its progress in SQL (so
+it survives Redis), and can be re-run: items already stored are skipped.
+An image already in the project (same content, or same IIIF image URL) is
+reported as a duplicate instead of becoming tasks again. A transient failure
+(database, Redis, a manifest's server) is retried by RQ with back-off; a
+failure that is the upload's fault fails the job at once, with its error,
+and an owner can run a failed job again once the cause is fixed.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import redis
+from rq import Callback, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob
+from sqlalchemy import exc as sql_errors
+from sqlalchemy import insert, select, update
+
+from engine.delivery import outbox
+from engine.dispatch.dispatcher import OpenTask
+from engine.errors import BitesizeError, ConflictError, NotFoundError, UnavailableError
+from engine.identity import Identity
+from engine.intake.importers import Entry, open_source, plan_upload, write_options
+from engine.intake.media import SplitMedia
+from engine.projects import get_owned_project
+from engine.services import Services
+from engine.store.models import Item, Job, Project, Task, utcnow
+from task_types import ItemError
+
+BATCH = 500
+MAX_REPORTED_PROBLEMS = 1000
+# Back-off between attempts of a split that failed for a passing reason.
+SPLIT_RETRY = Retry(max=3, interval=[10, 60, 300])
+# Failures that say nothing about the upload: trying again later may work.
+TRANSIENT = (sql_errors.OperationalError, sql_errors.InterfaceError,
+             redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+             ConnectionError, TimeoutError, UnavailableError)
+
+
+def create_job(services: Services, identity: Identity, project_id: int, *,
+               items: list[dict] | None = None, upload: IO[bytes] | None = None,
+               filename: str = "", priority: int = 0, mapping: str | dict | None = None,
+               iiif: str | None = None, folder: str | os.PathLike | None = None,
+               enqueue: bool = True) -> Job:
+    """Check and store an upload (see engine.intake.importers for the kinds), then enqueue
+    the job that splits it; ``enqueue=False`` leaves the running to the caller
+    (the command line splits in its own process)."""
+    project = get_owned_project(services, identity, project_id)
+    planned = plan_upload(services, project, items=items, upload=upload, filename=filename,
+                          mapping=mapping, iiif=iiif, folder=folder)
+    with services.db.session() as session:
+        job = Job(project_id=project.id, kind=planned.kind, state="queued", problems=[],
+                  priority=priority)
+        session.add(job)
+        session.flush()
+        job.source = f"job-{job.id}.{planned.ext}" if planned.ext else ""
+        if planned.data is not None:
+            _write_upload(services.settings.uploads_path / job.source, planned.data)
+        if planned.options is not None:
+            write_options(services, job, planned.options)
+    if enqueue:
+        enqueue_split(services, job.id)
+    return job
+
+
+def enqueue_split(services: Services, job_id: int) -> None:
+    services.queue("default").enqueue(
+        "workers.jobs.split_job", job_id, job_id=_rq_id(job_id), job_timeout=6 * 3600,
+        retry=SPLIT_RETRY, on_failure=Callback("workers.jobs.split_failed"))
+
+
+def _rq_id(job_id: int) -> str:
+    return f"split-{job_id}"
+
+
+def rerun_job(services: Services, identity: Identity, job_id: int) -> Job:
+    """Run a failed job again: it resumes where it stopped (stored items are
+    skipped), so nothing is made twice. 409 unless the job failed."""
+    job = get_job(services, identity, job_id)
+    with services.db.session() as session:
+        claimed = session.execute(update(Job).where(Job.id == job.id, Job.state == "failed")
+                                  .values(state="queued", finished_at=None)).rowcount
+    if not claimed:
+        raise ConflictError(f"job {job_id} is {job.state}: only a failed job can be run again",
+                            {"job": f"{job.state}, not failed"})
+    with contextlib.suppress(NoSuchJobError):  # its failed run, so the id can be reused
+        RQJob.fetch(_rq_id(job.id), connection=services.redis).delete()
+    enqueue_split(services, job.id)
+    with services.db.session() as session:
+        return session.get(Job, job.id)
+
+
+def list_jobs(services: Services, identity: Identity, project_id: int, *,
+              state: str | None = None, limit: int = 50, offset: int = 0) -> list[Job]:
+    """A project's jobs, newest first, for its owners (failed ones with ?state=failed)."""
+    project = get_owned_project(services, identity, project_id)
+    query = select(Job).where(Job.project_id == project.id)
+    if state is not None:
+        query = query.where(Job.state == state)
+    with services.db.session() as session:
+        return list(session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)))
+
+
+def get_job(services: Services, identity: Identity, job_id: int) -> Job:
+    """The job if the caller owns its project; another charity's job looks missing,
+    and its error names the job only (not the project it belongs to)."""
+    identity.require_user()
+    with services.db.session() as session:
+        job = session.get(Job, job_id)
+    try:
+        if job is not None:
+            get_owned_project(services, identity, job.project_id)
+    except NotFoundError:
+        job = None
+    if job is None:
+        raise NotFoundError(f"job {job_id} does not exist", {"job": "not found"})
+    return job
+
+
+Progress = Callable[[int, int], None]  # (entries read so far, entries in the upload)
+
+
+def run_job(services: Services, job_id: int, *, progress: Progress | None = None,
+            retry_in: Callable[[BaseException], int | None] | None = None) -> Job:
+    """Split a stored upload into items and tasks (the body of the RQ job).
+
+    On failure the exception propagates and the job is marked failed with its
+    error, unless ``retry_in`` gives the seconds until this job is run again
+    (the worker's retries): then it waits, queued, with this attempt's error.
+    """
+    with services.db.session() as session:
+        job = session.get(Job, job_id)
+        project = session.get(Project, job.project_id)
+        job.state, job.started_at, job.error = "running", utcnow(), None
+    try:
+        resumed = _split_all(services, job, project, progress)
+    except Exception as exc:
+        record_failure(services, job.id, exc, retry_in(exc) if retry_in else None)
+        raise
+    if resumed:
+        from engine.dispatch.rebuild import rebuild_project
+        rebuild_project(services, project.id)  # a crashed run may have left Redis short
+    return _finish(services, job, "done")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure is the infrastructure's (worth a retry), not the upload's."""
+    return isinstance(exc, TRANSIENT) or (
+        isinstance(exc, sql_errors.DBAPIError) and exc.connection_invalidated)
+
+
+def record_failure(services: Services, job_id: int, exc: BaseException,
+                   retry_in: int | None = None) -> None:
+    """The job failed with this error; or, when it runs again in ``retry_in``
+    seconds, it is queued again, its error saying what this attempt met."""
+    with services.db.session() as session:
+        job = session.get(Job, job_id)
+    if retry_in is None:
+        _finish(services, job, "failed", error=_describe(exc))
+    else:
+        _progress(services, job, state="queued", error=f"{_describe(exc)} (this job will be "
+                  f"tried again in {retry_in} s)")
+
+
+@dataclass
+class _Run:
+    """What one run of a job reports beside new items. Every run reads the whole
+    upload and counts afresh, so a resumed job reports each thing once."""
+
+    problems: list[dict] = field(default_factory=list)
+    unlisted: int = 0
+    duplicates: int = 0
+
+    def problem(self, entry: Entry, reason: str, **extra: Any) -> None:
+        if len(self.problems) < MAX_REPORTED_PROBLEMS:
+            self.problems.append({"item": entry.seq, **entry.where, **extra, "reason": reason})
+        else:
+            self.unlisted += 1
+
+    def report(self) -> list[dict]:
+        more = [{"reason": f"{self.unlisted} more problems not listed"}] if self.unlisted else []
+        return self.problems + more
+
+
+def _split_all(services: Services, job: Job, project: Project,
+               progress: Progress | None) -> bool:
+    done, known = _stored(services, job, project)
+    total, entries = open_source(services, job, project)
+    _progress(services, job, items_total=total)
+    run, batch = _Run(), []
+    for handled, entry in enumerate(entries, 1):
+        if entry.seq not in done:
+            _take(job, entry, known, run, batch)
+        if len(batch) >= BATCH:
+            _store_batch(services, job, project, batch, run)
+            batch = []
+        if progress is not None:
+            progress(handled, total)
+    _store_batch(services, job, project, batch, run)
+    return bool(done)
+
+
+def _stored(services: Services, job: Job, project: Project) -> tuple[set[int], set[str]]:
+    """The seqs this job already stored, and the images of the project's items:
+    one query each per run, so spotting a duplicate costs a set lookup."""
+    with services.db.session() as session:
+        done = set(session.scalars(select(Item.seq).where(Item.job_id == job.id)))
+        images = session.scalars(select(Item.data["image"].as_string())
+                                 .where(Item.project_id == project.id))
+        return done, {image for image in images if image}
+
+
+def _take(job: Job, entry: Entry, known: set[str], run: _Run, batch: list[Entry]) -> None:
+    """Batch an entry to be split, or report it: unreadable, or an image the
+    project already has (then it is no new item: its tasks exist already)."""
+    if entry.item is None:
+        run.problem(entry, entry.problem or "not readable")
+        return
+    image = _image_key(job, entry.item)
+    if image is not None and image in known:
+        run.duplicates += 1
+        run.problem(entry, "already in this project", duplicate=True)
+        return
+    if image is not None:
+        known.add(image)
+    batch.append(entry)
+
+
+def _image_key(job: Job, item: dict) -> str | None:
+    """What identifies an item's picture: a stored image's name is its content
+    hash; a IIIF image URL names one canvas image. Other URLs may serve anything
+    and rows may share a picture on purpose, so they are never duplicates."""
+    image = item.get("image")
+    if isinstance(image, str) and (image.startswith("/media/") or job.kind == "iiif"):
+        return image
+    return None
+
+
+def _store_batch(services: Services, job: Job, project: Project, batch: list[Entry],
+                 run: _Run) -> None:
+    """Split one batch of items, then insert the items and their tasks in one
+    transaction and pool them; items that could not be split are reported, and
+    the report and counts so far are saved with the batch.
+
+    Splitting (which may decode and cut pictures) happens before the
+    transaction opens, so a slow page never holds the database's write lock.
+    """
+    task_type = services.registry.get(project.task_type)
+    media = SplitMedia(services.media)
+    split = []
+    for entry in batch:
+        try:
+            split.append((entry.seq, entry.item, task_type.split(entry.item, project.config,
+                                                                 media)))
+        except ItemError as exc:
+            run.problem(entry, exc.message, ref=_ref(entry.item))
+    if split:
+        _insert(services, job, project, split)
+    _progress(services, job, duplicates=run.duplicates, problems=run.report())
+
+
+def _insert(services: Services, job: Job, project: Project,
+            split: list[tuple[int, dict, list]]) -> None:
+    with services.db.session() as session:
+        item_ids = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), [
+            {"project_id": project.id, "job_id": job.id, "seq": seq, "ref": _ref(item),
+             "data": item} for seq, item, _ in split]).all()
+        rows = [{"project_id": project.id, "item_id": item_id, "payload": mt.payload,
+                 "gold": mt.gold, "is_gold": mt.gold is not None, "state": "open",
+                 "need": project.min_answers, "priority": job.priority}
+                for item_id, (_, _, microtasks) in zip(item_ids, split, strict=True)
+                for mt in microtasks]
+        task_ids = []
+        if rows:
+            task_ids = session.scalars(
+                insert(Task).returning(Task.id, sort_by_parameter_order=True), rows).all()
+        session.execute(update(Job).where(Job.id == job.id).values(
+            items_split=Job.items_split + len(split), tasks_made=Job.tasks_made + len(rows)))
+    services.dispatcher.add_tasks(project.id, _open(task_ids, rows))
+
+
+def _ref(item: dict) -> str | None:
+    return str(item.get("id"))[:200] if item.get("id") is not None else None
+
+
+def _open(task_ids: Iterable[int], rows: list[dict]) -> Iterator[OpenTask]:
+    for task_id, row in zip(task_ids, rows, strict=True):
+        yield OpenTask(task_id, row["need"], 0, row["payload"], row["priority"], row["is_gold"])
+
+
+def _progress(services: Services, job: Job, **values: Any) -> None:
+    with services.db.session() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(**values))
+
+
+def _finish(services: Services, job: Job, state: str, error: str | None = None) -> Job:
+    """Record how the job ended, and its job.split webhook event in the same transaction."""
+    with services.db.session() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(
+            state=state, error=error, finished_at=utcnow()))
+        finished = session.get(Job, job.id)
+        recorded = outbox.job_finished(session, finished)
+    if recorded:
+        outbox.nudge(services)
+    return finished
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BitesizeError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _write_upload(path: Path, data: IO[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        shutil.copyfileobj(data, out, 1024 * 1024)

@@ -1,0 +1,227 @@
+"""Content-addressed image storage in one flat folder (the instance's ``media/``).
+
+An image is stored under the sha256 of its bytes, so storing the same photo
+twice (a re-uploaded zip, two jobs sharing pictures) costs nothing, names never
+clash, and a URL ``/media/<name>`` can be cached forever. Every write goes to a
+temporary file in the same folder and is then renamed into place, so readers
+and concurrent writers of the same name (two workers storing one image) only
+ever see complete files.
+
+Uploads are hostile until proven otherwise: the size in bytes, the format and
+the pixel count (read from the header, before any pixel is decoded) are checked
+first, and the image is fully decoded once, to make the thumbnail, before
+anything is written.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import struct
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from engine.errors import BitesizeError, InvalidError, NotFoundError, TooLargeError
+from task_types import ItemError
+from task_types.imaging import flatten
+
+# Pillow format -> the extension of the stored file. Only these decoders are
+# ever tried: exotic formats are where image-library vulnerabilities live.
+FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+_NAME = re.compile(r"[0-9a-f]{64}\.(?:jpg|png|webp|gif|thumb\.jpg)")
+# What Pillow raises on truncated or corrupt data, depending on the decoder.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One stored image; ``width`` and ``height`` are the file's pixel size, before
+    any EXIF orientation (the thumbnail is shown upright)."""
+
+    name: str  # "<sha256 of the bytes>.<jpg|png|webp|gif>"
+    sha256: str
+    width: int
+    height: int
+    format: str  # "JPEG", "PNG", "WEBP" or "GIF"
+    thumb: str  # "<sha256>.thumb.jpg"
+    duplicate: bool  # the same bytes were already stored
+
+
+class MediaStore:
+    """Images and their thumbnails, in a flat folder, named by content."""
+
+    def __init__(self, root: Path, max_pixels: int = 50_000_000,
+                 max_bytes: int = 50 * 1024 * 1024, thumb_size: int = 320) -> None:
+        self.root = Path(root)
+        self.max_pixels = max_pixels
+        self.max_bytes = max_bytes
+        self.thumb_size = thumb_size
+
+    def put(self, data: bytes, filename: str = "") -> StoredImage:
+        """Check ``data`` is a sound image and store it (unchanged) with a thumbnail.
+
+        ``filename`` only names the upload in error messages. Raises TooLargeError
+        over ``max_bytes``, InvalidError for anything that is not a whole JPEG, PNG,
+        WebP or GIF of at most ``max_pixels``.
+        """
+        label = filename or "upload"
+        if len(data) > self.max_bytes:
+            raise TooLargeError(
+                f"{label} is {len(data)} bytes, over the limit of {self.max_bytes}")
+        with _open_image(data, label) as image:
+            self._check_pixels(image, label)
+            fmt, (width, height) = image.format, image.size
+        sha = hashlib.sha256(data).hexdigest()
+        stored = StoredImage(name=f"{sha}.{FORMATS[fmt]}", sha256=sha, width=width,
+                             height=height, format=fmt, thumb=f"{sha}.thumb.jpg",
+                             duplicate=self._is_stored(sha, FORMATS[fmt], len(data)))
+        if not stored.duplicate:
+            self._store(stored, data, label)
+        return stored
+
+    def store(self, data: bytes, ext: str) -> str:
+        """Keep an image the engine made itself (a tile, a line cut from a page)
+        and return its ``/media/`` ref.
+
+        The pixels came from an image ``put`` already checked, so this skips the
+        checks and the thumbnail: splitting a photo into tiles must cost little
+        more than Pillow's own encoding (the task types' benchmark measures it).
+        """
+        if ext not in FORMATS.values() or len(data) > self.max_bytes:
+            raise InvalidError(f"cannot store a {len(data)}-byte .{ext} piece")
+        name = f"{hashlib.sha256(data).hexdigest()}.{ext}"
+        target = self.root / name
+        with contextlib.suppress(FileNotFoundError):
+            if target.stat().st_size == len(data):
+                return f"/media/{name}"
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_atomic(target, data)
+        return f"/media/{name}"
+
+    def read(self, ref: str) -> bytes:
+        """The bytes of a stored image given its ``/media/<name>`` ref, as task
+        types' ``split`` reads an item's picture; NotFoundError otherwise."""
+        if not ref.startswith("/media/"):
+            raise NotFoundError(f"{ref!r} is not a stored image")
+        return self.path(ref[len("/media/"):]).read_bytes()
+
+    def path(self, name: str) -> Path:
+        """The file of a stored image or thumbnail; NotFoundError for any other name.
+
+        Only names of the exact stored shape are accepted, so a name taken from a
+        URL can never walk out of the folder (``../``, absolute paths, NULs).
+        """
+        if not self.exists(name):
+            raise NotFoundError(f"no stored media named {name!r}")
+        return self.root / name
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` is a stored image or thumbnail (False for any odd name)."""
+        return _NAME.fullmatch(name) is not None and (self.root / name).is_file()
+
+    def _check_pixels(self, image: Image.Image, label: str) -> None:
+        """Refuse huge images from the header alone: decoding is what a bomb attacks."""
+        width, height = image.size
+        if width * height > self.max_pixels:
+            raise InvalidError(f"{label} is {width}x{height} pixels, over the limit of "
+                               f"{self.max_pixels} pixels")
+
+    def _is_stored(self, sha: str, ext: str, size: int) -> bool:
+        """Whether a complete copy is already here. Files are written thumbnail first,
+        and a size check catches a file emptied by a power cut (we skip fsync)."""
+        original, thumb = self.root / f"{sha}.{ext}", self.root / f"{sha}.thumb.jpg"
+        with contextlib.suppress(FileNotFoundError):
+            return original.stat().st_size == size and thumb.stat().st_size > 0
+        return False
+
+    def _store(self, stored: StoredImage, data: bytes, label: str) -> None:
+        """Decode in full (catching truncated files), then write thumbnail, then image."""
+        with _open_image(data, label) as image:
+            image.verify()
+        with _open_image(data, label) as image:
+            thumb = _thumbnail(image, self.thumb_size)
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.root / stored.thumb, thumb)
+        _write_atomic(self.root / stored.name, data)
+
+
+class SplitMedia:
+    """The ``Media`` task types cut pictures through: an item's image from the
+    store or its http(s) URL, the pieces into the store. Engine errors become
+    the task types' ItemError, so a bad picture is one item's problem, reported
+    in the job, not a failed job."""
+
+    def __init__(self, store: MediaStore, timeout: float = 30.0) -> None:
+        self.store_ = store
+        self.timeout = timeout
+
+    def read(self, ref: str) -> bytes:
+        from engine.intake.fetch import fetch
+
+        try:
+            if ref.startswith("/media/"):
+                return self.store_.read(ref)
+            return fetch(ref, self.store_.max_bytes, self.timeout)
+        except BitesizeError as exc:
+            raise ItemError(exc.message, {"image": [exc.message]}) from exc
+
+    def store(self, data: bytes, ext: str) -> str:
+        return self.store_.store(data, ext)
+
+
+def _thumbnail(image: Image.Image, size: int) -> bytes:
+    """A JPEG at most ``size`` px on each side, upright as the camera meant it.
+
+    ``draft`` lets the JPEG decoder skip most of the work for big photos; EXIF
+    is not copied, so a thumbnail never leaks the GPS position of a photo.
+    """
+    image.draft(None, (2 * size, 2 * size))
+    upright = flatten(ImageOps.exif_transpose(image))
+    upright.thumbnail((size, size))
+    out = io.BytesIO()
+    upright.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+@contextlib.contextmanager
+def _open_image(data: bytes, label: str) -> Iterator[Image.Image]:
+    """Open ``data`` with the allowed decoders only, and turn every way an image can
+    be bad (including Pillow's own decompression-bomb warning) into InvalidError.
+
+    The warning filter is process-wide while the image is open (so in threads it
+    may briefly affect others); it only ever turns that one warning into an error.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(FORMATS)) as image:
+                yield image
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise InvalidError(f"{label} is refused as a likely decompression bomb: {exc}"
+                           ) from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidError(f"not an image (JPEG, PNG, WebP or GIF): {label}") from exc
+    except _DECODE_ERRORS as exc:
+        raise InvalidError(f"{label} is a truncated or corrupt image: {exc}") from exc
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` so nobody ever sees it half-written: a temporary file in the
+    same folder (same file system), then ``os.replace``, which is atomic."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a static file server must read it
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,282 @@
+"""Offline merging: an answers CSV in, a results CSV out.
+
+What `bitesize consensus` runs, for a charity that collected answers
+elsewhere (a spreadsheet, another platform) or wants to re-merge an export.
+It calls engine.quality.truth, the same code the live path uses, so a result merged
+offline is the result the engine would have given.
+
+ANSWERS.csv has the columns ``task,worker,answer``; GOLD.csv ``task,answer``;
+RESULTS.csv gets ``task,answer,confidence``, one row per task in the order
+tasks first appear in ANSWERS.csv. Other columns are ignored, blanks around
+values are stripped (" Deer" is "Deer"), header names ignore case, and when a
+worker answered a task twice the later row counts (engine.quality.truth.encode).
+
+Label types (classify) go through engine.quality.truth's EM. Every other type goes
+through its own ``aggregate``, as live: the answer cell is read by the type
+(``answer_from_text``: text, a number, ``;``-separated tags, a JSON list of
+boxes), a first unweighted merge gives each worker an agreement score, and a
+second merge weights each answer by it, as the periodic quality job's
+reliabilities weight live merges.
+"""
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from marshmallow import ValidationError
+
+from engine.errors import InvalidError
+from engine.quality import truth
+from engine.quality.consensus import UNKNOWN_RELIABILITY
+from task_types import Aggregate, TaskType
+
+ANSWER_COLUMNS = ("task", "worker", "answer")
+GOLD_COLUMNS = ("task", "answer")
+PRIOR_ANSWERS = 3  # a worker's agreement is shrunk towards UNKNOWN_RELIABILITY by this many
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What one merge did, for the one-line report on stderr."""
+
+    tasks: int
+    answers: int
+    workers: int
+    method: str
+    seconds: float
+    gold: int = 0
+    accuracy: float | None = None  # on gold tasks, by a run that did not see their gold
+    measure: str = "accuracy"  # or the type's mean score, for types without labels
+
+    def line(self) -> str:
+        text = (f"{self.tasks} tasks, {self.answers} answers, {self.workers} workers, "
+                f"method {self.method}, {self.seconds:.2f} s")
+        if self.accuracy is not None:
+            text += (f", {self.measure} {100 * self.accuracy:.2f}% on {self.gold} gold tasks"
+                     " (scored by a run without gold)")
+        return text
+
+
+def read_answers(path: Path | str) -> list[tuple[str, str, str]]:
+    """(task, worker, answer) rows of an answers CSV; InvalidError names the line."""
+    return [tuple(values) for _line, values in _rows(Path(path), ANSWER_COLUMNS)]
+
+
+def read_gold(path: Path | str) -> dict[str, str]:
+    """task -> gold answer; a task given two different gold answers is an error."""
+    gold: dict[str, str] = {}
+    for line, (task, answer) in _rows(Path(path), GOLD_COLUMNS):
+        if gold.setdefault(task, answer) != answer:
+            raise InvalidError(f"{Path(path).name}: line {line}: task {task!r} has two gold "
+                               f"answers, {gold[task]!r} and {answer!r}")
+    return gold
+
+
+def _rows(path: Path, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = ()
+          ) -> Iterator[tuple[int, list[str]]]:
+    """(line number, the named columns) of each data row, checked: none missing,
+    none empty."""
+    with path.open(newline="", encoding="utf-8-sig") as stream:
+        reader = csv.reader(stream, strict=True)  # an unclosed quote must not eat the file
+        try:
+            yield from _checked(reader, path.name, columns, may_be_empty)
+        except UnicodeDecodeError as exc:
+            raise InvalidError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
+        except csv.Error as exc:
+            raise InvalidError(f"{path.name}: line {reader.line_num}: not readable as CSV "
+                               f"({exc})") from exc
+
+
+def _checked(reader, name: str, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = ()
+             ) -> Iterator[tuple[int, list[str]]]:
+    header = next(reader, None)
+    if not header or not any(cell.strip() for cell in header):
+        raise InvalidError(f"{name} is empty: expected a header line {','.join(columns)}")
+    where = _positions(header, name, columns)
+    count = 0
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines, as spreadsheets leave at the end
+        values = [_unescaped(row[i].strip()) if i < len(row) else "" for i in where]
+        for column, value in zip(columns, values, strict=True):
+            if not value and column not in may_be_empty:
+                raise InvalidError(f"{name}: line {reader.line_num}: empty {column!r}")
+        count += 1
+        yield reader.line_num, values
+    if not count:
+        raise InvalidError(f"{name} has a header but no rows")
+
+
+def _unescaped(cell: str) -> str:
+    """Undo the exports' formula escaping ("'=x" -> "=x", "'-3" -> "-3"), so an
+    exported answers CSV merges to what was answered."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@") else cell
+
+
+def _positions(header: list[str], name: str, columns: tuple[str, ...]) -> list[int]:
+    names = [cell.strip().lower() for cell in header]
+    missing = [column for column in columns if column not in names]
+    if missing:
+        raise InvalidError(f"{name}: line 1: missing column(s) {', '.join(missing)}; "
+                           f"expected {','.join(columns)}, found {','.join(header)}")
+    return [names.index(column) for column in columns]
+
+
+def merge(rows: list[tuple[str, str, str]], gold: dict[str, str] | None = None,
+          method: str = "auto") -> tuple[truth.Answers, truth.Inference]:
+    """Encode the answers (labels: every answer and gold label) and run a method."""
+    if method not in truth.METHODS:
+        raise InvalidError(f"unknown method {method!r}; use one of {', '.join(truth.METHODS)}")
+    gold = gold or {}
+    labels = truth.natural_sort([row[2] for row in rows] + list(gold.values()))
+    answers = truth.encode(rows, labels)
+    return answers, truth.infer(answers, method, answers.gold_codes(gold) if gold else None)
+
+
+def write_results(stream: TextIO, answers: truth.Answers, inference: truth.Inference) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(("task", "answer", "confidence"))
+    for task, label, confidence in zip(answers.tasks, inference.label.tolist(),
+                                       inference.confidence.tolist(), strict=True):
+        writer.writerow((task, answers.labels[label], f"{confidence:.6f}"))
+
+
+def run(answers_path: Path | str, output: TextIO, gold_path: Path | str | None = None,
+        method: str = "auto") -> Summary:
+    """Read, merge, write; the summary's accuracy compares a run *without* the
+    gold to the gold (a run with it would just echo it back on those tasks)."""
+    rows = read_answers(answers_path)
+    gold = read_gold(gold_path) if gold_path else {}
+    started = time.perf_counter()
+    answers, inference = merge(rows, gold, method)
+    seconds = time.perf_counter() - started
+    write_results(output, answers, inference)
+    summary = Summary(tasks=len(answers.tasks), answers=len(answers.task),
+                      workers=len(answers.workers), method=method, seconds=seconds)
+    return _scored(summary, answers, gold) if gold else summary
+
+
+def _scored(summary: Summary, answers: truth.Answers, gold: dict[str, str]) -> Summary:
+    codes = answers.gold_codes(gold)
+    known = codes >= 0
+    blind = truth.infer(answers, summary.method)
+    accuracy = float(np.mean(blind.label[known] == codes[known])) if known.any() else None
+    return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
+                   summary.seconds, int(known.sum()), accuracy)
+
+
+# -- every other type: the type's own aggregate, weighted by agreement -------------
+
+
+@dataclass(frozen=True)
+class TypedMerge:
+    """Results of a typed merge, tasks in input order, and the weights used."""
+
+    tasks: list[str]
+    results: dict[str, Aggregate]
+    reliability: dict[str, float]
+
+
+def read_typed(path: Path | str, task_type: TaskType, config: dict
+               ) -> list[tuple[str, str, dict]]:
+    """(task, worker, answer) rows with each answer read and validated by the type;
+    InvalidError names the line of the first answer it cannot read."""
+    path = Path(path)
+    schema = task_type.answer_schema(config)
+    rows = []
+    # an empty cell is an answer for some types: no tags apply, nothing to mark
+    for line, (task, worker, text) in _rows(path, ANSWER_COLUMNS, ("answer",)):
+        rows.append((task, worker, _typed_answer(task_type, schema, config, text,
+                                                 f"{path.name}: line {line}")))
+    return rows
+
+
+def _typed_answer(task_type: TaskType, schema, config: dict, text: str, where: str) -> dict:
+    try:
+        return schema.load(task_type.answer_from_text(text, config))
+    except (ValueError, ValidationError) as exc:
+        detail = exc.messages if isinstance(exc, ValidationError) else exc
+        raise InvalidError(f"{where}: not a {task_type.name} answer: {detail}") from exc
+
+
+def merge_typed(task_type: TaskType, config: dict, rows: list[tuple[str, str, dict]],
+                rounds: int = 1) -> TypedMerge:
+    """Merge each task's answers with the type's aggregate: unweighted first, then
+    ``rounds`` times weighted by each worker's agreement with the previous results."""
+    by_task: dict[str, dict[str, dict]] = {}
+    for task, worker, answer in rows:
+        by_task.setdefault(task, {})[worker] = answer  # a later answer replaces an earlier
+    results = {task: task_type.aggregate(list(answers.values()), None, config)
+               for task, answers in by_task.items()}
+    reliability: dict[str, float] = {}
+    for _ in range(rounds):
+        reliability = agreement(task_type, by_task, results, config)
+        results = {task: task_type.aggregate(
+            list(answers.values()), [reliability[w] for w in answers], config)
+            for task, answers in by_task.items()}
+    return TypedMerge(list(by_task), results, reliability)
+
+
+def agreement(task_type: TaskType, by_task: dict[str, dict[str, dict]],
+              results: dict[str, Aggregate], config: dict | None = None) -> dict[str, float]:
+    """Each worker's mean score against the current results, shrunk towards a new
+    volunteer's prior so that one lucky answer does not make a trusted worker."""
+    totals: dict[str, list[float]] = {}
+    for task, answers in by_task.items():
+        value = results[task].value
+        for worker, answer in answers.items():
+            scored = task_type.score(answer, value, config) if value is not None else 0.0
+            total = totals.setdefault(worker, [0.0, 0])
+            total[0] += scored
+            total[1] += 1
+    return {worker: (score + PRIOR_ANSWERS * UNKNOWN_RELIABILITY) / (n + PRIOR_ANSWERS)
+            for worker, (score, n) in totals.items()}
+
+
+def write_typed(stream: TextIO, task_type: TaskType, merged: TypedMerge) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(("task", "answer", "confidence"))
+    for task in merged.tasks:
+        result = merged.results[task]
+        writer.writerow((task, task_type.value_to_text(result.value), f"{result.confidence:.6f}"))
+
+
+def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
+              config: dict | None = None, gold_path: Path | str | None = None) -> Summary:
+    """Read, merge, write for a type that is not one label of a list; with gold, the
+    summary's accuracy is the mean score of the results against it."""
+    config = config if config is not None else task_type.offline_config()
+    rows = read_typed(answers_path, task_type, config)
+    started = time.perf_counter()
+    merged = merge_typed(task_type, config, rows)
+    seconds = time.perf_counter() - started
+    write_typed(output, task_type, merged)
+    summary = Summary(tasks=len(merged.tasks), answers=len(rows),
+                      workers=len({worker for _, worker, _ in rows}),
+                      method=f"{task_type.name} aggregate", seconds=seconds)
+    if not gold_path:
+        return summary
+    gold = read_typed_gold(gold_path, task_type, config)
+    scores = [task_type.score(task_type.answer_from_text(
+        task_type.value_to_text(merged.results[task].value), config), value, config)
+        for task, value in gold.items() if task in merged.results]
+    return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
+                   summary.seconds, len(scores), sum(scores) / len(scores) if scores else None,
+                   "mean score")
+
+
+def read_typed_gold(path: Path | str, task_type: TaskType, config: dict) -> dict[str, Any]:
+    """task -> the gold result value, read as an answer and merged alone (as an
+    admin's settlement is)."""
+    path = Path(path)
+    schema = task_type.answer_schema(config)
+    gold = {}
+    for line, (task, text) in _rows(path, GOLD_COLUMNS, ("answer",)):
+        answer = _typed_answer(task_type, schema, config, text, f"{path.name}: line {line}")
+        gold[task] = task_type.aggregate([answer], None, config).value
+    return gold

@@ -1,0 +1,98 @@
+"""The review queue: what the crowd could not settle, and an admin settling it.
+
+A contested task reached max_answers below the confidence target. The queue
+shows every answer with who gave it and how reliable they are, and the vote
+distribution; a resolution settles the task, and a settled task then serves
+as gold for measuring volunteers.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from engine.answers import load_answer
+from engine.delivery import outbox
+from engine.errors import ConflictError, NotFoundError
+from engine.identity import Identity
+from engine.projects import get_owned_project
+from engine.quality.consensus import store_result
+from engine.services import Services
+from engine.store.models import Answer, Project, Result, Task, VolunteerStat, utcnow
+
+REVIEWABLE = ("contested", "open", "retired")
+
+
+def review_queue(services: Services, identity: Identity, project_id: int,
+                 limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """Contested tasks of a project, oldest first, with everything needed to judge them."""
+    project = get_owned_project(services, identity, project_id)
+    with services.db.session() as session:
+        contested = (select(Task).where(Task.project_id == project.id,
+                                        Task.state == "contested"))
+        total = session.scalar(select(func.count()).select_from(contested.subquery()))
+        tasks = list(session.scalars(contested.order_by(Task.id).limit(limit).offset(offset)))
+        entries = [_entry(session, task) for task in tasks]
+    return {"total": total, "limit": limit, "offset": offset, "tasks": entries}
+
+
+def _entry(session, task: Task) -> dict[str, Any]:
+    result = session.get(Result, task.id)
+    rows = session.execute(
+        select(Answer, VolunteerStat.reliability)
+        .outerjoin(VolunteerStat, (VolunteerStat.volunteer_id == Answer.volunteer_id)
+                   & (VolunteerStat.project_id == Answer.project_id))
+        .where(Answer.task_id == task.id).order_by(Answer.id)).all()
+    return {
+        "id": task.id, "payload": task.payload, "state": task.state,
+        "result": None if result is None else {
+            "value": result.value, "confidence": result.confidence, "method": result.method},
+        "distribution": (result.support if result else None) or {},
+        "answers": [{"id": a.id, "volunteer": a.volunteer_id, "value": a.value,
+                     "counted": a.counted, "reliability": reliability,
+                     "created_at": a.created_at.isoformat()} for a, reliability in rows],
+    }
+
+
+def resolve(services: Services, identity: Identity, task_id: int,
+            raw_answer: Any) -> Task:
+    """Settle a task with an admin's answer: final result, and gold from now on."""
+    with services.db.writing() as session:
+        task = session.get(Task, task_id)
+        project = _owned_project_of(services, identity, task, task_id)
+        if task.is_gold or task.state not in REVIEWABLE:
+            raise ConflictError(f"task {task_id} is {'gold' if task.is_gold else task.state}"
+                                " and cannot be settled", {"task": "not reviewable"})
+        value = _settled_value(services, project, raw_answer)
+        before = task.state
+        _settle(session, task, identity, value)
+        recorded = outbox.task_finished(session, task, value, 1.0, before)
+    services.dispatcher.settle(task.project_id, task.id, None)
+    if recorded:
+        outbox.nudge(services)
+    return task
+
+
+def _owned_project_of(services: Services, identity: Identity, task: Task | None,
+                      task_id: int) -> Project:
+    """The project of a task the caller's organisation owns. Another charity's task
+    looks missing, and the error names the task only, not the project it is in."""
+    identity.require_user()
+    try:
+        if task is not None:
+            return get_owned_project(services, identity, task.project_id)
+    except NotFoundError:
+        pass
+    raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
+
+
+def _settled_value(services: Services, project: Project, raw_answer: Any) -> Any:
+    task_type = services.registry.get(project.task_type)
+    answer = load_answer(task_type.answer_schema(project.config), raw_answer)
+    return task_type.aggregate([answer], None, project.config).value
+
+
+def _settle(session, task: Task, identity: Identity, value: Any) -> None:
+    store_result(session, task, value, 1.0, "settled")
+    task.state, task.gold = "settled", value
+    task.settled_by, task.retired_at = identity.id, utcnow()

@@ -30,8 +30,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None,
-                 environ: dict[str, str] | None = None) -> Settings:
-        """Build settings: defaults < environment < explicit overrides."""
+                 environ: dict[str, str] | None = None, create: bool = True) -> Settings:
+        """Build settings: defaults < environment < explicit overrides. With
+        create=False nothing is made on disk (no instance folder, no secret):
+        enough to ask where the database would be."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -40,16 +42,25 @@ class Settings:
                 values[f.name] = _coerce(f.type, raw)
         values.update(overrides or {})
         settings = cls(**values)
-        return settings.resolved()
+        return settings.resolved(create)
 
-    def resolved(self) -> Settings:
+    def resolved(self, create: bool = True) -> Settings:
         """Fill the defaults that depend on the instance folder."""
         instance = Path(self.instance_path).absolute()
-        instance.mkdir(parents=True, exist_ok=True)
+        if create:
+            instance.mkdir(parents=True, exist_ok=True)
         database_url = self.database_url or f"sqlite:///{instance / 'bitesize.db'}"
-        secret = self.secret_key or _instance_secret(instance)
+        secret = self.secret_key or (_instance_secret(instance) if create else "")
         return replace(self, instance_path=instance, database_url=database_url,
                        secret_key=secret)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file, when the database is SQLite on disk."""
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix) or ":memory:" in self.database_url:
+            return None
+        return Path(self.database_url[len(prefix):].split("?", 1)[0])
 
     @property
     def media_path(self) -> Path:

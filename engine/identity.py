@@ -7,18 +7,28 @@ refills the cache (Redis can be wiped and this heals by itself).
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import weakref
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 
-from engine.errors import AuthenticationError, InvalidError, PermissionDeniedError
+from engine.errors import (
+    AuthenticationError,
+    InvalidError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from engine.services import Services
 from engine.store.models import Organisation, User, Volunteer
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600
+# What the cache holds for a token that was revoked or rotated away, for as long
+# as a cached identity could have lived, so no process honours it after SQL has.
+REVOKED = b"revoked"
 # Volunteer identities are also kept in each process for a few seconds: the
 # volunteer's two calls per task then skip a Redis round trip. Blocking is per
 # project and checked by the dispatch scripts on every call, never here.
@@ -59,11 +69,16 @@ def authenticate(services: Services, token: str | None) -> Identity:
     if hit is not None and hit[0] > now:
         return hit[1]
     cached = services.redis.get(_cache_key(digest))
+    if cached == REVOKED:
+        raise AuthenticationError("this token is not valid")
     if cached:
         identity = Identity(**json.loads(cached))
     else:
         identity = _lookup(services, token, digest)
-        services.redis.set(_cache_key(digest), json.dumps(identity.__dict__), ex=CACHE_SECONDS)
+        # NX: a lookup that read SQL just before a revocation must not overwrite
+        # the revocation's tombstone with the identity it found.
+        services.redis.set(_cache_key(digest), json.dumps(identity.__dict__),
+                           ex=CACHE_SECONDS, nx=True)
     if identity.is_volunteer:
         if len(local) >= LOCAL_MAX:
             local.clear()
@@ -127,3 +142,68 @@ def create_user(services: Services, organisation: str, role: str,
         session.add(user)
         session.flush()
         return user.id, token
+
+
+def revoke_user(services: Services, user_id: int) -> None:
+    """End the user's API token, at once and on every process."""
+    _replace_token(services, user_id, None)
+
+
+def rotate_user(services: Services, user_id: int) -> str:
+    """Give the user a new API token and end the old one; returns the new token."""
+    token = new_token(USER_PREFIX)
+    _replace_token(services, user_id, token)
+    return token
+
+
+def _replace_token(services: Services, user_id: int, token: str | None) -> None:
+    with services.db.writing() as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFoundError(f"user {user_id} does not exist", {"user": "not found"})
+        old = user.token_hash
+        user.token_hash = token_hash(token) if token else revoked_marker()
+    if not is_revoked(old):
+        services.redis.set(_cache_key(old), REVOKED, ex=CACHE_SECONDS)
+
+
+def revoked_marker() -> str:
+    """A stored token hash that no token has (SHA-256 hex has no colon), unique per user."""
+    return "revoked:" + secrets.token_hex(16)
+
+
+def is_revoked(stored_hash: str) -> bool:
+    return stored_hash.startswith("revoked:")
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    organisation: str
+    role: str
+    name: str
+    revoked: bool
+    created_at: datetime
+
+
+def list_users(services: Services, organisation: str | None = None) -> list[UserRow]:
+    """Every charity member and admin, oldest first; one organisation's if named."""
+    query = (select(User, Organisation.name).join(Organisation)
+             .order_by(User.id))
+    if organisation is not None:
+        query = query.where(Organisation.name == organisation)
+    with services.db.session() as session:
+        return [UserRow(user.id, org, user.role, user.name or "", is_revoked(user.token_hash),
+                        user.created_at) for user, org in session.execute(query)]
+
+
+def find_organisation(services: Services, name: str) -> int:
+    """The id of the organisation called `name`; NotFoundError naming the known ones."""
+    with services.db.session() as session:
+        found = session.scalar(select(Organisation.id).where(Organisation.name == name))
+        if found is not None:
+            return found
+        known = sorted(session.scalars(select(Organisation.name)))
+    listed = ", ".join(repr(n) for n in known[:10]) or "none yet"
+    raise NotFoundError(f"no organisation is called {name!r} (known: {listed})",
+                        {"org": "not found"})

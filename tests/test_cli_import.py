@@ -106,7 +106,7 @@ def test_a_zip_csv_and_json_import_alike(runner, services, project, tmp_path):
     (["{project}", "{folder}/notes.txt"], "not a .zip, .csv or .json"),
     (["{project}", "{folder}", "--mapping", '{{"text": "t"}}'], "a mapping is only for a .csv"),
     (["{project}", "{rows}", "--mapping", '{{"text": "nope"}}'], "no column named 'nope'"),
-    (["{project}", "{folder}/missing"], "does not exist"),
+    (["{project}", "{folder}/missing"], "no such file or folder"),
 ])
 def test_what_cannot_be_imported_is_refused_before_a_job(runner, services, project, folder,
                                                          tmp_path, args, words):

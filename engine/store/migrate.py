@@ -11,6 +11,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from engine.store.db import Database
 
@@ -30,6 +32,14 @@ def upgrade(database: Database, lock_dir: Path, revision: str = "head") -> None:
     with _file_lock(lock_dir / "migrate.lock"), database.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+def is_current(database: Database) -> bool:
+    """Whether the schema is at the newest revision (False for an empty database)."""
+    script = ScriptDirectory.from_config(alembic_config(database))
+    with database.engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+    return set(current) == set(script.get_heads())
 
 
 @contextmanager

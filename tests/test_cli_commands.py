@@ -1,0 +1,142 @@
+"""`bitesize projects` and `bitesize users list|revoke|rotate`, in the test app."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from engine.errors import AuthenticationError
+from engine.identity import authenticate
+from web.cli import cli
+
+
+def _invoke(runner, *args: str):
+    result = runner.invoke(cli, args=list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _answered_project(runner, client, auth, work, tmp_path) -> int:
+    """A classify project made by the CLI; three volunteers answer both tasks."""
+    auth.charity("Penguin Watch")  # the organisation exists
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"question": "Which?", "labels": ["penguin", "seal"]}))
+    made = _invoke(runner, "projects", "create", "--org", "Penguin Watch", "--name", "Cams",
+                   "--type", "classify", "--config", str(config), "--min-answers", "3")
+    project_id = int(made.stdout.strip())
+    charity = auth.charity("Penguin Watch")
+    client.post(f"/api/v1/projects/{project_id}/jobs", headers=charity,
+                json={"items": [{"text": "a"}, {"text": "b"}]})
+    work()
+    for n in range(3):
+        volunteer = auth.volunteer()
+        for _ in range(2):
+            got = client.get(f"/api/v1/projects/{project_id}/tasks/next", headers=volunteer).json
+            label = "seal" if n == 2 else "penguin"
+            r = client.post(f"/api/v1/tasks/{got['task']['id']}/answers", headers=volunteer,
+                            json={"lease": got["lease"]["token"], "answer": {"label": label}})
+            assert r.status_code == 201, r.json
+    return project_id
+
+
+def test_projects_create_list_show(runner, client, auth, work, tmp_path):
+    project_id = _answered_project(runner, client, auth, work, tmp_path)
+    listed = _invoke(runner, "projects", "list").stdout.splitlines()
+    assert listed[0].split() == ["id", "organisation", "name", "type", "state", "tasks",
+                                 "done", "contested"]
+    row = next(line for line in listed[1:] if line.split()[0] == str(project_id))
+    assert "Penguin Watch" in row and "Cams" in row and "classify" in row
+    shown = json.loads(_invoke(runner, "projects", "show", str(project_id)).stdout)
+    assert shown["organisation"] == "Penguin Watch" and shown["min_answers"] == 3
+    assert shown["config"]["labels"] == ["penguin", "seal"]
+    assert shown["progress"]["tasks"] == 2
+
+
+def test_projects_list_for_an_unknown_organisation_names_the_known_ones(runner, auth):
+    auth.charity("Bat Count")
+    result = runner.invoke(cli, args=["projects", "list", "--org", "Owl Watch"])
+    assert result.exit_code == 1
+    assert "no organisation is called 'Owl Watch' (known: 'Bat Count')" in result.output
+
+
+def test_projects_export_writes_what_consensus_reads(runner, client, auth, work, tmp_path):
+    project_id = _answered_project(runner, client, auth, work, tmp_path)
+    answers = tmp_path / "answers.csv"
+    _invoke(runner, "projects", "export", str(project_id), "-o", str(answers))
+    rows = list(csv.DictReader(io.StringIO(answers.read_text())))
+    assert len(rows) == 6 and {r["answer"] for r in rows} == {"penguin", "seal"}
+    merged = tmp_path / "results.csv"
+    _invoke(runner, "consensus", str(answers), "-o", str(merged))
+    results = list(csv.DictReader(io.StringIO(merged.read_text())))
+    assert sorted(r["answer"] for r in results) == ["penguin", "penguin"]
+    live = _invoke(runner, "projects", "export", str(project_id), "--results", "--format", "json")
+    assert {r["value"] for r in json.loads(live.stdout)} <= {"penguin", None}
+    items = _invoke(runner, "projects", "export", str(project_id), "--results",
+                    "--level", "item")
+    assert next(csv.reader(io.StringIO(items.stdout)))[:2] == ["item", "item_ref"]
+
+
+def test_projects_create_refuses_a_bad_config_with_the_field(runner, auth, tmp_path):
+    auth.charity("Penguin Watch")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"question": "Which?", "labels": ["only one"]}))
+    result = runner.invoke(cli, args=["projects", "create", "--org", "Penguin Watch",
+                                      "--name", "X", "--type", "classify",
+                                      "--config", str(config)])
+    assert result.exit_code == 1 and "config" in result.output and "labels" in result.output
+    config.write_text("{not json")
+    result = runner.invoke(cli, args=["projects", "create", "--org", "Penguin Watch",
+                                      "--name", "X", "--type", "classify",
+                                      "--config", str(config)])
+    assert result.exit_code == 1 and "is not JSON" in result.output
+
+
+def test_users_list_revoke_and_rotate_take_effect_at_once(runner, client, services):
+    token = _invoke(runner, "users", "create", "--role", "charity", "--org", "Bat Count",
+                    "--name", "Ada").stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/projects", headers=headers).status_code == 200  # now cached
+    listed = _invoke(runner, "users", "list").stdout.splitlines()
+    user_id = listed[1].split()[0]
+    assert listed[1].split()[1:5] == ["Bat", "Count", "charity", "active"]
+
+    new = _invoke(runner, "users", "rotate", user_id).stdout.strip()
+    assert new.startswith("bsu_") and new != token
+    assert client.get("/api/v1/projects", headers=headers).status_code == 401
+    assert client.get("/api/v1/projects",
+                      headers={"Authorization": f"Bearer {new}"}).status_code == 200
+
+    _invoke(runner, "users", "revoke", user_id)
+    assert client.get("/api/v1/projects",
+                      headers={"Authorization": f"Bearer {new}"}).status_code == 401
+    assert "revoked" in _invoke(runner, "users", "list", "--org", "Bat Count").stdout
+
+
+def test_a_revoked_token_stays_refused_even_if_a_stale_lookup_refills_the_cache(
+        runner, services):
+    """A request that read SQL just before the revocation writes its cache entry
+    with NX, so it cannot replace the revocation's tombstone."""
+    token = _invoke(runner, "users", "create", "--role", "admin", "--org", "X").stdout.strip()
+    identity = authenticate(services, token)
+    _invoke(runner, "users", "revoke", str(identity.id))
+    from engine.identity import _cache_key  # the key a racing refill would write
+    from engine.tokens import token_hash
+
+    services.redis.set(_cache_key(token_hash(token)), json.dumps(identity.__dict__), nx=True)
+    try:
+        authenticate(services, token)
+    except AuthenticationError:
+        pass
+    else:
+        raise AssertionError("a revoked token was accepted")
+
+
+def test_unknown_users_and_projects_are_one_line(runner):
+    for args, said in ((["users", "revoke", "999"], "user 999 does not exist"),
+                       (["users", "rotate", "999"], "user 999 does not exist"),
+                       (["queue", "rebuild", "999"], "project 999 does not exist"),
+                       (["projects", "show", "999"], "project 999 does not exist"),
+                       (["projects", "export", "999"], "project 999 does not exist")):
+        result = runner.invoke(cli, args=args)
+        assert result.exit_code == 1, args
+        assert said in result.output and len(result.output.strip().splitlines()) == 1, args

@@ -1,0 +1,86 @@
+"""`bitesize db` and `bitesize users`: the schema, and who may use the API."""
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from engine.identity import ROLES, create_user, list_users, revoke_user, rotate_user
+from engine.store import migrate
+from web.cli.base import clear_errors, cli, services, with_database
+
+USER_ID = click.argument("user_id", metavar="USER_ID", type=int)
+
+
+@cli.group(cls=click.Group)
+def db() -> None:
+    """The SQL database."""
+
+
+@db.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version (in the instance
+    folder's SQLite file unless BITESIZE_DATABASE_URL names another)."""
+    s = services()
+    with clear_errors():
+        migrate.upgrade(s.db, s.settings.instance_path)
+    click.echo(f"database at {s.db.engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+@cli.group(cls=click.Group)
+def users() -> None:
+    """Charity members and admins, and their API tokens."""
+
+
+@users.command("create")
+@click.option("--role", type=click.Choice(ROLES), required=True,
+              help="charity: runs its organisation's projects; admin: also their quality.")
+@click.option("--org", "organisation", required=True, metavar="NAME",
+              help="The organisation's name (made if new).")
+@click.option("--name", default="", help="The person's name, for the record.")
+@with_database
+def users_create(role: str, organisation: str, name: str) -> None:
+    """Create a user and print their API token (shown only this once)."""
+    user_id, token = create_user(services(), organisation, role, name)
+    click.echo(token)
+    click.echo(f"user {user_id} ({role}) of {organisation!r}; keep the token above safe", err=True)
+
+
+@users.command("list")
+@click.option("--org", "organisation", default=None, metavar="NAME",
+              help="Only this organisation's users.")
+@with_database
+def users_list(organisation: str | None) -> None:
+    """Every user: id, organisation, role, token state, name and when made."""
+    rows = list_users(services(), organisation)
+    click.echo(table(["id", "organisation", "role", "token", "name", "created"],
+                     [[u.id, u.organisation, u.role, "revoked" if u.revoked else "active",
+                       u.name, f"{u.created_at:%Y-%m-%d}"] for u in rows]))
+
+
+@users.command("revoke")
+@USER_ID
+@with_database
+def users_revoke(user_id: int) -> None:
+    """End every API token of user USER_ID (its number in `bitesize users list`),
+    at once, on every process; `rotate` gives them a new one."""
+    revoke_user(services(), user_id)
+    click.echo(f"user {user_id}: token revoked")
+
+
+@users.command("rotate")
+@USER_ID
+@with_database
+def users_rotate(user_id: int) -> None:
+    """Print a new API token for user USER_ID (its number in `bitesize users
+    list`) and end the old one at once."""
+    click.echo(rotate_user(services(), user_id))
+    click.echo(f"user {user_id}: new token above; the old one no longer works", err=True)
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    """Rows as aligned plain-text columns, for people and for `cut`/`awk`."""
+    cells = [header] + [["" if value is None else str(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                     .rstrip() for row in cells)

@@ -1,0 +1,69 @@
+"""`bitesize consensus`: merge answers collected anywhere, with no database."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from web.cli.base import cli
+
+EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@cli.command("consensus", with_appcontext=False)
+@click.option("--type", "task_type", default="classify", show_default=True, metavar="TYPE",
+              help="Task type of the answers (any installed type).")
+@click.option("--method", type=click.Choice(["mv", "wmv", "ds", "onecoin", "auto"]),
+              default=None, help="For label types (classify): majority vote, weighted vote, "
+              "Dawid-Skene, one-coin, or the default blend (auto).")
+@click.option("--config", "config_path", type=EXISTING_FILE, metavar="CONFIG.json",
+              help="The project config as a JSON file (other types; their defaults otherwise).")
+@click.option("--gold", "gold_path", type=EXISTING_FILE, metavar="GOLD.csv",
+              help="GOLD.csv (task,answer): known answers, used as gold and to score.")
+@click.option("-o", "--output", type=click.File("w", lazy=True), default="-",
+              metavar="RESULTS.csv",
+              help="RESULTS.csv (task,answer,confidence); stdout by default.")
+@click.argument("answers_path", metavar="ANSWERS.csv", type=EXISTING_FILE)
+def consensus(task_type: str, method: str | None, config_path: Path | None,
+              gold_path: Path | None, output, answers_path: Path) -> None:
+    """Merge ANSWERS.csv (a path; columns task,worker,answer, as `bitesize
+    projects export` writes it) into one result per task, with the engine's
+    own consensus code; needs no database or Redis.
+
+    The answer cell is a label (classify), the text (transcribe), a number
+    (number), tags separated by ";" (tag), or a JSON list of boxes or points
+    (locate)."""
+    from engine.errors import InvalidError
+    from engine.quality import offline
+    from task_types import TaskTypeError, TaskTypeRegistry
+
+    for path in (answers_path, config_path, gold_path):
+        if path is not None and not path.is_file():
+            raise click.ClickException(f"no such file: {path}")
+    try:
+        kind = TaskTypeRegistry.from_entry_points().get(task_type)
+        config = _offline_config(kind, config_path)
+        if kind.labels(config) is not None:
+            summary = offline.run(answers_path, output, gold_path, method or "auto")
+        elif method is not None:
+            raise click.UsageError(f"--method is for label types; {task_type} merges "
+                                   "with its own aggregate")
+        else:
+            summary = offline.run_typed(answers_path, output, kind, config, gold_path)
+    except (InvalidError, TaskTypeError) as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"consensus: {summary.line()}", err=True)
+
+
+def _offline_config(kind, config_path: Path | None) -> dict:
+    """The --config file checked by the type, or the type's offline defaults."""
+    from marshmallow import ValidationError
+
+    if config_path is None:
+        return kind.offline_config()
+    try:
+        return kind.load_config(json.loads(config_path.read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as exc:
+        detail = exc.messages if isinstance(exc, ValidationError) else exc
+        raise click.ClickException(f"{config_path}: not a {kind.name} config: {detail}") from exc

@@ -1,0 +1,64 @@
+"""`bitesize worker` and `bitesize demo`: the long-running processes."""
+from __future__ import annotations
+
+import errno
+import socket
+
+import click
+from flask.cli import ScriptInfo
+
+from web.cli.base import cli, services, with_database
+
+
+@cli.command("worker", with_appcontext=False)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@with_database
+def worker(burst: bool) -> None:
+    """Run a background worker (splitting jobs, results, exports)."""
+    from workers.runner import run_worker
+
+    run_worker(services(), burst=burst)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on host:port (bound as a server would)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}") from exc
+    return False
+
+
+def check_port(host: str, port: int) -> None:
+    """One line naming a free port to try, before anything is started or printed."""
+    if not port_in_use(host, port):
+        return
+    free = next((p for p in range(port + 1, min(port + 50, 65536)) if not port_in_use(host, p)),
+                None)
+    hint = f": try --port {free}" if free else ""
+    raise click.ClickException(f"port {port} is in use{hint}")
+
+
+@cli.command("demo", with_appcontext=False)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+              help="TCP port for the web server.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 for every interface).")
+@click.option("--logs", is_flag=True,
+              help="Show the web server's and worker's logs here, live, instead of "
+                   "keeping them in <instance>/logs/.")
+@click.pass_context
+def demo(ctx: click.Context, port: int, host: str, logs: bool) -> None:
+    """Web server + worker + embedded Redis + SQLite + sample projects, in one go.
+
+    Everything it writes stays in the instance folder (BITESIZE_INSTANCE_PATH,
+    default ./instance): database, Redis, pictures, logs. Ctrl-C stops it."""
+    from web.demo import run_demo
+
+    check_port(host, port)  # before the app makes anything or the demo prints anything
+    with ctx.ensure_object(ScriptInfo).load_app().app_context():
+        raise SystemExit(run_demo(services(), host, port, show_logs=logs))

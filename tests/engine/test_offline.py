@@ -10,7 +10,8 @@ import pytest
 
 from engine.errors import InvalidError
 from engine.quality import offline, truth
-from web.cli import cli, consensus
+from web.cli import cli
+from web.cli.consensus import consensus
 
 
 def write(path, text: str):

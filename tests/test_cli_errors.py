@@ -126,12 +126,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_demo_on_a_taken_port_says_so_before_anything_else(tmp_path):
+@pytest.mark.parametrize("command", ["demo", "run"])
+def test_a_taken_port_is_said_before_anything_else(tmp_path, command):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = one_line(bitesize("demo", "--port", str(port), cwd=tmp_path, timeout=30))
+        line = one_line(bitesize(command, "--port", str(port), cwd=tmp_path, timeout=30))
     assert line.startswith(f"bitesize: port {port} is in use: try --port ")
     suggested = int(line.rsplit(" ", 1)[1])
     assert suggested > port

@@ -62,3 +62,18 @@ def demo(ctx: click.Context, port: int, host: str, logs: bool) -> None:
     check_port(host, port)  # before the app makes anything or the demo prints anything
     with ctx.ensure_object(ScriptInfo).load_app().app_context():
         raise SystemExit(run_demo(services(), host, port, show_logs=logs))
+
+
+def _checked_run() -> click.Command:
+    """Flask's `run`, with the same port check as the demo before it prints anything."""
+    from flask.cli import run_command
+
+    def run(*args, **kwargs):
+        check_port(kwargs["host"], kwargs["port"])
+        return run_command.callback(*args, **kwargs)
+
+    return click.Command("run", params=run_command.params, callback=run,
+                         help=run_command.help, short_help=run_command.short_help)
+
+
+cli.add_command(_checked_run())

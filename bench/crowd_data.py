@@ -12,8 +12,8 @@ from pathlib import Path
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 
 
-def require(found: list | bool, data_dir: Path, needs: str) -> None:
-    """Stop the benchmark with one line if `found` is empty or false."""
+def require(found: object, data_dir: Path, needs: str) -> None:
+    """Stop the benchmark with one line if `found` (sets, a folder test) is empty or false."""
     if not found:
         raise SystemExit(
             f"no crowd data for this benchmark: it needs {needs} under {data_dir} "

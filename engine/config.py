@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 ENV_PREFIX = "BITESIZE_"
 
 
@@ -57,10 +59,10 @@ class Settings:
     @property
     def sqlite_path(self) -> Path | None:
         """The database file, when the database is SQLite on disk."""
-        prefix = "sqlite:///"
-        if not self.database_url.startswith(prefix) or ":memory:" in self.database_url:
+        url = make_url(self.database_url)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
             return None
-        return Path(self.database_url[len(prefix):].split("?", 1)[0])
+        return Path(url.database)
 
     @property
     def media_path(self) -> Path:

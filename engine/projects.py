@@ -80,8 +80,21 @@ def owns(identity: Identity, project: Project) -> bool:
 def list_projects(services: Services, identity: Identity | None) -> list[ProjectView]:
     with services.db.session() as session:
         query = select(Project).order_by(Project.id)
-        projects = [p for p in session.scalars(query) if can_see(identity, p)]
-        progress = _progress(session, [p.id for p in projects])
+        return _views(session, [p for p in session.scalars(query) if can_see(identity, p)])
+
+
+def every_project(services: Services, organisation_id: int | None = None) -> list[ProjectView]:
+    """Every project in any state, for the server's operator (the command line);
+    one organisation's if given."""
+    query = select(Project).order_by(Project.id)
+    if organisation_id is not None:
+        query = query.where(Project.organisation_id == organisation_id)
+    with services.db.session() as session:
+        return _views(session, list(session.scalars(query)))
+
+
+def _views(session, projects: list[Project]) -> list[ProjectView]:
+    progress = _progress(session, [p.id for p in projects])
     return [ProjectView(p, progress.get(p.id, _empty_progress())) for p in projects]
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -143,6 +144,18 @@ def work(services: Services):
         run_worker(services, burst=True)
 
     return run
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """A function giving a loopback TCP port that nothing listens on right now."""
+
+    def pick() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return pick
 
 
 @pytest.fixture

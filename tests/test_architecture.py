@@ -100,7 +100,7 @@ def test_arrows_between_groups_run_one_way(engine_graph):
             into = group(target)
             if target in DOORS and module not in DOORS:
                 wrong[module].append(target)
-            elif source == "root" and into != "root" and source != into:
+            elif source == "root" and into != "root":
                 if into != "store" and target not in ROOT_MAY_USE and module not in DOORS:
                     wrong[module].append(target)
             elif source not in ("root", into) and into != "root":

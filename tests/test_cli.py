@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -59,15 +58,9 @@ def test_queue_rebuild_restores_dispatch_after_a_wipe(runner, client, auth, work
     assert services.redis.exists(f"bs:{{p:{project['id']}}}:meta")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_demo_serves_pages_and_results_and_stops_cleanly(tmp_path):
+def test_demo_serves_pages_and_results_and_stops_cleanly(tmp_path, free_port):
     """`bitesize demo` as a user runs it: its own instance folder, embedded Redis."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BITESIZE_")}
     env["BITESIZE_INSTANCE_PATH"] = str(tmp_path / "instance")
     proc = subprocess.Popen([sys.executable, "-m", "web.cli", "demo", "--port", str(port)],

@@ -5,6 +5,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from engine.errors import AuthenticationError
 from engine.identity import authenticate
 from web.cli import cli
@@ -123,12 +125,8 @@ def test_a_revoked_token_stays_refused_even_if_a_stale_lookup_refills_the_cache(
     from engine.tokens import token_hash
 
     services.redis.set(_cache_key(token_hash(token)), json.dumps(identity.__dict__), nx=True)
-    try:
+    with pytest.raises(AuthenticationError):
         authenticate(services, token)
-    except AuthenticationError:
-        pass
-    else:
-        raise AssertionError("a revoked token was accepted")
 
 
 def test_unknown_users_and_projects_are_one_line(runner):

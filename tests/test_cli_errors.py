@@ -120,12 +120,6 @@ def test_every_command_says_what_its_arguments_are():
     assert checked >= 8
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("command", ["demo", "run"])
 def test_a_taken_port_is_said_before_anything_else(tmp_path, command):
     with socket.socket() as taken:
@@ -176,7 +170,7 @@ def children_of(pid: int) -> dict[int, str]:
     return found
 
 
-def test_demo_prints_its_address_last_keeps_logs_home_and_stops_cleanly(tmp_path):
+def test_demo_prints_its_address_last_keeps_logs_home_and_stops_cleanly(tmp_path, free_port):
     port = free_port()
     proc, outside = start_demo(tmp_path, port)
     try:
@@ -204,7 +198,7 @@ def test_demo_prints_its_address_last_keeps_logs_home_and_stops_cleanly(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "instance", "tmp"]
 
 
-def test_demo_names_a_child_that_died_and_exits_non_zero(tmp_path):
+def test_demo_names_a_child_that_died_and_exits_non_zero(tmp_path, free_port):
     proc, _ = start_demo(tmp_path, free_port())
     try:
         read_until(proc, "Press Ctrl-C to stop.")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +23,9 @@ DRIVER = Path(__file__).with_name("load_driver.py")
 TASKS, NEED, PROCESSES, VOLUNTEERS_EACH, LEASE_SECONDS = 1000, 3, 4, 50, 5
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def gunicorn(settings, services):
-    port = _free_port()
+def gunicorn(settings, services, free_port):
+    port = free_port()
     env = {**os.environ, "BITESIZE_INSTANCE_PATH": str(settings.instance_path),
            "BITESIZE_DATABASE_URL": settings.database_url,
            "BITESIZE_REDIS_URL": settings.redis_url,

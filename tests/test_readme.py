@@ -17,7 +17,6 @@ import hmac
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -48,12 +47,6 @@ def on_port(command: str, port: int) -> str:
     return re.sub(r"\bbitesize demo\b(?! --port)", f"bitesize demo --port {port}", command)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_every_block_is_one_this_file_runs():
     languages = {lang for lang, _ in BLOCK.findall((ROOT / "README.md").read_text())}
     assert languages <= {"sh", "python", "text"}, languages
@@ -74,7 +67,7 @@ def test_the_virtual_environment_block(tmp_path):
     assert done.stdout.strip() == str(tmp_path / ".venv" / "bin" / "python")
 
 
-def test_the_demo_and_every_session_block_against_it(tmp_path):
+def test_the_demo_and_every_session_block_against_it(tmp_path, free_port):
     (demo,) = [b for b in blocks("sh") if "bitesize demo" in b]
     sessions = [b for b in blocks("sh") if b != demo and "pytest" not in b and "venv" not in b]
     assert sessions, "no curl session in the README"

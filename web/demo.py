@@ -115,14 +115,14 @@ def _spawn(name: str, command: list[str], env: dict[str, str], log: Path | None)
 
 def _wait_until_serving(children: list[Child], host: str, port: int) -> Child | None:
     """Wait for the web server to accept connections; the child that died, if one did."""
+    target = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # any interface: ask loopback
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         dead = _dead(children)
         if dead:
             return dead
         try:
-            with socket.create_connection((host if host not in ("0.0.0.0", "::") else
-                                           "127.0.0.1", port), timeout=1):
+            with socket.create_connection((target, port), timeout=1):
                 return None
         except OSError:
             time.sleep(0.2)

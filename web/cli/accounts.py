@@ -6,7 +6,7 @@ from flask.cli import with_appcontext
 
 from engine.identity import ROLES, create_user, list_users, revoke_user, rotate_user
 from engine.store import migrate
-from web.cli.base import clear_errors, cli, services, with_database
+from web.cli.base import clear_errors, cli, database_url, services, with_database
 
 USER_ID = click.argument("user_id", metavar="USER_ID", type=int)
 
@@ -24,7 +24,7 @@ def db_upgrade() -> None:
     s = services()
     with clear_errors():
         migrate.upgrade(s.db, s.settings.instance_path)
-    click.echo(f"database at {s.db.engine.url.render_as_string(hide_password=True)} is up to date")
+    click.echo(f"database at {database_url()} is up to date")
 
 
 @cli.group(cls=click.Group)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -60,7 +62,7 @@ def with_database(command):
             with info.load_app().app_context():
                 if not migrate.is_current(services().db):
                     raise click.ClickException(
-                        f"the database at {_where(services().settings)} has no up-to-date "
+                        f"the database at {database_url()} has no up-to-date "
                         "bitesize schema: run `bitesize db upgrade` first")
                 return command(*args, **kwargs)
 
@@ -77,30 +79,24 @@ def _database_file_exists() -> None:
             "(the demo's is ./instance in the folder where it was started)")
 
 
-def _where(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
+def database_url() -> str:
+    """The app's database URL as a person may see it (no password)."""
+    return services().db.engine.url.render_as_string(hide_password=True)
 
-    return make_url(settings.database_url).render_as_string(hide_password=True)
 
-
-class clear_errors:  # noqa: N801 - used as a context manager, like contextlib's
+@contextmanager
+def clear_errors() -> Iterator[None]:
     """Turn the failures a person can fix into one line and exit status 1."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if isinstance(exc, InvalidError):  # which field is wrong is the useful part
-            raise click.ClickException(with_fields(exc)) from exc
-        if isinstance(exc, BitesizeError):
-            raise click.ClickException(exc.message) from exc
-        if isinstance(exc, TaskTypeError):
-            raise click.ClickException(exc.message) from exc
-        if isinstance(exc, OperationalError):
-            raise click.ClickException(f"cannot use the database: {exc.orig}") from exc
-        if isinstance(exc, redis.ConnectionError):
-            raise click.ClickException(f"cannot reach Redis: {exc}") from exc
-        return False
+    try:
+        yield
+    except InvalidError as exc:  # which field is wrong is the useful part
+        raise click.ClickException(with_fields(exc)) from exc
+    except (BitesizeError, TaskTypeError) as exc:
+        raise click.ClickException(exc.message) from exc
+    except OperationalError as exc:
+        raise click.ClickException(f"cannot use the database: {exc.orig}") from exc
+    except redis.ConnectionError as exc:
+        raise click.ClickException(f"cannot reach Redis: {exc}") from exc
 
 
 def with_fields(exc: BitesizeError) -> str:

@@ -13,7 +13,7 @@ from engine.errors import BitesizeError
 from engine.intake.jobs import create_job, get_job, run_job
 from engine.store.models import Project
 from web.cli.base import cli, services, with_database
-from web.cli.projects import PROJECT_ID, acting_for, owned_project
+from web.cli.projects import PROJECT_ID, acting_for, existing_project
 
 
 @cli.group(cls=click.Group)
@@ -31,7 +31,7 @@ def queue_rebuild(project_id: int | None) -> None:
 
     s = services()
     if project_id is not None:
-        ids = [owned_project(project_id).id]
+        ids = [existing_project(project_id).id]
     else:
         with s.db.session() as session:
             ids = list(session.scalars(select(Project.id).order_by(Project.id)))
@@ -57,7 +57,7 @@ def import_(project_id: int, path: Path, priority: int, mapping: str | None) -> 
     if not path.exists():
         raise click.ClickException(f"no such file or folder: {path}")
     s = services()
-    identity = acting_for(owned_project(project_id).organisation_id)
+    identity = acting_for(existing_project(project_id).organisation_id)
     if path.is_dir():
         job = create_job(s, identity, project_id, folder=path, priority=priority,
                          mapping=mapping, enqueue=False)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import click
 from marshmallow import ValidationError
+from sqlalchemy import select
 
 from engine.delivery import exports
 from engine.identity import Identity, find_organisation
-from engine.projects import create_project, list_projects, project_view
+from engine.projects import create_project, every_project, project_view
 from engine.store.models import Organisation, Project
 from web.api.schemas import ProjectCreate
 from web.cli.accounts import table
@@ -27,7 +28,7 @@ def acting_for(organisation_id: int) -> Identity:
     return Identity("user", 0, organisation_id, "charity")
 
 
-def owned_project(project_id: int) -> Project:
+def existing_project(project_id: int) -> Project:
     with services().db.session() as session:
         project = session.get(Project, project_id)
     if project is None:
@@ -47,13 +48,9 @@ def projects() -> None:
 @with_database
 def projects_list(organisation: str | None) -> None:
     """Every project: id, organisation, name, task type, state and progress."""
-    names = _organisation_names()
     wanted = find_organisation(services(), organisation) if organisation else None
-    views = []
-    for org_id in ([wanted] if wanted else names):
-        views += [v for v in list_projects(services(), acting_for(org_id))
-                  if v.project.organisation_id == org_id]
-    views.sort(key=lambda v: v.project.id)
+    views = every_project(services(), wanted)
+    names = _organisation_names()
     click.echo(table(
         ["id", "organisation", "name", "type", "state", "tasks", "done", "contested"],
         [[v.project.id, names[v.project.organisation_id], v.project.name, v.project.task_type,
@@ -62,8 +59,6 @@ def projects_list(organisation: str | None) -> None:
 
 
 def _organisation_names() -> dict[int, str]:
-    from sqlalchemy import select
-
     with services().db.session() as session:
         return dict(session.execute(select(Organisation.id, Organisation.name)).all())
 
@@ -122,7 +117,7 @@ def projects_show(project_id: int) -> None:
     list`): settings, config and progress, as JSON."""
     from web.api import serialize
 
-    project = owned_project(project_id)
+    project = existing_project(project_id)
     shown = serialize.project(project_view(services(), project), owner=True)
     shown["organisation"] = _organisation_names()[project.organisation_id]
     click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
@@ -147,7 +142,7 @@ def projects_export(project_id: int, what: str, fmt: str, level: str,
                     output: Path | None) -> None:
     """Write project PROJECT_ID's answers (as `bitesize consensus` reads them)
     or its results, streamed, to FILE or standard output."""
-    project = owned_project(project_id)
+    project = existing_project(project_id)
     if what == "answers":
         rows = exports.answer_rows(services(), project.id, as_text=fmt == "csv")
         columns = exports.ANSWER_COLUMNS

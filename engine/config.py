@@ -29,6 +29,12 @@ class Settings:
     max_upload_mb: int = 200
     max_image_pixels: int = 50_000_000
     max_items_per_request: int = 10_000
+    # Where people reach the site: links in invitations and password emails, and
+    # those the command line prints (a request's own address is used when there is one).
+    public_url: str = "http://127.0.0.1:5000"
+    # smtp[s]://[user:password@]host[:port]?from=address[&starttls=1]; empty: no
+    # email is sent and the console shows links to pass on by hand.
+    smtp_url: str = ""
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None,

@@ -72,3 +72,13 @@ class TooLargeError(BitesizeError):
     """An upload or an archive member is over its size limit (413)."""
 
     code = "too_large"
+
+
+class TooManyRequestsError(BitesizeError):
+    """Too many attempts in a short time, e.g. failed sign-ins; wait and retry (429)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int, fields: dict[str, Any] | None = None):
+        super().__init__(message, fields)
+        self.retry_after = retry_after

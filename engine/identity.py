@@ -22,7 +22,7 @@ from engine.errors import (
     PermissionDeniedError,
 )
 from engine.services import Services
-from engine.store.models import Organisation, User, Volunteer
+from engine.store.models import ApiToken, Organisation, User, Volunteer
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600
@@ -105,6 +105,10 @@ def _lookup(services: Services, token: str, digest: str) -> Identity:
                 return Identity("volunteer", volunteer.id)
         elif token.startswith(USER_PREFIX):
             user = session.scalar(select(User).where(User.token_hash == digest))
+            if user is None:  # an organisation's token, made in the console
+                user = session.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id)
+                                      .where(ApiToken.token_hash == digest,
+                                             ApiToken.revoked_at.is_(None)))
             if user is not None:
                 return Identity("user", user.id, user.organisation_id, user.role)
     raise AuthenticationError("this token is not valid")
@@ -164,7 +168,13 @@ def _replace_token(services: Services, user_id: int, token: str | None) -> None:
         old = user.token_hash
         user.token_hash = token_hash(token) if token else revoked_marker()
     if not is_revoked(old):
-        services.redis.set(_cache_key(old), REVOKED, ex=CACHE_SECONDS)
+        forget_token(services, old)
+
+
+def forget_token(services: Services, digest: str) -> None:
+    """Make every process refuse the token with this hash from now on: its
+    cached identity is replaced by a tombstone (SQL already refuses it)."""
+    services.redis.set(_cache_key(digest), REVOKED, ex=CACHE_SECONDS)
 
 
 def revoked_marker() -> str:

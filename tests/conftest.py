@@ -7,6 +7,8 @@ PostgreSQL database instead (as .ci/run's second pass does).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import os
 import shutil
 import socket
@@ -133,6 +135,33 @@ class Auth:
 @pytest.fixture
 def auth(services: Services) -> Auth:
     return Auth(services)
+
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+@dataclass
+class StaffLogin:
+    """A console account that has set its password."""
+
+    id: int
+    email: str
+    password: str
+    organisation: str
+
+
+@pytest.fixture
+def make_staff(services: Services) -> Callable[..., StaffLogin]:
+    """Make a staff member who can sign in to the console (email + password)."""
+    from engine import accounts
+
+    def make(org: str = "Penguin Watch", email: str = "ana@penguins.org",
+             role: str = "charity") -> StaffLogin:
+        user_id = accounts.create_staff(services, org, email, role)
+        accounts.set_password(services, user_id, STAFF_PASSWORD)
+        return StaffLogin(user_id, email, STAFF_PASSWORD, org)
+
+    return make
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask.sessions import SessionInterface
 
 from engine.config import Settings
 from engine.services import Services
@@ -29,26 +28,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(test_config)
     app.extensions["bitesize"] = services
-    app.session_interface = NoSessions()
 
-    from web import api, converters, errors, hot_path, pages, templating
+    from web import api, console, converters, errors, hot_path, pages, templating
 
     converters.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
     api.init_app(app)
+    console.init_app(app)  # after the API: it exempts the API's blueprint from CSRF
     pages.init_app(app)
     hot_path.init_app(app)  # last: it wraps the finished app
     return app
 
-
-class NoSessions(SessionInterface):
-    """bitesize keeps no cookie session: every API call carries its bearer token
-    and the volunteer page keeps its token in localStorage. Skipping Flask's
-    signed-cookie session saves its work on every request of the hot path."""
-
-    def open_session(self, app: Flask, request):
-        return None  # Flask then gives the request a null session
-
-    def save_session(self, app: Flask, session, response) -> None:
-        pass

@@ -6,7 +6,8 @@ process keeps serving.
 """
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +23,7 @@ STATUS = {
     e.GoneError: 410,
     e.TooLargeError: 413,
     e.InvalidError: 422,
+    e.TooManyRequestsError: 429,
     e.UnavailableError: 503,
 }
 
@@ -46,6 +48,25 @@ def error_headers(status: int) -> list[tuple[str, str]]:
     if status == 503:
         return [("Retry-After", "1")]
     return []
+
+
+def wants_page() -> bool:
+    """Pages (the console, the volunteer pages) get a branded HTML error page;
+    the API always answers JSON."""
+    return not request.path.startswith("/api/")
+
+
+PAGE_TITLES = {400: "That request could not be used", 403: "Not yours to open",
+               404: "Page not found", 405: "That cannot be done here",
+               410: "No longer there", 413: "Too large", 422: "That cannot be used",
+               429: "Too many tries", 500: "Something went wrong on our side"}
+
+
+def error_page(status: int, message: str):
+    """A branded error page with a way back; the console's look under /console."""
+    title = PAGE_TITLES.get(status, "Something went wrong")
+    template = "console/error.html" if request.path.startswith("/console") else "error.html"
+    return render_template(template, status=status, title=title, message=message), status
 
 
 def describe(exc: Exception) -> tuple[int, str, str, dict | None] | None:
@@ -75,12 +96,21 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     @app.errorhandler(TaskTypeError)
     def _explained(exc: Exception):
-        return error_response(*describe(exc))
+        status, code, message, fields = describe(exc)
+        if wants_page():
+            return error_page(status, message)
+        response = error_response(status, code, message, fields)
+        if isinstance(exc, e.TooManyRequestsError):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        if not request.path.startswith("/api/"):
-            return exc
+        if isinstance(exc, CSRFError):
+            return error_page(400, "This form has expired or did not come from this site. "
+                              "Go back, reload the page and try again.")
+        if wants_page():
+            return error_page(exc.code or 500, exc.description or exc.name)
         code = (exc.name or "error").lower().replace(" ", "_")
         response = error_response(exc.code or 500, code, exc.description or exc.name)
         for name, value in exc.get_headers():  # e.g. Allow on a 405, as HTTP requires
@@ -90,7 +120,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        return error_response(*unexpected(app, request.method, request.path))
+        status, code, message = unexpected(app, request.method, request.path)
+        if wants_page():
+            return error_page(status, "The error is logged. Please try again in a moment.")
+        return error_response(status, code, message)
 
 
 def unexpected(app: Flask, method: str, path: str) -> tuple[int, str, str]:

@@ -28,13 +28,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from engine.delivery.outbox import NUDGE_KEY, nudge
 from engine.services import Services
-from engine.store.models import Webhook, WebhookDelivery, WebhookEvent, utcnow
+from engine.store.models import Webhook, WebhookDelivery, WebhookEvent, aware, utcnow
 
 BATCH_TASKS = 100
 TIMEOUT_SECONDS = 5.0
@@ -225,7 +225,3 @@ def _store(services: Services, claimed: Claimed, outcome: Outcome, now: datetime
             event.last_error = outcome.error or f"HTTP {outcome.status}"
         return event.state
 
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they were stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

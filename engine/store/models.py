@@ -29,6 +29,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they were stored in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, Any: JSON}
 
@@ -43,15 +48,49 @@ class Organisation(Base):
 
 
 class User(Base):
-    """A charity member or an admin; authenticates with a hashed API token."""
+    """A charity member or an admin: signs in to the console with email and
+    password, and may also hold a personal API token (hashed)."""
 
     __tablename__ = "user"
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20))  # charity | admin
+    # "revoked:<hex>" when the user has no personal token (see engine.identity)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True, index=True)  # lower-case
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id; None: not set yet
+    # Bumped by "sign out everywhere" and password changes: older sessions end.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """An organisation's API token, made and revoked by its staff in the console.
+    It acts as the user who made it; shown once, stored as a SHA-256 hash."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccountLink(Base):
+    """A one-time link to set a password: an invitation or a "forgot password".
+    Stored as a hash; used once; expires."""
+
+    __tablename__ = "account_link"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))  # invite | reset
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Volunteer(Base):
@@ -79,7 +118,8 @@ class Project(Base):
     max_answers: Mapped[int] = mapped_column(Integer, default=5)
     confidence: Mapped[float] = mapped_column(Float, default=0.8)
     lease_seconds: Mapped[int | None] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(20), default="active")  # active|paused|completed
+    # draft | active | paused | completed | archived (see engine.lifecycle)
+    state: Mapped[str] = mapped_column(String(20), default="active")
     strategy: Mapped[str] = mapped_column(String(20), default="breadth", server_default="breadth")
     gold_start: Mapped[float] = mapped_column(Float, default=0.4, server_default="0.4")
     gold_floor: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
@@ -103,6 +143,11 @@ class Job(Base):
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     problems: Mapped[Any] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(String(300), default="", server_default="")  # as uploaded
+    items_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Written every few seconds while a split runs: a stale one means its worker died.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resumed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # after a death
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

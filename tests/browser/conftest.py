@@ -78,3 +78,33 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+# Impacts that fail a page: what keeps someone from using it at all.
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def assert_accessible(page, context=None) -> None:
+    """Run axe-core (vendored in axe-playwright-python) on the page as it is
+    now; fail on any serious or critical violation, naming each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context=context)
+    blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    assert not blocking, "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        f"{[n['target'] for n in v['nodes']][:5]}" for v in blocking)
+
+
+@pytest.fixture
+def console_page(page, live_server, make_staff):
+    """A browser page signed in to the console as a new staff member
+    (ana@penguins.org of Penguin Watch); the page's `.staff` says who."""
+    staff = make_staff()
+    page.goto(live_server + "/console/login")
+    page.get_by_label("Email").fill(staff.email)
+    page.get_by_label("Password").fill(staff.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server + "/console/")
+    page.staff = staff
+    return page

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from engine import accounts
 from engine.identity import ROLES, create_user, list_users, revoke_user, rotate_user
 from engine.store import migrate
 from web.cli.base import clear_errors, cli, database_url, services, with_database
@@ -38,12 +39,49 @@ def users() -> None:
 @click.option("--org", "organisation", required=True, metavar="NAME",
               help="The organisation's name (made if new).")
 @click.option("--name", default="", help="The person's name, for the record.")
+@click.option("--email", default=None, metavar="EMAIL",
+              help="Make a console account that signs in with this email: prints a one-time "
+                   "link to set its password (valid 7 days) instead of an API token.")
+@click.option("--password-stdin", is_flag=True,
+              help="With --email: set the password from standard input (all of it, one "
+                   "trailing newline stripped) instead of printing a link; for scripts.")
 @with_database
-def users_create(role: str, organisation: str, name: str) -> None:
-    """Create a user and print their API token (shown only this once)."""
-    user_id, token = create_user(services(), organisation, role, name)
-    click.echo(token)
-    click.echo(f"user {user_id} ({role}) of {organisation!r}; keep the token above safe", err=True)
+def users_create(role: str, organisation: str, name: str, email: str | None,
+                 password_stdin: bool) -> None:
+    """Create a user. Without --email: print their API token (shown only this
+    once). With --email: a console account, and the link to set its password."""
+    if email is None:
+        if password_stdin:
+            raise click.UsageError("--password-stdin needs --email")
+        user_id, token = create_user(services(), organisation, role, name)
+        click.echo(token)
+        click.echo(f"user {user_id} ({role}) of {organisation!r}; keep the token above safe",
+                   err=True)
+        return
+    password = _stdin_password() if password_stdin else None
+    if password is not None:
+        accounts.check_password(password)  # before anything is made
+    user_id = accounts.create_staff(services(), organisation, email, role, name)
+    if password is not None:
+        accounts.set_password(services(), user_id, password)
+        click.echo(f"user {user_id} ({role}) of {organisation!r} can sign in as {email} at "
+                   f"{console_url('/console/login')}")
+        return
+    link = accounts.issue_link(services(), user_id, "invite")
+    click.echo(console_url(f"/console/set-password/{link}"))
+    click.echo(f"user {user_id} ({role}) of {organisation!r}: send them the link above to set "
+               f"their password (it works once, for 7 days)", err=True)
+
+
+def _stdin_password() -> str:
+    """All of standard input, less one trailing newline (what `echo` adds)."""
+    text = click.get_text_stream("stdin").read()
+    return text[:-1] if text.endswith("\n") else text
+
+
+def console_url(path: str) -> str:
+    """A link to the console on the server's public address (BITESIZE_PUBLIC_URL)."""
+    return services().settings.public_url.rstrip("/") + path
 
 
 @users.command("list")

@@ -1,0 +1,270 @@
+"""Staff accounts for the console: email + password, one-time links, sessions.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults). A person gets
+in through a one-time link (an invitation, or "forgot password") that lets
+them set a password; links are random, stored as hashes, used once and
+expire. Failed sign-ins are counted in Redis per account and per address,
+so guessing is slow everywhere at once. A user's ``session_version`` is part
+of every console session: bumping it (sign out everywhere, a new password)
+ends every other session at once.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+
+from engine.errors import (
+    ConflictError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    TooManyRequestsError,
+)
+from engine.identity import ROLES, Identity, revoked_marker
+from engine.services import Services
+from engine.store.models import AccountLink, Organisation, User, aware, utcnow
+from engine.tokens import token_hash
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1000
+LINK_DAYS = {"invite": 7, "reset": 1}
+# Failed sign-ins allowed per window: per account (slows guessing one password)
+# and per address (slows trying many accounts from one place).
+WINDOW_SECONDS = 15 * 60
+MAX_FAILURES_PER_ACCOUNT = 10
+MAX_FAILURES_PER_ADDRESS = 50
+
+_hasher = PasswordHasher()
+# Verified against when no account matches, so both cases take as long.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A signed-in (or about to be) member of an organisation's staff."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    organisation_id: int
+    organisation: str
+    session_version: int
+
+    @property
+    def identity(self) -> Identity:
+        return Identity("user", self.id, self.organisation_id, self.role)
+
+
+def normal_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or len(email) > 320 or " " in email:
+        raise InvalidError("this is not an email address", {"email": "not an email address"})
+    return email
+
+
+def check_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidError(f"a password needs at least {MIN_PASSWORD} characters",
+                           {"password": f"at least {MIN_PASSWORD} characters"})
+    if len(password) > MAX_PASSWORD:
+        raise InvalidError("this password is too long", {"password": "too long"})
+
+
+def create_staff(services: Services, organisation: str | int, email: str, role: str = "charity",
+                 name: str = "") -> int:
+    """A staff account with no password yet (it comes through a link); the
+    organisation (by name or id) is made if it is new and named."""
+    if role not in ROLES:
+        raise InvalidError(f"role must be one of {', '.join(ROLES)}", {"role": "unknown role"})
+    email = normal_email(email)
+    with services.db.writing() as session:
+        if session.scalar(select(User.id).where(User.email == email)) is not None:
+            raise ConflictError(f"{email} already has an account", {"email": "already in use"})
+        org_id = _organisation_id(session, organisation)
+        user = User(organisation_id=org_id, role=role, name=name.strip()[:200], email=email,
+                    token_hash=revoked_marker())
+        session.add(user)
+        session.flush()
+        return user.id
+
+
+def _organisation_id(session, organisation: str | int) -> int:
+    if isinstance(organisation, int):
+        return organisation
+    if not organisation.strip():
+        raise InvalidError("an organisation name is needed", {"org": "empty"})
+    org = session.scalar(select(Organisation).where(Organisation.name == organisation))
+    if org is None:
+        org = Organisation(name=organisation)
+        session.add(org)
+        session.flush()
+    return org.id
+
+
+def issue_link(services: Services, user_id: int, purpose: str) -> str:
+    """A one-time link token (invite: 7 days, reset: 1 day); earlier unused
+    links of the same user and purpose stop working."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with services.db.writing() as session:
+        session.execute(update(AccountLink).where(
+            AccountLink.user_id == user_id, AccountLink.purpose == purpose,
+            AccountLink.used_at.is_(None)).values(used_at=now))
+        session.add(AccountLink(user_id=user_id, purpose=purpose, token_hash=token_hash(token),
+                                created_at=now,
+                                expires_at=now + timedelta(days=LINK_DAYS[purpose])))
+    return token
+
+
+def link_holder(services: Services, token: str) -> Staff:
+    """Whose link this is, if it can still be used."""
+    with services.db.session() as session:
+        link = session.scalar(select(AccountLink).where(
+            AccountLink.token_hash == token_hash(token or "")))
+        if link is None:
+            raise NotFoundError("this link is not valid: ask for a new one", {"link": "unknown"})
+        if link.used_at is not None or aware(link.expires_at) < utcnow():
+            raise GoneError("this link has expired or was already used: ask for a new one",
+                            {"link": "expired"})
+        return _staff(session, link.user_id)
+
+
+def use_link(services: Services, token: str, password: str) -> Staff:
+    """Set the password through a link, once; every other session ends."""
+    check_password(password)
+    link_holder(services, token)
+    now = utcnow()
+    with services.db.writing() as session:
+        used = session.execute(update(AccountLink).where(
+            AccountLink.token_hash == token_hash(token), AccountLink.used_at.is_(None))
+            .values(used_at=now)).rowcount
+        if not used:  # another tab used it first
+            raise GoneError("this link was already used: ask for a new one", {"link": "used"})
+        user_id = session.scalar(select(AccountLink.user_id).where(
+            AccountLink.token_hash == token_hash(token)))
+        _set_password(session, user_id, password)
+        return _staff(session, user_id)
+
+
+def set_password(services: Services, user_id: int, password: str) -> None:
+    """Set a password directly (the command line's --password-stdin)."""
+    check_password(password)
+    with services.db.writing() as session:
+        _set_password(session, user_id, password)
+
+
+def _set_password(session, user_id: int, password: str) -> None:
+    session.execute(update(User).where(User.id == user_id).values(
+        password_hash=_hasher.hash(password), session_version=User.session_version + 1))
+
+
+def sign_in(services: Services, email: str, password: str, address: str) -> Staff:
+    """The staff member these credentials belong to. Refused with the same
+    message whatever was wrong; too many failures answer 429 for a while."""
+    email = (email or "").strip().lower()
+    keys = [f"bs:signin:account:{token_hash(email)}", f"bs:signin:address:{address}"]
+    _check_attempts(services, keys)
+    with services.db.session() as session:
+        user = session.scalar(select(User).where(User.email == email)) if email else None
+        stored = user.password_hash if user is not None else None
+        if not _verify(stored or _DUMMY_HASH, password or "") or stored is None:
+            _count_failure(services, keys)
+            raise InvalidError("the email or the password is not right",
+                               {"password": "not right"})
+        if _hasher.check_needs_rehash(stored):
+            _set_password(session, user.id, password)
+        return _staff(session, user.id)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _check_attempts(services: Services, keys: list[str]) -> None:
+    limits = (MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS)
+    counts = services.redis.mget(keys)
+    for key, count, limit in zip(keys, counts, limits, strict=True):
+        if count is not None and int(count) >= limit:
+            wait = max(services.redis.ttl(key), 1)
+            raise TooManyRequestsError(
+                f"too many failed sign-ins: try again in {(wait + 59) // 60} minutes, "
+                "or reset your password", retry_after=wait)
+
+
+def _count_failure(services: Services, keys: list[str]) -> None:
+    """One more failure in each window; a window starts at its first failure.
+    (EXPIRE ... NX would say it in one call, but the embedded Redis is 6.x.)"""
+    pipe = services.redis.pipeline()
+    for key in keys:
+        pipe.incr(key)
+        pipe.ttl(key)
+    replies = pipe.execute()
+    for key, ttl in zip(keys, replies[1::2], strict=True):
+        if ttl < 0:
+            services.redis.expire(key, WINDOW_SECONDS)
+
+
+def sign_out_everywhere(services: Services, user_id: int) -> None:
+    with services.db.writing() as session:
+        session.execute(update(User).where(User.id == user_id).values(
+            session_version=User.session_version + 1))
+
+
+def current_staff(services: Services, user_id: int, session_version: int) -> Staff | None:
+    """The staff member of a console session, unless that session was ended."""
+    with services.db.session() as session:
+        user = session.get(User, user_id)
+        if user is None or user.session_version != session_version or not user.password_hash:
+            return None
+        return _staff(session, user.id)
+
+
+def find_staff(services: Services, email: str) -> Staff | None:
+    with services.db.session() as session:
+        user_id = session.scalar(select(User.id).where(User.email == email.strip().lower()))
+        return _staff(session, user_id) if user_id is not None else None
+
+
+def invite(services: Services, inviter: Staff, email: str, name: str = "") -> tuple[Staff, str]:
+    """Invite a colleague into the inviter's organisation; (their account, link token).
+    Inviting again someone who never set a password sends a fresh link."""
+    email = normal_email(email)
+    existing = find_staff(services, email)
+    if existing is None:
+        create_staff(services, inviter.organisation_id, email, "charity", name)
+        existing = find_staff(services, email)
+    elif existing.organisation_id != inviter.organisation_id or _has_password(services,
+                                                                               existing.id):
+        raise ConflictError(f"{email} already has an account", {"email": "already has an account"})
+    return existing, issue_link(services, existing.id, "invite")
+
+
+def _has_password(services: Services, user_id: int) -> bool:
+    with services.db.session() as session:
+        return session.scalar(select(User.password_hash).where(User.id == user_id)) is not None
+
+
+def team(services: Services, organisation_id: int) -> list[tuple[Staff, bool]]:
+    """The organisation's staff, and whether each has set a password yet."""
+    with services.db.session() as session:
+        users = session.scalars(select(User).where(User.organisation_id == organisation_id,
+                                                   User.email.is_not(None)).order_by(User.id))
+        return [(_staff(session, u.id), u.password_hash is not None) for u in users]
+
+
+def _staff(session, user_id: int) -> Staff:
+    row = session.execute(select(User, Organisation.name).join(Organisation)
+                          .where(User.id == user_id)).one()
+    user, org = row
+    return Staff(user.id, user.email or "", user.name or "", user.role, user.organisation_id,
+                 org, user.session_version)

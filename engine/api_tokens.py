@@ -1,0 +1,71 @@
+"""An organisation's API tokens, made and revoked by its staff in the console.
+
+A token acts as the staff member who made it (same organisation, same role),
+is shown once and stored as a SHA-256 hash like every bitesize token.
+Revoking one ends it at once on every process (engine.identity.forget_token).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from engine.errors import InvalidError, NotFoundError
+from engine.identity import Identity, forget_token
+from engine.services import Services
+from engine.store.models import ApiToken, User, utcnow
+from engine.tokens import USER_PREFIX, new_token, token_hash
+
+MAX_NAME = 100
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    id: int
+    name: str
+    made_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def create_api_token(services: Services, identity: Identity, name: str) -> tuple[int, str]:
+    """A new token for the caller's organisation; returns (id, token), the only
+    time the token itself is seen."""
+    identity.require_user()
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME:
+        raise InvalidError(f"give the token a name of 1 to {MAX_NAME} characters, "
+                           "e.g. what will use it", {"name": "1 to 100 characters"})
+    token = new_token(USER_PREFIX)
+    with services.db.writing() as session:
+        row = ApiToken(organisation_id=identity.organisation_id, user_id=identity.id, name=name,
+                       token_hash=token_hash(token))
+        session.add(row)
+        session.flush()
+        return row.id, token
+
+
+def list_api_tokens(services: Services, identity: Identity) -> list[TokenRow]:
+    """The organisation's tokens, newest first, revoked ones included (for the record)."""
+    identity.require_user()
+    query = (select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+             .where(ApiToken.organisation_id == identity.organisation_id)
+             .order_by(ApiToken.id.desc()))
+    with services.db.session() as session:
+        return [TokenRow(t.id, t.name, u.email or u.name or f"user {u.id}", t.created_at,
+                         t.revoked_at) for t, u in session.execute(query)]
+
+
+def revoke_api_token(services: Services, identity: Identity, token_id: int) -> None:
+    """End one of the organisation's tokens; another organisation's looks missing."""
+    identity.require_user()
+    with services.db.writing() as session:
+        row = session.get(ApiToken, token_id)
+        if row is None or row.organisation_id != identity.organisation_id:
+            raise NotFoundError(f"token {token_id} does not exist", {"token": "not found"})
+        if row.revoked_at is None:
+            session.execute(update(ApiToken).where(ApiToken.id == token_id)
+                            .values(revoked_at=utcnow()))
+        digest = row.token_hash
+    forget_token(services, digest)

@@ -1,0 +1,162 @@
+"""Staff accounts: sign-in, CSRF, links, rate limits, sessions, API tokens."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine import accounts
+from engine.errors import GoneError, InvalidError
+
+
+def test_sign_in_with_the_right_password_opens_the_console(app, staff, forms):
+    client = app.test_client()
+    assert client.get("/console/").status_code == 302  # to the sign-in page
+    forms.sign_in(client, staff)
+    page = client.get("/console/")
+    assert page.status_code == 200
+    assert "Projects of Penguin Watch" in page.get_data(as_text=True)
+
+
+def test_a_wrong_password_is_refused_without_saying_which_part(app, staff, forms):
+    client = app.test_client()
+    wrong = forms.post(client, "/console/login", {"email": staff.email, "password": "nope" * 4})
+    unknown = forms.post(client, "/console/login", {"email": "who@x.org", "password": "nope" * 4})
+    for reply in (wrong, unknown):
+        assert reply.status_code == 401
+        assert "the email or the password is not right" in reply.get_data(as_text=True)
+    assert client.get("/console/").status_code == 302
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(app, staff, console):
+    bare = app.test_client()
+    reply = bare.post("/console/login", data={"email": staff.email, "password": staff.password})
+    assert reply.status_code == 400
+    assert "form has expired" in reply.get_data(as_text=True)
+    assert console.post("/console/tokens", data={"name": "x"}).status_code == 400
+    assert console.post("/console/logout").status_code == 400
+
+
+def test_the_session_cookie_is_httponly_lax_and_only_for_the_console(app, staff, forms):
+    client = app.test_client()
+    reply = forms.post(client, "/console/login", {"email": staff.email,
+                                                 "password": staff.password})
+    cookie = reply.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # plain http here
+    https = app.test_client()
+    page = https.get("/console/login", base_url="https://localhost").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    secure = https.post("/console/login", base_url="https://localhost",
+                        headers={"Referer": "https://localhost/console/login"},
+                        data={"email": staff.email, "password": staff.password,
+                              "csrf_token": token})
+    assert secure.status_code == 302
+    assert "Secure" in secure.headers["Set-Cookie"]
+    assert "Set-Cookie" not in app.test_client().get("/").headers
+
+
+def test_failed_sign_ins_are_limited_per_account(app, staff, forms):
+    client = app.test_client()
+    for _ in range(accounts.MAX_FAILURES_PER_ACCOUNT):
+        assert forms.post(client, "/console/login", {"email": staff.email,
+                                                     "password": "wrong" * 3}).status_code == 401
+    blocked = forms.post(client, "/console/login", {"email": staff.email,
+                                                    "password": staff.password})
+    assert blocked.status_code == 429
+    assert "too many failed sign-ins" in blocked.get_data(as_text=True)
+
+
+def test_failed_sign_ins_are_limited_per_address(services, make_staff):
+    for n in range(accounts.MAX_FAILURES_PER_ADDRESS):
+        with pytest.raises(InvalidError):
+            accounts.sign_in(services, f"someone{n}@x.org", "wrong password", "10.0.0.9")
+    other = make_staff(email="bo@penguins.org")
+    with pytest.raises(Exception, match="too many failed sign-ins"):
+        accounts.sign_in(services, other.email, other.password, "10.0.0.9")
+    assert accounts.sign_in(services, other.email, other.password, "10.0.0.10").id == other.id
+
+
+def test_sign_out_everywhere_ends_other_sessions(app, staff, forms):
+    laptop, phone = app.test_client(), app.test_client()
+    forms.sign_in(laptop, staff)
+    forms.sign_in(phone, staff)
+    assert forms.post(laptop, "/console/logout-everywhere", {},
+                      page="/console/team").status_code == 302
+    assert phone.get("/console/").status_code == 302
+    assert laptop.get("/console/").status_code == 302
+
+
+def test_an_invitation_link_sets_a_password_once(app, console, forms, services):
+    reply = forms.post(console, "/console/team", {"email": "Cy@Penguins.org", "name": "Cy"})
+    assert reply.status_code == 200
+    link = re.search(r'id="invite-link"[^>]*value="([^"]+)"', reply.get_data(as_text=True))
+    path = "/console/set-password/" + link.group(1).rsplit("/", 1)[1]
+    fresh = app.test_client()
+    short = forms.post(fresh, path, {"password": "short", "confirm": "short"})
+    assert short.status_code == 422 and "at least 10 characters" in short.get_data(as_text=True)
+    done = forms.post(fresh, path, {"password": "a long enough one", "confirm":
+                                    "a long enough one"})
+    assert done.status_code == 302
+    assert fresh.get("/console/").status_code == 200
+    assert fresh.get(path).status_code == 410  # used
+    staff = accounts.sign_in(services, "cy@penguins.org", "a long enough one", "1.2.3.4")
+    assert staff.organisation == "Penguin Watch"
+
+
+def test_inviting_someone_of_another_organisation_is_refused(console, forms, make_staff):
+    make_staff(org="Seal Count", email="dee@seals.org")
+    reply = forms.post(console, "/console/team", {"email": "dee@seals.org"})
+    assert reply.status_code == 422
+    assert "already has an account" in reply.get_data(as_text=True)
+
+
+def test_an_expired_or_unknown_link_is_refused(services, staff):
+    with pytest.raises(Exception, match="not valid"):
+        accounts.link_holder(services, "made-up")
+    token = accounts.issue_link(services, staff.id, "reset")
+    newer = accounts.issue_link(services, staff.id, "reset")
+    with pytest.raises(GoneError):
+        accounts.link_holder(services, token)  # a newer link replaced it
+    assert accounts.link_holder(services, newer).id == staff.id
+
+
+def test_forgot_password_reads_the_same_for_known_and_unknown_emails(app, staff, forms):
+    client = app.test_client()
+    known = forms.post(client, "/console/forgot", {"email": staff.email})
+    unknown = forms.post(client, "/console/forgot", {"email": "nobody@x.org"})
+    assert known.status_code == unknown.status_code == 200
+    assert "If an account has that email address" in known.get_data(as_text=True)
+    assert known.get_data(as_text=True) == unknown.get_data(as_text=True)
+
+
+def test_api_tokens_are_shown_once_and_revoked_at_once(app, console, forms):
+    made = forms.post(console, "/console/tokens", {"name": "nightly export"})
+    assert made.status_code == 201
+    token = re.search(r'id="new-token"[^>]*value="([^"]+)"', made.get_data(as_text=True)).group(1)
+    headers = {"Authorization": f"Bearer {token}"}
+    api = app.test_client()
+    created = api.post("/api/v1/projects", headers=headers, json={
+        "name": "By token", "task_type": "classify",
+        "config": {"question": "Which?", "labels": ["a", "b"]}})
+    assert created.status_code == 201
+    assert token not in console.get("/console/tokens").get_data(as_text=True)
+    token_id = re.search(r'/console/tokens/(\d+)/revoke', console.get(
+        "/console/tokens").get_data(as_text=True)).group(1)
+    assert forms.post(console, f"/console/tokens/{token_id}/revoke", {},
+                      page="/console/tokens").status_code == 302
+    assert api.get("/api/v1/projects", headers=headers).status_code == 401
+
+
+def test_a_nameless_token_is_refused_beside_its_field(console, forms):
+    reply = forms.post(console, "/console/tokens", {"name": ""})
+    assert reply.status_code == 422
+    assert 'aria-invalid="true"' in reply.get_data(as_text=True)
+
+
+def test_console_pages_have_branded_error_pages(console, app):
+    missing = console.get("/console/projects/9999")
+    assert missing.status_code == 404
+    assert "Back to the console" in missing.get_data(as_text=True)
+    assert "text/html" in app.test_client().get("/nowhere").content_type
+    assert app.test_client().get("/api/v1/nowhere").is_json

@@ -1,0 +1,75 @@
+"""The charity console: staff run their organisation's projects in the browser.
+
+Server-rendered pages under /console, calling the engine's functions (never
+the HTTP API). Unlike the API and the volunteer pages, the console keeps a
+signed-cookie session (web.console.sessions): who is signed in, and the
+CSRF secret Flask-WTF checks on every form. Every view but the sign-in and
+account-link pages needs a signed-in staff member (``g.staff``).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Flask, g, redirect, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
+
+from engine.accounts import current_staff
+from web.services import services
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+csrf = CSRFProtect()
+SESSION_LIFETIME = timedelta(days=7)  # then sign in again
+# Pages a visitor who is not signed in may open.
+OPEN_VIEWS = {"console.login", "console.forgot", "console.set_password"}
+
+
+def init_app(app: Flask) -> None:
+    from web import api
+    from web.console import (  # noqa: F401 - each module adds its views to bp
+        accounts,
+        dashboard,
+        overview,
+        project_page,
+        results,
+        tokens,
+        uploads,
+        webhooks,
+        wizard,
+    )
+    from web.console.sessions import ConsoleSessions
+
+    app.session_interface = ConsoleSessions()
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default is None
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's life
+    csrf.init_app(app)
+    csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing to forge
+    app.register_blueprint(bp)
+
+
+@bp.before_request
+def _require_staff():
+    """Load the signed-in staff member; send anyone else to sign in."""
+    g.staff = None
+    if "uid" in session:
+        g.staff = current_staff(services(), session["uid"], session.get("sv", -1))
+        if g.staff is None:
+            session.clear()  # signed out everywhere, or the account is gone
+    if g.staff is None and request.endpoint not in OPEN_VIEWS:
+        return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def sign_in_session(staff) -> None:
+    """Start a fresh session for this staff member (a new CSRF secret too)."""
+    session.clear()
+    session.permanent = True
+    session["uid"] = staff.id
+    session["sv"] = staff.session_version
+
+
+def staff_identity():
+    """The signed-in staff member as the engine's Identity."""
+    return g.staff.identity

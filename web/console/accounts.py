@@ -1,0 +1,157 @@
+"""Signing in and out, one-time links, and the team page (invitations).
+
+Messages never say whether an email has an account (sign-in failures and
+"forgot password" read the same either way).
+"""
+from __future__ import annotations
+
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from marshmallow import Schema, fields
+from marshmallow.validate import Length
+
+from engine import accounts
+from engine.errors import BitesizeError, TooManyRequestsError
+from engine.mail import mail_configured, send_mail
+from web.console import bp, sign_in_session
+from web.console.forms import engine_errors, load_form
+from web.services import services
+
+
+class SignInForm(Schema):
+    email = fields.String(required=True, validate=Length(1, 320))
+    password = fields.String(required=True, validate=Length(1, accounts.MAX_PASSWORD))
+    next = fields.String(load_default="")
+
+
+class PasswordForm(Schema):
+    password = fields.String(required=True, validate=Length(1, accounts.MAX_PASSWORD))
+    confirm = fields.String(required=True, validate=Length(1, accounts.MAX_PASSWORD))
+
+
+class EmailForm(Schema):
+    email = fields.String(required=True, validate=Length(1, 320))
+
+
+class InviteForm(EmailForm):
+    name = fields.String(load_default="", validate=Length(max=200))
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path inside the console: never a redirect to another site."""
+    if target and target.startswith("/console") and not target.startswith("//"):
+        return target
+    return url_for("console.projects")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if g.staff is not None and request.method == "GET":
+        return redirect(safe_next(request.args.get("next")))
+    errors, values, status = {}, {"next": request.args.get("next", "")}, 200
+    if request.method == "POST":
+        values, errors = load_form(SignInForm())
+        if not errors:
+            try:
+                staff = accounts.sign_in(services(), values["email"], values["password"],
+                                         request.remote_addr or "unknown")
+            except TooManyRequestsError as exc:
+                errors, status = {"_schema": exc.message}, 429
+            except BitesizeError as exc:
+                errors, status = {"_schema": exc.message}, 401
+            else:
+                sign_in_session(staff)
+                return redirect(safe_next(values.get("next")))
+        values.pop("password", None)
+    return render_template("console/login.html", values=values, errors=errors), status
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("console.login"))
+
+
+@bp.post("/logout-everywhere")
+def logout_everywhere():
+    accounts.sign_out_everywhere(services(), g.staff.id)
+    session.clear()
+    flash("You are signed out on every device.", "info")
+    return redirect(url_for("console.login"))
+
+
+@bp.route("/set-password/<token>", methods=["GET", "POST"])
+def set_password(token: str):
+    try:
+        holder = accounts.link_holder(services(), token)
+    except BitesizeError as exc:
+        return render_template("console/link_expired.html", message=exc.message), 410
+    errors = {}
+    if request.method == "POST":
+        values, errors = load_form(PasswordForm())
+        if not errors and values["password"] != values["confirm"]:
+            errors = {"confirm": "the two passwords are not the same"}
+        if not errors:
+            try:
+                staff = accounts.use_link(services(), token, values["password"])
+            except BitesizeError as exc:
+                errors = engine_errors(exc)
+            else:
+                sign_in_session(staff)
+                flash("Your password is set. Welcome to the console.", "info")
+                return redirect(url_for("console.projects"))
+    return render_template("console/set_password.html", holder=holder, errors=errors,
+                           min_length=accounts.MIN_PASSWORD), 422 if errors else 200
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+def forgot():
+    errors, sent = {}, False
+    if request.method == "POST":
+        values, errors = load_form(EmailForm())
+        if not errors:
+            staff = accounts.find_staff(services(), values["email"])
+            sent = True
+            if staff is not None:
+                token = accounts.issue_link(services(), staff.id, "reset")
+                link = url_for("console.set_password", token=token, _external=True)
+                problem = send_mail(services().settings, staff.email,
+                                    "Reset your bitesize password", _reset_body(link))
+                if problem is not None:
+                    current_app.logger.warning("password reset for user %s not emailed: %s",
+                                               staff.id, problem)
+    return render_template("console/forgot.html", errors=errors, sent=sent)
+
+
+@bp.route("/team", methods=["GET", "POST"])
+def team():
+    errors, invited = {}, None
+    if request.method == "POST":
+        values, errors = load_form(InviteForm())
+        if not errors:
+            try:
+                person, token = accounts.invite(services(), g.staff, values["email"],
+                                                values["name"])
+            except BitesizeError as exc:
+                errors = engine_errors(exc)
+            else:
+                link = url_for("console.set_password", token=token, _external=True)
+                problem = send_mail(services().settings, person.email,
+                                    f"Join {g.staff.organisation} on bitesize",
+                                    _invite_body(g.staff, link))
+                invited = {"email": person.email, "link": link, "problem": problem}
+    return render_template("console/team.html", members=accounts.team(
+        services(), g.staff.organisation_id), errors=errors, invited=invited,
+        mail=mail_configured(services().settings)), 422 if errors else 200
+
+
+def _invite_body(inviter, link: str) -> str:
+    return (f"{inviter.email} invites you to run projects for {inviter.organisation} on "
+            f"bitesize.\n\nSet your password here (the link works once, for "
+            f"{accounts.LINK_DAYS['invite']} days):\n{link}\n")
+
+
+def _reset_body(link: str) -> str:
+    return ("Someone (we hope you) asked to reset your bitesize password.\n\n"
+            f"Set a new one here (the link works once, for 24 hours):\n{link}\n\n"
+            "If it was not you, ignore this email: your password stays as it is.\n")

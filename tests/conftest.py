@@ -7,13 +7,12 @@ PostgreSQL database instead (as .ci/run's second pass does).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import os
 import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 

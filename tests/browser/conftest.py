@@ -84,12 +84,21 @@ def page(browser):
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
-def assert_accessible(page, context=None) -> None:
-    """Run axe-core (vendored in axe-playwright-python) on the page as it is
-    now; fail on any serious or critical violation, naming each."""
+@pytest.fixture(scope="session")
+def accessible():
+    """`accessible(page)`: run axe-core (vendored in axe-playwright-python) on the
+    page as it is now; fail on any serious or critical violation, naming each."""
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page, context=context)
+    axe = Axe()
+
+    def check(page, context=None) -> None:
+        _assert_no_blocking(axe.run(page, context=context))
+
+    return check
+
+
+def _assert_no_blocking(results) -> None:
     blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
     assert not blocking, "\n".join(
         f"{v['id']} ({v['impact']}): {v['help']} at "

@@ -152,7 +152,7 @@ class StaffLogin:
 @pytest.fixture
 def make_staff(services: Services) -> Callable[..., StaffLogin]:
     """Make a staff member who can sign in to the console (email + password)."""
-    from engine import accounts
+    from engine.accounts import staff as accounts
 
     def make(org: str = "Penguin Watch", email: str = "ana@penguins.org",
              role: str = "charity") -> StaffLogin:

@@ -24,6 +24,7 @@ GROUP_ARROWS = {
     "delivery": {"store"},
     "quality": {"store", "dispatch", "delivery"},
     "intake": {"store", "dispatch", "delivery"},
+    "accounts": {"store"},
 }
 # The root's shared vocabulary (config, errors, services, identity, ...)
 # builds on storage and on the two building blocks Services holds.

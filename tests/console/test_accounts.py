@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from engine import accounts
+from engine.accounts import staff as accounts
 from engine.errors import GoneError, InvalidError
 
 

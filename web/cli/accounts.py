@@ -1,10 +1,12 @@
 """`bitesize db` and `bitesize users`: the schema, and who may use the API."""
 from __future__ import annotations
 
+import sys
+
 import click
 from flask.cli import with_appcontext
 
-from engine import accounts
+from engine.accounts import staff as accounts
 from engine.identity import ROLES, create_user, list_users, revoke_user, rotate_user
 from engine.store import migrate
 from web.cli.base import clear_errors, cli, database_url, services, with_database
@@ -75,7 +77,7 @@ def users_create(role: str, organisation: str, name: str, email: str | None,
 
 def _stdin_password() -> str:
     """All of standard input, less one trailing newline (what `echo` adds)."""
-    text = click.get_text_stream("stdin").read()
+    text = sys.stdin.read()
     return text[:-1] if text.endswith("\n") else text
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import Blueprint, Flask, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from engine.accounts import current_staff
+from engine.accounts.staff import current_staff
 from web.services import services
 
 bp = Blueprint("console", __name__, url_prefix="/console")

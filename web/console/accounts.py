@@ -9,9 +9,9 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from marshmallow import Schema, fields
 from marshmallow.validate import Length
 
-from engine import accounts
+from engine.accounts import staff as accounts
+from engine.accounts.mail import mail_configured, send_mail
 from engine.errors import BitesizeError, TooManyRequestsError
-from engine.mail import mail_configured, send_mail
 from web.console import bp, sign_in_session
 from web.console.forms import engine_errors, load_form
 from web.services import services

@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, request, url_for
 from marshmallow import Schema, fields
 from marshmallow.validate import Length
 
-from engine.api_tokens import MAX_NAME, create_api_token, list_api_tokens, revoke_api_token
+from engine.accounts.api_tokens import MAX_NAME, create_api_token, list_api_tokens, revoke_api_token
 from engine.errors import BitesizeError
 from web.console import bp, staff_identity
 from web.console.forms import engine_errors, load_form

@@ -1,0 +1,54 @@
+"""Invitations and password resets go out by email when SMTP is configured."""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from engine.accounts.mail import send_mail
+
+
+def _use_smtp(services, server, query: str = "?from=console%40penguins.org") -> None:
+    host, port = server.server_address
+    services.settings = dataclasses.replace(services.settings,
+                                            smtp_url=f"smtp://{host}:{port}{query}")
+
+
+def test_an_invitation_is_emailed_with_its_link(console, forms, services, smtp_server):
+    _use_smtp(services, smtp_server)
+    page = forms.post(console, "/console/team", {"email": "cy@penguins.org"})
+    text = page.get_data(as_text=True)
+    assert "The link was emailed" in text
+    shown = re.search(r'id="invite-link"[^>]*value="([^"]+)"', text).group(1)
+    [sent] = smtp_server.received
+    message = sent["message"]
+    assert message["To"] == "cy@penguins.org"
+    assert message["From"] == "console@penguins.org"
+    assert "Join Penguin Watch" in message["Subject"]
+    assert shown in message.get_payload(decode=True).decode()
+
+
+def test_forgot_password_emails_a_reset_link_that_works(app, staff, forms, services,
+                                                         smtp_server):
+    _use_smtp(services, smtp_server)
+    client = app.test_client()
+    forms.post(client, "/console/forgot", {"email": staff.email})
+    [sent] = smtp_server.received
+    body = sent["message"].get_payload(decode=True).decode()
+    path = re.search(r"https?://[^/]+(/console/set-password/\S+)", body).group(1)
+    reply = forms.post(client, path, {"password": "a brand new password",
+                                      "confirm": "a brand new password"})
+    assert reply.status_code == 302
+    assert client.get("/console/").status_code == 200
+
+
+def test_an_unreachable_mail_server_still_shows_the_link(console, forms, services, free_port):
+    services.settings = dataclasses.replace(services.settings,
+                                            smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    page = forms.post(console, "/console/team", {"email": "cy@penguins.org"})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "The email was not sent" in text and 'id="invite-link"' in text
+
+
+def test_without_smtp_nothing_is_sent_and_it_says_why(services):
+    assert "BITESIZE_SMTP_URL" in send_mail(services.settings, "a@b.org", "s", "b")

@@ -178,10 +178,14 @@ def test_demo_prints_its_address_last_keeps_logs_home_and_stops_cleanly(tmp_path
         token_line = next(line for line in shown if "admin token:" in line)
         assert token_line.split()[-1].startswith("bsu_")
         announced = shown[shown.index(next(s for s in shown if "demo is running" in s)):]
-        assert len(announced) <= 9  # the announcement is the last thing on screen
+        assert len(announced) <= 11  # the announcement is the last thing on screen
         import requests
 
         assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+        link = shown[shown.index(next(s for s in shown if "console:" in s)) + 1].strip()
+        assert link.startswith(f"http://127.0.0.1:{port}/console/set-password/")
+        welcome = requests.get(link, timeout=5)
+        assert welcome.status_code == 200 and "demo@bitesize.example" in welcome.text
         access = tmp_path / "instance" / "logs" / "access.log"
         deadline = time.monotonic() + 10
         while '"GET / HTTP' not in (access.read_text() if access.exists() else ""):

@@ -22,11 +22,14 @@ from typing import IO
 
 import click
 
-from engine.intake.samples import create_demo
+from engine.accounts import staff as accounts
+from engine.identity import find_organisation
+from engine.intake.samples import DEMO_ORG, create_demo
 from engine.services import Services
 from engine.store import migrate
 from engine.store.redis_server import EmbeddedRedis
 
+DEMO_STAFF_EMAIL = "demo@bitesize.example"
 START_SECONDS = 60
 
 
@@ -66,7 +69,9 @@ def run_demo(services: Services, host: str, port: int, show_logs: bool = False) 
         children = _start(instance, host, port, show_logs)
         failed = _wait_until_serving(children, host, port)
         if failed is None:
-            _announce(host, port, token, project_ids, None if show_logs else instance / "logs")
+            link = _console_link(services, f"http://{host}:{port}")
+            _announce(host, port, token, project_ids, link,
+                      None if show_logs else instance / "logs")
             failed = _watch(children)
         click.echo(f"bitesize demo: the {failed.name} stopped ({failed.why()}); "
                    "shutting the rest down", err=True)
@@ -142,7 +147,19 @@ def _dead(children: list[Child]) -> Child | None:
     return next((child for child in children if child.process.poll() is not None), None)
 
 
-def _announce(host: str, port: int, token: str, project_ids: list[int],
+def _console_link(services: Services, url: str) -> str:
+    """A fresh one-time link for the demo charity's console account (made once):
+    open it, choose a password, and the console is yours."""
+    staff = accounts.find_staff(services, DEMO_STAFF_EMAIL)
+    if staff is None:
+        org_id = find_organisation(services, DEMO_ORG)
+        user_id = accounts.create_staff(services, org_id, DEMO_STAFF_EMAIL, "admin", "Demo")
+    else:
+        user_id = staff.id
+    return f"{url}/console/set-password/{accounts.issue_link(services, user_id, 'reset')}"
+
+
+def _announce(host: str, port: int, token: str, project_ids: list[int], console_link: str,
               logs: Path | None) -> None:
     url = f"http://{host}:{port}"
     results = f"{url}/api/v1/projects/{project_ids[0]}/results?format=csv"
@@ -150,6 +167,8 @@ def _announce(host: str, port: int, token: str, project_ids: list[int],
     click.echo(f"""
 bitesize demo is running: {url}/
   volunteer page: {url}/projects/{project_ids[0]}
+  console:        {url}/console/ as {DEMO_STAFF_EMAIL}; choose its password here:
+                  {console_link}
   admin token:    {token}
   results:        curl -H 'Authorization: Bearer {token}' '{results}'
   API docs:       {url}/api/docs{kept}

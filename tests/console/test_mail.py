@@ -24,7 +24,22 @@ def test_an_invitation_is_emailed_with_its_link(console, forms, services, smtp_s
     assert message["To"] == "cy@penguins.org"
     assert message["From"] == "console@penguins.org"
     assert "Join Penguin Watch" in message["Subject"]
-    assert shown in message.get_payload(decode=True).decode()
+    path = shown.split("localhost", 1)[1]
+    assert f"http://127.0.0.1:5000{path}" in message.get_payload(decode=True).decode()
+
+
+def test_an_emailed_link_ignores_the_requests_host_header(app, staff, forms, services,
+                                                          smtp_server):
+    _use_smtp(services, smtp_server)
+    client = app.test_client()
+    page = client.get("/console/forgot", base_url="http://evil.example").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    reply = client.post("/console/forgot", base_url="http://evil.example",
+                        data={"email": staff.email, "csrf_token": token})
+    assert reply.status_code == 200
+    [sent] = smtp_server.received
+    body = sent["message"].get_payload(decode=True).decode()
+    assert "evil.example" not in body and "http://127.0.0.1:5000/console/" in body
 
 
 def test_forgot_password_emails_a_reset_link_that_works(app, staff, forms, services,

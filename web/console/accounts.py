@@ -114,9 +114,9 @@ def forgot():
             sent = True
             if staff is not None:
                 token = accounts.issue_link(services(), staff.id, "reset")
-                link = url_for("console.set_password", token=token, _external=True)
                 problem = send_mail(services().settings, staff.email,
-                                    "Reset your bitesize password", _reset_body(link))
+                                    "Reset your bitesize password",
+                                    _reset_body(emailed_link(token)))
                 if problem is not None:
                     current_app.logger.warning("password reset for user %s not emailed: %s",
                                                staff.id, problem)
@@ -138,11 +138,18 @@ def team():
                 link = url_for("console.set_password", token=token, _external=True)
                 problem = send_mail(services().settings, person.email,
                                     f"Join {g.staff.organisation} on bitesize",
-                                    _invite_body(g.staff, link))
+                                    _invite_body(g.staff, emailed_link(token)))
                 invited = {"email": person.email, "link": link, "problem": problem}
     return render_template("console/team.html", members=accounts.team(
         services(), g.staff.organisation_id), errors=errors, invited=invited,
         mail=mail_configured(services().settings)), 422 if errors else 200
+
+
+def emailed_link(token: str) -> str:
+    """A link for an email, on BITESIZE_PUBLIC_URL: never built from the request's
+    Host header, which whoever asks for a reset could set to their own site."""
+    path = url_for("console.set_password", token=token)
+    return services().settings.public_url.rstrip("/") + path
 
 
 def _invite_body(inviter, link: str) -> str:

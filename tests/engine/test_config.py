@@ -20,3 +20,13 @@ def test_secret_is_made_once_per_instance(tmp_path):
     assert len(first) == 64
     assert Settings.from_env(environ=env).secret_key == first
     assert (tmp_path / "inst" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_every_setting_is_in_the_readmes_configuration_table():
+    from dataclasses import fields
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [f"BITESIZE_{f.name.upper()}" for f in fields(Settings)
+               if f"| `BITESIZE_{f.name.upper()}` |" not in readme]
+    assert not missing, f"settings missing from README's configuration table: {missing}"

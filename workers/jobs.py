@@ -43,6 +43,17 @@ def worth_retrying(exc: BaseException) -> bool:
     return isinstance(exc, (AbandonedJobError, JobTimeoutException)) or is_transient(exc)
 
 
+def watch_jobs() -> dict:
+    """Every ~20 s: resume (or fail) splits whose worker died (engine.intake.watchdog)."""
+    from engine.intake.watchdog import sweep
+    from workers.schedule import renew
+
+    s = services()
+    renew(s, "watchdog")  # first: a failing sweep must not end the chain
+    swept = sweep(s)
+    return {"resumed": swept.resumed, "failed": swept.failed}
+
+
 def estimate_quality() -> dict:
     """Re-estimate volunteer reliability in every project with new answers."""
     from engine.quality.reliability import estimate_changed

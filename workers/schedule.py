@@ -8,15 +8,21 @@ periodic run, calls `ensure_scheduled`.
 """
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from datetime import timedelta
 
 from engine.services import Services
 
+log = logging.getLogger(__name__)
+
 # name -> (job function, queue, seconds between runs)
 PERIODIC = {
     "quality": ("workers.jobs.estimate_quality", "high", 300),
     "webhooks": ("workers.jobs.deliver_webhooks_periodic", "low", 30),
+    # splits whose worker died: resumed within a minute (engine.intake.watchdog)
+    "watchdog": ("workers.jobs.watch_jobs", "high", 20),
 }
 
 
@@ -39,5 +45,33 @@ def renew(services: Services, name: str) -> None:
 
 
 def ensure_all(services: Services) -> None:
+    """At a worker's start: every periodic chain, and one watchdog sweep once a
+    dead worker's heartbeat would have gone stale (see sweep_after_start)."""
     for name in PERIODIC:
         ensure_scheduled(services, name, delay=5)
+    sweep_after_start(services)
+
+
+def sweep_after_start(services: Services) -> threading.Timer:
+    """Once, when a heartbeat from before this worker started must be stale: resume
+    the split of a worker that died just before this one started.
+
+    The periodic watchdog runs on RQ's scheduler, and a scheduler killed with
+    its worker (a whole process group, a container) keeps its lock for a
+    minute: RQ's scheduler in a new worker then only retries at its
+    maintenance interval, ten minutes later. This timer does not wait for it,
+    so a new worker resumes a dead worker's job within a minute of starting.
+    """
+    from engine.intake import jobs
+    from engine.intake.watchdog import sweep
+
+    def run() -> None:
+        try:
+            sweep(services)
+        except Exception:
+            log.exception("the watchdog sweep after start-up failed")
+
+    timer = threading.Timer(jobs.STALE_AFTER.total_seconds() + 2 * jobs.HEARTBEAT_SECONDS, run)
+    timer.daemon = True
+    timer.start()
+    return timer

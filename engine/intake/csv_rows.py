@@ -61,6 +61,29 @@ def check_csv(upload: IO[bytes], fields: Collection[str],
     return _columns([name.strip() for name in header], list(fields), mapping)
 
 
+def preview(upload: IO[bytes], rows: int = 5) -> tuple[list[str], list[list[str]]]:
+    """The column names and the first ``rows`` data rows, for a person to map the
+    columns by eye; the file's encoding and header are checked as at upload
+    (``upload`` is left at its start). A row the CSV reader refuses shows empty."""
+    _check_utf8(upload)
+    upload.seek(0)
+    header = [name.strip() for name in _header(upload)]
+    upload.seek(0)
+    text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
+    try:
+        reader = csv.reader(text, strict=True)
+        next(reader, None)
+        first = []
+        for _, cells, _ in _records(reader):
+            first.append(cells or [])
+            if len(first) >= rows:
+                break
+    finally:
+        text.detach()
+        upload.seek(0)
+    return header, first
+
+
 def count_rows(path: Path) -> int:
     """How many data rows ``read_rows`` will yield (a pass over the file)."""
     with _open(path) as text:

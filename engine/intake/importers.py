@@ -34,7 +34,7 @@ from engine.intake.archives import (
     count_archive_entries,
     read_image_archive,
 )
-from engine.intake.csv_rows import check_csv, count_rows, parse_mapping, read_rows
+from engine.intake.csv_rows import check_csv, count_rows, parse_mapping, preview, read_rows
 from engine.intake.fetch import fetch
 from engine.intake.iiif import CanvasProblem, Manifest, is_presentation, parse_manifest
 from engine.services import Services
@@ -135,13 +135,52 @@ def _csv_upload(services: Services, project: Project, upload: IO[bytes], filenam
                 mapping: str | dict | None) -> Upload:
     if isinstance(mapping, str) or mapping is None:
         mapping = parse_mapping(mapping)
-    schema = services.registry.get(project.task_type).item_schema(project.config)
-    fields = [field.data_key or name for name, field in schema.load_fields.items()]
+    fields = [field.name for field in item_fields(services, project)]
     try:
         columns = check_csv(upload, fields, mapping)
     except InvalidError as exc:
         raise InvalidError(f"{filename}: {exc.message}", exc.fields) from exc
     return Upload("csv", "csv", upload, {"columns": columns})
+
+
+@dataclass(frozen=True)
+class ItemField:
+    """A field of the project's items, as a CSV column can fill it."""
+
+    name: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class CsvPreview:
+    """A CSV's columns and first rows, the item fields they may fill, and the
+    column each field would take unmapped (the one named like it)."""
+
+    columns: list[str]
+    rows: list[list[str]]
+    fields: list[ItemField]
+    suggested: dict[str, str]
+
+
+def item_fields(services: Services, project: Project) -> list[ItemField]:
+    """The fields the project's task type reads from an item (a CSV's columns map
+    onto these; ``gold`` among them marks a gold item)."""
+    schema = services.registry.get(project.task_type).item_schema(project.config)
+    return [ItemField(field.data_key or name, field.required)
+            for name, field in schema.load_fields.items()]
+
+
+def preview_csv(services: Services, project: Project, upload: IO[bytes], filename: str,
+                rows: int = 5) -> CsvPreview:
+    """What a person needs to map a CSV's columns; its encoding and header are
+    checked now, as ``plan_upload`` would (InvalidError naming the file)."""
+    try:
+        columns, first = preview(upload, rows)
+    except InvalidError as exc:
+        raise InvalidError(f"{filename}: {exc.message}", exc.fields) from exc
+    fields = item_fields(services, project)
+    suggested = {f.name: f.name for f in fields if columns.count(f.name) == 1}
+    return CsvPreview(columns, first, fields, suggested)
 
 
 def _json_upload(services: Services, project: Project, upload: IO[bytes],

@@ -9,14 +9,25 @@ reported as a duplicate instead of becoming tasks again. A transient failure
 (database, Redis, a manifest's server) is retried by RQ with back-off; a
 failure that is the upload's fault fails the job at once, with its error,
 and an owner can run a failed job again once the cause is fixed.
+
+While a split runs it keeps ``heartbeat_at`` fresh (a small thread beats
+every few seconds, even inside a slow batch) and records how far reading got
+(``items_read``). A worker that dies (kill -9, a lost machine) can record
+nothing, so its job would look ``running`` forever: engine.intake.watchdog
+finds such jobs by their stale heartbeat and resumes or fails them, and an
+owner may run one again at once.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,8 +35,9 @@ import redis
 from rq import Callback, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
+from rq.registry import StartedJobRegistry
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy import exc as sql_errors
-from sqlalchemy import insert, select, update
 
 from engine.delivery import outbox
 from engine.dispatch.dispatcher import OpenTask
@@ -40,6 +52,12 @@ from task_types import ItemError
 
 BATCH = 500
 MAX_REPORTED_PROBLEMS = 1000
+SPLIT_QUEUE = "default"
+HEARTBEAT_SECONDS = 5.0  # how often a running split says it is alive
+PROGRESS_SECONDS = 0.5  # how often at most it records items_read between batches
+# A running job whose heartbeat is older than this lost its worker: eight missed beats.
+STALE_AFTER = timedelta(seconds=40)
+log = logging.getLogger(__name__)
 # Back-off between attempts of a split that failed for a passing reason.
 SPLIT_RETRY = Retry(max=3, interval=[10, 60, 300])
 # Failures that say nothing about the upload: trying again later may work.
@@ -61,7 +79,7 @@ def create_job(services: Services, identity: Identity, project_id: int, *,
                           mapping=mapping, iiif=iiif, folder=folder)
     with services.db.session() as session:
         job = Job(project_id=project.id, kind=planned.kind, state="queued", problems=[],
-                  priority=priority)
+                  priority=priority, filename=_shown_name(filename, iiif, folder))
         session.add(job)
         session.flush()
         job.source = f"job-{job.id}.{planned.ext}" if planned.ext else ""
@@ -74,8 +92,15 @@ def create_job(services: Services, identity: Identity, project_id: int, *,
     return job
 
 
+def _shown_name(filename: str, iiif: str | None, folder: str | os.PathLike | None) -> str:
+    """What the job is called on pages: the file's name, the manifest's URL or the
+    folder's name ("" for items sent in a request body)."""
+    name = filename or iiif or (Path(folder).name if folder is not None else "")
+    return name[:300]
+
+
 def enqueue_split(services: Services, job_id: int) -> None:
-    services.queue("default").enqueue(
+    services.queue(SPLIT_QUEUE).enqueue(
         "workers.jobs.split_job", job_id, job_id=_rq_id(job_id), job_timeout=6 * 3600,
         retry=SPLIT_RETRY, on_failure=Callback("workers.jobs.split_failed"))
 
@@ -85,20 +110,45 @@ def _rq_id(job_id: int) -> str:
 
 
 def rerun_job(services: Services, identity: Identity, job_id: int) -> Job:
-    """Run a failed job again: it resumes where it stopped (stored items are
-    skipped), so nothing is made twice. 409 unless the job failed."""
+    """Run a failed job again, or one whose worker stopped (still ``running`` with a
+    stale heartbeat): it resumes where it stopped (stored items are skipped), so
+    nothing is made twice. 409 for any other job."""
     job = get_job(services, identity, job_id)
     with services.db.session() as session:
-        claimed = session.execute(update(Job).where(Job.id == job.id, Job.state == "failed")
-                                  .values(state="queued", finished_at=None)).rowcount
+        claimed = session.execute(
+            update(Job).where(Job.id == job.id, or_(Job.state == "failed",
+                                                    stalled(utcnow() - STALE_AFTER)))
+            .values(state="queued", finished_at=None, resumed=0,
+                    heartbeat_at=None)).rowcount
     if not claimed:
-        raise ConflictError(f"job {job_id} is {job.state}: only a failed job can be run again",
+        raise ConflictError(f"job {job_id} is {job.state}: only a failed job, or one whose "
+                            "worker stopped, can be run again",
                             {"job": f"{job.state}, not failed"})
-    with contextlib.suppress(NoSuchJobError):  # its failed run, so the id can be reused
-        RQJob.fetch(_rq_id(job.id), connection=services.redis).delete()
+    forget_rq_job(services, job.id)  # its failed or dead run, so the id can be reused
     enqueue_split(services, job.id)
     with services.db.session() as session:
         return session.get(Job, job.id)
+
+
+def stalled(cutoff: datetime) -> ColumnElement[bool]:
+    """SQL: the job is running but its worker stopped beating before ``cutoff``
+    (a job started before heartbeats existed is judged by its start)."""
+    return and_(Job.state == "running",
+                or_(Job.heartbeat_at < cutoff,
+                    and_(Job.heartbeat_at.is_(None), Job.started_at < cutoff)))
+
+
+def forget_rq_job(services: Services, job_id: int) -> None:
+    """Remove the job's RQ job: from the started registry where a dead worker left
+    it (else RQ's own clean-up would later call it abandoned and fail our job),
+    then the job itself, so its id can be enqueued afresh."""
+    rq_id = _rq_id(job_id)
+    registry = StartedJobRegistry(SPLIT_QUEUE, connection=services.redis)
+    for member in services.redis.zrange(registry.key, 0, -1):
+        if member.decode().split(":", 1)[0] == rq_id:
+            services.redis.zrem(registry.key, member)
+    with contextlib.suppress(NoSuchJobError):
+        RQJob.fetch(rq_id, connection=services.redis).delete()
 
 
 def list_jobs(services: Services, identity: Identity, project_id: int, *,
@@ -110,6 +160,17 @@ def list_jobs(services: Services, identity: Identity, project_id: int, *,
         query = query.where(Job.state == state)
     with services.db.session() as session:
         return list(session.scalars(query.order_by(Job.id.desc()).limit(limit).offset(offset)))
+
+
+def gold_counts(services: Services, identity: Identity, project_id: int) -> dict[int, int]:
+    """How many gold tasks each of a project's jobs made, by job id (jobs without
+    gold are left out): items uploaded with a ``gold`` answer."""
+    project = get_owned_project(services, identity, project_id)
+    query = (select(Item.job_id, func.count(Task.id)).join(Task, Task.item_id == Item.id)
+             .where(Item.project_id == project.id, Task.is_gold.is_(True))
+             .group_by(Item.job_id))
+    with services.db.session() as session:
+        return {job_id: count for job_id, count in session.execute(query)}
 
 
 def get_job(services: Services, identity: Identity, job_id: int) -> Job:
@@ -138,20 +199,80 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
     On failure the exception propagates and the job is marked failed with its
     error, unless ``retry_in`` gives the seconds until this job is run again
     (the worker's retries): then it waits, queued, with this attempt's error.
+    A run that finds the job taken over (the watchdog judged it dead and
+    resumed it elsewhere) stops at its next batch and records nothing.
     """
     with services.db.session() as session:
         job = session.get(Job, job_id)
         project = session.get(Project, job.project_id)
-        job.state, job.started_at, job.error = "running", utcnow(), None
+        now = utcnow()
+        job.state, job.started_at, job.error = "running", now, None
+        job.heartbeat_at, job.items_read = now, 0
+        owner = job.resumed  # the watchdog bumps it when it hands the job to another run
+    heartbeat = Heartbeat(services, job.id, owner)
     try:
-        resumed = _split_all(services, job, project, progress)
+        with heartbeat:
+            if _split_all(services, job, project, progress, heartbeat):
+                from engine.dispatch.rebuild import rebuild_project
+                rebuild_project(services, project.id)  # a crashed run may have left Redis short
+    except TakenOver:
+        log.warning("job %s was taken over by another run: this one stops", job.id)
+        with services.db.session() as session:
+            return session.get(Job, job.id)
     except Exception as exc:
-        record_failure(services, job.id, exc, retry_in(exc) if retry_in else None)
+        if not heartbeat.lost:  # else the job is another run's to record
+            record_failure(services, job.id, exc, retry_in(exc) if retry_in else None)
         raise
-    if resumed:
-        from engine.dispatch.rebuild import rebuild_project
-        rebuild_project(services, project.id)  # a crashed run may have left Redis short
     return _finish(services, job, "done")
+
+
+class TakenOver(Exception):
+    """This run's job was handed to another run: it must stop without recording."""
+
+
+class Heartbeat:
+    """Keeps ``job.heartbeat_at`` fresh from a daemon thread while a split runs, so
+    a slow batch (large pictures, a slow database) never looks like a dead worker.
+
+    Each beat is one short UPDATE on its own pooled connection; on SQLite it
+    waits its turn for the write lock like any writer (busy_timeout), and a
+    beat that fails is logged and tried again at the next one: only eight
+    missed beats in a row make the job look dead. A beat that finds the job
+    no longer running under this run's ``owner`` mark sets ``lost``.
+    """
+
+    def __init__(self, services: Services, job_id: int, owner: int,
+                 every: float | None = None) -> None:
+        self.services, self.job_id, self.owner = services, job_id, owner
+        self.every = HEARTBEAT_SECONDS if every is None else every
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-job-{job_id}",
+                                        daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()  # wakes the thread at once; a beat under way finishes first
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.beat()
+
+    def beat(self) -> None:
+        try:
+            with self.services.db.session() as session:
+                mine = session.execute(update(Job).where(
+                    Job.id == self.job_id, Job.state == "running", Job.resumed == self.owner)
+                    .values(heartbeat_at=utcnow())).rowcount
+        except Exception:  # the next beat may pass; the split itself goes on
+            log.warning("job %s: heartbeat not recorded", self.job_id, exc_info=True)
+            return
+        if not mine:
+            self.lost = True
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -194,21 +315,32 @@ class _Run:
 
 
 def _split_all(services: Services, job: Job, project: Project,
-               progress: Progress | None) -> bool:
+               progress: Progress | None, heartbeat: Heartbeat) -> bool:
     done, known = _stored(services, job, project)
     total, entries = open_source(services, job, project)
     _progress(services, job, items_total=total)
     run, batch = _Run(), []
+    noted, handled = time.monotonic(), 0
     for handled, entry in enumerate(entries, 1):
         if entry.seq not in done:
             _take(job, entry, known, run, batch)
         if len(batch) >= BATCH:
-            _store_batch(services, job, project, batch, run)
-            batch = []
+            _check_owner(heartbeat)
+            _store_batch(services, job, project, batch, run, handled)
+            batch, noted = [], time.monotonic()
+        elif time.monotonic() - noted >= PROGRESS_SECONDS:
+            _progress(services, job, items_read=handled, heartbeat_at=utcnow())
+            noted = time.monotonic()
         if progress is not None:
             progress(handled, total)
-    _store_batch(services, job, project, batch, run)
+    _check_owner(heartbeat)
+    _store_batch(services, job, project, batch, run, handled)
     return bool(done)
+
+
+def _check_owner(heartbeat: Heartbeat) -> None:
+    if heartbeat.lost:
+        raise TakenOver
 
 
 def _stored(services: Services, job: Job, project: Project) -> tuple[set[int], set[str]]:
@@ -248,7 +380,7 @@ def _image_key(job: Job, item: dict) -> str | None:
 
 
 def _store_batch(services: Services, job: Job, project: Project, batch: list[Entry],
-                 run: _Run) -> None:
+                 run: _Run, read: int) -> None:
     """Split one batch of items, then insert the items and their tasks in one
     transaction and pool them; items that could not be split are reported, and
     the report and counts so far are saved with the batch.
@@ -267,7 +399,8 @@ def _store_batch(services: Services, job: Job, project: Project, batch: list[Ent
             run.problem(entry, exc.message, ref=_ref(entry.item))
     if split:
         _insert(services, job, project, split)
-    _progress(services, job, duplicates=run.duplicates, problems=run.report())
+    _progress(services, job, duplicates=run.duplicates, problems=run.report(),
+              items_read=read, heartbeat_at=utcnow())
 
 
 def _insert(services: Services, job: Job, project: Project,
@@ -305,11 +438,20 @@ def _progress(services: Services, job: Job, **values: Any) -> None:
 
 
 def _finish(services: Services, job: Job, state: str, error: str | None = None) -> Job:
-    """Record how the job ended, and its job.split webhook event in the same transaction."""
+    return finish_job(services, job.id, state, error)
+
+
+def finish_job(services: Services, job_id: int, state: str, error: str | None = None,
+               *conditions: ColumnElement[bool], **values: Any) -> Job | None:
+    """Record how the job ended (and any other ``values``), and its job.split webhook
+    event in the same transaction; with ``conditions``, only if the job still
+    meets them (else None)."""
     with services.db.session() as session:
-        session.execute(update(Job).where(Job.id == job.id).values(
-            state=state, error=error, finished_at=utcnow()))
-        finished = session.get(Job, job.id)
+        changed = session.execute(update(Job).where(Job.id == job_id, *conditions).values(
+            state=state, error=error, finished_at=utcnow(), **values)).rowcount
+        if not changed:
+            return None
+        finished = session.get(Job, job_id)
         recorded = outbox.job_finished(session, finished)
     if recorded:
         outbox.nudge(services)

@@ -1,0 +1,135 @@
+"""Uploads that wait for a person before they become a job: a CSV whose columns
+are still to be matched to item fields.
+
+A spreadsheet's columns rarely carry the item fields' names, and guessing
+wrong makes a job full of empty items. So the console keeps an uploaded CSV
+aside (under the instance's uploads folder, by a random token, per project),
+shows its first rows with a choice of column per item field, and only then
+creates the job with that mapping: through ``create_job``, the same checks
+as the API's ``mapping`` form field. A staged CSV belongs to its project's
+organisation; one left alone for ``KEEP_DAYS`` is removed.
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from engine.errors import NotFoundError
+from engine.identity import Identity
+from engine.intake.importers import CsvPreview, preview_csv
+from engine.intake.jobs import create_job
+from engine.projects import get_owned_project
+from engine.services import Services
+from engine.store.models import Job
+
+KEEP_DAYS = 2
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A CSV waiting for its mapping."""
+
+    token: str
+    project_id: int
+    filename: str
+    priority: int
+    staged_at: float  # seconds since the epoch
+
+
+def stage_csv(services: Services, identity: Identity, project_id: int, upload: IO[bytes],
+              filename: str, priority: int = 0) -> tuple[Staged, CsvPreview]:
+    """Check the CSV's encoding and header (InvalidError says what is wrong), keep it,
+    and return it with its preview."""
+    project = get_owned_project(services, identity, project_id)
+    checked = preview_csv(services, project, upload, filename)
+    folder = _folder(services, project.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    _forget_old(folder)
+    staged = Staged(secrets.token_urlsafe(16), project.id, filename[:300], priority, time.time())
+    with open(folder / f"{staged.token}.csv", "wb") as out:
+        shutil.copyfileobj(upload, out, 1024 * 1024)
+    (folder / f"{staged.token}.json").write_text(json.dumps(
+        {"filename": staged.filename, "priority": priority, "staged_at": staged.staged_at}))
+    return staged, checked
+
+
+def staged_uploads(services: Services, identity: Identity, project_id: int) -> list[Staged]:
+    """The project's CSVs waiting for a mapping, oldest first."""
+    project = get_owned_project(services, identity, project_id)
+    folder = _folder(services, project.id)
+    found = [_read(folder, path.stem, project.id) for path in folder.glob("*.json")]
+    return sorted((s for s in found if s is not None), key=lambda s: s.staged_at)
+
+
+def get_staged(services: Services, identity: Identity, project_id: int,
+               token: str) -> tuple[Staged, CsvPreview]:
+    """One staged CSV and its preview; NotFoundError if it is not there (or not yours)."""
+    project = get_owned_project(services, identity, project_id)
+    staged = _read(_folder(services, project.id), token, project.id) \
+        if _TOKEN.fullmatch(token) else None
+    if staged is None:
+        raise NotFoundError("this upload is no longer waiting: it was imported or discarded",
+                            {"upload": "not found"})
+    with open(_path(services, staged), "rb") as data:
+        return staged, preview_csv(services, project, data, staged.filename)
+
+
+def import_staged(services: Services, identity: Identity, project_id: int, token: str,
+                  mapping: str | dict | None) -> Job:
+    """Create the job from a staged CSV with this mapping (checked as the API checks
+    its ``mapping``); the staged copy is removed once the job has its own."""
+    staged, _ = get_staged(services, identity, project_id, token)
+    with open(_path(services, staged), "rb") as data:
+        job = create_job(services, identity, project_id, upload=data, filename=staged.filename,
+                         mapping=mapping, priority=staged.priority)
+    _remove(services, staged)
+    return job
+
+
+def discard_staged(services: Services, identity: Identity, project_id: int, token: str) -> None:
+    staged, _ = get_staged(services, identity, project_id, token)
+    _remove(services, staged)
+
+
+def _folder(services: Services, project_id: int) -> Path:
+    return services.settings.uploads_path / "staged" / str(project_id)
+
+
+def _path(services: Services, staged: Staged) -> Path:
+    return _folder(services, staged.project_id) / f"{staged.token}.csv"
+
+
+def _read(folder: Path, token: str, project_id: int) -> Staged | None:
+    try:
+        meta = json.loads((folder / f"{token}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not (folder / f"{token}.csv").exists():
+        return None
+    return Staged(token, project_id, str(meta.get("filename", "")), int(meta.get("priority", 0)),
+                  float(meta.get("staged_at", 0)))
+
+
+def _remove(services: Services, staged: Staged) -> None:
+    folder = _folder(services, staged.project_id)
+    for suffix in (".json", ".csv"):
+        (folder / f"{staged.token}{suffix}").unlink(missing_ok=True)
+
+
+def _forget_old(folder: Path) -> None:
+    """Remove what waited longer than KEEP_DAYS: nobody is coming back for it."""
+    cutoff = time.time() - KEEP_DAYS * 86400
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
+

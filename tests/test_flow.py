@@ -49,7 +49,7 @@ def test_job_to_results(client, auth, work):
     project = make_project(client, charity)
     items = [{"text": f"photo {n}", "id": f"img-{n}"} for n in range(6)]
     job = upload_items(client, charity, project["id"], items, work)
-    assert job["progress"] == {"items_total": 6, "items_split": 6, "tasks_made": 6,
+    assert job["progress"] == {"items_total": 6, "items_read": 6, "items_split": 6, "tasks_made": 6,
                                "duplicates": 0}
 
     volunteers = [auth.volunteer() for _ in range(4)]

@@ -130,7 +130,7 @@ def test_a_csv_becomes_items_and_bad_rows_are_reported_by_line(client, api, serv
                                                               charity, project):
     job = run(client, api, charity, project["id"], ROWS.encode(), "rows.csv", mapping=MAPPING)
     assert job["kind"] == "csv" and job["state"] == "done", job
-    assert job["progress"] == {"items_total": 8, "items_split": 5, "tasks_made": 5,
+    assert job["progress"] == {"items_total": 8, "items_read": 8, "items_split": 5, "tasks_made": 5,
                                "duplicates": 0}
     items = stored_items(services, job["id"])
     assert [item["id"] for item in items] == ["r1", "r2", "r3", "r4", "r8"]
@@ -219,7 +219,7 @@ def test_a_duplicate_image_in_a_zip_is_reported_not_made_twice(client, api, serv
                                                                project):
     job = run(client, api, charity, project["id"], make_zip(NESTED), "photos.zip")
     assert job["state"] == "done", job
-    assert job["progress"] == {"items_total": 4, "items_split": 2, "tasks_made": 2,
+    assert job["progress"] == {"items_total": 4, "items_read": 4, "items_split": 2, "tasks_made": 2,
                                "duplicates": 1}
     reasons = {p["path"]: p for p in job["problems"]}
     assert reasons["site-a/2024/copy-of-dawn.jpg"]["reason"] == "already in this project"
@@ -229,8 +229,8 @@ def test_a_duplicate_image_in_a_zip_is_reported_not_made_twice(client, api, serv
         "site-a/2024/dawn.jpg", "site-b/deep/er/noon.jpg"]
 
     again = run(client, api, charity, project["id"], make_zip(NESTED), "again.zip")
-    assert again["progress"] == {"items_total": 4, "items_split": 0, "tasks_made": 0,
-                                 "duplicates": 3}
+    assert again["progress"] == {"items_total": 4, "items_read": 4, "items_split": 0,
+                                 "tasks_made": 0, "duplicates": 3}
     assert count(services, Task, project_id=project["id"]) == 2
 
 

@@ -120,8 +120,8 @@ def test_an_interrupted_zip_job_resumes_on_rerun_without_duplicates(
     done = api.job(charity, job["id"])
     assert done["state"] == "done" and done["error"] is None, done
     assert stored(services, project["id"]) == ([0, 1, 2, 3, 4], 5)
-    assert done["progress"] == {"items_total": 7, "items_split": 5, "tasks_made": 5,
-                                "duplicates": 1}
+    assert done["progress"] == {"items_total": 7, "items_read": 7, "items_split": 5,
+                                "tasks_made": 5, "duplicates": 1}
     assert sorted((p["path"], p["reason"]) for p in done["problems"]) == [
         ("cam/again/0.jpg", "already in this project"), ("cam/notes.txt", "not an image file")]
     assert handed_out(api, project["id"]) == 5  # Redis caught up with SQL

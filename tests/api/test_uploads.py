@@ -107,7 +107,7 @@ def test_a_zip_of_images_becomes_tasks(client, api, charity, project):
                          make_zip([*GOOD.items(), ("camera-2/", b"")]))
     assert job["state"] == "done", job
     assert job["error"] is None and job["problems"] == []
-    assert job["progress"] == {"items_total": 4, "items_split": 4, "tasks_made": 4,
+    assert job["progress"] == {"items_total": 4, "items_read": 4, "items_split": 4, "tasks_made": 4,
                                "duplicates": 0}
 
     handouts = all_handouts(api, project["id"])

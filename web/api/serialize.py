@@ -31,9 +31,11 @@ def job(j: Job, max_problems: int | None = None) -> dict[str, Any]:
     first ``max_problems`` in lists, ``problems_count`` its length either way."""
     problems = j.problems or []
     return {"id": j.id, "project": j.project_id, "kind": j.kind, "state": j.state,
-            "priority": j.priority,
-            "progress": {"items_total": j.items_total, "items_split": j.items_split,
-                         "tasks_made": j.tasks_made, "duplicates": j.duplicates},
+            "priority": j.priority, "filename": j.filename,
+            "progress": {"items_total": j.items_total, "items_read": j.items_read,
+                         "items_split": j.items_split, "tasks_made": j.tasks_made,
+                         "duplicates": j.duplicates},
+            "resumed": j.resumed, "heartbeat_at": iso(j.heartbeat_at),
             "problems": problems[:max_problems], "problems_count": len(problems),
             "error": j.error,
             "created_at": iso(j.created_at), "started_at": iso(j.started_at),

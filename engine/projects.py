@@ -20,6 +20,9 @@ from engine.services import Services
 from engine.store.models import Job, Project, Task
 
 PUBLIC_STATES = ("active",)
+# What a project may start as: the API makes active ones (as it always has),
+# the console drafts that only the organisation sees until published.
+START_STATES = ("draft", "active")
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,14 @@ class ProjectView:
 
 
 def create_project(services: Services, identity: Identity, data: dict[str, Any]) -> ProjectView:
-    """Validate the type's config and store the project; it is active at once."""
+    """Validate the type's config and store the project: active at once unless
+    ``data["state"]`` is "draft" (see engine.lifecycle for what follows)."""
     identity.require_user()
+    data = dict(data)
+    state = data.pop("state", None) or "active"
+    if state not in START_STATES:
+        raise InvalidError(f"a project starts as {' or '.join(START_STATES)}, not {state!r}",
+                           {"state": "not a starting state"})
     task_type = services.registry.get(data["task_type"])
     try:
         config = task_type.load_config(data.get("config") or {})
@@ -41,7 +50,7 @@ def create_project(services: Services, identity: Identity, data: dict[str, Any])
         raise InvalidError("max_answers must be at least min_answers",
                            {"max_answers": "smaller than min_answers"})
     with services.db.session() as session:
-        project = Project(organisation_id=identity.organisation_id, config=config,
+        project = Project(organisation_id=identity.organisation_id, config=config, state=state,
                           **{k: v for k, v in data.items() if k != "config"})
         session.add(project)
         session.flush()
@@ -77,10 +86,14 @@ def owns(identity: Identity, project: Project) -> bool:
     return identity.kind == "user" and identity.organisation_id == project.organisation_id
 
 
-def list_projects(services: Services, identity: Identity | None) -> list[ProjectView]:
+def list_projects(services: Services, identity: Identity | None,
+                  with_work: bool = False) -> list[ProjectView]:
+    """The projects this caller may see; with ``with_work``, only those with an
+    open task left (the volunteer home page: nothing there should be a dead end)."""
     with services.db.session() as session:
         query = select(Project).order_by(Project.id)
-        return _views(session, [p for p in session.scalars(query) if can_see(identity, p)])
+        views = _views(session, [p for p in session.scalars(query) if can_see(identity, p)])
+    return [v for v in views if v.progress["open"] > 0] if with_work else views
 
 
 def every_project(services: Services, organisation_id: int | None = None) -> list[ProjectView]:
@@ -131,6 +144,14 @@ def _progress(session, project_ids: list[int]) -> dict[int, dict[str, int]]:
 def _empty_progress() -> dict[str, int]:
     return {"tasks": 0, "open": 0, "retired": 0, "contested": 0, "settled": 0,
             "jobs_running": 0, "done_percent": 0}
+
+
+def sample_payload(services: Services, project_id: int) -> dict[str, Any] | None:
+    """The payload of the project's first task (from its first upload), gold last;
+    None before anything is uploaded. The console's preview shows it."""
+    with services.db.session() as session:
+        return session.scalar(select(Task.payload).where(Task.project_id == project_id)
+                              .order_by(Task.is_gold, Task.id).limit(1))
 
 
 def lease_seconds(services: Services, project: Project) -> int:

@@ -1,4 +1,4 @@
-"""Volunteer pages: the list of active projects and the answering page.
+"""Volunteer pages: the list of active projects with work left, and the answering page.
 
 The pages are server-rendered shells; the answering page then talks to the
 same JSON API as every other client (static/volunteer.js).
@@ -19,7 +19,7 @@ def init_app(app: Flask) -> None:
 
 
 def index():
-    return render_template("index.html", projects=list_projects(services(), None))
+    return render_template("index.html", projects=list_projects(services(), None, with_work=True))
 
 
 def project_page(project_id: int):

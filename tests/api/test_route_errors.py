@@ -64,7 +64,7 @@ def test_unknown_route_is_404_json(api, client, charity, path):
 
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("PUT", "/api/v1/projects"), ("DELETE", "/api/v1/projects/{project}"),
+    ("PUT", "/api/v1/projects"), ("POST", "/api/v1/projects/{project}"),
     ("GET", "/api/v1/volunteers"), ("POST", "/api/v1/openapi.json"),
     ("PATCH", "/api/v1/jobs/{job}"), ("GET", "/api/v1/tasks/{task}/answers"),
     ("POST", "/api/v1/leases/{lease}"), ("PUT", "/api/v1/projects/{project}/results"),

@@ -98,6 +98,7 @@ def test_home_lists_active_projects_only_and_escapes_names(page, live_server, cl
     shown = make_project(client, penguins)
     upload(client, penguins, shown["id"], text_items(4), work)
     hostile = make_project(client, other, name="<script>alert(1)</script>")
+    upload(client, other, hostile["id"], text_items(1), work)  # the home page lists work
     paused = make_project(client, other, name="Hidden seals")
     with services.db.session() as session:
         project = session.get(Project, paused["id"])

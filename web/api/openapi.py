@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from marshmallow import Schema, fields
 
 from web.api import bp
-from web.api.schemas import AnswerCreate, JobItems, ProjectCreate, VolunteerCreate
+from web.api.schemas import AnswerCreate, JobItems, ProjectCreate, ProjectUpdate, VolunteerCreate
 from web.api.webhooks import WebhookSet
 
 _TYPES = {fields.String: "string", fields.Integer: "integer", fields.Float: "number",
@@ -27,6 +27,33 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      None, {"200": "the projects"}),
     ("get", "/projects/{project_id}", "Show a project with progress", "anyone (active), owner",
      None, {"200": "the project", "404": "no such project"}),
+    ("patch", "/projects/{project_id}",
+     "Edit a project: any of name, description, redundancy, confidence, lease_seconds, "
+     "strategy, gold mixing; `config` keys are merged into its config. Once volunteers have "
+     "answered, list entries (labels, tags) may be added but not removed or renamed, wording "
+     "(question, instructions) may change, other config fields may not",
+     "owner", ProjectUpdate,
+     {"200": "the project", "404": "no such project",
+      "422": "invalid values, or a config change that would change how answers are read"}),
+    ("post", "/projects/{project_id}/publish",
+     "Publish: a draft, paused or completed project becomes active and hands out tasks",
+     "owner", None, {"200": "the project, active", "404": "no such project",
+                     "409": "not publishable from its state (active or archived)"}),
+    ("post", "/projects/{project_id}/pause",
+     "Pause an active project: volunteers get no tasks until it is published again",
+     "owner", None, {"200": "the project, paused", "404": "no such project",
+                     "409": "the project is not active"}),
+    ("post", "/projects/{project_id}/complete",
+     "Mark an active or paused project completed: no more tasks are handed out",
+     "owner", None, {"200": "the project, completed", "404": "no such project",
+                     "409": "the project is not active or paused"}),
+    ("post", "/projects/{project_id}/archive",
+     "Archive a project that is not a draft (final: it cannot be published again)",
+     "owner", None, {"200": "the project, archived", "404": "no such project",
+                     "409": "a draft (delete it instead) or already archived"}),
+    ("delete", "/projects/{project_id}",
+     "Delete a draft with everything it holds (items, tasks, jobs, webhook)", "owner", None,
+     {"204": "deleted", "404": "no such project", "409": "the project is not a draft"}),
     ("post", "/projects/{project_id}/jobs",
      "Upload a job: JSON {items} or {iiif: manifest URL}, or multipart file= (.zip of images, "
      ".csv with an optional mapping= field, .json of items or a IIIF manifest) and priority=",

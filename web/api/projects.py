@@ -1,8 +1,10 @@
-"""Projects: create (charity), list and show with progress, download results."""
+"""Projects: create (charity), list and show with progress, edit, move through
+their states (engine.lifecycle), delete drafts, download results."""
 from __future__ import annotations
 
 from flask import Response, stream_with_context, url_for
 
+from engine import lifecycle
 from engine.delivery import annotations, exports
 from engine.projects import (
     create_project,
@@ -13,7 +15,14 @@ from engine.projects import (
     project_view,
 )
 from web.api import bp, serialize
-from web.api.schemas import AnswersQuery, ProjectCreate, ResultsQuery, load_body, load_query
+from web.api.schemas import (
+    AnswersQuery,
+    ProjectCreate,
+    ProjectUpdate,
+    ResultsQuery,
+    load_body,
+    load_query,
+)
 from web.auth import identity, optional_identity
 from web.services import services
 
@@ -40,6 +49,28 @@ def show_project(project_id: int):
     project = get_project(services(), caller, project_id)
     return serialize.project(project_view(services(), project),
                              owner=bool(caller and owns(caller, project)))
+
+
+@bp.patch("/projects/<int:project_id>")
+def update_project_(project_id: int):
+    caller = identity().require_user()
+    data = load_body(ProjectUpdate())
+    view = lifecycle.update_project(services(), caller, project_id, data)
+    return serialize.project(view, owner=True)
+
+
+@bp.post("/projects/<int:project_id>/<any(publish, pause, complete, archive):action>")
+def move_project(project_id: int, action: str):
+    caller = identity().require_user()
+    view = lifecycle.move(services(), caller, project_id, action)
+    return serialize.project(view, owner=True)
+
+
+@bp.delete("/projects/<int:project_id>")
+def delete_project(project_id: int):
+    caller = identity().require_user()
+    lifecycle.delete_draft(services(), caller, project_id)
+    return "", 204
 
 
 @bp.get("/projects/<int:project_id>/results")

@@ -35,11 +35,33 @@ class ProjectCreate(Schema):
     gold_floor = fields.Float(validate=validate.Range(min=0.0, max=1.0), load_default=0.1)
     gold_ramp = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000),
                                load_default=20)
+    # The API's projects start active, as they always have; "draft" keeps one
+    # to its organisation until POST .../publish.
+    state = fields.String(validate=validate.OneOf(("draft", "active")), load_default="active")
 
     @validates_schema
     def _answers_range(self, data, **_):
         if data.get("max_answers", 5) < data.get("min_answers", 3):
             raise ValidationError("must be at least min_answers", "max_answers")
+
+
+class ProjectUpdate(Schema):
+    """PATCH /projects/<id>: any of the settings, none required; ``config`` keys
+    are merged into the project's config. The task type and the state are not
+    here: the state moves through publish/pause/complete/archive."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(validate=validate.Length(max=5000))
+    config = fields.Dict()
+    min_answers = fields.Integer(strict=True, validate=validate.Range(min=1, max=50))
+    max_answers = fields.Integer(strict=True, validate=validate.Range(min=1, max=100))
+    confidence = fields.Float(validate=validate.Range(min=0.0, max=1.0))
+    lease_seconds = fields.Integer(strict=True, validate=validate.Range(min=5, max=3600),
+                                   allow_none=True)
+    strategy = fields.String(validate=validate.OneOf(STRATEGIES))
+    gold_start = fields.Float(validate=validate.Range(min=0.0, max=1.0))
+    gold_floor = fields.Float(validate=validate.Range(min=0.0, max=1.0))
+    gold_ramp = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000))
 
 
 PRIORITY_RANGE = validate.Range(min=-999, max=999)

@@ -20,6 +20,11 @@
   // and puts its inputs in a <form data-answer-form>; submitting it (a button,
   // Enter) sends collect()'s answer. Plain [data-answer] buttons need no hooks.
   const hooks = (window.bitesizeTaskTypes || {})[root.dataset.type] || {};
+  // The console's preview (data-preview): one sample task from the page itself;
+  // nothing is fetched or sent.
+  const preview = "preview" in root.dataset
+    ? JSON.parse(document.getElementById("preview-task").textContent) : null;
+  const PREVIEW_NOTE = "Preview: this answer is not sent";
   let current = null;   // {task, lease}
   let busy = false;
   let count = 0;
@@ -96,6 +101,7 @@
   }
 
   async function fetchNext() {
+    if (preview) return preview;
     const r = await call("GET", "/projects/" + projectId + "/tasks/next");
     if (r.status === 204) return null;
     if (!r.ok) throw new Error(await message(r));
@@ -112,6 +118,7 @@
 
   async function answer(value) {
     if (busy || !current) return;
+    if (preview) { say(PREVIEW_NOTE); return; }
     busy = true;
     const sent = current;
     taskBox.classList.add("sending");
@@ -135,6 +142,7 @@
 
   async function skip() {
     if (busy || !current) return;
+    if (preview) { say("Preview: skipping is not sent either"); return; }
     busy = true;
     try {
       await call("DELETE", "/leases/" + encodeURIComponent(current.lease.token));

@@ -1,0 +1,142 @@
+"""PATCH, publish/pause/complete/archive and DELETE of projects over HTTP."""
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import LABELS
+
+
+@pytest.fixture
+def draft(api, charity) -> dict:
+    project = api.project(charity, state="draft")
+    assert project["state"] == "draft"
+    return project
+
+
+def path(project: dict, tail: str = "") -> str:
+    return f"/api/v1/projects/{project['id']}{tail}"
+
+
+def test_projects_are_still_created_active_by_default(api, charity):
+    assert api.project(charity)["state"] == "active"
+
+
+def test_a_draft_is_hidden_from_everyone_but_its_organisation(api, client, charity,
+                                                               other_charity, draft):
+    api.error(client.get(path(draft)), 404)
+    api.error(client.get(path(draft), headers=other_charity), 404)
+    assert client.get(path(draft), headers=charity).json["state"] == "draft"
+    assert draft["id"] not in [p["id"] for p in client.get("/api/v1/projects").json["projects"]]
+
+
+def test_publish_pause_complete_archive(api, client, charity, draft):
+    api.items(charity, draft["id"], [{"text": "a seal?"}])
+    volunteer = api.volunteer()
+    closed = client.get(path(draft, "/tasks/next"), headers=volunteer["headers"])
+    assert api.error(closed, 409)["code"] == "project_closed"  # a draft hands out nothing
+    for action, state in (("publish", "active"), ("pause", "paused"), ("publish", "active"),
+                          ("complete", "completed"), ("archive", "archived")):
+        r = client.post(path(draft, f"/{action}"), headers=charity)
+        assert r.status_code == 200, r.json
+        assert r.json["state"] == state
+        fresh = api.volunteer()["headers"]  # one who has not seen the task yet
+        handout = client.get(path(draft, "/tasks/next"), headers=fresh)
+        assert handout.status_code == (200 if state == "active" else 409), handout.json
+    listed = client.get("/api/v1/projects").json["projects"]
+    assert draft["id"] not in [p["id"] for p in listed]
+
+
+def test_an_illegal_move_is_409_naming_the_state(api, client, charity, draft):
+    error = api.error(client.post(path(draft, "/pause"), headers=charity), 409)
+    assert "draft" in error["message"]
+    assert error["fields"] == {"state": "draft"}
+    client.post(path(draft, "/publish"), headers=charity)
+    client.post(path(draft, "/archive"), headers=charity)
+    error = api.error(client.post(path(draft, "/publish"), headers=charity), 409)
+    assert "archived" in error["message"] and "final" in error["message"]
+
+
+def test_patch_edits_wording_and_settings(api, client, charity, draft):
+    r = client.patch(path(draft), headers=charity, json={
+        "name": "Seal cams", "description": "Seals need counting", "max_answers": 7,
+        "config": {"question": "What animal is it?"}})
+    assert r.status_code == 200, r.json
+    assert r.json["name"] == "Seal cams" and r.json["max_answers"] == 7
+    assert r.json["config"]["question"] == "What animal is it?"
+    assert r.json["config"]["labels"] == LABELS  # merged, not replaced
+    assert client.get(path(draft), headers=charity).json["description"] == "Seals need counting"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": ""}, "name"),
+    ({"min_answers": 0}, "min_answers"),
+    ({"max_answers": 1, "min_answers": 2}, "max_answers"),
+    ({"config": {"labels": ["only one"]}}, "config"),
+    ({"task_type": "tag"}, "task_type"),
+    ({"state": "active"}, "state"),
+    ({"strategy": "sideways"}, "strategy"),
+])
+def test_patch_refuses_invalid_values_by_field(api, client, charity, draft, body, field):
+    error = api.error(client.patch(path(draft), headers=charity, json=body), 422)
+    assert field in error["fields"]
+
+
+def test_patch_refuses_removing_a_label_once_answered(api, client, charity, project):
+    volunteer = api.volunteer()
+    handout = api.next_task(volunteer["headers"], project["id"])
+    assert api.answer(volunteer["headers"], handout["task"]["id"],
+                      handout["lease"]["token"]).status_code == 201
+    error = api.error(client.patch(path(project), headers=charity,
+                                   json={"config": {"labels": ["penguin", "seal"]}}), 422)
+    assert "'empty'" in error["message"]
+    assert "labels" in error["fields"]["config"]
+    grown = client.patch(path(project), headers=charity,
+                         json={"config": {"labels": [*LABELS, "bird"]}})
+    assert grown.status_code == 200 and grown.json["config"]["labels"] == [*LABELS, "bird"]
+
+
+def test_delete_removes_a_draft_only(api, client, charity, draft, project):
+    api.items(charity, draft["id"], [{"text": "a seal?"}])
+    error = api.error(client.delete(path(project), headers=charity), 409)
+    assert "only a draft" in error["message"]
+    r = client.delete(path(draft), headers=charity)
+    assert r.status_code == 204 and r.get_data() == b""
+    api.error(client.get(path(draft), headers=charity), 404)
+    api.error(client.delete(path(draft), headers=charity), 404)
+
+
+@pytest.mark.parametrize(("method", "tail", "body"), [
+    ("PATCH", "", {"name": "mine now"}), ("POST", "/publish", None), ("POST", "/pause", None),
+    ("POST", "/complete", None), ("POST", "/archive", None), ("DELETE", "", None)])
+def test_another_organisation_gets_404_and_changes_nothing(api, client, call, charity,
+                                                           other_charity, draft, method,
+                                                           tail, body):
+    api.error(call(client, method, path(draft, tail), other_charity, body), 404)
+    after = client.get(path(draft), headers=charity).json
+    assert (after["state"], after["name"]) == ("draft", draft["name"])
+
+
+@pytest.mark.parametrize(("method", "tail"), [("PATCH", ""), ("POST", "/publish"),
+                                              ("DELETE", "")])
+def test_volunteers_and_strangers_cannot_change_projects(api, client, call, auth, draft,
+                                                         method, tail):
+    api.error(call(client, method, path(draft, tail), None, {}), 401)
+    api.error(call(client, method, path(draft, tail), auth.volunteer(), {}), 403)
+
+
+def test_patch_needs_a_json_object(api, client, charity, draft):
+    api.error(client.patch(path(draft), headers=charity, data="name=x",
+                           content_type="application/x-www-form-urlencoded"), 400)
+    api.error(client.patch(path(draft), headers=charity, json=["name"]), 422)
+
+
+def test_openapi_lists_the_state_calls(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    assert {"patch", "delete", "get"} <= set(paths["/projects/{project_id}"])
+    for action in ("publish", "pause", "complete", "archive"):
+        assert "post" in paths[f"/projects/{{project_id}}/{action}"]
+    patch = paths["/projects/{project_id}"]["patch"]
+    assert "config" in patch["requestBody"]["content"]["application/json"]["schema"][
+        "properties"]
+    assert "state" in paths["/projects"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]["properties"]

@@ -55,8 +55,7 @@ def answer_everything(client, auth, project_id: int, volunteers: int, label: str
 
 
 def test_from_an_invite_link_to_downloaded_results(browser, live_server, services, client,
-                                                   auth, work, make_staff, accessible,
-                                                   tmp_path):
+                                                   auth, work, make_staff, accessible):
     # The charity's first staff member exists; they invite a new colleague,
     # who gets only a link.
     first = make_staff(org="Penguin Watch", email="ana@penguins.org")
@@ -116,14 +115,19 @@ def test_from_an_invite_link_to_downloaded_results(browser, live_server, service
         accessible(page)
         page.goto(project_url)
 
-        # Downloads, through the session (no token in the browser).
+        # Downloads, through the session (no token in the browser); each link's
+        # name is its own (the contract finds them by name, not exactly).
+        for name in ("Download CSV", "Download JSON"):
+            expect(page.get_by_role("link", name=name)).to_have_count(1)
         with page.expect_download() as got_csv:
             page.get_by_role("link", name="Download CSV").click()
-        rows = list(csv.DictReader(open(got_csv.value.path(), encoding="utf-8-sig")))
+        with open(got_csv.value.path(), encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
         assert len(rows) == 3 and {row["value"] for row in rows} == {"penguin"}, rows
         with page.expect_download() as got_json:
             page.get_by_role("link", name="Download JSON").click()
-        items = json.loads(open(got_json.value.path(), encoding="utf-8").read())
+        with open(got_json.value.path(), encoding="utf-8") as handle:
+            items = json.load(handle)
         assert len(items) == 3 and all(item["value"] == "penguin" for item in items), items
 
         # Another organisation sees none of it.

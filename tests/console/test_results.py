@@ -220,11 +220,11 @@ def test_the_download_links_give_attachments_with_the_right_content(console, ser
     assert [set(row) for row in items_json] == [set(ITEM_COLUMNS)] * 3
     assert sorted(str(r["value"]) for r in items_json) == ["=1+1", "None", "penguin"]
 
-    lines = fetch(console, link(panel, "Download JSON Lines"),
+    lines = fetch(console, link(panel, "JSON Lines"),
                   f"project-{pid}-results-items.jsonl").splitlines()
     assert [json.loads(line)["item_ref"] for line in lines] == ["a", "b", "c"]
 
-    excel = fetch(console, link(panel, "Download CSV for spreadsheets"),
+    excel = fetch(console, link(panel, "CSV for spreadsheets"),
                   f"project-{pid}-results-items.csv")
     assert excel.startswith("\ufeff") and excel[1:] == items_csv
 

@@ -79,9 +79,18 @@ class LocateConfigSchema(Schema):
     shape = fields.String(load_default="box", validate=OneOf(SHAPES))
     tile_size = fields.Integer(load_default=1024, strict=True, validate=Range(256, 4096))
     overlap = fields.Integer(load_default=128, strict=True, validate=Range(0, 2047))
-    iou = fields.Float(load_default=0.5, allow_nan=False, validate=Range(0.1, 0.95))
-    radius = fields.Float(load_default=20.0, allow_nan=False, validate=Range(1.0, 1000.0))
-    quorum = fields.Float(load_default=0.5, allow_nan=False, validate=Range(0.01, 1.0))
+    iou = fields.Float(load_default=0.5, allow_nan=False, validate=Range(0.1, 0.95), metadata={
+        "label": "Box overlap to merge (IoU)",
+        "description": "Two volunteers' boxes mark the same thing when they overlap at least "
+                       "this much (intersection over union; 0.5 is usual)."})
+    radius = fields.Float(load_default=20.0, allow_nan=False, validate=Range(1.0, 1000.0),
+                          metadata={"label": "Point distance to merge (pixels)",
+                                    "description": "Points closer than this mark the same "
+                                                   "thing."})
+    quorum = fields.Float(load_default=0.5, allow_nan=False, validate=Range(0.01, 1.0), metadata={
+        "label": "Share of volunteers needed for a mark",
+        "description": "A mark is kept when at least this share of the volunteers who saw "
+                       "the tile made it (0.5: half of them)."})
     max_marks = fields.Integer(load_default=100, strict=True, validate=Range(1, 500))
 
     @validates_schema

@@ -43,9 +43,13 @@ class NumberConfigSchema(Schema):
     integer = fields.Boolean(load_default=False)
     method = fields.String(load_default="median", validate=OneOf(METHODS))
     trim = fields.Float(load_default=0.2, allow_nan=False,
-                        validate=Range(0, 0.5, max_inclusive=False))
+                        validate=Range(0, 0.5, max_inclusive=False), metadata={
+                            "description": "With the trimmed mean: the share of answers set "
+                                           "aside at each end."})
     tolerance = fields.Float(load_default=DEFAULT_TOLERANCE, allow_nan=False,
-                             validate=Range(0, 1, min_inclusive=False))
+                             validate=Range(0, 1, min_inclusive=False), metadata={
+                                 "description": "How far apart (as a share of the value) two "
+                                                "answers may be and still agree."})
 
     @validates_schema
     def check_bounds(self, data: dict, **kwargs: Any) -> None:

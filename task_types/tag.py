@@ -122,7 +122,10 @@ class TagConfigSchema(Schema):
         validate=Length(max=MAX_SYNONYMS),
     )
     threshold = fields.Float(
-        load_default=0.5, allow_nan=False, validate=Range(0, 1, min_inclusive=False)
+        load_default=0.5, allow_nan=False, validate=Range(0, 1, min_inclusive=False),
+        metadata={"label": "Share of volunteers needed for a tag",
+                  "description": "A tag is in the result when at least this share of the "
+                                 "volunteers chose it (0.5: half of them)."},
     )
     max_tags = fields.Integer(load_default=20, strict=True, validate=Range(1, MAX_TAGS))
 

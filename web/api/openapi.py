@@ -64,8 +64,9 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      {"200": "the jobs, each with its first 20 problems"}),
     ("get", "/jobs/{job_id}", "Show a job's state, progress, duplicates, problems and error",
      "owner", None, {"200": "the job"}),
-    ("post", "/jobs/{job_id}/rerun", "Run a failed job again: it resumes, making nothing twice",
-     "owner", None, {"202": "the job, queued", "409": "the job has not failed"}),
+    ("post", "/jobs/{job_id}/rerun", "Run a failed job again (or one whose worker stopped): it "
+     "resumes, making nothing twice", "owner", None,
+     {"202": "the job, queued", "409": "the job has not failed and its worker is alive"}),
     ("get", "/projects/{project_id}/tasks/next",
      "Lease the next task (?count=N, N <= 5, also leases `queue` to preload)", "volunteer", None,
      {"200": "task and lease", "204": "nothing left for this volunteer"}),

@@ -113,7 +113,7 @@ def test_the_panel_offers_files_a_manifest_url_and_gold_without_inline_script(co
     scripts = re.findall(r"<script[^>]*>", html)
     assert scripts and all("src=" in s for s in scripts), scripts  # a strict CSP is coming
     assert "http-equiv" not in html.lower()
-    for static in ("/static/console/uploads.js", "/static/console-uploads.css"):
+    for static in ("/static/console/uploads.js", "/static/console.css"):
         with console.get(static) as reply:
             assert reply.status_code == 200
 

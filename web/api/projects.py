@@ -77,8 +77,39 @@ def delete_project(project_id: int):
 def project_results(project_id: int):
     caller = identity().require_user()  # who first: a stranger learns nothing from a 422
     query = load_query(ResultsQuery())
+    return results_file(get_owned_project(services(), caller, project_id), query)
+
+
+@bp.get("/projects/<int:project_id>/answers")
+def project_answers(project_id: int):
+    """Every raw answer; the CSV is what `bitesize consensus` reads."""
+    caller = identity().require_user()
+    query = load_query(AnswersQuery())
+    return answers_file(get_owned_project(services(), caller, project_id), query)
+
+
+@bp.get("/projects/<int:project_id>/annotations")
+def project_annotations(project_id: int):
+    """Results of IIIF items as a IIIF AnnotationPage of W3C Web Annotations."""
+    caller = identity().require_user()
+    return annotations_file(get_owned_project(services(), caller, project_id))
+
+
+def annotations_file(project) -> Response:
+    """The IIIF AnnotationPage download; its id is the API's URL wherever it is served."""
+    page_id = url_for("api.project_annotations", project_id=project.id, _external=True)
+    response = Response(stream_with_context(
+        annotations.annotation_page(services(), project.id, page_id)),
+        mimetype="application/ld+json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="project-{project.id}-annotations.json"')
+    return response
+
+
+def results_file(project, query: dict) -> Response:
+    """The results download (a ResultsQuery's format, level and bom); the
+    console's download links serve the same file."""
     fmt, level = query["format"], query["level"]
-    project = get_owned_project(services(), caller, project_id)
     if level == "item":
         rows, columns = exports.item_rows(services(), project.id), exports.ITEM_COLUMNS
     else:
@@ -88,30 +119,12 @@ def project_results(project_id: int):
                     f"project-{project.id}-results{suffix}.{fmt}")
 
 
-@bp.get("/projects/<int:project_id>/answers")
-def project_answers(project_id: int):
-    """Every raw answer; the CSV is what `bitesize consensus` reads."""
-    caller = identity().require_user()
-    query = load_query(AnswersQuery())
+def answers_file(project, query: dict) -> Response:
+    """Every raw answer (an AnswersQuery's format and bom), for the API and the console."""
     fmt = query["format"]
-    project = get_owned_project(services(), caller, project_id)
     rows = exports.answer_rows(services(), project.id, as_text=fmt == "csv")
     return download(exports.render(rows, fmt, exports.ANSWER_COLUMNS, query["bom"]), fmt,
                     f"project-{project.id}-answers.{fmt}")
-
-
-@bp.get("/projects/<int:project_id>/annotations")
-def project_annotations(project_id: int):
-    """Results of IIIF items as a IIIF AnnotationPage of W3C Web Annotations."""
-    caller = identity().require_user()
-    project = get_owned_project(services(), caller, project_id)
-    page_id = url_for("api.project_annotations", project_id=project.id, _external=True)
-    response = Response(stream_with_context(
-        annotations.annotation_page(services(), project.id, page_id)),
-        mimetype="application/ld+json")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="project-{project.id}-annotations.json"')
-    return response
 
 
 def download(chunks, fmt: str, filename: str) -> Response:

@@ -2,20 +2,20 @@
 answers and its result drawn on its picture, and the downloads.
 
 Downloads are the API's exports (engine.delivery.exports, annotations),
-streamed the same way (web.api.projects.download), but authorised by the
+served by the same functions (web.api.projects.results_file, ...), but authorised by the
 console's session instead of a bearer token, so a browser can simply follow
 a link. Every route looks the project up through get_owned_project: another
 organisation's project is a 404, like a missing one.
 """
 from __future__ import annotations
 
-from flask import Response, render_template, stream_with_context, url_for
+from flask import render_template
 from marshmallow import Schema, fields, validate
 
-from engine.delivery import annotations, exports, insight
+from engine.delivery import insight
 from engine.projects import get_owned_project
 from engine.store.models import Project
-from web.api.projects import download
+from web.api.projects import annotations_file, answers_file, results_file
 from web.api.schemas import AnswersQuery, ResultsQuery, load_query
 from web.console import bp, staff_identity
 from web.console.charts import overlay
@@ -69,39 +69,20 @@ def download_results(project_id: int):
     """Results per item or per task, as CSV (optionally with a BOM for
     spreadsheets), JSON or JSON Lines."""
     project = _project(project_id)
-    query = load_query(ResultsQuery())
-    fmt, level = query["format"], query["level"]
-    if level == "item":
-        rows, columns = exports.item_rows(services(), project.id), exports.ITEM_COLUMNS
-    else:
-        rows, columns = exports.result_rows(services(), project.id), exports.COLUMNS
-    suffix = "-items" if level == "item" else ""
-    return download(exports.render(rows, fmt, columns, query["bom"]), fmt,
-                    f"project-{project.id}-results{suffix}.{fmt}")
+    return results_file(project, load_query(ResultsQuery()))
 
 
 @bp.get("/projects/<int:project_id>/download/answers")
 def download_answers(project_id: int):
     """Every raw answer; the CSV is the one `bitesize consensus` reads."""
     project = _project(project_id)
-    query = load_query(AnswersQuery())
-    fmt = query["format"]
-    rows = exports.answer_rows(services(), project.id, as_text=fmt == "csv")
-    return download(exports.render(rows, fmt, exports.ANSWER_COLUMNS, query["bom"]), fmt,
-                    f"project-{project.id}-answers.{fmt}")
+    return answers_file(project, load_query(AnswersQuery()))
 
 
 @bp.get("/projects/<int:project_id>/download/annotations")
 def download_annotations(project_id: int):
     """Results of IIIF items as a IIIF AnnotationPage; the same ids as the API's."""
-    project = _project(project_id)
-    page_id = url_for("api.project_annotations", project_id=project.id, _external=True)
-    response = Response(stream_with_context(
-        annotations.annotation_page(services(), project.id, page_id)),
-        mimetype="application/ld+json")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="project-{project.id}-annotations.json"')
-    return response
+    return annotations_file(_project(project_id))
 
 
 @bp.app_template_global("project_has_iiif")

@@ -7,6 +7,7 @@ PostgreSQL database instead (as .ci/run's second pass does).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -244,3 +245,54 @@ def receiver() -> Iterator[WebhookReceiver]:
     server.start()
     yield server
     server.stop()
+
+
+IIIF_V3 = "http://iiif.io/api/presentation/3/context.json"
+
+
+class Museum:
+    """A IIIF server on loopback: one v3 manifest of two canvases."""
+
+    def __init__(self) -> None:
+        routes: dict[str, bytes] = {}
+        self.routes = routes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server API
+                body = routes.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def manifest(self) -> str:
+        b = self.base
+
+        def canvas(n):
+            return {"id": f"{b}/canvas/{n}", "type": "Canvas", "width": 16, "height": 12,
+                    "label": {"en": [f"Page {n}"]},
+                    "items": [{"type": "AnnotationPage", "items": [
+                        {"type": "Annotation", "motivation": "painting",
+                         "body": {"id": f"{b}/images/{n}.png", "type": "Image"}}]}]}
+
+        self.routes["/manifest.json"] = json.dumps({
+            "@context": IIIF_V3, "id": f"{b}/manifest.json", "type": "Manifest",
+            "label": {"en": ["Logbook"]}, "items": [canvas(1), canvas(2)]}).encode()
+        return f"{b}/manifest.json"
+
+
+@pytest.fixture
+def museum() -> Iterator[Museum]:
+    """A IIIF server on loopback (manifest() adds and names its one manifest)."""
+    server = Museum()
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()

@@ -133,6 +133,25 @@ def test_a_csv_goes_through_its_columns_then_splits_live(console_page, live_serv
     assert page.evaluate("window.notReloaded") is True
 
 
+def test_a_iiif_manifest_url_is_read_and_followed_to_the_end(console_page, live_server, project,
+                                                             museum, work, accessible):
+    page = console_page
+    open_project(page, live_server, project)
+    url = museum.manifest()
+    page.get_by_label("IIIF manifest URL").fill(url)
+    page.get_by_role("button", name="Upload").click()
+    bar = page.get_by_role("progressbar", name=f"Progress of {url}")
+    expect(bar).to_be_visible()
+    page.evaluate("window.notReloaded = true")
+    work()
+    expect(bar).to_have_attribute("aria-valuenow", "100", timeout=SPLIT_TIMEOUT_MS)
+    row = page.locator("tbody.job", has_text=url)
+    expect(row).to_contain_text("done")
+    expect(row.locator("[data-field=tasks_made]")).to_have_text("2")
+    assert page.evaluate("window.notReloaded") is True
+    accessible(page)
+
+
 def test_a_file_dropped_on_the_zone_is_sent_and_a_failure_offers_run_again(
         console_page, live_server, project, services, work, accessible):
     page = console_page

@@ -9,9 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -209,53 +207,6 @@ def test_json_files_and_several_files_at_once(console, forms, project, work):
     assert all(j["state"] == "done" for j in jobs.values())
     html = page_of(console, project)
     assert len(re.findall(r'<progress role="progressbar"[^>]*aria-label="Progress of', html)) == 2
-
-
-class Museum:
-    """A IIIF server on loopback: one v3 manifest of two canvases."""
-
-    def __init__(self) -> None:
-        routes: dict[str, bytes] = {}
-        self.routes = routes
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the http.server API
-                body = routes.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def manifest(self) -> str:
-        b = self.base
-
-        def canvas(n):
-            return {"id": f"{b}/canvas/{n}", "type": "Canvas", "width": 16, "height": 12,
-                    "label": {"en": [f"Page {n}"]},
-                    "items": [{"type": "AnnotationPage", "items": [
-                        {"type": "Annotation", "motivation": "painting",
-                         "body": {"id": f"{b}/images/{n}.png", "type": "Image"}}]}]}
-
-        self.routes["/manifest.json"] = json.dumps({
-            "@context": V3, "id": f"{b}/manifest.json", "type": "Manifest",
-            "label": {"en": ["Logbook"]}, "items": [canvas(1), canvas(2)]}).encode()
-        return f"{b}/manifest.json"
-
-
-@pytest.fixture
-def museum():
-    server = Museum()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
 
 
 def test_a_iiif_manifest_url_becomes_a_job(console, forms, project, museum, work):

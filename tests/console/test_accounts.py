@@ -160,3 +160,20 @@ def test_console_pages_have_branded_error_pages(console, app):
     assert "Back to the console" in missing.get_data(as_text=True)
     assert "text/html" in app.test_client().get("/nowhere").content_type
     assert app.test_client().get("/api/v1/nowhere").is_json
+
+
+def test_an_unexpected_error_is_a_branded_500_and_the_console_keeps_serving(
+        console, monkeypatch):
+    import web.console.tokens
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(web.console.tokens, "list_api_tokens", broken)
+    reply = console.get("/console/tokens")
+    text = reply.get_data(as_text=True)
+    assert reply.status_code == 500 and "text/html" in reply.content_type
+    assert "Something went wrong on our side" in text and "Back to the console" in text
+    assert "a bug" not in text  # no internals shown
+    monkeypatch.undo()
+    assert console.get("/console/tokens").status_code == 200

@@ -1,0 +1,76 @@
+"""Every console page, on a laptop and on a tablet: axe-core finds no serious
+or critical violation, nothing scrolls sideways, and every control can take
+keyboard focus (no positive tabindex reorders it, nothing clickable is a
+plain div or span)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from engine.accounts.staff import find_staff
+from engine.identity import Identity, create_volunteer
+from engine.intake.jobs import create_job, run_job
+from engine.projects import create_project
+from engine.store.models import Item
+from engine.volunteering import next_task, submit_answer
+
+pytestmark = pytest.mark.browser
+SCREENS = {"laptop": {"width": 1280, "height": 800}, "tablet": {"width": 768, "height": 1024}}
+
+
+@pytest.fixture
+def answered(services, console_page):
+    """A classify project with two items, both answered by two volunteers."""
+    me = find_staff(services, console_page.staff.email).identity
+    project = create_project(services, me, {
+        "name": "Seal cams", "task_type": "classify", "min_answers": 2, "max_answers": 3,
+        "confidence": 0.5, "description": "Seals count.",
+        "config": {"question": "What is it?", "labels": ["seal", "rock"],
+                   "instructions": "Look for **whiskers**."}}).project
+    run_job(services, create_job(services, me, project.id,
+                                 items=[{"text": "a grey seal"}, {"text": "a rock"}]).id)
+    for _ in range(2):
+        volunteer = Identity("volunteer", create_volunteer(services)[0])
+        while (handout := next_task(services, volunteer, project.id)) is not None:
+            submit_answer(services, volunteer, handout.task_id, handout.lease,
+                          {"label": "seal"})
+    with services.db.session() as session:
+        item_id = session.scalar(select(Item.id).where(Item.project_id == project.id))
+    return project.id, item_id
+
+
+def pages(project_id: int, item_id: int) -> dict[str, int]:
+    """Console paths and the status each should answer."""
+    p = f"/console/projects/{project_id}"
+    return {"/console/": 200, "/console/projects/new": 200, p: 200, f"{p}/edit": 200,
+            f"{p}/preview": 200, f"{p}/results": 200, f"{p}/results?state=retired": 200,
+            f"{p}/items/{item_id}": 200, f"{p}/webhooks": 200, f"{p}/archive": 200,
+            "/console/team": 200, "/console/tokens": 200, "/console/forgot": 200,
+            "/console/set-password/not-a-link": 410, "/console/projects/999999": 404}
+
+
+KEYBOARD_PROBLEMS = """() => {
+  const problems = [];
+  for (const el of document.querySelectorAll('[tabindex]')) {
+    if (el.tabIndex > 0) problems.push('positive tabindex on ' + el.outerHTML.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll('[onclick], div[role=button], span[role=button]')) {
+    if (el.tabIndex < 0) problems.push('not focusable: ' + el.outerHTML.slice(0, 80));
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+def test_every_console_page_passes_axe_and_fits_the_screen(console_page, live_server,
+                                                           answered, accessible, screen):
+    page = console_page
+    page.set_viewport_size(SCREENS[screen])
+    for path, status in pages(*answered).items():
+        reply = page.goto(live_server + path)
+        assert reply.status == status, (path, reply.status)
+        accessible(page)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"{path} scrolls sideways by {overflow}px on a {screen}"
+        assert page.evaluate(KEYBOARD_PROBLEMS) == [], path

@@ -24,12 +24,13 @@ from flask import current_app, render_template, request, url_for
 from marshmallow import ValidationError
 
 from engine.intake.samples import shape_image
+from engine.lifecycle import readable
 from engine.projects import get_owned_project, sample_payload
 from engine.services import Services
 from task_types.base import TaskType
 from task_types.errors import ItemError
 from web.console import bp, staff_identity
-from web.console.schema_form import read, readable
+from web.console.schema_form import read
 from web.services import services
 
 PICTURE_KEYS = ("image", "thumb")

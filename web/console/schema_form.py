@@ -29,6 +29,8 @@ from marshmallow import Schema, fields
 from marshmallow.utils import missing
 from marshmallow.validate import OneOf, Range
 
+from engine.lifecycle import readable
+
 # Field names whose text is long and Markdown: shown to volunteers as written.
 MARKDOWN_FIELDS = {"instructions"}
 MARKDOWN_HINT = ("Markdown: **bold**, *italic*, lists, [links](https://example.org). "
@@ -55,12 +57,6 @@ class FormField:
     @property
     def id(self) -> str:
         return "f-" + self.name.replace(".", "-")
-
-
-def readable(name: str) -> str:
-    """A field name as people write it: "max_tags" -> "Max tags"."""
-    text = name.replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
 
 
 def kind_of(name: str, f: fields.Field) -> str:

@@ -1,4 +1,11 @@
-"""Who is calling: volunteers and users (charity members, admins) by API token.
+"""Who is calling: volunteers and users (charity members, admins) by API token,
+and what each role may do.
+
+Roles (README: Roles): ``charity`` runs its organisation's projects; ``admin``
+(an organisation admin) also their quality calls (review, resolution, volunteers,
+block); ``platform-admin`` may make every call an owner or admin may make, on
+every organisation's projects. ``Identity.manages`` and ``Identity.moderates``
+are the only places that decide it: everything else asks them.
 
 Token lookups happen on every request, the volunteer's hot path included, so
 the token hash -> identity mapping is cached in Redis; SQL answers a miss and
@@ -34,7 +41,10 @@ REVOKED = b"revoked"
 # project and checked by the dispatch scripts on every call, never here.
 LOCAL_SECONDS = 10.0
 LOCAL_MAX = 20_000
-ROLES = ("charity", "admin")
+ROLES = ("charity", "admin", "platform-admin")
+PLATFORM_ADMIN = "platform-admin"
+# Roles that may make the quality calls an admin may make (block, unblock).
+MODERATOR_ROLES = ("admin", PLATFORM_ADMIN)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,21 @@ class Identity:
         if self.kind != "volunteer":
             raise PermissionDeniedError("this call needs a volunteer token")
         return self
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.kind == "user" and self.role == PLATFORM_ADMIN
+
+    def manages(self, organisation_id: int | None) -> bool:
+        """Whether this caller runs that organisation's projects (every call an
+        owner may make): its own staff, and platform admins for every organisation."""
+        return self.kind == "user" and (self.is_platform_admin
+                                        or self.organisation_id == organisation_id)
+
+    def moderates(self, organisation_id: int | None) -> bool:
+        """Whether this caller may also make the admin-only quality calls (block)
+        on that organisation's projects: its admins, and platform admins."""
+        return self.manages(organisation_id) and self.role in MODERATOR_ROLES
 
 
 def authenticate(services: Services, token: str | None) -> Identity:
@@ -130,7 +155,8 @@ def create_volunteer(services: Services, name: str | None = None) -> tuple[int, 
 
 def create_user(services: Services, organisation: str, role: str,
                 name: str = "") -> tuple[int, str]:
-    """A charity member or admin of an organisation (made if new); returns the token."""
+    """A charity member, organisation admin or platform admin (staff of an
+    organisation, made if new); returns the token."""
     if role not in ROLES:
         raise InvalidError(f"role must be one of {', '.join(ROLES)}", {"role": "unknown role"})
     if not organisation.strip():
@@ -205,6 +231,12 @@ def list_users(services: Services, organisation: str | None = None) -> list[User
     with services.db.session() as session:
         return [UserRow(user.id, org, user.role, user.name or "", is_revoked(user.token_hash),
                         user.created_at) for user, org in session.execute(query)]
+
+
+def organisation_names(services: Services) -> dict[int, str]:
+    """Every organisation's name by id."""
+    with services.db.session() as session:
+        return dict(session.execute(select(Organisation.id, Organisation.name)).all())
 
 
 def find_organisation(services: Services, name: str) -> int:

@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from engine.dispatch.dispatcher import GoldMix, ProjectMeta
-from engine.errors import InvalidError, NotFoundError
+from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity
 from engine.services import Services
 from engine.store.models import Job, Project, Task
@@ -69,12 +69,23 @@ def get_project(services: Services, identity: Identity | None, project_id: int) 
 
 
 def get_owned_project(services: Services, identity: Identity, project_id: int) -> Project:
-    """The project if this caller's organisation owns it. Another charity's project
-    is reported missing, not forbidden: a 403 would confirm that it exists."""
+    """The project if this caller manages it: its organisation owns it, or the
+    caller is a platform admin. Any other project, public or not, is reported
+    missing, not forbidden: a 403 would confirm that it exists."""
     identity.require_user()
     project = get_project(services, identity, project_id)
     if not owns(identity, project):
         raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+    return project
+
+
+def get_moderated_project(services: Services, identity: Identity, project_id: int) -> Project:
+    """The project if this caller may make its admin-only quality calls (block):
+    404 as get_owned_project for a project it does not manage, 403 for a charity
+    member of the owning organisation (it may see that the project exists)."""
+    project = get_owned_project(services, identity, project_id)
+    if not identity.moderates(project.organisation_id):
+        raise PermissionDeniedError("only an admin may do this")
     return project
 
 
@@ -83,7 +94,9 @@ def can_see(identity: Identity | None, project: Project) -> bool:
 
 
 def owns(identity: Identity, project: Project) -> bool:
-    return identity.kind == "user" and identity.organisation_id == project.organisation_id
+    """Whether the caller may make every owner call on the project (engine.identity
+    decides: its organisation's staff, and platform admins)."""
+    return identity.manages(project.organisation_id)
 
 
 def list_projects(services: Services, identity: Identity | None,
@@ -94,6 +107,14 @@ def list_projects(services: Services, identity: Identity | None,
         query = select(Project).order_by(Project.id)
         views = _views(session, [p for p in session.scalars(query) if can_see(identity, p)])
     return [v for v in views if v.progress["open"] > 0] if with_work else views
+
+
+def managed_projects(services: Services, identity: Identity) -> list[ProjectView]:
+    """Every project in any state this caller manages (the console's list): its
+    organisation's, or every organisation's for a platform admin."""
+    identity.require_user()
+    return every_project(services, None if identity.is_platform_admin
+                         else identity.organisation_id)
 
 
 def every_project(services: Services, organisation_id: int | None = None) -> list[ProjectView]:
@@ -136,7 +157,8 @@ def _progress(session, project_ids: list[int]) -> dict[int, dict[str, int]]:
     for pid, count in jobs:
         out[pid]["jobs_running"] = count
     for progress in out.values():
-        finished = progress["retired"] + progress["contested"] + progress["settled"]
+        # A contested task still waits for a person: not done until it is settled.
+        finished = progress["retired"] + progress["settled"]
         progress["done_percent"] = round(100 * finished / max(progress["tasks"], 1))
     return out
 

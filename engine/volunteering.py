@@ -22,7 +22,7 @@ from engine.dispatch.dispatcher import StateMissingError, Submission
 from engine.dispatch.rebuild import ensure_state
 from engine.errors import ConflictError, GoneError, NotFoundError
 from engine.identity import Identity
-from engine.quality.consensus import update_result
+from engine.quality.consensus import answer_uncounted, update_result
 from engine.services import Services
 from engine.store.db import Database, insert_ignoring_duplicates
 from engine.store.models import Answer, Handout, utcnow
@@ -133,7 +133,10 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
     if not submission.counted and answer.counted:
         _mark_surplus(services, answer.id)
         answer = _Stored(answer.id, False, answer.created_at)
-    if submission.outcome == "counted" and submission.done >= submission.need:
+        # a merge that read it before it was marked counted one answer too many
+        answer_uncounted(services, claim.project_id, task_id)
+    if submission.outcome in ("counted", "repeat") and submission.done >= submission.need:
+        # a repeat too: the first attempt may have stopped before it merged
         update_result(services, claim.project_id, task_id)
     return Receipt(answer.id, task_id, answer.counted, answer.created_at)
 

@@ -24,7 +24,9 @@ from task_types import Aggregate, TaskResult, TaskType
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
            "jsonl": "application/x-ndjson"}
-COLUMNS = ("task", "item", "item_ref", "state", "value", "confidence", "answers")
+# method: how the result was merged (engine.quality.consensus: "posterior", "majority"
+# before any volunteer estimate, "weighted", "settled", "none" with no counted answer)
+COLUMNS = ("task", "item", "item_ref", "state", "value", "confidence", "answers", "method")
 ITEM_COLUMNS = ("item", "item_ref", "state", "value", "confidence", "tasks", "tasks_done")
 # task,worker,answer first: the file `bitesize consensus` reads
 ANSWER_COLUMNS = ("task", "worker", "answer", "counted", "gold", "item", "item_ref",
@@ -35,9 +37,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def result_rows(services: Services, project_id: int, chunk: int = 1000) -> Iterator[dict[str, Any]]:
-    """Every task of a project with its result (empty until the task has one)."""
+    """Every task of a project with its result: no value and confidence 0 until
+    it has one, and while no answer of it counts (engine.quality.consensus.remerge)."""
     query = (select(Task.id, Task.item_id, Item.ref, Task.state, Result.value,
-                    Result.confidence, Result.answers)
+                    Result.confidence, Result.answers, Result.method)
              .join(Item, Item.id == Task.item_id)
              .outerjoin(Result, Result.task_id == Task.id)
              .where(Task.project_id == project_id).order_by(Task.id))
@@ -46,8 +49,8 @@ def result_rows(services: Services, project_id: int, chunk: int = 1000) -> Itera
         try:
             for row in result:
                 yield dict(zip(COLUMNS, (row[0], row[1], row[2], row[3], row[4],
-                                         row[5] if row[5] is not None else 0.0, row[6] or 0),
-                               strict=True))
+                                         row[5] if row[5] is not None else 0.0, row[6] or 0,
+                                         row[7]), strict=True))
         finally:
             # A download cut short leaves a server-side cursor open on PostgreSQL.
             result.close()

@@ -2,8 +2,8 @@
 them (the outbox and the delivery log), and sending one again.
 
 Events are recorded by engine.delivery.outbox and sent by engine.delivery.sender. Only the
-project's organisation (its charity members and admins) may see or change any
-of it; another organisation's project looks missing.
+project's organisation (its charity members and admins) and platform admins may
+see or change any of it; to anyone else the project looks missing.
 
 SSRF caveat: the URL may name any host the workers can reach, the private
 network included. Only http(s) is accepted and redirects are not followed, but

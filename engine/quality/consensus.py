@@ -8,9 +8,15 @@ own aggregate with reliabilities as weights. Before any estimate exists it
 is a plain majority. If the merged result is confident enough the task
 retires; if not, and it may still collect answers, its need rises by one;
 otherwise it is contested and waits for an admin.
+
+Whatever changes which answers count (a block or an unblock, a late answer
+marked surplus) re-merges the tasks it touched with ``remerge``, in the same
+transaction, whatever their state: a result is always the merge of the task's
+counted answers, and a task with none has no value and confidence 0.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -18,6 +24,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
+from engine.dispatch.rebuild import rebuild_project
 from engine.quality import truth
 from engine.quality.retirement import MORE, Policy, decide
 from engine.services import Services
@@ -28,6 +35,8 @@ from task_types import Aggregate, TaskType
 
 UNKNOWN_RELIABILITY = 0.7  # a new volunteer: better than chance, not yet trusted
 ATTEMPTS = 10  # each failed attempt means another writer changed the task meanwhile
+NO_ANSWERS = "none"  # the method of a result merged from no counted answer
+CHUNK = 500  # task ids per IN (...) when re-merging many tasks
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,7 @@ class _Statements:
     apply: Prepared
     upsert: Prepared
     webhook: Prepared
+    stale: Prepared
 
 
 @per_database
@@ -203,7 +213,12 @@ def _statements(database: Database) -> _Statements:
             set_={name: insert.excluded[name] for name in _RESULT_COLUMNS[2:]}),
             _RESULT_COLUMNS),
         webhook=Prepared(database, select(_WEBHOOK.c.project_id)
-                         .where(_WEBHOOK.c.project_id == bindparam("project_id"))))
+                         .where(_WEBHOOK.c.project_id == bindparam("project_id"))),
+        # a merged result's count of answers, and the counted answers now
+        stale=Prepared(database, select(_RESULT.c.answers, _COUNTED)
+                       .join_from(_RESULT, _TASK, _TASK.c.id == _RESULT.c.task_id)
+                       .where(_RESULT.c.task_id == bindparam("task_id"),
+                              _TASK.c.is_gold.is_(False), _TASK.c.state != "settled")))
 
 
 def merge(task_type: TaskType, config: dict, rows: list[tuple[Any, Any, Any]]) -> Merged:
@@ -256,3 +271,140 @@ def store_result(session, task: Task, value: Any, confidence: float, method: str
         result.answers = answers
     result.updated_at = utcnow()
     session.add(result)
+
+
+# -- re-merging: when what counts changed ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One re-merged task: its state before and after, and its need after."""
+
+    task_id: int
+    before: str
+    after: str
+    need: int
+
+
+@dataclass(frozen=True)
+class Remerged:
+    """What ``remerge`` did: each task it merged again, and whether it recorded
+    webhook events (then ``outbox.nudge`` once the transaction committed)."""
+
+    changes: list[Change]
+    recorded: bool
+
+    @property
+    def reopened(self) -> int:
+        """Tasks that were retired or contested and now ask for more answers."""
+        return sum(c.before != "open" and c.after == "open" for c in self.changes)
+
+
+def remerge(session, task_type: TaskType, project: Project,
+            task_ids: Iterable[int]) -> Remerged:
+    """Merge these tasks of a project again from their counted answers, on the
+    caller's ORM session and in its transaction, whatever their state, so that
+    each result is the merge of what counts now. The policy then decides again,
+    as if the counted answers had just come in: retire, contest, or ask for more
+    (need one past the counted answers, at least min_answers); a task with no
+    counted answer keeps a result with no value, confidence 0 and method "none".
+
+    Gold tasks have no result and are left alone; a settled task keeps the
+    admin's result, only its count of answers is brought up to date; an open
+    task with no result yet and fewer counted answers than it needs is left to
+    collect them. Dispatch is the caller's to update (``sync_dispatch``, or a
+    rebuild of the project)."""
+    ids = sorted(set(task_ids))
+    policy = Policy(project.min_answers, project.max_answers, project.confidence)
+    changes: list[Change] = []
+    recorded = False
+    for start in range(0, len(ids), CHUNK):
+        tasks = list(session.scalars(
+            select(Task).where(Task.id.in_(ids[start:start + CHUNK]), Task.is_gold.is_(False))
+            .order_by(Task.id).with_for_update()))
+        rows = _counted_rows(session, [task.id for task in tasks])
+        for task in tasks:
+            before = task.state
+            aggregate = _remerge_task(session, task_type, project.config, policy, task,
+                                      rows[task.id])
+            if aggregate is None:
+                continue
+            changes.append(Change(task.id, before, task.state, task.need))
+            if task.state != before:
+                recorded = outbox.task_finished(session, task, aggregate.value,
+                                                aggregate.confidence, before) or recorded
+    return Remerged(changes, recorded)
+
+
+def _remerge_task(session, task_type: TaskType, config: dict, policy: Policy, task: Task,
+                  rows: list[tuple[Any, Any, Any]]) -> Aggregate | None:
+    """One task of ``remerge``; its new result, or None when nothing was merged."""
+    result = session.get(Result, task.id)
+    if task.state == "settled":
+        if result is not None:
+            result.answers = len(rows)
+        return None
+    if task.state == "open" and result is None and len(rows) < task.need:
+        return None
+    merged = merge(task_type, config, rows) if rows else Merged(
+        Aggregate(None, 0.0, {}), NO_ANSWERS)
+    aggregate = merged.aggregate
+    outcome = decide(policy, aggregate.confidence, len(rows))
+    if outcome == MORE:
+        task.state, task.retired_at = "open", None
+        task.need = max(len(rows) + 1, policy.min_answers)
+    elif outcome != task.state:
+        task.state, task.retired_at = outcome, utcnow()
+    store_result(session, task, aggregate.value, aggregate.confidence, merged.method,
+                 support=aggregate.support or {}, answers=len(rows))
+    return aggregate
+
+
+def _counted_rows(session, task_ids: list[int]) -> dict[int, list[tuple[Any, Any, Any]]]:
+    """Each task's counted answers as ``merge`` takes them, oldest first (as
+    update_result reads them)."""
+    out: dict[int, list[tuple[Any, Any, Any]]] = {task_id: [] for task_id in task_ids}
+    if not task_ids:
+        return out
+    query = (select(Answer.task_id, Answer.value, VolunteerStat.reliability,
+                    VolunteerStat.confusion)
+             .outerjoin(VolunteerStat, (VolunteerStat.volunteer_id == Answer.volunteer_id)
+                        & (VolunteerStat.project_id == Answer.project_id))
+             .where(Answer.task_id.in_(task_ids), Answer.counted.is_(True))
+             .order_by(Answer.id))
+    for task_id, value, reliability, confusion in session.execute(query):
+        out[task_id].append((value, reliability, confusion))
+    return out
+
+
+def sync_dispatch(services: Services, project_id: int, remerged: Remerged) -> None:
+    """Tell Redis what a re-merge decided: a task that closed leaves the pool, an
+    open one gets its new need, and one that reopened (Redis keeps nothing of a
+    closed task) makes the project's dispatch state be rebuilt from SQL."""
+    if any(c.before != "open" and c.after == "open" for c in remerged.changes):
+        rebuild_project(services, project_id)
+        return
+    for change in remerged.changes:
+        if change.before == "open":
+            services.dispatcher.settle(project_id, change.task_id,
+                                       change.need if change.after == "open" else None)
+
+
+def answer_uncounted(services: Services, project_id: int, task_id: int) -> bool:
+    """An answer stopped counting outside a re-merge (a late answer the dispatcher
+    found surplus is stored counted, then marked): if a merge read it meanwhile,
+    the task's result counts one answer too many, so merge it again. True if it
+    was re-merged. One read when the result is right, as it nearly always is."""
+    sql = _statements(services.db)
+    with transaction(services.db) as cursor:
+        found = sql.stale.execute(cursor, {"task_id": task_id})
+    if not found or found[0][0] == found[0][1]:
+        return False
+    with services.db.writing() as session:
+        project = session.get(Project, project_id)
+        remerged = remerge(session, services.registry.get(project.task_type), project,
+                           [task_id])
+    sync_dispatch(services, project_id, remerged)
+    if remerged.recorded:
+        outbox.nudge(services)
+    return bool(remerged.changes)

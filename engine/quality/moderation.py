@@ -1,19 +1,24 @@
 """Blocking a volunteer in a project: their answers stop counting at once, the
-tasks they touched reopen for more answers, and they get no more tasks there.
+tasks they touched are merged again without them (reopening for more answers
+where the policy asks), and they get no more tasks there; unblocking counts
+their answers again and merges those tasks again.
 
-Only an admin of the project's organisation may block. The answers stay in
-SQL (nothing a volunteer typed is deleted); they are just no longer counted.
+Only an admin of the project's organisation, or a platform admin, may block
+(engine.projects.get_moderated_project). The answers stay in SQL (nothing a
+volunteer typed is deleted); they are just no longer counted.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
+from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
 from engine.errors import NotFoundError, PermissionDeniedError
 from engine.identity import Identity
-from engine.projects import get_owned_project
+from engine.projects import get_moderated_project
+from engine.quality import consensus
 from engine.services import Services
-from engine.store.models import Answer, Project, Result, Task, Volunteer, VolunteerStat, utcnow
+from engine.store.models import Answer, Project, Volunteer, VolunteerStat, utcnow
 
 
 def block(services: Services, identity: Identity, project_id: int,
@@ -29,25 +34,53 @@ def block(services: Services, identity: Identity, project_id: int,
         session.execute(update(Answer).where(
             Answer.project_id == project.id, Answer.volunteer_id == volunteer_id)
             .values(counted=False))
-        reopened = _reopen(session, project, touched)
-    rebuild_project(services, project.id)
-    return reopened
+        remerged = _remerge(services, session, project.id, touched)
+    _after(services, project.id, remerged)
+    return remerged.reopened
 
 
 def unblock(services: Services, identity: Identity, project_id: int,
-            volunteer_id: int) -> None:
-    """Let a volunteer answer again; their earlier answers stay uncounted."""
+            volunteer_id: int) -> int:
+    """Let a volunteer answer again: if they were blocked, all their answers in
+    the project count again and the tasks they answered are re-merged (some may
+    retire, or reopen). Returns how many tasks were re-merged."""
     project = _admin_project(services, identity, project_id)
     with services.db.writing() as session:
-        _stat(session, project.id, volunteer_id).blocked = False
-    rebuild_project(services, project.id)
+        stat = _stat(session, project.id, volunteer_id)
+        touched: list[int] = []
+        if stat.blocked:
+            touched = list(session.scalars(select(Answer.task_id).where(
+                Answer.project_id == project.id, Answer.volunteer_id == volunteer_id,
+                Answer.counted.is_(False))))
+            session.execute(update(Answer).where(
+                Answer.project_id == project.id, Answer.volunteer_id == volunteer_id)
+                .values(counted=True))
+        stat.blocked = False
+        remerged = _remerge(services, session, project.id, touched)
+    _after(services, project.id, remerged)
+    return len(remerged.changes)
+
+
+def _remerge(services: Services, session, project_id: int,
+             task_ids: list[int]) -> consensus.Remerged:
+    """The touched tasks merged again from what counts now, in the same transaction."""
+    project = session.get(Project, project_id)
+    return consensus.remerge(session, services.registry.get(project.task_type), project,
+                             task_ids)
+
+
+def _after(services: Services, project_id: int, remerged: consensus.Remerged) -> None:
+    """Once committed: dispatch rebuilt from SQL, webhook events on their way."""
+    rebuild_project(services, project_id)
+    if remerged.recorded:
+        outbox.nudge(services)
 
 
 def _admin_project(services: Services, identity: Identity, project_id: int) -> Project:
-    project = get_owned_project(services, identity, project_id)
-    if identity.role != "admin":
-        raise PermissionDeniedError("only an admin may block volunteers")
-    return project
+    try:
+        return get_moderated_project(services, identity, project_id)
+    except PermissionDeniedError as exc:
+        raise PermissionDeniedError("only an admin may block volunteers") from exc
 
 
 def _stat(session, project_id: int, volunteer_id: int) -> VolunteerStat:
@@ -62,19 +95,3 @@ def _stat(session, project_id: int, volunteer_id: int) -> VolunteerStat:
                              gold_answers=0, gold_score=0.0, flags=[], blocked=False)
         session.add(stat)
     return stat
-
-
-def _reopen(session, project: Project, task_ids: list[int]) -> int:
-    """Tasks that lost a counted answer ask for one more (settled and gold stay)."""
-    reopened = 0
-    for task in session.scalars(select(Task).where(Task.id.in_(task_ids))):
-        if task.is_gold or task.state == "settled":
-            continue
-        counted = session.scalar(select(func.count()).select_from(Answer).where(
-            Answer.task_id == task.id, Answer.counted.is_(True)))
-        task.state, task.retired_at = "open", None
-        task.need = max(project.min_answers, counted + 1)
-        session.execute(update(Result).where(Result.task_id == task.id)
-                        .values(answers=counted))
-        reopened += 1
-    return reopened

@@ -11,7 +11,19 @@ tasks first appear in ANSWERS.csv. Other columns are ignored, blanks around
 values are stripped (" Deer" is "Deer"), header names ignore case, and when a
 worker answered a task twice the later row counts (engine.quality.truth.encode).
 
-Label types (classify) go through engine.quality.truth's EM. Every other type goes
+Label types (classify) go through engine.quality.truth's EM. ``live`` is the
+method that gives what the live merge gives (engine.quality.consensus.merge)
+once the volunteers' estimates are fresh: the estimates the periodic quality
+job would store, fitted on every answer (truth.live_model), then each task's
+posterior from its *counted* answers (an export's ``counted`` column; every
+row counts without one) under those estimates, labels equally likely a
+priori. The default ``auto`` is the project-wide EM itself: its posteriors use
+the class priors and the in-sample matrices of the fit, which the live merge
+does not have (README, "Live and offline results"), so its confidences differ.
+With ``labels`` (the project's, from ``--config``) the label list and its order
+(which breaks ties) are the project's, as live.
+
+Every other type goes
 through its own ``aggregate``, as live: the answer cell is read by the type
 (``answer_from_text``: text, a number, ``;``-separated tags, a JSON list of
 boxes), a first unweighted merge gives each worker an agreement score, and a
@@ -23,7 +35,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,6 +48,8 @@ from engine.quality.consensus import UNKNOWN_RELIABILITY
 from task_types import Aggregate, TaskType
 
 ANSWER_COLUMNS = ("task", "worker", "answer")
+COUNTED_COLUMN = "counted"  # optional: an export's; "False" marks an answer that does not count
+METHODS = (*truth.METHODS, "live")
 GOLD_COLUMNS = ("task", "answer")
 PRIOR_ANSWERS = 3  # a worker's agreement is shrunk towards UNKNOWN_RELIABILITY by this many
 
@@ -67,6 +81,19 @@ def read_answers(path: Path | str) -> list[tuple[str, str, str]]:
     return [tuple(values) for _line, values in _rows(Path(path), ANSWER_COLUMNS)]
 
 
+def read_counted(path: Path | str) -> tuple[list[tuple[str, str, str]], list[bool]]:
+    """The rows of ``read_answers`` and whether each counts: its ``counted`` cell
+    is not false (``False``, ``false``, ``0``, ``no``), or the file has no such
+    column (every row counts)."""
+    rows, counted = [], []
+    for _line, (task, worker, answer, flag) in _rows(
+            Path(path), (*ANSWER_COLUMNS, COUNTED_COLUMN), (COUNTED_COLUMN,),
+            optional=(COUNTED_COLUMN,)):
+        rows.append((task, worker, answer))
+        counted.append(flag.strip().lower() not in ("false", "0", "no"))
+    return rows, counted
+
+
 def read_gold(path: Path | str) -> dict[str, str]:
     """task -> gold answer; a task given two different gold answers is an error."""
     gold: dict[str, str] = {}
@@ -77,14 +104,14 @@ def read_gold(path: Path | str) -> dict[str, str]:
     return gold
 
 
-def _rows(path: Path, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = ()
-          ) -> Iterator[tuple[int, list[str]]]:
-    """(line number, the named columns) of each data row, checked: none missing,
-    none empty."""
+def _rows(path: Path, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = (),
+          optional: tuple[str, ...] = ()) -> Iterator[tuple[int, list[str]]]:
+    """(line number, the named columns) of each data row, checked: none missing
+    (but ``optional`` ones, then empty), none empty."""
     with path.open(newline="", encoding="utf-8-sig") as stream:
         reader = csv.reader(stream, strict=True)  # an unclosed quote must not eat the file
         try:
-            yield from _checked(reader, path.name, columns, may_be_empty)
+            yield from _checked(reader, path.name, columns, may_be_empty, optional)
         except UnicodeDecodeError as exc:
             raise InvalidError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
         except csv.Error as exc:
@@ -92,17 +119,17 @@ def _rows(path: Path, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = 
                                f"({exc})") from exc
 
 
-def _checked(reader, name: str, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = ()
-             ) -> Iterator[tuple[int, list[str]]]:
+def _checked(reader, name: str, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = (),
+             optional: tuple[str, ...] = ()) -> Iterator[tuple[int, list[str]]]:
     header = next(reader, None)
     if not header or not any(cell.strip() for cell in header):
         raise InvalidError(f"{name} is empty: expected a header line {','.join(columns)}")
-    where = _positions(header, name, columns)
+    where = _positions(header, name, columns, optional)
     count = 0
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue  # blank lines, as spreadsheets leave at the end
-        values = [_unescaped(row[i].strip()) if i < len(row) else "" for i in where]
+        values = [_unescaped(row[i].strip()) if 0 <= i < len(row) else "" for i in where]
         for column, value in zip(columns, values, strict=True):
             if not value and column not in may_be_empty:
                 raise InvalidError(f"{name}: line {reader.line_num}: empty {column!r}")
@@ -118,53 +145,110 @@ def _unescaped(cell: str) -> str:
     return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@") else cell
 
 
-def _positions(header: list[str], name: str, columns: tuple[str, ...]) -> list[int]:
+def _positions(header: list[str], name: str, columns: tuple[str, ...],
+               optional: tuple[str, ...] = ()) -> list[int]:
+    """Each column's index in the header; -1 for an optional column it lacks."""
     names = [cell.strip().lower() for cell in header]
-    missing = [column for column in columns if column not in names]
+    missing = [column for column in columns if column not in names and column not in optional]
     if missing:
+        expected = [column for column in columns if column not in optional]
         raise InvalidError(f"{name}: line 1: missing column(s) {', '.join(missing)}; "
-                           f"expected {','.join(columns)}, found {','.join(header)}")
-    return [names.index(column) for column in columns]
+                           f"expected {','.join(expected)}, found {','.join(header)}")
+    return [names.index(column) if column in names else -1 for column in columns]
 
 
 def merge(rows: list[tuple[str, str, str]], gold: dict[str, str] | None = None,
-          method: str = "auto") -> tuple[truth.Answers, truth.Inference]:
-    """Encode the answers (labels: every answer and gold label) and run a method."""
-    if method not in truth.METHODS:
-        raise InvalidError(f"unknown method {method!r}; use one of {', '.join(truth.METHODS)}")
+          method: str = "auto", labels: list[str] | None = None,
+          counted: list[bool] | None = None) -> tuple[truth.Answers, truth.Inference]:
+    """Encode the answers (labels: ``labels``, else every answer and gold label in
+    natural order) and run a method; ``counted`` (one flag per row) is used by
+    ``live`` only, the other methods merge every row."""
+    if method not in METHODS:
+        raise InvalidError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     gold = gold or {}
-    labels = truth.natural_sort([row[2] for row in rows] + list(gold.values()))
-    answers = truth.encode(rows, labels)
-    return answers, truth.infer(answers, method, answers.gold_codes(gold) if gold else None)
+    vocabulary = (tuple(labels) if labels is not None
+                  else truth.natural_sort([row[2] for row in rows] + list(gold.values())))
+    try:
+        answers = truth.encode(rows, vocabulary)
+        codes = answers.gold_codes(gold) if gold else None
+    except ValueError as exc:  # a label outside the project's list
+        raise InvalidError(f"{exc}; the labels are {', '.join(vocabulary)}") from exc
+    if method == "live":
+        return answers, live(answers, codes, _kept_flags(rows, counted, answers))
+    return answers, truth.infer(answers, method, codes)
+
+
+def live(answers: truth.Answers, gold: np.ndarray | None = None,
+         counted: np.ndarray | None = None) -> truth.Inference:
+    """What the live merge gives each task under fresh estimates: truth.live_model
+    fitted on every answer (as engine.quality.reliability fits and stores it), then
+    each task's posterior from its counted answers alone under each answering
+    worker's matrix, labels equally likely (truth.posterior_from, as
+    engine.quality.consensus.merge calls it). A task with no counted answer has
+    an all-zero row (no result); gold tasks come out as their gold label with
+    confidence 1, as a settled task does."""
+    fitted = truth.live_model(answers, gold)
+    n_tasks, _, n_labels = answers.shape
+    keep = np.ones(len(answers.task), bool) if counted is None else np.asarray(counted, bool)
+    rows = np.flatnonzero(keep)
+    rows = rows[np.argsort(answers.task[rows], kind="stable")]  # each task's in input order
+    posterior = np.zeros((n_tasks, n_labels))
+    tasks, starts = np.unique(answers.task[rows], return_index=True)
+    for task, part in zip(tasks.tolist(), np.split(rows, starts[1:]), strict=True):
+        posterior[task] = truth.posterior_from(answers.label[part],
+                                               fitted.confusion[answers.worker[part]])
+    if gold is not None:
+        known = np.flatnonzero(np.asarray(gold) >= 0)
+        posterior[known] = np.eye(n_labels)[np.asarray(gold)[known]]
+    return replace(fitted, method="live", posterior=posterior)
+
+
+def _kept_flags(rows: list[tuple[str, str, str]], counted: list[bool] | None,
+                answers: truth.Answers) -> np.ndarray | None:
+    """``counted`` for the encoded answers (a worker's last row per task, as
+    truth.encode keeps it)."""
+    if counted is None:
+        return None
+    last = {(task, worker): flag for (task, worker, _), flag in zip(rows, counted, strict=True)}
+    return np.array([last[(answers.tasks[t], answers.workers[w])]
+                     for t, w in zip(answers.task.tolist(), answers.worker.tolist(),
+                                     strict=True)], dtype=bool)
 
 
 def write_results(stream: TextIO, answers: truth.Answers, inference: truth.Inference) -> None:
+    """One row per task; a task without a result (``live``: no counted answer)
+    has an empty answer and confidence 0."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(("task", "answer", "confidence"))
-    for task, label, confidence in zip(answers.tasks, inference.label.tolist(),
-                                       inference.confidence.tolist(), strict=True):
-        writer.writerow((task, answers.labels[label], f"{confidence:.6f}"))
+    merged = inference.posterior.any(axis=1).tolist()
+    for task, label, confidence, has in zip(answers.tasks, inference.label.tolist(),
+                                            inference.confidence.tolist(), merged, strict=True):
+        writer.writerow((task, answers.labels[label] if has else "", f"{confidence:.6f}"))
 
 
 def run(answers_path: Path | str, output: TextIO, gold_path: Path | str | None = None,
-        method: str = "auto") -> Summary:
+        method: str = "auto", labels: list[str] | None = None) -> Summary:
     """Read, merge, write; the summary's accuracy compares a run *without* the
     gold to the gold (a run with it would just echo it back on those tasks)."""
-    rows = read_answers(answers_path)
+    rows, counted = read_counted(answers_path) if method == "live" else (
+        read_answers(answers_path), None)
     gold = read_gold(gold_path) if gold_path else {}
     started = time.perf_counter()
-    answers, inference = merge(rows, gold, method)
+    answers, inference = merge(rows, gold, method, labels, counted)
     seconds = time.perf_counter() - started
     write_results(output, answers, inference)
     summary = Summary(tasks=len(answers.tasks), answers=len(answers.task),
                       workers=len(answers.workers), method=method, seconds=seconds)
-    return _scored(summary, answers, gold) if gold else summary
+    if not gold:
+        return summary
+    blind = merge(rows, None, method, list(answers.labels), counted)[1]
+    return _scored(summary, answers, gold, blind)
 
 
-def _scored(summary: Summary, answers: truth.Answers, gold: dict[str, str]) -> Summary:
+def _scored(summary: Summary, answers: truth.Answers, gold: dict[str, str],
+            blind: truth.Inference) -> Summary:
     codes = answers.gold_codes(gold)
     known = codes >= 0
-    blind = truth.infer(answers, summary.method)
     accuracy = float(np.mean(blind.label[known] == codes[known])) if known.any() else None
     return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
                    summary.seconds, int(known.sum()), accuracy)

@@ -93,6 +93,9 @@ def _settled_value(services: Services, project: Project, raw_answer: Any) -> Any
 
 
 def _settle(session, task: Task, identity: Identity, value: Any) -> None:
-    store_result(session, task, value, 1.0, "settled")
+    """The admin's answer is the result; its count of answers is what counts now."""
+    counted = session.scalar(select(func.count()).select_from(Answer).where(
+        Answer.task_id == task.id, Answer.counted.is_(True)))
+    store_result(session, task, value, 1.0, "settled", answers=counted)
     task.state, task.gold = "settled", value
     task.settled_by, task.retired_at = identity.id, utcnow()

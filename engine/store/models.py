@@ -55,7 +55,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    role: Mapped[str] = mapped_column(String(20))  # charity | admin
+    role: Mapped[str] = mapped_column(String(20))  # engine.identity.ROLES
     # "revoked:<hex>" when the user has no personal token (see engine.identity)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str | None] = mapped_column(String(320), unique=True, index=True)  # lower-case

@@ -43,9 +43,10 @@ def _snapshot(services, project_id: int):
         return (project.name, project.state, project.config, jobs)
 
 
+@pytest.mark.parametrize("role", ["charity", "admin"])  # an organisation admin too
 def test_every_console_url_of_another_organisations_project_is_404(
-        app, their_project, make_staff, forms, services):
-    outsider = make_staff(org="Seal Count", email="dee@seals.org")
+        app, their_project, make_staff, forms, services, role):
+    outsider = make_staff(org="Seal Count", email="dee@seals.org", role=role)
     client = app.test_client()
     forms.sign_in(client, outsider)
     token = forms.token(client, "/console/")

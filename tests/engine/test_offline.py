@@ -146,7 +146,7 @@ def test_cli_refuses_bad_files_and_types(runner, tmp_path):
 
 def test_cli_offers_every_method():
     method = next(param for param in consensus.params if param.name == "method")
-    assert tuple(method.type.choices) == truth.METHODS
+    assert tuple(method.type.choices) == offline.METHODS == (*truth.METHODS, "live")
 
 
 # -- every other type: its own aggregate, weighted by agreement -------------------
@@ -222,3 +222,36 @@ def test_cli_merges_boxes_with_a_config_file(runner, tmp_path):
     result = runner.invoke(cli, args=["consensus", "--type", "locate", "--method", "ds",
                                       str(answers)])
     assert result.exit_code == 2 and "--method is for label types" in result.output
+
+
+def test_live_merges_the_counted_answers_under_estimates_fitted_on_all(tmp_path):
+    """--method live: estimates from every row, each task from its counted rows
+    (an export's `counted` column); a task none counts on has no answer."""
+    lines = ["task,worker,answer,counted"]
+    for n in range(12):
+        lines += [f"t{n},w1,cat,True", f"t{n},w2,cat,True", f"t{n},w3,dog,True"]
+    lines += ["t0,spam,dog,False", "lone,spam,dog,False"]
+    answers = write(tmp_path / "a.csv", "\n".join(lines) + "\n")
+    out = io.StringIO()
+    summary = offline.run(answers, out, method="live", labels=["cat", "dog", "owl"])
+    rows = {row["task"]: row for row in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert summary.method == "live" and summary.answers == 38
+    assert rows["lone"] == {"task": "lone", "answer": "", "confidence": "0.000000"}
+    assert all(rows[f"t{n}"]["answer"] == "cat" for n in range(12))
+    # t0's uncounted "dog" is left out of its merge: it merges as every other task
+    assert rows["t0"]["confidence"] == rows["t1"]["confidence"]
+    everything = io.StringIO()
+    offline.run(write(tmp_path / "b.csv", "\n".join(lines).replace(",False", ",True") + "\n"),
+                everything, method="live", labels=["cat", "dog", "owl"])
+    assert everything.getvalue() != out.getvalue()
+    with pytest.raises(InvalidError, match="not listed.*the labels are cat, owl"):
+        offline.run(answers, io.StringIO(), method="live", labels=["cat", "owl"])
+
+
+def test_live_without_a_counted_column_counts_every_row(tmp_path):
+    answers = write(tmp_path / "a.csv", "task,worker,answer\nt1,w1,x\nt1,w2,x\nt2,w1,y\n")
+    rows, counted = offline.read_counted(answers)
+    assert counted == [True, True, True] and rows[2] == ("t2", "w1", "y")
+    out = io.StringIO()
+    offline.run(answers, out, method="live")
+    assert [row["answer"] for row in csv.DictReader(io.StringIO(out.getvalue()))] == ["x", "y"]

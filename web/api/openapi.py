@@ -17,104 +17,123 @@ from web.api.webhooks import WebhookSet
 _TYPES = {fields.String: "string", fields.Integer: "integer", fields.Float: "number",
           fields.Boolean: "boolean", fields.Dict: "object", fields.List: "array"}
 
+# Who may call (README: Roles). The owner of a project is its organisation: its
+# charity members and organisation admins. A platform admin may make every call an
+# owner or admin may make, on every organisation's project. To anyone else, an
+# owner's call on a project (or its job, task, webhook) answers 404, as if missing.
+ANYONE = "anyone"
+VOLUNTEER = "volunteer"
+STAFF = "charity, admin, platform-admin (the project belongs to the caller's organisation)"
+PUBLIC_OR_OWNER = ("anyone (active projects); charity, admin of the project's organisation "
+                   "and platform-admin (every state)")
+OWNER = "charity or admin of the project's organisation, platform-admin (any organisation)"
+ADMIN = ("admin of the project's organisation, platform-admin (any organisation); 403 for "
+         "a charity member")
+# The roles each of those admits, as the document's `x-roles`.
+ROLES_OF = {ANYONE: ["anyone"], VOLUNTEER: ["volunteer"],
+            STAFF: ["charity", "admin", "platform-admin"],
+            PUBLIC_OR_OWNER: ["anyone", "charity", "admin", "platform-admin"],
+            OWNER: ["charity", "admin", "platform-admin"],
+            ADMIN: ["admin", "platform-admin"]}
+
 # (method, path, summary, who, request schema, responses)
 OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]] = [
-    ("post", "/volunteers", "Create an anonymous volunteer", "anyone", VolunteerCreate,
+    ("post", "/volunteers", "Create an anonymous volunteer", ANYONE, VolunteerCreate,
      {"201": "the volunteer's id and token"}),
-    ("post", "/projects", "Create a project", "charity", ProjectCreate,
+    ("post", "/projects", "Create a project", STAFF, ProjectCreate,
      {"201": "the project", "422": "invalid body or config"}),
-    ("get", "/projects", "List projects with progress", "anyone (active), owner (all)",
+    ("get", "/projects", "List projects with progress", PUBLIC_OR_OWNER,
      None, {"200": "the projects"}),
-    ("get", "/projects/{project_id}", "Show a project with progress", "anyone (active), owner",
+    ("get", "/projects/{project_id}", "Show a project with progress", PUBLIC_OR_OWNER,
      None, {"200": "the project", "404": "no such project"}),
     ("patch", "/projects/{project_id}",
      "Edit a project: any of name, description, redundancy, confidence, lease_seconds, "
      "strategy, gold mixing; `config` keys are merged into its config. Once volunteers have "
      "answered, list entries (labels, tags) may be added but not removed or renamed, wording "
      "(question, instructions) may change, other config fields may not",
-     "owner", ProjectUpdate,
+     OWNER, ProjectUpdate,
      {"200": "the project", "404": "no such project",
       "422": "invalid values, or a config change that would change how answers are read"}),
     ("post", "/projects/{project_id}/publish",
      "Publish: a draft, paused or completed project becomes active and hands out tasks",
-     "owner", None, {"200": "the project, active", "404": "no such project",
+     OWNER, None, {"200": "the project, active", "404": "no such project",
                      "409": "not publishable from its state (active or archived)"}),
     ("post", "/projects/{project_id}/pause",
      "Pause an active project: volunteers get no tasks until it is published again",
-     "owner", None, {"200": "the project, paused", "404": "no such project",
+     OWNER, None, {"200": "the project, paused", "404": "no such project",
                      "409": "the project is not active"}),
     ("post", "/projects/{project_id}/complete",
      "Mark an active or paused project completed: no more tasks are handed out",
-     "owner", None, {"200": "the project, completed", "404": "no such project",
+     OWNER, None, {"200": "the project, completed", "404": "no such project",
                      "409": "the project is not active or paused"}),
     ("post", "/projects/{project_id}/archive",
      "Archive a project that is not a draft (final: it cannot be published again)",
-     "owner", None, {"200": "the project, archived", "404": "no such project",
+     OWNER, None, {"200": "the project, archived", "404": "no such project",
                      "409": "a draft (delete it instead) or already archived"}),
     ("delete", "/projects/{project_id}",
-     "Delete a draft with everything it holds (items, tasks, jobs, webhook)", "owner", None,
+     "Delete a draft with everything it holds (items, tasks, jobs, webhook)", OWNER, None,
      {"204": "deleted", "404": "no such project", "409": "the project is not a draft"}),
     ("post", "/projects/{project_id}/jobs",
      "Upload a job: JSON {items} or {iiif: manifest URL}, or multipart file= (.zip of images, "
      ".csv with an optional mapping= field, .json of items or a IIIF manifest) and priority=",
-     "owner", JobItems, {"202": "the job, queued", "413": "file too large",
+     OWNER, JobItems, {"202": "the job, queued", "413": "file too large",
                          "422": "invalid items, file or mapping"}),
     ("get", "/projects/{project_id}/jobs", "List a project's jobs, newest first "
-     "(?state=queued|running|done|failed, ?limit, ?offset)", "owner", None,
+     "(?state=queued|running|done|failed, ?limit, ?offset)", OWNER, None,
      {"200": "the jobs, each with its first 20 problems"}),
     ("get", "/jobs/{job_id}", "Show a job's state, progress, duplicates, problems and error",
-     "owner", None, {"200": "the job"}),
+     OWNER, None, {"200": "the job"}),
     ("post", "/jobs/{job_id}/rerun", "Run a failed job again (or one whose worker stopped): it "
-     "resumes, making nothing twice", "owner", None,
+     "resumes, making nothing twice", OWNER, None,
      {"202": "the job, queued", "409": "the job has not failed and its worker is alive"}),
     ("get", "/projects/{project_id}/tasks/next",
-     "Lease the next task (?count=N, N <= 5, also leases `queue` to preload)", "volunteer", None,
+     "Lease the next task (?count=N, N <= 5, also leases `queue` to preload)", VOLUNTEER, None,
      {"200": "task and lease", "204": "nothing left for this volunteer"}),
-    ("post", "/tasks/{task_id}/answers", "Answer a leased task", "volunteer", AnswerCreate,
+    ("post", "/tasks/{task_id}/answers", "Answer a leased task", VOLUNTEER, AnswerCreate,
      {"201": "stored", "409": "already answered", "410": "lease gone",
       "422": "invalid answer"}),
-    ("delete", "/leases/{token}", "Skip: give a leased task back", "volunteer", None,
+    ("delete", "/leases/{token}", "Skip: give a leased task back", VOLUNTEER, None,
      {"200": "released"}),
-    ("post", "/leases/{token}/extend", "Keep working: extend a live lease", "volunteer", None,
+    ("post", "/leases/{token}/extend", "Keep working: extend a live lease", VOLUNTEER, None,
      {"200": "the new expiry", "410": "the lease has ended"}),
     ("get", "/projects/{project_id}/results",
      "Download results (?format=csv|json|jsonl, ?level=task|item)",
-     "owner", None, {"200": "one row per task, or per item with its combined result"}),
+     OWNER, None, {"200": "one row per task, or per item with its combined result"}),
     ("get", "/projects/{project_id}/answers",
      "Download every raw answer (?format=csv|json|jsonl, ?bom=1); the CSV is what "
-     "`bitesize consensus` reads", "owner", None, {"200": "one row per answer"}),
+     "`bitesize consensus` reads", OWNER, None, {"200": "one row per answer"}),
     ("get", "/projects/{project_id}/annotations",
      "Results of items imported from IIIF, as a IIIF AnnotationPage of W3C Web Annotations "
-     "(transcribed lines, located marks) targeting each canvas", "owner", None,
+     "(transcribed lines, located marks) targeting each canvas", OWNER, None,
      {"200": "the annotation page"}),
     ("get", "/projects/{project_id}/review", "Contested tasks with every answer (?limit, ?offset)",
-     "owner, admin", None, {"200": "the review queue"}),
+     OWNER, None, {"200": "the review queue"}),
     ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on",
-     "owner, admin", None, {"200": "settled", "409": "not reviewable", "422": "invalid answer"}),
+     OWNER, None, {"200": "settled", "409": "not reviewable", "422": "invalid answer"}),
     ("get", "/projects/{project_id}/volunteers", "Volunteers' reliability, speed and flags",
-     "owner, admin", None, {"200": "per-volunteer statistics"}),
+     OWNER, None, {"200": "per-volunteer statistics"}),
     ("post", "/projects/{project_id}/volunteers/{volunteer_id}/block",
-     "Block a volunteer: answers stop counting, touched tasks reopen", "admin", None,
+     "Block a volunteer: answers stop counting, touched tasks merged again", ADMIN, None,
      {"200": "blocked"}),
     ("delete", "/projects/{project_id}/volunteers/{volunteer_id}/block",
-     "Unblock a volunteer (earlier answers stay uncounted)", "admin", None,
+     "Unblock a volunteer (their answers count again; the tasks are merged again)", ADMIN, None,
      {"200": "unblocked"}),
     ("put", "/projects/{project_id}/webhook",
-     "Set or replace the project's webhook (url, secret, events, active)", "owner", WebhookSet,
+     "Set or replace the project's webhook (url, secret, events, active)", OWNER, WebhookSet,
      {"201": "created", "200": "replaced", "422": "invalid URL, secret or events"}),
     ("get", "/projects/{project_id}/webhook", "Show the webhook (the secret's last 4 only)",
-     "owner", None, {"200": "the webhook", "404": "none set"}),
+     OWNER, None, {"200": "the webhook", "404": "none set"}),
     ("delete", "/projects/{project_id}/webhook",
-     "Delete the webhook with its outbox and delivery log", "owner", None,
+     "Delete the webhook with its outbox and delivery log", OWNER, None,
      {"200": "deleted", "404": "none set"}),
     ("get", "/projects/{project_id}/webhook/events",
-     "The outbox: events with their state, newest first (?state, ?limit, ?offset)", "owner",
+     "The outbox: events with their state, newest first (?state, ?limit, ?offset)", OWNER,
      None, {"200": "a page of events"}),
     ("get", "/projects/{project_id}/webhook/deliveries",
-     "The delivery log: every attempt, newest first (?event, ?limit, ?offset)", "owner", None,
+     "The delivery log: every attempt, newest first (?event, ?limit, ?offset)", OWNER, None,
      {"200": "a page of attempts"}),
     ("post", "/projects/{project_id}/webhook/events/{event_id}/redeliver",
-     "Send an event again under its idempotency key, with a fresh day of retries", "owner",
+     "Send an event again under its idempotency key, with a fresh day of retries", OWNER,
      None, {"202": "queued", "404": "no such event", "409": "already waiting"}),
 ]
 
@@ -132,7 +151,13 @@ def schema_json(schema: type[Schema]) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for method, path, summary, who, schema, responses in OPERATIONS:
+        if who in (OWNER, ADMIN):
+            responses = {**responses, "404": responses.get(
+                "404", "no such project (or not one the caller's role may manage)")}
+        if who == ADMIN:
+            responses = {**responses, "403": "the caller is a charity member, not an admin"}
         op: dict[str, Any] = {"summary": summary, "description": f"Who: {who}.",
+                              "x-roles": ROLES_OF[who],
                               "responses": {code: {"description": text}
                                             for code, text in responses.items()}}
         if schema is not None:

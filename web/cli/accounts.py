@@ -32,12 +32,14 @@ def db_upgrade() -> None:
 
 @cli.group(cls=click.Group)
 def users() -> None:
-    """Charity members and admins, and their API tokens."""
+    """Charity members, organisation and platform admins, and their API tokens."""
 
 
 @users.command("create")
 @click.option("--role", type=click.Choice(ROLES), required=True,
-              help="charity: runs its organisation's projects; admin: also their quality.")
+              help="charity: runs its organisation's projects; admin: also their quality "
+                   "calls (review, block...); platform-admin: every call of both, on every "
+                   "organisation's projects.")
 @click.option("--org", "organisation", required=True, metavar="NAME",
               help="The organisation's name (made if new).")
 @click.option("--name", default="", help="The person's name, for the record.")

@@ -14,11 +14,13 @@ EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
 @cli.command("consensus", with_appcontext=False)
 @click.option("--type", "task_type", default="classify", show_default=True, metavar="TYPE",
               help="Task type of the answers (any installed type).")
-@click.option("--method", type=click.Choice(["mv", "wmv", "ds", "onecoin", "auto"]),
+@click.option("--method", type=click.Choice(["mv", "wmv", "ds", "onecoin", "auto", "live"]),
               default=None, help="For label types (classify): majority vote, weighted vote, "
-              "Dawid-Skene, one-coin, or the default blend (auto).")
+              "Dawid-Skene, one-coin, the default blend (auto), or live: what the live "
+              "merge gives under fresh volunteer estimates, from the counted answers.")
 @click.option("--config", "config_path", type=EXISTING_FILE, metavar="CONFIG.json",
-              help="The project config as a JSON file (other types; their defaults otherwise).")
+              help="The project config as a JSON file (other types: their defaults "
+              "otherwise; classify: its labels, in order, are the label list).")
 @click.option("--gold", "gold_path", type=EXISTING_FILE, metavar="GOLD.csv",
               help="GOLD.csv (task,answer): known answers, used as gold and to score.")
 @click.option("-o", "--output", type=click.File("w", lazy=True), default="-",
@@ -33,7 +35,12 @@ def consensus(task_type: str, method: str | None, config_path: Path | None,
 
     The answer cell is a label (classify), the text (transcribe), a number
     (number), tags separated by ";" (tag), or a JSON list of boxes or points
-    (locate)."""
+    (locate).
+
+    The live results of a classify project are what `--method live --config
+    CONFIG.json` gives on its answers export (with the gold of its gold and
+    settled tasks as GOLD.csv) when the volunteers' estimates are fresh; the
+    default, auto, is the project-wide model, whose confidences differ."""
     from engine.errors import InvalidError
     from engine.quality import offline
     from task_types import TaskTypeError, TaskTypeRegistry
@@ -45,7 +52,8 @@ def consensus(task_type: str, method: str | None, config_path: Path | None,
         kind = TaskTypeRegistry.from_entry_points().get(task_type)
         config = _offline_config(kind, config_path)
         if kind.labels(config) is not None:
-            summary = offline.run(answers_path, output, gold_path, method or "auto")
+            labels = kind.labels(config) if config_path is not None else None
+            summary = offline.run(answers_path, output, gold_path, method or "auto", labels)
         elif method is not None:
             raise click.UsageError(f"--method is for label types; {task_type} merges "
                                    "with its own aggregate")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import render_template
 
+from engine.identity import organisation_names
 from engine.projects import get_owned_project, project_view
 from web.console import bp, staff_identity
 from web.services import services
@@ -18,6 +19,10 @@ from web.services import services
 
 @bp.get("/projects/<int:project_id>")
 def project(project_id: int):
-    owned = get_owned_project(services(), staff_identity(), project_id)
-    return render_template("console/project.html", project=owned,
+    who = staff_identity()
+    owned = get_owned_project(services(), who, project_id)
+    # A platform admin may open another organisation's project: say whose it is.
+    owner = (None if owned.organisation_id == who.organisation_id
+             else organisation_names(services()).get(owned.organisation_id))
+    return render_template("console/project.html", project=owned, owner=owner,
                            view=project_view(services(), owned))

@@ -55,13 +55,18 @@ def watch_jobs() -> dict:
 
 
 def estimate_quality() -> dict:
-    """Re-estimate volunteer reliability in every project with new answers."""
+    """Re-estimate volunteer reliability in every project with new answers, then
+    re-check the retired work of volunteers now below the threshold
+    (engine.quality.recheck)."""
+    from engine.quality.recheck import recheck_projects
     from engine.quality.reliability import estimate_changed
     from workers.schedule import renew
 
     s = services()
     renew(s, "quality")
-    return {str(pid): count for pid, count in estimate_changed(s).items()}
+    done = estimate_changed(s)
+    recheck_projects(s, list(done))
+    return {str(pid): count for pid, count in done.items()}
 
 
 def deliver_webhooks() -> dict:

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from engine.services import Services
 from engine.store.models import Item, Job, Project, Task, Webhook, WebhookEvent, utcnow
 
-EVENTS = ("job.split", "task.retired", "project.completed")
+EVENTS = ("job.split", "task.retired", "task.reopened", "project.completed")
 GIVE_UP_AFTER = timedelta(days=1)
 FINISHED = ("retired", "settled")  # a task with a final result
 UNFINISHED = ("open", "contested")

@@ -28,7 +28,8 @@ def test_set_show_replace_and_delete(api, client, charity, hook_url):
     assert r.status_code == 201, r.json
     assert SECRET not in r.get_data(as_text=True)
     assert r.json["secret_hint"] == "...cret"
-    assert r.json["events"] == ["job.split", "task.retired", "project.completed"]
+    assert r.json["events"] == ["job.split", "task.retired", "task.reopened",
+                                 "project.completed"]
     assert r.json["active"] is True
     r = put_hook(client, hook_url, charity, url="http://example.org/other",
                  secret="another-secret-0001", events=["job.split"], active=False)

@@ -160,7 +160,7 @@ def hook_form(url="https://example.org/hook", secret="a-long-enough-secret",
     (hook_form(url="https://user:pw@example.org/"), "url", "put no credentials"),
     (hook_form(url=""), "url", "Length must be between 1 and 2000"),
     (hook_form(secret="short"), "secret", "Length must be between 16 and 200"),
-    (hook_form(events=()), "events", "Length must be between 1 and 3"),
+    (hook_form(events=()), "events", "Length must be between 1 and 4"),
     (hook_form(events=("job.split", "task.made")), "events", "Must be one of"),
 ])
 def test_webhook_form_errors_are_shown_beside_their_field(console, forms, services, me,

@@ -199,8 +199,10 @@ def _replace_token(services: Services, user_id: int, token: str | None) -> None:
 
 def forget_token(services: Services, digest: str) -> None:
     """Make every process refuse the token with this hash from now on: its
-    cached identity is replaced by a tombstone (SQL already refuses it)."""
+    cached identity is replaced by a tombstone (SQL already refuses it); this
+    process forgets it at once, others within LOCAL_SECONDS."""
     services.redis.set(_cache_key(digest), REVOKED, ex=CACHE_SECONDS)
+    _local_cache(services).pop(digest, None)
 
 
 def revoked_marker() -> str:

@@ -156,13 +156,14 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
 def update_project(services: Services, identity: Identity, project_id: int,
                    data: dict[str, Any]) -> ProjectView:
     """Change a project's settings and config (only the keys given; ``config``
-    keys are merged into the current config, then validated by the task type).
+    keys are merged into the current config, then validated by the task type;
+    ``quality`` keys, the flag thresholds, into the project's).
 
     InvalidError, by field, for an invalid config, max_answers below
     min_answers, or a config change that would change what existing answers
     mean (see the module's docstring).
     """
-    unknown = sorted(set(data) - set(EDITABLE) - {"config"})
+    unknown = sorted(set(data) - set(EDITABLE) - {"config", "quality"})
     if unknown:
         raise InvalidError(f"these cannot be edited: {', '.join(unknown)}",
                            {name: ["cannot be edited"] for name in unknown})
@@ -191,6 +192,8 @@ def update_project(services: Services, identity: Identity, project_id: int,
                     first = next(iter(refused.values()))[0]
                     raise InvalidError(first, {"config": refused})
             changes["config"] = config
+        if data.get("quality"):  # flag thresholds: the keys given, over the project's
+            changes["quality"] = {**(project.quality or {}), **data["quality"]}
         for key, value in changes.items():
             setattr(project, key, value)
     publish(services, project)

@@ -4,7 +4,9 @@
 read. `submit_answer` commits the answer row in SQL first (unique per task
 and volunteer) and only then closes the lease in Redis, so an answer that got
 a 2xx is always stored, and a retry of the same submit is recognised instead
-of doubled. Both run their SQL as prepared statements (engine.store.prepared).
+of doubled. Every few answers of a volunteer (engine.quality.reliability.check_due)
+their answers are checked against the project's flags, and a flag quarantines.
+Both run their SQL as prepared statements (engine.store.prepared).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from engine.dispatch.rebuild import ensure_state
 from engine.errors import ConflictError, GoneError, NotFoundError
 from engine.identity import Identity
 from engine.quality.consensus import answer_uncounted, update_result
+from engine.quality.reliability import check_due, check_volunteer
 from engine.services import Services
 from engine.store.db import Database, insert_ignoring_duplicates
 from engine.store.models import Answer, Handout, utcnow
@@ -138,6 +141,11 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
     if submission.outcome in ("counted", "repeat") and submission.done >= submission.need:
         # a repeat too: the first attempt may have stopped before it merged
         update_result(services, claim.project_id, task_id)
+    if check_due(submission.answered) and check_volunteer(services, claim.project_id,
+                                                          identity.id):
+        # every few answers, one small read of this volunteer's answers: a flag
+        # quarantined them, this answer included, so the reply says so
+        answer = _Stored(answer.id, False, answer.created_at)
     return Receipt(answer.id, task_id, answer.counted, answer.created_at)
 
 

@@ -61,9 +61,10 @@ class Checkout:
 
 @dataclass(frozen=True)
 class Submission:
-    outcome: str  # counted | repeat | surplus
+    outcome: str  # counted | repeat | surplus | gold
     done: int
     need: int
+    answered: int = 0  # the volunteer's answers in the project since the last rebuild
 
     @property
     def counted(self) -> bool:
@@ -107,8 +108,11 @@ class OpenTask:
 
 def keys(project_id: int) -> dict[str, str]:
     prefix = f"bs:{{p:{project_id}}}:"
-    names = ("meta", "pool", "state", "leases", "payload", "gold", "blocked")
-    return {"prefix": prefix, **{name: prefix + name for name in names}}
+    names = ("meta", "pool", "state", "leases", "payload", "gold", "blocked", "muted")
+    # Each volunteer's answer count lives outside the prefix (same cluster slot):
+    # a rebuild drops the prefix's keys, and must not restart everyone's checks.
+    return {"prefix": prefix, **{name: prefix + name for name in names},
+            "answered": f"bs:answered:{{p:{project_id}}}"}
 
 
 @lru_cache(maxsize=4096)
@@ -118,7 +122,8 @@ def _script_keys(project_id: int) -> tuple[tuple[str, ...], tuple[str, ...], str
     k = keys(project_id)
     return ((k["meta"], k["pool"], k["state"], k["leases"]),
             (k["payload"], k["gold"], k["blocked"]),
-            (k["gold"], k["blocked"])), k["prefix"], f"{k['prefix']}seen:"
+            (k["gold"], k["blocked"], k["muted"], k["answered"])), k["prefix"], \
+        f"{k['prefix']}seen:"
 
 
 def seen_key(project_id: int, volunteer_id: int) -> str:
@@ -210,7 +215,8 @@ class Dispatcher:
                                   (prefix, task_id, volunteer_id, GRACE_MS))
         if _text(reply[0]) == "missing":
             raise StateMissingError(f"no dispatch state for project {project_id}")
-        return Submission(_text(reply[0]), int(reply[1]), int(reply[2]))
+        return Submission(_text(reply[0]), int(reply[1]), int(reply[2]),
+                          int(reply[3]) if len(reply) > 3 else 0)
 
     def extend(self, project_id: int, task_id: int, volunteer_id: int) -> int | None:
         """Push a live lease's expiry forward; its new expiry (ms), or None if not live."""
@@ -333,6 +339,13 @@ class Dispatcher:
         ids = list(volunteer_ids)
         if ids:
             self.redis.sadd(keys(project_id)["blocked"], *ids)
+
+    def mute(self, project_id: int, volunteer_ids: Iterable[int]) -> None:
+        """Quarantine: these volunteers still get tasks (a script cannot tell) but
+        their answers do not count, gold included."""
+        ids = list(volunteer_ids)
+        if ids:
+            self.redis.sadd(keys(project_id)["muted"], *ids)
 
     def drop_project(self, project_id: int) -> None:
         """Forget a project's dispatch state entirely (before a rebuild)."""

@@ -22,8 +22,35 @@ LOCK_MS = 120_000
 IN_FLIGHT_GRACE_SECONDS = 0.25
 
 
-def rebuild_project(services: Services, project_id: int) -> int:
-    """Recompute all dispatch state of a project; returns the open tasks loaded."""
+def rebuild_project(services: Services, project_id: int, wait_seconds: float = 30) -> int:
+    """Recompute all dispatch state of a project; returns the open tasks loaded.
+
+    Holds the same lock as ensure_state, so that a hot path call that finds the
+    state missing mid-rebuild (a block or a quarantine rebuilds a live project)
+    waits for this rebuild instead of starting a second one beside it. Its meta
+    goes first, so that calls wait for the rebuild, and the rebuild waits for
+    the answers already counted in Redis to commit, then reads SQL."""
+    lock = _lock_key(project_id)
+    deadline = time.monotonic() + wait_seconds
+    while not (held := services.redis.set(lock, "1", nx=True, px=LOCK_MS)):
+        if time.monotonic() > deadline:
+            break  # a stuck lock must not stop a rebuild: go ahead without it
+        time.sleep(0.02)
+    try:
+        if services.redis.delete(keys(project_id)["meta"]):
+            time.sleep(IN_FLIGHT_GRACE_SECONDS)
+        return _rebuild(services, project_id)
+    finally:
+        if held:
+            services.redis.delete(lock)
+
+
+def _lock_key(project_id: int) -> str:
+    # Outside the project's key prefix (a rebuild drops those), same cluster slot.
+    return f"bs:rebuilding:{{p:{project_id}}}"
+
+
+def _rebuild(services: Services, project_id: int) -> int:
     with services.db.session() as session:
         project = session.get(Project, project_id)
         if project is None:
@@ -35,6 +62,9 @@ def rebuild_project(services: Services, project_id: int) -> int:
             .where(Task.project_id == project_id, Task.state == "open")).all()
         blocked = session.scalars(select(VolunteerStat.volunteer_id).where(
             VolunteerStat.project_id == project_id, VolunteerStat.blocked.is_(True))).all()
+        quarantined = session.scalars(select(VolunteerStat.volunteer_id).where(
+            VolunteerStat.project_id == project_id,
+            VolunteerStat.quarantined_at.is_not(None))).all()
         handed = session.execute(
             select(Handout.task_id, Handout.volunteer_id)
             .join(Task, Task.id == Handout.task_id)
@@ -43,6 +73,7 @@ def rebuild_project(services: Services, project_id: int) -> int:
     dispatcher.drop_project(project_id)
     dispatcher.add_tasks(project_id, open_tasks, answered, handed)
     dispatcher.block(project_id, blocked)
+    dispatcher.mute(project_id, quarantined)
     publish(services, project)  # meta last: its presence means "state is complete"
     return len(open_tasks)
 
@@ -64,14 +95,13 @@ def _open_tasks(session, project_id: int) -> list[OpenTask]:
 
 def ensure_state(services: Services, project_id: int, wait_seconds: float = 30) -> None:
     """Rebuild a project's missing state once, however many processes notice."""
-    # Outside the project's key prefix (a rebuild drops those), same cluster slot.
-    lock = f"bs:rebuilding:{{p:{project_id}}}"
+    lock = _lock_key(project_id)
     meta = keys(project_id)["meta"]
     if services.redis.set(lock, "1", nx=True, px=LOCK_MS):
         try:
             if not services.redis.exists(meta):
                 time.sleep(IN_FLIGHT_GRACE_SECONDS)
-                rebuild_project(services, project_id)
+                _rebuild(services, project_id)
         finally:
             services.redis.delete(lock)
         return

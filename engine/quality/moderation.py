@@ -3,9 +3,16 @@ tasks they touched are merged again without them (reopening for more answers
 where the policy asks), and they get no more tasks there; unblocking counts
 their answers again and merges those tasks again.
 
-Only an admin of the project's organisation, or a platform admin, may block
-(engine.projects.get_moderated_project). The answers stay in SQL (nothing a
-volunteer typed is deleted); they are just no longer counted.
+Quarantine is the same without the admin: a volunteer flagged in a project
+(engine.quality.reliability) is quarantined there at once: their answers stop
+counting and the tasks are merged again, but they still get tasks (a script
+cannot tell), until an admin blocks them (in the project, in every project of
+its organisation, or platform-wide) or clears them (their answers count again).
+
+Only an admin of the project's organisation, or a platform admin, may block,
+quarantine or clear (engine.projects.get_moderated_project); only a platform
+admin may block platform-wide. The answers stay in SQL (nothing a volunteer
+typed is deleted); they are just no longer counted.
 """
 from __future__ import annotations
 
@@ -13,30 +20,109 @@ from sqlalchemy import select, update
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
-from engine.errors import NotFoundError, PermissionDeniedError
-from engine.identity import Identity
+from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
+from engine.identity import Identity, forget_token
 from engine.projects import get_moderated_project
 from engine.quality import consensus
 from engine.services import Services
 from engine.store.models import Answer, Project, Volunteer, VolunteerStat, utcnow
 
+SCOPES = ("project", "organisation", "platform")
+
 
 def block(services: Services, identity: Identity, project_id: int,
+          volunteer_id: int, scope: str = "project") -> int:
+    """Block a volunteer in a project, in every project of its organisation, or
+    (platform admins only) everywhere: their token stops working and they are
+    blocked in every project they answered in. Returns how many tasks reopened."""
+    if scope not in SCOPES:
+        raise InvalidError(f"scope must be one of {', '.join(SCOPES)}",
+                           {"scope": "unknown scope"})
+    project = _admin_project(services, identity, project_id)
+    if scope == "platform" and not identity.is_platform_admin:
+        raise PermissionDeniedError("only a platform admin may block platform-wide")
+    with services.db.writing() as session:
+        volunteer = session.get(Volunteer, volunteer_id)
+        if volunteer is None:
+            raise NotFoundError(f"volunteer {volunteer_id} does not exist",
+                                {"volunteer": "not found"})
+        if scope == "project":
+            projects = [project.id]
+        elif scope == "organisation":
+            projects = list(session.scalars(select(Project.id).where(
+                Project.organisation_id == project.organisation_id)))
+        else:
+            volunteer.blocked = True
+            digest = volunteer.token_hash
+            projects = sorted({project.id, *session.scalars(select(Answer.project_id).where(
+                Answer.volunteer_id == volunteer_id).distinct())})
+    if scope == "platform":
+        forget_token(services, digest)  # every process refuses the token from now on
+    return sum(_block_in(services, identity, pid, volunteer_id) for pid in projects)
+
+
+def _block_in(services: Services, identity: Identity, project_id: int,
+              volunteer_id: int) -> int:
+    """One project's block (the caller checked who may): no more tasks, answers
+    not counted, the touched tasks merged again; a quarantine ends in it."""
+    services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
+    with services.db.writing() as session:
+        stat = _stat(session, project_id, volunteer_id)
+        stat.blocked, stat.blocked_by, stat.blocked_at = True, identity.id, utcnow()
+        stat.quarantined_at = None
+        touched = _recount(session, project_id, volunteer_id, counted=False)
+        remerged = _remerge(services, session, project_id, touched)
+    _after(services, project_id, remerged)
+    return remerged.reopened
+
+
+def quarantine(services: Services, project_id: int, volunteer_id: int,
+               reasons: list[str]) -> bool:
+    """Stop counting a flagged volunteer's answers in a project at once, merge the
+    tasks they touched again, and list them for review; they still get tasks.
+    No admin needed (the flags decide); False if already quarantined or blocked."""
+    services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
+    with services.db.writing() as session:
+        stat = _stat(session, project_id, volunteer_id)
+        if stat.blocked or stat.quarantined_at is not None:
+            return False
+        stat.quarantined_at, stat.quarantine_reasons = utcnow(), sorted(set(reasons))
+        stat.flags = sorted(set(stat.flags or []) | set(reasons) - {"manual"})
+        touched = _recount(session, project_id, volunteer_id, counted=False)
+        remerged = _remerge(services, session, project_id, touched)
+    _after(services, project_id, remerged)
+    return True
+
+
+def quarantine_volunteer(services: Services, identity: Identity, project_id: int,
+                         volunteer_id: int) -> bool:
+    """An admin quarantines a volunteer by hand (reason "manual")."""
+    project = _admin_project(services, identity, project_id)
+    with services.db.session() as session:
+        if session.get(Volunteer, volunteer_id) is None:
+            raise NotFoundError(f"volunteer {volunteer_id} does not exist",
+                                {"volunteer": "not found"})
+    return quarantine(services, project.id, volunteer_id, ["manual"])
+
+
+def clear(services: Services, identity: Identity, project_id: int,
           volunteer_id: int) -> int:
-    """Block a volunteer in a project; returns how many tasks were reopened."""
+    """An admin finds a quarantined volunteer honest: their answers count again,
+    the tasks are merged again, and their flags start again from their next
+    answers (so the old ones do not quarantine them at once). Returns how many
+    tasks were merged again; 409 if they are not quarantined."""
     project = _admin_project(services, identity, project_id)
     with services.db.writing() as session:
         stat = _stat(session, project.id, volunteer_id)
-        stat.blocked, stat.blocked_by, stat.blocked_at = True, identity.id, utcnow()
-        touched = list(session.scalars(select(Answer.task_id).where(
-            Answer.project_id == project.id, Answer.volunteer_id == volunteer_id,
-            Answer.counted.is_(True))))
-        session.execute(update(Answer).where(
-            Answer.project_id == project.id, Answer.volunteer_id == volunteer_id)
-            .values(counted=False))
+        if stat.quarantined_at is None:
+            raise ConflictError(f"volunteer {volunteer_id} is not quarantined here",
+                                {"volunteer": "not quarantined"})
+        stat.quarantined_at, stat.quarantine_reasons = None, None
+        stat.cleared_at, stat.flags = utcnow(), []
+        touched = _recount(session, project.id, volunteer_id, counted=True)
         remerged = _remerge(services, session, project.id, touched)
-    _after(services, project.id, remerged)
-    return remerged.reopened
+    _after(services, project.id, remerged)  # the rebuild drops them from the muted set
+    return len(remerged.changes)
 
 
 def unblock(services: Services, identity: Identity, project_id: int,
@@ -49,16 +135,23 @@ def unblock(services: Services, identity: Identity, project_id: int,
         stat = _stat(session, project.id, volunteer_id)
         touched: list[int] = []
         if stat.blocked:
-            touched = list(session.scalars(select(Answer.task_id).where(
-                Answer.project_id == project.id, Answer.volunteer_id == volunteer_id,
-                Answer.counted.is_(False))))
-            session.execute(update(Answer).where(
-                Answer.project_id == project.id, Answer.volunteer_id == volunteer_id)
-                .values(counted=True))
+            touched = _recount(session, project.id, volunteer_id, counted=True)
         stat.blocked = False
         remerged = _remerge(services, session, project.id, touched)
     _after(services, project.id, remerged)
     return len(remerged.changes)
+
+
+def _recount(session, project_id: int, volunteer_id: int, counted: bool) -> list[int]:
+    """Make all of a volunteer's answers in a project count (or not); returns the
+    tasks whose answer changed, to merge again."""
+    touched = list(session.scalars(select(Answer.task_id).where(
+        Answer.project_id == project_id, Answer.volunteer_id == volunteer_id,
+        Answer.counted.is_(not counted))))
+    session.execute(update(Answer).where(
+        Answer.project_id == project_id, Answer.volunteer_id == volunteer_id)
+        .values(counted=counted))
+    return touched
 
 
 def _remerge(services: Services, session, project_id: int,
@@ -80,12 +173,13 @@ def _admin_project(services: Services, identity: Identity, project_id: int) -> P
     try:
         return get_moderated_project(services, identity, project_id)
     except PermissionDeniedError as exc:
-        raise PermissionDeniedError("only an admin may block volunteers") from exc
+        raise PermissionDeniedError(
+            "only an admin may block, quarantine or clear volunteers") from exc
 
 
 def _stat(session, project_id: int, volunteer_id: int) -> VolunteerStat:
     """A volunteer's row in a project, made if new; NotFoundError for an unknown
-    volunteer (block and unblock alike: the new row's foreign key would fail)."""
+    volunteer (block, unblock, quarantine, clear: the new row's foreign key would fail)."""
     if session.get(Volunteer, volunteer_id) is None:
         raise NotFoundError(f"volunteer {volunteer_id} does not exist",
                             {"volunteer": "not found"})

@@ -16,15 +16,35 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine.projects import get_owned_project
-from engine.quality import truth
+from engine.quality import moderation, truth
 from engine.services import Services
 from engine.store.models import Answer, Handout, Project, Result, Task, VolunteerStat, utcnow
 
-MIN_ANSWERS_TO_FLAG = 10
-MIN_GOLD_TO_FLAG = 5
-GOLD_FAIL_BELOW = 0.5
-SAME_ANSWER_SHARE = 0.95
-LOW_AGREEMENT_BELOW = 0.2
+# The flags' thresholds, per project (Project.quality holds what differs from
+# these). The defaults catch a script answering one label in well under a second
+# by its 5th answer (too_fast); a volunteer who gives one answer to 10 tasks in a
+# row is flagged too (raise same_answer_after where one label is most answers).
+QUALITY_DEFAULTS: dict[str, Any] = {
+    # A flag quarantines at once when True. Off by default until the quality
+    # desk (issue 13.5) shows admins what was quarantined and why: on by
+    # default, a project whose volunteers are scripts of the charity's own (a
+    # test run, an import of answers) would lose its results without a page
+    # saying so. Projects turn it on with quality: {"quarantine": true}.
+    "quarantine": False,
+    "too_fast_after": 5,  # answers timed before too_fast can fire
+    "too_fast_seconds": None,  # median seconds below this; None: the task type's min_seconds
+    "same_answer_after": 10,
+    "same_answer_share": 0.95,
+    "failing_gold_after": 10,  # gold answers (5 would catch 1 honest volunteer in 40)
+    "failing_gold_below": 0.5,
+    "low_agreement_after": 10,  # answers on tasks with a result
+    "low_agreement_below": 0.2,
+}
+QUARANTINING = ("too_fast", "same_answer", "failing_gold", "low_agreement")
+# The volunteer's own answers are checked as they arrive, at these counts (the
+# periodic job checks everyone anyway): each of answers 3 to 10 (a script is
+# caught early), every 5th to the 50th, then every 50th. One small read each.
+CHECK_FIRST, CHECK_EARLY, CHECK_EVERY, CHECK_LATE = (3, 10), 50, 5, 50
 
 
 @dataclass
@@ -64,18 +84,72 @@ def estimate_project(services: Services, project_id: int) -> int:
         rows = _answer_rows(session, project_id)
     tallies = _tally(task_type, project.config, rows)
     reliability, confusion = _reliability(task_type, project.config, rows)
+    limits = thresholds(project)
+    to_quarantine = {}
     with services.db.writing() as session:
         for volunteer_id, tally in tallies.items():
             stat = session.get(VolunteerStat, (project_id, volunteer_id)) or VolunteerStat(
                 project_id=project_id, volunteer_id=volunteer_id, blocked=False)
-            _fill(stat, tally, task_type.min_seconds, reliability.get(volunteer_id),
-                  confusion.get(volunteer_id))
+            recent = tally if stat.cleared_at is None else _tally(
+                task_type, project.config,
+                _answer_rows(session, project_id, volunteer_id, stat.cleared_at)).get(
+                    volunteer_id, Tally())
+            _fill(stat, tally, reliability.get(volunteer_id), confusion.get(volunteer_id))
+            stat.flags = flags(recent, task_type.min_seconds, limits)
+            if _quarantines(stat, limits):
+                to_quarantine[volunteer_id] = stat.flags
             session.add(stat)
+    for volunteer_id, reasons in to_quarantine.items():
+        moderation.quarantine(services, project_id, volunteer_id, reasons)
     return len(tallies)
 
 
-def _answer_rows(session, project_id: int) -> list[tuple]:
-    """(volunteer, task, answer value, gold or settled value, result value, seconds)."""
+def thresholds(project: Project) -> dict[str, Any]:
+    """The project's flag thresholds: its own over the defaults."""
+    return {**QUALITY_DEFAULTS, **(project.quality or {})}
+
+
+def check_due(answered: int) -> bool:
+    """Whether a volunteer's answer number `answered` (in the project) is one to
+    check their answers at: cheap enough for the hot path."""
+    if answered < CHECK_FIRST[0]:
+        return False
+    if answered <= CHECK_FIRST[1]:
+        return True
+    return answered % (CHECK_EVERY if answered <= CHECK_EARLY else CHECK_LATE) == 0
+
+
+def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> bool:
+    """Judge one volunteer's answers in a project (since an admin last cleared
+    them) against the project's thresholds as they arrive, without waiting for
+    the periodic job; quarantine them if a flag fires. True if this did."""
+    with services.db.session() as session:
+        project = session.get(Project, project_id)
+        stat = session.get(VolunteerStat, (project_id, volunteer_id))
+        if project is None or (stat is not None and (
+                stat.blocked or stat.quarantined_at is not None)):
+            return False
+        limits = thresholds(project)
+        if not limits["quarantine"]:
+            return False
+        rows = _answer_rows(session, project_id, volunteer_id,
+                            stat.cleared_at if stat is not None else None)
+    task_type = services.registry.get(project.task_type)
+    tally = _tally(task_type, project.config, rows).get(volunteer_id, Tally())
+    found = flags(tally, task_type.min_seconds, limits)
+    return any(flag in QUARANTINING for flag in found) and moderation.quarantine(
+        services, project_id, volunteer_id, found)
+
+
+def _quarantines(stat: VolunteerStat, limits: dict[str, Any]) -> bool:
+    return (limits["quarantine"] and not stat.blocked and stat.quarantined_at is None
+            and any(flag in QUARANTINING for flag in stat.flags))
+
+
+def _answer_rows(session, project_id: int, volunteer_id: int | None = None,
+                 since=None) -> list[tuple]:
+    """(volunteer, task, answer value, gold or settled value, result value, seconds):
+    of one volunteer only, and only answers after `since`, when given."""
     query = (select(Answer.volunteer_id, Answer.task_id, Answer.value, Task.gold,
                     Result.value, Answer.created_at, Handout.created_at)
              .join(Task, Task.id == Answer.task_id)
@@ -83,6 +157,10 @@ def _answer_rows(session, project_id: int) -> list[tuple]:
              .outerjoin(Handout, (Handout.task_id == Answer.task_id)
                         & (Handout.volunteer_id == Answer.volunteer_id))
              .where(Answer.project_id == project_id).order_by(Answer.id))
+    if volunteer_id is not None:
+        query = query.where(Answer.volunteer_id == volunteer_id)
+    if since is not None:
+        query = query.where(Answer.created_at > since)
     return [(v, t, value, gold, result, _seconds(answered, handed))
             for v, t, value, gold, result, answered, handed in session.execute(query)]
 
@@ -121,8 +199,8 @@ def _reliability(task_type, config: dict, rows) -> tuple[dict[int, float], dict[
             {int(v): c for v, c in confusion.items()})
 
 
-def _fill(stat: VolunteerStat, tally: Tally, min_seconds: float,
-          reliability: float | None, confusion: Any) -> None:
+def _fill(stat: VolunteerStat, tally: Tally, reliability: float | None,
+          confusion: Any) -> None:
     stat.answers = tally.answers
     stat.gold_answers = len(tally.gold_scores)
     stat.gold_score = _mean(tally.gold_scores) or 0.0
@@ -130,7 +208,6 @@ def _fill(stat: VolunteerStat, tally: Tally, min_seconds: float,
     stat.median_seconds = statistics.median(tally.seconds) if tally.seconds else None
     stat.reliability = reliability if reliability is not None else _fallback(stat)
     stat.confusion = confusion
-    stat.flags = flags(stat, tally, min_seconds)
     stat.updated_at = utcnow()
 
 
@@ -139,18 +216,23 @@ def _fallback(stat: VolunteerStat) -> float | None:
     return stat.gold_score if stat.gold_answers else stat.agreement
 
 
-def flags(stat: VolunteerStat, tally: Tally, min_seconds: float) -> list[str]:
-    """Why an admin might want to look at this volunteer (empty: nothing odd)."""
+def flags(tally: Tally, min_seconds: float, limits: dict[str, Any]) -> list[str]:
+    """Why this volunteer's answers look wrong (empty: nothing odd), under a
+    project's thresholds (see QUALITY_DEFAULTS)."""
     out = []
-    if stat.gold_answers >= MIN_GOLD_TO_FLAG and stat.gold_score < GOLD_FAIL_BELOW:
+    gold = tally.gold_scores
+    if len(gold) >= limits["failing_gold_after"] and \
+            _mean(gold) < limits["failing_gold_below"]:
         out.append("failing_gold")
-    if stat.median_seconds is not None and stat.median_seconds < min_seconds \
-            and len(tally.seconds) >= MIN_ANSWERS_TO_FLAG:
+    fastest = limits["too_fast_seconds"]
+    if len(tally.seconds) >= limits["too_fast_after"] and statistics.median(tally.seconds) < (
+            min_seconds if fastest is None else fastest):
         out.append("too_fast")
-    if tally.answers >= MIN_ANSWERS_TO_FLAG and \
-            tally.values.most_common(1)[0][1] / tally.answers >= SAME_ANSWER_SHARE:
+    if tally.answers >= limits["same_answer_after"] and \
+            tally.values.most_common(1)[0][1] / tally.answers >= limits["same_answer_share"]:
         out.append("same_answer")
-    if len(tally.agreements) >= MIN_ANSWERS_TO_FLAG and stat.agreement < LOW_AGREEMENT_BELOW:
+    if len(tally.agreements) >= limits["low_agreement_after"] and \
+            _mean(tally.agreements) < limits["low_agreement_below"]:
         out.append("low_agreement")
     return out
 
@@ -173,5 +255,14 @@ def volunteer_stats(services: Services, identity, project_id: int) -> list[dict[
              "gold_score": s.gold_score, "reliability": s.reliability,
              "agreement": s.agreement, "median_seconds": s.median_seconds,
              "flags": s.flags or [], "blocked": s.blocked,
-             "updated_at": s.updated_at.isoformat() if s.updated_at else None} for s in stats]
-    return sorted(rows, key=lambda r: (not r["flags"], r["reliability"] or 0.0, r["volunteer"]))
+             "quarantined": s.quarantined_at is not None,
+             "quarantined_at": _iso(s.quarantined_at),
+             "quarantine_reasons": s.quarantine_reasons or [],
+             "cleared_at": _iso(s.cleared_at),
+             "updated_at": _iso(s.updated_at)} for s in stats]
+    return sorted(rows, key=lambda r: (not r["quarantined"], not r["flags"],
+                                       r["reliability"] or 0.0, r["volunteer"]))
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None

@@ -124,6 +124,8 @@ class Project(Base):
     gold_start: Mapped[float] = mapped_column(Float, default=0.4, server_default="0.4")
     gold_floor: Mapped[float] = mapped_column(Float, default=0.1, server_default="0.1")
     gold_ramp: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    # thresholds of the flags that quarantine (engine.quality.quarantine); None: defaults
+    quality: Mapped[Any | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -244,6 +246,11 @@ class VolunteerStat(Base):
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # quarantined: flagged, answers not counted, waiting for an admin's block or clear
+    quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    quarantine_reasons: Mapped[Any | None] = mapped_column(JSON)
+    # an admin cleared them: flags count only answers given after this
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -66,7 +66,8 @@ def test_script_keys_match_the_key_names():
         k["meta"], k["pool"], k["state"], k["leases"], seen_key(7, 5),
         k["payload"], k["gold"], k["blocked"]]
     assert [*base, seen + "5", *submit_after] == [
-        k["meta"], k["pool"], k["state"], k["leases"], seen_key(7, 5), k["gold"], k["blocked"]]
+        k["meta"], k["pool"], k["state"], k["leases"], seen_key(7, 5), k["gold"], k["blocked"],
+        k["muted"], k["answered"]]
     assert prefix == k["prefix"]
 
 

@@ -11,6 +11,7 @@ from flask import Flask, render_template
 from marshmallow import Schema, fields
 
 from web.api import bp
+from web.api.review import BlockBody
 from web.api.schemas import AnswerCreate, JobItems, ProjectCreate, ProjectUpdate, VolunteerCreate
 from web.api.webhooks import WebhookSet
 
@@ -110,11 +111,22 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      OWNER, None, {"200": "the review queue"}),
     ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on",
      OWNER, None, {"200": "settled", "409": "not reviewable", "422": "invalid answer"}),
-    ("get", "/projects/{project_id}/volunteers", "Volunteers' reliability, speed and flags",
-     OWNER, None, {"200": "per-volunteer statistics"}),
+    ("get", "/projects/{project_id}/volunteers",
+     "Volunteers' reliability, speed, flags and quarantine (when, why)", OWNER, None,
+     {"200": "per-volunteer statistics"}),
     ("post", "/projects/{project_id}/volunteers/{volunteer_id}/block",
-     "Block a volunteer: answers stop counting, touched tasks merged again", ADMIN, None,
-     {"200": "blocked"}),
+     "Block a volunteer: answers stop counting, touched tasks merged again; `scope`: "
+     "`project` (default), `organisation` (every project of the project's organisation) "
+     "or `platform` (the volunteer's token stops working; platform-admin only, 403 "
+     "otherwise)", ADMIN, BlockBody, {"200": "blocked", "403": "scope not allowed"}),
+    ("post", "/projects/{project_id}/volunteers/{volunteer_id}/quarantine",
+     "Quarantine a volunteer by hand (flags do it by themselves): answers stop counting, "
+     "touched tasks merged again, still handed tasks; listed for review", ADMIN, None,
+     {"200": "quarantined"}),
+    ("post", "/projects/{project_id}/volunteers/{volunteer_id}/clear",
+     "Clear a quarantined volunteer: answers count again, tasks merged again, flags start "
+     "again from their next answers", ADMIN, None,
+     {"200": "cleared", "409": "not quarantined"}),
     ("delete", "/projects/{project_id}/volunteers/{volunteer_id}/block",
      "Unblock a volunteer (their answers count again; the tasks are merged again)", ADMIN, None,
      {"200": "unblocked"}),

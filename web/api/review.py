@@ -1,6 +1,8 @@
-"""Quality: the review queue, settling a task, blocking a volunteer."""
+"""Quality: the review queue, settling a task, quarantining, clearing and blocking
+a volunteer."""
 from __future__ import annotations
 
+from flask import request
 from marshmallow import Schema, fields, validate
 
 from engine.quality import moderation
@@ -15,6 +17,10 @@ from web.services import services
 class ReviewQuery(Schema):
     limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
     offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+
+
+class BlockBody(Schema):
+    scope = fields.String(validate=validate.OneOf(moderation.SCOPES), load_default="project")
 
 
 class Resolution(Schema):
@@ -46,9 +52,25 @@ def volunteer_stats_(project_id: int):
 
 @bp.post("/projects/<int:project_id>/volunteers/<int:volunteer_id>/block")
 def block_volunteer_(project_id: int, volunteer_id: int):
-    reopened = moderation.block(services(), identity().require_user(), project_id,
+    caller = identity().require_user()
+    scope = load_body(BlockBody())["scope"] if request.get_data() else "project"
+    reopened = moderation.block(services(), caller, project_id, volunteer_id, scope)
+    return {"volunteer": volunteer_id, "blocked": True, "scope": scope,
+            "tasks_reopened": reopened}
+
+
+@bp.post("/projects/<int:project_id>/volunteers/<int:volunteer_id>/quarantine")
+def quarantine_volunteer_(project_id: int, volunteer_id: int):
+    moderation.quarantine_volunteer(services(), identity().require_user(), project_id,
+                                    volunteer_id)
+    return {"volunteer": volunteer_id, "quarantined": True}
+
+
+@bp.post("/projects/<int:project_id>/volunteers/<int:volunteer_id>/clear")
+def clear_volunteer_(project_id: int, volunteer_id: int):
+    remerged = moderation.clear(services(), identity().require_user(), project_id,
                                 volunteer_id)
-    return {"volunteer": volunteer_id, "blocked": True, "tasks_reopened": reopened}
+    return {"volunteer": volunteer_id, "quarantined": False, "tasks_remerged": remerged}
 
 
 @bp.delete("/projects/<int:project_id>/volunteers/<int:volunteer_id>/block")

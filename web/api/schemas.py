@@ -17,6 +17,30 @@ class VolunteerCreate(Schema):
     name = fields.String(validate=validate.Length(max=200), allow_none=True, load_default=None)
 
 
+def _count(high: int = 10_000) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=high))
+
+
+def _share() -> fields.Float:
+    return fields.Float(validate=validate.Range(min=0.0, max=1.0))
+
+
+class QualitySettings(Schema):
+    """A project's flag thresholds (README: Consensus and quality); keys left
+    out keep their defaults (engine.quality.reliability.QUALITY_DEFAULTS)."""
+
+    quarantine = fields.Boolean()
+    too_fast_after = _count()
+    too_fast_seconds = fields.Float(validate=validate.Range(min=0.0, max=3600.0),
+                                    allow_none=True)
+    same_answer_after = _count()
+    same_answer_share = _share()
+    failing_gold_after = _count()
+    failing_gold_below = _share()
+    low_agreement_after = _count()
+    low_agreement_below = _share()
+
+
 class ProjectCreate(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(validate=validate.Length(max=5000), load_default="")
@@ -35,6 +59,7 @@ class ProjectCreate(Schema):
     gold_floor = fields.Float(validate=validate.Range(min=0.0, max=1.0), load_default=0.1)
     gold_ramp = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000),
                                load_default=20)
+    quality = fields.Nested(QualitySettings, load_default=None)
     # The API's projects start active, as they always have; "draft" keeps one
     # to its organisation until POST .../publish.
     state = fields.String(validate=validate.OneOf(("draft", "active")), load_default="active")
@@ -62,6 +87,7 @@ class ProjectUpdate(Schema):
     gold_start = fields.Float(validate=validate.Range(min=0.0, max=1.0))
     gold_floor = fields.Float(validate=validate.Range(min=0.0, max=1.0))
     gold_ramp = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000))
+    quality = fields.Nested(QualitySettings)  # merged into the project's
 
 
 PRIORITY_RANGE = validate.Range(min=-999, max=999)

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.projects import ProjectView
+from engine.quality.reliability import thresholds
 from engine.store.models import Job
 
 
@@ -19,7 +20,7 @@ def project(view: ProjectView, owner: bool) -> dict[str, Any]:
            "min_answers": p.min_answers, "max_answers": p.max_answers,
            "confidence": p.confidence, "lease_seconds": p.lease_seconds,
            "strategy": p.strategy, "gold_start": p.gold_start, "gold_floor": p.gold_floor,
-           "gold_ramp": p.gold_ramp,
+           "gold_ramp": p.gold_ramp, "quality": thresholds(p),
            "created_at": iso(p.created_at), "progress": view.progress}
     if not owner:
         out.pop("lease_seconds")

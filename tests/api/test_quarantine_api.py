@@ -1,0 +1,108 @@
+"""Quarantine over HTTP: per-project thresholds, the truthful answer reply, the
+volunteers list, manual quarantine, clear, and block at each scope with who may."""
+from __future__ import annotations
+
+import pytest
+
+from engine.identity import create_user
+
+
+@pytest.fixture
+def scene(api, charity):
+    """A project quarantining after 3 answers in no time, a script answering it."""
+    project = api.project(charity, min_answers=1, max_answers=1,
+                          quality={"quarantine": True, "too_fast_after": 3})
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(8)])
+    return project, api.volunteer()
+
+
+def answer_all(api, project, who, count):
+    replies = []
+    for _ in range(count):
+        handout = api.next_task(who["headers"], project["id"])
+        r = api.answer(who["headers"], handout["task"]["id"], handout["lease"]["token"])
+        assert r.status_code == 201, r.json
+        replies.append(r.json["counted"])
+    return replies
+
+
+def volunteers(client, headers, project_id):
+    r = client.get(f"/api/v1/projects/{project_id}/volunteers", headers=headers)
+    assert r.status_code == 200, r.json
+    return {row["volunteer"]: row for row in r.json["volunteers"]}
+
+
+def url(project, who, action):
+    return f"/api/v1/projects/{project['id']}/volunteers/{who['id']}/{action}"
+
+
+def test_thresholds_are_per_project_and_editable(api, client, charity):
+    project = api.project(charity, quality={"quarantine": True, "too_fast_after": 3})
+    assert project["quality"]["too_fast_after"] == 3
+    assert project["quality"]["same_answer_after"] == 10  # the default
+    r = client.patch(f"/api/v1/projects/{project['id']}", headers=charity,
+                     json={"quality": {"same_answer_after": 20}})
+    assert r.status_code == 200, r.json
+    assert (r.json["quality"]["same_answer_after"], r.json["quality"]["too_fast_after"]) == (
+        20, 3)
+    r = client.patch(f"/api/v1/projects/{project['id']}", headers=charity,
+                     json={"quality": {"same_answer_share": 2}})
+    assert r.status_code == 422
+
+
+def test_the_reply_says_counted_false_once_quarantined(api, client, charity, scene):
+    project, script = scene
+    assert answer_all(api, project, script, 5) == [True, True, False, False, False]
+    row = volunteers(client, charity, project["id"])[script["id"]]
+    assert row["quarantined"] is True and "too_fast" in row["quarantine_reasons"]
+    assert row["quarantined_at"] and row["blocked"] is False
+
+
+def test_clear_and_manual_quarantine_are_for_admins(api, client, charity, auth, scene):
+    project, script = scene
+    answer_all(api, project, script, 3)
+    admin = auth.admin()
+    assert client.post(url(project, script, "clear"), headers=charity).status_code == 403
+    r = client.post(url(project, script, "clear"), headers=admin)
+    assert r.status_code == 200 and r.json["tasks_remerged"] == 3, r.json
+    row = volunteers(client, charity, project["id"])[script["id"]]
+    assert row["quarantined"] is False and row["flags"] == []
+    assert client.post(url(project, script, "clear"), headers=admin).status_code == 409
+    assert answer_all(api, project, script, 1) == [True]  # not re-quarantined at once
+    r = client.post(url(project, script, "quarantine"), headers=admin)
+    assert r.status_code == 200, r.json
+    row = volunteers(client, charity, project["id"])[script["id"]]
+    assert row["quarantined"] is True and row["quarantine_reasons"] == ["manual"]
+    assert answer_all(api, project, script, 1) == [False]
+
+
+def test_block_scopes_and_who_may(api, client, charity, auth, services, scene):
+    project, script = scene
+    other = api.project(charity)  # the same organisation's second project
+    answer_all(api, project, script, 2)
+    admin = auth.admin()
+    body = {"scope": "platform"}
+    assert client.post(url(project, script, "block"), headers=charity,
+                       json=body).status_code == 403
+    assert client.post(url(project, script, "block"), headers=admin,
+                       json=body).status_code == 403
+    r = client.post(url(project, script, "block"), headers=admin,
+                    json={"scope": "organisation"})
+    assert r.status_code == 200 and r.json["scope"] == "organisation", r.json
+    assert volunteers(client, charity, other["id"])[script["id"]]["blocked"] is True
+    assert client.post(url(project, script, "block"), headers=admin,
+                       json={"scope": "galaxy"}).status_code == 422
+    platform = {"Authorization": "Bearer "
+                + create_user(services, "Bitesize Ops", "platform-admin")[1]}
+    r = client.post(url(project, script, "block"), headers=platform, json=body)
+    assert r.status_code == 200, r.json
+    r = client.get(f"/api/v1/projects/{project['id']}/tasks/next", headers=script["headers"])
+    assert r.status_code == 401
+
+
+def test_openapi_lists_the_calls_with_roles(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    base = "/api/v1/projects/{project_id}/volunteers/{volunteer_id}/"
+    for action in ("quarantine", "clear", "block"):
+        operation = paths.get(base + action) or paths[base.removeprefix("/api/v1") + action]
+        assert operation["post"]["x-roles"] == ["admin", "platform-admin"]

@@ -125,12 +125,13 @@ def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> b
     the periodic job; quarantine them if a flag fires. True if this did."""
     with services.db.session() as session:
         project = session.get(Project, project_id)
-        stat = session.get(VolunteerStat, (project_id, volunteer_id))
-        if project is None or (stat is not None and (
-                stat.blocked or stat.quarantined_at is not None)):
+        if project is None:
             return False
         limits = thresholds(project)
-        if not limits["quarantine"]:
+        if not limits["quarantine"]:  # off (the default): one read, then nothing
+            return False
+        stat = session.get(VolunteerStat, (project_id, volunteer_id))
+        if stat is not None and (stat.blocked or stat.quarantined_at is not None):
             return False
         rows = _answer_rows(session, project_id, volunteer_id,
                             stat.cleared_at if stat is not None else None)

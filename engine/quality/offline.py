@@ -14,7 +14,7 @@ worker answered a task twice the later row counts (engine.quality.truth.encode).
 Label types (classify) go through engine.quality.truth's EM. ``live`` is the
 method that gives what the live merge gives (engine.quality.consensus.merge)
 once the volunteers' estimates are fresh: the estimates the periodic quality
-job would store, fitted on every answer (truth.live_model), then each task's
+job would store, fitted on the counted answers (truth.live_model), then each task's
 posterior from its *counted* answers (an export's ``counted`` column; every
 row counts without one) under those estimates, labels equally likely a
 priori. The default ``auto`` is the project-wide EM itself: its posteriors use
@@ -181,15 +181,15 @@ def merge(rows: list[tuple[str, str, str]], gold: dict[str, str] | None = None,
 def live(answers: truth.Answers, gold: np.ndarray | None = None,
          counted: np.ndarray | None = None) -> truth.Inference:
     """What the live merge gives each task under fresh estimates: truth.live_model
-    fitted on every answer (as engine.quality.reliability fits and stores it), then
+    fitted on the counted answers (as engine.quality.reliability fits and stores it), then
     each task's posterior from its counted answers alone under each answering
     worker's matrix, labels equally likely (truth.posterior_from, as
     engine.quality.consensus.merge calls it). A task with no counted answer has
     an all-zero row (no result); gold tasks come out as their gold label with
     confidence 1, as a settled task does."""
-    fitted = truth.live_model(answers, gold)
     n_tasks, _, n_labels = answers.shape
     keep = np.ones(len(answers.task), bool) if counted is None else np.asarray(counted, bool)
+    fitted = _fitted_on_counted(answers, gold, keep)
     rows = np.flatnonzero(keep)
     rows = rows[np.argsort(answers.task[rows], kind="stable")]  # each task's in input order
     posterior = np.zeros((n_tasks, n_labels))
@@ -201,6 +201,34 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
         known = np.flatnonzero(np.asarray(gold) >= 0)
         posterior[known] = np.eye(n_labels)[np.asarray(gold)[known]]
     return replace(fitted, method="live", posterior=posterior)
+
+
+def _fitted_on_counted(answers: truth.Answers, gold: np.ndarray | None,
+                       keep: np.ndarray) -> truth.Inference:
+    """truth.live_model fitted on the counted answers alone, as the quality job
+    fits it (engine.quality.reliability), its matrices then indexed by the full
+    answers' worker codes (a worker with no counted answer gets the crowd's)."""
+    if keep.all():
+        return truth.live_model(answers, gold)
+    subset = truth.encode(((answers.tasks[t], answers.workers[w], answers.labels[label])
+                           for t, w, label in zip(answers.task[keep].tolist(),
+                                                  answers.worker[keep].tolist(),
+                                                  answers.label[keep].tolist(), strict=True)),
+                          answers.labels)
+    sub_gold = None
+    if gold is not None:
+        named = {answers.tasks[t]: answers.labels[g] for t, g in enumerate(np.asarray(gold).tolist())
+                 if g >= 0}
+        sub_gold = subset.gold_codes({t: g for t, g in named.items() if t in set(subset.tasks)})
+    fitted = truth.live_model(subset, sub_gold)
+    where = {name: n for n, name in enumerate(subset.workers)}
+    confusion = np.repeat(fitted.population[None], len(answers.workers), axis=0)
+    reliability = np.full(len(answers.workers), float(np.diag(fitted.population).mean()))
+    for n, name in enumerate(answers.workers):
+        if name in where:
+            confusion[n] = fitted.confusion[where[name]]
+            reliability[n] = fitted.reliability[where[name]]
+    return replace(fitted, confusion=confusion, reliability=reliability)
 
 
 def _kept_flags(rows: list[tuple[str, str, str]], counted: list[bool] | None,

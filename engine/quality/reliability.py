@@ -149,10 +149,10 @@ def _quarantines(stat: VolunteerStat, limits: dict[str, Any]) -> bool:
 
 def _answer_rows(session, project_id: int, volunteer_id: int | None = None,
                  since=None) -> list[tuple]:
-    """(volunteer, task, answer value, gold or settled value, result value, seconds):
-    of one volunteer only, and only answers after `since`, when given."""
+    """(volunteer, task, answer value, gold or settled value, result value, seconds,
+    counted): of one volunteer only, and only answers after `since`, when given."""
     query = (select(Answer.volunteer_id, Answer.task_id, Answer.value, Task.gold,
-                    Result.value, Answer.created_at, Handout.created_at)
+                    Result.value, Answer.created_at, Handout.created_at, Answer.counted)
              .join(Task, Task.id == Answer.task_id)
              .outerjoin(Result, Result.task_id == Answer.task_id)
              .outerjoin(Handout, (Handout.task_id == Answer.task_id)
@@ -162,8 +162,8 @@ def _answer_rows(session, project_id: int, volunteer_id: int | None = None,
         query = query.where(Answer.volunteer_id == volunteer_id)
     if since is not None:
         query = query.where(Answer.created_at > since)
-    return [(v, t, value, gold, result, _seconds(answered, handed))
-            for v, t, value, gold, result, answered, handed in session.execute(query)]
+    return [(v, t, value, gold, result, _seconds(answered, handed), counted)
+            for v, t, value, gold, result, answered, handed, counted in session.execute(query)]
 
 
 def _seconds(answered, handed) -> float | None:
@@ -174,7 +174,7 @@ def _seconds(answered, handed) -> float | None:
 
 def _tally(task_type, config: dict, rows) -> dict[int, Tally]:
     tallies: dict[int, Tally] = defaultdict(Tally)
-    for volunteer, _task, value, gold, result, seconds in rows:
+    for volunteer, _task, value, gold, result, seconds, _counted in rows:
         tally = tallies[volunteer]
         tally.answers += 1
         if gold is not None:
@@ -188,13 +188,17 @@ def _tally(task_type, config: dict, rows) -> dict[int, Tally]:
 
 
 def _reliability(task_type, config: dict, rows) -> tuple[dict[int, float], dict[int, Any]]:
-    """Dawid-Skene over all of a project's answers, for label tasks; gold clamps."""
+    """Dawid-Skene over a project's counted answers, for label tasks; gold clamps.
+    Uncounted answers (a quarantined or blocked volunteer's) are left out: a
+    script's hundred identical answers would otherwise teach the model what the
+    crowd's answers mean. Their givers keep the fallback (gold, agreement)."""
     labels = task_type.labels(config)
+    rows = [row for row in rows if row[6]]
     if labels is None or not rows:
         return {}, {}
     triples = [(str(task), str(volunteer), task_type.label_of(value))
-               for volunteer, task, value, _gold, _result, _seconds in rows]
-    gold = {str(task): g for _v, task, _value, g, _r, _s in rows if g is not None}
+               for volunteer, task, value, _gold, _result, _seconds, _counted in rows]
+    gold = {str(task): g for _v, task, _value, g, _r, _s, _c in rows if g is not None}
     reliability, confusion = truth.worker_estimates(triples, labels, gold)
     return ({int(v): r for v, r in reliability.items()},
             {int(v): c for v, c in confusion.items()})

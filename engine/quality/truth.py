@@ -376,7 +376,28 @@ def calibrated(inference: Inference, answers: Answers, gold: np.ndarray | None =
         counts = np.broadcast_to(counts.sum(axis=0), counts.shape)
     shrunk = ((counts + smoothing * inference.population[None])
               / (counts.sum(axis=2, keepdims=True) + smoothing))
+    if pooled:
+        shrunk = np.broadcast_to(upright(shrunk[0]), shrunk.shape).copy()
     return replace(inference, confusion=shrunk)
+
+
+def upright(matrix: np.ndarray) -> np.ndarray:
+    """The crowd's matrix, or its one-coin form if under it some answer would
+    count as evidence *against* itself (P(l | true z) > P(l | true l)).
+
+    Why: early in a project a few prolific workers (a script answering "a" to
+    everything) can give most answers; the cross-fitted crowd matrix then learns
+    that "a" is given more when the truth is "b" and the merge turns every honest
+    "a" into a "b". One crowd matrix has no business calling the whole crowd
+    adversarial; its accuracy (diagonal share, at least chance) is kept, the
+    asymmetry is dropped. A single worker's own matrix may still learn such a
+    swap once they have answers enough to show it."""
+    n_labels = matrix.shape[0]
+    diagonal = np.diag(matrix)
+    if n_labels < 2 or (diagonal >= matrix.max(axis=0) - 1e-12).all():
+        return matrix
+    accuracy = em.at_least_chance(np.array([diagonal.mean()]), n_labels)
+    return em.one_coin_matrices(accuracy, n_labels)[0]
 
 
 def checked_answers(answers: Answers, gold: np.ndarray) -> np.ndarray:

@@ -292,3 +292,47 @@ def test_calibrated_pools_like_the_fit_and_keeps_gold():
     assert checked[c, 1, 0] > checked[c, 1, 1]
     with pytest.raises(ValueError, match="no worker model"):
         truth.calibrated(truth.majority_vote(answers), answers)
+
+
+def _early_crowd(seed: int) -> tuple[list, dict]:
+    """A project's first seconds (issue 13): two scripts answering "a" to every
+    task they get have given most answers; eight honest volunteers (85% right)
+    a few each."""
+    rng = np.random.default_rng(seed)
+    truth_of = {f"t{n}": "ab"[rng.integers(2)] for n in range(20)}
+    rows = [(f"t{n}", script, "a") for script in ("s1", "s2")
+            for n in range(int(rng.integers(4, 13)))]
+    for h in range(8):
+        for n in rng.choice(20, int(rng.integers(0, 4)), replace=False).tolist():
+            right = truth_of[f"t{n}"]
+            wrong = "b" if right == "a" else "a"
+            rows.append((f"t{n}", f"h{h}", right if rng.random() < 0.85 else wrong))
+    return rows, truth_of
+
+
+def test_an_early_estimate_never_turns_answers_upside_down():
+    """Under the stored matrices, an answer is never evidence against itself
+    while the crowd is pooled: on 60 early crowds where scripts gave most
+    answers, one honest "a" (or "b") leaves "a" (or "b") the likelier label.
+    Before the fix about half of these crowds got an inverted crowd matrix."""
+    for seed in range(60):
+        rows, _ = _early_crowd(seed)
+        _, confusion = truth.worker_estimates(rows, ["a", "b"], {})
+        for worker, matrix in confusion.items():
+            for label in (0, 1):
+                posterior = truth.posterior_from([label], np.array([matrix]))
+                assert posterior[label] >= 0.5, (seed, worker, matrix)
+
+
+def test_upright_keeps_a_sound_matrix_and_mends_an_inverted_one():
+    sound = np.array([[0.8, 0.2], [0.3, 0.7]])
+    assert truth.upright(sound) is sound
+    inverted = np.array([[0.84, 0.16], [0.93, 0.07]])  # "a" is likelier when b is true
+    mended = truth.upright(inverted)
+    assert np.allclose(mended, [[0.5, 0.5], [0.5, 0.5]])  # mean diagonal 0.455: chance
+    three = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.5, 0.4]])
+    assert truth.upright(three) is three  # c often read as b, but a "b" still means b most
+    swapped = three[:, [0, 2, 1]]  # now a "b" answer is likelier under true c (0.4 > 0.1)
+    mended = truth.upright(swapped)
+    assert np.allclose(np.diag(mended), (0.9 + 0.1 + 0.5) / 3)
+    assert np.allclose(mended.sum(axis=1), 1.0)

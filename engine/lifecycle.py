@@ -28,6 +28,7 @@ from engine.projects import ProjectView, get_owned_project, project_view, publis
 from engine.services import Services
 from engine.store.models import (
     Answer,
+    AuditEntry,
     Handout,
     Item,
     Job,
@@ -135,6 +136,7 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
             delete(Webhook).where(Webhook.project_id == project_id),
             delete(Handout).where(Handout.task_id.in_(task_ids)),
             delete(Handout).where(Handout.project_id == project_id),
+            delete(AuditEntry).where(AuditEntry.project_id == project_id),
             delete(Answer).where(Answer.project_id == project_id),
             delete(Result).where(Result.project_id == project_id),
             delete(VolunteerStat).where(VolunteerStat.project_id == project_id),

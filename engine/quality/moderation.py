@@ -23,7 +23,7 @@ from engine.dispatch.rebuild import rebuild_project
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity, forget_token
 from engine.projects import get_moderated_project
-from engine.quality import consensus
+from engine.quality import audit, consensus
 from engine.services import Services
 from engine.store.models import Answer, Project, Volunteer, VolunteerStat, utcnow
 
@@ -31,21 +31,14 @@ SCOPES = ("project", "organisation", "platform")
 
 
 def block(services: Services, identity: Identity, project_id: int,
-          volunteer_id: int, scope: str = "project") -> int:
+          volunteer_id: int, scope: str = "project", reason: str = "") -> int:
     """Block a volunteer in a project, in every project of its organisation, or
     (platform admins only) everywhere: their token stops working and they are
-    blocked in every project they answered in. Returns how many tasks reopened."""
-    if scope not in SCOPES:
-        raise InvalidError(f"scope must be one of {', '.join(SCOPES)}",
-                           {"scope": "unknown scope"})
-    project = _admin_project(services, identity, project_id)
-    if scope == "platform" and not identity.is_platform_admin:
-        raise PermissionDeniedError("only a platform admin may block platform-wide")
+    blocked in every project they answered in. Returns how many tasks reopened.
+    The audit log records it once, at the project the admin acted from."""
+    project = _scoped(services, identity, project_id, scope)
     with services.db.writing() as session:
-        volunteer = session.get(Volunteer, volunteer_id)
-        if volunteer is None:
-            raise NotFoundError(f"volunteer {volunteer_id} does not exist",
-                                {"volunteer": "not found"})
+        volunteer = _volunteer(session, volunteer_id)
         if scope == "project":
             projects = [project.id]
         elif scope == "organisation":
@@ -58,7 +51,10 @@ def block(services: Services, identity: Identity, project_id: int,
                 Answer.volunteer_id == volunteer_id).distinct())})
     if scope == "platform":
         forget_token(services, digest)  # every process refuses the token from now on
-    return sum(_block_in(services, identity, pid, volunteer_id) for pid in projects)
+    reopened = sum(_block_in(services, identity, pid, volunteer_id) for pid in projects)
+    _log(services, project, "block", identity.id, volunteer_id, scope, reason,
+         {"projects": projects, "tasks_reopened": reopened})
+    return reopened
 
 
 def _block_in(services: Services, identity: Identity, project_id: int,
@@ -77,10 +73,11 @@ def _block_in(services: Services, identity: Identity, project_id: int,
 
 
 def quarantine(services: Services, project_id: int, volunteer_id: int,
-               reasons: list[str]) -> bool:
+               reasons: list[str], user_id: int | None = None, note: str = "") -> bool:
     """Stop counting a flagged volunteer's answers in a project at once, merge the
     tasks they touched again, and list them for review; they still get tasks.
-    No admin needed (the flags decide); False if already quarantined or blocked."""
+    No admin needed (the flags decide: ``user_id`` None in the audit log);
+    False if already quarantined or blocked."""
     services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
     with services.db.writing() as session:
         stat = _stat(session, project_id, volunteer_id)
@@ -90,23 +87,27 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
         stat.flags = sorted(set(stat.flags or []) | set(reasons) - {"manual"})
         touched = _recount(session, project_id, volunteer_id, counted=False)
         remerged = _remerge(services, session, project_id, touched)
+        audit.record(session, session.get(Project, project_id), "quarantine", user_id,
+                     volunteer_id, scope="project",
+                     reason=note or ", ".join(sorted(set(reasons))),
+                     detail={"flags": sorted(set(reasons)), "tasks_remerged": len(touched),
+                             "tasks_reopened": remerged.reopened})
     _after(services, project_id, remerged)
     return True
 
 
 def quarantine_volunteer(services: Services, identity: Identity, project_id: int,
-                         volunteer_id: int) -> bool:
-    """An admin quarantines a volunteer by hand (reason "manual")."""
+                         volunteer_id: int, reason: str = "") -> bool:
+    """An admin quarantines a volunteer by hand (flag "manual")."""
     project = _admin_project(services, identity, project_id)
     with services.db.session() as session:
-        if session.get(Volunteer, volunteer_id) is None:
-            raise NotFoundError(f"volunteer {volunteer_id} does not exist",
-                                {"volunteer": "not found"})
-    return quarantine(services, project.id, volunteer_id, ["manual"])
+        _volunteer(session, volunteer_id)
+    return quarantine(services, project.id, volunteer_id, ["manual"], identity.id,
+                      reason or "quarantined by hand")
 
 
 def clear(services: Services, identity: Identity, project_id: int,
-          volunteer_id: int) -> int:
+          volunteer_id: int, reason: str = "") -> int:
     """An admin finds a quarantined volunteer honest: their answers count again,
     the tasks are merged again, and their flags start again from their next
     answers (so the old ones do not quarantine them at once). Returns how many
@@ -117,29 +118,80 @@ def clear(services: Services, identity: Identity, project_id: int,
         if stat.quarantined_at is None:
             raise ConflictError(f"volunteer {volunteer_id} is not quarantined here",
                                 {"volunteer": "not quarantined"})
+        was = stat.quarantine_reasons or []
         stat.quarantined_at, stat.quarantine_reasons = None, None
         stat.cleared_at, stat.flags = utcnow(), []
         touched = _recount(session, project.id, volunteer_id, counted=True)
         remerged = _remerge(services, session, project.id, touched)
+        audit.record(session, project, "clear", identity.id, volunteer_id, scope="project",
+                     reason=reason, detail={"flags": was, "tasks_remerged": len(touched)})
     _after(services, project.id, remerged)  # the rebuild drops them from the muted set
     return len(remerged.changes)
 
 
 def unblock(services: Services, identity: Identity, project_id: int,
-            volunteer_id: int) -> int:
-    """Let a volunteer answer again: if they were blocked, all their answers in
-    the project count again and the tasks they answered are re-merged (some may
-    retire, or reopen). Returns how many tasks were re-merged."""
-    project = _admin_project(services, identity, project_id)
+            volunteer_id: int, scope: str = "project", reason: str = "") -> int:
+    """Let a volunteer answer again, in this project, in every project of its
+    organisation they are blocked in, or (platform admins) everywhere, their
+    token working again: their answers count again and the tasks they answered
+    are re-merged (some may retire, or reopen). Returns how many tasks were
+    re-merged."""
+    project = _scoped(services, identity, project_id, scope)
     with services.db.writing() as session:
-        stat = _stat(session, project.id, volunteer_id)
+        volunteer = _volunteer(session, volunteer_id)
+        blocked_in = select(VolunteerStat.project_id).where(
+            VolunteerStat.volunteer_id == volunteer_id, VolunteerStat.blocked.is_(True))
+        if scope == "project":
+            projects = [project.id]
+        elif scope == "organisation":
+            projects = list(session.scalars(blocked_in.join(
+                Project, Project.id == VolunteerStat.project_id).where(
+                Project.organisation_id == project.organisation_id)))
+        else:
+            volunteer.blocked = False
+            projects = list(session.scalars(blocked_in))
+    remerged = sum(_unblock_in(services, pid, volunteer_id) for pid in projects)
+    _log(services, project, "unblock", identity.id, volunteer_id, scope, reason,
+         {"projects": projects, "tasks_remerged": remerged})
+    return remerged
+
+
+def _unblock_in(services: Services, project_id: int, volunteer_id: int) -> int:
+    with services.db.writing() as session:
+        stat = _stat(session, project_id, volunteer_id)
         touched: list[int] = []
         if stat.blocked:
-            touched = _recount(session, project.id, volunteer_id, counted=True)
+            touched = _recount(session, project_id, volunteer_id, counted=True)
         stat.blocked = False
-        remerged = _remerge(services, session, project.id, touched)
-    _after(services, project.id, remerged)
+        remerged = _remerge(services, session, project_id, touched)
+    _after(services, project_id, remerged)
     return len(remerged.changes)
+
+
+def _scoped(services: Services, identity: Identity, project_id: int, scope: str) -> Project:
+    """The project an admin acts from, once the scope is one they may act at."""
+    if scope not in SCOPES:
+        raise InvalidError(f"scope must be one of {', '.join(SCOPES)}",
+                           {"scope": "unknown scope"})
+    project = _admin_project(services, identity, project_id)
+    if scope == "platform" and not identity.is_platform_admin:
+        raise PermissionDeniedError("only a platform admin may act platform-wide")
+    return project
+
+
+def _log(services: Services, project: Project, action: str, user_id: int | None,
+         volunteer_id: int, scope: str, reason: str, detail: dict) -> None:
+    with services.db.writing() as session:
+        audit.record(session, project, action, user_id, volunteer_id, scope=scope,
+                     reason=reason, detail=detail)
+
+
+def _volunteer(session, volunteer_id: int) -> Volunteer:
+    volunteer = session.get(Volunteer, volunteer_id)
+    if volunteer is None:
+        raise NotFoundError(f"volunteer {volunteer_id} does not exist",
+                            {"volunteer": "not found"})
+    return volunteer
 
 
 def _recount(session, project_id: int, volunteer_id: int, counted: bool) -> list[int]:
@@ -180,9 +232,7 @@ def _admin_project(services: Services, identity: Identity, project_id: int) -> P
 def _stat(session, project_id: int, volunteer_id: int) -> VolunteerStat:
     """A volunteer's row in a project, made if new; NotFoundError for an unknown
     volunteer (block, unblock, quarantine, clear: the new row's foreign key would fail)."""
-    if session.get(Volunteer, volunteer_id) is None:
-        raise NotFoundError(f"volunteer {volunteer_id} does not exist",
-                            {"volunteer": "not found"})
+    _volunteer(session, volunteer_id)
     stat = session.get(VolunteerStat, (project_id, volunteer_id))
     if stat is None:
         stat = VolunteerStat(project_id=project_id, volunteer_id=volunteer_id, answers=0,

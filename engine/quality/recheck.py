@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.delivery import outbox
-from engine.quality import consensus
+from engine.quality import audit, consensus
 from engine.services import Services
 from engine.store.models import Answer, Item, Project, Result, Task, VolunteerStat, utcnow
 from task_types import TaskType
@@ -118,6 +118,11 @@ def _recheck(services: Services, project_id: int, fallen: list[int]) -> Rechecke
             if change.before == "retired" and task.state != "retired":
                 reopened.append(_reopened(task, before, result))
         recorded = _record(session, project_id, reopened) or remerged.recorded
+        if reopened:
+            audit.record(session, project, "reopen", None, reason=(
+                f"{len(reopened)} retired task(s) changed or fell below the confidence "
+                "target once these volunteers' reliability fell"),
+                detail={"volunteers": fallen, "tasks": [t["id"] for t in reopened][:1000]})
     consensus.sync_dispatch(services, project_id, consensus.Remerged(changes, recorded))
     if recorded:
         outbox.nudge(services)

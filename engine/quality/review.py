@@ -16,6 +16,7 @@ from engine.delivery import outbox
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
 from engine.projects import get_owned_project
+from engine.quality import audit
 from engine.quality.consensus import store_result
 from engine.services import Services
 from engine.store.models import Answer, Project, Result, Task, VolunteerStat, utcnow
@@ -55,7 +56,7 @@ def _entry(session, task: Task) -> dict[str, Any]:
 
 
 def resolve(services: Services, identity: Identity, task_id: int,
-            raw_answer: Any) -> Task:
+            raw_answer: Any, note: str = "") -> Task:
     """Settle a task with an admin's answer: final result, and gold from now on."""
     with services.db.writing() as session:
         task = session.get(Task, task_id)
@@ -66,6 +67,8 @@ def resolve(services: Services, identity: Identity, task_id: int,
         value = _settled_value(services, project, raw_answer)
         before = task.state
         _settle(session, task, identity, value)
+        audit.record(session, project, "settle", identity.id, task_id=task.id, reason=note,
+                     detail={"value": value, "was": before})
         recorded = outbox.task_finished(session, task, value, 1.0, before)
     services.dispatcher.settle(task.project_id, task.id, None)
     if recorded:

@@ -251,7 +251,29 @@ class VolunteerStat(Base):
     quarantine_reasons: Mapped[Any | None] = mapped_column(JSON)
     # an admin cleared them: flags count only answers given after this
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # an admin looked at their first answers (the newcomers' spot-check)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    """One admin action on quality (who, what, when, why), or the engine's own
+    (a quarantine by the flags: ``user_id`` None). Kept for good: the desk shows
+    it and the charity can export it."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_organisation", "organisation_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # None: bitesize itself
+    action: Mapped[str] = mapped_column(String(40))  # engine.quality.audit.ACTIONS
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteer.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"))
+    scope: Mapped[str | None] = mapped_column(String(20))  # project|organisation|platform
+    reason: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[Any | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Result(Base):

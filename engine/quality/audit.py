@@ -59,8 +59,13 @@ def audit_log(services: Services, identity: Identity, project_id: int | None = N
 def audit_rows(services: Services, identity: Identity,
                project_id: int | None = None) -> Iterator[dict[str, Any]]:
     """Every entry this admin may read, newest first, as flat rows for CSV
-    (engine.delivery.exports.render with COLUMNS escapes formula-like text)."""
-    query = _visible(services, identity, project_id).order_by(AuditEntry.id.desc())
+    (engine.delivery.exports.render with COLUMNS escapes formula-like text).
+    Who may read is checked now, before the caller starts a reply."""
+    return _stream(services, _visible(services, identity, project_id)
+                   .order_by(AuditEntry.id.desc()))
+
+
+def _stream(services: Services, query) -> Iterator[dict[str, Any]]:
     with services.db.session() as session:
         for row in session.execute(query).yield_per(500):
             yield _entry(*row)

@@ -40,7 +40,7 @@ def inbox(services: Services, identity: Identity, limit: int = 50, offset: int =
         for k in kinds:
             query = _QUERIES[k](projects)
             rows += [_ROWS[k](row) for row in session.execute(
-                query.order_by(query.selected_columns[-1].desc()).limit(offset + limit))]
+                query.order_by(list(query.selected_columns)[-1].desc()).limit(offset + limit))]
         names = dict(session.execute(select(Project.id, Project.name).where(
             Project.id.in_({row["project"] for row in rows}))).all()) if rows else {}
     rows.sort(key=lambda row: (row["since"], KINDS.index(row["kind"]) * -1,

@@ -217,9 +217,11 @@ def _fitted_on_counted(answers: truth.Answers, gold: np.ndarray | None,
                           answers.labels)
     sub_gold = None
     if gold is not None:
-        named = {answers.tasks[t]: answers.labels[g] for t, g in enumerate(np.asarray(gold).tolist())
-                 if g >= 0}
-        sub_gold = subset.gold_codes({t: g for t, g in named.items() if t in set(subset.tasks)})
+        kept = set(subset.tasks)
+        codes = np.asarray(gold).tolist()
+        sub_gold = subset.gold_codes({answers.tasks[t]: answers.labels[g]
+                                      for t, g in enumerate(codes)
+                                      if g >= 0 and answers.tasks[t] in kept})
     fitted = truth.live_model(subset, sub_gold)
     where = {name: n for n, name in enumerate(subset.workers)}
     confusion = np.repeat(fitted.population[None], len(answers.workers), axis=0)

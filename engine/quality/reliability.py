@@ -25,12 +25,11 @@ from engine.store.models import Answer, Handout, Project, Result, Task, Voluntee
 # by its 5th answer (too_fast); a volunteer who gives one answer to 10 tasks in a
 # row is flagged too (raise same_answer_after where one label is most answers).
 QUALITY_DEFAULTS: dict[str, Any] = {
-    # A flag quarantines at once when True. Off by default until the quality
-    # desk (issue 13.5) shows admins what was quarantined and why: on by
-    # default, a project whose volunteers are scripts of the charity's own (a
-    # test run, an import of answers) would lose its results without a page
-    # saying so. Projects turn it on with quality: {"quarantine": true}.
-    "quarantine": False,
+    # A flag quarantines at once: the volunteer's answers stop counting, and the
+    # quality desk's inbox lists them for an admin to block or clear. A project
+    # fed by the charity's own scripts (a test run, answers imported by a
+    # program) turns it off with quality: {"quarantine": false}.
+    "quarantine": True,
     "too_fast_after": 5,  # answers timed before too_fast can fire
     "too_fast_seconds": None,  # median seconds below this; None: the task type's min_seconds
     "same_answer_after": 10,

@@ -11,7 +11,7 @@ from flask import Flask, render_template
 from marshmallow import Schema, fields
 
 from web.api import bp
-from web.api.review import BlockBody
+from web.api.review import BlockBody, Resolution, Why
 from web.api.schemas import AnswerCreate, JobItems, ProjectCreate, ProjectUpdate, VolunteerCreate
 from web.api.webhooks import WebhookSet
 
@@ -31,7 +31,9 @@ OWNER = "charity or admin of the project's organisation, platform-admin (any org
 ADMIN = ("admin of the project's organisation, platform-admin (any organisation); 403 for "
          "a charity member")
 # The roles each of those admits, as the document's `x-roles`.
-ROLES_OF = {ANYONE: ["anyone"], VOLUNTEER: ["volunteer"],
+AUDITOR = ("admin of the organisation (its projects), platform-admin (every organisation); 403 "
+           "for a charity member")
+ROLES_OF = {ANYONE: ["anyone"], VOLUNTEER: ["volunteer"], AUDITOR: ["admin", "platform-admin"],
             STAFF: ["charity", "admin", "platform-admin"],
             PUBLIC_OR_OWNER: ["anyone", "charity", "admin", "platform-admin"],
             OWNER: ["charity", "admin", "platform-admin"],
@@ -107,10 +109,22 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "Results of items imported from IIIF, as a IIIF AnnotationPage of W3C Web Annotations "
      "(transcribed lines, located marks) targeting each canvas", OWNER, None,
      {"200": "the annotation page"}),
+    ("get", "/inbox",
+     "What waits for a human across the caller's projects, newest first: quarantined "
+     "volunteers (admins only), contested tasks, failed jobs, dead webhook events; "
+     "?kind=volunteer|task|job|webhook, ?project, ?limit, ?offset. Each item: kind, project, "
+     "volunteer, task, job, event, state (quarantined|contested|failed|dead), reasons, "
+     "message, since; with counts per kind", STAFF, None, {"200": "a page of the inbox"}),
+    ("get", "/audit",
+     "The audit log: every block, unblock, quarantine (the flags' own, by `bitesize`), "
+     "clear, settle, spot-check and re-check reopen with who, when and why, newest first "
+     "(?project, ?limit, ?offset; ?format=csv downloads all of it, formula-escaped)",
+     AUDITOR, None, {"200": "a page of entries, or the CSV"}),
     ("get", "/projects/{project_id}/review", "Contested tasks with every answer (?limit, ?offset)",
      OWNER, None, {"200": "the review queue"}),
-    ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on",
-     OWNER, None, {"200": "settled", "409": "not reviewable", "422": "invalid answer"}),
+    ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on "
+     "(`note`: why, kept in the audit log)",
+     OWNER, Resolution, {"200": "settled", "409": "not reviewable", "422": "invalid answer"}),
     ("get", "/projects/{project_id}/volunteers",
      "Volunteers' reliability, speed, flags and quarantine (when, why)", OWNER, None,
      {"200": "per-volunteer statistics"}),
@@ -121,15 +135,15 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "otherwise)", ADMIN, BlockBody, {"200": "blocked", "403": "scope not allowed"}),
     ("post", "/projects/{project_id}/volunteers/{volunteer_id}/quarantine",
      "Quarantine a volunteer by hand (flags do it by themselves): answers stop counting, "
-     "touched tasks merged again, still handed tasks; listed for review", ADMIN, None,
+     "touched tasks merged again, still handed tasks; listed for review", ADMIN, Why,
      {"200": "quarantined"}),
     ("post", "/projects/{project_id}/volunteers/{volunteer_id}/clear",
      "Clear a quarantined volunteer: answers count again, tasks merged again, flags start "
-     "again from their next answers", ADMIN, None,
+     "again from their next answers", ADMIN, Why,
      {"200": "cleared", "409": "not quarantined"}),
     ("delete", "/projects/{project_id}/volunteers/{volunteer_id}/block",
-     "Unblock a volunteer (their answers count again; the tasks are merged again)", ADMIN, None,
-     {"200": "unblocked"}),
+     "Unblock a volunteer (their answers count again; the tasks are merged again) at a "
+     "`scope` as for block", ADMIN, BlockBody, {"200": "unblocked", "403": "scope not allowed"}),
     ("put", "/projects/{project_id}/webhook",
      "Set or replace the project's webhook (url, secret, events, active)", OWNER, WebhookSet,
      {"201": "created", "200": "replaced", "422": "invalid URL, secret or events"}),

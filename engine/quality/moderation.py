@@ -23,7 +23,7 @@ from engine.dispatch.rebuild import rebuild_project
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity, forget_token
 from engine.projects import get_moderated_project
-from engine.quality import audit, consensus
+from engine.quality import audit, consensus, recheck
 from engine.services import Services
 from engine.store.models import Answer, Project, Volunteer, VolunteerStat, utcnow
 
@@ -208,10 +208,14 @@ def _recount(session, project_id: int, volunteer_id: int, counted: bool) -> list
 
 def _remerge(services: Services, session, project_id: int,
              task_ids: list[int]) -> consensus.Remerged:
-    """The touched tasks merged again from what counts now, in the same transaction."""
+    """The touched tasks merged again from what counts now, in the same transaction;
+    a retired task that reopens is reported to the webhook as task.reopened."""
     project = session.get(Project, project_id)
-    return consensus.remerge(session, services.registry.get(project.task_type), project,
-                             task_ids)
+    old = recheck.results_of(session, sorted(set(task_ids)))
+    remerged = consensus.remerge(session, services.registry.get(project.task_type), project,
+                                 task_ids)
+    reported = recheck.reopened_events(session, project_id, old, remerged.changes)
+    return consensus.Remerged(remerged.changes, remerged.recorded or reported)
 
 
 def _after(services: Services, project_id: int, remerged: consensus.Remerged) -> None:

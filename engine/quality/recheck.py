@@ -17,7 +17,9 @@ counted answer to, with the new weights (engine.quality.consensus.remerge):
 
 Each task that left ``retired`` is reported to the project's webhook as
 ``task.reopened`` with its old and new result, and the project's dispatch
-state is rebuilt so that the reopened tasks are handed out again.
+state is rebuilt so that the reopened tasks are handed out again. Blocking or
+quarantining a volunteer (engine.quality.moderation) reports the retired
+tasks it reopens the same way, through ``reopened_events``.
 
 The threshold: a volunteer right with probability 1/K on a K-label task is no
 better than chance, and their answers carry next to no evidence; anyone
@@ -105,7 +107,7 @@ def _recheck(services: Services, project_id: int, fallen: list[int]) -> Rechecke
         project = session.get(Project, project_id)
         task_type = services.registry.get(project.task_type)
         task_ids = _retired_tasks(session, project_id, fallen)
-        old = _results(session, task_ids)
+        old = results_of(session, task_ids)
         remerged = consensus.remerge(session, task_type, project, task_ids)
         changes, reopened = [], []
         for change in remerged.changes:
@@ -116,8 +118,8 @@ def _recheck(services: Services, project_id: int, fallen: list[int]) -> Rechecke
                 _reopen(task, result.answers or 0, project)
             changes.append(consensus.Change(task.id, change.before, task.state, task.need))
             if change.before == "retired" and task.state != "retired":
-                reopened.append(_reopened(task, before, result))
-        recorded = _record(session, project_id, reopened) or remerged.recorded
+                reopened.append(reopened_entry(task, before, result))
+        recorded = record_reopened(session, project_id, reopened) or remerged.recorded
         if reopened:
             audit.record(session, project, "reopen", None, reason=(
                 f"{len(reopened)} retired task(s) changed or fell below the confidence "
@@ -141,7 +143,7 @@ def _retired_tasks(session, project_id: int, volunteers: list[int]) -> list[int]
     return sorted(ids)
 
 
-def _results(session, task_ids: list[int]) -> dict[int, tuple[Any, float]]:
+def results_of(session, task_ids: list[int]) -> dict[int, tuple[Any, float]]:
     out: dict[int, tuple[Any, float]] = {}
     for start in range(0, len(task_ids), CHUNK):
         out.update((task_id, (value, confidence)) for task_id, value, confidence in
@@ -159,7 +161,7 @@ def _reopen(task: Task, answers: int, project: Project) -> None:
         task.state, task.retired_at = "contested", utcnow()
 
 
-def _reopened(task: Task, before: tuple[Any, float], result: Result | None) -> dict[str, Any]:
+def reopened_entry(task: Task, before: tuple[Any, float], result: Result | None) -> dict[str, Any]:
     value = result.value if result is not None else None
     confidence = float(result.confidence) if result is not None else 0.0
     return {"id": task.id, "item": task.item_id, "state": task.state, "need": task.need,
@@ -168,7 +170,7 @@ def _reopened(task: Task, before: tuple[Any, float], result: Result | None) -> d
             "new": {"value": value, "confidence": confidence}}
 
 
-def _record(session, project_id: int, reopened: list[dict[str, Any]]) -> bool:
+def record_reopened(session, project_id: int, reopened: list[dict[str, Any]]) -> bool:
     """task.reopened events, up to EVENT_TASKS tasks each, with the items' refs."""
     if not reopened or not outbox.subscribed(session, project_id, "task.reopened"):
         return False
@@ -183,3 +185,14 @@ def _record(session, project_id: int, reopened: list[dict[str, Any]]) -> bool:
         outbox.record(session, project_id, "task.reopened",
                       {"tasks": reopened[start:start + EVENT_TASKS]})
     return True
+
+
+def reopened_events(session, project_id: int, old: dict[int, tuple[Any, float]],
+                    changes: list[consensus.Change]) -> bool:
+    """task.reopened for the tasks of a remerge that left ``retired``, given
+    their results before it (``results_of``); True if events were recorded."""
+    reopened = [reopened_entry(session.get(Task, change.task_id), old.get(change.task_id,
+                                                                          (None, 0.0)),
+                               session.get(Result, change.task_id))
+                for change in changes if change.before == "retired" and change.after != "retired"]
+    return record_reopened(session, project_id, reopened)

@@ -191,3 +191,25 @@ def test_the_quality_job_rechecks_after_estimating(services, hooked, volunteer, 
     assert [t["id"] for p in reopened_events(services) for t in p["tasks"]] == [task_id]
     assert task_id in answer_all(services, project, volunteer(), "b")  # back in dispatch
     assert estimate_project(services, project.id) == 2
+
+
+def test_blocking_reports_the_tasks_it_reopens(services, hooked, volunteer, owner):
+    """A block (or quarantine) that reopens retired tasks tells the webhook too,
+    with each task's old and new result; a task it leaves retired is not named."""
+    from engine.identity import Identity
+    from engine.quality import moderation
+
+    project = hooked(tasks=2, min_answers=2, max_answers=3)
+    script, honest = volunteer(), volunteer()
+    answer_all(services, project, script, "a")
+    answer_all(services, project, honest, "a")  # both tasks retire on two "a"s
+    with services.db.session() as session:
+        states = {t.id: t.state for t in session.scalars(
+            select(Task).where(Task.project_id == project.id))}
+    assert set(states.values()) == {"retired"}
+    admin = Identity("user", owner.id, owner.organisation_id, "admin")
+    assert moderation.block(services, admin, project.id, script.id, reason="a script") == 2
+    events = reopened_events(services)
+    tasks = [t for e in events for t in e["tasks"]]
+    assert sorted(t["id"] for t in tasks) == sorted(states)
+    assert all(t["old"]["value"] == "a" and t["state"] == "open" for t in tasks)

@@ -63,7 +63,7 @@ def _block_in(services: Services, identity: Identity, project_id: int,
     not counted, the touched tasks merged again; a quarantine ends in it."""
     services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
     with services.db.writing() as session:
-        stat = _stat(session, project_id, volunteer_id)
+        stat = stat_row(session, project_id, volunteer_id)
         stat.blocked, stat.blocked_by, stat.blocked_at = True, identity.id, utcnow()
         stat.quarantined_at = None
         touched = _recount(session, project_id, volunteer_id, counted=False)
@@ -80,7 +80,7 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
     False if already quarantined or blocked."""
     services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
     with services.db.writing() as session:
-        stat = _stat(session, project_id, volunteer_id)
+        stat = stat_row(session, project_id, volunteer_id)
         if stat.blocked or stat.quarantined_at is not None:
             return False
         stat.quarantined_at, stat.quarantine_reasons = utcnow(), sorted(set(reasons))
@@ -114,7 +114,7 @@ def clear(services: Services, identity: Identity, project_id: int,
     tasks were merged again; 409 if they are not quarantined."""
     project = _admin_project(services, identity, project_id)
     with services.db.writing() as session:
-        stat = _stat(session, project.id, volunteer_id)
+        stat = stat_row(session, project.id, volunteer_id)
         if stat.quarantined_at is None:
             raise ConflictError(f"volunteer {volunteer_id} is not quarantined here",
                                 {"volunteer": "not quarantined"})
@@ -158,7 +158,7 @@ def unblock(services: Services, identity: Identity, project_id: int,
 
 def _unblock_in(services: Services, project_id: int, volunteer_id: int) -> int:
     with services.db.writing() as session:
-        stat = _stat(session, project_id, volunteer_id)
+        stat = stat_row(session, project_id, volunteer_id)
         touched: list[int] = []
         if stat.blocked:
             touched = _recount(session, project_id, volunteer_id, counted=True)
@@ -233,7 +233,7 @@ def _admin_project(services: Services, identity: Identity, project_id: int) -> P
             "only an admin may block, quarantine or clear volunteers") from exc
 
 
-def _stat(session, project_id: int, volunteer_id: int) -> VolunteerStat:
+def stat_row(session, project_id: int, volunteer_id: int) -> VolunteerStat:
     """A volunteer's row in a project, made if new; NotFoundError for an unknown
     volunteer (block, unblock, quarantine, clear: the new row's foreign key would fail)."""
     _volunteer(session, volunteer_id)

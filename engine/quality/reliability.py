@@ -80,8 +80,8 @@ def estimate_project(services: Services, project_id: int) -> int:
     with services.db.session() as session:
         project = session.get(Project, project_id)
         task_type = services.registry.get(project.task_type)
-        rows = _answer_rows(session, project_id)
-    tallies = _tally(task_type, project.config, rows)
+        rows = answer_rows(session, project_id)
+    tallies = tally_rows(task_type, project.config, rows)
     reliability, confusion = _reliability(task_type, project.config, rows)
     limits = thresholds(project)
     to_quarantine = {}
@@ -89,9 +89,9 @@ def estimate_project(services: Services, project_id: int) -> int:
         for volunteer_id, tally in tallies.items():
             stat = session.get(VolunteerStat, (project_id, volunteer_id)) or VolunteerStat(
                 project_id=project_id, volunteer_id=volunteer_id, blocked=False)
-            recent = tally if stat.cleared_at is None else _tally(
+            recent = tally if stat.cleared_at is None else tally_rows(
                 task_type, project.config,
-                _answer_rows(session, project_id, volunteer_id, stat.cleared_at)).get(
+                answer_rows(session, project_id, volunteer_id, stat.cleared_at)).get(
                     volunteer_id, Tally())
             _fill(stat, tally, reliability.get(volunteer_id), confusion.get(volunteer_id))
             stat.flags = flags(recent, task_type.min_seconds, limits)
@@ -132,10 +132,10 @@ def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> b
         stat = session.get(VolunteerStat, (project_id, volunteer_id))
         if stat is not None and (stat.blocked or stat.quarantined_at is not None):
             return False
-        rows = _answer_rows(session, project_id, volunteer_id,
+        rows = answer_rows(session, project_id, volunteer_id,
                             stat.cleared_at if stat is not None else None)
     task_type = services.registry.get(project.task_type)
-    tally = _tally(task_type, project.config, rows).get(volunteer_id, Tally())
+    tally = tally_rows(task_type, project.config, rows).get(volunteer_id, Tally())
     found = flags(tally, task_type.min_seconds, limits)
     return any(flag in QUARANTINING for flag in found) and moderation.quarantine(
         services, project_id, volunteer_id, found)
@@ -146,7 +146,7 @@ def _quarantines(stat: VolunteerStat, limits: dict[str, Any]) -> bool:
             and any(flag in QUARANTINING for flag in stat.flags))
 
 
-def _answer_rows(session, project_id: int, volunteer_id: int | None = None,
+def answer_rows(session, project_id: int, volunteer_id: int | None = None,
                  since=None) -> list[tuple]:
     """(volunteer, task, answer value, gold or settled value, result value, seconds,
     counted): of one volunteer only, and only answers after `since`, when given."""
@@ -171,7 +171,7 @@ def _seconds(answered, handed) -> float | None:
     return max((answered - handed).total_seconds(), 0.0)
 
 
-def _tally(task_type, config: dict, rows) -> dict[int, Tally]:
+def tally_rows(task_type, config: dict, rows) -> dict[int, Tally]:
     tallies: dict[int, Tally] = defaultdict(Tally)
     for volunteer, _task, value, gold, result, seconds, _counted in rows:
         tally = tallies[volunteer]

@@ -15,7 +15,7 @@ from engine.answers import load_answer
 from engine.delivery import outbox
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
-from engine.projects import get_owned_project
+from engine.projects import get_moderated_project, get_owned_project
 from engine.quality import audit
 from engine.quality.consensus import store_result
 from engine.services import Services
@@ -130,8 +130,6 @@ def next_contested(services: Services, identity: Identity, project_id: int,
                    after: int) -> int | None:
     """The contested task to judge once ``after`` is done: the next one in the
     queue, else the first one left (skipped earlier); None when none is left."""
-    from engine.projects import get_moderated_project
-
     project = get_moderated_project(services, identity, project_id)
     query = (select(Task.id).where(Task.project_id == project.id, Task.state == "contested")
              .order_by(Task.id).limit(1))
@@ -144,8 +142,6 @@ def _moderated_project_of(services: Services, identity: Identity, task: Task | N
                           task_id: int) -> Project:
     """As _owned_project_of, for the admin-only desk: a charity member of the
     owning organisation is refused (403); anyone else finds no such task."""
-    from engine.projects import get_moderated_project
-
     identity.require_user()
     try:
         if task is not None:

@@ -109,7 +109,17 @@ def _assert_no_blocking(results) -> None:
 def console_page(page, live_server, make_staff):
     """A browser page signed in to the console as a new staff member
     (ana@penguins.org of Penguin Watch); the page's `.staff` says who."""
-    staff = make_staff()
+    return _signed_in(page, live_server, make_staff())
+
+
+@pytest.fixture
+def admin_page(page, live_server, make_staff):
+    """As console_page, signed in as an organisation admin of Penguin Watch
+    (ada@penguins.org), who may use the quality desk."""
+    return _signed_in(page, live_server, make_staff(email="ada@penguins.org", role="admin"))
+
+
+def _signed_in(page, live_server, staff):
     page.goto(live_server + "/console/login")
     page.get_by_label("Email").fill(staff.email)
     page.get_by_label("Password").fill(staff.password)

@@ -11,7 +11,7 @@ from engine.accounts.staff import find_staff
 from engine.identity import Identity, create_volunteer
 from engine.intake.jobs import create_job, run_job
 from engine.projects import create_project
-from engine.store.models import Item
+from engine.store.models import Item, Task
 from engine.volunteering import next_task, submit_answer
 
 pytestmark = pytest.mark.browser
@@ -69,6 +69,49 @@ def test_every_console_page_passes_axe_and_fits_the_screen(console_page, live_se
     for path, status in pages(*answered).items():
         reply = page.goto(live_server + path)
         assert reply.status == status, (path, reply.status)
+        accessible(page)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"{path} scrolls sideways by {overflow}px on a {screen}"
+        assert page.evaluate(KEYBOARD_PROBLEMS) == [], path
+
+
+@pytest.fixture
+def desk_scene(services, admin_page):
+    """A classify project of the admin's organisation: two volunteers disagree
+    on both items, so both tasks are contested."""
+    me = find_staff(services, admin_page.staff.email).identity
+    project = create_project(services, me, {
+        "name": "Seal cams", "task_type": "classify", "min_answers": 2, "max_answers": 2,
+        "confidence": 0.99, "quality": {"quarantine": False},
+        "config": {"question": "What is it?", "labels": ["seal", "rock"]}}).project
+    run_job(services, create_job(services, me, project.id,
+                                 items=[{"text": "a grey seal"}, {"text": "a rock"}]).id)
+    volunteers = []
+    for label in ("seal", "rock"):
+        volunteer = Identity("volunteer", create_volunteer(services)[0])
+        volunteers.append(volunteer.id)
+        while (handout := next_task(services, volunteer, project.id)) is not None:
+            submit_answer(services, volunteer, handout.task_id, handout.lease, {"label": label})
+    with services.db.session() as session:
+        task_id = session.scalar(select(Task.id).where(Task.project_id == project.id,
+                                                       Task.state == "contested"))
+    return project.id, volunteers[0], task_id
+
+
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+def test_every_quality_desk_page_passes_axe_and_fits_the_screen(admin_page, live_server,
+                                                                desk_scene, accessible, screen):
+    page = admin_page
+    page.set_viewport_size(SCREENS[screen])
+    project_id, volunteer_id, task_id = desk_scene
+    p = f"/console/projects/{project_id}"
+    for path in ("/console/desk", "/console/desk?kind=task", "/console/desk/audit",
+                 f"/console/desk/tasks/{task_id}",
+                 f"/console/desk/projects/{project_id}/volunteers/{volunteer_id}",
+                 f"{p}/quality", f"{p}/newcomers", p):
+        reply = page.goto(live_server + path)
+        assert reply.status == 200, (path, reply.status)
         accessible(page)
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth")

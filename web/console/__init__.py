@@ -27,12 +27,17 @@ def init_app(app: Flask) -> None:
     from web import api
     from web.console import (  # noqa: F401 - each module adds its views to bp
         accounts,
+        contested,
         dashboard,
+        desk,
+        newcomers,
         overview,
         project_page,
+        quality_page,
         results,
         tokens,
         uploads,
+        volunteer_page,
         webhooks,
         wizard,
     )

@@ -1,5 +1,6 @@
-"""Charts drawn on the server as SVG: bars, a histogram, progress bars, and an
-item's result drawn over its picture.
+"""Charts drawn on the server as SVG: bars, a histogram, a line over days,
+progress bars, and an item's result drawn over its picture; and a matrix of
+counts as a shaded HTML table (the quality page's confusion matrix).
 
 Server-side SVG needs no JavaScript, no CDN and no inline style (a strict
 Content-Security-Policy passes it), prints, and scales with the page through
@@ -169,3 +170,92 @@ def _grid(top: float) -> str:
 
 def _number(value: float) -> str:
     return f"{value:g}" if value != int(value) else str(int(value))
+
+
+@dataclass(frozen=True)
+class Point:
+    label: str  # what the point is, in words ("Fri 10 May: 75% of 4 answers")
+    value: float | None  # None: nothing that day (the line breaks there)
+    tick: str = ""  # a label written under the axis at this point, if any
+
+
+def line_chart(chart_id: str, points: Sequence[Point], title: str, desc: str,
+               top: float = 1.0) -> Markup:
+    """Values over time as a line with a dot at each point, on an axis from 0 to
+    ``top`` written as percentages (shares: agreement, accuracy). A point
+    without a value breaks the line rather than pretending it was zero."""
+    width, height = BAR_AREA
+    total_w, total_h = MARGIN_LEFT + width + 8, MARGIN_TOP + height + MARGIN_BOTTOM
+    step = width / max(len(points), 1)
+    base = MARGIN_TOP + height
+    parts = [_svg_open(chart_id, total_w, total_h, title, desc, "chart chart-line")]
+    for value in (0, top / 2, top):
+        y = base - height * value / top
+        parts.append(f'<line class="grid" x1="{MARGIN_LEFT}" x2="{MARGIN_LEFT + width}" '
+                     f'y1="{y:.1f}" y2="{y:.1f}"/><text class="axis" x="{MARGIN_LEFT - 4}" '
+                     f'y="{y + 4:.1f}" text-anchor="end">{round(value * 100)}%</text>')
+    run: list[str] = []
+    dots = []
+    for n, point in enumerate(points):
+        x = MARGIN_LEFT + (n + 0.5) * step
+        if point.tick:
+            parts.append(f'<line class="tick" x1="{x:.2f}" x2="{x:.2f}" y1="{base}" '
+                         f'y2="{base + 4}"/><text class="axis" x="{x:.2f}" y="{base + 18}" '
+                         f'text-anchor="middle">{escape(point.tick)}</text>')
+        if point.value is None:
+            parts.append(_polyline(run))
+            run = []
+            continue
+        y = base - height * min(max(point.value, 0), top) / top
+        run.append(f"{x:.2f},{y:.2f}")
+        dots.append(f'<circle class="dot" cx="{x:.2f}" cy="{y:.2f}" r="3">'
+                    f'<title>{escape(point.label)}</title></circle>')
+    parts.append(_polyline(run))
+    parts.extend(dots)
+    parts.append(f'<line class="baseline" x1="{MARGIN_LEFT}" x2="{MARGIN_LEFT + width}" '
+                 f'y1="{base}" y2="{base}"/></svg>')
+    return Markup("".join(parts))
+
+
+def _polyline(coordinates: list[str]) -> str:
+    return f'<polyline class="line" points="{" ".join(coordinates)}"/>' \
+        if len(coordinates) > 1 else ""
+
+
+HEAT_LEVELS = 4  # cells shaded heat-0 (none) to heat-4 (all of their row)
+
+
+def heat_level(count: int, total: int) -> int:
+    """How dark a cell of a matrix is: its share of its row, in HEAT_LEVELS steps
+    (any count at all is at least 1, so a rare mistake still shows)."""
+    if count <= 0 or total <= 0:
+        return 0
+    return max(1, min(HEAT_LEVELS, round(HEAT_LEVELS * count / total)))
+
+
+def matrix_table(table_id: str, caption: str, corner: str, across: str,
+                 rows: Sequence[str], columns: Sequence[str],
+                 counts: Sequence[Sequence[int]],
+                 extra: Sequence[tuple[str, Sequence[str]]] = ()) -> Markup:
+    """A matrix of counts as an HTML table a screen reader can walk: a row
+    header (``<th scope="row">``) per row, a column header per column whose
+    hidden prefix ``across`` says what the columns are ("answered"), each cell
+    shaded by its share of its row (CSS classes heat-0..4; the diagonal, where
+    the row's and the column's names are the same, is marked ``match``). The
+    ``extra`` columns (a header and one text per row) follow: totals, shares."""
+    head = "".join(f'<th scope="col"><span class="visually-hidden">{escape(across)} </span>'
+                   f'{escape(column)}</th>' for column in columns)
+    head += "".join(f'<th scope="col" class="num">{escape(name)}</th>' for name, _ in extra)
+    body = []
+    for n, (name, row) in enumerate(zip(rows, counts, strict=True)):
+        total = sum(row)
+        cells = "".join(
+            f'<td class="num heat-{heat_level(count, total)}'
+            f'{" match" if column == name else ""}">{count}</td>'
+            for column, count in zip(columns, row, strict=True))
+        cells += "".join(f'<td class="num">{escape(texts[n])}</td>' for _, texts in extra)
+        body.append(f'<tr><th scope="row">{escape(name)}</th>{cells}</tr>')
+    return Markup(f'<table class="data matrix" id="{escape(table_id)}">'
+                  f'<caption>{escape(caption)}</caption><thead><tr>'
+                  f'<th scope="col">{escape(corner)}</th>{head}</tr></thead>'
+                  f'<tbody>{"".join(body)}</tbody></table>')

@@ -263,15 +263,26 @@ def answers_per_hour(services: Services, project_id: int, days: int = HOURLY_DAY
 
 
 def _hour_of(dialect: str, column):
-    """SQL for "YYYY-MM-DD HH" (UTC) of a datetime column. SQLite keeps datetimes
-    as ISO text in UTC (SQLAlchemy's format), PostgreSQL as timestamptz. Literals,
-    not bound values: PostgreSQL must see the grouped expression as one."""
+    """SQL for "YYYY-MM-DD HH" (UTC) of a datetime column (see ``period_of``)."""
+    return period_of(dialect, column, "hour")
+
+
+# Each period's text form on PostgreSQL, and its length as SQLite's ISO text.
+_PERIODS = {"hour": ("'YYYY-MM-DD HH24'", 13), "day": ("'YYYY-MM-DD'", 10)}
+
+
+def period_of(dialect: str, column, period: str):
+    """SQL for the hour ("YYYY-MM-DD HH") or day ("YYYY-MM-DD"), in UTC, of a
+    datetime column, to group answers by. SQLite keeps datetimes as ISO text in
+    UTC (SQLAlchemy's format), PostgreSQL as timestamptz. Literals, not bound
+    values: PostgreSQL must see the grouped expression as one."""
+    pattern, length = _PERIODS[period]
     if dialect == "postgresql":
         return func.to_char(func.timezone(literal_column("'UTC'"), column),
-                            literal_column("'YYYY-MM-DD HH24'"))
+                            literal_column(pattern))
     if dialect == "sqlite":
-        return func.substr(column, literal_column("1"), literal_column("13"))
-    raise NotImplementedError(f"answers per hour on {dialect}")
+        return func.substr(column, literal_column("1"), literal_column(str(length)))
+    raise NotImplementedError(f"answers per {period} on {dialect}")
 
 
 def confidence_histogram(services: Services, project_id: int,

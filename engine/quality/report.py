@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Text, case, cast, distinct, func, literal_column, or_, select
 
-from engine.delivery.insight import Bin, confidence_histogram
+from engine.delivery.insight import Bin, confidence_histogram, period_of
 from engine.identity import Identity
 from engine.projects import get_moderated_project
 from engine.services import Services
@@ -155,7 +155,7 @@ def quality_report(services: Services, identity: Identity, project_id: int,
     gold = _GoldTally(task_type, config, labels, set(window))
     agreement = _DayTally()
     with services.db.session() as session:
-        day = _day_of(session.get_bind().dialect.name, Answer.created_at)
+        day = period_of(session.get_bind().dialect.name, Answer.created_at, "day")
         for when, answer, reference, count in _stream(session, _gold_groups(project.id, day)):
             gold.add(when, answer, reference, count)
         for when, answer, reference, count in _stream(
@@ -324,17 +324,6 @@ def _stream(session, query) -> Iterator[tuple[str, Any, Any, int]]:
 
 def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
-
-
-def _day_of(dialect: str, column):
-    """SQL for "YYYY-MM-DD" (UTC) of a datetime column, as insight's hours: SQLite
-    keeps datetimes as ISO text in UTC, PostgreSQL as timestamptz."""
-    if dialect == "postgresql":
-        return func.to_char(func.timezone(literal_column("'UTC'"), column),
-                            literal_column("'YYYY-MM-DD'"))
-    if dialect == "sqlite":
-        return func.substr(column, literal_column("1"), literal_column("10"))
-    raise NotImplementedError(f"answers per day on {dialect}")
 
 
 def _reliability(session, project_id: int) -> tuple[list[Bin], int]:

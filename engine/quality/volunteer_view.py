@@ -26,8 +26,9 @@ import statistics
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import and_, func, or_, select
 
+from engine.delivery.insight import period_of
 from engine.errors import NotFoundError
 from engine.identity import Identity
 from engine.projects import get_moderated_project
@@ -130,21 +131,11 @@ def _state(stat: VolunteerStat | None) -> dict[str, Any]:
 
 def _per_day(session, project_id: int, volunteer_id: int) -> dict[date, int]:
     """The volunteer's answers in the project per day (UTC), counted in SQL."""
-    key = _day_of(session.get_bind().dialect.name, Answer.created_at)
+    key = period_of(session.get_bind().dialect.name, Answer.created_at, "day")
     return {date.fromisoformat(day): int(n) for day, n in session.execute(
         select(key, func.count()).where(Answer.project_id == project_id,
                                         Answer.volunteer_id == volunteer_id)
         .group_by(key))}
-
-
-def _day_of(dialect: str, column):
-    """SQL for "YYYY-MM-DD" (UTC) of a datetime column (see insight._hour_of)."""
-    if dialect == "postgresql":
-        return func.to_char(func.timezone(literal_column("'UTC'"), column),
-                            literal_column("'YYYY-MM-DD'"))
-    if dialect == "sqlite":
-        return func.substr(column, literal_column("1"), literal_column("10"))
-    raise NotImplementedError(f"answers per day on {dialect}")
 
 
 def _days(per_day: dict[date, int]) -> list[dict[str, Any]]:

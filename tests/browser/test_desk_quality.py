@@ -20,19 +20,6 @@ pytestmark = pytest.mark.browser
 LABELS = ["penguin", "seal", "empty"]
 
 
-@pytest.fixture
-def desk_page(page, live_server, make_staff):
-    """A browser page signed in as an admin of Penguin Watch."""
-    admin = make_staff(email="ada@penguins.org", role="admin")
-    page.goto(live_server + "/console/login")
-    page.get_by_label("Email").fill(admin.email)
-    page.get_by_label("Password").fill(admin.password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server + "/console/")
-    page.staff = admin
-    return page
-
-
 def make_project(services, who, items, task_type="classify", config=None):
     project = create_project(services, who, {
         "name": "Seal cams", "task_type": task_type,
@@ -55,10 +42,10 @@ def answer_all(services, project, answer_for, days_ago=0):
 
 
 @pytest.fixture
-def seals(services, desk_page):
+def seals(services, admin_page):
     """Gold penguin and seal, two plain photos with results; three volunteers
     over three days, one of them estimated."""
-    me = find_staff(services, desk_page.staff.email).identity
+    me = find_staff(services, admin_page.staff.email).identity
     project = make_project(services, me, [{"text": "g1", "gold": "penguin"},
                                           {"text": "g2", "gold": "seal"},
                                           {"text": "p1"}, {"text": "p2"}])
@@ -78,9 +65,9 @@ def seals(services, desk_page):
     return project
 
 
-def test_the_quality_page_reads_as_charts_and_tables(desk_page, live_server, seals,
+def test_the_quality_page_reads_as_charts_and_tables(admin_page, live_server, seals,
                                                      accessible):
-    page = desk_page
+    page = admin_page
     page.goto(f"{live_server}/console/projects/{seals.id}/quality")
     expect(page.get_by_role("heading", name="Quality of Seal cams")).to_be_visible()
     for name in ("Reliability of volunteers", "Confidence of results",
@@ -116,9 +103,9 @@ def test_the_quality_page_reads_as_charts_and_tables(desk_page, live_server, sea
     accessible(page)
 
 
-def test_a_type_without_labels_shows_gold_scores(desk_page, live_server, services,
+def test_a_type_without_labels_shows_gold_scores(admin_page, live_server, services,
                                                  accessible):
-    page = desk_page
+    page = admin_page
     me = find_staff(services, page.staff.email).identity
     project = make_project(services, me, [{"image": "https://example.org/b1.jpg", "gold": 12}],
                            "number", {"question": "How many birds?", "integer": True, "min": 0})
@@ -135,9 +122,9 @@ def test_a_type_without_labels_shows_gold_scores(desk_page, live_server, service
     accessible(page)
 
 
-def test_without_gold_the_page_says_what_gold_is_for(desk_page, live_server, services,
+def test_without_gold_the_page_says_what_gold_is_for(admin_page, live_server, services,
                                                      accessible):
-    page = desk_page
+    page = admin_page
     me = find_staff(services, page.staff.email).identity
     project = make_project(services, me, [{"text": "p1"}])
     page.goto(f"{live_server}/console/projects/{project.id}/quality")

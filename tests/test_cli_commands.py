@@ -138,3 +138,28 @@ def test_unknown_users_and_projects_are_one_line(runner):
         result = runner.invoke(cli, args=args)
         assert result.exit_code == 1, args
         assert said in result.output and len(result.output.strip().splitlines()) == 1, args
+
+
+def test_projects_remerge_makes_results_follow_what_counts(runner, client, auth, work,
+                                                            tmp_path, services):
+    """An old database's task whose answers no longer count kept its value; after
+    `projects remerge` it has none and asks for answers again."""
+    from sqlalchemy import select, update
+
+    from engine.store.models import Answer, Result, Task
+
+    project_id = _answered_project(runner, client, auth, work, tmp_path)
+    with services.db.writing() as session:
+        task_id = session.scalar(select(Task.id).where(Task.project_id == project_id)
+                                 .order_by(Task.id).limit(1))
+        session.execute(update(Answer).where(Answer.task_id == task_id).values(counted=False))
+    with services.db.session() as session:
+        assert session.get(Result, task_id).value is not None  # stale, as before issue 13
+    out = _invoke(runner, "projects", "remerge", str(project_id)).stdout
+    assert out.startswith(f"project {project_id}: 2 tasks merged again"), out
+    with services.db.session() as session:
+        result, task = session.get(Result, task_id), session.get(Task, task_id)
+        assert (result.value, result.confidence, result.method) == (None, 0.0, "none")
+        assert task.state == "open"
+    missing = runner.invoke(cli, args=["projects", "remerge", "999"])
+    assert missing.exit_code == 1 and "project 999 does not exist" in missing.output

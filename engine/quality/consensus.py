@@ -408,3 +408,28 @@ def answer_uncounted(services: Services, project_id: int, task_id: int) -> bool:
     if remerged.recorded:
         outbox.nudge(services)
     return bool(remerged.changes)
+
+
+def remerge_project(services: Services, project_id: int) -> Remerged:
+    """Every task of a project merged again from its counted answers, a chunk
+    per transaction, then dispatch rebuilt from SQL: what an operator runs after
+    an upgrade changed how results follow what counts (before issue 13, a task
+    whose answers all stopped counting kept its old value), or after editing
+    answers' ``counted`` by hand. Returns what changed, for the caller to report."""
+    with services.db.session() as session:
+        project = session.get(Project, project_id)
+        task_ids = list(session.scalars(select(Task.id).where(Task.project_id == project_id)
+                                        .order_by(Task.id)))
+    task_type = services.registry.get(project.task_type)
+    changes: list[Change] = []
+    recorded = False
+    for start in range(0, len(task_ids), CHUNK):
+        with services.db.writing() as session:
+            fresh = session.get(Project, project_id)
+            part = remerge(session, task_type, fresh, task_ids[start:start + CHUNK])
+        changes += part.changes
+        recorded = recorded or part.recorded
+    rebuild_project(services, project_id)
+    if recorded:
+        outbox.nudge(services)
+    return Remerged(changes, recorded)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from engine.delivery import exports
 from engine.identity import Identity, find_organisation
 from engine.projects import create_project, every_project, project_view
+from engine.quality import consensus
 from engine.store.models import Organisation, Project
 from web.api.schemas import ProjectCreate
 from web.cli.accounts import table
@@ -39,7 +41,7 @@ def existing_project(project_id: int) -> Project:
 
 @cli.group(cls=click.Group)
 def projects() -> None:
-    """Charities' projects: list, create, show, export."""
+    """Charities' projects: list, create, show, export, remerge."""
 
 
 @projects.command("list")
@@ -107,6 +109,20 @@ def read_json(path: Path):
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{path} is not JSON: {exc}") from exc
+
+
+@projects.command("remerge")
+@PROJECT_ID
+@with_database
+def projects_remerge(project_id: int) -> None:
+    """Merge every task of project PROJECT_ID again from its counted answers
+    (after an upgrade, or after answers' `counted` were changed by hand), then
+    rebuild its dispatch state; prints how many tasks changed state."""
+    existing_project(project_id)
+    remerged = consensus.remerge_project(services(), project_id)
+    moved = Counter(f"{c.before} -> {c.after}" for c in remerged.changes if c.before != c.after)
+    click.echo(f"project {project_id}: {len(remerged.changes)} tasks merged again"
+               + "".join(f"; {n} {move}" for move, n in sorted(moved.items())))
 
 
 @projects.command("show")

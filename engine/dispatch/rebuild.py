@@ -55,16 +55,21 @@ def _rebuild(services: Services, project_id: int) -> int:
         project = session.get(Project, project_id)
         if project is None:
             raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
-        open_tasks = _open_tasks(session, project_id)
-        answered = session.execute(
-            select(Answer.task_id, Answer.volunteer_id, Answer.counted)
-            .join(Task, Task.id == Answer.task_id)
-            .where(Task.project_id == project_id, Task.state == "open")).all()
         blocked = session.scalars(select(VolunteerStat.volunteer_id).where(
             VolunteerStat.project_id == project_id, VolunteerStat.blocked.is_(True))).all()
         quarantined = session.scalars(select(VolunteerStat.volunteer_id).where(
             VolunteerStat.project_id == project_id,
             VolunteerStat.quarantined_at.is_not(None))).all()
+        # An answer stored while its volunteer was being blocked or quarantined
+        # (after the recount, before this read) may still say counted: it must
+        # not count here, so that its submit finds it surplus and marks it so.
+        muted = set(blocked) | set(quarantined)
+        open_tasks = _open_tasks(session, project_id, muted)
+        answered = [(task, volunteer, counted and volunteer not in muted)
+                    for task, volunteer, counted in session.execute(
+                        select(Answer.task_id, Answer.volunteer_id, Answer.counted)
+                        .join(Task, Task.id == Answer.task_id)
+                        .where(Task.project_id == project_id, Task.state == "open"))]
         handed = session.execute(
             select(Handout.task_id, Handout.volunteer_id)
             .join(Task, Task.id == Handout.task_id)
@@ -78,13 +83,16 @@ def _rebuild(services: Services, project_id: int) -> int:
     return len(open_tasks)
 
 
-def _open_tasks(session, project_id: int) -> list[OpenTask]:
+def _open_tasks(session, project_id: int, muted: set[int]) -> list[OpenTask]:
+    """The open tasks with their counted answers, leaving out blocked or
+    quarantined volunteers' (``muted``)."""
     open_ids = (select(Task.id).where(Task.project_id == project_id, Task.state == "open")
                 .scalar_subquery())
-    done = dict(session.execute(
-        select(Answer.task_id, func.count())
-        .where(Answer.task_id.in_(open_ids), Answer.counted.is_(True))
-        .group_by(Answer.task_id)).all())
+    counted = (select(Answer.task_id, func.count())
+               .where(Answer.task_id.in_(open_ids), Answer.counted.is_(True)))
+    if muted:
+        counted = counted.where(Answer.volunteer_id.not_in(sorted(muted)))
+    done = dict(session.execute(counted.group_by(Answer.task_id)).all())
     rows = session.execute(
         select(Task.id, Task.need, Task.payload, Task.priority, Task.is_gold)
         .where(Task.project_id == project_id, Task.state == "open")

@@ -20,7 +20,7 @@ from engine.errors import PermissionDeniedError
 from engine.identity import Identity
 from engine.projects import get_moderated_project
 from engine.services import Services
-from engine.store.models import AuditEntry, Project, User
+from engine.store.models import AuditEntry, Project, User, iso
 
 # What an entry records. "reopen" is a retired task the re-check sent back for
 # more answers; "spot_check" an admin's look at a newcomer's first answers.
@@ -91,8 +91,7 @@ def _visible(services: Services, identity: Identity, project_id: int | None):
 def _entry(entry: AuditEntry, email: str | None, name: str | None,
            project_name: str | None) -> dict[str, Any]:
     who = ENGINE if entry.user_id is None else (email or name or f"user {entry.user_id}")
-    at = entry.created_at
-    return {"id": entry.id, "at": at.isoformat() if at.tzinfo else at.isoformat() + "+00:00",
+    return {"id": entry.id, "at": iso(entry.created_at),
             "who": who, "user": entry.user_id, "action": entry.action,
             "project": entry.project_id, "project_name": project_name or "",
             "volunteer": entry.volunteer_id, "task": entry.task_id, "scope": entry.scope,

@@ -18,7 +18,16 @@ from sqlalchemy import func, select
 from engine.projects import get_owned_project
 from engine.quality import moderation, truth
 from engine.services import Services
-from engine.store.models import Answer, Handout, Project, Result, Task, VolunteerStat, utcnow
+from engine.store.models import (
+    Answer,
+    Handout,
+    Project,
+    Result,
+    Task,
+    VolunteerStat,
+    iso,
+    utcnow,
+)
 
 # The flags' thresholds, per project (Project.quality holds what differs from
 # these). The defaults catch a script answering one label in well under a second
@@ -260,13 +269,9 @@ def volunteer_stats(services: Services, identity, project_id: int) -> list[dict[
              "agreement": s.agreement, "median_seconds": s.median_seconds,
              "flags": s.flags or [], "blocked": s.blocked,
              "quarantined": s.quarantined_at is not None,
-             "quarantined_at": _iso(s.quarantined_at),
+             "quarantined_at": iso(s.quarantined_at),
              "quarantine_reasons": s.quarantine_reasons or [],
-             "cleared_at": _iso(s.cleared_at),
-             "updated_at": _iso(s.updated_at)} for s in stats]
+             "cleared_at": iso(s.cleared_at),
+             "updated_at": iso(s.updated_at)} for s in stats]
     return sorted(rows, key=lambda r: (not r["quarantined"], not r["flags"],
                                        r["reliability"] or 0.0, r["volunteer"]))
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment else None

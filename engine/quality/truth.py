@@ -373,31 +373,31 @@ def calibrated(inference: Inference, answers: Answers, gold: np.ndarray | None =
     np.add.at(counts, (answers.worker[checkable], slice(None), answers.label[checkable]),
               posterior[checkable])
     if pooled:  # one matrix for the whole crowd, as the fit had
-        counts = np.broadcast_to(counts.sum(axis=0), counts.shape)
+        return replace(inference, confusion=_pooled_matrices(counts.sum(axis=0),
+                                                             inference.population,
+                                                             n_workers))
     shrunk = ((counts + smoothing * inference.population[None])
               / (counts.sum(axis=2, keepdims=True) + smoothing))
-    if pooled:
-        shrunk = np.broadcast_to(upright(shrunk[0]), shrunk.shape).copy()
     return replace(inference, confusion=shrunk)
 
 
-def upright(matrix: np.ndarray) -> np.ndarray:
-    """The crowd's matrix, or its one-coin form if under it some answer would
-    count as evidence *against* itself (P(l | true z) > P(l | true l)).
+def _pooled_matrices(counts: np.ndarray, population: np.ndarray, n_workers: int) -> np.ndarray:
+    """Early in a project (auto pools the crowd): everyone's one-coin matrix at
+    the crowd's cross-fitted accuracy (right answers over checked answers, at
+    least chance), not a full K x K matrix.
 
-    Why: early in a project a few prolific workers (a script answering "a" to
-    everything) can give most answers; the cross-fitted crowd matrix then learns
-    that "a" is given more when the truth is "b" and the merge turns every honest
-    "a" into a "b". One crowd matrix has no business calling the whole crowd
-    adversarial; its accuracy (diagonal share, at least chance) is kept, the
-    asymmetry is dropped. A single worker's own matrix may still learn such a
-    swap once they have answers enough to show it."""
-    n_labels = matrix.shape[0]
-    diagonal = np.diag(matrix)
-    if n_labels < 2 or (diagonal >= matrix.max(axis=0) - 1e-12).all():
-        return matrix
-    accuracy = em.at_least_chance(np.array([diagonal.mean()]), n_labels)
-    return em.one_coin_matrices(accuracy, n_labels)[0]
+    Why: with a few answers per worker, most cells of a crowd matrix rest on a
+    handful of answers or none. A label nobody could check yet gets a flat row
+    and next to nothing in its column elsewhere, so one answer of it outweighs
+    two of another (deer, fox, fox came out deer at 0.97); a few prolific scripts
+    answering "a" teach it that "a" is likelier when "b" is true, turning honest
+    answers upside down. One accuracy is what a few answers can estimate, and
+    under it no answer counts against itself."""
+    n_labels = counts.shape[0]
+    checked = counts.sum()
+    accuracy = np.trace(counts) / checked if checked > 0 else np.trace(population) / n_labels
+    accuracy = em.at_least_chance(np.array([accuracy]), n_labels)
+    return np.repeat(em.one_coin_matrices(accuracy, n_labels), n_workers, axis=0)
 
 
 def checked_answers(answers: Answers, gold: np.ndarray) -> np.ndarray:

@@ -9,8 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from engine import volunteering
 from engine.dispatch.rebuild import rebuild_project
-from engine.identity import Identity, create_user
+from engine.identity import Identity, authenticate, create_user, create_volunteer
+from engine.intake.jobs import create_job, run_job
+from engine.projects import create_project
 from engine.quality import moderation
 from engine.quality.reliability import check_volunteer, estimate_project
 from engine.store.models import Answer, Handout, Result, Task, User, VolunteerStat, utcnow
@@ -151,3 +154,42 @@ def test_block_scopes_and_who_may(services, make_project, volunteer, admin, owne
     moderation.block(services, admin, first.id, v.id, "organisation")
     assert stat(services, first.id, v.id).blocked and stat(services, second.id, v.id).blocked
     assert next_task(services, v, second.id) is None
+
+
+@pytest.mark.parametrize("action", ["block", "quarantine"])
+def test_an_answer_landing_during_a_moderation_rebuild_does_not_count(services, monkeypatch,
+                                                                      action):
+    """Issue 13's check found it over HTTP (a block); made deterministic here: the
+    volunteer's POST was validated before the block, its row waited for SQLite's
+    write lock and was committed right after the block's recount; the block's
+    rebuild then read it (during its 0.25 s grace) before the POST's submit
+    reached Redis. A quarantine (by the quality job, or by hand) takes the same path."""
+    admin = authenticate(services, create_user(services, "Owls Trust", "admin")[1])
+    project = create_project(services, admin, {
+        "name": "owls", "task_type": "classify",
+        "config": {"question": "Owl?", "labels": ["a", "b"]},
+        "min_answers": 3, "max_answers": 5, "quality": {"quarantine": True}}).project
+    run_job(services, create_job(services, admin, project.id,
+                                 items=[{"text": f"t{n}"} for n in range(3)]).id)
+    script = Identity("volunteer", create_volunteer(services)[0])
+    handout = volunteering.next_task(services, script, project.id)
+    if action == "block":
+        moderation.block(services, admin, project.id, script.id, "project", "a script")
+    else:
+        moderation.quarantine_volunteer(services, admin, project.id, script.id, "a script")
+
+    insert = volunteering._insert_answer
+
+    def committed_then_rebuilt(*args, **kwargs):
+        stored = insert(*args, **kwargs)
+        rebuild_project(services, project.id)  # the block's rebuild reads SQL now
+        return stored
+
+    monkeypatch.setattr(volunteering, "_insert_answer", committed_then_rebuilt)
+    receipt = volunteering.submit_answer(services, script, handout.task_id, handout.lease,
+                                         {"label": "a"})
+    with services.db.session() as session:
+        counted = session.scalar(select(Answer.counted).where(Answer.id == receipt.answer_id))
+        stat = session.get(VolunteerStat, (project.id, script.id))
+    assert stat.blocked if action == "block" else stat.quarantined_at is not None
+    assert (receipt.counted, counted) == (False, False)

@@ -324,15 +324,19 @@ def test_an_early_estimate_never_turns_answers_upside_down():
                 assert posterior[label] >= 0.5, (seed, worker, matrix)
 
 
-def test_upright_keeps_a_sound_matrix_and_mends_an_inverted_one():
-    sound = np.array([[0.8, 0.2], [0.3, 0.7]])
-    assert truth.upright(sound) is sound
-    inverted = np.array([[0.84, 0.16], [0.93, 0.07]])  # "a" is likelier when b is true
-    mended = truth.upright(inverted)
-    assert np.allclose(mended, [[0.5, 0.5], [0.5, 0.5]])  # mean diagonal 0.455: chance
-    three = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.5, 0.4]])
-    assert truth.upright(three) is three  # c often read as b, but a "b" still means b most
-    swapped = three[:, [0, 2, 1]]  # now a "b" answer is likelier under true c (0.4 > 0.1)
-    mended = truth.upright(swapped)
-    assert np.allclose(np.diag(mended), (0.9 + 0.1 + 0.5) / 3)
-    assert np.allclose(mended.sum(axis=1), 1.0)
+def test_a_label_nobody_could_check_yet_does_not_outweigh_a_majority():
+    """The first quality run of a project (issue 13's check, over HTTP): 16
+    answers, no "deer" gold and no deer task checked. A flat "deer" row with next
+    to nothing in its column made one "deer" beat two "fox" at 0.97; the pooled
+    crowd's one-coin matrix keeps the majority."""
+    labels = ["deer", "fox", "empty"]
+    rows = [(2, 3, "fox"), (31, 1, "empty"), (4, 6, "empty"), (1, 2, "fox"), (5, 7, "deer"),
+            (31, 8, "empty"), (31, 5, "empty"), (3, 4, "empty"), (31, 3, "empty"),
+            (3, 2, "empty"), (6, 7, "empty"), (1, 1, "fox"), (31, 6, "empty"),
+            (32, 8, "fox"), (31, 4, "empty"), (7, 5, "deer")]
+    rows = [(str(t), str(v), label) for t, v, label in rows]
+    _, confusion = truth.worker_estimates(rows, labels, {"31": "empty", "32": "fox"})
+    matrices = np.array([confusion["1"], confusion["2"], confusion["3"]])
+    posterior = truth.posterior_from([1, 1, 0], matrices)  # fox, fox, deer
+    assert posterior.argmax() == 1 and posterior[1] > 0.9
+    assert np.allclose(matrices[0], matrices[0].T)  # one accuracy, no per-label noise

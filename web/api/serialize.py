@@ -1,16 +1,11 @@
 """Engine objects as the API's JSON shapes."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from engine.projects import ProjectView
 from engine.quality.reliability import thresholds
-from engine.store.models import Job
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+from engine.store.models import Job, iso
 
 
 def project(view: ProjectView, owner: bool) -> dict[str, Any]:

@@ -35,6 +35,30 @@ class Settings:
     # smtp[s]://[user:password@]host[:port]?from=address[&starttls=1]; empty: no
     # email is sent and the console shows links to pass on by hand.
     smtp_url: str = ""
+    # Outbound requests (IIIF, item images, webhooks) may reach these hosts,
+    # host:port pairs or networks (CIDR) although they are private or on another
+    # port: a deployment's own image server. Comma-separated; empty: public only.
+    fetch_allow: str = ""
+    # Rate limits (engine-independent strings, "N/second|minute|hour|day", several
+    # joined by ";"). rate_limits=0 turns them all off (the test app's default).
+    rate_limits: int = 1
+    limit_volunteers: str = "100/minute;1000/day"  # sign-ups per client address
+    limit_volunteers_network: str = "300/minute;5000/day"  # per /24 (IPv4) or /56 (IPv6)
+    limit_answers: str = "60/minute"  # answers per volunteer
+    limit_api: str = "600/minute"  # calls per user token
+    limit_auth_failures: str = "20/minute"  # failed token checks per client address
+    limit_uploads: str = "60/hour"  # job uploads per organisation
+    # Fair hand-out: live leases a volunteer may hold at once in a project, and
+    # how many times one lease may be extended.
+    max_leases: int = 5
+    max_extends: int = 4
+    # Who may show the volunteer pages in a frame: space-separated origins
+    # (https://charity.org); empty: nobody ('none').
+    frame_ancestors: str = ""
+    # Host names this site answers to (comma-separated); requests for any other
+    # Host get 400 and absolute URLs never echo an untrusted Host. Empty: any
+    # (development); the public URL's host is always trusted.
+    trusted_hosts: str = ""
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None,

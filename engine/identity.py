@@ -36,10 +36,12 @@ CACHE_SECONDS = 24 * 3600
 # What the cache holds for a token that was revoked or rotated away, for as long
 # as a cached identity could have lived, so no process honours it after SQL has.
 REVOKED = b"revoked"
-# Volunteer identities are also kept in each process for a few seconds: the
-# volunteer's two calls per task then skip a Redis round trip. Blocking is per
-# project and checked by the dispatch scripts on every call, never here.
-LOCAL_SECONDS = 10.0
+# Volunteer identities are also kept in each process for a second: a volunteer's
+# calls in quick succession (a page preloading, a retried submit) skip a Redis
+# round trip, and a token blocked platform-wide (forget_token) is refused by
+# every process within that second (issue 14: revocation within a second).
+# Blocking in a project is checked by the dispatch scripts on every call.
+LOCAL_SECONDS = 1.0
 LOCAL_MAX = 20_000
 ROLES = ("charity", "admin", "platform-admin")
 PLATFORM_ADMIN = "platform-admin"
@@ -203,6 +205,12 @@ def forget_token(services: Services, digest: str) -> None:
     process forgets it at once, others within LOCAL_SECONDS."""
     services.redis.set(_cache_key(digest), REVOKED, ex=CACHE_SECONDS)
     _local_cache(services).pop(digest, None)
+
+
+def trust_token_again(services: Services, digest: str) -> None:
+    """Undo ``forget_token`` for a token SQL accepts again (a volunteer unblocked
+    platform-wide): the tombstone goes, the next call reads SQL and caches it."""
+    services.redis.delete(_cache_key(digest))
 
 
 def revoked_marker() -> str:

@@ -29,7 +29,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(test_config)
     app.extensions["bitesize"] = services
 
-    from web import api, console, converters, errors, hot_path, pages, templating
+    from web import (
+        api,
+        console,
+        converters,
+        errors,
+        hot_path,
+        pages,
+        rate_limits,
+        security_headers,
+        templating,
+    )
 
     converters.init_app(app)
     errors.init_app(app)
@@ -37,6 +47,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     console.init_app(app)  # after the API: it exempts the API's blueprint from CSRF
     pages.init_app(app)
+    rate_limits.init_app(app)
+    security_headers.init_app(app)
     hot_path.init_app(app)  # last: it wraps the finished app
     return app
 

@@ -34,6 +34,7 @@ from engine.store.prepared import Prepared, per_database, transaction
 from task_types import Aggregate, TaskType
 
 UNKNOWN_RELIABILITY = 0.7  # a new volunteer: better than chance, not yet trusted
+MOST_RELIABLE = 0.99  # no volunteer known only by a reliability is certain
 ATTEMPTS = 10  # each failed attempt means another writer changed the task meanwhile
 NO_ANSWERS = "none"  # the method of a result merged from no counted answer
 CHUNK = 500  # task ids per IN (...) when re-merging many tasks
@@ -252,10 +253,13 @@ def _posterior(task_type: TaskType, labels: list[str], rows) -> Aggregate:
 
 
 def _matrix(confusion, reliability: float | None, n_labels: int):
+    """A volunteer's stored matrix, else the one-coin matrix of their reliability,
+    kept below certainty: a fallback reliability (a gold score of 1.0 on a few
+    gold answers) must not make one answer final, nor two that differ a 0/0."""
     if confusion is not None and len(confusion) == n_labels:
         return confusion
     r = reliability if reliability is not None else UNKNOWN_RELIABILITY
-    return truth.one_coin_confusions([r], n_labels)[0]
+    return truth.one_coin_confusions([min(r, MOST_RELIABLE)], n_labels)[0]
 
 
 def store_result(session, task: Task, value: Any, confidence: float, method: str,

@@ -11,8 +11,8 @@ charity members see tasks, jobs and webhooks of their organisation's projects
 (volunteers are an admin's business).
 
 Paging merges the four sources in Python: for page (offset, limit) it reads
-at most offset + limit rows of each, newest first, which is exact and cheap
-for the pages a person reads.
+at most offset + limit rows of each, newest first (ties by id), which is exact
+and cheap for the pages a person reads; the offset is capped (MAX_OFFSET).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from engine.services import Services
 from engine.store.models import Job, Project, Result, Task, VolunteerStat, WebhookEvent, aware
 
 KINDS = ("volunteer", "task", "job", "webhook")
+MAX_OFFSET = 10_000  # deeper than anyone pages; filter by kind or project instead
 
 
 def inbox(services: Services, identity: Identity, limit: int = 50, offset: int = 0,
@@ -39,8 +40,9 @@ def inbox(services: Services, identity: Identity, limit: int = 50, offset: int =
         rows = []
         for k in kinds:
             query = _QUERIES[k](projects)
+            columns = list(query.selected_columns)  # (project, id, ..., since)
             rows += [_ROWS[k](row) for row in session.execute(
-                query.order_by(list(query.selected_columns)[-1].desc()).limit(offset + limit))]
+                query.order_by(columns[-1].desc(), columns[1].desc()).limit(offset + limit))]
         names = dict(session.execute(select(Project.id, Project.name).where(
             Project.id.in_({row["project"] for row in rows}))).all()) if rows else {}
     rows.sort(key=lambda row: (row["since"], KINDS.index(row["kind"]) * -1,

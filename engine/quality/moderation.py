@@ -16,16 +16,18 @@ typed is deleted); they are just no longer counted.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select, update
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
-from engine.identity import Identity, forget_token
+from engine.identity import Identity, forget_token, trust_token_again
 from engine.projects import get_moderated_project
 from engine.quality import audit, consensus, recheck
 from engine.services import Services
-from engine.store.models import Answer, Project, Volunteer, VolunteerStat, utcnow
+from engine.store.models import Answer, Handout, Project, Volunteer, VolunteerStat, utcnow
 
 SCOPES = ("project", "organisation", "platform")
 
@@ -35,10 +37,10 @@ def block(services: Services, identity: Identity, project_id: int,
     """Block a volunteer in a project, in every project of its organisation, or
     (platform admins only) everywhere: their token stops working and they are
     blocked in every project they answered in. Returns how many tasks reopened.
-    The audit log records it once, at the project the admin acted from."""
+    Each project it blocks them in gets an entry in the audit log."""
     project = _scoped(services, identity, project_id, scope)
     with services.db.writing() as session:
-        volunteer = _volunteer(session, volunteer_id)
+        volunteer = _known_volunteer(session, identity, project, volunteer_id)
         if scope == "project":
             projects = [project.id]
         elif scope == "organisation":
@@ -51,23 +53,34 @@ def block(services: Services, identity: Identity, project_id: int,
                 Answer.volunteer_id == volunteer_id).distinct())})
     if scope == "platform":
         forget_token(services, digest)  # every process refuses the token from now on
-    reopened = sum(_block_in(services, identity, pid, volunteer_id) for pid in projects)
-    _log(services, project, "block", identity.id, volunteer_id, scope, reason,
-         {"projects": projects, "tasks_reopened": reopened})
-    return reopened
+    why = _Why(identity.id, scope, reason, project.id)
+    return sum(_block_in(services, pid, volunteer_id, why) for pid in projects)
 
 
-def _block_in(services: Services, identity: Identity, project_id: int,
-              volunteer_id: int) -> int:
+@dataclass(frozen=True)
+class _Why:
+    """Who acted, at which scope, why, and from which project's page: what each
+    affected project's audit entry says."""
+
+    user_id: int
+    scope: str
+    reason: str
+    acted_from: int
+
+
+def _block_in(services: Services, project_id: int, volunteer_id: int, why: _Why) -> int:
     """One project's block (the caller checked who may): no more tasks, answers
-    not counted, the touched tasks merged again; a quarantine ends in it."""
+    not counted, the touched tasks merged again; a quarantine ends in it. Its
+    audit entry is written in the same transaction."""
     services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
     with services.db.writing() as session:
         stat = stat_row(session, project_id, volunteer_id)
-        stat.blocked, stat.blocked_by, stat.blocked_at = True, identity.id, utcnow()
+        stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
         stat.quarantined_at = None
         touched = _recount(session, project_id, volunteer_id, counted=False)
         remerged = _remerge(services, session, project_id, touched)
+        _audit(session, project_id, "block", volunteer_id, why,
+               {"tasks_remerged": len(touched), "tasks_reopened": remerged.reopened})
     _after(services, project_id, remerged)
     return remerged.reopened
 
@@ -101,7 +114,7 @@ def quarantine_volunteer(services: Services, identity: Identity, project_id: int
     """An admin quarantines a volunteer by hand (flag "manual")."""
     project = _admin_project(services, identity, project_id)
     with services.db.session() as session:
-        _volunteer(session, volunteer_id)
+        _known_volunteer(session, identity, project, volunteer_id)
     return quarantine(services, project.id, volunteer_id, ["manual"], identity.id,
                       reason or "quarantined by hand")
 
@@ -138,7 +151,7 @@ def unblock(services: Services, identity: Identity, project_id: int,
     re-merged."""
     project = _scoped(services, identity, project_id, scope)
     with services.db.writing() as session:
-        volunteer = _volunteer(session, volunteer_id)
+        volunteer = _known_volunteer(session, identity, project, volunteer_id)
         blocked_in = select(VolunteerStat.project_id).where(
             VolunteerStat.volunteer_id == volunteer_id, VolunteerStat.blocked.is_(True))
         if scope == "project":
@@ -149,14 +162,15 @@ def unblock(services: Services, identity: Identity, project_id: int,
                 Project.organisation_id == project.organisation_id)))
         else:
             volunteer.blocked = False
-            projects = list(session.scalars(blocked_in))
-    remerged = sum(_unblock_in(services, pid, volunteer_id) for pid in projects)
-    _log(services, project, "unblock", identity.id, volunteer_id, scope, reason,
-         {"projects": projects, "tasks_remerged": remerged})
-    return remerged
+            digest = volunteer.token_hash
+            projects = sorted({project.id, *session.scalars(blocked_in)})
+    if scope == "platform":
+        trust_token_again(services, digest)  # blocking platform-wide tombstoned it
+    why = _Why(identity.id, scope, reason, project.id)
+    return sum(_unblock_in(services, pid, volunteer_id, why) for pid in projects)
 
 
-def _unblock_in(services: Services, project_id: int, volunteer_id: int) -> int:
+def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Why) -> int:
     with services.db.writing() as session:
         stat = stat_row(session, project_id, volunteer_id)
         touched: list[int] = []
@@ -164,6 +178,8 @@ def _unblock_in(services: Services, project_id: int, volunteer_id: int) -> int:
             touched = _recount(session, project_id, volunteer_id, counted=True)
         stat.blocked = False
         remerged = _remerge(services, session, project_id, touched)
+        _audit(session, project_id, "unblock", volunteer_id, why,
+               {"tasks_remerged": len(touched)})
     _after(services, project_id, remerged)
     return len(remerged.changes)
 
@@ -179,11 +195,30 @@ def _scoped(services: Services, identity: Identity, project_id: int, scope: str)
     return project
 
 
-def _log(services: Services, project: Project, action: str, user_id: int | None,
-         volunteer_id: int, scope: str, reason: str, detail: dict) -> None:
-    with services.db.writing() as session:
-        audit.record(session, project, action, user_id, volunteer_id, scope=scope,
-                     reason=reason, detail=detail)
+def _audit(session, project_id: int, action: str, volunteer_id: int, why: _Why,
+           detail: dict) -> None:
+    audit.record(session, session.get(Project, project_id), action, why.user_id,
+                 volunteer_id, scope=why.scope, reason=why.reason,
+                 detail={**detail, "acted_from": why.acted_from})
+
+
+def _known_volunteer(session, identity: Identity, project: Project,
+                     volunteer_id: int) -> Volunteer:
+    """The volunteer, if they were handed a task (every answer was) in a project of
+    the project's organisation
+    (any project, for a platform admin): an admin may not act on, nor learn of,
+    a volunteer who never worked for their organisation (404, as if unknown)."""
+    volunteer = _volunteer(session, volunteer_id)
+    if identity.is_platform_admin:
+        return volunteer
+    worked_here = session.scalar(
+        select(Handout.task_id).join(Project, Project.id == Handout.project_id)
+        .where(Handout.volunteer_id == volunteer_id,
+               Project.organisation_id == project.organisation_id).limit(1))
+    if worked_here is None:
+        raise NotFoundError(f"volunteer {volunteer_id} does not exist",
+                            {"volunteer": "not found"})
+    return volunteer
 
 
 def _volunteer(session, volunteer_id: int) -> Volunteer:

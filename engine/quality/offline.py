@@ -194,7 +194,8 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
     rows = rows[np.argsort(answers.task[rows], kind="stable")]  # each task's in input order
     posterior = np.zeros((n_tasks, n_labels))
     tasks, starts = np.unique(answers.task[rows], return_index=True)
-    for task, part in zip(tasks.tolist(), np.split(rows, starts[1:]), strict=True):
+    parts = np.split(rows, starts[1:]) if len(rows) else []  # nothing counted: no result
+    for task, part in zip(tasks.tolist(), parts, strict=True):
         posterior[task] = truth.posterior_from(answers.label[part],
                                                fitted.confusion[answers.worker[part]])
     if gold is not None:

@@ -15,7 +15,7 @@ from engine.answers import load_answer
 from engine.delivery import outbox
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
-from engine.projects import get_moderated_project, get_owned_project
+from engine.projects import get_owned_project
 from engine.quality import audit
 from engine.quality.consensus import store_result
 from engine.services import Services
@@ -108,17 +108,17 @@ def _settle(session, task: Task, identity: Identity, value: Any) -> None:
 
 
 def task_under_review(services: Services, identity: Identity, task_id: int) -> dict[str, Any]:
-    """One task as an admin judges it on the quality desk: the review queue's
+    """One task as staff judge it on the quality desk: the review queue's
     entry (every answer, who gave it, their reliability), its project and item,
     and the contested tasks before and after it in the project's queue, so the
     desk can step through the queue (J/K) without going back to the inbox.
 
-    Only an admin of the project may look (get_moderated_project): a charity
-    member is refused, and another organisation's task looks missing, the
-    error naming the task only, not the project it is in."""
+    Whoever may settle it may look (its organisation's staff, platform admins,
+    as ``resolve``); another organisation's task looks missing, the error naming
+    the task only, not the project it is in."""
     with services.db.session() as session:
         task = session.get(Task, task_id)
-        project = _moderated_project_of(services, identity, task, task_id)
+        project = _owned_project_of(services, identity, task, task_id)
         entry = _entry(session, task)
         entry.update(item=task.item_id, is_gold=task.is_gold, settled_by=task.settled_by,
                      previous=_neighbour(session, task, later=False),
@@ -130,25 +130,12 @@ def next_contested(services: Services, identity: Identity, project_id: int,
                    after: int) -> int | None:
     """The contested task to judge once ``after`` is done: the next one in the
     queue, else the first one left (skipped earlier); None when none is left."""
-    project = get_moderated_project(services, identity, project_id)
+    project = get_owned_project(services, identity, project_id)
     query = (select(Task.id).where(Task.project_id == project.id, Task.state == "contested")
              .order_by(Task.id).limit(1))
     with services.db.session() as session:
         return (session.scalar(query.where(Task.id > after))
                 or session.scalar(query.where(Task.id != after)))
-
-
-def _moderated_project_of(services: Services, identity: Identity, task: Task | None,
-                          task_id: int) -> Project:
-    """As _owned_project_of, for the admin-only desk: a charity member of the
-    owning organisation is refused (403); anyone else finds no such task."""
-    identity.require_user()
-    try:
-        if task is not None:
-            return get_moderated_project(services, identity, task.project_id)
-    except NotFoundError:
-        pass
-    raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
 
 
 def _neighbour(session, task: Task, later: bool) -> int | None:

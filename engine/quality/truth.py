@@ -375,13 +375,14 @@ def calibrated(inference: Inference, answers: Answers, gold: np.ndarray | None =
     if pooled:  # one matrix for the whole crowd, as the fit had
         return replace(inference, confusion=_pooled_matrices(counts.sum(axis=0),
                                                              inference.population,
-                                                             n_workers))
+                                                             n_workers, smoothing))
     shrunk = ((counts + smoothing * inference.population[None])
               / (counts.sum(axis=2, keepdims=True) + smoothing))
     return replace(inference, confusion=shrunk)
 
 
-def _pooled_matrices(counts: np.ndarray, population: np.ndarray, n_workers: int) -> np.ndarray:
+def _pooled_matrices(counts: np.ndarray, population: np.ndarray, n_workers: int,
+                     smoothing: float) -> np.ndarray:
     """Early in a project (auto pools the crowd): everyone's one-coin matrix at
     the crowd's cross-fitted accuracy (right answers over checked answers, at
     least chance), not a full K x K matrix.
@@ -392,10 +393,12 @@ def _pooled_matrices(counts: np.ndarray, population: np.ndarray, n_workers: int)
     two of another (deer, fox, fox came out deer at 0.97); a few prolific scripts
     answering "a" teach it that "a" is likelier when "b" is true, turning honest
     answers upside down. One accuracy is what a few answers can estimate, and
-    under it no answer counts against itself."""
+    under it no answer counts against itself. ``smoothing`` pseudo-answers per
+    label at the population's matrix keep it below 1 (all checked answers right
+    on gold would otherwise make one answer certain, two that differ a 0/0)."""
     n_labels = counts.shape[0]
-    checked = counts.sum()
-    accuracy = np.trace(counts) / checked if checked > 0 else np.trace(population) / n_labels
+    accuracy = ((np.trace(counts) + smoothing * np.trace(population))
+                / (counts.sum() + smoothing * n_labels))
     accuracy = em.at_least_chance(np.array([accuracy]), n_labels)
     return np.repeat(em.one_coin_matrices(accuracy, n_labels), n_workers, axis=0)
 

@@ -80,7 +80,8 @@ def test_dead_webhook_events_wait_in_the_inbox(api, client, charity, auth, servi
 
 def test_bad_inbox_queries_are_clear_errors(client, auth):
     admin = auth.admin()
-    for query in ({"kind": "spam"}, {"limit": 0}, {"offset": -1}, {"project": "x"}):
+    for query in ({"kind": "spam"}, {"limit": 0}, {"offset": -1}, {"offset": 10_001},
+                  {"project": "x"}):
         r = client.get("/api/v1/inbox", headers=admin, query_string=query)
         assert r.status_code == 422, (query, r.json)
         assert set(r.json["error"]["fields"]) == set(query) - {"x"}

@@ -98,6 +98,17 @@ def test_an_admin_settles_from_the_keyboard(admin_page, live_server, services, a
     expect(page.get_by_role("link", name="Next contested task")).to_be_visible()
     assert settled(services, second) == ("contested", None)
 
+    # the shortcuts can be turned off (WCAG 2.1.4), and stay off on the next page
+    page.get_by_label("Use these single-key shortcuts").uncheck()
+    page.get_by_role("heading", name=f"Task {second} contested").click()
+    page.keyboard.press("1")
+    expect(page.get_by_role("radio", name=re.compile(r"1\. "))).not_to_be_checked()
+    page.keyboard.press("j")
+    page.reload()
+    expect(page.get_by_label("Use these single-key shortcuts")).not_to_be_checked()
+    assert page.url.endswith(f"/tasks/{second}")
+    page.get_by_label("Use these single-key shortcuts").check()
+
     # without keys: the visible links, and "Settle" with nothing picked is an error
     expect(page.get_by_role("link", name="Previous contested task")).to_have_count(0)
     page.get_by_role("link", name="Next contested task").click()  # (first is settled)

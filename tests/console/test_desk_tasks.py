@@ -1,6 +1,6 @@
-"""The quality desk's contested task page: only the project's admins open it
-(another organisation's task is missing, a charity member is refused), each
-task type shows its answers its own way, and settling (a picked answer or a
+"""The quality desk's contested task page: the project's staff open it (another
+organisation's task is missing; a charity member settles but gets no links to
+the admins' volunteer pages), each task type shows its answers its own way, and settling (a picked answer or a
 typed one, with a note for the audit log) moves on to the next contested task.
 """
 from __future__ import annotations
@@ -114,15 +114,20 @@ def test_another_organisations_task_is_missing_and_its_project_unnamed(console, 
     assert console.get(url(task + 1000)).status_code == 404
 
 
-def test_a_charity_member_is_refused(app, services, me, make_staff, forms):
+def test_a_charity_member_settles_but_sees_no_volunteer_pages(app, services, me, make_staff,
+                                                              forms):
+    """Settling is for the project's owners, as the API's resolution call; the
+    desk's volunteer pages (block, clear) are for admins, so no link to them."""
     _, [task], _ = classify_project(services, me)
     member = make_staff(email="bo@penguins.org", role="charity")
     client = app.test_client()
     forms.sign_in(client, member)
-    assert client.get(url(task)).status_code == 403
-    refused = forms.post(client, url(task), {"choice": "seal"}, page="/console/")
-    assert refused.status_code == 403
-    assert state_of(services, task) == ("contested", None)
+    page = client.get(url(task))
+    assert page.status_code == 200
+    assert "/console/desk/projects/" not in page.get_data(as_text=True)
+    settled = forms.post(client, url(task), {"choice": "seal"}, page=url(task))
+    assert settled.status_code == 302
+    assert state_of(services, task) == ("settled", "seal")
 
 
 # -- each type's view -----------------------------------------------------------------

@@ -146,7 +146,10 @@ def test_quarantine_survives_a_redis_wipe(services, make_project, volunteer):
 def test_block_scopes_and_who_may(services, make_project, volunteer, admin, owner):
     first = make_project(tasks=2, min_answers=1, max_answers=1)
     second = make_project(tasks=2, min_answers=1, max_answers=1)
-    v = volunteer()
+    v, stranger = volunteer(), volunteer()
+    assert next_task(services, v, first.id) is not None  # v works for this organisation
+    with pytest.raises(moderation.NotFoundError):  # never did: unknown to its admins
+        moderation.block(services, admin, first.id, stranger.id, "project")
     with pytest.raises(moderation.PermissionDeniedError):
         moderation.block(services, owner, first.id, v.id, "project")  # a charity member
     with pytest.raises(moderation.PermissionDeniedError):

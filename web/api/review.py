@@ -31,6 +31,7 @@ class BlockBody(Why):
 
 
 class InboxQuery(ReviewQuery):
+    offset = fields.Integer(validate=validate.Range(min=0, max=inbox.MAX_OFFSET), load_default=0)
     kind = fields.String(validate=validate.OneOf(inbox.KINDS), load_default=None)
     project = fields.Integer(validate=validate.Range(min=1), load_default=None)
 

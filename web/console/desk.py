@@ -34,7 +34,8 @@ ACTION_NAMES = {"quarantine": "Quarantined", "clear": "Cleared", "block": "Block
 class DeskQuery(Schema):
     kind = fields.String(validate=validate.OneOf(inbox.KINDS), load_default=None)
     project = fields.Integer(validate=validate.Range(min=1), load_default=None)
-    page = fields.Integer(validate=validate.Range(min=1, max=100_000), load_default=1)
+    page = fields.Integer(validate=validate.Range(min=1, max=inbox.MAX_OFFSET // PAGE + 1),
+                          load_default=1)
 
 
 class AuditPageQuery(Schema):
@@ -97,3 +98,11 @@ def desk_counts(project) -> dict:
     who = staff_identity()
     counts = inbox.inbox(services(), who, limit=1, project_id=project.id)["counts"]
     return {**counts, "moderates": who.moderates(project.organisation_id)}
+
+
+@bp.app_template_global("staff_moderates")
+def staff_moderates(project) -> bool:
+    """Whether the signed-in staff member may act on the project's volunteers
+    (admins of its organisation, platform admins): pages link to the desk's
+    volunteer pages only for them."""
+    return staff_identity().moderates(project.organisation_id)

@@ -4,10 +4,29 @@
 // task" are links); with it, 1-9 pick the Nth answer, Enter settles on the
 // answer picked, J and K follow the next and previous links. No key does
 // anything while the admin types in a field, or with Ctrl, Alt or Meta held
-// (the browser's own shortcuts stay theirs).
+// (the browser's own shortcuts stay theirs). The "Use these single-key
+// shortcuts" box turns them off (WCAG 2.1.4: a speech-input user's words can
+// fire single keys), remembered in this browser.
 (function () {
   "use strict";
   const form = document.querySelector("form[data-settle-form]");
+  const toggle = document.querySelector("input[data-keys-switch]");
+  const STORED = "bitesize.desk.keys";
+
+  function keysOn() {
+    return !toggle || toggle.checked;
+  }
+
+  if (toggle) {
+    try {
+      toggle.checked = window.localStorage.getItem(STORED) !== "off";
+    } catch (e) { /* storage refused: the box starts on */ }
+    toggle.addEventListener("change", function () {
+      try {
+        window.localStorage.setItem(STORED, toggle.checked ? "on" : "off");
+      } catch (e) { /* not remembered, still honoured on this page */ }
+    });
+  }
 
   function typing(target) {
     if (!target || !target.closest) return false;
@@ -41,6 +60,7 @@
   }
 
   document.addEventListener("keydown", function (ev) {
+    if (!keysOn()) return;
     if (ev.defaultPrevented || ev.ctrlKey || ev.altKey || ev.metaKey || ev.isComposing) return;
     if (typing(ev.target)) return;
     if (/^[1-9]$/.test(ev.key)) {

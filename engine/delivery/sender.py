@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import random
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from engine.delivery.outbound import FetchError, request
 from engine.delivery.outbox import NUDGE_KEY, nudge
 from engine.services import Services
 from engine.store.models import Webhook, WebhookDelivery, WebhookEvent, aware, utcnow
@@ -106,7 +104,7 @@ def _deliver_project(services: Services, project_id: int, clock: Callable[[], da
         claimed = claim(services, project_id, clock())
         if claimed is None:
             break
-        outcome = post(claimed, clock())
+        outcome = post(claimed, clock(), services.settings.fetch_allow)
         state = _store(services, claimed, outcome, clock())
         delivered += state == "delivered"
         if state == "failed":
@@ -173,37 +171,27 @@ def signature(secret: str, timestamp: str, raw_body: bytes) -> str:
     return f"sha256={mac.hexdigest()}"
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failed delivery: following it would send the signed body
-    somewhere the charity never named."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def post(claimed: Claimed, now: datetime) -> Outcome:
-    """One POST with short timeouts; any 2xx is a delivery, anything else a failure."""
+def post(claimed: Claimed, now: datetime, allow: str = "") -> Outcome:
+    """One POST through the outbound guard (the URL's address is checked again
+    now: DNS may have changed since the webhook was set), with short timeouts;
+    any 2xx is a delivery, anything else a failure. A redirect is a failure too:
+    following it would send the signed body somewhere the charity never named.
+    The error logged is ours ("HTTP 500", "could not be fetched: no answer"),
+    never the receiver's words."""
     timestamp = str(int(now.timestamp()))
-    request = urllib.request.Request(claimed.url, data=claimed.body, method="POST", headers={
+    headers = {
         "Content-Type": "application/json", "User-Agent": USER_AGENT,
         "X-Bitesize-Event": claimed.event, "X-Bitesize-Delivery": claimed.key,
         "X-Bitesize-Timestamp": timestamp,
-        "X-Bitesize-Signature": signature(claimed.secret, timestamp, claimed.body)})
+        "X-Bitesize-Signature": signature(claimed.secret, timestamp, claimed.body)}
     started = time.monotonic()
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            response.read(1024)
-            status, error = response.status, None
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        status, error = exc.code, f"HTTP {exc.code} {exc.reason}"
-    except urllib.error.URLError as exc:
-        status, error = None, str(exc.reason)
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        status, error = None, f"{type(exc).__name__}: {exc}"
+        reply = request(claimed.url, allow, method="POST", body=claimed.body, headers=headers,
+                        timeout=TIMEOUT_SECONDS, max_bytes=1024, cut=True, redirects=0)
+        status = reply.status
+        error = None if 200 <= status < 300 else f"HTTP {status}"
+    except FetchError as exc:
+        status, error = None, exc.message
     return Outcome(status, error and error[:MAX_ERROR],
                    round((time.monotonic() - started) * 1000, 1))
 

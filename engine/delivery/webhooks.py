@@ -5,10 +5,9 @@ Events are recorded by engine.delivery.outbox and sent by engine.delivery.sender
 project's organisation (its charity members and admins) and platform admins may
 see or change any of it; to anyone else the project looks missing.
 
-SSRF caveat: the URL may name any host the workers can reach, the private
-network included. Only http(s) is accepted and redirects are not followed, but
-a deployment whose workers can reach internal services should filter their
-outbound traffic (README: Webhooks).
+The URL is checked when it is set (http(s), no credentials, not an address of
+our own network unless ``fetch_allow`` allows it) and again, by the outbound
+guard, at every delivery: a name may resolve elsewhere by then.
 """
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
 
+from engine.delivery.outbound import FetchError, allowed, check_target
 from engine.delivery.outbox import EVENTS, GIVE_UP_AFTER, nudge
 from engine.errors import ConflictError, InvalidError, NotFoundError
 from engine.identity import Identity
@@ -28,8 +28,10 @@ from engine.store.models import Webhook, WebhookDelivery, WebhookEvent, utcnow
 REDELIVERABLE = ("failed", "dead", "delivered")
 
 
-def check_url(url: str) -> str:
-    """The URL if events can be POSTed to it: http(s), a host, no credentials."""
+def check_url(url: str, allow: str = "") -> str:
+    """The URL if events can be POSTed to it: http(s), a host, no credentials, and
+    no address of our own network (a name that does not resolve yet passes: the
+    guard checks it again at delivery)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range
@@ -46,6 +48,11 @@ def check_url(url: str) -> str:
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise InvalidError("the webhook URL holds spaces or control characters",
                            {"url": "not a URL"})
+    try:
+        check_target(url, allowed(allow), resolve=False)
+    except FetchError as exc:
+        raise InvalidError(f"the webhook URL is refused: {exc.reason}",
+                           {"url": exc.reason}) from None
     return url
 
 
@@ -54,7 +61,7 @@ def set_webhook(services: Services, identity: Identity, project_id: int,
     """Create or replace the project's webhook; True if it was created. Events
     already waiting go to the new URL, signed with the new secret."""
     project = get_owned_project(services, identity, project_id)
-    url = check_url(data["url"])
+    url = check_url(data["url"], services.settings.fetch_allow)
     events = list(dict.fromkeys(data.get("events") or EVENTS))
     unknown = [e for e in events if e not in EVENTS]
     if unknown:

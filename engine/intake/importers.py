@@ -17,15 +17,14 @@ import io
 import json
 import os
 import stat
-import urllib.error
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from marshmallow import ValidationError
 
+from engine.delivery.outbound import FetchError, check_url
 from engine.errors import BitesizeError, InvalidError, TooLargeError, UnavailableError
 from engine.intake.archives import (
     IMAGE_EXTENSIONS,
@@ -240,14 +239,15 @@ def _holds_unstorable(document: Any) -> bool:
 
 
 def _checked_url(url: Any) -> str:
+    """A URL the outbound guard would request (http(s), a host, no credentials);
+    its address is checked when the job fetches it."""
     try:
-        parts = urlsplit(url) if isinstance(url, str) and len(url) <= 2048 else None
-    except ValueError:  # such as an unclosed [IPv6 address
-        parts = None
-    if (parts is None or parts.scheme not in ("http", "https") or not parts.netloc
-            or any(ch.isspace() or ord(ch) < 32 for ch in url)):
-        raise InvalidError("iiif must be the http(s) URL of a IIIF manifest",
-                           {"iiif": "not an http(s) URL"})
+        if not isinstance(url, str) or len(url) > 2048:
+            raise FetchError(str(url)[:50], "not an http(s) URL")
+        check_url(url)
+    except FetchError as exc:
+        raise InvalidError(f"iiif must be the http(s) URL of a IIIF manifest: {exc.reason}",
+                           {"iiif": exc.reason}) from None
     return url
 
 
@@ -292,7 +292,8 @@ def open_source(services: Services, job: Job, project: Project,
     if job.kind == "csv":
         return _csv_entries(path, options["columns"], _checker(services, project))
     if job.kind == "iiif":
-        return _iiif_entries(path, options.get("url"), _checker(services, project))
+        return _iiif_entries(path, options.get("url"), _checker(services, project),
+                             services.settings.fetch_allow)
     if job.kind == "folder":
         return _folder_entries(services, Path(options["path"]))
     raise InvalidError(f"a job of kind {job.kind!r} cannot be split")
@@ -339,11 +340,12 @@ def _csv_entries(path: Path, columns: dict[str, int], check: Check,
     return count_rows(path), entries()
 
 
-def _iiif_entries(path: Path, url: str | None, check: Check) -> tuple[int, Iterator[Entry]]:
+def _iiif_entries(path: Path, url: str | None, check: Check,
+                  allow: str) -> tuple[int, Iterator[Entry]]:
     """The manifest is fetched on the first run and kept (only if it reads as one),
     so every later run numbers the same canvases."""
     if not path.exists():
-        data = _fetched_manifest(url)
+        data = _fetched_manifest(url, allow)
         manifest = parse_manifest(load_json(data, "the IIIF manifest"))
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_suffix(".part")
@@ -355,18 +357,15 @@ def _iiif_entries(path: Path, url: str | None, check: Check) -> tuple[int, Itera
                                     for seq in range(len(manifest.canvases)))
 
 
-def _fetched_manifest(url: str | None) -> bytes:
-    """The manifest's bytes; a network failure or a server error is worth trying
-    again later (UnavailableError), anything else is the URL's fault."""
+def _fetched_manifest(url: str | None, allow: str) -> bytes:
+    """The manifest's bytes, through the outbound guard; no answer or a server
+    error is worth trying again later (UnavailableError), anything else is the
+    URL's fault. The error is the guard's own words, never the server's reply."""
     try:
-        return fetch(url or "", MAX_MANIFEST_BYTES, timeout=60)
-    except InvalidError as exc:
-        cause = exc.__cause__
-        transient = (cause.code >= 500 or cause.code == 429
-                     if isinstance(cause, urllib.error.HTTPError)
-                     else isinstance(cause, OSError))
-        error = UnavailableError if transient else InvalidError
-        raise error(f"the IIIF manifest could not be had: {exc.message}") from exc
+        return fetch(url or "", MAX_MANIFEST_BYTES, timeout=60, allow=allow)
+    except FetchError as exc:
+        error = UnavailableError if exc.transient else InvalidError
+        raise error(f"the IIIF manifest could not be fetched: {exc.reason}") from None
 
 
 def _canvas_entry(seq: int, manifest: Manifest, check: Check) -> Entry:

@@ -156,11 +156,13 @@ class SplitMedia:
     """The ``Media`` task types cut pictures through: an item's image from the
     store or its http(s) URL, the pieces into the store. Engine errors become
     the task types' ItemError, so a bad picture is one item's problem, reported
-    in the job, not a failed job."""
+    in the job, not a failed job. URLs go through the outbound guard; ``allow``
+    is the deployment's ``fetch_allow``."""
 
-    def __init__(self, store: MediaStore, timeout: float = 30.0) -> None:
+    def __init__(self, store: MediaStore, timeout: float = 30.0, allow: str = "") -> None:
         self.store_ = store
         self.timeout = timeout
+        self.allow = allow
 
     def read(self, ref: str) -> bytes:
         from engine.intake.fetch import fetch
@@ -168,7 +170,7 @@ class SplitMedia:
         try:
             if ref.startswith("/media/"):
                 return self.store_.read(ref)
-            return fetch(ref, self.store_.max_bytes, self.timeout)
+            return fetch(ref, self.store_.max_bytes, self.timeout, self.allow)
         except BitesizeError as exc:
             raise ItemError(exc.message, {"image": [exc.message]}) from exc
 

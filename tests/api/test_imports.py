@@ -365,7 +365,7 @@ def test_a_v2_manifest_makes_one_item_per_canvas_image(client, api, services, ch
     assert items[2]["id"] == "canvas 3"  # the canvas id is too long for an item id
     assert items[2]["iiif"]["canvas"] == manifest["sequences"][0]["canvases"][2]["@id"]
     for item, name in zip(items, ["c1", "c2", "c3"], strict=True):  # the URLs serve the scans
-        assert fetch(item["image"], 1_000_000) == museum.images[name]
+        assert fetch(item["image"], 1_000_000, allow="127.0.0.1") == museum.images[name]
     copy = services.settings.uploads_path / f"job-{job['id']}.manifest.json"
     assert json.loads(copy.read_text()) == manifest
 
@@ -383,8 +383,8 @@ def test_a_v3_manifest_uses_image_api_3_and_reports_a_canvas_without_image(
         f"{museum.base}/iiif/c4/full/max/0/default.jpg",
         f"{museum.base}/iiif/c1/full/max/0/default.jpg"]
     assert items[1]["iiif"]["label"] == "Folio 3"
-    assert [fetch(item["image"], 1_000_000) for item in items] == [museum.images["c4"],
-                                                                   museum.images["c1"]]
+    assert [fetch(item["image"], 1_000_000, allow="127.0.0.1") for item in items] == [
+        museum.images["c4"], museum.images["c1"]]
     assert job["problems"] == [{"item": 1, "canvas": f"{museum.base}/v3/canvas/2",
                                 "reason": "no image is painted on this canvas"}]
     handout = api.next_task(api.volunteer()["headers"], project["id"])
@@ -474,3 +474,46 @@ def test_a_rerun_reads_the_manifest_kept_by_the_first_run(client, api, services,
     assert museum.hits["/v2/manifest.json"] == 1
     assert [i["iiif"]["label"] for i in stored_items(services, job["id"])] == [
         "p. 1", "p. 2", "p. 3"]
+
+
+# The outbound guard on imports (tests/engine/test_outbound.py tests it whole):
+# the suite's settings allow 127.0.0.1, the museum's address, and nothing else.
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "[::ffff:127.0.0.2]", "169.254.169.254",
+                                  "0x7f000002"])
+def test_a_manifest_inside_our_network_fails_the_job_without_a_request(
+        client, api, services, charity, project, museum, host):
+    job = import_iiif(client, api, charity, project["id"], f"http://{host}/manifest.json")
+    assert job["state"] == "failed", job
+    assert job["error"].endswith("could not be fetched: address not allowed"), job
+
+
+def test_a_manifest_redirected_inside_is_not_followed(client, api, services, charity, project,
+                                                      museum, monkeypatch):
+    monkeypatch.setattr(intake, "SPLIT_RETRY", Retry(max=1))
+    real = museum._handler()
+
+    class Redirect(real):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            if self.path == "/moved.json":
+                self.send_response(302)
+                self.send_header("Location", "ftp://127.0.0.1:21/manifest.json")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+    museum.httpd.RequestHandlerClass = Redirect
+    job = import_iiif(client, api, charity, project["id"], f"{museum.base}/moved.json")
+    assert job["state"] == "failed" and "redirect not allowed" in job["error"], job
+
+
+@pytest.mark.parametrize("iiif", ["http://user:pass@example.org/m.json",
+                                  "https://user@example.org/m.json"])
+def test_a_iiif_url_with_credentials_is_refused(client, api, services, charity, project, iiif):
+    r = client.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
+                    json={"iiif": iiif})
+    error = api.error(r, 422)
+    assert "iiif" in error["fields"] and "pass" not in json.dumps(error)
+    assert count(services, Job) == 0
+

@@ -150,3 +150,12 @@ def test_openapi_lists_the_webhook_calls(client):
     assert set(paths[hook]) == {"put", "get", "delete"}
     assert "get" in paths[f"{hook}/events"] and "get" in paths[f"{hook}/deliveries"]
     assert "post" in paths[f"{hook}/events/{{event_id}}/redeliver"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.2/hook", "http://[::1]:8080/hook",
+                                 "http://169.254.169.254/latest/meta-data/",
+                                 "http://2130706434/", "http://[::ffff:192.168.0.1]/"])
+def test_a_webhook_into_our_own_network_is_422(api, client, charity, hook_url, url):
+    r = put_hook(client, hook_url, charity, url=url)
+    assert "url" in api.error(r, 422)["fields"]
+    assert client.get(hook_url, headers=charity).status_code == 404

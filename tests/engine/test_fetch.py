@@ -1,4 +1,8 @@
-"""Remote images for splits: fetched over real HTTP from a local server, with limits."""
+"""Remote images for splits: fetched over real HTTP from a local server, with limits.
+
+The server is on 127.0.0.1, which the outbound guard refuses unless allowed
+(tests/engine/test_outbound.py): these tests allow it as a deployment would.
+"""
 from __future__ import annotations
 
 import io
@@ -21,6 +25,7 @@ def jpeg(size=(40, 30)) -> bytes:
 
 
 PHOTO = jpeg()
+LOCAL = "127.0.0.1"  # fetch_allow for the local server
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -52,16 +57,21 @@ def server():
 
 
 def test_fetch_reads_a_remote_image(server):
-    assert fetch(f"{server}/photo.jpg", max_bytes=10_000) == PHOTO
+    assert fetch(f"{server}/photo.jpg", max_bytes=10_000, allow=LOCAL) == PHOTO
+
+
+def test_fetch_refuses_the_local_server_unless_allowed(server):
+    with pytest.raises(InvalidError, match="could not be fetched: address not allowed"):
+        fetch(f"{server}/photo.jpg", max_bytes=10_000)
 
 
 @pytest.mark.parametrize(("path", "error", "message"), [
-    ("/missing.jpg", InvalidError, "answered HTTP 404"),
+    ("/missing.jpg", InvalidError, "could not be fetched: HTTP 404"),
     ("/big", TooLargeError, "over the limit of 1000 bytes"),
 ])
 def test_fetch_errors_say_why(server, path, error, message):
     with pytest.raises(error, match=message):
-        fetch(f"{server}{path}", max_bytes=1000)
+        fetch(f"{server}{path}", max_bytes=1000, allow=LOCAL)
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x.jpg", "/etc/passwd"])
@@ -72,12 +82,12 @@ def test_fetch_refuses_other_schemes(url):
 
 def test_fetch_reports_a_closed_port():
     with pytest.raises(InvalidError, match="could not be fetched"):
-        fetch("http://127.0.0.1:9/x.jpg", max_bytes=1000, timeout=2)
+        fetch("http://127.0.0.1:9/x.jpg", max_bytes=1000, timeout=2, allow=LOCAL)
 
 
 def test_split_media_reads_stored_and_remote_images_and_stores_pieces(tmp_path, server):
     store = MediaStore(tmp_path)
-    media = SplitMedia(store)
+    media = SplitMedia(store, allow=LOCAL)
     stored = store.put(PHOTO, "photo.jpg")
     assert media.read(f"/media/{stored.name}") == PHOTO
     assert media.read(f"{server}/photo.jpg") == PHOTO
@@ -89,7 +99,7 @@ def test_split_media_reads_stored_and_remote_images_and_stores_pieces(tmp_path, 
 
 @pytest.mark.parametrize("ref", ["/media/../../etc/passwd", "/media/nope.jpg", "/missing.jpg"])
 def test_split_media_turns_failures_into_item_errors(tmp_path, server, ref):
-    media = SplitMedia(MediaStore(tmp_path))
+    media = SplitMedia(MediaStore(tmp_path), allow=LOCAL)
     with pytest.raises(ItemError) as caught:
         media.read(server + ref if ref == "/missing.jpg" else ref)
     assert caught.value.fields["image"]

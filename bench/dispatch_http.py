@@ -74,14 +74,25 @@ def prepare_http_project(services: Services, tasks: int, strategy: str = HTTP_ST
     return project.id
 
 
+# Rate limits stay on (BITESIZE_RATE_LIMITS=0 in the bench's environment turns
+# them off, to compare): every answer and sign-up is checked in Redis as in
+# production, but with allowances no bench volunteer reaches, since each of them
+# answers many times a second, far above a person's pace and the defaults.
+BENCH_LIMITS = {"BITESIZE_LIMIT_ANSWERS": "1000000/minute",
+                "BITESIZE_LIMIT_VOLUNTEERS": "1000000/minute",
+                "BITESIZE_LIMIT_VOLUNTEERS_NETWORK": "1000000/minute"}
+
+
 def gunicorn_env(settings: Settings) -> dict[str, str]:
     """The environment of web/demo.py's children: the instance folder, and the
     database and Redis it names. Other BITESIZE_* variables are dropped so the
-    servers see exactly what the benchmark's own process sees."""
+    servers see exactly what the benchmark's own process sees, except the
+    rate-limit switch."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("BITESIZE_")}
     env.update(BITESIZE_INSTANCE_PATH=str(settings.instance_path),
                BITESIZE_DATABASE_URL=settings.database_url,
-               BITESIZE_REDIS_URL=settings.redis_url)
+               BITESIZE_REDIS_URL=settings.redis_url,
+               BITESIZE_RATE_LIMITS=os.environ.get("BITESIZE_RATE_LIMITS", "1"), **BENCH_LIMITS)
     return env
 
 
@@ -235,7 +246,8 @@ def measure_http(services: Services, sizes: Sizes) -> dict:
                                               sizes.warmup_seconds, redis_cpu, project_id,
                                               seed=100 * n + 51))
     tracebacks = (logs / "gunicorn-bitesize.log").read_text().count("Traceback")
-    return summarise_http(windows, sizes, setup_seconds, tracebacks)
+    return {**summarise_http(windows, sizes, setup_seconds, tracebacks),
+            "rate_limits": env["BITESIZE_RATE_LIMITS"] != "0"}
 
 
 def summarise_http(windows: dict[str, list[dict]], sizes: Sizes, setup_seconds: float,

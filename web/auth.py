@@ -1,9 +1,15 @@
-"""Bearer tokens on every API call: who is asking, resolved once per request."""
+"""Bearer tokens on every API call: who is asking, resolved once per request.
+
+Also where two rate limits hold on Flask's side (web.rate_limits): bad tokens
+per client address (only failures count) and calls per user.
+"""
 from __future__ import annotations
 
 from flask import g, request
 
+from engine.errors import AuthenticationError
 from engine.identity import Identity, authenticate
+from web import rate_limits
 from web.services import services
 
 
@@ -20,10 +26,22 @@ def token_from_header(header: str) -> str | None:
 
 
 def identity() -> Identity:
-    """The caller; 401 when the token is missing or wrong."""
+    """The caller; 401 when the token is missing or wrong (429 past the limit of
+    bad tokens from this address); 429 past the user's limit of calls."""
     if "identity" not in g:
-        g.identity = authenticate(services(), bearer_token())
+        g.identity = _authenticated(bearer_token())
+        if not g.identity.is_volunteer:
+            rate_limits.enforce(*rate_limits.api_checks(g.identity.id))
     return g.identity
+
+
+def _authenticated(token: str | None) -> Identity:
+    try:
+        return authenticate(services(), token)
+    except AuthenticationError:
+        if token is not None:  # a missing token is a mistake, not a guess
+            rate_limits.enforce(*rate_limits.auth_failure_checks(rate_limits.client_address()))
+        raise
 
 
 def optional_identity() -> Identity | None:

@@ -10,8 +10,10 @@ bench/dispatch.py part (b) measures the whole cycle over HTTP.
 
 HotPath is WSGI middleware in front of the Flask app. It serves exactly
 these two calls with the same functions as the Flask views (next_reply,
-answer_reply), the same body parsing and schema, the same JSON provider and
-the same error shapes (web.errors.describe). Anything it does not take at a
+answer_reply), the same body parsing and schema, the same JSON provider,
+the same error shapes (web.errors.describe) and the same rate limits
+(web.rate_limits: one Redis call per answer, none per next; a bad token
+counts against its address as in web.auth). Anything it does not take at a
 glance goes to Flask unchanged, before anything is read or done: other
 routes and methods, a query string, a body that is not plainly JSON with a
 length under the upload limit, an id a row cannot have. So Flask still
@@ -26,13 +28,14 @@ from typing import Any
 
 from flask import Flask
 
-from engine.errors import BadRequestError
+from engine.errors import AuthenticationError, BadRequestError
 from engine.identity import authenticate
 from web.api.schemas import load_object, parse_json
 from web.api.tasks import ANSWER_CREATE, answer_reply, next_reply
 from web.auth import token_from_header
 from web.converters import MAX_ID
 from web.errors import describe, error_body, error_headers, unexpected
+from web.rate_limits import RateLimitedError, answer_checks, auth_failure_checks, limiter_of
 
 # Ids as the int converter reads them, without leading zeros or signs; any
 # other spelling is Flask's to judge.
@@ -40,6 +43,7 @@ _NEXT = re.compile(r"/api/v1/projects/([1-9][0-9]{0,9})/tasks/next\Z")
 _ANSWERS = re.compile(r"/api/v1/tasks/([1-9][0-9]{0,9})/answers\Z")
 
 StartResponse = Callable[..., Any]
+Reply = tuple[int, "dict | None", list[tuple[str, str]]]  # status, body, extra headers
 
 
 class HotPath:
@@ -49,6 +53,7 @@ class HotPath:
         self.app = app
         self.flask_wsgi = flask_wsgi
         self.services = app.extensions["bitesize"]
+        self.limiter = limiter_of(app)  # None when rate limits are off
         self.served = 0  # calls answered here rather than by Flask; tests read it
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -57,15 +62,16 @@ class HotPath:
             return self.flask_wsgi(environ, start_response)
         self.served += 1
         try:
-            status, body = call()
+            status, body, headers = call()
         except Exception as exc:  # every error leaves as JSON, as Flask's handlers do
             status, code, message, fields = describe(exc) or (
                 *unexpected(self.app, environ["REQUEST_METHOD"], environ["PATH_INFO"]), None)
+            extra = exc.headers() if isinstance(exc, RateLimitedError) else []
             return self._reply(start_response, status, error_body(code, message, fields),
-                               error_headers(status))
-        return self._reply(start_response, status, body)
+                               error_headers(status) + extra)
+        return self._reply(start_response, status, body, headers)
 
-    def _route(self, environ: dict) -> Callable[[], tuple[int, dict | None]] | None:
+    def _route(self, environ: dict) -> Callable[[], Reply] | None:
         """The call to make for a request this path serves, else None (Flask's)."""
         if environ.get("QUERY_STRING"):
             return None
@@ -79,18 +85,26 @@ class HotPath:
                 return lambda: self._answer(environ, task_id, length)
         return None
 
-    def _next(self, environ: dict, project_id: int) -> tuple[int, dict | None]:
+    def _next(self, environ: dict, project_id: int) -> Reply:
         reply = next_reply(self.services, self._volunteer(environ), project_id, 1)
-        return (204, None) if reply is None else (200, reply)
+        return (204, None, []) if reply is None else (200, reply, [])
 
-    def _answer(self, environ: dict, task_id: int, length: int) -> tuple[int, dict]:
+    def _answer(self, environ: dict, task_id: int, length: int) -> Reply:
         caller = self._volunteer(environ)  # 401/403 before the body is judged
+        limits = self.limiter.check(*answer_checks(caller.id)) if self.limiter else None
         data = load_object(ANSWER_CREATE, parse_json(_read_body(environ, length)))
-        return 201, answer_reply(self.services, caller, task_id, data)
+        reply = answer_reply(self.services, caller, task_id, data)
+        return 201, reply, limits.headers() if limits else []
 
     def _volunteer(self, environ: dict):
         token = token_from_header(environ.get("HTTP_AUTHORIZATION", ""))
-        return authenticate(self.services, token).require_volunteer()
+        try:
+            caller = authenticate(self.services, token)
+        except AuthenticationError:
+            if token is not None and self.limiter:  # as web.auth counts them
+                self.limiter.check(*auth_failure_checks(environ.get("REMOTE_ADDR") or "unknown"))
+            raise
+        return caller.require_volunteer()
 
     def _reply(self, start_response: StartResponse, status: int, body: dict | None,
                headers: list[tuple[str, str]] | None = None) -> list[bytes]:

@@ -1,9 +1,25 @@
 """The JSON API, v1: the contract of DESIGN.md's API table."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
+
+from web import rate_limits
+from web.auth import identity
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# The answer call that web.hot_path did not take (a query string, another body
+# type) still counts against the volunteer's answer limit, as it does there.
+ANSWER_ENDPOINT = "api.submit_answer_"
+
+
+@bp.before_request
+def _answer_limit() -> None:
+    if request.endpoint != ANSWER_ENDPOINT:
+        return
+    caller = identity()  # a 401 here is the one the view would give
+    if caller.is_volunteer:
+        rate_limits.enforce(*rate_limits.answer_checks(caller.id))
 
 
 def init_app(app: Flask) -> None:

@@ -6,6 +6,7 @@ from flask import request
 
 from engine.errors import InvalidError
 from engine.intake.jobs import create_job, get_job, list_jobs, rerun_job
+from web import rate_limits
 from web.api import bp, serialize
 from web.api.schemas import JobForm, JobItems, JobsQuery, load_body, load_form, load_query
 from web.auth import identity
@@ -15,6 +16,7 @@ from web.services import services
 @bp.post("/projects/<int:project_id>/jobs")
 def create_job_(project_id: int):
     caller = identity().require_user()
+    rate_limits.enforce(*rate_limits.upload_checks(caller))
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None or not upload.filename:

@@ -1,9 +1,14 @@
-"""POST /volunteers: an anonymous volunteer in one call, no sign-up wall."""
+"""POST /volunteers: an anonymous volunteer in one call, no sign-up wall.
+
+Sign-ups are rate-limited per client address and per network (web.rate_limits),
+with defaults that let a school class start together behind one address.
+"""
 from __future__ import annotations
 
 from flask import request
 
 from engine.identity import create_volunteer
+from web import rate_limits
 from web.api import bp
 from web.api.schemas import VolunteerCreate, load_body
 from web.services import services
@@ -12,6 +17,7 @@ from web.services import services
 @bp.post("/volunteers")
 def create_volunteer_():
     data = load_body(VolunteerCreate()) if _has_body() else {"name": None}
+    rate_limits.enforce(*rate_limits.sign_up_checks(rate_limits.client_address()))
     volunteer_id, token = create_volunteer(services(), data["name"])
     return {"id": volunteer_id, "token": token}, 201
 

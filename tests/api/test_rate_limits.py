@@ -1,0 +1,239 @@
+"""Rate limits (issue 14.4): sign-ups, answers, API calls, bad tokens, uploads.
+
+Each test builds its own app with limits on (the shared test app has them off)
+on the session's real Redis; small allowances per hour keep the tests fast and
+far from any window's end.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from engine.services import Services
+from web import create_app
+from web.hot_path import HotPath
+from web.rate_limits import EXTENSION, network_of
+
+from .conftest import error_of
+
+LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+@pytest.fixture
+def limited(settings, registry, services):
+    """limited(**limits): a client of a fresh app on the same database and Redis
+    with rate limits on; every limit not given is the default."""
+    made: list[Services] = []
+
+    def make(**limits):
+        svc = Services(replace(settings, **{"rate_limits": 1, **limits}), registry)
+        made.append(svc)
+        return create_app({"SERVICES": svc, "TESTING": True}).test_client()
+
+    yield make
+    for svc in made:
+        svc.close()
+
+
+def _sign_up(client, address: str = "203.0.113.7"):
+    return client.post("/api/v1/volunteers", environ_base={"REMOTE_ADDR": address})
+
+
+def _assert_refused(response) -> None:
+    error = error_of(response, 429)
+    assert error["code"] == "rate_limited" and error["fields"] == {}
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.headers["RateLimit-Remaining"] == "0"
+    assert int(response.headers["RateLimit-Reset"]) == int(response.headers["Retry-After"])
+
+
+def test_the_test_app_has_no_rate_limits(app, client):
+    assert EXTENSION not in app.extensions
+    for _ in range(3):
+        r = client.post("/api/v1/volunteers")
+        assert r.status_code == 201 and "RateLimit-Limit" not in r.headers
+
+
+def test_a_school_class_of_100_signs_up_together_with_the_defaults(limited):
+    client = limited()
+    for n in range(100):
+        r = _sign_up(client)
+        assert r.status_code == 201, (n, r.json)
+    assert r.headers["RateLimit-Limit"] == "100" and r.headers["RateLimit-Remaining"] == "0"
+    for _ in range(3):
+        _assert_refused(_sign_up(client))
+
+
+def test_sign_ups_per_address(limited):
+    client = limited(limit_volunteers="3/hour")
+    remaining = [_sign_up(client).headers["RateLimit-Remaining"] for _ in range(3)]
+    assert remaining == ["2", "1", "0"]
+    refused = _sign_up(client)
+    _assert_refused(refused)
+    assert refused.headers["RateLimit-Limit"] == "3"
+    assert _sign_up(client, "198.51.100.9").status_code == 201  # another address
+
+
+def test_a_forged_forwarded_for_does_not_dodge_the_limit(limited):
+    """Without ProxyFix the client's own X-Forwarded-For is not its address."""
+    client = limited(limit_volunteers="2/hour")
+    for n in range(2):
+        r = client.post("/api/v1/volunteers", headers={"X-Forwarded-For": f"10.9.{n}.1"})
+        assert r.status_code == 201
+    _assert_refused(client.post("/api/v1/volunteers", headers={"X-Forwarded-For": "10.9.9.1"}))
+
+
+def test_sign_ups_per_network(limited):
+    client = limited(limit_volunteers="100/hour", limit_volunteers_network="3/hour")
+    for host in (1, 2, 3):
+        assert _sign_up(client, f"192.0.2.{host}").status_code == 201
+    _assert_refused(_sign_up(client, "192.0.2.200"))
+    assert _sign_up(client, "192.0.3.1").status_code == 201  # the next /24
+
+
+def test_sign_ups_per_ipv6_network(limited):
+    client = limited(limit_volunteers="100/hour", limit_volunteers_network="2/hour")
+    assert _sign_up(client, "2001:db8:0:1::1").status_code == 201
+    assert _sign_up(client, "2001:db8:0:2::7").status_code == 201
+    _assert_refused(_sign_up(client, "2001:db8:0:3::1"))  # the same /56
+    assert _sign_up(client, "2001:db8:0:100::1").status_code == 201  # another /56
+
+
+def test_networks():
+    assert network_of("192.0.2.77") == "192.0.2.0/24"
+    assert network_of("::ffff:192.0.2.77") == "192.0.2.0/24"
+    assert network_of("2001:db8:1:2ff:1::1") == "2001:db8:1:200::/56"
+    assert network_of("unknown") == "unknown"
+
+
+def test_a_refused_sign_up_uses_nothing_up(limited):
+    """Refused by its address, a sign-up does not count against its network."""
+    client = limited(limit_volunteers="1/hour", limit_volunteers_network="2/hour")
+    assert _sign_up(client, "192.0.2.1").status_code == 201
+    _assert_refused(_sign_up(client, "192.0.2.1"))
+    assert _sign_up(client, "192.0.2.2").status_code == 201
+    _assert_refused(_sign_up(client, "192.0.2.3"))
+
+
+def test_two_processes_share_the_limits(limited):
+    """Two apps (as two gunicorn workers) on one Redis count together."""
+    first, second = limited(limit_volunteers="2/hour"), limited(limit_volunteers="2/hour")
+    assert _sign_up(first).status_code == 201
+    assert _sign_up(second).status_code == 201
+    _assert_refused(_sign_up(first))
+    _assert_refused(_sign_up(second))
+
+
+def test_the_off_switch(settings, registry, services):
+    svc = Services(replace(settings, rate_limits=0, limit_volunteers="1/hour"), registry)
+    client = create_app({"SERVICES": svc, "TESTING": True}).test_client()
+    for _ in range(3):
+        r = _sign_up(client)
+        assert r.status_code == 201 and "RateLimit-Limit" not in r.headers
+    svc.close()
+
+
+def test_a_limit_that_cannot_be_read_stops_the_start(settings, registry):
+    svc = Services(replace(settings, rate_limits=1, limit_answers="often"), registry)
+    with pytest.raises(ValueError, match="often"):
+        create_app({"SERVICES": svc, "TESTING": True})
+
+
+def test_an_empty_limit_is_no_limit(limited):
+    client = limited(limit_volunteers="", limit_volunteers_network="")
+    for _ in range(3):
+        r = _sign_up(client)
+        assert r.status_code == 201 and "RateLimit-Limit" not in r.headers
+
+
+# --- answers: the hot path and Flask alike ------------------------------------------
+
+def _lease(client, volunteer: dict, project_id: int) -> dict:
+    r = client.get(f"/api/v1/projects/{project_id}/tasks/next", headers=volunteer["headers"])
+    assert r.status_code == 200, r.get_data(True)
+    return r.json
+
+
+def _answer(client, volunteer: dict, handout: dict, query: str = ""):
+    return client.post(f"/api/v1/tasks/{handout['task']['id']}/answers{query}",
+                       headers=volunteer["headers"],
+                       json={"lease": handout["lease"]["token"], "answer": {"label": "seal"}})
+
+
+def test_answers_per_volunteer_on_the_hot_path(limited, api, charity):
+    client = limited(limit_answers="2/hour")
+    hot = client.application.wsgi_app
+    assert isinstance(hot, HotPath)
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(4)])
+    volunteer, other = api.volunteer(), api.volunteer()
+    served = hot.served
+    first = _answer(client, volunteer, _lease(client, volunteer, project["id"]))
+    assert first.status_code == 201
+    assert [first.headers[h] for h in LIMIT_HEADERS[:2]] == ["2", "1"]
+    assert _answer(client, volunteer, _lease(client, volunteer, project["id"])).status_code == 201
+    handout = _lease(client, volunteer, project["id"])
+    _assert_refused(_answer(client, volunteer, handout))
+    assert hot.served - served == 6  # every call above was the hot path's
+    # the same counter holds where Flask serves the call (a query string)
+    _assert_refused(_answer(client, volunteer, handout, "?from=flask"))
+    assert hot.served - served == 6
+    assert _answer(client, other, _lease(client, other, project["id"])).status_code == 201
+
+
+def test_answers_served_by_flask_count_too(limited, api, charity):
+    client = limited(limit_answers="1/hour")
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(3)])
+    volunteer = api.volunteer()
+    r = _answer(client, volunteer, _lease(client, volunteer, project["id"]), "?from=flask")
+    assert r.status_code == 201 and r.headers["RateLimit-Remaining"] == "0"
+    _assert_refused(_answer(client, volunteer, _lease(client, volunteer, project["id"])))
+
+
+# --- tokens: calls per user, bad tokens per address ----------------------------------
+
+def test_api_calls_per_user(limited, auth):
+    client = limited(limit_api="3/hour")
+    charity, other = auth.charity("Penguin Watch"), auth.charity("Seal Trust")
+    remaining = [client.get("/api/v1/projects", headers=charity).headers["RateLimit-Remaining"]
+                 for _ in range(3)]
+    assert remaining == ["2", "1", "0"]
+    _assert_refused(client.get("/api/v1/projects", headers=charity))
+    assert client.get("/api/v1/projects", headers=other).status_code == 200
+
+
+def test_bad_tokens_per_address(limited, auth):
+    client = limited(limit_auth_failures="3/hour")
+    bad = {"Authorization": "Bearer bsv_not-a-token"}
+    nearby = {"environ_base": {"REMOTE_ADDR": "203.0.113.7"}}
+    project_next = "/api/v1/projects/1/tasks/next"  # the hot path counts its failures too
+    for path in (project_next, "/api/v1/projects", "/api/v1/jobs/1"):
+        error_of(client.get(path, headers=bad, **nearby), 401)
+    for _ in range(2):
+        error_of(client.get("/api/v1/jobs/1", **nearby), 401)  # no token: not a guess
+    _assert_refused(client.get("/api/v1/jobs/1", headers=bad, **nearby))
+    _assert_refused(client.get(project_next, headers=bad, **nearby))
+    # a correct token from the same address (a school's NAT) is never locked out
+    assert client.get("/api/v1/projects", headers=auth.charity(), **nearby).status_code == 200
+    error_of(client.get("/api/v1/jobs/1", headers=bad,
+                        environ_base={"REMOTE_ADDR": "198.51.100.9"}), 401)
+
+
+def test_uploads_per_organisation(limited, auth):
+    client = limited(limit_uploads="2/hour")
+    charity, colleague = auth.charity("Penguin Watch"), auth.admin("Penguin Watch")
+    other = auth.charity("Seal Trust")
+
+    def upload(headers: dict):
+        body = {"name": "Cams", "task_type": "classify",
+                "config": {"question": "What?", "labels": ["a", "b"]}}
+        project = client.post("/api/v1/projects", json=body, headers=headers).json
+        return client.post(f"/api/v1/projects/{project['id']}/jobs",
+                           json={"items": [{"text": "x"}]}, headers=headers)
+
+    assert upload(charity).status_code == 202
+    assert upload(colleague).headers["RateLimit-Remaining"] == "0"
+    _assert_refused(upload(charity))  # the organisation's allowance, not the member's
+    assert upload(other).status_code == 202

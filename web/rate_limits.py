@@ -1,0 +1,234 @@
+"""Rate limits: how often one volunteer, user, address, network or organisation may act.
+
+The limits are the Settings strings limit_* ("N/unit", several joined by ";"),
+parsed with the `limits` library; Settings.rate_limits == 0 turns them all off.
+Counters live in the app's own Redis, so every web process shares them.
+
+One Lua call per check, whatever the number of windows: it reads every window
+of every limit asked about and counts the request in all of them only when all
+have room, so a refused request uses up nothing (a refused sign-up does not eat
+the network's allowance). Fixed windows, each started by its first hit and
+ended by Redis's expiry. The volunteer's hot path (web.hot_path) makes the same
+call without Flask; the Flask views reach it through `enforce`.
+
+Which limit keys on what:
+  volunteers, volunteers_network  sign-ups per client address and per /24 or /56
+  answers                         answers per volunteer (hot path and Flask alike)
+  api                             calls per user (charity, admin), any of its tokens
+  auth_failures                   bad tokens per client address; only failures count,
+                                  so one typo-prone client behind a school's NAT
+                                  never locks the others out: a correct token
+                                  always passes, a bad one past the limit gets 429
+  uploads                         job uploads per organisation
+
+The client address is request.remote_addr (REMOTE_ADDR on the hot path): behind
+a proxy, ProxyFix in front of the whole WSGI stack makes it the client's.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, current_app, g, request
+from limits import RateLimitItem, parse_many
+
+from engine.config import Settings
+from engine.errors import TooManyRequestsError
+from engine.identity import Identity
+from engine.services import Services
+
+NAMES = ("volunteers", "volunteers_network", "answers", "api", "auth_failures", "uploads")
+KEY_PREFIX = "bs:rl"
+EXTENSION = "bitesize_rate_limits"
+
+# KEYS[i]: one window's counter; ARGV[2i-1], ARGV[2i]: its allowance and length (ms).
+# Replies {room, used_1, ttl_ms_1, used_2, ttl_ms_2, ...}; `used` after the hit when
+# there was room, before it when not.
+_HIT = """
+local room, seen = 1, {}
+for i, key in ipairs(KEYS) do
+  local used = tonumber(redis.call('GET', key) or '0')
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then ttl = tonumber(ARGV[2 * i]) end
+  if used >= tonumber(ARGV[2 * i - 1]) then room = 0 end
+  seen[i] = {used, ttl}
+end
+local reply = {room}
+for i, key in ipairs(KEYS) do
+  local used, ttl = seen[i][1], seen[i][2]
+  if room == 1 then
+    used = redis.call('INCR', key)
+    if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ttl) end
+  end
+  reply[#reply + 1] = used
+  reply[#reply + 1] = ttl
+end
+return reply
+"""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check, as told in the IETF draft's RateLimit-* headers:
+    the window with the least room left (when refused: the one that ends last
+    among the full ones, so Retry-After is really long enough)."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # whole seconds until that window starts over
+
+    def headers(self) -> list[tuple[str, str]]:
+        head = [("RateLimit-Limit", str(self.limit)),
+                ("RateLimit-Remaining", str(self.remaining)),
+                ("RateLimit-Reset", str(self.reset))]
+        return head if self.allowed else [*head, ("Retry-After", str(self.reset))]
+
+    def tighter(self, other: Verdict | None) -> Verdict:
+        """Of two checks made for one request, the one to report."""
+        if other is None:
+            return self
+        return min(self, other, key=lambda v: (v.allowed, v.remaining, -v.reset))
+
+
+class RateLimitedError(TooManyRequestsError):
+    """Over a rate limit (429): wait Retry-After seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(f"too many requests; try again in {verdict.reset} seconds",
+                         retry_after=verdict.reset)
+        self.verdict = verdict
+
+    def headers(self) -> list[tuple[str, str]]:
+        return self.verdict.headers()
+
+
+class RateLimiter:
+    """The parsed limits and the one script that checks them, for one app."""
+
+    def __init__(self, settings: Settings, connection: Callable[[], redis.Redis]) -> None:
+        self.limits: dict[str, list[RateLimitItem]] = {
+            name: _parse(getattr(settings, f"limit_{name}")) for name in NAMES}
+        self.connection = connection  # Services.redis, connected on first use
+        self._script = None
+
+    def check(self, *checks: tuple[str, object]) -> Verdict | None:
+        """Count one request against every (limit name, who) given; raise
+        RateLimitedError when any window is full. None when none applies."""
+        keys, args, amounts = [], [], []
+        for name, who in checks:
+            for item in self.limits[name]:
+                seconds = item.get_expiry()
+                keys.append(f"{KEY_PREFIX}:{name}:{who}:{item.amount}/{seconds}")
+                args += [item.amount, seconds * 1000]
+                amounts.append(item.amount)
+        if not keys:
+            return None
+        reply = self._hit()(keys=keys, args=args)
+        verdict = _verdict(bool(reply[0]), amounts, reply[1::2], reply[2::2])
+        if not verdict.allowed:
+            raise RateLimitedError(verdict)
+        return verdict
+
+    def _hit(self):
+        if self._script is None:
+            self._script = self.connection().register_script(_HIT)
+        return self._script
+
+
+def _parse(text: str) -> list[RateLimitItem]:
+    """"N/unit;M/unit" as `limits` reads it; empty: no limit of this kind."""
+    return parse_many(text) if text.strip() else []
+
+
+def _verdict(allowed: bool, amounts: list[int], used: list[int], ttls: list[int]) -> Verdict:
+    windows = [(amount, amount - count if allowed else 0, math.ceil(ttl / 1000))
+               for amount, count, ttl in zip(amounts, used, ttls, strict=True)
+               if allowed or count >= amount]
+    amount, remaining, reset = min(windows, key=lambda w: (w[1], -w[2]))
+    return Verdict(allowed, amount, max(remaining, 0), max(reset, 1))
+
+
+# --- who is asking ---------------------------------------------------------------
+
+def network_of(address: str) -> str:
+    """The /24 (IPv4) or /56 (IPv6) a client address is in: what one household,
+    school or small provider's customers share; the address itself if unreadable."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 56
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def sign_up_checks(address: str) -> tuple[tuple[str, str], ...]:
+    return (("volunteers", address), ("volunteers_network", network_of(address)))
+
+
+def answer_checks(volunteer_id: int) -> tuple[tuple[str, str], ...]:
+    return (("answers", str(volunteer_id)),)
+
+
+def api_checks(user_id: int) -> tuple[tuple[str, str], ...]:
+    return (("api", str(user_id)),)
+
+
+def auth_failure_checks(address: str) -> tuple[tuple[str, str], ...]:
+    return (("auth_failures", address),)
+
+
+def upload_checks(caller: Identity) -> tuple[tuple[str, str], ...]:
+    """Per organisation: every member's uploads share one allowance."""
+    who = caller.organisation_id if caller.organisation_id is not None else f"user-{caller.id}"
+    return (("uploads", str(who)),)
+
+
+# --- Flask's side --------------------------------------------------------------------
+
+def limiter_of(app: Flask) -> RateLimiter | None:
+    """The app's limiter, None when limits are off."""
+    return app.extensions.get(EXTENSION)
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def enforce(*checks: tuple[str, object]) -> None:
+    """Check the current request against limits; its reply then carries the
+    RateLimit-* headers of the tightest one (and Retry-After on a 429)."""
+    limiter = limiter_of(current_app)
+    if limiter is None:
+        return
+    try:
+        verdict = limiter.check(*checks)
+    except RateLimitedError as exc:
+        g.rate_limit = exc.verdict
+        raise
+    if verdict is not None:
+        g.rate_limit = verdict.tighter(g.get("rate_limit"))
+
+
+def _add_headers(response):
+    verdict = g.get("rate_limit")
+    if verdict is not None:
+        for name, value in verdict.headers():
+            response.headers[name] = value
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Build the limiter from the app's settings (ValueError at start-up for a
+    limit string `limits` cannot read) unless rate_limits is 0."""
+    services: Services = app.extensions["bitesize"]
+    if services.settings.rate_limits:
+        app.extensions[EXTENSION] = RateLimiter(services.settings, lambda: services.redis)
+    app.after_request(_add_headers)

@@ -77,8 +77,13 @@ def settings(tmp_path: Path, template_db: str, redis_url: str) -> Settings:
     else:
         shutil.copy(template_db, tmp_path / "bitesize.db")
         database_url = f"sqlite:///{tmp_path / 'bitesize.db'}"
+    # rate_limits=0: the test app has no rate limits unless a test turns them on
+    # (tests/api/test_rate_limits.py builds apps with BITESIZE overrides).
+    # fetch_allow: the suite's own servers (webhook receivers, IIIF museums)
+    # listen on 127.0.0.1 only; that one address is allowed, the rest of loopback not.
     return Settings(instance_path=tmp_path / "instance", database_url=database_url,
-                    redis_url=redis_url, secret_key="test-secret").resolved()
+                    redis_url=redis_url, secret_key="test-secret", rate_limits=0,
+                    fetch_allow="127.0.0.1").resolved()
 
 
 @pytest.fixture

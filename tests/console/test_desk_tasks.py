@@ -1,7 +1,8 @@
 """The quality desk's contested task page: the project's staff open it (another
 organisation's task is missing; a charity member settles but gets no links to
-the admins' volunteer pages), each task type shows its answers its own way, and settling (a picked answer or a
-typed one, with a note for the audit log) moves on to the next contested task.
+the admins' volunteer pages), each task type shows its answers its own way, and
+settling (a picked answer or a typed one, with a note for the audit log) moves
+on to the next contested task.
 """
 from __future__ import annotations
 

@@ -76,6 +76,7 @@ from engine.store.redis_server import EmbeddedRedis  # noqa: E402
 RESULTS_PATH = BENCH_DIR / "results" / "quality_check.json"
 ORG = "Quality Check Trust"
 LABELS = ("deer", "fox", "empty")
+PHOTO_TEXT = "camera trap photo "  # + the item's id: what a volunteer is shown
 SCRIPT_LABEL = LABELS[0]  # both scripts give the same label: together they would carry votes
 QUARANTINE_BEFORE = 10  # a script must be quarantined before it has given this many answers
 START_SECONDS = 60
@@ -268,7 +269,7 @@ def new_volunteer(base: str, sessions: ExitStack) -> tuple[int, Api]:
 
 @dataclass(frozen=True)
 class Truth:
-    """What the item shows, by item id (the task's payload `ref`); gold ids apart."""
+    """What the item shows, by item id (which its text shows, see shown_ref); gold ids apart."""
 
     labels: dict[str, str]
     gold: frozenset[str]
@@ -294,14 +295,14 @@ def gold_csv(truth: Truth) -> str:
     writer = csv.writer(out)
     writer.writerow(["text", "id", "gold"])
     for ref in sorted(truth.gold):
-        writer.writerow([f"camera trap photo {ref}", ref, truth.labels[ref]])
+        writer.writerow([f"{PHOTO_TEXT}{ref}", ref, truth.labels[ref]])
     return out.getvalue()
 
 
 def create_project(admin: Api, sizes: Sizes, truth: Truth) -> int:
     """The project, its items as JSON and its gold items as a CSV, split by the worker."""
     project = admin.json("POST", "/projects", expect=(201,), json=project_body(sizes))
-    items = [{"text": f"camera trap photo {ref}", "id": ref}
+    items = [{"text": f"{PHOTO_TEXT}{ref}", "id": ref}
              for ref in sorted(truth.labels) if ref not in truth.gold]
     jobs = [admin.json("POST", f"/projects/{project['id']}/jobs", expect=(202,),
                        json={"items": items}),
@@ -331,8 +332,14 @@ def answer(api: Api, handout: dict, label: str) -> dict:
     task = handout["task"]
     reply = api.json("POST", f"/tasks/{task['id']}/answers", expect=(201,),
                      json={"lease": handout["lease"]["token"], "answer": {"label": label}})
-    return {"task": task["id"], "ref": task["payload"]["ref"], "label": label,
+    return {"task": task["id"], "ref": shown_ref(task["payload"]), "label": label,
             "counted": reply["counted"], "created_at": reply["created_at"]}
+
+
+def shown_ref(payload: dict) -> str:
+    """The item a volunteer is looking at, read off what the task shows (as a
+    person would read the photo): volunteers are not sent the item's id."""
+    return payload["text"].removeprefix(PHOTO_TEXT)
 
 
 def honest_label(truth: Truth, ref: str, rng: random.Random, accuracy: float) -> str:
@@ -354,7 +361,7 @@ def honest_volunteer(api: Api, project_id: int, truth: Truth, sizes: Sizes, seed
             stop_event.wait(0.3)
             continue
         handout = got.json()
-        label = honest_label(truth, handout["task"]["payload"]["ref"], rng,
+        label = honest_label(truth, shown_ref(handout["task"]["payload"]), rng,
                              sizes.honest_accuracy)
         time.sleep(rng.uniform(*sizes.pace))
         replies.append(answer(api, handout, label))
@@ -436,7 +443,7 @@ def settle(admin: Api, project_id: int, truth: Truth, task_id: int, desk: Desk) 
     entry = next((t for t in queue["tasks"] if t["id"] == task_id), None)
     if entry is None:  # no longer contested (a block merged it again): nothing to do
         return
-    label = truth.labels[entry["payload"]["ref"]]
+    label = truth.labels[entry["ref"]]
     done = admin.call("POST", f"/tasks/{task_id}/resolution", expect=(200, 409),
                       json={"answer": {"label": label}, "note": "checked against the truth"})
     if done.status_code == 200:

@@ -79,8 +79,8 @@ class Settings:
     def resolved(self, create: bool = True) -> Settings:
         """Fill the defaults that depend on the instance folder."""
         instance = Path(self.instance_path).absolute()
-        if create:
-            instance.mkdir(parents=True, exist_ok=True)
+        if create and not instance.is_dir():
+            _private_dir(instance)
         database_url = self.database_url or f"sqlite:///{instance / 'bitesize.db'}"
         secret = self.secret_key or (_instance_secret(instance) if create else "")
         return replace(self, instance_path=instance, database_url=database_url,
@@ -112,13 +112,23 @@ def _coerce(type_name: Any, raw: str) -> Any:
     return raw
 
 
+def _private_dir(path: Path) -> None:
+    """A new instance folder only its owner can enter (0700, whatever the
+    umask): it holds the secret, the SQLite file, uploads and Redis's data.
+    Media are served by the app itself, as the same user."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 def _instance_secret(instance: Path) -> str:
     """A per-instance random secret, made once, so every process signs alike."""
     path = instance / "secret_key"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(secrets.token_hex(32))
-        tmp.chmod(0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            stream.write(secrets.token_hex(32))
         try:
             os.link(tmp, path)  # first writer wins; others read its secret
         except FileExistsError:

@@ -113,7 +113,9 @@ class TaskType(ABC):
         """Cut one validated item into microtasks; raises ItemError if it cannot.
 
         Types that cut pictures (tiles, lines) read and store them through
-        ``media``; the others ignore it.
+        ``media``; the others ignore it. A payload is all a volunteer receives,
+        so it holds only what the task shows: never the item's id (a charity's
+        file name can give the answer away), nothing that tells gold apart.
         """
 
     @abstractmethod

@@ -106,12 +106,13 @@ class ClassifyType(TaskType):
         return ClassifyItemSchema(config["labels"])
 
     def split(self, item: dict, config: dict, media: Media | None = None) -> list[Microtask]:
+        """One task showing the image or text (and thumbnail). Only what the
+        volunteer needs: the item's id stays on its row, since a charity's file
+        name or id can give the answer away or mark a gold item."""
         payload = {key: item[key] for key in ("image", "text", "thumb") if key in item}
         if "image" not in payload and "text" not in payload:
             message = "An item needs an image or a text."
             raise ItemError(message, {"image": [message], "text": [message]})
-        if "id" in item:
-            payload["ref"] = item["id"]
         return [Microtask(payload, item.get("gold"))]
 
     def answer_schema(self, config: dict) -> Schema:

@@ -143,17 +143,18 @@ class LocateType(TaskType):
         size = image.size
         tiles = tiling.tile_grid(*size, config["tile_size"], config["overlap"])
         refs = [item["image"]] if len(tiles) == 1 else tiling.cut(image, tiles, media)
-        return [Microtask(self._payload(item, config, ref, tile, size),
+        return [Microtask(self._payload(config, ref, tile, size),
                           tiling.marks_in_tile(item["gold"], tile) if "gold" in item else None)
                 for ref, tile in zip(refs, tiles, strict=True)]
 
-    def _payload(self, item: dict, config: dict, ref: str, tile: tiling.Tile,
+    def _payload(self, config: dict, ref: str, tile: tiling.Tile,
                  size: tuple[int, int]) -> dict:
+        """What the volunteer is shown: the tile's picture and where it lies. Never
+        the item's id: a charity's file name can give the answer away or mark gold
+        (the id stays on the item row, for the console and the exports)."""
         payload = {"image": ref, "tile": list(tile), "size": list(size)}
         if config["shape"] == "point":
             payload["radius"] = config["radius"]  # combine merges overlap doubles by it
-        if "id" in item:
-            payload["ref"] = item["id"]
         return payload
 
     # -- aggregate ---------------------------------------------------------------

@@ -149,18 +149,18 @@ class TranscribeType(TaskType):
         """One task per line: the charity's regions, else the lines found on the
         page (split "lines"), else the image as it is (split "none"). A page on
         which no line is found is one task, the whole page: a volunteer can still
-        read what the cutter could not see."""
+        read what the cutter could not see. No item id in a payload (see
+        classify's split)."""
         if "regions" not in item and config["split"] == "none":
-            return [Microtask(_payload(item, {"image": item["image"], "line": 1}),
-                              item.get("gold"))]
+            return [Microtask({"image": item["image"], "line": 1}, item.get("gold"))]
         if media is None:
             message = "Cutting a page into lines needs the media store; none was given."
             raise ItemError(message, {"image": [message]})
         page = imaging.open_image(media.read(item["image"]), "the page")
         page, boxes, golds = _cut(page, item, config)
-        return [Microtask(_payload(item, {
+        return [Microtask({
             "image": media.store(imaging.encode_jpeg(page.crop(_corners(box))), "jpg"),
-            "page": item["image"], "line": n, "box": box, "size": list(page.size)}), gold)
+            "page": item["image"], "line": n, "box": box, "size": list(page.size)}, gold)
             for n, (box, gold) in enumerate(zip(boxes, golds, strict=True), 1)]
 
     def answer_schema(self, config: dict) -> Schema:
@@ -243,12 +243,6 @@ class TranscribeType(TaskType):
                         {"text": "dear sir, I write from the front"}],
             "media": {page[0]: page[1]},
         }
-
-
-def _payload(item: dict, payload: dict) -> dict:
-    if "id" in item:
-        payload["ref"] = item["id"]
-    return payload
 
 
 def _cut(page: Image.Image, item: dict, config: dict

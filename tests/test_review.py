@@ -123,3 +123,20 @@ def test_volunteer_stats_for_the_owner(client, auth, work, services):
     hidden = client.get(f"/api/v1/projects/{project['id']}/volunteers",
                         headers=auth.charity("Other"))
     assert hidden.status_code == 404
+
+
+def test_the_review_queue_names_each_item_volunteers_were_not_told(client, auth, work):
+    """The item's id is the charity's: on its review queue, not in the payload."""
+    charity = auth.charity()
+    project = client.post("/api/v1/projects", headers=charity, json={
+        "name": "cams", "task_type": "classify", "min_answers": 2, "max_answers": 2,
+        "confidence": 0.9, "config": {"question": "What?", "labels": LABELS}}).json
+    client.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
+                json={"items": [{"text": "blurry", "id": "cam-3/seal-1.jpg"}]})
+    work()
+    answer(client, project["id"], auth.volunteer(), "penguin")
+    answer(client, project["id"], auth.volunteer(), "seal")
+    (entry,) = client.get(f"/api/v1/projects/{project['id']}/review", headers=charity
+                          ).json["tasks"]
+    assert entry["ref"] == "cam-3/seal-1.jpg" and isinstance(entry["item"], int)
+    assert entry["payload"] == {"text": "blurry"}

@@ -32,7 +32,11 @@ ANSWER_COLUMNS = ("task", "worker", "answer", "counted", "gold", "item", "item_r
                   "answered_at")
 LEVELS = ("task", "item")
 _DONE = ("retired", "settled")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell as a formula when it starts with one of these, also
+# after leading blanks (" =1") and in their full-width forms ("＝1"); "|" starts a
+# DDE call in some programs. Tabs and CRs are escaped even alone, as before.
+_FORMULA_MARKS = frozenset("=+-@|＝＋－＠｜")
+_BLANK_START = ("\t", "\r")
 
 
 def result_rows(services: Services, project_id: int, chunk: int = 1000) -> Iterator[dict[str, Any]]:
@@ -159,11 +163,28 @@ def escape_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA_START) else value
+        return "'" + value if looks_like_formula(value) else value
     if not isinstance(value, (dict, list)):
         return str(value)  # a number such as -3 is data, not a formula
     text = json.dumps(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if looks_like_formula(text) else text
+
+
+def looks_like_formula(text: str) -> bool:
+    """Whether a spreadsheet could read ``text`` as a formula: its first
+    non-blank character is a formula mark (or it starts with a tab or CR)."""
+    if text.startswith(_BLANK_START):
+        return True
+    stripped = text.lstrip()
+    return bool(stripped) and stripped[0] in _FORMULA_MARKS
+
+
+def unescape_cell(cell: str) -> str:
+    """The text escape_cell was given, back from its cell ("'=x" -> "=x"), for
+    readers of exported files (``bitesize consensus``); other cells as they are."""
+    if cell.startswith("'") and looks_like_formula(cell[1:]):
+        return cell[1:]
+    return cell
 
 
 def _csv(rows: Iterator[dict[str, Any]], columns: tuple[str, ...],

@@ -42,6 +42,7 @@ from typing import Any, TextIO
 import numpy as np
 from marshmallow import ValidationError
 
+from engine.delivery.exports import unescape_cell
 from engine.errors import InvalidError
 from engine.quality import truth
 from engine.quality.consensus import UNKNOWN_RELIABILITY
@@ -140,9 +141,10 @@ def _checked(reader, name: str, columns: tuple[str, ...], may_be_empty: tuple[st
 
 
 def _unescaped(cell: str) -> str:
-    """Undo the exports' formula escaping ("'=x" -> "=x", "'-3" -> "-3"), so an
-    exported answers CSV merges to what was answered."""
-    return cell[1:] if cell[:1] == "'" and cell[1:2] in ("=", "+", "-", "@") else cell
+    """Undo the exports' formula escaping ("'=x" -> "=x", "'-3" -> "-3",
+    "' =x" -> "=x", "'＝x" -> "＝x"), by the very rule that escaped it, so an
+    exported answers CSV merges to what was answered; stripped like any cell."""
+    return unescape_cell(cell).strip()
 
 
 def _positions(header: list[str], name: str, columns: tuple[str, ...],

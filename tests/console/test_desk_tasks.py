@@ -143,6 +143,7 @@ def test_a_classify_task_shows_label_counts_and_each_answers_volunteer(console, 
     text = squash(page)
     assert f"Task {task} contested" in text
     assert "What is on the photo?" in text and "photo 0" in text  # the task's text
+    assert "of item p0" in text  # the item's id, from its row (volunteers never get it)
     assert "Label counts" in text
     assert re.search(r"penguin 1 1 [\d.]+ seal 2 2 [\d.]+ empty 0 0", text)
     for volunteer in (ana, bo):

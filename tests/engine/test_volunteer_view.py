@@ -154,6 +154,21 @@ def test_newcomers_newest_first_with_their_first_five_answers(services, arrivals
     assert [len(v["sample"]) for v in found["volunteers"]] == [1, 3, 5]
 
 
+def test_the_desk_shows_the_items_ref_from_its_row(services, make_project, volunteer,
+                                                  admin):
+    """Volunteers are not sent the item's id; the desk still names the item."""
+    project = make_project(items=[{"text": "t0", "id": "cam-1/owl.jpg"}], min_answers=1,
+                           max_answers=1)
+    who = volunteer()
+    handout = next_task(services, who, project.id)
+    assert handout.payload == {"text": "t0"}
+    submit_answer(services, who, handout.task_id, handout.lease, {"label": "a"})
+    profile = volunteer_view.volunteer_profile(services, admin, project.id, who.id)
+    assert [row["shown"]["ref"] for row in profile["recent"]] == ["cam-1/owl.jpg"]
+    (newcomer,) = volunteer_view.newcomers(services, admin, project.id)["volunteers"]
+    assert [row["shown"]["ref"] for row in newcomer["sample"]] == ["cam-1/owl.jpg"]
+
+
 def test_newcomers_include_those_with_a_stat_and_leave_out_the_blocked(services, arrivals,
                                                                        admin):
     project, people = arrivals

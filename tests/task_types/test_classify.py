@@ -106,7 +106,7 @@ def test_bad_item_names_the_field(classify, config, item, field):
     [
         (
             {"image": URL, "thumb": "/media/t.jpg", "id": "0001", "gold": "Deer"},
-            Microtask({"image": URL, "thumb": "/media/t.jpg", "ref": "0001"}, "Deer"),
+            Microtask({"image": URL, "thumb": "/media/t.jpg"}, "Deer"),
         ),
         ({"text": "A fox!"}, Microtask({"text": "A fox!"}, None)),
     ],

@@ -81,8 +81,7 @@ def test_a_photo_that_fits_one_tile_is_shown_as_uploaded(locate, boxes):
     media = MemoryMedia({PHOTO: jpeg(640, 480)})
     item = {"image": PHOTO, "id": "colony-7", "gold": [[10.0, 20.0, 30.0, 60.0]]}
     (task,) = locate.split(item, boxes, media)
-    assert task.payload == {"image": PHOTO, "tile": [0, 0, 640, 480], "size": [640, 480],
-                            "ref": "colony-7"}
+    assert task.payload == {"image": PHOTO, "tile": [0, 0, 640, 480], "size": [640, 480]}
     assert task.gold == [[10.0, 20.0, 30.0, 60.0]]
     assert list(media.files) == [PHOTO]  # nothing re-encoded or stored
 

@@ -121,7 +121,7 @@ def test_bad_item_names_the_field(number, count, item, field):
 
 def test_split_makes_one_task_per_item(number, count):
     item = number.item_schema(count).load({"image": URL, "id": "0001", "gold": 12})
-    assert number.split(item, count) == [Microtask({"image": URL, "ref": "0001"}, 12)]
+    assert number.split(item, count) == [Microtask({"image": URL}, 12)]
 
 
 def test_split_refuses_an_item_without_media(number, count):

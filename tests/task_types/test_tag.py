@@ -180,7 +180,7 @@ def test_item_gold_must_be_in_a_closed_vocabulary(tag, closed):
 def test_split_makes_one_task_per_item(tag, config):
     item = {"image": URL, "thumb": "/media/t.jpg", "id": "0001", "gold": ["Deer"]}
     assert tag.split(item, config) == [
-        Microtask({"image": URL, "thumb": "/media/t.jpg", "ref": "0001"}, ["Deer"])
+        Microtask({"image": URL, "thumb": "/media/t.jpg"}, ["Deer"])
     ]
 
 

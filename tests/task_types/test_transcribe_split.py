@@ -66,7 +66,7 @@ def test_split_cuts_a_page_into_its_lines(transcribe, config):
         assert y <= top - 4 and y + h >= top + 31 + 4 and h < 70
         assert x <= 120 - 4 and x + w >= 120 + 110 * (words - 1) + 81 + 4
         assert task.payload == {"image": task.payload["image"], "page": PAGE, "line": n + 1,
-                                "box": [x, y, w, h], "size": [1200, 900], "ref": "p1"}
+                                "box": [x, y, w, h], "size": [1200, 900]}
         assert task.gold is None
         assert stored_size(media, task.payload["image"]) == (w, h)
     assert [y for _, y, _, _ in boxes] == sorted(y for _, y, _, _ in boxes)
@@ -149,7 +149,7 @@ def test_split_none_makes_one_task_without_media(transcribe):
     config = transcribe.load_config({"split": "none"})
     item = transcribe.item_schema(config).load({"image": PAGE, "id": "l7", "gold": "Dear Sir"})
     assert transcribe.split(item, config) == [
-        Microtask({"image": PAGE, "line": 1, "ref": "l7"}, "Dear Sir")]
+        Microtask({"image": PAGE, "line": 1}, "Dear Sir")]
 
 
 def test_split_needs_media_to_cut(transcribe, config):

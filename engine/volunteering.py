@@ -4,7 +4,11 @@
 read. `submit_answer` commits the answer row in SQL first (unique per task
 and volunteer) and only then closes the lease in Redis, so an answer that got
 a 2xx is always stored, and a retry of the same submit is recognised instead
-of doubled. Every few answers of a volunteer (engine.quality.reliability.check_due)
+of doubled; an answer to a skipped lease is withdrawn again in the same call
+(the skip may land between the insert and Redis), so it never gets a 2xx.
+Fair hand-out: a volunteer holds at most Settings.max_leases live leases in a
+project and extends each at most Settings.max_extends times.
+Every few answers of a volunteer (engine.quality.reliability.check_due)
 their answers are checked against the project's flags, and a flag quarantines.
 Both run their SQL as prepared statements (engine.store.prepared).
 """
@@ -16,11 +20,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from marshmallow import Schema
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from engine.answers import load_answer
 from engine.dispatch import leases
-from engine.dispatch.dispatcher import StateMissingError, Submission
+from engine.dispatch.dispatcher import LeaseSkippedError, StateMissingError, Submission
 from engine.dispatch.rebuild import ensure_state
 from engine.errors import ConflictError, GoneError, NotFoundError
 from engine.identity import Identity
@@ -61,12 +65,15 @@ def next_tasks(services: Services, identity: Identity, project_id: int,
     """Lease up to `count` of the best open tasks this volunteer has not seen.
 
     More than one lets a page preload the next tasks; an empty list means
-    nothing is left for this volunteer.
+    nothing is left for this volunteer. Fewer than `count` come when that
+    would put them over Settings.max_leases live leases, and LeaseLimitError
+    (a 429) when they hold that many already.
     """
     identity.require_volunteer()
     count = max(1, min(count, MAX_PRELOAD))
-    checkouts = _healing(services, project_id,
-                         lambda: services.dispatcher.checkout(project_id, identity.id, count))
+    cap = services.settings.max_leases
+    checkouts = _healing(services, project_id, lambda: services.dispatcher.checkout(
+        project_id, identity.id, count, cap))
     if checkouts:
         _record_handouts(services, project_id, identity.id, [c.task_id for c in checkouts])
     return [_leased(services, project_id, identity.id, c) for c in checkouts]
@@ -89,6 +96,7 @@ class _Statements:
     handout: Prepared
     answer: Prepared
     surplus: Prepared
+    withdraw: Prepared
 
 
 _HANDOUT, _ANSWER = Handout.__table__, Answer.__table__
@@ -105,7 +113,9 @@ def _statements(database: Database) -> _Statements:
              "created_at")),
         surplus=Prepared(database, update(_ANSWER)
                          .where(_ANSWER.c.id == bindparam("answer_id"))
-                         .values(counted=False)))
+                         .values(counted=False)),
+        withdraw=Prepared(database, delete(_ANSWER)
+                          .where(_ANSWER.c.id == bindparam("answer_id"))))
 
 
 def next_task(services: Services, identity: Identity, project_id: int) -> LeasedTask | None:
@@ -133,6 +143,9 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
     answer = _insert_answer(services, claim, token, value)
     submission = _healing(services, claim.project_id, lambda: services.dispatcher.submit(
         claim.project_id, task_id, identity.id))
+    if submission.outcome == "skipped":
+        _withdraw(services, claim, answer)
+        raise LeaseSkippedError()
     if not submission.counted and answer.counted:
         _mark_surplus(services, answer.id)
         answer = _Stored(answer.id, False, answer.created_at)
@@ -150,17 +163,20 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
 
 
 def skip_task(services: Services, identity: Identity, token: str) -> bool:
-    """Give a leased task back; this volunteer will not be offered it again."""
+    """Give a leased task back; this volunteer will not be offered it again, and
+    an answer sent with this lease afterwards is refused (LeaseSkippedError)."""
     claim = _own_claim(services, identity, token)
     return _healing(services, claim.project_id, lambda: services.dispatcher.release(
         claim.project_id, claim.task_id, identity.id))
 
 
 def extend_lease(services: Services, identity: Identity, token: str) -> datetime:
-    """The volunteer is still working: their lease runs for another full term."""
+    """The volunteer is still working: their lease runs for another full term,
+    at most Settings.max_extends times (then ExtendLimitError, a 409)."""
     claim = _own_claim(services, identity, token)
+    most = services.settings.max_extends
     expires = _healing(services, claim.project_id, lambda: services.dispatcher.extend(
-        claim.project_id, claim.task_id, identity.id))
+        claim.project_id, claim.task_id, identity.id, most))
     if expires is None:
         raise GoneError("this lease has ended; submit the answer anyway or get a new task",
                         {"lease": "not live"})
@@ -246,6 +262,15 @@ def _existing_answer(services: Services, claim: leases.LeaseClaim, token: str) -
 
 def _mark_surplus(services: Services, answer_id: int) -> None:
     _statements(services.db).surplus.run(services.db, {"answer_id": answer_id})
+
+
+def _withdraw(services: Services, claim: leases.LeaseClaim, answer: _Stored) -> None:
+    """Delete the row of an answer to a skipped lease. Nothing refers to an answer
+    row, and this one never got a 2xx; if a merge of its task read it meanwhile
+    (it was stored counted), the task is merged again without it."""
+    _statements(services.db).withdraw.run(services.db, {"answer_id": answer.id})
+    if answer.counted:
+        answer_uncounted(services, claim.project_id, claim.task_id)
 
 
 def _healing(services: Services, project_id: int, call: Callable[[], T], tries: int = 3) -> T:

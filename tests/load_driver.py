@@ -48,6 +48,9 @@ def volunteer(base, project, seed, log, lock) -> None:
                     return
                 time.sleep(0.5)
                 continue
+            if r.status_code == 429:  # holding the most leases allowed (abandoned ones)
+                time.sleep(min(float(r.headers.get("Retry-After", "1")), 1.0))
+                continue
             idle_since = None
             check(r, 200)
             task, lease = r.json()["task"]["id"], r.json()["lease"]["token"]

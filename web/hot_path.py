@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import Flask
 
-from engine.errors import AuthenticationError, BadRequestError
+from engine.errors import AuthenticationError, BadRequestError, TooManyRequestsError
 from engine.identity import authenticate
 from web.api.schemas import load_object, parse_json
 from web.api.tasks import ANSWER_CREATE, answer_reply, next_reply
@@ -66,7 +66,12 @@ class HotPath:
         except Exception as exc:  # every error leaves as JSON, as Flask's handlers do
             status, code, message, fields = describe(exc) or (
                 *unexpected(self.app, environ["REQUEST_METHOD"], environ["PATH_INFO"]), None)
-            extra = exc.headers() if isinstance(exc, RateLimitedError) else []
+            if isinstance(exc, RateLimitedError):
+                extra = exc.headers()
+            elif isinstance(exc, TooManyRequestsError):  # the cap on live leases
+                extra = [("Retry-After", str(exc.retry_after))]
+            else:
+                extra = []
             return self._reply(start_response, status, error_body(code, message, fields),
                                error_headers(status) + extra)
         return self._reply(start_response, status, body, headers)

@@ -23,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from engine.errors import ConflictError, UnavailableError
+from engine.errors import ConflictError, GoneError, TooManyRequestsError, UnavailableError
 
 try:  # redis[hiredis] is a dependency; without it, redis-py's own packer is used
     from hiredis import pack_command as _hiredis_pack
@@ -51,6 +51,33 @@ class ProjectClosedError(ConflictError):
     code = "project_closed"
 
 
+class LeaseLimitError(TooManyRequestsError):
+    """Fair hand-out: the volunteer holds the most live leases allowed, so that a
+    few volunteers cannot lease a whole project and leave the others nothing.
+    ``retry_after``: seconds until the oldest of their leases expires."""
+
+    code = "too_many_leases"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many tasks held: answer or skip one first", retry_after)
+
+
+class ExtendLimitError(ConflictError):
+    """The lease was extended as often as allowed: one volunteer cannot keep a
+    task from everyone else for ever."""
+
+    code = "too_many_extends"
+
+
+class LeaseSkippedError(GoneError):
+    """The volunteer gave this task back: an answer sent with its lease is refused."""
+
+    code = "lease_skipped"
+
+    def __init__(self) -> None:
+        super().__init__("this task was skipped", {"lease": "skipped"})
+
+
 @dataclass(frozen=True)
 class Checkout:
     task_id: int
@@ -61,7 +88,7 @@ class Checkout:
 
 @dataclass(frozen=True)
 class Submission:
-    outcome: str  # counted | repeat | surplus | gold
+    outcome: str  # counted | repeat | surplus | gold | skipped (nothing counted)
     done: int
     need: int
     answered: int = 0  # the volunteer's answers in the project since the last rebuild
@@ -108,7 +135,9 @@ class OpenTask:
 
 def keys(project_id: int) -> dict[str, str]:
     prefix = f"bs:{{p:{project_id}}}:"
-    names = ("meta", "pool", "state", "leases", "payload", "gold", "blocked", "muted")
+    # the scripts also use "extends" and each volunteer's "held:ID" (lua/common.lua)
+    names = ("meta", "pool", "state", "leases", "payload", "gold", "blocked", "muted",
+             "extends")
     # Each volunteer's answer count lives outside the prefix (same cluster slot):
     # a rebuild drops the prefix's keys, and must not restart everyone's checks.
     return {"prefix": prefix, **{name: prefix + name for name in names},
@@ -189,26 +218,33 @@ class Dispatcher:
         self._wire = RedisWire(connection)
         self._versions: dict[int, tuple[float, str]] = {}  # project -> (fresh until, version)
 
-    def checkout(self, project_id: int, volunteer_id: int, count: int = 1) -> list[Checkout]:
-        """Lease up to `count` of the best unseen open tasks (gold mixed in) to a volunteer.
+    def checkout(self, project_id: int, volunteer_id: int, count: int = 1,
+                 max_leases: int = 0) -> list[Checkout]:
+        """Lease up to `count` of the best unseen open tasks (gold mixed in) to a volunteer,
+        so that they hold at most `max_leases` live leases (0: no cap).
 
         An empty list means nothing is left for them. Raises ProjectClosedError
-        when the project takes no answers now.
+        when the project takes no answers now, LeaseLimitError when they hold
+        `max_leases` already.
         """
         (base, after, _), prefix, seen = _script_keys(project_id)
         reply = self._wire.script(
             self._scripts["checkout"], (*base, f"{seen}{volunteer_id}", *after),
-            (prefix, volunteer_id, SCAN_LIMIT, count, *(random.random() for _ in range(count))))
+            (prefix, volunteer_id, SCAN_LIMIT, count, max_leases,
+             *(random.random() for _ in range(count))))
         task_type = _text(reply[0])  # or the reason why no task could be given
         if task_type == "missing" and len(reply) == 1:
             raise StateMissingError(f"no dispatch state for project {project_id}")
         if task_type == "closed" and len(reply) == 1:
             raise ProjectClosedError(f"project {project_id} is not taking answers now")
+        if task_type == "full" and len(reply) == 2:  # a hand-out has 1 + 3n entries
+            raise LeaseLimitError(int(reply[1]))
         return [Checkout(int(reply[i]), int(reply[i + 1]), json.loads(reply[i + 2]), task_type)
                 for i in range(1, len(reply), 3)]
 
     def submit(self, project_id: int, task_id: int, volunteer_id: int) -> Submission:
-        """Close the lease once (retries are idempotent) and count the answer if needed."""
+        """Close the lease once (retries are idempotent) and count the answer if needed;
+        outcome 'skipped' when the volunteer gave the task back (nothing counted)."""
         (base, _, after), prefix, seen = _script_keys(project_id)
         reply = self._wire.script(self._scripts["submit"],
                                   (*base, f"{seen}{volunteer_id}", *after),
@@ -218,16 +254,26 @@ class Dispatcher:
         return Submission(_text(reply[0]), int(reply[1]), int(reply[2]),
                           int(reply[3]) if len(reply) > 3 else 0)
 
-    def extend(self, project_id: int, task_id: int, volunteer_id: int) -> int | None:
-        """Push a live lease's expiry forward; its new expiry (ms), or None if not live."""
+    def extend(self, project_id: int, task_id: int, volunteer_id: int,
+               max_extends: int = 2**31) -> int | None:
+        """Push a live lease's expiry forward; its new expiry (ms), or None if not live.
+
+        Raises ExtendLimitError once the lease was extended `max_extends` times."""
         (base, _, _), prefix, _ = _script_keys(project_id)
-        reply = self._wire.script(self._scripts["extend"], base, (prefix, task_id, volunteer_id))
-        return int(reply) or None
+        reply = int(self._wire.script(self._scripts["extend"], base,
+                                      (prefix, task_id, volunteer_id, max_extends)))
+        if reply < 0:
+            raise ExtendLimitError(
+                f"this lease was extended {max_extends} times, the most allowed: "
+                "submit the answer or skip the task", {"lease": "extended too often"})
+        return reply or None
 
     def release(self, project_id: int, task_id: int, volunteer_id: int) -> bool:
-        """A skip: the task goes back to the pool, never again to this volunteer."""
+        """A skip: the task goes back to the pool, never again to this volunteer, and
+        the lease can no longer be answered. True if a live lease was released."""
         (base, _, _), prefix, _ = _script_keys(project_id)
-        reply = self._wire.script(self._scripts["release"], base, (prefix, task_id, volunteer_id))
+        reply = self._wire.script(self._scripts["release"], base,
+                                  (prefix, task_id, volunteer_id, GRACE_MS))
         return bool(reply)
 
     def settle(self, project_id: int, task_id: int, need: int | None) -> None:

@@ -22,6 +22,10 @@ def next_task_(project_id: int):
     """The next task and its lease; with ?count=N (N <= 5) also `queue`, the
     further tasks leased at once so a page can preload them.
 
+    A volunteer holding Settings.max_leases live leases in the project gets a
+    429 with Retry-After (until their oldest lease expires), not a 204, which
+    means nothing is left: answering or skipping one frees a place.
+
     web.hot_path serves the plain call (no query string) without Flask's
     request machinery; both answer through next_reply."""
     caller = identity().require_volunteer()  # 401/403 before the query is judged
@@ -62,11 +66,13 @@ def answer_reply(svc: Services, caller: Identity, task_id: int, data: dict) -> d
 
 @bp.delete("/leases/<token>")
 def skip_task_(token: str):
+    """Skip: the task goes back; an answer sent with this lease then gets 410."""
     released = skip_task(services(), identity(), token)
     return {"released": released}
 
 
 @bp.post("/leases/<token>/extend")
 def extend_lease_(token: str):
+    """Another lease term: 410 once the lease ended, 409 after Settings.max_extends."""
     expires_at = extend_lease(services(), identity(), token)
     return {"token": token, "expires_at": serialize.iso(expires_at)}

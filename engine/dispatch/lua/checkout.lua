@@ -1,10 +1,14 @@
 -- checkout: hand up to `count` of the best open tasks this volunteer has not
 -- seen to them, mixing in gold at a rate that falls with their experience.
+-- A volunteer holds at most max_leases live leases at once (0: no cap).
 -- KEYS: meta, pool, state, leases, seen(volunteer), payload, gold, blocked
--- ARGV: prefix, volunteer, scan_limit, count, random numbers (one per count)
--- -> {'missing'} | {'closed'} | {task_type, task, expires_ms, payload, task, ...}
+-- ARGV: prefix, volunteer, scan_limit, count, max_leases, random numbers (one per count)
+-- -> {'missing'} | {'closed'} | {'full', seconds until their oldest lease expires}
+--    | {task_type, task, expires_ms, payload, task, ...}
 local SEEN, PAYLOAD, GOLD, BLOCKED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local vol, scan_limit, count = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_leases = tonumber(ARGV[5])
+local HELD = held_key(vol)
 
 local meta = redis.call('HMGET', META, 'active', 'lease_seconds', 'task_type',
                         'gold_start', 'gold_floor', 'gold_ramp', 'strategy')
@@ -16,6 +20,17 @@ if redis.call('SISMEMBER', BLOCKED, vol) == 1 then return {meta[3]} end
 local lease_ms = tonumber(meta[2]) * 1000
 local now = now_ms()
 reap(now, 20)
+
+-- The cap counts the volunteer's leases that have not expired yet.
+if max_leases > 0 then
+  redis.call('ZREMRANGEBYSCORE', HELD, '-inf', now)
+  local live = redis.call('ZCARD', HELD)
+  if live >= max_leases then
+    local oldest = redis.call('ZRANGE', HELD, 0, 0, 'WITHSCORES')
+    return {'full', tostring(math.max(1, math.ceil((tonumber(oldest[2]) - now) / 1000)))}
+  end
+  count = math.min(count, max_leases - live)
+end
 
 -- The first unseen member of a sorted set, looking at most scan_limit deep.
 -- The first batch is small (the best task is usually unseen) and each next one
@@ -45,6 +60,7 @@ end
 local function lease(task, is_gold)
   local expires = now + lease_ms
   redis.call('ZADD', LEASES, expires, task .. ':' .. vol)
+  redis.call('ZADD', HELD, expires, task)
   redis.call('SADD', SEEN, task)
   if not is_gold then
     local need, done, live, prio = get_state(task)
@@ -60,7 +76,7 @@ local has_gold = redis.call('EXISTS', GOLD) == 1
 local experience = has_gold and redis.call('SCARD', SEEN) or 0
 for n = 1, count do
   local task, is_gold = nil, false
-  if has_gold and tonumber(ARGV[4 + n]) < gold_rate(experience) then
+  if has_gold and tonumber(ARGV[5 + n]) < gold_rate(experience) then
     task = first_unseen(GOLD)
     is_gold = task ~= nil
   end

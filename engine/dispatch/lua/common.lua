@@ -1,7 +1,12 @@
 -- Shared helpers, prepended to every dispatch script.
 -- A live lease is a member "task:volunteer" of the leases sorted set, scored
--- by its expiry; once it ends (answered, surplus, gold) a key remembers how,
--- for retried submits.
+-- by its expiry; once it ends (answered, surplus, gold, skipped) a key
+-- remembers how, for retried submits.
+-- Fair hand-out: each volunteer's live leases are also members "task" of their
+-- own sorted set "held:VOLUNTEER", scored by the same expiry, so that checkout
+-- counts them (and finds the oldest) in O(log n) without scanning the leases
+-- set, and an expired lease stops counting the moment it expires, reaped or
+-- not. The "extends" hash counts the extends of each live lease.
 -- Per task, the "state" hash holds "need:done:live:priority": counted answers
 -- wanted, counted answers stored, live leases, the charity's priority. A task
 -- is in the pool while done + live < need; its pool score orders the hand-out
@@ -61,12 +66,27 @@ local function lease_key(task, vol)
   return PREFIX .. 'lease:' .. task .. ':' .. vol
 end
 
+-- Keys under the project's prefix (same cluster slot), named here because
+-- reap meets other volunteers' leases.
+local EXTENDS = PREFIX .. 'extends'
+local function held_key(vol)
+  return PREFIX .. 'held:' .. vol
+end
+
+-- A live lease ended (answered, skipped, expired): it stops counting toward
+-- the volunteer's cap and its extends are forgotten.
+local function forget_lease(task, vol)
+  redis.call('ZREM', held_key(vol), task)
+  redis.call('HDEL', EXTENDS, task .. ':' .. vol)
+end
+
 -- Close leases that expired before `now` (at most `limit`); their tasks go back.
 local function reap(now, limit)
   local expired = redis.call('ZRANGEBYSCORE', LEASES, '-inf', now, 'LIMIT', 0, limit)
   for _, member in ipairs(expired) do
     redis.call('ZREM', LEASES, member)
-    local task = string.match(member, '(%d+):')
+    local task, vol = string.match(member, '(%d+):(%d+)')
+    forget_lease(task, vol)
     local need, done, live, prio = get_state(task)
     if need then put_state(task, need, done, math.max(live - 1, 0), prio) end
   end

@@ -5,6 +5,8 @@
 -- -> {'missing'} | {outcome, done, need, answered}; outcome is 'counted', 'repeat'
 --    (this lease was already submitted), 'surplus' (not needed any more, or the
 --    volunteer is blocked or quarantined: muted, gold included) or 'gold';
+--    'skipped' (the volunteer gave the task back: nothing is counted, and the
+--    caller withdraws the answer row it stored);
 --    answered counts the volunteer's answers here since the last rebuild (0 on
 --    a repeat), so the caller can check them every few answers.
 local SEEN, GOLD, BLOCKED, MUTED, ANSWERED = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -15,8 +17,11 @@ local key = lease_key(task, vol)
 -- A live lease (checkout already marked the task seen) ends here; otherwise
 -- this is a retry of a submit that already ended it, or a late answer.
 local was_live = redis.call('ZREM', LEASES, task .. ':' .. vol) == 1
-if not was_live then
+if was_live then
+  forget_lease(task, vol)
+else
   local ended = redis.call('GET', key)
+  if ended == 'skipped' then return {'skipped', 0, 0} end
   if ended == 'done' or ended == 'surplus' or ended == 'gold' then
     local need, done = get_state(task)
     return {ended == 'done' and 'repeat' or ended, done or 0, need or 0}

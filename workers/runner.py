@@ -1,15 +1,40 @@
-"""Run an RQ worker over bitesize's queues, highest priority first.
+"""Run an RQ worker over bitesize's queues: periodic work beside import lanes.
 
 SimpleWorker runs jobs in the worker process itself: bitesize's jobs are
 short or batched, and forking per job costs ~4x the throughput (DESIGN.md).
+
+One worker process is enough for the demo and small deployments, yet one
+charity's slow or hanging import must not hold up another's, nor the
+periodic jobs. So a worker runs, in one process:
+
+- the main worker, in the main thread, on the ``high`` and ``low`` queues
+  (the periodic quality, webhook and watchdog jobs), with RQ's scheduler:
+  no import ever takes its turn;
+- ``imports`` import lanes, threads each running a SimpleWorker on the
+  ``default`` queue (splits). An organisation has at most
+  ``engine.intake.jobs.ORG_IMPORTS`` splits queued or running at once (RQ's
+  RateLimit), so a charity whose import hangs holds one lane, and another
+  charity's job is taken by the next free lane.
+
+In burst mode (tests, one-off runs) one worker empties every queue and stops.
 """
 from __future__ import annotations
 
-from rq import SimpleWorker
+import logging
+import threading
+import time
 
-from engine.services import Services
+from rq import SimpleWorker
+from rq.timeouts import TimerDeathPenalty
+
+from engine.intake.jobs import SPLIT_QUEUE
+from engine.services import QUEUE_NAMES, Services
 from workers.context import set_services
 from workers.schedule import ensure_all
+
+IMPORT_LANES = 3  # default: three charities' imports at once, per worker process
+STOP_WAIT = 10.0  # seconds a stopping worker waits for its lanes' running splits
+log = logging.getLogger(__name__)
 
 
 class BurstWorker(SimpleWorker):
@@ -23,11 +48,62 @@ class BurstWorker(SimpleWorker):
         pass
 
 
-def run_worker(services: Services, burst: bool = False, name: str | None = None) -> bool:
-    """Work the high, default and low queues; returns when stopped (or empty, in burst)."""
+class LaneWorker(BurstWorker):
+    """A SimpleWorker that runs in a thread: signals belong to the main worker, and
+    a job's time limit is a timer (RQ's SIGALRM one works in the main thread only).
+    A split the process leaves unfinished is resumed by the watchdog."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+def run_worker(services: Services, burst: bool = False, name: str | None = None,
+               imports: int = IMPORT_LANES) -> bool:
+    """Work every queue; returns when stopped (or, in burst, when they are empty)."""
     set_services(services)
-    if not burst:
-        ensure_all(services)
-    worker_class = BurstWorker if burst else SimpleWorker
-    worker = worker_class(services.queues(), connection=services.redis, name=name)
-    return worker.work(burst=burst, with_scheduler=not burst, logging_level="WARNING")
+    if burst:
+        worker = BurstWorker(services.queues(), connection=services.redis, name=name)
+        return worker.work(burst=True, logging_level="WARNING")
+    ensure_all(services)
+    lanes = start_lanes(services, imports, name)
+    periodic = [services.queue(q) for q in QUEUE_NAMES if q != SPLIT_QUEUE or not lanes]
+    worker = SimpleWorker(periodic, connection=services.redis, name=name)
+    try:
+        return worker.work(with_scheduler=True, logging_level="WARNING")
+    finally:
+        stop_lanes(lanes)
+
+
+def start_lanes(services: Services, count: int, name: str | None = None
+                ) -> list[tuple[LaneWorker, threading.Thread]]:
+    """Start ``count`` import lanes, each a daemon thread working the split queue."""
+    lanes = []
+    for n in range(1, count + 1):
+        lane = LaneWorker([services.queue(SPLIT_QUEUE)], connection=services.redis,
+                          name=f"{name}-imports-{n}" if name else None)
+        thread = threading.Thread(target=_work_lane, args=(lane,), daemon=True,
+                                  name=f"import-lane-{n}")
+        thread.start()
+        lanes.append((lane, thread))
+    return lanes
+
+
+def _work_lane(lane: LaneWorker) -> None:
+    try:
+        lane.work(logging_level="WARNING")
+    except Exception:  # a lane that dies must say so; the other lanes go on
+        log.exception("import lane %s stopped", lane.name)
+
+
+def stop_lanes(lanes: list[tuple[LaneWorker, threading.Thread]]) -> None:
+    """Ask every lane to stop after its current split, and wait a little for them.
+    Idle lanes wait on Redis and die with the process; a split still running when
+    the wait ends stops with it and is resumed by the watchdog (nothing twice)."""
+    for lane, _ in lanes:
+        lane._stop_requested = True
+    deadline = time.monotonic() + STOP_WAIT
+    for lane, thread in lanes:
+        if lane.get_current_job_id() is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))

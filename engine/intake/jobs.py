@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import redis
-from rq import Callback, Retry
+from rq import Callback, RateLimit, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
+from rq.rate_limit import RateLimitRegistry
 from rq.registry import StartedJobRegistry
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy import exc as sql_errors
@@ -53,6 +54,10 @@ from task_types import ItemError
 BATCH = 500
 MAX_REPORTED_PROBLEMS = 1000
 SPLIT_QUEUE = "default"
+# Splits of one organisation queued or running at once, on all workers together
+# (enqueue_split): the others wait their turn, so another charity's job never
+# waits behind them.
+ORG_IMPORTS = 1
 HEARTBEAT_SECONDS = 5.0  # how often a running split says it is alive
 PROGRESS_SECONDS = 0.5  # how often at most it records items_read between batches
 # A running job whose heartbeat is older than this lost its worker: eight missed beats.
@@ -100,9 +105,24 @@ def _shown_name(filename: str, iiif: str | None, folder: str | os.PathLike | Non
 
 
 def enqueue_split(services: Services, job_id: int) -> None:
+    """Queue the job's split behind its organisation's turn (RQ's RateLimit): at most
+    ORG_IMPORTS splits of one organisation are queued or running at once, the
+    rest wait in RQ's rate-limited set and are queued, oldest first, as each
+    one ends. So one charity's uploads (or a split stuck on slow pictures) take
+    at most that many of the workers' import lanes, and another charity's job
+    is taken by the next free lane (workers.runner)."""
     services.queue(SPLIT_QUEUE).enqueue(
         "workers.jobs.split_job", job_id, job_id=_rq_id(job_id), job_timeout=6 * 3600,
-        retry=SPLIT_RETRY, on_failure=Callback("workers.jobs.split_failed"))
+        retry=SPLIT_RETRY, on_failure=Callback("workers.jobs.split_failed"),
+        rate_limit=RateLimit(_turn_key(services, job_id), ORG_IMPORTS))
+
+
+def _turn_key(services: Services, job_id: int) -> str:
+    """The RQ rate-limit key that the organisation's splits share."""
+    with services.db.session() as session:
+        org_id = session.scalar(select(Project.organisation_id).join(
+            Job, Job.project_id == Project.id).where(Job.id == job_id))
+    return f"bitesize:imports:org-{org_id}"
 
 
 def _rq_id(job_id: int) -> str:
@@ -148,7 +168,20 @@ def forget_rq_job(services: Services, job_id: int) -> None:
         if member.decode().split(":", 1)[0] == rq_id:
             services.redis.zrem(registry.key, member)
     with contextlib.suppress(NoSuchJobError):
-        RQJob.fetch(rq_id, connection=services.redis).delete()
+        _free_turn(RQJob.fetch(rq_id, connection=services.redis))
+
+
+def _free_turn(rq_job: RQJob) -> None:
+    """Delete the RQ job and give back its organisation's turn. A dead worker's job
+    still holds its turn, and RQ keeps a rate-limited job's turn while its
+    execution record lives (up to the six-hour timeout): that record is
+    removed first, so the turn is released at once and the next split of the
+    organisation (this one, re-enqueued) can start."""
+    key = rq_job.rate_limit_key
+    rq_job.execution_registry.delete(job=rq_job, pipeline=rq_job.connection)
+    rq_job.delete()
+    if key:
+        RateLimitRegistry(key, rq_job.connection).release_and_enqueue(rq_job.id)
 
 
 def list_jobs(services: Services, identity: Identity, project_id: int, *,
@@ -389,7 +422,7 @@ def _store_batch(services: Services, job: Job, project: Project, batch: list[Ent
     transaction opens, so a slow page never holds the database's write lock.
     """
     task_type = services.registry.get(project.task_type)
-    media = SplitMedia(services.media)
+    media = SplitMedia(services.media, allow=services.settings.fetch_allow)
     split = []
     for entry in batch:
         try:

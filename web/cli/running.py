@@ -12,12 +12,16 @@ from web.cli.base import cli, services, with_database
 
 @cli.command("worker", with_appcontext=False)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--imports", default=3, show_default=True, type=click.IntRange(0, 64),
+              help="Import lanes (threads) beside the periodic jobs: this many charities' "
+                   "imports run at once, one per charity (0: imports share the periodic "
+                   "jobs' worker).")
 @with_database
-def worker(burst: bool) -> None:
+def worker(burst: bool, imports: int) -> None:
     """Run a background worker (splitting jobs, results, exports)."""
     from workers.runner import run_worker
 
-    run_worker(services(), burst=burst)
+    run_worker(services(), burst=burst, imports=imports)
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -331,10 +331,30 @@ def test_a_reload_keeps_the_volunteer(page, live_server, client, auth, services,
     wait_for_new_task(page, first)
     me = volunteer_id(services, page)
 
+    second = current_task(page)
     page.reload()
     expect(page.locator("#task")).to_be_visible()
-    assert current_task(page) != first  # never the same task twice
+    assert current_task(page) == second  # the task on screen, not one more lease
+    assert current_task(page) != first  # never an answered task again
     assert volunteer_id(services, page) == me
+    page.keyboard.press("1")  # its lease still holds: the answer is taken
+    wait_for_new_task(page, second)
+    expect(page.locator("#answered")).to_have_text("1")
+    assert {a.task_id for a in answers_of(services, me)} == {first, second}
+
+
+def test_reloads_do_not_use_up_the_leases(page, live_server, client, auth, services, work):
+    """A volunteer holds at most 5 leases of a project; ten reloads of the page
+    must not reach that cap (each used to lease one more task)."""
+    charity = auth.charity()
+    project = make_project(client, charity)
+    upload(client, charity, project["id"], text_items(8), work)
+    first = open_project(page, live_server, project["id"])
+    for _ in range(10):
+        page.reload()
+        expect(page.locator("#task")).to_be_visible()
+        assert current_task(page) == first
+    expect(page.locator("#status")).to_be_hidden()
 
 
 def test_a_held_key_answers_only_once(page, live_server, client, auth, services, work):

@@ -86,8 +86,29 @@
     });
   }
 
+  // The task on screen and its lease, kept for this tab: a reload shows the same
+  // task again while its lease lasts, instead of leasing another and leaving
+  // this one held (a volunteer holds only a few leases at once).
+  const SHOWN = "bitesize.shown." + projectId;
+  const shown = {
+    get: function () {
+      try {
+        const saved = JSON.parse(sessionStorage.getItem(SHOWN));
+        const left = saved && Date.parse(saved.lease.expires_at) - Date.now();
+        return left > 5000 ? saved : null;
+      } catch (e) { return null; }
+    },
+    set: function (v) {
+      try {
+        if (v && !preview) sessionStorage.setItem(SHOWN, JSON.stringify(v));
+        else sessionStorage.removeItem(SHOWN);
+      } catch (e) { /* not kept: a reload leases another task */ }
+    },
+  };
+
   function show(next) {
     current = next;
+    shown.set(next);
     if (!next) {
       const wasHidden = done.hidden;
       taskBox.hidden = true; actions.hidden = true; done.hidden = false; say("");
@@ -113,7 +134,8 @@
   }
 
   async function load() {
-    try { show(await fetchNext()); } catch (e) { say("Sorry: " + e.message); }
+    const saved = preview ? null : shown.get();
+    try { show(saved || await fetchNext()); } catch (e) { say("Sorry: " + e.message); }
   }
 
   async function answer(value) {

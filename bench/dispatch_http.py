@@ -39,10 +39,12 @@ from engine.projects import create_project
 from engine.services import Services
 from engine.store import migrate
 
-# The flags of web/demo.py and the Procfile, shared by both servers of part (b).
+# The Procfile's config (gthread workers, timeouts), shared by both servers of
+# part (b) so they compare like with like (bitesize's, started from the repo
+# folder, would load it by itself; the trivial app's, from bench/, would not).
 # No access log: the Procfile has none, and writing one line per request would
 # be charged to the workers being measured.
-GUNICORN_FLAGS = ("--workers", "2")
+GUNICORN_FLAGS = ("--config", str(ROOT / "gunicorn.conf.py"), "--workers", "2")
 LOAD_PROCESSES, LOAD_THREADS = 2, 16  # 32 concurrent connections
 # "depth" finishes tasks before starting new ones, so from the first seconds
 # every third answer or so completes a task and merges its result inline

@@ -59,6 +59,9 @@ class Settings:
     # Host get 400 and absolute URLs never echo an untrusted Host. Empty: any
     # (development); the public URL's host is always trusted.
     trusted_hosts: str = ""
+    # Reverse proxies in front of the app: the client's address and scheme are
+    # taken from that many X-Forwarded-For/-Proto hops. 0: clients connect directly.
+    behind_proxy: int = 0
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None,

@@ -101,7 +101,7 @@ def assert_minimal(handouts: list[tuple[dict, str]], gold: set[int]) -> None:
 
 def test_the_hot_path_hands_out_no_ref_and_nothing_that_marks_gold(client, app, services,
                                                                   project):
-    hot = app.wsgi_app
+    hot = app.extensions["hot_path"]
     assert isinstance(hot, HotPath)
     before = hot.served
     handouts = every_handout(client, project["id"])
@@ -112,7 +112,7 @@ def test_the_hot_path_hands_out_no_ref_and_nothing_that_marks_gold(client, app, 
 
 @pytest.mark.parametrize("query", ["", "?count=1"])
 def test_the_flask_view_hands_out_the_same(app, services, project, query):
-    flask_only = Client(app.wsgi_app.flask_wsgi)
+    flask_only = Client(app.extensions["hot_path"].flask_wsgi)
     handouts = every_handout(flask_only, project["id"], query)
     assert_minimal(handouts, gold_ids(services, project["id"]))
 

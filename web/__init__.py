@@ -48,7 +48,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     console.init_app(app)  # after the API: it exempts the API's blueprint from CSRF
     pages.init_app(app)
     rate_limits.init_app(app)
+    hot_path.init_app(app)  # wraps the finished Flask app
+    # last: outermost, so every reply (the hot path's too) has the headers and
+    # ProxyFix, when configured, corrects the client's address before anyone reads it
     security_headers.init_app(app)
-    hot_path.init_app(app)  # last: it wraps the finished app
     return app
 

@@ -155,4 +155,6 @@ _STATUS_LINES = {status.value: f"{status.value} {status.phrase.upper()}" for sta
 
 
 def init_app(app: Flask) -> None:
-    app.wsgi_app = HotPath(app, app.wsgi_app)
+    """Wrap the Flask app; tests find the HotPath in app.extensions["hot_path"]
+    (other layers, web.security_headers, wrap it in turn)."""
+    app.extensions["hot_path"] = app.wsgi_app = HotPath(app, app.wsgi_app)

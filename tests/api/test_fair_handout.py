@@ -13,8 +13,8 @@ from .conftest import error_of
 
 @pytest.fixture
 def hot(app) -> HotPath:
-    assert isinstance(app.wsgi_app, HotPath)
-    return app.wsgi_app
+    assert isinstance(app.extensions["hot_path"], HotPath)
+    return app.extensions["hot_path"]
 
 
 @pytest.fixture

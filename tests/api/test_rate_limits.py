@@ -163,7 +163,7 @@ def _answer(client, volunteer: dict, handout: dict, query: str = ""):
 
 def test_answers_per_volunteer_on_the_hot_path(limited, api, charity):
     client = limited(limit_answers="2/hour")
-    hot = client.application.wsgi_app
+    hot = client.application.extensions["hot_path"]
     assert isinstance(hot, HotPath)
     project = api.project(charity)
     api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(4)])

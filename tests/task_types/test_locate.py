@@ -1,5 +1,6 @@
 """locate: its config, item and answer schemas, offline text and page template."""
 import math
+from importlib.resources import files
 
 import jinja2
 import pytest
@@ -201,8 +202,10 @@ def test_template_keeps_the_page_conventions(locate, boxes):
     assert '<img data-bind-src="image"' in html
     assert "<form data-answer-form" in html and '<button type="submit"' in html
     assert "Drag a box around each one." in html
-    assert "window.bitesizeTaskTypes.locate" in html
-    assert "innerHTML" not in html
+    script = files("task_types.templates").joinpath("locate.js").read_text()
+    assert "window.bitesizeTaskTypes.locate" in script
+    assert "innerHTML" not in html + script
+    assert "<script" not in html and "<style" not in html  # the site's CSP runs neither
 
 
 def test_template_for_points_says_tap(locate, points):

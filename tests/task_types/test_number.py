@@ -1,5 +1,6 @@
 import random
 from html.parser import HTMLParser
+from importlib.resources import files
 
 import jinja2
 import pytest
@@ -397,7 +398,9 @@ def test_template_keeps_the_page_conventions(number, count):
     assert page.html.lstrip().startswith('<div class="task task-number">')
     assert 'data-bind-src="image"' in page.html and 'data-bind-text="text"' in page.html
     assert "<form data-answer-form" in page.html
-    assert 'window.bitesizeTaskTypes["number"]' in page.html
+    script = files("task_types.templates").joinpath("number.js").read_text()
+    assert 'window.bitesizeTaskTypes["number"]' in script
+    assert "<script" not in page.html and "<style" not in page.html  # the site's CSP runs neither
     assert [b["type"] for b in page.buttons] == ["submit"]
     assert ">birds</span>" in page.html
 

@@ -1,4 +1,5 @@
 from html.parser import HTMLParser
+from importlib.resources import files
 
 import jinja2
 import pytest
@@ -413,11 +414,13 @@ def parse(html: str) -> Elements:
 
 def test_template_keeps_the_page_conventions(tag, config):
     html = render(tag, config)
-    assert html.lstrip().startswith('<div class="task task-tag">')
+    assert html.lstrip().startswith('<div class="task task-tag" data-max-tags="20">')
     assert '<img data-bind-src="image" alt="The photo to tag">' in html
     assert '<p data-bind-text="text"></p>' in html
     assert "<form data-answer-form" in html
-    assert 'window.bitesizeTaskTypes["tag"]' in html
+    script = files("task_types.templates").joinpath("tag.js").read_text()
+    assert 'window.bitesizeTaskTypes["tag"]' in script
+    assert "<script" not in html and "<style" not in html  # the site's CSP runs neither
     buttons = parse(html).all("button")
     assert [b["type"] for b in buttons] == ["button"] * 4 + ["submit"]
     assert len(parse(html).all("input")) == 1  # the free-tag field

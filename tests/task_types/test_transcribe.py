@@ -1,6 +1,7 @@
 """transcribe: its schemas, the word-by-word merge, combine, score, offline text and
 page template."""
 import random
+from importlib.resources import files
 
 import jinja2
 import pytest
@@ -341,8 +342,10 @@ def test_template_has_the_line_input_mark_and_hooks(transcribe):
     assert '<img data-bind-src="image"' in html
     assert "<form data-answer-form" in html and '<button type="submit">' in html
     assert 'name="text"' in html and 'lang="cy"' in html and 'spellcheck="false"' in html
-    assert "data-unclear" in html and 'window.bitesizeTaskTypes["transcribe"]' in html
-    assert "Type the line, or [unclear] where you cannot read it." in html
+    script = files("task_types.templates").joinpath("transcribe.js").read_text()
+    assert "data-unclear" in html and 'window.bitesizeTaskTypes["transcribe"]' in script
+    assert "Type the line, or [unclear] where you cannot read it." in script
+    assert "<script" not in html and "<style" not in html  # the site's CSP runs neither
     assert "lang=" not in render(transcribe, transcribe.load_config({}))
 
 

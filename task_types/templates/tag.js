@@ -1,0 +1,106 @@
+// tag.html's script: tags toggled and typed, sent through the form.
+// The page's hooks for this type (web/static/volunteer.js reads
+// window.bitesizeTaskTypes); the page loads this file after the fragment and
+// before volunteer.js, since the site's Content-Security-Policy runs no inline script.
+(function () {
+  "use strict";
+  const root = document.querySelector(".task-tag");
+  if (!root) return;
+  const maxTags = Number(root.dataset.maxTags);
+  const toggles = Array.from(root.querySelectorAll("[data-tag]"));
+  const chips = root.querySelector("[data-tag-chips]");
+  const input = root.querySelector("[data-free-tag]");
+  const form = root.querySelector("form[data-answer-form]");
+
+  // Case and blanks ignored, as the server matches tags.
+  function plain(text) { return text.trim().replace(/\s+/g, " ").toLowerCase(); }
+
+  function toggle(button, on) {
+    const pressed = on === undefined ? button.getAttribute("aria-pressed") !== "true" : on;
+    button.setAttribute("aria-pressed", String(pressed));
+  }
+
+  function chipTexts() {
+    return chips ? Array.from(chips.querySelectorAll("[data-chip]"), function (el) {
+      return el.textContent;
+    }) : [];
+  }
+
+  // A typed tag that names a listed one presses its button instead.
+  function addTag(text) {
+    const tag = text.trim().replace(/\s+/g, " ");
+    if (!tag) return;
+    const listed = toggles.find(function (b) { return plain(b.dataset.tag) === plain(tag); });
+    if (listed) { toggle(listed, true); return; }
+    if (chipTexts().some(function (t) { return plain(t) === plain(tag); })) return;
+    const item = document.createElement("li");
+    const label = document.createElement("span");
+    label.dataset.chip = "";
+    label.textContent = tag;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "\u00d7";
+    remove.setAttribute("aria-label", "Remove " + tag);
+    remove.addEventListener("click", function () { item.remove(); input.focus(); });
+    item.append(label, remove);
+    chips.append(item);
+  }
+
+  // Commas and semicolons end a tag; with `all`, so does the end of the text.
+  function takeTyped(all) {
+    const parts = input.value.split(/[,;]/);
+    const rest = all ? "" : parts.pop();
+    parts.forEach(addTag);
+    input.value = rest;
+  }
+
+  root.addEventListener("click", function (ev) {
+    const button = ev.target.closest("[data-tag]");
+    if (button && root.contains(button)) toggle(button);
+  });
+  if (input) {
+    input.addEventListener("input", function () {
+      if (/[,;]/.test(input.value)) takeTyped(false);
+    });
+    input.addEventListener("keydown", function (ev) {
+      // Enter adds what was typed; on an empty field it submits the form.
+      if (ev.key !== "Enter" || ev.isComposing || !input.value.trim()) return;
+      ev.preventDefault();
+      takeTyped(true);
+    });
+  }
+  // Number keys toggle the first nine tags, as the page's keys answer
+  // elsewhere, and Enter is Done: not while typing or on another control,
+  // and only while a task is on screen.
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat || root.closest("[hidden]")) return;
+    const target = ev.target.closest ? ev.target : document.body;
+    if (target.closest("input, textarea, select, [contenteditable]")) return;
+    if (ev.key === "Enter" && !target.closest("a, button, summary")) {
+      ev.preventDefault();
+      form.requestSubmit();
+      return;
+    }
+    const button = /^[1-9]$/.test(ev.key) ? toggles[Number(ev.key) - 1] : null;
+    if (button) { ev.preventDefault(); toggle(button); }
+  });
+
+  window.bitesizeTaskTypes = window.bitesizeTaskTypes || {};
+  window.bitesizeTaskTypes["tag"] = {
+    show: function () {
+      toggles.forEach(function (b) { toggle(b, false); });
+      if (chips) chips.replaceChildren();
+      if (input) input.value = "";
+    },
+    collect: function () {
+      if (input) takeTyped(true);
+      const seen = new Set();
+      const tags = toggles.filter(function (b) { return b.getAttribute("aria-pressed") === "true"; })
+        .map(function (b) { return b.dataset.tag; })
+        .concat(chipTexts())
+        .filter(function (t) { const key = plain(t); return !seen.has(key) && seen.add(key); });
+      if (tags.length > maxTags) throw new Error("Choose at most " + maxTags + " tags.");
+      return {tags: tags};
+    },
+  };
+})();

@@ -29,7 +29,7 @@ from engine.errors import (
     PermissionDeniedError,
 )
 from engine.services import Services
-from engine.store.models import ApiToken, Organisation, User, Volunteer
+from engine.store.models import ApiToken, Organisation, User, Volunteer, utcnow
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600
@@ -177,8 +177,20 @@ def create_user(services: Services, organisation: str, role: str,
 
 
 def revoke_user(services: Services, user_id: int) -> None:
-    """End the user's API token, at once and on every process."""
+    """End everything the user signs in with, at once and on every process: their
+    personal API token, every organisation token they made in the console, and
+    their console sessions (a new session version)."""
     _replace_token(services, user_id, None)
+    with services.db.writing() as session:
+        user = session.get(User, user_id)
+        user.session_version = (user.session_version or 0) + 1
+        tokens = list(session.scalars(select(ApiToken).where(
+            ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))))
+        for row in tokens:
+            row.revoked_at = utcnow()
+        digests = [row.token_hash for row in tokens]
+    for digest in digests:
+        forget_token(services, digest)
 
 
 def rotate_user(services: Services, user_id: int) -> str:

@@ -163,3 +163,22 @@ def test_projects_remerge_makes_results_follow_what_counts(runner, client, auth,
         assert task.state == "open"
     missing = runner.invoke(cli, args=["projects", "remerge", "999"])
     assert missing.exit_code == 1 and "project 999 does not exist" in missing.output
+
+
+def test_users_revoke_ends_console_tokens_and_sessions_too(runner, client, services,
+                                                           make_staff):
+    """Issue 14: revoking a user ends every way they sign in: the organisation
+    tokens they made in the console and their console sessions, not only the
+    personal token."""
+    from engine.accounts import api_tokens
+    from engine.accounts.staff import current_staff, find_staff
+
+    login = make_staff(org="Bat Count", email="ada@bats.org", role="admin")
+    staff = find_staff(services, login.email)
+    _, made = api_tokens.create_api_token(services, staff.identity, "nightly export")
+    headers = {"Authorization": f"Bearer {made}"}
+    assert client.get("/api/v1/projects", headers=headers).status_code == 200  # cached now
+    assert current_staff(services, staff.id, staff.session_version) is not None
+    _invoke(runner, "users", "revoke", str(staff.id))
+    assert client.get("/api/v1/projects", headers=headers).status_code == 401
+    assert current_staff(services, staff.id, staff.session_version) is None

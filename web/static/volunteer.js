@@ -48,7 +48,16 @@
     if (t) return t;
     if (!starting) {
       starting = (async function () {
-        const r = await fetch(api + "/volunteers", {method: "POST"});
+        let r = await fetch(api + "/volunteers", {method: "POST"});
+        // Many people starting at once behind one address (a school class) may
+        // meet the sign-up limit: wait as the server says, then try again.
+        for (let tries = 0; r.status === 429 && tries < 3; tries += 1) {
+          const wait = Math.min(Number(r.headers.get("Retry-After")) || 5, 60);
+          say("Many people are starting at once: trying again in " + wait + " s");
+          await new Promise(function (done) { setTimeout(done, wait * 1000); });
+          r = await fetch(api + "/volunteers", {method: "POST"});
+        }
+        say("");
         if (!r.ok) throw new Error("could not start a session (" + r.status + ")");
         const fresh = (await r.json()).token;
         store.set(fresh);

@@ -17,7 +17,7 @@ internet, put a buffering reverse proxy in front (docs/nginx.conf.example):
 it reads whole requests before gunicorn sees them.
 
 Environment (all optional): PORT (5000), WEB_CONCURRENCY (workers, 2),
-WEB_THREADS (threads per worker, 8), WEB_TIMEOUT (30), WEB_CLIENT_TIMEOUT (30),
+WEB_THREADS (threads per worker, 4), WEB_TIMEOUT (30), WEB_CLIENT_TIMEOUT (30),
 FORWARDED_ALLOW_IPS (127.0.0.1: the addresses of the proxy whose
 X-Forwarded-Proto gunicorn believes; "*" only when nothing else can reach the
 port).
@@ -27,7 +27,10 @@ import os
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "8"))
+# 4: the volunteer's calls are CPU-bound Python; more threads per worker only
+# queue on the GIL (bench/dispatch.py, quiet machine: volunteer cycles/s 561
+# with 4 threads, 576 with 2, 430 with 8, 496 on sync workers).
+threads = int(os.environ.get("WEB_THREADS", "4"))
 
 # A worker that stops answering its arbiter for this long is restarted.
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))

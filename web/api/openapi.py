@@ -1,22 +1,41 @@
 """The OpenAPI document (/api/v1/openapi.json) and a plain page to browse it.
 
-Request bodies are described from the same marshmallow schemas that
-validate them, so the document cannot drift from what the API accepts.
+Request bodies and query strings are described from the same marshmallow
+schemas that validate them, limits included (web.api.json_schema), so the
+document cannot drift from what the API accepts. Each call's row below gives
+its summary, who may make it and its own statuses; the statuses every call of
+its kind may answer (401, 403, 404, 400/413/422, 429) are added from who may
+make it and what it reads, every error with the Error schema. Public calls are
+marked (`security`), path parameters listed. tests/api/test_schemathesis.py
+fuzzes the app from this document: a status or an error shape it leaves out
+fails there.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask, render_template
-from marshmallow import Schema, fields
+from marshmallow import Schema
 
 from web.api import bp
-from web.api.review import BlockBody, Resolution, Why
-from web.api.schemas import AnswerCreate, JobItems, ProjectCreate, ProjectUpdate, VolunteerCreate
-from web.api.webhooks import WebhookSet
-
-_TYPES = {fields.String: "string", fields.Integer: "integer", fields.Float: "number",
-          fields.Boolean: "boolean", fields.Dict: "object", fields.List: "array"}
+from web.api.json_schema import object_json, query_parameters
+from web.api.openapi_replies import REPLIES
+from web.api.review import AuditQuery, BlockBody, InboxQuery, Resolution, ReviewQuery, Why
+from web.api.schemas import (
+    AnswerCreate,
+    AnswersQuery,
+    JobForm,
+    JobItems,
+    JobsQuery,
+    NextQuery,
+    ProjectCreate,
+    ProjectUpdate,
+    ResultsQuery,
+    VolunteerCreate,
+)
+from web.api.webhooks import DeliveriesQuery, EventsQuery, WebhookSet
+from web.converters import MAX_ID
 
 # Who may call (README: Roles). The owner of a project is its organisation: its
 # charity members and organisation admins. A platform admin may make every call an
@@ -92,13 +111,15 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("get", "/projects/{project_id}/tasks/next",
      "Lease the next task (?count=N, N <= 5, also leases `queue` to preload)", VOLUNTEER, None,
      {"200": "task and lease", "204": "nothing left for this volunteer",
+      "409": "the project is paused or completed: no tasks are handed out",
       "429": "the volunteer holds max_leases live leases: answer or skip one (Retry-After)"}),
     ("post", "/tasks/{task_id}/answers", "Answer a leased task", VOLUNTEER, AnswerCreate,
      {"201": "stored", "409": "already answered",
       "410": "lease gone, or the task was skipped", "422": "invalid answer",
       "429": "too many answers (rate limit, Retry-After)"}),
     ("delete", "/leases/{token}", "Skip: give a leased task back", VOLUNTEER, None,
-     {"200": "released (false: the lease was not live); its answers are refused from now on"}),
+     {"200": "released (false: the lease was not live); its answers are refused from now on",
+      "410": "no such lease token"}),
     ("post", "/leases/{token}/extend", "Keep working: extend a live lease", VOLUNTEER, None,
      {"200": "the new expiry", "409": "extended max_extends times already",
       "410": "the lease has ended"}),
@@ -117,12 +138,14 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "volunteers (admins only), contested tasks, failed jobs, dead webhook events; "
      "?kind=volunteer|task|job|webhook, ?project, ?limit, ?offset. Each item: kind, project, "
      "volunteer, task, job, event, state (quarantined|contested|failed|dead), reasons, "
-     "message, since; with counts per kind", STAFF, None, {"200": "a page of the inbox"}),
+     "message, since; with counts per kind", STAFF, None,
+     {"200": "a page of the inbox", "404": "?project names no project the caller manages"}),
     ("get", "/audit",
      "The audit log: every block, unblock, quarantine (the flags' own, by `bitesize`), "
      "clear, settle, spot-check and re-check reopen with who, when and why, newest first "
      "(?project, ?limit, ?offset; ?format=csv downloads all of it, formula-escaped)",
-     AUDITOR, None, {"200": "a page of entries, or the CSV"}),
+     AUDITOR, None, {"200": "a page of entries, or the CSV",
+                     "404": "?project names no project the caller audits"}),
     ("get", "/projects/{project_id}/review", "Contested tasks with every answer (?limit, ?offset)",
      OWNER, None, {"200": "the review queue"}),
     ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on "
@@ -164,35 +187,114 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("post", "/projects/{project_id}/webhook/events/{event_id}/redeliver",
      "Send an event again under its idempotency key, with a fresh day of retries", OWNER,
      None, {"202": "queued", "404": "no such event", "409": "already waiting"}),
+    ("get", "/openapi.json", "This document", ANYONE, None, {"200": "the OpenAPI document"}),
 ]
 
 
+# The query strings operations read, from the schemas that read them.
+QUERIES: dict[tuple[str, str], type[Schema]] = {
+    ("get", "/projects/{project_id}/jobs"): JobsQuery,
+    ("get", "/projects/{project_id}/tasks/next"): NextQuery,
+    ("get", "/projects/{project_id}/results"): ResultsQuery,
+    ("get", "/projects/{project_id}/answers"): AnswersQuery,
+    ("get", "/inbox"): InboxQuery,
+    ("get", "/audit"): AuditQuery,
+    ("get", "/projects/{project_id}/review"): ReviewQuery,
+    ("get", "/projects/{project_id}/webhook/events"): EventsQuery,
+    ("get", "/projects/{project_id}/webhook/deliveries"): DeliveriesQuery,
+}
+
+# Bodies that may be left out: the defaults (or no reason) apply.
+OPTIONAL_BODY = {VolunteerCreate, BlockBody, Why}
+
+# What every call may answer besides its own statuses (README: Errors).
+UNAUTHENTICATED = "no token, or a token that matches nobody (WWW-Authenticate: Bearer)"
+WRONG_KIND = "a token of the wrong kind (a volunteer's on a staff call, or the reverse)"
+RATE_LIMITED = ("too many calls, sign-ups, answers, uploads or bad tokens (Settings."
+                "rate_limits; Retry-After)")
+
+
 def schema_json(schema: type[Schema]) -> dict[str, Any]:
-    props, required = {}, []
-    for name, field in schema().fields.items():
-        kind = next((t for cls, t in _TYPES.items() if isinstance(field, cls)), None)
-        props[name] = {"type": kind} if kind else {}
-        if field.required:
-            required.append(name)
-    return {"type": "object", "properties": props, "required": required}
+    """A request body's JSON Schema, limits included (web.api.json_schema)."""
+    return object_json(schema)
+
+
+def path_parameters(path: str) -> list[dict[str, Any]]:
+    """The {names} of a path: ids are row ids (web.converters: digits only, at most
+    MAX_ID, else 404), a lease is text."""
+    return [{"name": name, "in": "path", "required": True,
+             "schema": {"type": "string", "minLength": 1} if name == "token"
+             else {"type": "integer", "minimum": 0, "maximum": MAX_ID}}
+            for name in re.findall(r"{(\w+)}", path)]
+
+
+def error_statuses(path: str, who: str, schema: type[Schema] | None,
+                   query: type[Schema] | None) -> dict[str, str]:
+    """The errors an operation may answer that its own row leaves out."""
+    out: dict[str, str] = {"429": RATE_LIMITED}
+    if who == PUBLIC_OR_OWNER:
+        out["401"] = "a token was sent and matches nobody (no token: the public view)"
+    elif who != ANYONE:
+        out["401"] = UNAUTHENTICATED
+    if who not in (ANYONE, PUBLIC_OR_OWNER):
+        out["403"] = WRONG_KIND
+    if who in (OWNER, ADMIN):
+        out["404"] = "no such project (or not one the caller's role may manage)"
+    elif "{" in path and "{token}" not in path:
+        out["404"] = "no such " + path.rsplit("{", 1)[1].split("_")[0]
+    if who == ADMIN:
+        out["403"] = "the caller is a charity member, not an admin; " + WRONG_KIND
+    if schema is not None:
+        out |= {"400": "the body is not JSON, or holds NUL or an unpaired surrogate",
+                "413": "the body is over max_upload_mb",
+                "422": "the body is not a JSON object, or not valid (`fields` says where)"}
+    if query is not None:
+        out["422"] = "the query string is not valid (`fields` says where)"
+    return out
+
+
+def operation(method: str, path: str, summary: str, who: str, schema: type[Schema] | None,
+              responses: dict[str, str]) -> dict[str, Any]:
+    query = QUERIES.get((method, path))
+    responses = {**error_statuses(path, who, schema, query), **responses}
+    op: dict[str, Any] = {
+        "summary": summary, "description": f"Who: {who}.", "x-roles": ROLES_OF[who],
+        "parameters": path_parameters(path) + (query_parameters(query) if query else []),
+        "responses": {code: _response(code, text) for code, text in sorted(responses.items())}}
+    if (method, path) in REPLIES:
+        code, body = REPLIES[method, path]
+        op["responses"][code]["content"] = {"application/json": {"schema": body}}
+    if who == ANYONE:
+        op["security"] = []  # public: no token needed
+    elif who == PUBLIC_OR_OWNER:
+        op["security"] = [{}, {"bearer": []}]  # public; a token shows the owner's view
+    if schema is not None:
+        op["requestBody"] = {"required": schema not in OPTIONAL_BODY, "content": {
+            "application/json": {"schema": schema_json(schema)}}}
+    if schema is JobItems:
+        op["requestBody"]["content"]["multipart/form-data"] = {"schema": upload_json()}
+    return op
+
+
+def upload_json() -> dict[str, Any]:
+    """A job as a file upload: the form fields of JobForm and the file itself."""
+    form = object_json(JobForm)
+    return {**form, "properties": {"file": {"type": "string", "format": "binary"},
+                                   **form["properties"]}, "required": ["file"]}
+
+
+def _response(code: str, text: str) -> dict[str, Any]:
+    if code.startswith(("4", "5")):
+        return {"description": text, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {"description": text}
 
 
 def document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for method, path, summary, who, schema, responses in OPERATIONS:
-        if who in (OWNER, ADMIN):
-            responses = {**responses, "404": responses.get(
-                "404", "no such project (or not one the caller's role may manage)")}
-        if who == ADMIN:
-            responses = {**responses, "403": "the caller is a charity member, not an admin"}
-        op: dict[str, Any] = {"summary": summary, "description": f"Who: {who}.",
-                              "x-roles": ROLES_OF[who],
-                              "responses": {code: {"description": text}
-                                            for code, text in responses.items()}}
-        if schema is not None:
-            op["requestBody"] = {"content": {"application/json": {
-                "schema": schema_json(schema)}}}
-        paths.setdefault(path, {})[method] = op
+        paths.setdefault(path, {})[method] = operation(method, path, summary, who, schema,
+                                                       responses)
     return {"openapi": "3.0.3",
             "info": {"title": "bitesize API", "version": "1"},
             "servers": [{"url": "/api/v1"}],
@@ -202,8 +304,10 @@ def document() -> dict[str, Any]:
             "paths": paths}
 
 
-_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
-    "code": {"type": "string"}, "message": {"type": "string"}, "fields": {"type": "object"}}}}}
+_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message", "fields"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "fields": {"type": "object"}}}}}
 
 
 @bp.get("/openapi.json")

@@ -17,7 +17,7 @@ from web.services import services
 
 class ReviewQuery(Schema):
     limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
-    offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+    offset = fields.Integer(validate=validate.Range(min=0, max=10**9), load_default=0)
 
 
 class Why(Schema):
@@ -33,11 +33,11 @@ class BlockBody(Why):
 class InboxQuery(ReviewQuery):
     offset = fields.Integer(validate=validate.Range(min=0, max=inbox.MAX_OFFSET), load_default=0)
     kind = fields.String(validate=validate.OneOf(inbox.KINDS), load_default=None)
-    project = fields.Integer(validate=validate.Range(min=1), load_default=None)
+    project = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), load_default=None)
 
 
 class AuditQuery(ReviewQuery):
-    project = fields.Integer(validate=validate.Range(min=1), load_default=None)
+    project = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), load_default=None)
     format = fields.String(validate=validate.OneOf(("json", "csv")), load_default="json")
 
 

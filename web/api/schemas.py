@@ -117,7 +117,7 @@ class JobsQuery(Schema):
     state = fields.String(validate=validate.OneOf(("queued", "running", "done", "failed")),
                           load_default=None)
     limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=50)
-    offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+    offset = fields.Integer(validate=validate.Range(min=0, max=10**9), load_default=0)
 
 
 class NextQuery(Schema):

@@ -1,0 +1,52 @@
+"""The shapes of the API's main success replies, for the OpenAPI document.
+
+Only the fields a client relies on are required, and other fields are
+allowed, so a reply may grow without breaking the document; schemathesis's
+response_schema_conformance checks every reply listed here against it
+(tests/api/test_schemathesis.py).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_TEXT, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+_TIME = {"type": "string", "nullable": True}  # web.api.serialize.iso: ISO 8601 or null
+
+
+def _object(**props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": list(props), "properties": props}
+
+
+def _list_of(name: str, item: dict[str, Any]) -> dict[str, Any]:
+    return _object(**{name: {"type": "array", "items": item}})
+
+
+PROJECT = _object(id=_INT, name=_TEXT, description=_TEXT, task_type=_TEXT,
+                  config={"type": "object"}, state=_TEXT, min_answers=_INT,
+                  max_answers=_INT, confidence={"type": "number"}, strategy=_TEXT,
+                  quality={"type": "object"}, created_at=_TIME, progress={"type": "object"})
+JOB = _object(id=_INT, project=_INT, kind=_TEXT, state=_TEXT, priority=_INT,
+              progress={"type": "object"}, problems={"type": "array"}, problems_count=_INT,
+              created_at=_TIME)
+HANDOUT = _object(task=_object(id=_INT, type=_TEXT, payload={}),
+                  lease=_object(token=_TEXT, expires_at=_TEXT))
+
+# (method, path) -> (status, JSON schema of the reply's body)
+REPLIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
+    ("post", "/volunteers"): ("201", _object(id=_INT, token=_TEXT)),
+    ("post", "/projects"): ("201", PROJECT),
+    ("get", "/projects"): ("200", _list_of("projects", PROJECT)),
+    ("get", "/projects/{project_id}"): ("200", PROJECT),
+    ("patch", "/projects/{project_id}"): ("200", PROJECT),
+    **{("post", f"/projects/{{project_id}}/{action}"): ("200", PROJECT)
+       for action in ("publish", "pause", "complete", "archive")},
+    ("post", "/projects/{project_id}/jobs"): ("202", JOB),
+    ("get", "/projects/{project_id}/jobs"): ("200", _list_of("jobs", JOB)),
+    ("get", "/jobs/{job_id}"): ("200", JOB),
+    ("post", "/jobs/{job_id}/rerun"): ("202", JOB),
+    ("get", "/projects/{project_id}/tasks/next"): ("200", HANDOUT),
+    ("post", "/tasks/{task_id}/answers"): ("201", _object(id=_INT, task=_INT, counted=_BOOL,
+                                                          created_at=_TIME)),
+    ("delete", "/leases/{token}"): ("200", _object(released=_BOOL)),
+    ("post", "/leases/{token}/extend"): ("200", _object(token=_TEXT, expires_at=_TEXT)),
+}

@@ -22,7 +22,6 @@ alike instead of skewing the ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -59,6 +58,7 @@ from dispatch_pool import (  # noqa: E402
     measure_checkout_scaling,
     measure_memory,
 )
+from reporting import write_report  # noqa: E402
 
 __all__ = ["FULL", "QUICK", "Sizes", "build_report", "check_fill_pool", "format_table",
            "machine_info", "main", "measure_checkout_scaling", "measure_http",
@@ -99,11 +99,6 @@ def verdicts(results: dict) -> dict:
 def build_report(results: dict, machine: dict, sizes: Sizes, quick: bool) -> dict:
     return {"machine": machine, "quick": quick, "sizes": asdict(sizes), **results,
             "targets": verdicts(results)}
-
-
-def write_report(report: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def table_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
@@ -274,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     report = run(sizes, args.parts, args.redis_url, args.database_url, args.quick,
                  log=lambda line: print(line, file=sys.stderr, flush=True))
     report["wall_seconds"] = time.perf_counter() - began
-    write_report(report, args.output)
+    write_report(args.output, report)
     machine = report["machine"]
     print(f"\nbitesize dispatch benchmark ({'quick' if args.quick else 'full'}), "
           f"{machine['timestamp']}, {machine['nproc']} CPUs, Python {machine['python']}, "

@@ -22,23 +22,25 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
+# bench/ (for reporting.py) is on sys.path when this runs as a script, not when it
+# is loaded from its path (tests/test_bench_io_smoke.py).
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(ROOT))
+
+from reporting import machine, write_report  # noqa: E402
 
 from engine.config import Settings  # noqa: E402
 from engine.identity import Identity, create_user  # noqa: E402
@@ -362,13 +364,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     report = run(args.database_url, args.redis_url, args.quick)
     report["targets"] = verdicts(report)
-    report["machine"] = {"platform": platform.platform(), "python": platform.python_version(),
-                         "cpus": os.cpu_count(), "load_average": os.getloadavg(),
-                         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                         "quick": args.quick}
+    report["machine"] = {**machine(), "quick": args.quick}
     print(table(report))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.output, report)
     print(f"\nwritten to {args.output}")
     return report
 

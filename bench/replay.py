@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from crowd_data import DATA_DIR, require
+from reporting import write_report
 
 from engine.quality import consensus, offline, truth
 from engine.quality.retirement import CONTEST, MORE, Policy, decide
@@ -224,8 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     print_verdicts(targets)
     report = {"quick": args.quick, "seeds": seeds, "min_answers": MIN_ANSWERS,
               "refit_share": REFIT_SHARE, "sets": sets, "targets": targets}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.output, report)
     print(f"\nwritten to {args.output}")
 
 

@@ -24,18 +24,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import os
-import platform
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))  # the repository, when it is not installed
 
 from crowd_data import DATA_DIR  # noqa: E402  (after the path set-up above)
+from reporting import machine, write_report  # noqa: E402
 
 RESULTS_PATH = BENCH_DIR / "results" / "task_types.json"
 # part -> its module, next to this script (imported only when asked for)
@@ -81,12 +78,6 @@ def targets_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def machine() -> dict:
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "load_average": os.getloadavg(),
-            "when": datetime.now(UTC).isoformat(timespec="seconds")}
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="subsets: a smoke run")
@@ -104,8 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     print()
     print(targets_table(parts))
     report = {"machine": machine(), "quick": args.quick, "parts": parts}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    write_report(args.output, report)
     print(f"\nwritten to {args.output}")
     return report
 

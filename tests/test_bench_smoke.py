@@ -66,7 +66,7 @@ def test_report_has_every_part_and_target(bench, services, tmp_path):
     machine = bench.machine_info(services.redis, services.settings, "test")
     report = bench.build_report(results, machine, bench.QUICK, quick=True)
     path = tmp_path / "results" / "dispatch.json"
-    bench.write_report(report, path)
+    bench.write_report(path, report)
 
     written = json.loads(path.read_text())
     assert {"machine", "sizes", "lua", "scaling", "memory", "targets"} <= set(written)

@@ -12,7 +12,7 @@ periodic jobs. So a worker runs, in one process:
   no import ever takes its turn;
 - ``imports`` import lanes, threads each running a SimpleWorker on the
   ``default`` queue (splits). An organisation has at most
-  ``engine.intake.jobs.ORG_IMPORTS`` splits queued or running at once (RQ's
+  ``engine.intake.queueing.ORG_IMPORTS`` splits queued or running at once (RQ's
   RateLimit), so a charity whose import hangs holds one lane, and another
   charity's job is taken by the next free lane.
 
@@ -27,7 +27,7 @@ import time
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
-from engine.intake.jobs import SPLIT_QUEUE
+from engine.intake.queueing import SPLIT_QUEUE
 from engine.services import QUEUE_NAMES, Services
 from workers.context import set_services
 from workers.schedule import ensure_all

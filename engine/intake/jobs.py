@@ -1,9 +1,10 @@
 """Jobs: a bulk upload becomes items, and items become tasks, in the background.
 
 The request only checks the upload, stores it under the instance folder and
-enqueues a job (RQ) that receives the job's id. The job splits items in
-batches with SQLAlchemy Core bulk inserts, records its progress in SQL (so
-it survives Redis), and can be re-run: items already stored are skipped.
+enqueues a job (RQ; engine.intake.queueing gives each organisation its turn)
+that receives the job's id. The job splits items in batches with SQLAlchemy
+Core bulk inserts, records its progress in SQL (so it survives Redis), and
+can be re-run: items already stored are skipped.
 An image already in the project (same content, or same IIIF image URL) is
 reported as a duplicate instead of becoming tasks again. A transient failure
 (database, Redis, a manifest's server) is retried by RQ with back-off; a
@@ -19,7 +20,6 @@ owner may run one again at once.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -32,11 +32,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import redis
-from rq import Callback, RateLimit, Retry
-from rq.exceptions import NoSuchJobError
-from rq.job import Job as RQJob
-from rq.rate_limit import RateLimitRegistry
-from rq.registry import StartedJobRegistry
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy import exc as sql_errors
 
@@ -46,6 +41,7 @@ from engine.errors import BitesizeError, ConflictError, NotFoundError, Unavailab
 from engine.identity import Identity
 from engine.intake.importers import Entry, open_source, plan_upload, write_options
 from engine.intake.media import SplitMedia
+from engine.intake.queueing import enqueue_split, forget_rq_job
 from engine.projects import get_owned_project
 from engine.services import Services
 from engine.store.models import Item, Job, Project, Task, utcnow
@@ -53,18 +49,11 @@ from task_types import ItemError
 
 BATCH = 500
 MAX_REPORTED_PROBLEMS = 1000
-SPLIT_QUEUE = "default"
-# Splits of one organisation queued or running at once, on all workers together
-# (enqueue_split): the others wait their turn, so another charity's job never
-# waits behind them.
-ORG_IMPORTS = 1
 HEARTBEAT_SECONDS = 5.0  # how often a running split says it is alive
 PROGRESS_SECONDS = 0.5  # how often at most it records items_read between batches
 # A running job whose heartbeat is older than this lost its worker: eight missed beats.
 STALE_AFTER = timedelta(seconds=40)
 log = logging.getLogger(__name__)
-# Back-off between attempts of a split that failed for a passing reason.
-SPLIT_RETRY = Retry(max=3, interval=[10, 60, 300])
 # Failures that say nothing about the upload: trying again later may work.
 TRANSIENT = (sql_errors.OperationalError, sql_errors.InterfaceError,
              redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
@@ -104,31 +93,6 @@ def _shown_name(filename: str, iiif: str | None, folder: str | os.PathLike | Non
     return name[:300]
 
 
-def enqueue_split(services: Services, job_id: int) -> None:
-    """Queue the job's split behind its organisation's turn (RQ's RateLimit): at most
-    ORG_IMPORTS splits of one organisation are queued or running at once, the
-    rest wait in RQ's rate-limited set and are queued, oldest first, as each
-    one ends. So one charity's uploads (or a split stuck on slow pictures) take
-    at most that many of the workers' import lanes, and another charity's job
-    is taken by the next free lane (workers.runner)."""
-    services.queue(SPLIT_QUEUE).enqueue(
-        "workers.jobs.split_job", job_id, job_id=_rq_id(job_id), job_timeout=6 * 3600,
-        retry=SPLIT_RETRY, on_failure=Callback("workers.jobs.split_failed"),
-        rate_limit=RateLimit(_turn_key(services, job_id), ORG_IMPORTS))
-
-
-def _turn_key(services: Services, job_id: int) -> str:
-    """The RQ rate-limit key that the organisation's splits share."""
-    with services.db.session() as session:
-        org_id = session.scalar(select(Project.organisation_id).join(
-            Job, Job.project_id == Project.id).where(Job.id == job_id))
-    return f"bitesize:imports:org-{org_id}"
-
-
-def _rq_id(job_id: int) -> str:
-    return f"split-{job_id}"
-
-
 def rerun_job(services: Services, identity: Identity, job_id: int) -> Job:
     """Run a failed job again, or one whose worker stopped (still ``running`` with a
     stale heartbeat): it resumes where it stopped (stored items are skipped), so
@@ -156,32 +120,6 @@ def stalled(cutoff: datetime) -> ColumnElement[bool]:
     return and_(Job.state == "running",
                 or_(Job.heartbeat_at < cutoff,
                     and_(Job.heartbeat_at.is_(None), Job.started_at < cutoff)))
-
-
-def forget_rq_job(services: Services, job_id: int) -> None:
-    """Remove the job's RQ job: from the started registry where a dead worker left
-    it (else RQ's own clean-up would later call it abandoned and fail our job),
-    then the job itself, so its id can be enqueued afresh."""
-    rq_id = _rq_id(job_id)
-    registry = StartedJobRegistry(SPLIT_QUEUE, connection=services.redis)
-    for member in services.redis.zrange(registry.key, 0, -1):
-        if member.decode().split(":", 1)[0] == rq_id:
-            services.redis.zrem(registry.key, member)
-    with contextlib.suppress(NoSuchJobError):
-        _free_turn(RQJob.fetch(rq_id, connection=services.redis))
-
-
-def _free_turn(rq_job: RQJob) -> None:
-    """Delete the RQ job and give back its organisation's turn. A dead worker's job
-    still holds its turn, and RQ keeps a rate-limited job's turn while its
-    execution record lives (up to the six-hour timeout): that record is
-    removed first, so the turn is released at once and the next split of the
-    organisation (this one, re-enqueued) can start."""
-    key = rq_job.rate_limit_key
-    rq_job.execution_registry.delete(job=rq_job, pipeline=rq_job.connection)
-    rq_job.delete()
-    if key:
-        RateLimitRegistry(key, rq_job.connection).release_and_enqueue(rq_job.id)
 
 
 def list_jobs(services: Services, identity: Identity, project_id: int, *,

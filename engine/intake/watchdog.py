@@ -21,7 +21,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from engine.intake import jobs
-from engine.intake.jobs import enqueue_split, finish_job, forget_rq_job, stalled
+from engine.intake.jobs import finish_job, stalled
+from engine.intake.queueing import enqueue_split, forget_rq_job
 from engine.services import Services
 from engine.store.models import Job, utcnow
 

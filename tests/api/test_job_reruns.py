@@ -22,6 +22,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from engine.intake import jobs as intake
+from engine.intake import queueing
 from engine.store.models import Item, Task
 from workers.context import set_services
 from workers.jobs import split_failed
@@ -201,7 +202,7 @@ def flaky_insert(monkeypatch, failures: int):
 
 def test_a_transient_failure_is_retried_and_makes_nothing_twice(
         client, api, services, charity, project, monkeypatch):
-    monkeypatch.setattr(intake, "SPLIT_RETRY", Retry(max=3))  # no waiting between attempts
+    monkeypatch.setattr(queueing, "SPLIT_RETRY", Retry(max=3))  # no waiting between attempts
     monkeypatch.setattr(intake, "BATCH", 2)
     calls = flaky_insert(monkeypatch, failures=2)
     job = upload(client, charity, project["id"], CSV.encode(), "rows.csv")
@@ -237,7 +238,7 @@ def test_a_transient_failure_waits_queued_with_back_off(client, api, services, c
 
 def test_when_retries_run_out_the_job_fails_with_the_last_error(
         client, api, services, charity, project, monkeypatch):
-    monkeypatch.setattr(intake, "SPLIT_RETRY", Retry(max=2))
+    monkeypatch.setattr(queueing, "SPLIT_RETRY", Retry(max=2))
     calls = flaky_insert(monkeypatch, failures=99)
     job = upload(client, charity, project["id"], CSV.encode(), "rows.csv")
     api.work()

@@ -29,29 +29,46 @@ through its own ``aggregate``, as live: the answer cell is read by the type
 boxes), a first unweighted merge gives each worker an agreement score, and a
 second merge weights each answer by it, as the periodic quality job's
 reliabilities weight live merges.
+
+Reading lives in engine.quality.offline_rows: given a ``Skipped`` collector,
+``run`` and ``run_typed`` leave out the rows they cannot read, note them by
+line, and merge the rest (what `bitesize consensus` does); without one they
+stop at the first (``--strict``).
 """
 from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
-from marshmallow import ValidationError
 
-from engine.delivery.exports import unescape_cell
 from engine.errors import InvalidError
 from engine.quality import truth
 from engine.quality.consensus import UNKNOWN_RELIABILITY
+from engine.quality.offline_rows import (
+    ANSWER_COLUMNS,
+    COUNTED_COLUMN,
+    GOLD_COLUMNS,
+    Skipped,
+    SkippedRow,
+    read_answers,
+    read_counted,
+    read_gold,
+    read_typed,
+    read_typed_gold,
+)
 from task_types import Aggregate, TaskType
 
-ANSWER_COLUMNS = ("task", "worker", "answer")
-COUNTED_COLUMN = "counted"  # optional: an export's; "False" marks an answer that does not count
+__all__ = [  # the readers and the skip collector live in offline_rows; callers import here
+    "ANSWER_COLUMNS", "COUNTED_COLUMN", "GOLD_COLUMNS", "METHODS", "Skipped", "SkippedRow",
+    "Summary", "TypedMerge", "agreement", "live", "merge", "merge_typed", "read_answers",
+    "read_counted", "read_gold", "read_typed", "read_typed_gold", "run", "run_typed",
+    "write_results", "write_typed",
+]
 METHODS = (*truth.METHODS, "live")
-GOLD_COLUMNS = ("task", "answer")
 PRIOR_ANSWERS = 3  # a worker's agreement is shrunk towards UNKNOWN_RELIABILITY by this many
 
 
@@ -75,88 +92,6 @@ class Summary:
             text += (f", {self.measure} {100 * self.accuracy:.2f}% on {self.gold} gold tasks"
                      " (scored by a run without gold)")
         return text
-
-
-def read_answers(path: Path | str) -> list[tuple[str, str, str]]:
-    """(task, worker, answer) rows of an answers CSV; InvalidError names the line."""
-    return [tuple(values) for _line, values in _rows(Path(path), ANSWER_COLUMNS)]
-
-
-def read_counted(path: Path | str) -> tuple[list[tuple[str, str, str]], list[bool]]:
-    """The rows of ``read_answers`` and whether each counts: its ``counted`` cell
-    is not false (``False``, ``false``, ``0``, ``no``), or the file has no such
-    column (every row counts)."""
-    rows, counted = [], []
-    for _line, (task, worker, answer, flag) in _rows(
-            Path(path), (*ANSWER_COLUMNS, COUNTED_COLUMN), (COUNTED_COLUMN,),
-            optional=(COUNTED_COLUMN,)):
-        rows.append((task, worker, answer))
-        counted.append(flag.strip().lower() not in ("false", "0", "no"))
-    return rows, counted
-
-
-def read_gold(path: Path | str) -> dict[str, str]:
-    """task -> gold answer; a task given two different gold answers is an error."""
-    gold: dict[str, str] = {}
-    for line, (task, answer) in _rows(Path(path), GOLD_COLUMNS):
-        if gold.setdefault(task, answer) != answer:
-            raise InvalidError(f"{Path(path).name}: line {line}: task {task!r} has two gold "
-                               f"answers, {gold[task]!r} and {answer!r}")
-    return gold
-
-
-def _rows(path: Path, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = (),
-          optional: tuple[str, ...] = ()) -> Iterator[tuple[int, list[str]]]:
-    """(line number, the named columns) of each data row, checked: none missing
-    (but ``optional`` ones, then empty), none empty."""
-    with path.open(newline="", encoding="utf-8-sig") as stream:
-        reader = csv.reader(stream, strict=True)  # an unclosed quote must not eat the file
-        try:
-            yield from _checked(reader, path.name, columns, may_be_empty, optional)
-        except UnicodeDecodeError as exc:
-            raise InvalidError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
-        except csv.Error as exc:
-            raise InvalidError(f"{path.name}: line {reader.line_num}: not readable as CSV "
-                               f"({exc})") from exc
-
-
-def _checked(reader, name: str, columns: tuple[str, ...], may_be_empty: tuple[str, ...] = (),
-             optional: tuple[str, ...] = ()) -> Iterator[tuple[int, list[str]]]:
-    header = next(reader, None)
-    if not header or not any(cell.strip() for cell in header):
-        raise InvalidError(f"{name} is empty: expected a header line {','.join(columns)}")
-    where = _positions(header, name, columns, optional)
-    count = 0
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue  # blank lines, as spreadsheets leave at the end
-        values = [_unescaped(row[i].strip()) if 0 <= i < len(row) else "" for i in where]
-        for column, value in zip(columns, values, strict=True):
-            if not value and column not in may_be_empty:
-                raise InvalidError(f"{name}: line {reader.line_num}: empty {column!r}")
-        count += 1
-        yield reader.line_num, values
-    if not count:
-        raise InvalidError(f"{name} has a header but no rows")
-
-
-def _unescaped(cell: str) -> str:
-    """Undo the exports' formula escaping ("'=x" -> "=x", "'-3" -> "-3",
-    "' =x" -> "=x", "'＝x" -> "＝x"), by the very rule that escaped it, so an
-    exported answers CSV merges to what was answered; stripped like any cell."""
-    return unescape_cell(cell).strip()
-
-
-def _positions(header: list[str], name: str, columns: tuple[str, ...],
-               optional: tuple[str, ...] = ()) -> list[int]:
-    """Each column's index in the header; -1 for an optional column it lacks."""
-    names = [cell.strip().lower() for cell in header]
-    missing = [column for column in columns if column not in names and column not in optional]
-    if missing:
-        expected = [column for column in columns if column not in optional]
-        raise InvalidError(f"{name}: line 1: missing column(s) {', '.join(missing)}; "
-                           f"expected {','.join(expected)}, found {','.join(header)}")
-    return [names.index(column) if column in names else -1 for column in columns]
 
 
 def merge(rows: list[tuple[str, str, str]], gold: dict[str, str] | None = None,
@@ -260,11 +195,17 @@ def write_results(stream: TextIO, answers: truth.Answers, inference: truth.Infer
 
 
 def run(answers_path: Path | str, output: TextIO, gold_path: Path | str | None = None,
-        method: str = "auto", labels: list[str] | None = None) -> Summary:
+        method: str = "auto", labels: list[str] | None = None,
+        skipped: Skipped | None = None) -> Summary:
     """Read, merge, write; the summary's accuracy compares a run *without* the
-    gold to the gold (a run with it would just echo it back on those tasks)."""
-    rows, counted = read_counted(answers_path) if method == "live" else (
-        read_answers(answers_path), None)
+    gold to the gold (a run with it would just echo it back on those tasks).
+    Rows it cannot read (an empty cell, a label not in ``labels``) go to
+    ``skipped``; with none, the first is an InvalidError."""
+    if method == "live":
+        rows, counted = read_counted(answers_path, skipped, labels)
+    else:
+        rows, counted = read_answers(answers_path, skipped, labels), None
+    _something_to_merge(rows, answers_path, skipped)
     gold = read_gold(gold_path) if gold_path else {}
     started = time.perf_counter()
     answers, inference = merge(rows, gold, method, labels, counted)
@@ -276,6 +217,14 @@ def run(answers_path: Path | str, output: TextIO, gold_path: Path | str | None =
         return summary
     blind = merge(rows, None, method, list(answers.labels), counted)[1]
     return _scored(summary, answers, gold, blind)
+
+
+def _something_to_merge(rows: list, path: Path | str, skipped: Skipped | None) -> None:
+    """Every row skipped leaves nothing to merge: an error, not an empty result."""
+    if not rows:
+        total = skipped.total if skipped is not None else 0
+        raise InvalidError(f"{Path(path).name}: none of its {total} rows could be read; "
+                           "nothing to merge")
 
 
 def _scored(summary: Summary, answers: truth.Answers, gold: dict[str, str],
@@ -297,28 +246,6 @@ class TypedMerge:
     tasks: list[str]
     results: dict[str, Aggregate]
     reliability: dict[str, float]
-
-
-def read_typed(path: Path | str, task_type: TaskType, config: dict
-               ) -> list[tuple[str, str, dict]]:
-    """(task, worker, answer) rows with each answer read and validated by the type;
-    InvalidError names the line of the first answer it cannot read."""
-    path = Path(path)
-    schema = task_type.answer_schema(config)
-    rows = []
-    # an empty cell is an answer for some types: no tags apply, nothing to mark
-    for line, (task, worker, text) in _rows(path, ANSWER_COLUMNS, ("answer",)):
-        rows.append((task, worker, _typed_answer(task_type, schema, config, text,
-                                                 f"{path.name}: line {line}")))
-    return rows
-
-
-def _typed_answer(task_type: TaskType, schema, config: dict, text: str, where: str) -> dict:
-    try:
-        return schema.load(task_type.answer_from_text(text, config))
-    except (ValueError, ValidationError) as exc:
-        detail = exc.messages if isinstance(exc, ValidationError) else exc
-        raise InvalidError(f"{where}: not a {task_type.name} answer: {detail}") from exc
 
 
 def merge_typed(task_type: TaskType, config: dict, rows: list[tuple[str, str, dict]],
@@ -364,11 +291,14 @@ def write_typed(stream: TextIO, task_type: TaskType, merged: TypedMerge) -> None
 
 
 def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
-              config: dict | None = None, gold_path: Path | str | None = None) -> Summary:
+              config: dict | None = None, gold_path: Path | str | None = None,
+              skipped: Skipped | None = None) -> Summary:
     """Read, merge, write for a type that is not one label of a list; with gold, the
-    summary's accuracy is the mean score of the results against it."""
+    summary's accuracy is the mean score of the results against it. Answers the
+    type cannot read go to ``skipped``; with none, the first is an InvalidError."""
     config = config if config is not None else task_type.offline_config()
-    rows = read_typed(answers_path, task_type, config)
+    rows = read_typed(answers_path, task_type, config, skipped)
+    _something_to_merge(rows, answers_path, skipped)
     started = time.perf_counter()
     merged = merge_typed(task_type, config, rows)
     seconds = time.perf_counter() - started
@@ -385,15 +315,3 @@ def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
     return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
                    summary.seconds, len(scores), sum(scores) / len(scores) if scores else None,
                    "mean score")
-
-
-def read_typed_gold(path: Path | str, task_type: TaskType, config: dict) -> dict[str, Any]:
-    """task -> the gold result value, read as an answer and merged alone (as an
-    admin's settlement is)."""
-    path = Path(path)
-    schema = task_type.answer_schema(config)
-    gold = {}
-    for line, (task, text) in _rows(path, GOLD_COLUMNS, ("answer",)):
-        answer = _typed_answer(task_type, schema, config, text, f"{path.name}: line {line}")
-        gold[task] = task_type.aggregate([answer], None, config).value
-    return gold

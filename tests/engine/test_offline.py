@@ -91,8 +91,8 @@ def test_headers_blanks_extra_columns_and_duplicates(tmp_path):
     ("", "a.csv is empty: expected a header line task,worker,answer"),
     ("task,worker,answer\n", "a.csv has a header but no rows"),
     ("task,volunteer,answer\nt1,w1,x\n", "a.csv: line 1: missing column(s) worker"),
-    ("task,worker,answer\nt1,w1,x\nt2,,x\n", "a.csv: line 3: empty 'worker'"),
-    ("task,worker,answer\nt1,w1\n", "a.csv: line 2: empty 'answer'"),
+    ("task,worker,answer\nt1,w1,x\nt2,,x\n", "a.csv: line 3: worker: empty"),
+    ("task,worker,answer\nt1,w1\n", "a.csv: line 2: answer: empty"),
     ('task,worker,answer\nt1,w1,"x\n', "a.csv: line 2: not readable as CSV"),
 ])
 def test_bad_answer_files_name_the_problem(tmp_path, text, message):
@@ -198,10 +198,10 @@ def test_unreadable_typed_answers_name_the_line(tmp_path):
     from task_types.number import number
 
     bad = write(tmp_path / "a.csv", "task,worker,answer\nt1,w1,12\nt1,w2,twelve\n")
-    with pytest.raises(InvalidError, match=r"a.csv: line 3: not a number answer"):
+    with pytest.raises(InvalidError, match=r"a.csv: line 3: answer: not a number answer"):
         offline.run_typed(bad, io.StringIO(), number)
     boxes = write(tmp_path / "b.csv", 'task,worker,answer\nt1,w1,"[[0,0,5"\n')
-    with pytest.raises(InvalidError, match=r"b.csv: line 2: not a locate answer"):
+    with pytest.raises(InvalidError, match=r"b.csv: line 2: answer: not a locate answer"):
         offline.run_typed(boxes, io.StringIO(), locate)
 
 

@@ -26,9 +26,16 @@ EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("-o", "--output", type=click.File("w", lazy=True), default="-",
               metavar="RESULTS.csv",
               help="RESULTS.csv (task,answer,confidence); stdout by default.")
+@click.option("--strict", is_flag=True,
+              help="Stop at the first row that cannot be read, naming its line; by default "
+              "such rows are skipped, counted and listed, and the rest are merged.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="REPORT.json", help="Write what was merged and every skipped row "
+              "(line, column, reason) as JSON, even when nothing could be merged.")
 @click.argument("answers_path", metavar="ANSWERS.csv", type=EXISTING_FILE)
 def consensus(task_type: str, method: str | None, config_path: Path | None,
-              gold_path: Path | None, output, answers_path: Path) -> None:
+              gold_path: Path | None, output, strict: bool, report_path: Path | None,
+              answers_path: Path) -> None:
     """Merge ANSWERS.csv (a path; columns task,worker,answer, as `bitesize
     projects export` writes it) into one result per task, with the engine's
     own consensus code; needs no database or Redis.
@@ -40,7 +47,12 @@ def consensus(task_type: str, method: str | None, config_path: Path | None,
     The live results of a classify project are what `--method live --config
     CONFIG.json` gives on its answers export (with the gold of its gold and
     settled tasks as GOLD.csv) when the volunteers' estimates are fresh; the
-    default, auto, is the project-wide model, whose confidences differ."""
+    default, auto, is the project-wide model, whose confidences differ.
+
+    A row that cannot be read (an empty cell, a label not in the config's
+    list, an answer the type refuses: a box with no width, a number outside
+    the config's min..max, a broken JSON cell) is skipped and listed by line
+    on stderr (the first 20) and in --report; --strict stops at the first."""
     from engine.errors import InvalidError
     from engine.quality import offline
     from task_types import TaskTypeError, TaskTypeRegistry
@@ -50,18 +62,48 @@ def consensus(task_type: str, method: str | None, config_path: Path | None,
             raise click.ClickException(f"no such file: {path}")
     try:
         kind = TaskTypeRegistry.from_entry_points().get(task_type)
-        config = _offline_config(kind, config_path)
-        if kind.labels(config) is not None:
-            labels = kind.labels(config) if config_path is not None else None
-            summary = offline.run(answers_path, output, gold_path, method or "auto", labels)
-        elif method is not None:
-            raise click.UsageError(f"--method is for label types; {task_type} merges "
-                                   "with its own aggregate")
-        else:
-            summary = offline.run_typed(answers_path, output, kind, config, gold_path)
-    except (InvalidError, TaskTypeError) as exc:
+    except TaskTypeError as exc:
         raise click.ClickException(exc.message) from exc
+    config = _offline_config(kind, config_path)
+    labelled = kind.labels(config) is not None
+    if not labelled and method is not None:
+        raise click.UsageError(f"--method is for label types; {task_type} merges "
+                               "with its own aggregate")
+    skipped = offline.Skipped(strict=strict)
+    summary, error = None, None
+    try:
+        if labelled:
+            labels = kind.labels(config) if config_path is not None else None
+            summary = offline.run(answers_path, output, gold_path, method or "auto", labels,
+                                  skipped)
+        else:
+            summary = offline.run_typed(answers_path, output, kind, config, gold_path, skipped)
+    except (InvalidError, TaskTypeError) as exc:
+        error = exc.message
+    if skipped.total:
+        click.echo("consensus: " + "\n".join(skipped.lines()), err=True)
+    if report_path is not None:
+        named = (method or "auto") if labelled else f"{kind.name} aggregate"
+        _write_report(report_path, skipped, summary, named, error)
+    if error is not None:
+        raise click.ClickException(error)
     click.echo(f"consensus: {summary.line()}", err=True)
+
+
+def _write_report(path: Path, skipped, summary, method: str, error: str | None) -> None:
+    """REPORT.json: the summary's figures (zeros when nothing was merged), the
+    error if any, and the skipped rows (the first offline_rows.REPORT_ROWS;
+    ``truncated`` says whether there were more)."""
+    from dataclasses import asdict
+
+    figures = asdict(summary) if summary is not None else {
+        "tasks": 0, "answers": 0, "workers": 0, "method": method}
+    figures["seconds"] = round(figures.get("seconds", 0.0), 4)
+    report = {**figures, **({"error": error} if error else {}), **skipped.report()}
+    try:
+        path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the report {path}: {exc.strerror}") from exc
 
 
 def _offline_config(kind, config_path: Path | None) -> dict:

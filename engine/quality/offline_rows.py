@@ -1,0 +1,275 @@
+"""Reading the CSV files `bitesize consensus` merges, row by row.
+
+Real answers files are messy: a volunteer's blank cell, a box drawn with no
+width, a rating typed on the wrong scale, a cell a spreadsheet mangled. One such
+row must not cost the charity the merge of the other thirty thousand, so a row
+the merge cannot use is *skipped*: noted in a ``Skipped`` collector with its
+line (the header is line 1), its column and a short reason (the task type's own
+validation message where it has one), and the rest are read. A strict collector
+(``--strict``, and every caller that passes none) stops at the first such row
+instead, with an InvalidError naming its line.
+
+What no row can survive stays an error in both modes: a file that is not UTF-8,
+a header without the needed columns, a file with no rows at all. Gold files are
+the charity's own short lists and are always read strictly.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError
+
+from engine.delivery.exports import unescape_cell
+from engine.errors import InvalidError
+from task_types import TaskType
+
+ANSWER_COLUMNS = ("task", "worker", "answer")
+COUNTED_COLUMN = "counted"  # optional: an export's; "False" marks an answer that does not count
+GOLD_COLUMNS = ("task", "answer")
+REPORT_ROWS = 10_000  # skipped rows kept for the report; the count goes on past it
+SHOWN = 50  # characters of a cell quoted in a reason
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """One row left out of the merge: where it is and why."""
+
+    line: int  # of its first physical line, the header being line 1
+    column: str | None  # None: the whole row (the csv module could not parse it)
+    reason: str
+
+    def text(self) -> str:
+        where = f"line {self.line}: " + (f"{self.column}: " if self.column else "")
+        return where + self.reason
+
+
+class Skipped:
+    """The rows one read left out; strict, it raises at the first instead."""
+
+    def __init__(self, strict: bool = False, keep: int = REPORT_ROWS) -> None:
+        self.strict = strict
+        self.keep = keep
+        self.rows: list[SkippedRow] = []
+        self.total = 0
+
+    def note(self, name: str, line: int, column: str | None, reason: str) -> None:
+        """Count a row the merge cannot use (raise, when strict: ``name`` is the file's)."""
+        row = SkippedRow(line, column, reason)
+        if self.strict:
+            raise InvalidError(f"{name}: {row.text()}")
+        self.total += 1
+        if len(self.rows) < self.keep:
+            self.rows.append(row)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.rows)
+
+    def lines(self, first: int = 20) -> list[str]:
+        """What a person reads: the count, then the first rows by line."""
+        if not self.total:
+            return []
+        noun = "row" if self.total == 1 else "rows"
+        shown = [f"  {row.text()}" for row in self.rows[:first]]
+        more = [f"  ...and {self.total - len(shown)} more"] if self.total > len(shown) else []
+        return [f"skipped {self.total} {noun} it could not read", *shown, *more]
+
+    def report(self) -> dict[str, Any]:
+        """The skipped rows as JSON-ready data (the first ``keep`` of them)."""
+        return {"skipped": self.total, "truncated": self.truncated,
+                "rows": [asdict(row) for row in self.rows]}
+
+
+def _strict_unless(skipped: Skipped | None) -> Skipped:
+    return Skipped(strict=True) if skipped is None else skipped
+
+
+# -- label types: the cells as text ---------------------------------------------------
+
+
+def read_answers(path: Path | str, skipped: Skipped | None = None,
+                 labels: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """(task, worker, answer) rows of an answers CSV. A row with an empty cell,
+    or (given ``labels``) an answer not among them, is skipped into ``skipped``;
+    with no collector the first one is an InvalidError naming its line."""
+    return [tuple(values[:3]) for values in
+            _label_rows(Path(path), _strict_unless(skipped), labels, ANSWER_COLUMNS)]
+
+
+def read_counted(path: Path | str, skipped: Skipped | None = None,
+                 labels: list[str] | None = None
+                 ) -> tuple[list[tuple[str, str, str]], list[bool]]:
+    """The rows of ``read_answers`` and whether each counts: its ``counted`` cell
+    is not false (``False``, ``false``, ``0``, ``no``), or the file has no such
+    column (every row counts)."""
+    rows, counted = [], []
+    for task, worker, answer, flag in _label_rows(Path(path), _strict_unless(skipped), labels,
+                                                  (*ANSWER_COLUMNS, COUNTED_COLUMN)):
+        rows.append((task, worker, answer))
+        counted.append(flag.strip().lower() not in ("false", "0", "no"))
+    return rows, counted
+
+
+def _label_rows(path: Path, skipped: Skipped, labels: list[str] | None,
+                columns: tuple[str, ...]) -> Iterator[list[str]]:
+    """Rows whose answer is a usable label: any non-empty one, or one of ``labels``."""
+    listed = None if labels is None else set(labels)
+    for line, values in _rows(path, columns, skipped, (COUNTED_COLUMN,), (COUNTED_COLUMN,)):
+        if listed is not None and values[2] not in listed:
+            skipped.note(path.name, line, "answer", f"{values[2][:SHOWN]!r} is not listed; "
+                         f"the labels are {', '.join(labels)}")
+            continue
+        yield values
+
+
+def read_gold(path: Path | str) -> dict[str, str]:
+    """task -> gold answer; a task given two different gold answers is an error."""
+    path = Path(path)
+    gold: dict[str, str] = {}
+    for line, (task, answer) in _rows(path, GOLD_COLUMNS, Skipped(strict=True)):
+        if gold.setdefault(task, answer) != answer:
+            raise InvalidError(f"{path.name}: line {line}: task {task!r} has two gold "
+                               f"answers, {gold[task]!r} and {answer!r}")
+    return gold
+
+
+# -- every other type: the cells read by the type -------------------------------------
+
+
+def read_typed(path: Path | str, task_type: TaskType, config: dict,
+               skipped: Skipped | None = None) -> list[tuple[str, str, dict]]:
+    """(task, worker, answer) rows with each answer read and validated by the type;
+    a row it cannot read is skipped into ``skipped`` (with no collector, an
+    InvalidError names the line of the first)."""
+    path, skipped = Path(path), _strict_unless(skipped)
+    schema = task_type.answer_schema(config)
+    rows = []
+    # an empty cell is an answer for some types: no tags apply, nothing to mark
+    for line, (task, worker, text) in _rows(path, ANSWER_COLUMNS, skipped, ("answer",)):
+        try:
+            rows.append((task, worker, schema.load(task_type.answer_from_text(text, config))))
+        except (ValueError, ValidationError) as exc:
+            skipped.note(path.name, line, "answer", _unreadable(task_type, exc))
+    return rows
+
+
+def read_typed_gold(path: Path | str, task_type: TaskType, config: dict) -> dict[str, Any]:
+    """task -> the gold result value, read as an answer and merged alone (as an
+    admin's settlement is)."""
+    path = Path(path)
+    schema = task_type.answer_schema(config)
+    gold = {}
+    for line, (task, text) in _rows(path, GOLD_COLUMNS, Skipped(strict=True), ("answer",)):
+        try:
+            answer = schema.load(task_type.answer_from_text(text, config))
+        except (ValueError, ValidationError) as exc:
+            row = SkippedRow(line, "answer", _unreadable(task_type, exc))
+            raise InvalidError(f"{path.name}: {row.text()}") from exc
+        gold[task] = task_type.aggregate([answer], None, config).value
+    return gold
+
+
+def _unreadable(task_type: TaskType, exc: ValueError | ValidationError) -> str:
+    """The type's own words for why a cell is not an answer, flattened to one line."""
+    if isinstance(exc, ValidationError):
+        detail = "; ".join(dict.fromkeys(_leaves(exc.messages)))
+    else:
+        detail = str(exc)
+    return f"not a {task_type.name} answer: {detail[:200]}"
+
+
+def _leaves(messages: Any) -> Iterator[str]:
+    if isinstance(messages, dict):
+        for value in messages.values():
+            yield from _leaves(value)
+    elif isinstance(messages, list | tuple):
+        for value in messages:
+            yield from _leaves(value)
+    else:
+        yield str(messages)
+
+
+# -- the CSV itself ---------------------------------------------------------------
+
+
+def _rows(path: Path, columns: tuple[str, ...], skipped: Skipped,
+          may_be_empty: tuple[str, ...] = (), optional: tuple[str, ...] = ()
+          ) -> Iterator[tuple[int, list[str]]]:
+    """(line number, the named columns) of each data row that has them all
+    (``optional`` ones may be missing, then empty) and none empty but
+    ``may_be_empty``; other rows are noted in ``skipped``."""
+    with path.open(newline="", encoding="utf-8-sig") as stream:
+        reader = csv.reader(stream, strict=True)  # an unclosed quote must not eat the file
+        try:
+            yield from _checked(reader, path.name, columns, skipped, may_be_empty, optional)
+        except UnicodeDecodeError as exc:
+            raise InvalidError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
+        except csv.Error as exc:  # the header's: without it no row means anything
+            raise InvalidError(f"{path.name}: line {reader.line_num}: not readable as CSV "
+                               f"({exc})") from exc
+
+
+def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
+             may_be_empty: tuple[str, ...], optional: tuple[str, ...]
+             ) -> Iterator[tuple[int, list[str]]]:
+    header = next(reader, None)
+    if not header or not any(cell.strip() for cell in header):
+        raise InvalidError(f"{name} is empty: expected a header line {','.join(columns)}")
+    where = _positions(header, name, columns, optional)
+    records = 0
+    for line, row in _records(reader, name, skipped):
+        if row is not None and not any(cell.strip() for cell in row):
+            continue  # blank lines, as spreadsheets leave at the end
+        records += 1
+        if row is None:
+            continue  # the csv module could not parse it; noted
+        values = [_unescaped(row[i].strip()) if 0 <= i < len(row) else "" for i in where]
+        empty = next((column for column, value in zip(columns, values, strict=True)
+                      if not value and column not in may_be_empty), None)
+        if empty is not None:
+            skipped.note(name, line, empty, "empty")
+            continue
+        yield line, values
+    if not records:
+        raise InvalidError(f"{name} has a header but no rows")
+
+
+def _records(reader, name: str, skipped: Skipped) -> Iterator[tuple[int, list[str] | None]]:
+    """(first line, cells) of each record after the header; None for one the csv
+    module cannot parse (noted in ``skipped``), after which it reads on from the
+    next line."""
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            end = reader.line_num
+            to = f" (lines {line}-{end}: a quote never closed?)" if end > line else ""
+            skipped.note(name, line, None, f"not readable as CSV ({exc}){to}")
+            row = None
+        yield line, row
+
+
+def _unescaped(cell: str) -> str:
+    """Undo the exports' formula escaping ("'=x" -> "=x", "'-3" -> "-3",
+    "' =x" -> "=x", "'＝x" -> "＝x"), by the very rule that escaped it, so an
+    exported answers CSV merges to what was answered; stripped like any cell."""
+    return unescape_cell(cell).strip()
+
+
+def _positions(header: list[str], name: str, columns: tuple[str, ...],
+               optional: tuple[str, ...] = ()) -> list[int]:
+    """Each column's index in the header; -1 for an optional column it lacks."""
+    names = [cell.strip().lower() for cell in header]
+    missing = [column for column in columns if column not in names and column not in optional]
+    if missing:
+        expected = [column for column in columns if column not in optional]
+        raise InvalidError(f"{name}: line 1: missing column(s) {', '.join(missing)}; "
+                           f"expected {','.join(expected)}, found {','.join(header)}")
+    return [names.index(column) if column in names else -1 for column in columns]

@@ -1,0 +1,112 @@
+"""`bitesize consensus` on messy files: it skips what it cannot read, says so by
+line on stderr and in --report, and merges the rest; --strict stops instead."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from web.cli import cli
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def results(text: str) -> dict[str, str]:
+    return {row["task"]: row["answer"] for row in csv.DictReader(io.StringIO(text))}
+
+
+BOXES = ('task,worker,answer\n'
+         'p1,w1,"[[10,10,50,50]]"\n'
+         'p1,w2,"[[12,10,52,50]]"\n'
+         'p1,w3,"[[30,30,30,80]]"\n'  # line 4: zero width
+         'p2,w1,"[[0,0,20,20]]"\n'
+         'p2,w2,"[[0,0,5"\n'          # line 6: a JSON cell cut short
+         'p2,w3,"[[1,1,21,21]]"\n')
+
+
+def test_a_messy_box_file_merges_with_its_skips_listed_and_reported(runner, tmp_path):
+    answers = write(tmp_path / "boxes.csv", BOXES)
+    report = tmp_path / "report.json"
+    result = runner.invoke(cli, args=["consensus", "--type", "locate", "--report", str(report),
+                                      str(answers)])
+    assert result.exit_code == 0, result.output
+    assert set(results(result.stdout)) == {"p1", "p2"}
+    said = result.stderr.splitlines()
+    assert said[0] == "consensus: skipped 2 rows it could not read"
+    assert said[1].startswith("  line 4: answer: not a locate answer: Box 1 must have x1 < x2")
+    assert said[2].startswith("  line 6: answer: not a locate answer: not a JSON list")
+    assert said[3].startswith("consensus: 2 tasks, 4 answers, 3 workers, method locate")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert (data["skipped"], data["truncated"], data["tasks"], data["answers"]) == (2, False, 2, 4)
+    assert data["method"] == "locate aggregate" and "error" not in data
+    assert [(row["line"], row["column"]) for row in data["rows"]] == [(4, "answer"),
+                                                                       (6, "answer")]
+    assert data["rows"][1]["reason"].startswith("not a locate answer: not a JSON list")
+
+
+def test_strict_stops_at_the_first_bad_row_naming_its_line(runner, tmp_path):
+    answers = write(tmp_path / "boxes.csv", BOXES)
+    output = tmp_path / "results.csv"
+    result = runner.invoke(cli, args=["consensus", "--type", "locate", "--strict", str(answers),
+                                      "-o", str(output)])
+    assert result.exit_code == 1
+    assert "boxes.csv: line 4: answer: not a locate answer" in result.stderr
+    assert "skipped" not in result.stderr and not output.exists()
+
+
+def test_stderr_lists_the_first_twenty_and_the_report_all(runner, tmp_path):
+    lines = ["task,worker,answer"] + [f"r{n},w{n % 3},{n}" for n in range(30)]
+    lines += [f"r{n},w9,-{n + 1}" for n in range(25)]  # lines 32..56, under a 0..100 scale
+    answers = write(tmp_path / "ratings.csv", "\n".join(lines) + "\n")
+    config = write(tmp_path / "config.json", '{"question": "How sure?", "min": 0, "max": 100}')
+    report = tmp_path / "report.json"
+    result = runner.invoke(cli, args=["consensus", "--type", "number", "--config", str(config),
+                                      "--report", str(report), str(answers)])
+    assert result.exit_code == 0, result.output
+    said = result.stderr.splitlines()
+    assert said[0] == "consensus: skipped 25 rows it could not read"
+    assert said[1:21] == [f"  line {n}: answer: not a number answer: Must be at least 0."
+                          for n in range(32, 52)]
+    assert said[21] == "  ...and 5 more"
+    assert said[22].startswith("consensus: 30 tasks, 30 answers, 3 workers")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["skipped"] == 25 and [row["line"] for row in data["rows"]] == list(range(32, 57))
+    assert results(result.stdout) == {f"r{n}": str(n) for n in range(30)}
+
+
+def test_nothing_readable_exits_non_zero_and_still_writes_the_report(runner, tmp_path):
+    answers = write(tmp_path / "a.csv", "task,worker,answer\nt1,,cat\nt2,w1,\n")
+    report = tmp_path / "report.json"
+    result = runner.invoke(cli, args=["consensus", "--report", str(report), str(answers)])
+    assert result.exit_code == 1
+    assert "consensus: skipped 2 rows it could not read" in result.stderr
+    assert "a.csv: none of its 2 rows could be read; nothing to merge" in result.stderr
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["error"] == "a.csv: none of its 2 rows could be read; nothing to merge"
+    assert (data["skipped"], data["tasks"], data["answers"], data["method"]) == (2, 0, 0, "auto")
+    assert data["rows"] == [{"line": 2, "column": "worker", "reason": "empty"},
+                            {"line": 3, "column": "answer", "reason": "empty"}]
+
+
+def test_a_classify_row_missing_its_worker_is_skipped(runner, tmp_path):
+    answers = write(tmp_path / "a.csv", "task,worker,answer\n"
+                    "t1,w1,cat\nt1,,dog\nt1,w2,cat\nt2,w1,dog\nt2,w2,dog\n")
+    result = runner.invoke(cli, args=["consensus", "--method", "mv", str(answers)])
+    assert result.exit_code == 0, result.output
+    assert results(result.stdout) == {"t1": "cat", "t2": "dog"}
+    assert result.stderr.splitlines()[:2] == ["consensus: skipped 1 row it could not read",
+                                              "  line 3: worker: empty"]
+    assert "4 answers, 2 workers, method mv" in result.stderr
+
+
+def test_a_clean_file_says_nothing_about_skipping(runner, tmp_path):
+    answers = write(tmp_path / "a.csv", "task,worker,answer\nt1,w1,cat\nt1,w2,cat\n")
+    report = tmp_path / "report.json"
+    result = runner.invoke(cli, args=["consensus", "--report", str(report), str(answers)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("consensus: 1 tasks, 2 answers")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert (data["skipped"], data["rows"], data["tasks"]) == (0, [], 1)

@@ -1,7 +1,8 @@
 """Consensus benchmark: bitesize's truth inference against crowd-kit, in one process and one run.
 
-    python bench/consensus.py            # everything; GLAD and MACE take most of it
-    python bench/consensus.py --quick    # small sets, no GLAD/MACE, 10,000 generated tasks
+    python bench/consensus.py                 # everything; GLAD and MACE take most of it
+    python bench/consensus.py --quick         # small sets, no GLAD/MACE, 10,000 generated tasks
+    python bench/consensus.py --parts hard    # part (iv) alone, a minute or so, no crowd-kit
 
 (i)   Unsupervised, on every categorical set in shared/data/dev: bitesize's mv, wmv,
       ds, onecoin and auto against crowd-kit's MajorityVote, Wawa, DawidSkene, GLAD
@@ -13,6 +14,14 @@
 (iii) Dawid-Skene on generated 100,000 tasks x 5 answers x 5 labels (workers with
       random confusion matrices, a few spammers): seconds of bitesize and crowd-kit
       (median of alternating runs), the speed ratio, and how often their labels agree.
+(iv)  Hard crowds (bench/consensus_hard.py): bitesize's methods on synthetic crowds with
+      heavy-tailed participation, class imbalance, schools of thought and their
+      mixtures (bench/crowds.py), and on cuts of the dev sets reproducing them
+      (bench/crowd_cuts.py); targets: auto >= MV - 0.5 pt and within 0.5 pt of the
+      best model on every set. --synthetic-only leaves the dev cuts out.
+
+--parts picks among dev (i and ii), speed (iii) and hard (iv); parts dev and speed
+need crowd-kit (pip install -e '.[bench]'), part hard only the engine's own packages.
 
 Every method gets its own native input already built (bitesize: encoded integer
 arrays; crowd-kit: a pandas DataFrame); encoding from strings is timed apart.
@@ -22,47 +31,44 @@ A crowd-kit method still running after --limit seconds on a set is stopped there
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import signal
 import statistics
+import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from crowd_data import DATA_DIR, require
-from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, Wawa
-
-from engine.quality import offline, truth
-
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent))  # the repository, when it is not installed
+
+import consensus_hard  # noqa: E402  (after the path set-up above)
+import numpy as np  # noqa: E402
+from crowd_data import DATA_DIR, categorical_sets, read_categorical, require  # noqa: E402
+from reporting import machine, write_report  # noqa: E402
+
+from engine.quality import truth  # noqa: E402
+
+try:  # the bench extra: parts dev and speed need it, part hard does not
+    import pandas as pd
+    from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, Wawa
+except ImportError:
+    pd = None
+
 RESULTS_PATH = BENCH_DIR / "results" / "consensus.json"
 OURS = truth.METHODS
 THEIRS = ("MajorityVote", "Wawa", "DawidSkene", "GLAD", "MACE")
 SLOW = ("GLAD", "MACE")
 SHORT = {"MajorityVote": "MV", "DawidSkene": "DS"}
+PARTS = ("dev", "speed", "hard")
 
 
 class TooSlowError(Exception):
     """A crowd-kit method ran past the time limit on one set."""
 
 
-def categorical_sets(data_dir: Path) -> list[str]:
-    return sorted(p.parent.name for p in data_dir.glob("*/meta.json")
-                  if json.loads(p.read_text())["kind"] == "categorical")
-
-
 def load(data_dir: Path, name: str) -> dict:
-    rows = offline.read_answers(data_dir / name / "answers.csv")
-    gold = offline.read_gold(data_dir / name / "gold.csv")
-    started = time.perf_counter()
-    answers = truth.encode(rows, truth.natural_sort([r[2] for r in rows] + list(gold.values())))
-    encode_s = time.perf_counter() - started
+    rows, gold, answers, encode_s = read_categorical(data_dir, name)
     frame = pd.DataFrame(rows, columns=["task", "worker", "label"])
     frame = frame.drop_duplicates(["task", "worker"], keep="last")  # as truth.encode does
     return {"answers": answers, "frame": frame, "gold": gold, "encode_s": encode_s,
@@ -197,8 +203,17 @@ def synthetic(n_tasks: int, rounds: int) -> dict:
             "bitesize_iterations": mine.iterations}
 
 
-def verdicts(sets: dict, theirs: tuple[str, ...], synth: dict) -> dict:
-    """The issue's targets, measured on part (i) and part (iii)."""
+def verdicts(sets: dict | None, theirs: tuple[str, ...], synth: dict | None) -> dict:
+    """The issue's targets, measured on part (i) and part (iii), of those that ran."""
+    targets = dev_verdicts(sets, theirs) if sets else {}
+    if synth:
+        targets["ds_10x_faster_same_labels"] = {
+            "met": synth["speedup"] >= 10 and synth["agreement"] >= 0.999,
+            "speedup": synth["speedup"], "agreement": synth["agreement"]}
+    return targets
+
+
+def dev_verdicts(sets: dict, theirs: tuple[str, ...]) -> dict:
     complete = [m for m in theirs if all(row[m]["accuracy"] is not None for row in sets.values())]
     per_set = {}
     for name, row in sets.items():
@@ -212,10 +227,7 @@ def verdicts(sets: dict, theirs: tuple[str, ...], synth: dict) -> dict:
                 "met": all(v["met"] for v in per_set.values()), "sets": per_set},
             "auto_mean_above_every_crowdkit_mean": {
                 "met": all(means["auto"] > means[m] for m in complete), "means": means,
-                "compared_with": complete},
-            "ds_10x_faster_same_labels": {
-                "met": synth["speedup"] >= 10 and synth["agreement"] >= 0.999,
-                "speedup": synth["speedup"], "agreement": synth["agreement"]}}
+                "compared_with": complete}}
 
 
 def cell(entry: dict, key: str) -> str:
@@ -267,6 +279,16 @@ def print_synthetic(synth: dict) -> None:
 
 def print_verdicts(targets: dict) -> None:
     print("\ntargets (part i and iii):")
+    if "auto_within_half_point_of_best_everywhere" in targets:
+        print_dev_verdicts(targets)
+    if "ds_10x_faster_same_labels" not in targets:
+        return
+    speed = targets["ds_10x_faster_same_labels"]
+    print(f"  DS speed-up {speed['speedup']:.1f}x (>= 10), agreement "
+          f"{100 * speed['agreement']:.3f}%: {'ok' if speed['met'] else 'MISSED'}")
+
+
+def print_dev_verdicts(targets: dict) -> None:
     within = targets["auto_within_half_point_of_best_everywhere"]
     for name, v in within["sets"].items():
         print(f"  {name:16} auto {v['auto']:.2f} vs best crowd-kit {v['best_crowdkit']} "
@@ -275,18 +297,19 @@ def print_verdicts(targets: dict) -> None:
     listed = ", ".join(f"{m} {mean['means'][m]:.2f}" for m in mean["compared_with"])
     print(f"  mean: auto {mean['means']['auto']:.2f} vs {listed}: "
           f"{'ok' if mean['met'] else 'MISSED'}")
-    speed = targets["ds_10x_faster_same_labels"]
-    print(f"  DS speed-up {speed['speedup']:.1f}x (>= 10), agreement "
-          f"{100 * speed['agreement']:.3f}%: {'ok' if speed['met'] else 'MISSED'}")
 
 
-def machine() -> dict:
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "load_average": os.getloadavg(),
-            "versions": {p: version(p) for p in ("numpy", "scipy", "pandas", "crowd-kit",
-                                                 "scikit-learn")},
-            "threads_env": {k: v for k, v in os.environ.items() if k.endswith("_NUM_THREADS")},
-            "when": datetime.now(UTC).isoformat(timespec="seconds")}
+def versioned() -> tuple[str, ...]:
+    """The packages whose versions the report records, of those installed (part
+    hard runs without the bench extra)."""
+    found = []
+    for package in ("numpy", "scipy", "pandas", "crowd-kit", "scikit-learn"):
+        try:
+            version(package)
+        except PackageNotFoundError:
+            continue
+        found.append(package)
+    return tuple(found)
 
 
 def run_sets(data_dir: Path, names: list[str], theirs: tuple[str, ...], limit: int) -> tuple:
@@ -302,31 +325,57 @@ def run_sets(data_dir: Path, names: list[str], theirs: tuple[str, ...], limit: i
     return sets, semi, meta, encode
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run, a few seconds")
     parser.add_argument("--data", type=Path, default=DATA_DIR)
     parser.add_argument("--limit", type=int, default=300, help="seconds per crowd-kit method")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated, of {','.join(PARTS)}")
+    parser.add_argument("--synthetic-only", action="store_true",
+                        help="part hard without the dev cuts (no data needed)")
     args = parser.parse_args(argv)
-    names = categorical_sets(args.data)
-    require(names, args.data, "categorical sets (NAME/meta.json)")
+    args.parts = [name.strip() for name in args.parts.split(",") if name.strip()]
+    unknown = [name for name in args.parts if name not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; use {', '.join(PARTS)}")
+    if pd is None and {"dev", "speed"} & set(args.parts):
+        parser.error("parts dev and speed need crowd-kit: pip install -e '.[bench]' "
+                     "(or run --parts hard)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
     theirs = tuple(m for m in THEIRS if not (args.quick and m in SLOW))
-    if args.quick:
-        names = [n for n in names if n in ("word_sense", "temporal")] or names[:2]
-    sets, semi, meta, encode = run_sets(args.data, names, theirs, args.limit)
-    synth = synthetic(10_000 if args.quick else 100_000, 3 if args.quick else 5)
+    report: dict = {"machine": machine(versioned()), "quick": args.quick, "parts": args.parts}
+    sets = synth = None
+    if "dev" in args.parts:
+        names = categorical_sets(args.data)
+        require(names, args.data, "categorical sets (NAME/meta.json)")
+        if args.quick:
+            names = [n for n in names if n in ("word_sense", "temporal")] or names[:2]
+        sets, semi, meta, encode = run_sets(args.data, names, theirs, args.limit)
+        report.update(encode_seconds=encode, unsupervised=sets, semi_supervised=semi)
+        print_part_i(sets, theirs, meta)
+        print_part_ii(semi)
+    if "speed" in args.parts:
+        synth = report["synthetic"] = synthetic(10_000 if args.quick else 100_000,
+                                                3 if args.quick else 5)
+        print_synthetic(synth)
     targets = verdicts(sets, theirs, synth)
-    report = {"machine": machine(), "quick": args.quick, "encode_seconds": encode,
-              "unsupervised": sets, "semi_supervised": semi, "synthetic": synth,
-              "targets": targets}
-    print_part_i(sets, theirs, meta)
-    print_part_ii(semi)
-    print_synthetic(synth)
-    print_verdicts(targets)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    if targets:
+        print_verdicts(targets)
+    if "hard" in args.parts:
+        report["hard"] = consensus_hard.run(None if args.synthetic_only else args.data,
+                                            args.quick)
+        targets.update(report["hard"]["targets"])
+        consensus_hard.print_part(report["hard"])
+    report["targets"] = targets
+    write_report(args.output, report)
     print(f"\nwritten to {args.output}")
+    return report
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def test_crowd_over_http_with_a_redis_wipe(services, auth, client, work, gunicor
         "config": {"question": "What is it?", "labels": ["penguin", "seal", "empty"]},
         "min_answers": NEED, "max_answers": NEED, "confidence": 0.5,
         # these volunteers answer in no time: flags would quarantine them
-        "quality": {"quarantine": False}}).json
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}}).json
     client.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
                 json={"items": [{"text": f"photo {n}"} for n in range(TASKS)]})
     work()

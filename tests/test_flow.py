@@ -11,7 +11,8 @@ def make_project(client, headers, **extra):
     body = {"name": "Penguin cams", "task_type": "classify",
             "config": {"question": "What is in the photo?", "labels": LABELS},
             "min_answers": 3, "max_answers": 5, "confidence": 0.6,
-            "quality": {"quarantine": False}, **extra}  # volunteers here answer in no time
+            # volunteers here answer in no time (and minutes old)
+            "quality": {"quarantine": False, "trusted_after_minutes": 0}, **extra}
     r = client.post("/api/v1/projects", json=body, headers=headers)
     assert r.status_code == 201, r.json
     return r.json

@@ -12,7 +12,8 @@ LABELS = ["penguin", "seal", "empty"]
 def project_with_tasks(client, headers, work, texts, **extra):
     body = {"name": "cams", "task_type": "classify",
             "config": {"question": "What?", "labels": LABELS},
-            "min_answers": 2, "max_answers": 2, "confidence": 0.9, **extra}
+            "min_answers": 2, "max_answers": 2, "confidence": 0.9,
+            "quality": {"trusted_after_minutes": 0}, **extra}  # volunteers minutes old
     project = client.post("/api/v1/projects", json=body, headers=headers).json
     client.post(f"/api/v1/projects/{project['id']}/jobs", headers=headers,
                 json={"items": [{"text": t} for t in texts]})

@@ -11,7 +11,7 @@ from workers.context import services
 
 def split_job(job_id: int) -> dict:
     """Split an uploaded job into items and tasks. A transient failure is retried
-    with back-off (engine.intake.jobs.SPLIT_RETRY), the job waiting queued meanwhile."""
+    with back-off (engine.intake.queueing.SPLIT_RETRY), the job waiting queued meanwhile."""
     current = get_current_job()
 
     def retry_in(exc: BaseException) -> int | None:
@@ -57,7 +57,10 @@ def watch_jobs() -> dict:
 def estimate_quality() -> dict:
     """Re-estimate volunteer reliability in every project with new answers, then
     re-check the retired work of volunteers now below the threshold
-    (engine.quality.recheck)."""
+    (engine.quality.recheck), then merge again the tasks held for an
+    established volunteer's support (engine.quality.held): time and gold
+    establish volunteers, not new answers."""
+    from engine.quality.held import release_held
     from engine.quality.recheck import recheck_projects
     from engine.quality.reliability import estimate_changed
     from workers.schedule import renew
@@ -66,6 +69,7 @@ def estimate_quality() -> dict:
     renew(s, "quality")
     done = estimate_changed(s)
     recheck_projects(s, list(done))
+    release_held(s)
     return {str(pid): count for pid, count in done.items()}
 
 

@@ -135,9 +135,14 @@ def create_demo(services: Services) -> tuple[str, list[int]]:
     return token, [make(services, admin) for make in makers]
 
 
+# The demo's visitors are its whole crowd, all of them minutes old: trust is
+# not earned there (engine.quality.trust), or nothing would retire for half an hour.
+DEMO_QUALITY = {"trusted_after_minutes": 0}
+
+
 def _project(services: Services, admin: Identity, upload: bytes, **fields) -> int:
     """A demo project filled by a zip job, as a charity's upload would be."""
-    view = create_project(services, admin, fields)
+    view = create_project(services, admin, {"quality": DEMO_QUALITY, **fields})
     create_job(services, admin, view.project.id, upload=io.BytesIO(upload),
                filename="sample.zip")
     return view.project.id
@@ -157,7 +162,7 @@ def _sentences_project(services: Services, admin: Identity) -> int:
         "description": "Sort our newsletter snippets by mood.",
         "config": {"question": "Is this good news or bad news?",
                    "labels": ["positive", "negative"]},
-        "min_answers": 2, "max_answers": 3, "confidence": 0.75})
+        "min_answers": 2, "max_answers": 3, "confidence": 0.75, "quality": DEMO_QUALITY})
     items = [{"text": text, "id": f"snippet-{n}"} for n, (text, _) in enumerate(SENTENCES)]
     create_job(services, admin, view.project.id, items=items)
     return view.project.id

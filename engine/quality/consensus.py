@@ -25,11 +25,20 @@ from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
-from engine.quality import truth
-from engine.quality.retirement import MORE, Policy, decide
+from engine.quality import trust, truth
+from engine.quality.retirement import HOLD, MORE, Policy, decide
 from engine.services import Services
 from engine.store.db import Database, dialect_insert
-from engine.store.models import Answer, Project, Result, Task, VolunteerStat, Webhook, utcnow
+from engine.store.models import (
+    Answer,
+    Project,
+    Result,
+    Task,
+    Volunteer,
+    VolunteerStat,
+    Webhook,
+    utcnow,
+)
 from engine.store.prepared import Prepared, per_database, transaction
 from task_types import Aggregate, TaskType
 
@@ -65,9 +74,10 @@ def update_result(services: Services, project_id: int, task_id: int) -> str:
                 return found[0][0] if found else "missing"
             rows = sql.read_answers.execute(cursor, {"task_id": task_id})
         task = _TaskRow(*found[0])
-        merged = merge(services.registry.get(task.task_type), task.config, rows)
+        merged, decision = judge(services.registry.get(task.task_type), task.config,
+                                 task.quality, task.policy, rows)
         write = _Write(task_id, project_id, task.need, len(rows), merged,
-                       _Outcome.of(task, merged.aggregate.confidence, len(rows)))
+                       _Outcome.of(task, decision, len(rows)))
         written = write.fast(services, sql)
         if written == _HOOKED:
             written = write.with_outbox(services, sql)
@@ -87,6 +97,11 @@ class _TaskRow(NamedTuple):
     min_answers: int
     max_answers: int
     confidence: float
+    quality: dict | None
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(self.min_answers, self.max_answers, self.confidence)
 
 
 @dataclass(frozen=True)
@@ -100,13 +115,13 @@ class _Outcome:
     settle_need: int | None
 
     @classmethod
-    def of(cls, task: _TaskRow, confidence: float, answers: int) -> _Outcome:
-        policy = Policy(task.min_answers, task.max_answers, task.confidence)
-        outcome = decide(policy, confidence, answers)
-        if outcome == MORE:
+    def of(cls, task: _TaskRow, decision: str, answers: int) -> _Outcome:
+        if decision == MORE:
             need = max(answers + 1, task.min_answers)
             return cls("open", need, None, need)
-        return cls(outcome, task.need, utcnow(), None)
+        if decision == HOLD:  # open, out of the pool: engine.quality.held merges it again
+            return cls("open", answers, None, answers)
+        return cls(decision, task.need, utcnow(), None)
 
 
 # What a write did: wrote the outcome (and recorded a webhook event), found the task
@@ -167,11 +182,17 @@ class _Write:
                 "answers": self.answers, "updated_at": utcnow()}
 
 
-_TASK, _ANSWER, _STAT = Task.__table__, Answer.__table__, VolunteerStat.__table__
+_TASK, _ANSWER, _STAT, _VOLUNTEER = (Task.__table__, Answer.__table__, VolunteerStat.__table__,
+                                     Volunteer.__table__)
 _PROJECT, _RESULT, _WEBHOOK = Project.__table__, Result.__table__, Webhook.__table__
 _COUNTED = (select(func.count()).select_from(_ANSWER)
             .where(_ANSWER.c.task_id == bindparam("task_id"), _ANSWER.c.counted.is_(True))
             .scalar_subquery())
+# what a merge reads of each counted answer: the value, its volunteer's estimates,
+# and their standing (engine.quality.trust.Standing)
+_MERGED_COLUMNS = (_ANSWER.c.value, _STAT.c.reliability, _STAT.c.confusion,
+                   _VOLUNTEER.c.created_at, _STAT.c.gold_answers, _STAT.c.gold_score,
+                   _STAT.c.flags)
 _RESULT_COLUMNS = ("task_id", "project_id", "value", "confidence", "method", "support",
                    "answers", "updated_at")
 
@@ -194,11 +215,12 @@ def _statements(database: Database) -> _Statements:
     return _Statements(
         read_task=Prepared(database, select(
             _TASK.c.state, _TASK.c.need, _PROJECT.c.task_type, _PROJECT.c.config,
-            _PROJECT.c.min_answers, _PROJECT.c.max_answers, _PROJECT.c.confidence)
+            _PROJECT.c.min_answers, _PROJECT.c.max_answers, _PROJECT.c.confidence,
+            _PROJECT.c.quality)
             .join_from(_TASK, _PROJECT, _PROJECT.c.id == _TASK.c.project_id)
             .where(_TASK.c.id == bindparam("task_id"))),
-        read_answers=Prepared(database, select(
-            _ANSWER.c.value, _STAT.c.reliability, _STAT.c.confusion)
+        read_answers=Prepared(database, select(*_MERGED_COLUMNS)
+            .join_from(_ANSWER, _VOLUNTEER, _VOLUNTEER.c.id == _ANSWER.c.volunteer_id)
             .outerjoin(_STAT, (_STAT.c.volunteer_id == _ANSWER.c.volunteer_id)
                        & (_STAT.c.project_id == _ANSWER.c.project_id))
             .where(_ANSWER.c.task_id == bindparam("task_id"), _ANSWER.c.counted.is_(True))
@@ -220,6 +242,18 @@ def _statements(database: Database) -> _Statements:
                        .join_from(_RESULT, _TASK, _TASK.c.id == _RESULT.c.task_id)
                        .where(_RESULT.c.task_id == bindparam("task_id"),
                               _TASK.c.is_gold.is_(False), _TASK.c.state != "settled")))
+
+
+def judge(task_type: TaskType, config: dict, quality: dict | None, policy: Policy,
+          rows: list[tuple]) -> tuple[Merged, str]:
+    """A task's counted answers (_MERGED_COLUMNS rows) -> its result and what the
+    policy decides: newcomers weighed as engine.quality.trust says, and a result
+    no established volunteer gave retires nothing."""
+    weighed = trust.weigh(rows, quality, utcnow())
+    merged = merge(task_type, config, weighed.rows)
+    aggregate = merged.aggregate
+    standing = weighed.standing(task_type, config, aggregate.value)
+    return merged, decide(policy, aggregate.confidence, len(rows), standing)
 
 
 def merge(task_type: TaskType, config: dict, rows: list[tuple[Any, Any, Any]]) -> Merged:
@@ -329,7 +363,7 @@ def remerge(session, task_type: TaskType, project: Project,
         rows = _counted_rows(session, [task.id for task in tasks])
         for task in tasks:
             before = task.state
-            aggregate = _remerge_task(session, task_type, project.config, policy, task,
+            aggregate = _remerge_task(session, task_type, project, policy, task,
                                       rows[task.id])
             if aggregate is None:
                 continue
@@ -340,8 +374,8 @@ def remerge(session, task_type: TaskType, project: Project,
     return Remerged(changes, recorded)
 
 
-def _remerge_task(session, task_type: TaskType, config: dict, policy: Policy, task: Task,
-                  rows: list[tuple[Any, Any, Any]]) -> Aggregate | None:
+def _remerge_task(session, task_type: TaskType, project: Project, policy: Policy, task: Task,
+                  rows: list[tuple]) -> Aggregate | None:
     """One task of ``remerge``; its new result, or None when nothing was merged."""
     result = session.get(Result, task.id)
     if task.state == "settled":
@@ -350,13 +384,12 @@ def _remerge_task(session, task_type: TaskType, config: dict, policy: Policy, ta
         return None
     if task.state == "open" and result is None and len(rows) < task.need:
         return None
-    merged = merge(task_type, config, rows) if rows else Merged(
-        Aggregate(None, 0.0, {}), NO_ANSWERS)
+    merged, outcome = judge(task_type, project.config, project.quality, policy, rows) \
+        if rows else (Merged(Aggregate(None, 0.0, {}), NO_ANSWERS), MORE)
     aggregate = merged.aggregate
-    outcome = decide(policy, aggregate.confidence, len(rows))
-    if outcome == MORE:
+    if outcome in (MORE, HOLD):
         task.state, task.retired_at = "open", None
-        task.need = max(len(rows) + 1, policy.min_answers)
+        task.need = len(rows) if outcome == HOLD else max(len(rows) + 1, policy.min_answers)
     elif outcome != task.state:
         task.state, task.retired_at = outcome, utcnow()
     store_result(session, task, aggregate.value, aggregate.confidence, merged.method,
@@ -364,20 +397,20 @@ def _remerge_task(session, task_type: TaskType, config: dict, policy: Policy, ta
     return aggregate
 
 
-def _counted_rows(session, task_ids: list[int]) -> dict[int, list[tuple[Any, Any, Any]]]:
-    """Each task's counted answers as ``merge`` takes them, oldest first (as
+def _counted_rows(session, task_ids: list[int]) -> dict[int, list[tuple]]:
+    """Each task's counted answers as ``judge`` takes them, oldest first (as
     update_result reads them)."""
-    out: dict[int, list[tuple[Any, Any, Any]]] = {task_id: [] for task_id in task_ids}
+    out: dict[int, list[tuple]] = {task_id: [] for task_id in task_ids}
     if not task_ids:
         return out
-    query = (select(Answer.task_id, Answer.value, VolunteerStat.reliability,
-                    VolunteerStat.confusion)
-             .outerjoin(VolunteerStat, (VolunteerStat.volunteer_id == Answer.volunteer_id)
-                        & (VolunteerStat.project_id == Answer.project_id))
-             .where(Answer.task_id.in_(task_ids), Answer.counted.is_(True))
-             .order_by(Answer.id))
-    for task_id, value, reliability, confusion in session.execute(query):
-        out[task_id].append((value, reliability, confusion))
+    query = (select(_ANSWER.c.task_id, *_MERGED_COLUMNS)
+             .join_from(_ANSWER, _VOLUNTEER, _VOLUNTEER.c.id == _ANSWER.c.volunteer_id)
+             .outerjoin(_STAT, (_STAT.c.volunteer_id == _ANSWER.c.volunteer_id)
+                        & (_STAT.c.project_id == _ANSWER.c.project_id))
+             .where(_ANSWER.c.task_id.in_(task_ids), _ANSWER.c.counted.is_(True))
+             .order_by(_ANSWER.c.id))
+    for task_id, *row in session.execute(query):
+        out[task_id].append(tuple(row))
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine.projects import get_owned_project
-from engine.quality import moderation, truth
+from engine.quality import moderation, trust, truth
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -47,6 +47,7 @@ QUALITY_DEFAULTS: dict[str, Any] = {
     "failing_gold_below": 0.5,
     "low_agreement_after": 10,  # answers on tasks with a result
     "low_agreement_below": 0.2,
+    **trust.TRUST_DEFAULTS,  # when a newcomer's answers may retire a task
 }
 QUARANTINING = ("too_fast", "same_answer", "failing_gold", "low_agreement")
 # The volunteer's own answers are checked as they arrive, at these counts (the
@@ -136,8 +137,8 @@ def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> b
         if project is None:
             return False
         limits = thresholds(project)
-        if not limits["quarantine"]:  # off (the default): one read, then nothing
-            return False
+        if not limits["quarantine"] and not limits["trusted_after_minutes"]:
+            return False  # nothing to judge: one read, then nothing
         stat = session.get(VolunteerStat, (project_id, volunteer_id))
         if stat is not None and (stat.blocked or stat.quarantined_at is not None):
             return False
@@ -145,9 +146,26 @@ def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> b
                             stat.cleared_at if stat is not None else None)
     task_type = services.registry.get(project.task_type)
     tally = tally_rows(task_type, project.config, rows).get(volunteer_id, Tally())
+    if limits["trusted_after_minutes"]:
+        _record_gold(services, project_id, volunteer_id, tally)
     found = flags(tally, task_type.min_seconds, limits)
-    return any(flag in QUARANTINING for flag in found) and moderation.quarantine(
-        services, project_id, volunteer_id, found)
+    return limits["quarantine"] and any(flag in QUARANTINING for flag in found) and \
+        moderation.quarantine(services, project_id, volunteer_id, found)
+
+
+def _record_gold(services: Services, project_id: int, volunteer_id: int, tally: Tally) -> None:
+    """Store a volunteer's gold record as it grows, so that gold establishes them
+    (engine.quality.trust) by their next answer rather than at the next periodic
+    estimate. One write, only when they answered a gold task since the last."""
+    with services.db.writing() as session:
+        stat = session.get(VolunteerStat, (project_id, volunteer_id)) or VolunteerStat(
+            project_id=project_id, volunteer_id=volunteer_id, blocked=False, answers=0,
+            flags=[])
+        if (stat.gold_answers or 0) == len(tally.gold_scores):
+            return
+        stat.gold_answers = len(tally.gold_scores)
+        stat.gold_score = _mean(tally.gold_scores) or 0.0
+        session.add(stat)
 
 
 def _quarantines(stat: VolunteerStat, limits: dict[str, Any]) -> bool:

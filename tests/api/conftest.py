@@ -49,7 +49,7 @@ class Api:
                 "config": {"question": "What is in the photo?", "labels": LABELS},
                 "min_answers": 2, "max_answers": 3, "confidence": 0.6,
                 # volunteers here answer in no time: tests of quarantine turn it on
-                "quality": {"quarantine": False}, **extra}
+                "quality": {"quarantine": False, "trusted_after_minutes": 0}, **extra}
         r = self.client.post("/api/v1/projects", json=body, headers=headers)
         assert r.status_code == 201, r.json
         return r.json

@@ -17,7 +17,8 @@ from engine.intake import samples
 def make_project(api, charity, task_type: str, config: dict, **extra) -> dict:
     body = {"name": f"{task_type} project", "task_type": task_type, "config": config,
             "min_answers": 2, "max_answers": 3, "confidence": 0.5,
-            "quality": {"quarantine": False}, **extra}  # answers here take no time
+            # answers here take no time, from volunteers minutes old
+            "quality": {"quarantine": False, "trusted_after_minutes": 0}, **extra}
     r = api.client.post("/api/v1/projects", json=body, headers=charity)
     assert r.status_code == 201, r.json
     return r.json

@@ -39,7 +39,8 @@ def colony(services, console_page):
     project = create_project(services, me, {
         "name": "Penguin colony", "task_type": "locate",
         "config": {"question": "Box every penguin"},
-        "min_answers": 2, "max_answers": 2, "confidence": 0.5}).project
+        "min_answers": 2, "max_answers": 2, "confidence": 0.5,
+        "quality": {"trusted_after_minutes": 0}}).project  # its volunteers are minutes old
     run_job(services, create_job(services, me, project.id,
                                  items=[{"image": image, "id": "colony"}]).id)
     for _ in range(2):

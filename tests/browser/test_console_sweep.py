@@ -83,7 +83,7 @@ def desk_scene(services, admin_page):
     me = find_staff(services, admin_page.staff.email).identity
     project = create_project(services, me, {
         "name": "Seal cams", "task_type": "classify", "min_answers": 2, "max_answers": 2,
-        "confidence": 0.99, "quality": {"quarantine": False},
+        "confidence": 0.99, "quality": {"quarantine": False, "trusted_after_minutes": 0},
         "config": {"question": "What is it?", "labels": ["seal", "rock"]}}).project
     run_job(services, create_job(services, me, project.id,
                                  items=[{"text": "a grey seal"}, {"text": "a rock"}]).id)

@@ -25,7 +25,7 @@ def make_project(services, who, items, task_type="classify", config=None):
         "name": "Seal cams", "task_type": task_type,
         "config": config or {"question": "What is it?", "labels": LABELS},
         "min_answers": 2, "max_answers": 2, "confidence": 0.5,
-        "quality": {"quarantine": False}}).project
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}}).project
     run_job(services, create_job(services, who, project.id, items=items).id)
     return project
 

@@ -30,7 +30,7 @@ def contested(services, page, task_type, config, answers, items):
     project = create_project(services, me, {
         "name": f"Contested {task_type}", "task_type": task_type, "config": config,
         "min_answers": len(answers), "max_answers": len(answers), "confidence": 0.95,
-        "quality": {"quarantine": False}}).project
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}}).project
     run_job(services, create_job(services, me, project.id, items=items).id)
     for given in answers:
         volunteer = Identity("volunteer", create_volunteer(services)[0])

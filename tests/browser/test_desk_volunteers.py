@@ -36,7 +36,7 @@ def crowd(services, admin_page):
         "name": "Penguin cams", "task_type": "classify",
         "config": {"question": "Penguin?", "labels": ["yes", "no"]},
         "min_answers": 3, "max_answers": 3, "confidence": 0.5,
-        "quality": {"quarantine": False}}).project
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}}).project
     items = [{"text": f"Photo note {n}"} for n in range(3)] + [{"image": photo, "id": "cam-7"}]
     run_job(services, create_job(services, me, project.id, items=items).id)
     people = []

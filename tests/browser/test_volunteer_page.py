@@ -31,7 +31,7 @@ def make_project(client, headers, name="Penguin cams", labels=LABELS, **extra):
             "config": {"question": "What is in the photo?", "labels": labels},
             "min_answers": 1, "max_answers": 1, "confidence": 0.6,
             # a test's clicks come far faster than a person's: too_fast would fire
-            "quality": {"quarantine": False}, **extra}
+            "quality": {"quarantine": False, "trusted_after_minutes": 0}, **extra}
     r = client.post("/api/v1/projects", json=body, headers=headers)
     assert r.status_code == 201, r.json
     return r.json

@@ -43,7 +43,7 @@ def contested_project(services, who, task_type, config, answers, items=1, **opti
     project = create_project(services, who, {
         "name": f"Contested {task_type}", "task_type": task_type, "config": config,
         "min_answers": len(answers), "max_answers": len(answers), "confidence": 0.95,
-        "quality": {"quarantine": False}, **options}).project
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}, **options}).project
     made = [{"text": f"photo {n}", "id": f"p{n}"} for n in range(items)] \
         if isinstance(items, int) else items
     run_job(services, create_job(services, who, project.id, items=made).id)

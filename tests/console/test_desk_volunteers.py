@@ -57,7 +57,7 @@ def colony(services, admin):
         "name": "Penguin cams", "task_type": "classify",
         "config": {"question": "Penguin?", "labels": ["a", "b"]},
         "min_answers": 2, "max_answers": 3, "confidence": 0.5,
-        "quality": {"quarantine": False}}).project
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}}).project
     run_job(services, create_job(services, identity(services, admin), project.id,
                                  items=[{"text": f"t{n}"} for n in range(4)]).id)
     subject, other = answer_all(services, project), answer_all(services, project)

@@ -35,7 +35,8 @@ def make_project(services, who, task_type="classify", config=None, items=None, *
     view = create_project(services, who, {
         "name": f"Test {task_type}", "task_type": task_type,
         "config": {"question": "What is it?", "labels": LABELS} if config is None else config,
-        "min_answers": 1, "max_answers": 1, "confidence": 0.5, **options})
+        "min_answers": 1, "max_answers": 1, "confidence": 0.5,
+        "quality": {"trusted_after_minutes": 0}, **options})  # volunteers minutes old
     if items:
         job = create_job(services, who, view.project.id, items=items)
         run_job(services, job.id)

@@ -26,7 +26,7 @@ def make_project(services, owner):
     def make(tasks=5, min_answers=3, max_answers=3, items=None, priority=0, **options):
         # The suite's volunteers answer in no time, often one label: flags would
         # quarantine them. Tests of quarantine pass their own `quality`.
-        options.setdefault("quality", {"quarantine": False})
+        options.setdefault("quality", {"quarantine": False, "trusted_after_minutes": 0})
         view = create_project(services, owner, {
             "name": "owls", "task_type": "classify",
             "config": {"question": "Owl?", "labels": LABELS},

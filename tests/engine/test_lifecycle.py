@@ -14,7 +14,8 @@ from engine.store.models import Project, User
 from engine.volunteering import next_tasks, submit_answer
 
 CLASSIFY = {"name": "owls", "task_type": "classify", "min_answers": 1, "max_answers": 2,
-            "confidence": 0.5, "config": {"question": "Owl?", "labels": ["a", "b"]}}
+            "confidence": 0.5, "config": {"question": "Owl?", "labels": ["a", "b"]},
+            "quality": {"trusted_after_minutes": 0}}  # its volunteers are minutes old
 
 
 @pytest.fixture

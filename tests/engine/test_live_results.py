@@ -269,7 +269,8 @@ def test_live_results_are_what_consensus_live_gives_on_the_export(
     view = create_project(services, owner, {
         "name": "cams", "task_type": "classify", "config": PENGUINS,
         "min_answers": 3, "max_answers": 5, "confidence": 0.95,
-        "quality": {"quarantine": False}})  # blocked by hand below, not quarantined
+        # blocked by hand below, not quarantined (and minutes old)
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}})
     project = view.project
     truth_of = {f"t{n}": labels[n % 3] for n in range(24)}
     make_project.add_items(project, [{"text": text} for text in truth_of])

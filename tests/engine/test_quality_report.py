@@ -46,7 +46,8 @@ def make(services, who, items, task_type="classify", config=None):
     project = create_project(services, who, {
         "name": "Seal cams", "task_type": task_type,
         "config": config or {"question": "What is it?", "labels": LABELS},
-        "min_answers": 3, "max_answers": 5, "quality": {"quarantine": False}}).project
+        "min_answers": 3, "max_answers": 5,
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}}).project
     run_job(services, create_job(services, who, project.id, items=items).id)
     with services.db.session() as session:
         tasks = list(session.scalars(select(Task).where(Task.project_id == project.id)

@@ -37,6 +37,7 @@ def hooked(services, owner, receiver):
         project = create_project(services, owner, {
             "name": "owls", "task_type": "classify",
             "config": {"question": "Owl?", "labels": ["a", "b"]}, "confidence": 0.5,
+            "quality": {"trusted_after_minutes": 0},  # its volunteers are minutes old
             **settings}).project
         webhooks.set_webhook(services, owner, project.id, {
             "url": receiver.url, "secret": SECRET, **({"events": events} if events else {})})

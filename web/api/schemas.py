@@ -39,6 +39,10 @@ class QualitySettings(Schema):
     failing_gold_below = _share()
     low_agreement_after = _count()
     low_agreement_below = _share()
+    # trust is earned (engine.quality.trust): 0 minutes makes everyone established
+    trusted_after_minutes = fields.Integer(strict=True,
+                                           validate=validate.Range(min=0, max=43_200))
+    trusted_after_gold = fields.Integer(strict=True, validate=validate.Range(min=0, max=1000))
 
 
 class ProjectCreate(Schema):

@@ -9,7 +9,8 @@ file of that name would hide the task_types package from every script in bench/.
 
 Parts, each in its own module next to this one:
 - text (bench/task_types_text.py): word error rate of the merged transcription on
-  CrowdSpeech dev-clean against the reference, next to crowd-kit's ROVER; and
+  CrowdSpeech dev-clean against the reference, and of synthetic free-wording
+  crowds (bench/free_wording.py), next to crowd-kit's ROVER; and
   cutting a generated 40-line page into lines next to Pillow alone.
 - boxes (bench/task_types_boxes.py): precision, recall and F1 at IoU 0.5 on
   Branson et al.'s pedestrians against the expert boxes, next to one random

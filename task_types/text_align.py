@@ -19,6 +19,11 @@ different words, so the merge works on words:
    not. The winner's share of the weight is that column's agreement; the
    merged text's confidence is the mean agreement over its columns.
 
+When the answers agree little word for word (free wording: translations,
+descriptions), text_medoid changes two things: the vote's weights, and a
+check of the vote's text against the best whole answer, the one nearer to
+what volunteers typed being kept; each merged text says which merge made it.
+
 ``[unclear]``, the mark volunteers type for a word they cannot read, is a word
 of its own in the vote: when most of the weight says a word is unreadable, the
 text keeps the mark, so the charity sees where it is.
@@ -37,6 +42,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from task_types import text_medoid
 
 UNCLEAR = "[unclear]"
 _MARK = re.compile(re.escape(UNCLEAR), re.IGNORECASE)
@@ -68,6 +75,10 @@ class MergedText:
     columns: int
     unanimous: int  # columns where every vote went one way
     unclear: int  # [unclear] marks in the merged text
+    merge: str = "words"  # or "medoid": one whole answer, kept as typed
+    similarity: float = 1.0  # the answers' word agreement that decided the merge
+    free: bool = False  # judged free wording (text_medoid): the medoid was weighed
+    chosen: int | None = None  # with "medoid", the index of the answer kept
 
 
 def strip_punctuation(token: str) -> str:
@@ -180,16 +191,29 @@ def pair_distances(seqs: list[list[int]]) -> np.ndarray:
     first, second = np.triu_indices(n, k=1)
     if not first.size:
         return dist
-    rows_seq, rows_len = _padded([seqs[i] for i in first], -1)
-    cols_seq, cols_len = _padded([seqs[j] for j in second], -2)
+    found = _distances([seqs[i] for i in first], [seqs[j] for j in second])
+    dist[first, second] = found
+    dist[second, first] = found
+    return dist
+
+
+def distances_to(seq: list[int], seqs: list[list[int]]) -> np.ndarray:
+    """Word edit distance from ``seq`` to each of ``seqs``."""
+    if not seqs:
+        return np.zeros(0, dtype=np.int64)
+    return _distances([seq] * len(seqs), seqs)
+
+
+def _distances(firsts: list[list[int]], seconds: list[list[int]]) -> np.ndarray:
+    """Word edit distance of each pair (firsts[p], seconds[p]), all pairs at once."""
+    rows_seq, rows_len = _padded(firsts, -1)
+    cols_seq, cols_len = _padded(seconds, -2)
     found = cols_len.copy()  # a pair whose first sequence is empty: all insertions
     for i, row in _edit_rows(rows_seq, cols_seq):
         done = rows_len == i
         if i and done.any():
             found[done] = row[done, cols_len[done]] + cols_len[done]
-    dist[first, second] = found
-    dist[second, first] = found
-    return dist
+    return found
 
 
 def align_to(backbone: list[int], others: list[list[int]]) -> list[list[tuple]]:
@@ -349,8 +373,11 @@ def vote_weight(reliability: float) -> float:
 
 def merge(texts: list[str], reliabilities: list[float] | None) -> MergedText | None:
     """Merge transcriptions of one line, each answered by a volunteer of the given
-    reliability (None: all alike); None when no answer counts. An empty merge
-    (every column lost to the gap) falls back to the backbone's own text."""
+    reliability (None: all alike); None when no answer counts. Answers are
+    voted on column by column; on free wording (text_medoid) the vote weighs
+    volunteers by reliability as it is, and one whole answer, the medoid, is
+    kept instead when it is nearer to all the answers. An empty vote (every
+    column lost to the gap) falls back to the backbone's own text."""
     weights = ([1.0] * len(texts) if reliabilities is None
                else [vote_weight(r) for r in reliabilities])
     live = [n for n, w in enumerate(weights) if w > 0]
@@ -362,7 +389,28 @@ def merge(texts: list[str], reliabilities: list[float] | None) -> MergedText | N
     for seq in split:
         for word in seq:
             ids.setdefault(word.key, len(ids))
-    dist = pair_distances([[ids[w.key] for w in seq] for seq in split])
+    seqs = [[ids[w.key] for w in seq] for seq in split]
+    dist = pair_distances(seqs)
+    sim = text_medoid.similarities(dist, [len(seq) for seq in seqs])
+    # "no text" answers (only the mark) say nothing of how freely a line is worded
+    wording = [w if any(word.key != UNCLEAR for word in seq) else 0.0
+               for w, seq in zip(kept, split, strict=True)]
+    agreement = text_medoid.agreement(sim, wording)
+    if not text_medoid.may_be_free(agreement, wording):
+        return _word_vote(split, kept, ids, dist, agreement)[0]
+    trust = [1.0 if reliabilities is None else float(reliabilities[n]) for n in live]
+    voted, voted_words = _word_vote(split, text_medoid.free_vote_weights(trust, kept), ids,
+                                    dist, agreement, free=True)
+    best = text_medoid.medoid(dist, sim, trust)
+    vote_edits = distances_to([ids[w.key] for w in voted_words], seqs)
+    if not text_medoid.nearer_than_vote(best.index, dist[best.index], vote_edits, trust):
+        return voted
+    return _whole_answer(split[best.index], best, agreement, live[best.index])
+
+
+def _word_vote(split: list[list[Word]], kept: list[float], ids: dict[str, int],
+               dist: np.ndarray, agreement: float, free: bool = False
+               ) -> tuple[MergedText, list[Word]]:
     backbone = choose_backbone(dist, kept)
     cols = columns(split, backbone, ids)
     chosen, shares = [], []
@@ -373,11 +421,27 @@ def merge(texts: list[str], reliabilities: list[float] | None) -> MergedText | N
             chosen.append(word)
     if not chosen:
         chosen = split[backbone]
-    text = " ".join(word.surface for word in chosen)
     return MergedText(
-        text=text,
+        text=" ".join(word.surface for word in chosen),
         confidence=float(np.mean(shares)) if shares else 0.0,
         columns=len(cols),
         unanimous=sum(1 for share in shares if share >= 1.0 - 1e-9),
         unclear=sum(1 for word in chosen if word.key == UNCLEAR),
+        similarity=agreement,
+        free=free,
+    ), chosen
+
+
+def _whole_answer(answer: list[Word], best: text_medoid.WholeAnswer, agreement: float,
+                  index: int) -> MergedText:
+    return MergedText(
+        text=" ".join(word.surface for word in answer),
+        confidence=best.confidence,
+        columns=0,
+        unanimous=0,
+        unclear=sum(1 for word in answer if word.key == UNCLEAR),
+        merge="medoid",
+        similarity=agreement,
+        free=True,
+        chosen=index,
     )

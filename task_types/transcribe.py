@@ -2,13 +2,16 @@
 
 A page is cut into line images (page_lines), or into the regions the charity
 drew itself; each line is one task. Answers are merged word by word
-(text_align) and the lines put back together into the page's text.
+(text_align); where volunteers word the text freely and agree little word
+for word, the merge adapts its weights and may keep the best whole answer
+instead (text_medoid). The lines are put back together into the page's text.
 
 Choices a charity may want to know about:
 - a volunteer types ``[unclear]`` for a word they cannot read; the mark is a
   word of its own in the vote, so a word most volunteers could not read stays
   marked in the result instead of being guessed;
-- an answer is never empty: a line nobody can read is ``[unclear]``;
+- an answer is never empty: a line nobody can read is ``[unclear]``, and so
+  is a blank cell in an answers CSV (a volunteer who typed nothing);
 - whitespace carries nothing (runs become one space), so a pasted line with
   a line break is the same answer as one typed on one line;
 - scores compare text ignoring case: volunteers' capitalisation habits differ
@@ -32,7 +35,7 @@ from task_types.base import Aggregate, Media, Microtask, Region, TaskResult, Tas
 from task_types.classify import media_ref
 from task_types.errors import ItemError
 from task_types.page_lines import LineCut, find_lines
-from task_types.text_align import UNCLEAR, char_distance, clean_text, merge
+from task_types.text_align import UNCLEAR, MergedText, char_distance, clean_text, merge
 
 MAX_TEXT = 2000
 MAX_REGIONS = 500
@@ -170,8 +173,12 @@ class TranscribeType(TaskType):
         self, answers: list[dict], weights: list[float] | None, config: dict
     ) -> Aggregate:
         """Word-by-word vote over a multiple alignment, each answer weighted by
-        the log-odds of its volunteer's reliability (text_align); the same
-        answers always give the same text."""
+        the log-odds of its volunteer's reliability (text_align); on free
+        wording (text_medoid), reliabilities may weigh as they are, and the
+        medoid answer replaces the vote when it is nearer to the answers.
+        ``support`` says which merge made the text ("merge": "words" or
+        "medoid"), the word agreement measured and whether it made the task
+        free wording. The same answers always give the same text."""
         if weights is not None and len(weights) != len(answers):
             raise ValueError(f"{len(answers)} answers but {len(weights)} weights")
         if weights is not None and any(not weight >= 0 for weight in weights):
@@ -179,10 +186,7 @@ class TranscribeType(TaskType):
         merged = merge([answer["text"] for answer in answers], weights) if answers else None
         if merged is None:
             return Aggregate(None, 0.0, {"answers": len(answers)})
-        return Aggregate(merged.text, merged.confidence, {
-            "answers": len(answers), "columns": merged.columns,
-            "unanimous": merged.unanimous, "unclear": merged.unclear,
-            "agreement": round(merged.confidence, 4)})
+        return Aggregate(merged.text, merged.confidence, _support(merged, len(answers)))
 
     def combine(self, task_results: list[TaskResult], item: dict) -> Aggregate:
         """The page's text, its lines in reading order (by top, then left), one
@@ -224,7 +228,9 @@ class TranscribeType(TaskType):
         return self.load_config({})
 
     def answer_from_text(self, text: str, config: dict) -> dict:
-        return {"text": text}
+        """A blank cell is a volunteer who typed nothing: no text, which an answer
+        says with the mark (an answer is never empty), not an unreadable row."""
+        return {"text": text if text.strip() else UNCLEAR}
 
     def answer_to_text(self, answer: dict) -> str:
         return answer["text"]
@@ -243,6 +249,19 @@ class TranscribeType(TaskType):
                         {"text": "dear sir, I write from the front"}],
             "media": {page[0]: page[1]},
         }
+
+
+def _support(merged: MergedText, answers: int) -> dict:
+    """The evidence of a merge; "agreement" is its confidence (the mean column
+    agreement, or the weighted share of words agreeing with the medoid)."""
+    support = {"answers": answers, "merge": merged.merge,
+               "word_agreement": round(merged.similarity, 4), "free_wording": merged.free}
+    if merged.merge == "medoid":
+        support["chosen"] = merged.chosen
+    else:
+        support.update(columns=merged.columns, unanimous=merged.unanimous)
+    support.update(unclear=merged.unclear, agreement=round(merged.confidence, 4))
+    return support
 
 
 def _cut(page: Image.Image, item: dict, config: dict

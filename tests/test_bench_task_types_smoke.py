@@ -23,7 +23,7 @@ def bench():
     spec.loader.exec_module(module)
     yield module
     sys.path.remove(str(BENCH))
-    for name in ("task_types_text", "task_types_boxes", "task_types_numbers"):
+    for name in ("task_types_text", "task_types_boxes", "task_types_numbers", "free_wording"):
         sys.modules.pop(name, None)
 
 
@@ -50,6 +50,15 @@ def test_text_part_scores_word_errors(bench):
     assert text.word_errors("The cat, sat.", "the cat sat") == 0
     assert text.word_errors("the cat", "the cat sat") == 1
     assert text.wer({"1": "a b c", "2": "x"}, {"1": "a b d", "2": "x"}) == pytest.approx(0.25)
+
+
+def test_free_wording_crowds_are_seeded_and_shaped(bench):
+    free = importlib.import_module("free_wording")
+    crowd = free.crowd(5, moved=True)
+    assert crowd == free.crowd(5, moved=True)  # the same seed, the same crowd
+    assert len(crowd.answers) == 5 * free.ANSWERS_PER_TASK and set(crowd.gold) == {
+        task for task, _, _ in crowd.answers}
+    assert crowd.answers != free.crowd(5, moved=False).answers
 
 
 def test_page_cutting_part_cuts_every_line(bench):

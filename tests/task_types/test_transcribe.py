@@ -213,7 +213,8 @@ def test_ties_are_settled_by_answer_order(transcribe, config):
 def test_confidence_is_the_mean_column_agreement(transcribe, config):
     unanimous = merged(transcribe, config, ["Dear Sir", "dear sir,", "Dear Sir"])
     assert unanimous.confidence == pytest.approx(1.0)
-    assert unanimous.support == {"answers": 3, "columns": 2, "unanimous": 2, "unclear": 0,
+    assert unanimous.support == {"answers": 3, "merge": "words", "word_agreement": 1.0,
+                                 "free_wording": False, "columns": 2, "unanimous": 2, "unclear": 0,
                                  "agreement": 1.0}
     split = merged(transcribe, config, ["the [unclear] sat", "the [unclear] sat", "the cat sat"])
     assert split.confidence == pytest.approx((1 + 2 / 3 + 1) / 3)

@@ -84,10 +84,12 @@ class Summary:
     gold: int = 0
     accuracy: float | None = None  # on gold tasks, by a run that did not see their gold
     measure: str = "accuracy"  # or the type's mean score, for types without labels
+    model: str | None = None  # the crowd model auto chose (engine.quality.truth_choice)
 
     def line(self) -> str:
         text = (f"{self.tasks} tasks, {self.answers} answers, {self.workers} workers, "
-                f"method {self.method}, {self.seconds:.2f} s")
+                f"method {self.method}{f' ({self.model})' if self.model else ''}, "
+                f"{self.seconds:.2f} s")
         if self.accuracy is not None:
             text += (f", {self.measure} {100 * self.accuracy:.2f}% on {self.gold} gold tasks"
                      " (scored by a run without gold)")
@@ -212,7 +214,8 @@ def run(answers_path: Path | str, output: TextIO, gold_path: Path | str | None =
     seconds = time.perf_counter() - started
     write_results(output, answers, inference)
     summary = Summary(tasks=len(answers.tasks), answers=len(answers.task),
-                      workers=len(answers.workers), method=method, seconds=seconds)
+                      workers=len(answers.workers), method=method, seconds=seconds,
+                      model=inference.choice.chosen if inference.choice is not None else None)
     if not gold:
         return summary
     blind = merge(rows, None, method, list(answers.labels), counted)[1]
@@ -232,8 +235,7 @@ def _scored(summary: Summary, answers: truth.Answers, gold: dict[str, str],
     codes = answers.gold_codes(gold)
     known = codes >= 0
     accuracy = float(np.mean(blind.label[known] == codes[known])) if known.any() else None
-    return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
-                   summary.seconds, int(known.sum()), accuracy)
+    return replace(summary, gold=int(known.sum()), accuracy=accuracy)
 
 
 # -- every other type: the type's own aggregate, weighted by agreement -------------

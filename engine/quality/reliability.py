@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine.projects import get_owned_project
-from engine.quality import moderation, trust, truth
+from engine.quality import crowd_model, moderation, trust, truth
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -92,7 +92,8 @@ def estimate_project(services: Services, project_id: int) -> int:
         task_type = services.registry.get(project.task_type)
         rows = answer_rows(session, project_id)
     tallies = tally_rows(task_type, project.config, rows)
-    reliability, confusion = _reliability(task_type, project.config, rows)
+    reliability, confusion, choice = _reliability(task_type, project.config, rows)
+    crowd_model.record(services, project_id, choice)
     limits = thresholds(project)
     to_quarantine = {}
     with services.db.writing() as session:
@@ -213,7 +214,8 @@ def tally_rows(task_type, config: dict, rows) -> dict[int, Tally]:
     return tallies
 
 
-def _reliability(task_type, config: dict, rows) -> tuple[dict[int, float], dict[int, Any]]:
+def _reliability(task_type, config: dict, rows) -> tuple[dict[int, float], dict[int, Any],
+                                                        Any]:
     """Dawid-Skene over a project's counted answers, for label tasks; gold clamps.
     Uncounted answers (a quarantined or blocked volunteer's) are left out: a
     script's hundred identical answers would otherwise teach the model what the
@@ -221,13 +223,13 @@ def _reliability(task_type, config: dict, rows) -> tuple[dict[int, float], dict[
     labels = task_type.labels(config)
     rows = [row for row in rows if row[6]]
     if labels is None or not rows:
-        return {}, {}
+        return {}, {}, None
     triples = [(str(task), str(volunteer), task_type.label_of(value))
                for volunteer, task, value, _gold, _result, _seconds, _counted in rows]
     gold = {str(task): g for _v, task, _value, g, _r, _s, _c in rows if g is not None}
-    reliability, confusion = truth.worker_estimates(triples, labels, gold)
+    reliability, confusion, choice = truth.fit_workers(triples, labels, gold)
     return ({int(v): r for v, r in reliability.items()},
-            {int(v): c for v, c in confusion.items()})
+            {int(v): c for v, c in confusion.items()}, choice)
 
 
 def _fill(stat: VolunteerStat, tally: Tally, reliability: float | None,

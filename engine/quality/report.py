@@ -37,6 +37,7 @@ from sqlalchemy import Text, case, cast, distinct, func, literal_column, or_, se
 from engine.delivery.insight import Bin, confidence_histogram, period_of
 from engine.identity import Identity
 from engine.projects import get_moderated_project
+from engine.quality import crowd_model
 from engine.services import Services
 from engine.store.models import Answer, Project, Result, Task, VolunteerStat, utcnow
 
@@ -132,6 +133,7 @@ class QualityReport:
     summary: Summary
     days: int
     now: datetime = field(default_factory=utcnow)
+    model: dict[str, Any] | None = None  # the crowd model the estimates use (crowd_model)
 
     @property
     def estimated(self) -> int:
@@ -167,7 +169,7 @@ def quality_report(services: Services, identity: Identity, project_id: int,
         project, labels is not None, gold.confusion(), gold.scores.count, gold.scores.mean,
         gold.scores.bins, reliability, no_estimate,
         confidence_histogram(services, project.id), agreement.series(window),
-        gold.daily.series(window), summary, days, now)
+        gold.daily.series(window), summary, days, now, crowd_model.read(services, project.id))
 
 
 # -- tallies, folded as the grouped rows stream in ----------------------------------------

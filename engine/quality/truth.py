@@ -9,8 +9,10 @@ some) how far each worker can be trusted, and weigh their answers by it:
   (Dawid & Skene, 1979), so "says rock whenever it is metal" is learnt too;
 - ``one_coin``: the same EM with one accuracy per worker, which a handful of
   answers is enough to estimate;
-- ``auto``: one-coin, then Dawid-Skene smoothed towards each worker's one-coin
-  matrix: the default (its docstring says why).
+- ``hierarchical``: Dawid-Skene with each worker's matrix shrunk towards the
+  crowd's own, class by class;
+- ``auto``: whichever of these best predicts answers it did not see
+  (engine.quality.truth_choice): the default.
 
 Integer codes, numpy and scipy.sparse (the EM core is engine.quality.truth_em), no
 Python loop per answer: re-estimating a project takes a fraction of a second.
@@ -26,12 +28,14 @@ from functools import cached_property
 
 import numpy as np
 
+from engine.quality import truth_choice
 from engine.quality import truth_em as em
 
 UNKNOWN = -1  # the code of "no gold" and of a worker the model has not seen
 METHODS = ("mv", "wmv", "ds", "onecoin", "auto")
-# Below this many checkable answers for the median worker, auto pools the crowd
-# into one accuracy: on random 2.5-20% samples of the dev sets' answers,
+# Below this many checkable answers for the median worker, the live merge pools
+# the crowd into one accuracy (and auto does, when there are too few answers to
+# choose a model on): on random 2.5-20% samples of the dev sets' answers,
 # per-worker models fitted on less did worse than the plain vote.
 MIN_CHECKED = 5
 
@@ -117,6 +121,7 @@ class Inference:
     confusion: np.ndarray | None = None
     population: np.ndarray | None = None
     iterations: int = 0
+    choice: truth_choice.Choice | None = None  # auto's: which model, and why
 
     @cached_property
     def label(self) -> np.ndarray:
@@ -196,30 +201,62 @@ def _fit(model, method: str, answers: Answers, start: np.ndarray | None,
     return Inference(method, belief.T, iterations=iterations, **model.fitted(params))
 
 
-def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
-    """The default: one-coin EM, then Dawid-Skene from its posteriors with one
-    pseudo-answer per cell centred on each worker's one-coin matrix.
+def hierarchical(answers: Answers, gold: np.ndarray | None = None) -> Inference:
+    """Dawid-Skene from the vote with one pseudo-answer per cell at the crowd's
+    own confusion matrix: a worker with a handful of answers is the crowd, class
+    by class (so "the crowd misses the rare class" is learnt even from sparse
+    workers), and a prolific one earns their own matrix. A tighter tol: with
+    many labels and sparse workers EM still gains after 1e-6."""
+    fitted = dawid_skene(answers, gold, smoothing=1.0, centre="population", tol=1e-7,
+                         max_iter=200)
+    return replace(fitted, method="hierarchical")
 
-    Why: a K x K matrix needs many answers per worker and volunteers mostly give
-    few; fitted freely, a sparse worker's matrix is noise that EM then trusts.
-    One accuracy per worker is estimable from a handful of answers, so one-coin
-    starts EM better than the vote, and centring the smoothing on it keeps a
-    sparse worker near their one-coin model while a prolific one earns their own
-    matrix. Chosen on the model's structure, not by peeking at evaluation gold.
 
-    Early in a project, when the median worker has fewer than MIN_CHECKED
-    answers that another answer (or gold) can check, no per-worker estimate is
-    worth having: auto then pools the crowd into one accuracy (a vote with a
-    calibrated confidence) instead."""
-    gold = _checked_gold(answers, gold)
-    if _checked_per_worker(answers, gold) < MIN_CHECKED:
-        pooled = one_coin(answers, gold, smoothing=np.inf)
-        return replace(pooled, method="auto")
+def smoothed(answers: Answers, gold: np.ndarray | None = None) -> Inference:
+    """One-coin EM, then Dawid-Skene from its posteriors with one pseudo-answer
+    per cell centred on each worker's one-coin matrix: a sparse worker stays
+    near their own accuracy while a prolific one earns a full matrix. auto's
+    model before it chose among models, and still its choice when there are
+    too few answers to choose on: on the dev sets it is the steadiest single
+    model (within 0.5 pt of the best one on each)."""
     coarse = one_coin(answers, gold)
-    # a tighter tol: with many labels and sparse workers EM still gains after 1e-6
     fine = dawid_skene(answers, gold, smoothing=1.0, centre="one_coin",
                        start=coarse.posterior, tol=1e-7, max_iter=200)
-    return replace(fine, method="auto", iterations=coarse.iterations + fine.iterations)
+    return replace(fine, method="smoothed", iterations=coarse.iterations + fine.iterations)
+
+
+# auto's candidates: the pooled vote, one accuracy per worker, full and
+# hierarchical Dawid-Skene
+CANDIDATES = {
+    "pooled": lambda answers, gold: one_coin(answers, gold, smoothing=np.inf),
+    "onecoin": lambda answers, gold: one_coin(answers, gold),
+    "ds": lambda answers, gold: dawid_skene(answers, gold),
+    "hierarchical": hierarchical,
+}
+
+
+def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
+    """The default: the candidate model (CANDIDATES) that best predicts answers
+    it did not see, refitted on all of them; ``choice`` says which and why.
+
+    Why: no model wins on every crowd (heavy-tailed participation favours one
+    accuracy per worker, class imbalance and schools of thought Dawid-Skene,
+    one-off volunteers the pooled vote), and what a project's crowd is like can
+    be read from its answers without gold (engine.quality.truth_choice). With
+    too few answers to hold out, the pooled vote while the median worker has
+    fewer than MIN_CHECKED checkable answers, else ``smoothed``."""
+    gold = _checked_gold(answers, gold)
+    fallback = "pooled" if _checked_per_worker(answers, gold) < MIN_CHECKED else "smoothed"
+    choice = truth_choice.choose(answers, gold, CANDIDATES, fallback, confusions_of)
+    fitted = {**CANDIDATES, "smoothed": smoothed}[choice.chosen](answers, gold)
+    return replace(fitted, method="auto", choice=choice)
+
+
+def confusions_of(inference: Inference) -> np.ndarray:
+    """Every worker's (K, K) confusion matrix under a fit, one-coin ones included."""
+    if inference.confusion is not None:
+        return inference.confusion
+    return em.one_coin_matrices(inference.reliability, len(inference.prior))
 
 
 def _checked_per_worker(answers: Answers, gold: np.ndarray) -> float:
@@ -312,7 +349,9 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     (``worker_estimates``) and the replay benchmark both use it."""
     gold = _checked_gold(answers, gold)
     fitted = auto(answers, gold)
-    pooled = _checked_per_worker(answers, gold) < MIN_CHECKED  # as auto decided
+    # early in a project the merge pools whatever auto chose (issue 13's inversions)
+    pooled = (fitted.choice.chosen == "pooled"
+              or _checked_per_worker(answers, gold) < MIN_CHECKED)
     return replace(calibrated(fitted, answers, gold, pooled=pooled),
                    reliability=fitted.reliability)
 
@@ -416,13 +455,20 @@ def worker_estimates(triples: Iterable[tuple], labels: Sequence[str],
     answer, as lists for JSON) by ``live_model``: what the periodic re-estimation
     stores. The reliability is ``auto``'s, the matrix cross-fitted for the merge.
     Answers and gold outside ``labels`` (the config was edited) are left out."""
+    reliability, confusion, _ = fit_workers(triples, labels, gold)
+    return reliability, confusion
+
+
+def fit_workers(triples: Iterable[tuple], labels: Sequence[str],
+                gold: Mapping) -> tuple[dict, dict, truth_choice.Choice | None]:
+    """``worker_estimates`` and the model auto chose for them (None: no answers)."""
     known = set(labels)
     rows = [row for row in triples if row[2] in known]
     if not rows:
-        return {}, {}
+        return {}, {}, None
     answers = encode(rows, labels)
     usable = {task: g for task, g in gold.items() if isinstance(g, str) and g in known}
     fitted = live_model(answers, answers.gold_codes(usable))
     confusion = fitted.confusion
     return (dict(zip(answers.workers, fitted.reliability.tolist(), strict=True)),
-            dict(zip(answers.workers, confusion.tolist(), strict=True)))
+            dict(zip(answers.workers, confusion.tolist(), strict=True)), fitted.choice)

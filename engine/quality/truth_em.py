@@ -111,13 +111,16 @@ def one_coin_matrices(accuracy: np.ndarray, n_labels: int) -> np.ndarray:
     return accuracy[:, None, None] * eye + (1 - accuracy)[:, None, None] * spread
 
 
+CENTRES = ("uniform", "one_coin", "population")  # DawidSkene's smoothing centres
+
+
 class DawidSkene:
     """Dawid-Skene's two steps on the (tasks, workers x labels) one-hot matrix,
     column ``worker * K + label``: each step is K sparse products."""
 
     def __init__(self, answers, smoothing: float, centre: str) -> None:
-        if smoothing <= 0 or centre not in ("uniform", "one_coin"):
-            raise ValueError("smoothing must be > 0 and centre 'uniform' or 'one_coin'")
+        if smoothing <= 0 or centre not in CENTRES:
+            raise ValueError(f"smoothing must be > 0 and centre one of {', '.join(CENTRES)}")
         self.answers, self.smoothing, self.centre = answers, smoothing, centre
         n_tasks, n_workers, n_labels = answers.shape
         columns = answers.worker * n_labels + answers.label
@@ -137,11 +140,16 @@ class DawidSkene:
         return label_prior(belief), confusion, population
 
     def _centre(self, counts: np.ndarray, population: np.ndarray, mass: float) -> np.ndarray:
-        """Where the smoothing mass goes: evenly, or on the worker's one-coin matrix
-        (own accuracy shrunk to the crowd's, and the crowd's pattern of errors)."""
+        """Where the smoothing mass goes: evenly, on the crowd's own confusion
+        matrix (a hierarchical model: a sparse worker is the crowd, class by
+        class, until their answers say otherwise), or on the worker's one-coin
+        matrix (own accuracy shrunk to the crowd's, and the crowd's pattern of
+        errors)."""
         n_labels = self.answers.shape[2]
         if self.centre == "uniform":
             return np.full((1, n_labels, n_labels), 1.0 / n_labels)
+        if self.centre == "population":
+            return population[None]
         eye = np.eye(n_labels)
         right = np.trace(counts, axis1=1, axis2=2)
         seen = counts.sum(axis=(1, 2))

@@ -7,6 +7,7 @@ number on the page is known in advance.
 """
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -196,3 +197,19 @@ def test_another_organisations_admin_gets_404(app, services, seals, make_staff, 
     forms.sign_in(client, outsider)
     assert client.get(f"/console/projects/{seals.id}/quality").status_code == 404
     assert client.get("/console/projects/999999/quality").status_code == 404
+
+
+def test_the_page_says_which_crowd_model_weighs_answers(desk, services, seals):
+    """Before any quality run the page says answers count equally; after one,
+    it names the model auto chose and why."""
+    from engine.quality.reliability import estimate_project
+
+    page = squash(text_of(desk.get(f"/console/projects/{seals.id}/quality")))
+    assert "No crowd model yet" in page
+    for _ in range(3):
+        by_text(services, seals, {"g1": "penguin", "g2": "seal", "p1": "seal", "p2": "seal"}, 0)
+    estimate_project(services, seals.id)
+    page = html.unescape(squash(text_of(desk.get(f"/console/projects/{seals.id}/quality"))))
+    assert "Volunteers' answers are weighed by the crowd's vote: one accuracy for everyone" \
+        in page
+    assert "fewer than 50 answers to hold out" in page  # 4 tasks: too few to choose on

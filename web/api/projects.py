@@ -14,6 +14,7 @@ from engine.projects import (
     owns,
     project_view,
 )
+from engine.quality import crowd_model
 from web.api import bp, serialize
 from web.api.schemas import (
     AnswersQuery,
@@ -47,8 +48,11 @@ def list_projects_():
 def show_project(project_id: int):
     caller = optional_identity()
     project = get_project(services(), caller, project_id)
-    return serialize.project(project_view(services(), project),
-                             owner=bool(caller and owns(caller, project)))
+    owner = bool(caller and owns(caller, project))
+    shown = serialize.project(project_view(services(), project), owner=owner)
+    if owner:  # which crowd model weighs the answers, and why (engine.quality.crowd_model)
+        shown["crowd_model"] = crowd_model.read(services(), project_id)
+    return shown
 
 
 @bp.patch("/projects/<int:project_id>")

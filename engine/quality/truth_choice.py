@@ -1,0 +1,104 @@
+"""Choosing a crowd model from the answers alone: held-out answer likelihood.
+
+No single model wins on every crowd. A pooled accuracy (the vote, calibrated)
+is right for a crowd of one-off volunteers; one accuracy per volunteer wins when
+a few give most of the answers; class-by-class confusion matrices win on
+imbalanced labels and on crowds with "schools of thought", but only where
+volunteers gave enough answers to fill them. Which crowd a project has is a
+property of its data, and charities rarely have gold to check against, so
+``auto`` asks each candidate model to predict answers it did not see: in each
+of FOLDS rounds, one answer per task (of the tasks with MIN_PER_TASK or more) is hidden,
+every candidate is fitted on the rest, and scored by the mean log probability
+it gives the hidden answers (the task's posterior from its other answers times
+the answering volunteer's confusion row). The best mean over the rounds is
+refitted on every answer. A model that fits noise predicts held-out answers
+badly, so this needs no gold and no tuning per data set; gold, where a charity
+gave some, stays clamped in every fit.
+
+Pure numpy on engine.quality.truth's encoded answers; no SQL or Flask.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+FOLDS = 3  # rounds of hiding one answer per task; their mean steadies the choice
+MIN_HIDDEN = 50  # fewer hidden answers per round than this: too little to choose on
+# Answers are hidden only on tasks with this many: the rest of the task must say
+# something about the hidden answer. With one answer left, a model is scored on
+# how well it knows the labels' frequencies, not the volunteers: on a tenth of a
+# dev set's answers (1-2 a task) that chose per-worker models that lost to the vote.
+MIN_PER_TASK = 3
+FLOOR = 1e-6  # the least probability a model may give a hidden answer (log of 0)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which model auto fitted and why: each candidate's mean log probability of
+    the held-out answers (higher is better), or no scores when there were too
+    few answers to hold out and ``fallback`` decided."""
+
+    chosen: str
+    scores: Mapping[str, float]
+    hidden: int  # answers held out per round
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"chosen": self.chosen, "reason": self.reason, "hidden": self.hidden,
+                "scores": {name: round(score, 4) for name, score in self.scores.items()}}
+
+
+Fit = Callable  # (answers, gold) -> truth.Inference
+
+
+def choose(answers, gold: np.ndarray, candidates: Mapping[str, Fit], fallback: str,
+           matrices: Callable) -> Choice:
+    """The candidate that best predicts held-out answers; ``matrices(inference)``
+    gives a fit's (workers, K, K) confusion matrices."""
+    rounds = [_hide(answers, fold) for fold in range(FOLDS)]
+    hidden = min(len(h) for _, h in rounds)
+    if hidden < MIN_HIDDEN:
+        return Choice(fallback, {}, hidden, f"fewer than {MIN_HIDDEN} answers to hold out")
+    scores = {name: 0.0 for name in candidates}
+    for kept, held in rounds:
+        train = _subset(answers, kept)
+        for name, fit in candidates.items():
+            scores[name] += _score(answers, fit(train, gold), held, matrices) / FOLDS
+    best = max(scores, key=lambda name: scores[name])
+    return Choice(best, scores, hidden, "best held-out answer likelihood")
+
+
+def _hide(answers, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, hidden) answer indices: one random answer hidden per task that has
+    MIN_PER_TASK or more, seeded by the fold so that a re-run chooses the same."""
+    order = np.random.default_rng(fold).permutation(len(answers.task))
+    _, first = np.unique(answers.task[order], return_index=True)
+    hidden = order[first]
+    per_task = np.bincount(answers.task, minlength=answers.shape[0])
+    hidden = np.sort(hidden[per_task[answers.task[hidden]] >= MIN_PER_TASK])
+    kept = np.ones(len(answers.task), dtype=bool)
+    kept[hidden] = False
+    return np.flatnonzero(kept), hidden
+
+
+def _subset(answers, rows: np.ndarray):
+    """The same vocabularies, only these answers."""
+    return replace(answers, task=answers.task[rows], worker=answers.worker[rows],
+                   label=answers.label[rows])
+
+
+def _score(answers, inference, held: np.ndarray, matrices: Callable) -> float:
+    """Mean log probability of the held-out answers under a fit that did not see
+    them; a volunteer all of whose answers were hidden is the population's."""
+    confusion = matrices(inference)
+    seen = np.bincount(answers.worker[np.setdiff1d(np.arange(len(answers.task)), held)],
+                       minlength=answers.shape[1]) > 0
+    workers = answers.worker[held]
+    rows = np.where(seen[workers][:, None], 0, 1)  # 1: use the population
+    own = confusion[workers, :, answers.label[held]]  # (hidden, K)
+    crowd = inference.population[:, answers.label[held]].T  # (hidden, K)
+    predicted = np.where(rows == 1, crowd, own)
+    p = np.einsum("hk,hk->h", inference.posterior[answers.task[held]], predicted)
+    return float(np.log(np.clip(p, FLOOR, 1.0)).mean())

@@ -9,7 +9,7 @@ and those whose volunteers are now established retire.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.quality.consensus import update_result
 from engine.services import Services
@@ -28,6 +28,15 @@ def held_tasks(session, project_id: int, limit: int = PER_RUN) -> list[int]:
         .where(Task.project_id == project_id, Task.state == "open",
                Task.is_gold.is_(False), Result.answers >= Task.need)
         .order_by(Task.id).limit(limit)))
+
+
+def count_held(services: Services, project_id: int) -> int:
+    """How many of a project's tasks are held: for the project page's quality panel."""
+    with services.db.session() as session:
+        return session.scalar(
+            select(func.count()).select_from(Task).join(Result, Result.task_id == Task.id)
+            .where(Task.project_id == project_id, Task.state == "open",
+                   Task.is_gold.is_(False), Result.answers >= Task.need))
 
 
 def release_held(services: Services, project_ids: list[int] | None = None) -> dict[int, int]:

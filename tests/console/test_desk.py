@@ -94,3 +94,21 @@ def test_the_audit_log_page_and_its_csv(app, api, auth, services, make_staff, fo
     stranger = _signed_in(app, make_staff, forms, org="Seal Trust", email="x@seals.org",
                           role="admin")
     assert stranger.get(f"/console/desk/audit?project={project['id']}").status_code == 404
+
+
+def test_the_project_page_says_how_many_tasks_are_held_for_trust(app, api, auth, services,
+                                                                 make_staff, forms):
+    """Fresh volunteers who agree fill tasks to max_answers and hold them: the
+    project page's quality panel says how many and why, with the project's own
+    trust settings."""
+    charity = auth.charity("Penguin Watch")
+    project = api.project(charity, min_answers=2, max_answers=2, confidence=0.5,
+                          quality={"quarantine": False, "trusted_after_gold": 4})
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(3)])
+    for volunteer in (api.volunteer(), api.volunteer()):
+        answer_all(api, project, volunteer, 3)
+    admin = _signed_in(app, make_staff, forms, email="ada@penguins.org", role="admin")
+    page = " ".join(admin.get(f"/console/projects/{project['id']}").get_data(
+        as_text=True).split())
+    assert "3 tasks held: confident, but only volunteers without a track record" in page
+    assert "(4 gold answers right, or 30 minutes since they joined without a flag)" in page

@@ -15,7 +15,7 @@ from flask import Response, render_template, url_for
 from marshmallow import Schema, fields, validate
 
 from engine.delivery.exports import render
-from engine.quality import audit, inbox
+from engine.quality import audit, held, inbox, trust
 from web.api.schemas import load_query
 from web.console import bp, staff_identity
 from web.services import services
@@ -97,7 +97,9 @@ def desk_counts(project) -> dict:
     and whether the signed-in staff member may act on volunteers."""
     who = staff_identity()
     counts = inbox.inbox(services(), who, limit=1, project_id=project.id)["counts"]
-    return {**counts, "moderates": who.moderates(project.organisation_id)}
+    return {**counts, "held": held.count_held(services(), project.id),
+            "trust": trust.limits_of(project.quality),
+            "moderates": who.moderates(project.organisation_id)}
 
 
 @bp.app_template_global("staff_moderates")

@@ -10,8 +10,10 @@ the cost of cutting a big photo into tiles.
     default config, next to one random worker per image (mean of 5 seeds) and
     Zooniverse's panoptes-aggregation shape reducer (DBSCAN), when a Python
     with it installed is found (this one, $BITESIZE_PANOPTES_PYTHON, or
-    /tmp/venv-panoptes/bin/python). Boxes under 1 px wide or tall are dropped
-    from answers and gold (locate refuses them); their count is reported.
+    /tmp/venv-panoptes/bin/python). Each worker's boxes are read as `bitesize
+    consensus` reads an answer cell (locate.answer_from_text): a box under 1 px
+    wide or tall among good ones is left out, an answer of nothing else is
+    skipped; in answers and gold alike, their count is reported.
 (b) A generated 6000 x 4000 JPEG (q90) into 512-px tiles with the default
     overlap: locate.split storing tiles in an engine MediaStore, next to Pillow
     alone decoding, cropping the same tiles and saving each as a JPEG file of
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from crowd_data import DATA_DIR, require
+from marshmallow import ValidationError
 from PIL import Image
 
 from engine.intake.media import MediaStore
@@ -65,26 +68,32 @@ PHOTO_QUALITY = 90
 # -- (a) boxes ------------------------------------------------------------------
 
 
-def read_boxes(path: Path) -> tuple[dict[str, dict[str, list]], int]:
-    """image -> worker -> boxes (box_idx -1: the worker drew none), and how many
-    degenerate boxes were dropped."""
-    marks: dict[str, dict[str, list]] = {}
-    dropped = 0
+def read_boxes(path: Path, config: dict) -> tuple[dict[str, dict[str, list]], int]:
+    """image -> worker -> boxes (box_idx -1: the worker drew none), each worker's
+    boxes read by locate as one answer cell, and how many boxes it left out."""
+    drawn: dict[str, dict[str, list]] = {}
     with path.open(newline="") as stream:
         for row in csv.DictReader(stream):
-            boxes = marks.setdefault(row["image"], {}).setdefault(row["worker"], [])
-            if row["box_idx"] == "-1":
+            boxes = drawn.setdefault(row["image"], {}).setdefault(row["worker"], [])
+            if row["box_idx"] != "-1":
+                boxes.append([float(row[key]) for key in ("x1", "y1", "x2", "y2")])
+    schema = locate.answer_schema(config)
+    marks: dict[str, dict[str, list]] = {}
+    dropped = 0
+    for image, by_worker in drawn.items():
+        for worker, boxes in by_worker.items():
+            read = locate.answer_from_text(json.dumps(boxes), config)
+            try:
+                marks.setdefault(image, {})[worker] = schema.load(read)["boxes"]
+            except ValidationError:  # nothing but degenerate boxes: the row is skipped
+                dropped += len(boxes)
                 continue
-            box = [float(row[key]) for key in ("x1", "y1", "x2", "y2")]
-            if box[2] - box[0] < tiling.MIN_SIZE or box[3] - box[1] < tiling.MIN_SIZE:
-                dropped += 1
-                continue
-            boxes.append(box)
+            dropped += len(getattr(read, "left_out", ()))
     return marks, dropped
 
 
-def gold_boxes(path: Path) -> tuple[dict[str, list], int]:
-    marks, dropped = read_boxes(path)
+def gold_boxes(path: Path, config: dict) -> tuple[dict[str, list], int]:
+    marks, dropped = read_boxes(path, config)
     return {image: [box for boxes in by_worker.values() for box in boxes]
             for image, by_worker in marks.items()}, dropped
 
@@ -142,9 +151,9 @@ def detection_rows(method: str, detection: geometry.Detection) -> list[list]:
 def boxes_part(data_dir: Path) -> dict:
     folder = data_dir / "pedestrian_boxes"
     require(folder.is_dir(), data_dir, "pedestrian_boxes/")
-    answers, dropped = read_boxes(folder / "answers.csv")
-    gold, gold_dropped = gold_boxes(folder / "gold.csv")
     config = locate.offline_config()
+    answers, dropped = read_boxes(folder / "answers.csv", config)
+    gold, gold_dropped = gold_boxes(folder / "gold.csv", config)
 
     started = time.perf_counter()
     ours = scored(merge_bitesize(answers, config), gold)

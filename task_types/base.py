@@ -155,6 +155,12 @@ class TaskType(ABC):
         type's defaults, as permissive as the type allows."""
         return self.load_config(self.example()["config"])
 
+    def config_from_answers(self, answers: dict[str, list[dict]]) -> dict:
+        """The config an answers CSV given without one is merged under, from the
+        answers read (task -> answers): number reads the scale off the values.
+        By default the offline config."""
+        return self.offline_config()
+
     def answer_from_text(self, text: str, config: dict) -> dict:
         """One answer from an answers CSV's ``answer`` cell (validated by the
         answer schema afterwards); raises ValueError when it cannot be read."""

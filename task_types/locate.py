@@ -255,18 +255,32 @@ class LocateType(TaskType):
 
     def answer_from_text(self, text: str, config: dict) -> dict:
         """A JSON list of boxes or points, e.g. ``[[10, 20, 50, 80]]``; ``[]`` is
-        "nothing here"."""
+        "nothing here".
+
+        A box with no width or no height, or an empty mark ``[]``, among good
+        marks is left out (the ``PartlyRead`` answer says which): real files
+        have them (a click that did not drag) and they mark nothing, but the
+        volunteer's other boxes are still theirs. An answer of nothing but such
+        marks is returned whole, for the answer schema to refuse: it is not
+        "nothing here". The live answer schema refuses them all (a volunteer's
+        client can ask again)."""
         try:
             marks = json.loads(text)
         except ValueError:
             raise ValueError(f"not a JSON list of marks: {text[:80]!r}") from None
         if not isinstance(marks, list):
             raise ValueError(f"not a JSON list of marks: {text[:80]!r}")
-        width = WIDTHS[config["shape"]]
-        if any(not isinstance(mark, list) or len(mark) != width for mark in marks):
-            raise ValueError(f"this config marks {KEYS[config['shape']]}, lists of {width} "
+        shape, width = config["shape"], WIDTHS[config["shape"]]
+        why = [_degenerate(mark, width) for mark in marks]
+        kept = [mark for mark, empty in zip(marks, why, strict=True) if empty is None]
+        if marks and not kept:
+            return {KEYS[shape]: marks}
+        if any(not isinstance(mark, list) or len(mark) != width for mark in kept):
+            raise ValueError(f"this config marks {KEYS[shape]}, lists of {width} "
                              f"numbers; for the other shape give a config with its \"shape\"")
-        return {KEYS[config["shape"]]: marks}
+        return PartlyRead({KEYS[shape]: kept},
+                          tuple(f"{shape.title()} {n} {empty}: left out"
+                                for n, empty in enumerate(why, 1) if empty is not None))
 
     def value_to_text(self, value: Any) -> str:
         return "" if value is None else json.dumps(value, separators=(",", ":"))
@@ -293,6 +307,31 @@ class LocateType(TaskType):
             ],
             "media": {ref: _example_photo()},
         }
+
+
+class PartlyRead(dict):
+    """An answer read from a CSV cell, and what reading left out of it (one
+    reason per mark, naming it): the offline reader counts each in its report
+    (engine.quality.offline_rows). Equal to the plain answer dict."""
+
+    def __init__(self, answer: dict, left_out: tuple[str, ...] = ()) -> None:
+        super().__init__(answer)
+        self.left_out = left_out
+
+
+def _degenerate(mark: Any, width: int) -> str | None:
+    """Why ``mark`` marks nothing (an empty list; a box of well-formed numbers
+    with less than tiling.MIN_SIZE of width or height, whichever way it was
+    drawn), or None. A malformed mark is not degenerate: the schema names it."""
+    if mark == []:
+        return "is empty"
+    if width != 4 or not isinstance(mark, list) or len(mark) != 4 \
+            or not all(map(_finite_number, mark)):
+        return None
+    flat = [abs(mark[2] - mark[0]) < tiling.MIN_SIZE, abs(mark[3] - mark[1]) < tiling.MIN_SIZE]
+    if all(flat):
+        return "has no area"
+    return "has no width" if flat[0] else "has no height" if flat[1] else None
 
 
 def _found(marks: np.ndarray, weight: np.ndarray, total: float, shape: str) -> dict:

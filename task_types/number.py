@@ -2,13 +2,20 @@
 
 Answers are merged robustly: values far from the rest (a typo, an extra
 zero, another unit) are set aside first, then the others are combined by a
-weighted median (the default) or a weighted trimmed mean. The confidence
-falls as the kept answers spread out relative to the value, and with the
-weight of the answers set aside.
+weighted median (the default), a weighted trimmed mean, or the plain mean
+(a rating: every opinion counts once). The confidence falls as the kept
+answers spread out relative to the value, and with the weight of the answers
+set aside.
+
+An answers CSV merged without a config (`bitesize consensus`) gets one from
+its own values (``detected_scale``): a rating scale whose top the crowd keeps
+reaching is merged by the mean on that scale, anything else as a count or a
+measure is.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +26,7 @@ from task_types.base import Aggregate, Media, Microtask, TaskType
 from task_types.classify import ClassifyItemSchema, StrippedString, classify
 from task_types.weighting import answer_weights
 
-METHODS = ("median", "trimmed_mean")
+METHODS = ("median", "trimmed_mean", "mean")
 DEFAULT_TOLERANCE = 0.1
 LARGEST = 1e15  # past any count or measure typed by hand; floats stay exact to the unit
 # An outlier is an answer both far from the others (more than this many
@@ -30,6 +37,8 @@ LARGEST = 1e15  # past any count or measure typed by hand; floats stay exact to 
 OUTLIER_SDS = 3.0
 MAD_TO_SD = 1.4826
 EPSILON = 1e-12  # relative: where a cumulative weight sits exactly on the half
+OFFLINE_QUESTION = "What is the value?"
+END_REACHED = 2  # times (a task, an end) the top value is answered, for a scale's end
 
 
 class NumberConfigSchema(Schema):
@@ -41,7 +50,9 @@ class NumberConfigSchema(Schema):
     max = fields.Float(load_default=None, allow_none=True, allow_nan=False,
                        validate=Range(-LARGEST, LARGEST))
     integer = fields.Boolean(load_default=False)
-    method = fields.String(load_default="median", validate=OneOf(METHODS))
+    method = fields.String(load_default="median", validate=OneOf(METHODS), metadata={
+        "description": "median: one true value, typos set aside; trimmed_mean: the same, "
+                       "smoother; mean: a rating, every volunteer's opinion counting once."})
     trim = fields.Float(load_default=0.2, allow_nan=False,
                         validate=Range(0, 0.5, max_inclusive=False), metadata={
                             "description": "With the trimmed mean: the share of answers set "
@@ -140,19 +151,25 @@ class NumberType(TaskType):
         self, answers: list[dict], weights: list[float] | None, config: dict
     ) -> Aggregate:
         """Outliers set aside around the weighted median, then the configured
-        method over the rest.
+        method over the rest. ``mean`` ignores ``weights``: on a rating the answer
+        is the crowd's average opinion, and agreeing with the crowd's usual
+        answer (what reliability measures) is no sign of a better one.
 
         Confidence = (weight kept / all weight) / (1 + spread / (tolerance x
         scale)), the spread being the kept answers' weighted mean distance
         from the value: answers all equal give 1, answers spread over one
         tolerance give 1/2, and a third of the weight set aside caps it at 2/3.
         """
-        points = weighted_points(answers, answer_weights(answers, weights))
+        method = config["method"]
+        weights = answer_weights(answers, weights)  # checked even where unused
+        points = weighted_points(answers, [1.0] * len(answers) if method == "mean" else weights)
         if not points:
             return Aggregate(None, 0.0, {"answers": len(answers), "kept": 0, "spread": 0.0})
         kept = without_outliers(points, config)
-        if config["method"] == "trimmed_mean":
+        if method == "trimmed_mean":
             value = trimmed_mean(kept, config["trim"])
+        elif method == "mean":
+            value = trimmed_mean(kept, 0.0)  # nothing trimmed: the plain mean
         else:
             value = weighted_median(kept)
         if config["integer"]:
@@ -180,9 +197,18 @@ class NumberType(TaskType):
         return max(0.0, 1.0 - (error - tolerance) / (3.0 * tolerance))
 
     def offline_config(self) -> dict:
-        """Any number, merged by the default method: an answers CSV says
-        nothing about bounds or units."""
-        return self.load_config({"question": "What is the value?"})
+        """Any number, merged by the default method: what an answers CSV is
+        read under before its values say which scale they are on."""
+        return self.load_config({"question": OFFLINE_QUESTION})
+
+    def config_from_answers(self, answers: Mapping[str, Sequence[dict]]) -> dict:
+        """The config an answers CSV (task -> its answers) is merged under when
+        none was given: the offline one on the scale its values use
+        (``detected_scale``)."""
+        values = [[value for answer in task
+                   if (value := finite_number(answer.get("value"))) is not None]
+                  for task in answers.values()]
+        return self.load_config({"question": OFFLINE_QUESTION, **detected_scale(values)})
 
     def answer_from_text(self, text: str, config: dict) -> dict:
         try:
@@ -208,6 +234,34 @@ class NumberType(TaskType):
             "item": {"image": "https://example.org/colony/0001.jpg", "id": "0001", "gold": 12},
             "answers": [{"value": 12}, {"value": 11}, {"value": 12}, {"value": 120}],
         }
+
+
+def detected_scale(tasks: Sequence[Sequence[float]]) -> dict:
+    """min, max, integer and method for values given without a config, one
+    list per task.
+
+    A rating scale is one whose ends the crowd keeps reaching: the largest
+    value (in size) is answered on ``END_REACHED`` tasks or more, as 100 is on
+    a 0..100 scale, or at both ends of a signed scale (-100 and 100). Its
+    answers are opinions, merged by the mean (a median or a trimmed mean leans
+    to the crowd's most common answer: on ratings piled up at 0 it undershoots
+    the average opinion), not rounded even of whole ratings, on the scale
+    0..top, or -top..top when any value is negative (a signed scale: a file
+    mixing 0..100 and -100..100 ratings is on -100..100). Otherwise the largest
+    value is one answer's (a count, a measure, or a slip of the keyboard): no
+    upper bound, so the type's outlier rule can set a slip aside, the default
+    median, whole numbers when every value is one, and 0 as the least value
+    when none is negative.
+    """
+    values = [value for task in tasks for value in task]
+    top = max((abs(value) for value in values), default=0.0)
+    signed = any(value < 0 for value in values)
+    ends = {(n, value) for n, task in enumerate(tasks) for value in task if abs(value) == top}
+    if top > 0 and len(ends) >= END_REACHED:
+        return {"min": -top if signed else 0.0, "max": top, "integer": False,
+                "method": "mean"}
+    return {"min": None if signed else 0.0, "max": None, "method": "median",
+            "integer": bool(values) and all(float(value).is_integer() for value in values)}
 
 
 def number_text(value: float) -> str:

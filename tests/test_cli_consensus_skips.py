@@ -110,3 +110,32 @@ def test_a_clean_file_says_nothing_about_skipping(runner, tmp_path):
     assert result.stderr.startswith("consensus: 1 tasks, 2 answers")
     data = json.loads(report.read_text(encoding="utf-8"))
     assert (data["skipped"], data["rows"], data["tasks"]) == (0, [], 1)
+
+
+def test_a_box_with_no_height_is_left_out_of_a_row_that_is_kept(runner, tmp_path):
+    answers = write(tmp_path / "boxes.csv", BOXES + 'p2,w4,"[[0,0,20,20],[5,5,9,5]]"\n')
+    report = tmp_path / "report.json"
+    result = runner.invoke(cli, args=["consensus", "--type", "locate", "--report", str(report),
+                                      str(answers)])
+    assert result.exit_code == 0, result.output
+    said = result.stderr.splitlines()
+    assert said[3:5] == ["left out 1 part of rows it kept",
+                         "  line 8: answer: Box 2 has no height: left out"]
+    assert said[5].startswith("consensus: 2 tasks, 5 answers, 4 workers")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert (data["skipped"], data["left_out"]) == (2, 1)
+    assert data["left_out_rows"] == [{"line": 8, "column": "answer",
+                                      "reason": "Box 2 has no height: left out"}]
+
+
+def test_ratings_on_two_scales_merge_whole_without_a_config(runner, tmp_path):
+    answers = write(tmp_path / "ratings.csv", "task,worker,answer\n"
+                    "r1,w1,80\nr1,w2,-40\nr1,w3,76\n"
+                    "r2,w1,10\nr2,w2,-100\nr2,w3,100\n")
+    report = tmp_path / "report.json"
+    result = runner.invoke(cli, args=["consensus", "--type", "number", "--report", str(report),
+                                      str(answers)])
+    assert result.exit_code == 0, result.output
+    assert "skipped" not in result.stderr and "left out" not in result.stderr
+    assert set(results(result.stdout)) == {"r1", "r2"}
+    assert json.loads(report.read_text(encoding="utf-8"))["answers"] == 6

@@ -28,7 +28,8 @@ through its own ``aggregate``, as live: the answer cell is read by the type
 (``answer_from_text``: text, a number, ``;``-separated tags, a JSON list of
 boxes), a first unweighted merge gives each worker an agreement score, and a
 second merge weights each answer by it, as the periodic quality job's
-reliabilities weight live merges.
+reliabilities weight live merges. Without a config, a type may make one of
+the answers it read (``fitted_config``: number reads the scale off the values).
 
 Reading lives in engine.quality.offline_rows: given a ``Skipped`` collector,
 ``run`` and ``run_typed`` leave out the rows they cannot read, note them by
@@ -64,9 +65,9 @@ from task_types import Aggregate, TaskType
 
 __all__ = [  # the readers and the skip collector live in offline_rows; callers import here
     "ANSWER_COLUMNS", "COUNTED_COLUMN", "GOLD_COLUMNS", "METHODS", "Skipped", "SkippedRow",
-    "Summary", "TypedMerge", "agreement", "live", "merge", "merge_typed", "read_answers",
-    "read_counted", "read_gold", "read_typed", "read_typed_gold", "run", "run_typed",
-    "write_results", "write_typed",
+    "Summary", "TypedMerge", "agreement", "fitted_config", "live", "merge", "merge_typed",
+    "read_answers", "read_counted", "read_gold", "read_typed", "read_typed_gold", "run",
+    "run_typed", "write_results", "write_typed",
 ]
 METHODS = (*truth.METHODS, "live")
 PRIOR_ANSWERS = 3  # a worker's agreement is shrunk towards UNKNOWN_RELIABILITY by this many
@@ -297,23 +298,57 @@ def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
               skipped: Skipped | None = None) -> Summary:
     """Read, merge, write for a type that is not one label of a list; with gold, the
     summary's accuracy is the mean score of the results against it. Answers the
-    type cannot read go to ``skipped``; with none, the first is an InvalidError."""
-    config = config if config is not None else task_type.offline_config()
-    rows = read_typed(answers_path, task_type, config, skipped)
+    type cannot read go to ``skipped``; with none, the first is an InvalidError.
+
+    Without ``config`` the file is read under the type's offline config and
+    merged under the one the type makes of the answers read (``fitted_config``:
+    number's scale); the summary's method names what it chose."""
+    reading = config if config is not None else task_type.offline_config()
+    rows = read_typed(answers_path, task_type, reading, skipped)
     _something_to_merge(rows, answers_path, skipped)
+    chose = ""
+    if config is None:
+        config = fitted_config(task_type, rows)
+        chose = _chosen(reading, config)
     started = time.perf_counter()
     merged = merge_typed(task_type, config, rows)
     seconds = time.perf_counter() - started
     write_typed(output, task_type, merged)
     summary = Summary(tasks=len(merged.tasks), answers=len(rows),
                       workers=len({worker for _, worker, _ in rows}),
-                      method=f"{task_type.name} aggregate", seconds=seconds)
+                      method=f"{task_type.name} aggregate{chose}", seconds=seconds)
     if not gold_path:
         return summary
-    gold = read_typed_gold(gold_path, task_type, config)
+    gold = read_typed_gold(gold_path, task_type, reading)
     scores = [task_type.score(task_type.answer_from_text(
         task_type.value_to_text(merged.results[task].value), config), value, config)
         for task, value in gold.items() if task in merged.results]
     return Summary(summary.tasks, summary.answers, summary.workers, summary.method,
                    summary.seconds, len(scores), sum(scores) / len(scores) if scores else None,
                    "mean score")
+
+
+def fitted_config(task_type: TaskType, rows: list[tuple[str, str, dict]]) -> dict:
+    """The config a file given without one is merged under: what the type makes
+    of its answers (``config_from_answers``, task -> answers, a worker's later
+    answer replacing an earlier as in ``merge_typed``: number detects the scale
+    they are on; other types keep their offline config)."""
+    by_task: dict[str, dict[str, dict]] = {}
+    for task, worker, answer in rows:
+        by_task.setdefault(task, {})[worker] = answer
+    return task_type.config_from_answers(
+        {task: list(answers.values()) for task, answers in by_task.items()})
+
+
+def _chosen(reading: dict, fitted: dict) -> str:
+    """What the answers changed in the offline config, for the summary: " (from
+    the answers: min -100, max 100, method mean)", or nothing."""
+    changed = [f"{key} {_shown(value)}" for key, value in fitted.items()
+               if reading.get(key) != value]
+    return f" (from the answers: {', '.join(changed)})" if changed else ""
+
+
+def _shown(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -9,6 +9,12 @@ validation message where it has one), and the rest are read. A strict collector
 (``--strict``, and every caller that passes none) stops at the first such row
 instead, with an InvalidError naming its line.
 
+A row the type reads *in part* is kept: locate leaves a box with no width out
+of an answer whose other boxes are good. What it left out comes back on the
+answer (a ``left_out`` tuple of reasons, as task_types.locate.PartlyRead has)
+and is noted as the row's *part* in the same collector: counted, listed and
+reported beside the skipped rows, and, when strict, an error like them.
+
 What no row can survive stays an error in both modes: a file that is not UTF-8,
 a header without the needed columns, a file with no rows at all. Gold files are
 the charity's own short lists and are always read strictly.
@@ -55,6 +61,8 @@ class Skipped:
         self.keep = keep
         self.rows: list[SkippedRow] = []
         self.total = 0
+        self.parts: list[SkippedRow] = []  # parts of rows that were kept
+        self.parts_total = 0
 
     def note(self, name: str, line: int, column: str | None, reason: str) -> None:
         """Count a row the merge cannot use (raise, when strict: ``name`` is the file's)."""
@@ -65,23 +73,48 @@ class Skipped:
         if len(self.rows) < self.keep:
             self.rows.append(row)
 
+    def note_part(self, name: str, line: int, column: str, reason: str) -> None:
+        """Count a part of a kept row's cell that the merge leaves out (a box with
+        no width among good boxes); raise, when strict, as ``note`` does."""
+        part = SkippedRow(line, column, reason)
+        if self.strict:
+            raise InvalidError(f"{name}: {part.text()}")
+        self.parts_total += 1
+        if len(self.parts) < self.keep:
+            self.parts.append(part)
+
     @property
     def truncated(self) -> bool:
-        return self.total > len(self.rows)
+        return self.total > len(self.rows) or self.parts_total > len(self.parts)
 
     def lines(self, first: int = 20) -> list[str]:
-        """What a person reads: the count, then the first rows by line."""
-        if not self.total:
-            return []
-        noun = "row" if self.total == 1 else "rows"
-        shown = [f"  {row.text()}" for row in self.rows[:first]]
-        more = [f"  ...and {self.total - len(shown)} more"] if self.total > len(shown) else []
-        return [f"skipped {self.total} {noun} it could not read", *shown, *more]
+        """What a person reads: the count, then the first rows by line; then the
+        same for the parts left out of kept rows, if any."""
+        out = _listed(f"skipped {self.total} {_rows_noun(self.total)} it could not read",
+                      self.rows, self.total, first) if self.total else []
+        if self.parts_total:
+            out += _listed(f"left out {self.parts_total} "
+                           f"{'part' if self.parts_total == 1 else 'parts'} of rows it kept",
+                           self.parts, self.parts_total, first)
+        return out
 
     def report(self) -> dict[str, Any]:
-        """The skipped rows as JSON-ready data (the first ``keep`` of them)."""
+        """The skipped rows as JSON-ready data (the first ``keep`` of them), and
+        the parts left out of kept rows (``left_out``, ``left_out_rows``)."""
         return {"skipped": self.total, "truncated": self.truncated,
-                "rows": [asdict(row) for row in self.rows]}
+                "rows": [asdict(row) for row in self.rows],
+                "left_out": self.parts_total,
+                "left_out_rows": [asdict(part) for part in self.parts]}
+
+
+def _rows_noun(count: int) -> str:
+    return "row" if count == 1 else "rows"
+
+
+def _listed(title: str, rows: list[SkippedRow], total: int, first: int) -> list[str]:
+    shown = [f"  {row.text()}" for row in rows[:first]]
+    more = [f"  ...and {total - len(shown)} more"] if total > len(shown) else []
+    return [title, *shown, *more]
 
 
 def _strict_unless(skipped: Skipped | None) -> Skipped:
@@ -151,9 +184,13 @@ def read_typed(path: Path | str, task_type: TaskType, config: dict,
     # an empty cell is an answer for some types: no tags apply, nothing to mark
     for line, (task, worker, text) in _rows(path, ANSWER_COLUMNS, skipped, ("answer",)):
         try:
-            rows.append((task, worker, schema.load(task_type.answer_from_text(text, config))))
+            read = task_type.answer_from_text(text, config)
+            rows.append((task, worker, schema.load(read)))
         except (ValueError, ValidationError) as exc:
             skipped.note(path.name, line, "answer", _unreadable(task_type, exc))
+            continue
+        for reason in _left_out(read):
+            skipped.note_part(path.name, line, "answer", reason)
     return rows
 
 
@@ -162,15 +199,23 @@ def read_typed_gold(path: Path | str, task_type: TaskType, config: dict) -> dict
     admin's settlement is)."""
     path = Path(path)
     schema = task_type.answer_schema(config)
-    gold = {}
-    for line, (task, text) in _rows(path, GOLD_COLUMNS, Skipped(strict=True), ("answer",)):
+    gold, strict = {}, Skipped(strict=True)
+    for line, (task, text) in _rows(path, GOLD_COLUMNS, strict, ("answer",)):
         try:
-            answer = schema.load(task_type.answer_from_text(text, config))
+            read = task_type.answer_from_text(text, config)
+            answer = schema.load(read)
         except (ValueError, ValidationError) as exc:
             row = SkippedRow(line, "answer", _unreadable(task_type, exc))
             raise InvalidError(f"{path.name}: {row.text()}") from exc
+        for reason in _left_out(read):  # gold is read whole or not at all
+            strict.note_part(path.name, line, "answer", reason)
         gold[task] = task_type.aggregate([answer], None, config).value
     return gold
+
+
+def _left_out(read: dict) -> tuple[str, ...]:
+    """What the type left out of a cell it read in part (see the module's doc)."""
+    return tuple(getattr(read, "left_out", ()))
 
 
 def _unreadable(task_type: TaskType, exc: ValueError | ValidationError) -> str:

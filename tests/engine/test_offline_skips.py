@@ -40,25 +40,30 @@ def merged_typed(path, task_type, config=None, skipped=None):
 BOXES = ('task,worker,answer\n'
          'p1,w1,"[[10,10,50,50]]"\n'
          'p1,w2,"[[12,10,52,50]]"\n'
-         'p1,w3,"[[30,30,30,80]]"\n'          # line 4: zero width
+         'p1,w3,"[[30,30,30,80]]"\n'          # line 4: its only box has no width
          'p1,w4,"[[10,10,50,50],[5,5,9,5]]"\n'  # line 5: its second box has no height
          'p2,w1,"[[0,0,20,20]]"\n'
          'p2,w2,"[[0,0,5"\n'                   # line 7: a JSON cell cut short
          'p2,w3,"[[1,1,21,21]]"\n')
 
 
-def test_zero_width_boxes_and_a_broken_cell_are_skipped_and_the_rest_merged(tmp_path):
+def test_a_degenerate_box_is_left_out_of_its_row_and_a_row_of_nothing_else_skipped(tmp_path):
+    """Line 5 keeps its good box and the report counts the one left out; line 4
+    marked nothing usable (not "nothing here"), so it goes, as line 7 does."""
     skipped = Skipped()
     rows, summary = merged_typed(write(tmp_path / "boxes.csv", BOXES), locate, skipped=skipped)
-    assert [(row.line, row.column) for row in skipped.rows] == [
-        (4, "answer"), (5, "answer"), (7, "answer")]
+    assert [(row.line, row.column) for row in skipped.rows] == [(4, "answer"), (7, "answer")]
     assert "Box 1 must have x1 < x2 and y1 < y2" in skipped.rows[0].reason
-    assert "Box 2 must have x1 < x2" in skipped.rows[1].reason
-    assert "not a JSON list of marks" in skipped.rows[2].reason
-    assert (summary.tasks, summary.answers, summary.workers) == (2, 4, 3)
+    assert "not a JSON list of marks" in skipped.rows[1].reason
+    assert skipped.parts == [SkippedRow(5, "answer", "Box 2 has no height: left out")]
+    assert (skipped.total, skipped.parts_total) == (2, 1)
+    assert (summary.tasks, summary.answers, summary.workers) == (2, 5, 4)
+    lines = BOXES.splitlines()
+    lines[4] = 'p1,w4,"[[10,10,50,50]]"'
     clean = write(tmp_path / "clean.csv", "\n".join(
-        line for n, line in enumerate(BOXES.splitlines(), 1) if n not in (4, 5, 7)) + "\n")
-    assert rows == merged_typed(clean, locate)[0]  # as if the bad rows were never there
+        line for n, line in enumerate(lines, 1) if n not in (4, 7)) + "\n")
+    assert rows == merged_typed(clean, locate)[0]  # as if the bad parts were never there
+    assert rows["p1"]["answer"] == "[[10.0,10.0,50.0,50.0]]"  # w4 backs w1 now
 
 
 def test_without_a_collector_the_first_bad_box_stops_the_merge(tmp_path):
@@ -67,6 +72,27 @@ def test_without_a_collector_the_first_bad_box_stops_the_merge(tmp_path):
         merged_typed(write(tmp_path / "boxes.csv", BOXES), locate)
     with pytest.raises(InvalidError, match="line 4"):  # a strict collector is the same
         merged_typed(tmp_path / "boxes.csv", locate, skipped=Skipped(strict=True))
+    partly = write(tmp_path / "partly.csv", "\n".join(BOXES.splitlines()[:3] + [
+        BOXES.splitlines()[4]]) + "\n")
+    with pytest.raises(InvalidError, match=r"^partly.csv: line 4: answer: Box 2 has no height: "
+                                           r"left out$"):
+        merged_typed(partly, locate)
+
+
+def test_degenerate_marks_of_every_kind_are_left_out_but_gold_stays_whole(tmp_path):
+    answers = write(tmp_path / "a.csv", 'task,worker,answer\n'
+                    'p1,w1,"[[1,1,1,1],[10,10,50,50],[],[20,20,60,20.5]]"\n'
+                    'p1,w2,"[[10,10,50,50],[7,40,7.5,90]]"\n')
+    skipped = Skipped()
+    rows, summary = merged_typed(answers, locate, skipped=skipped)
+    assert [part.text() for part in skipped.parts] == [
+        "line 2: answer: Box 1 has no area: left out", "line 2: answer: Box 3 is empty: left out",
+        "line 2: answer: Box 4 has no height: left out",
+        "line 3: answer: Box 2 has no width: left out"]
+    assert skipped.total == 0 and rows["p1"]["answer"] == "[[10.0,10.0,50.0,50.0]]"
+    gold = write(tmp_path / "g.csv", 'task,answer\np1,"[[10,10,50,50],[5,5,5,9]]"\n')
+    with pytest.raises(InvalidError, match="g.csv: line 2: answer: Box 2 has no width"):
+        offline.run_typed(answers, io.StringIO(), locate, gold_path=gold, skipped=Skipped())
 
 
 def test_ratings_outside_the_configured_scale_are_skipped(tmp_path):
@@ -84,6 +110,22 @@ def test_ratings_outside_the_configured_scale_are_skipped(tmp_path):
     assert summary.answers == 8
     assert float(rows["r1"]["answer"]) == 78 and float(rows["r3"]["answer"]) == 0
     assert 10 <= float(rows["r2"]["answer"]) <= 100
+
+
+def test_a_file_mixing_two_scales_merges_whole_without_a_config(tmp_path):
+    """The same file as above with no config: negative values make it a signed
+    scale, -100..100 (100 and -90 are ends the crowd reaches), nothing is
+    skipped, and each task's result is the mean of its ratings."""
+    answers = write(tmp_path / "ratings.csv", "task,worker,answer\n"
+                    "r1,w1,80\nr1,w2,-40\nr1,w3,76\nr1,w4,78\n"
+                    "r2,w1,10\nr2,w2,-100\nr2,w3,12\nr2,w4,100\n"
+                    "r3,w1,0\nr3,w2,-1\nr3,w3,0\nr3,w4,100\n")
+    skipped = Skipped()
+    rows, summary = merged_typed(answers, number, None, skipped)
+    assert skipped.total == 0 and summary.answers == 12
+    assert {task: float(row["answer"]) for task, row in rows.items()} == {
+        "r1": 48.5, "r2": 5.5, "r3": 24.75}
+    assert summary.method == "number aggregate (from the answers: min -100, max 100, method mean)"
 
 
 def test_a_classify_row_missing_its_worker_is_skipped(tmp_path):
@@ -160,7 +202,8 @@ def test_the_collector_counts_past_what_it_keeps():
         skipped.note("a.csv", line, "answer", "empty")
     assert skipped.total == 25 and len(skipped.rows) == 3 and skipped.truncated
     assert skipped.report() == {"skipped": 25, "truncated": True, "rows": [
-        {"line": n, "column": "answer", "reason": "empty"} for n in (2, 3, 4)]}
+        {"line": n, "column": "answer", "reason": "empty"} for n in (2, 3, 4)],
+        "left_out": 0, "left_out_rows": []}
     lines = Skipped()
     for line in range(2, 27):
         lines.note("a.csv", line, "answer", "empty")
@@ -171,6 +214,24 @@ def test_the_collector_counts_past_what_it_keeps():
     assert Skipped().lines() == []
     assert SkippedRow(4, None, "not readable as CSV (x)").text() == \
         "line 4: not readable as CSV (x)"
+
+
+def test_the_collector_lists_parts_left_out_after_the_skipped_rows():
+    skipped = Skipped(keep=2)
+    skipped.note_part("a.csv", 5, "answer", "Box 2 has no height: left out")
+    assert skipped.lines() == ["left out 1 part of rows it kept",
+                               "  line 5: answer: Box 2 has no height: left out"]
+    assert not skipped.truncated
+    skipped.note("a.csv", 3, "answer", "empty")
+    for line in (6, 7):
+        skipped.note_part("a.csv", line, "answer", "Box 1 is empty: left out")
+    assert skipped.lines(first=1) == [
+        "skipped 1 row it could not read", "  line 3: answer: empty",
+        "left out 3 parts of rows it kept", "  line 5: answer: Box 2 has no height: left out",
+        "  ...and 2 more"]
+    report = skipped.report()
+    assert (report["skipped"], report["left_out"], report["truncated"]) == (1, 3, True)
+    assert [row["line"] for row in report["left_out_rows"]] == [5, 6]
 
 
 def test_gold_files_stay_strict(tmp_path):

@@ -219,3 +219,24 @@ def test_template_escapes_hostile_config(locate):
     html = render(locate, config)
     assert "<script>alert(1)" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_offline_reading_leaves_out_marks_that_mark_nothing(locate, boxes, points):
+    """Only the offline reading is lenient: the live schema still refuses the box."""
+    read = locate.answer_from_text("[[10, 10, 50, 50], [5, 5, 9, 5], [], [3, 3, 3.5, 9]]", boxes)
+    assert read == {"boxes": [[10, 10, 50, 50]]}
+    assert read.left_out == ("Box 2 has no height: left out", "Box 3 is empty: left out",
+                             "Box 4 has no width: left out")
+    with pytest.raises(ValidationError, match="at least 1 px apart"):
+        locate.answer_schema(boxes).load({"boxes": [[10, 10, 50, 50], [5, 5, 9, 5]]})
+    tapped = locate.answer_from_text("[[3, 4], []]", points)
+    assert tapped == {"points": [[3, 4]]} and tapped.left_out == ("Point 2 is empty: left out",)
+
+
+@pytest.mark.parametrize("text", ["[[30, 30, 30, 80]]", "[[1, 1, 1, 1], []]",
+                                  "[[50, 50, 10, 10], [0, 0, 0, 9]]"])
+def test_an_answer_with_no_usable_box_is_still_refused_offline(locate, boxes, text):
+    """Nothing but degenerate marks is not "nothing here"; an upside-down box is a
+    malformed one, not a degenerate one: the schema refuses both."""
+    with pytest.raises(ValidationError):
+        locate.answer_schema(boxes).load(locate.answer_from_text(text, boxes))

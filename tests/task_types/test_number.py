@@ -67,7 +67,7 @@ def test_config_is_stripped_and_defaulted(number):
         ({"min": 10, "max": 5}, "min"),
         ({"min": 0.2, "max": 0.8, "integer": True}, "max"),
         ({"integer": "maybe"}, "integer"),
-        ({"method": "mean"}, "method"),
+        ({"method": "mode"}, "method"),
         ({"trim": 0.5}, "trim"),
         ({"trim": -0.1}, "trim"),
         ({"tolerance": 0}, "tolerance"),

@@ -52,7 +52,9 @@ def consensus(task_type: str, method: str | None, config_path: Path | None,
     A row that cannot be read (an empty cell, a label not in the config's
     list, an answer the type refuses: a box with no width, a number outside
     the config's min..max, a broken JSON cell) is skipped and listed by line
-    on stderr (the first 20) and in --report; --strict stops at the first."""
+    on stderr (the first 20) and in --report, as is a box with no width left
+    out of a row whose other boxes are kept; --strict stops at the first.
+    Without --config, number reads the scale off the answers."""
     from engine.errors import InvalidError
     from engine.quality import offline
     from task_types import TaskTypeError, TaskTypeRegistry
@@ -77,10 +79,11 @@ def consensus(task_type: str, method: str | None, config_path: Path | None,
             summary = offline.run(answers_path, output, gold_path, method or "auto", labels,
                                   skipped)
         else:
-            summary = offline.run_typed(answers_path, output, kind, config, gold_path, skipped)
+            given = config if config_path is not None else None  # None: read off the answers
+            summary = offline.run_typed(answers_path, output, kind, given, gold_path, skipped)
     except (InvalidError, TaskTypeError) as exc:
         error = exc.message
-    if skipped.total:
+    if skipped.lines():  # rows skipped, or parts of kept rows left out
         click.echo("consensus: " + "\n".join(skipped.lines()), err=True)
     if report_path is not None:
         named = (method or "auto") if labelled else f"{kind.name} aggregate"

@@ -3,6 +3,7 @@
     python bench/consensus.py                 # everything; GLAD and MACE take most of it
     python bench/consensus.py --quick         # small sets, no GLAD/MACE, 10,000 generated tasks
     python bench/consensus.py --parts hard    # part (iv) alone, a minute or so, no crowd-kit
+    python bench/consensus.py --parts calibration  # part (v) alone, a minute or two
 
 (i)   Unsupervised, on every categorical set in shared/data/dev: bitesize's mv, wmv,
       ds, onecoin and auto against crowd-kit's MajorityVote, Wawa, DawidSkene, GLAD
@@ -19,9 +20,14 @@
       mixtures (bench/crowds.py), and on cuts of the dev sets reproducing them
       (bench/crowd_cuts.py); targets: auto >= MV - 0.5 pt and within 0.5 pt of the
       best model on every set. --synthetic-only leaves the dev cuts out.
+(v)   Calibration (bench/calibration.py): expected calibration error and reliability
+      diagrams of auto's posteriors and of the live merge's confidences, on every
+      categorical dev set and the hard crowds of (iv) (fewer seeds); target: ECE
+      < 0.05 on every set. --synthetic-only leaves the dev sets and cuts out.
 
---parts picks among dev (i and ii), speed (iii) and hard (iv); parts dev and speed
-need crowd-kit (pip install -e '.[bench]'), part hard only the engine's own packages.
+--parts picks among dev (i and ii), speed (iii), hard (iv) and calibration (v); parts
+dev and speed need crowd-kit (pip install -e '.[bench]'), parts hard and calibration
+only the engine's own packages.
 
 Every method gets its own native input already built (bitesize: encoded integer
 arrays; crowd-kit: a pandas DataFrame); encoding from strings is timed apart.
@@ -42,7 +48,8 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))  # the repository, when it is not installed
 
-import consensus_hard  # noqa: E402  (after the path set-up above)
+import calibration  # noqa: E402  (after the path set-up above)
+import consensus_hard  # noqa: E402
 import numpy as np  # noqa: E402
 from crowd_data import DATA_DIR, categorical_sets, read_categorical, require  # noqa: E402
 from reporting import machine, write_report  # noqa: E402
@@ -60,7 +67,7 @@ OURS = truth.METHODS
 THEIRS = ("MajorityVote", "Wawa", "DawidSkene", "GLAD", "MACE")
 SLOW = ("GLAD", "MACE")
 SHORT = {"MajorityVote": "MV", "DawidSkene": "DS"}
-PARTS = ("dev", "speed", "hard")
+PARTS = ("dev", "speed", "hard", "calibration")
 
 
 class TooSlowError(Exception):
@@ -334,7 +341,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--parts", default=",".join(PARTS),
                         help=f"comma-separated, of {','.join(PARTS)}")
     parser.add_argument("--synthetic-only", action="store_true",
-                        help="part hard without the dev cuts (no data needed)")
+                        help="parts hard and calibration without dev data (none needed)")
     args = parser.parse_args(argv)
     args.parts = [name.strip() for name in args.parts.split(",") if name.strip()]
     unknown = [name for name in args.parts if name not in PARTS]
@@ -342,7 +349,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown part(s) {', '.join(unknown)}; use {', '.join(PARTS)}")
     if pd is None and {"dev", "speed"} & set(args.parts):
         parser.error("parts dev and speed need crowd-kit: pip install -e '.[bench]' "
-                     "(or run --parts hard)")
+                     "(or run --parts hard,calibration)")
     return args
 
 
@@ -372,6 +379,11 @@ def main(argv: list[str] | None = None) -> dict:
                                             args.quick)
         targets.update(report["hard"]["targets"])
         consensus_hard.print_part(report["hard"])
+    if "calibration" in args.parts:
+        report["calibration"] = calibration.run(None if args.synthetic_only else args.data,
+                                                args.quick)
+        targets.update(report["calibration"]["targets"])
+        calibration.print_part(report["calibration"])
     report["targets"] = targets
     write_report(args.output, report)
     print(f"\nwritten to {args.output}")

@@ -2,6 +2,8 @@
 
     python bench/replay.py            # every set with >= 10 answers per task, 3 seeds
     python bench/replay.py --quick    # one small set, one seed
+    python bench/replay.py --targets 0.8,0.95,0.98 --methods auto --crowds hard
+                                      # those targets, auto only, dev sets and hard crowds
 
 Each categorical set in shared/data/dev whose tasks all have at least 10 answers
 is replayed: its answers arrive in a seeded random order (so each task also sees
@@ -24,6 +26,13 @@ aggregate, the live path before consensus used the model).
 Reported per set and target: accuracy on gold of the results as retired, share
 of the answers used, contested tasks; against accuracy with all answers (auto).
 Table to stdout, figures to bench/results/replay.json.
+
+``--crowds`` adds the hard crowds of bench/consensus_hard.py, replayed alike and
+scored on their truth: synthetic scenarios by name (bench/crowds.py), dev cuts as
+SET/CUT (bench/crowd_cuts.py), or ``hard`` for all of both, at ``--crowd-seed``;
+those whose median task has fewer than ``--min-per-task`` answers are left out
+(with 3 answers the least a task retires on, a crowd of 5 a task cannot get
+under 60%), and named in the output.
 """
 from __future__ import annotations
 
@@ -34,8 +43,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import crowd_cuts
+import crowds
 import numpy as np
-from crowd_data import DATA_DIR, require
+from crowd_data import DATA_DIR, categorical_sets, require
 from reporting import write_report
 
 from engine.quality import consensus, offline, truth
@@ -45,6 +56,7 @@ from task_types.classify import ClassifyType
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_PATH = BENCH_DIR / "results" / "replay.json"
 TARGETS = (0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999)
+METHODS = ("auto", "mv")  # mv: the vote share as confidence, beside the live model
 MIN_ANSWERS = 3
 MIN_PER_TASK = 10  # sets with fewer answers per task leave little to save
 REFIT_SHARE = 0.025  # re-estimate after each 2.5% of the set's answers
@@ -103,7 +115,8 @@ def replay(answers: truth.Answers, target: float, method: str, seed: int) -> Rep
         if method == "auto" and len(state.used) % refit_every == 0:
             state.refit()
         confidence, label = state.merged(task, method)
-        policy = Policy(MIN_ANSWERS, int(available[task]), target)
+        # a task with fewer answers in the data than min_answers decides on all it has
+        policy = Policy(min(MIN_ANSWERS, int(available[task])), int(available[task]), target)
         decision = decide(policy, confidence, len(state.per_task[task]))
         if decision != MORE:
             state.outcome[task] = (decision, label)
@@ -133,17 +146,24 @@ def eligible(data_dir: Path) -> list[str]:
     return names
 
 
-def run_set(data_dir: Path, name: str, seeds: list[int]) -> dict:
+def run_set(data_dir: Path, name: str, seeds: list[int], targets: tuple[float, ...] = TARGETS,
+            methods: tuple[str, ...] = METHODS) -> dict:
     rows = offline.read_answers(data_dir / name / "answers.csv")
     gold_map = offline.read_gold(data_dir / name / "gold.csv")
     answers = truth.encode(rows, truth.natural_sort([r[2] for r in rows] + list(gold_map.values())))
-    gold = answers.gold_codes(gold_map)
+    return run_answers(answers, answers.gold_codes(gold_map), seeds, targets, methods)
+
+
+def run_answers(answers: truth.Answers, gold: np.ndarray, seeds: list[int],
+                targets: tuple[float, ...] = TARGETS, methods: tuple[str, ...] = METHODS) -> dict:
+    """Every method and target replayed on one crowd, scored on ``gold`` (a
+    label code per task, truth.UNKNOWN where none)."""
     known = gold >= 0
     everything = {m: 100 * float((truth.infer(answers, m).label[known] == gold[known]).mean())
                   for m in ("auto", "mv")}
     runs = {}
-    for method in ("auto", "mv"):
-        for target in TARGETS:
+    for method in methods:
+        for target in targets:
             started = time.perf_counter()
             per_seed = [summarise(replay(answers, target, method, seed), gold, len(answers.task))
                         for seed in seeds]
@@ -159,10 +179,43 @@ def run_set(data_dir: Path, name: str, seeds: list[int]) -> dict:
             "all_answers": everything, "replays": runs}
 
 
-def verdicts(sets: dict) -> dict:
+def hard_crowds(data_dir: Path | None, names: list[str], seed: int,
+                min_per_task: float) -> tuple[dict[str, crowds.Crowd], dict[str, float]]:
+    """The named hard crowds (``hard``: every synthetic scenario and dev cut), and
+    apart, those left out for their median answers per task."""
+    if "hard" in names:
+        names = [*crowds.SCENARIOS, *(f"{s}/{c}" for s in
+                                      (categorical_sets(data_dir) if data_dir else [])
+                                      for c in crowd_cuts.CUTS)]
+    kept, left_out = {}, {}
+    for name in names:
+        crowd = _crowd(data_dir, name, seed)
+        if crowd is None:
+            continue  # a cut the set cannot carry (schools in a set that is not binary)
+        per_task = np.bincount(crowd.answers.task)
+        median = float(np.median(per_task[per_task > 0]))
+        if median >= min_per_task:
+            kept[name] = crowd
+        else:
+            left_out[name] = median
+    return kept, left_out
+
+
+def _crowd(data_dir: Path | None, name: str, seed: int) -> crowds.Crowd | None:
+    if name in crowds.SCENARIOS:
+        return crowds.generate(name, seed)
+    set_name, _, cut = name.partition("/")
+    if data_dir is None or cut not in crowd_cuts.CUTS:
+        raise SystemExit(f"unknown crowd {name!r}: use a scenario of bench/crowds.py "
+                         f"({', '.join(crowds.SCENARIOS)}), SET/CUT ({', '.join(crowd_cuts.CUTS)}) "
+                         "or hard")
+    return crowd_cuts.cut(crowd_cuts.load(data_dir, set_name), cut, seed)
+
+
+def verdicts(sets: dict, targets: tuple[float, ...] = TARGETS) -> dict:
     """The target: within 1 point of all-answers accuracy on at most 60% of the answers."""
     out = {}
-    for target in TARGETS:
+    for target in targets:
         per_set = {}
         for name, result in sets.items():
             run = result["replays"][f"auto@{target}"]
@@ -170,7 +223,7 @@ def verdicts(sets: dict) -> dict:
             per_set[name] = {"drop": drop, "used": run["used"],
                              "met": drop <= 1.0 and run["used"] <= 0.60}
         out[str(target)] = {"met": all(v["met"] for v in per_set.values()), "sets": per_set}
-    out["per_set"] = {name: next((t for t in TARGETS if out[str(t)]["sets"][name]["met"]), None)
+    out["per_set"] = {name: next((t for t in targets if out[str(t)]["sets"][name]["met"]), None)
                       for name in sets}  # the lowest confidence target that meets it there
     return out
 
@@ -179,13 +232,14 @@ def print_table(sets: dict, seeds: list[int]) -> None:
     print(f"\nreplay: random arrival order, seeds {seeds} (means), min_answers {MIN_ANSWERS}, "
           "max_answers = all the task has;\nlive_model re-fitted on the answers used so far after "
           f"each {100 * REFIT_SHARE:g}% of the set's answers, consensus.merge in between")
-    print(f"{'set':16}{'ans/task':>9}{'all auto':>9}{'all mv':>8} {'method':>7}{'target':>7}"
+    width = max(16, *(len(name) + 1 for name in sets))
+    print(f"{'set':{width}}{'ans/task':>9}{'all auto':>9}{'all mv':>8} {'method':>7}{'target':>7}"
           f"{'accuracy':>9}{'delta':>7}{'used':>7}{'contested':>10}{'re-merged':>10}")
     for name, result in sets.items():
         every = result["all_answers"]
-        for key, run in result["replays"].items():
-            lead = (f"{name:16}{result['answers_per_task']:>9.0f}{every['auto']:>9.2f}"
-                    f"{every['mv']:>8.2f}") if key == "auto@0.8" else " " * 42
+        for n, run in enumerate(result["replays"].values()):
+            lead = (f"{name:{width}}{result['answers_per_task']:>9.0f}{every['auto']:>9.2f}"
+                    f"{every['mv']:>8.2f}") if n == 0 else " " * (width + 26)
             delta = run["accuracy"] - every["auto"]
             print(f"{lead} {run['method']:>7}{run['target']:>7}{run['accuracy']:>9.2f}"
                   f"{delta:>+7.2f}{100 * run['used']:>6.1f}%{run['contested']:>10.1f}"
@@ -204,27 +258,59 @@ def print_verdicts(targets: dict) -> None:
     print(f"  lowest target meeting it on each set alone: {lowest}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one small set, one seed")
     parser.add_argument("--data", type=Path, default=DATA_DIR)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    parser.add_argument("--targets", default=",".join(map(str, TARGETS)),
+                        help="comma-separated confidence targets")
+    parser.add_argument("--methods", default=",".join(METHODS), help="of auto,mv")
+    parser.add_argument("--crowds", default="",
+                        help="comma-separated hard crowds: SCENARIO, SET/CUT or hard")
+    parser.add_argument("--crowd-seed", type=int, default=0)
+    parser.add_argument("--min-per-task", type=float, default=MIN_PER_TASK,
+                        help="hard crowds: least median answers per task")
+    parser.add_argument("--no-dev", action="store_true", help="the hard crowds alone")
     args = parser.parse_args(argv)
-    names = eligible(args.data)
-    require(names, args.data, "categorical sets with 10 or more answers per task")
+    args.targets = tuple(float(t) for t in args.targets.split(",") if t.strip())
+    args.methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    args.crowds = [c.strip() for c in args.crowds.split(",") if c.strip()]
+    if not args.targets or set(args.methods) - set(METHODS) or "auto" not in args.methods:
+        parser.error("give one target or more, and methods of auto,mv including auto")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
     seeds = list(range(1 if args.quick else args.seeds))
+    names = [] if args.no_dev else eligible(args.data)
+    if not args.no_dev:
+        require(names, args.data, "categorical sets with 10 or more answers per task")
     if args.quick:
         names = [n for n in names if n == "word_sense"] or names[:1]
     sets = {}
     for name in names:
-        sets[name] = run_set(args.data, name, seeds)
+        sets[name] = run_set(args.data, name, seeds, args.targets, args.methods)
         print(f"  {name}: done", flush=True)
-    targets = verdicts(sets)
+    hard, left_out = hard_crowds(args.data if args.data.is_dir() else None, args.crowds,
+                                 args.crowd_seed, args.min_per_task)
+    for name, crowd in hard.items():
+        sets[name] = {"crowd": True, **run_answers(crowd.answers, crowd.truth, seeds,
+                                                   args.targets, args.methods)}
+        print(f"  {name}: done", flush=True)
+    require(sets, args.data, "a set or crowd to replay")
+    targets = verdicts(sets, args.targets)
     print_table(sets, seeds)
     print_verdicts(targets)
+    if left_out:
+        print(f"  crowds left out, median answers per task under {args.min_per_task:g}: "
+              + ", ".join(f"{n} ({m:g})" for n, m in left_out.items()))
     report = {"quick": args.quick, "seeds": seeds, "min_answers": MIN_ANSWERS,
-              "refit_share": REFIT_SHARE, "sets": sets, "targets": targets}
+              "refit_share": REFIT_SHARE, "targets_replayed": list(args.targets),
+              "crowd_seed": args.crowd_seed, "crowds_left_out": left_out,
+              "sets": sets, "targets": targets}
     write_report(args.output, report)
     print(f"\nwritten to {args.output}")
 

@@ -4,29 +4,22 @@ ones, its live confidences are truth.posterior_from's, and the part runs on
 synthetic crowds alone and writes its keys. No expected ECE of a real model."""
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.quality import truth
+from tests.bench_modules import bench_modules
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
 MODULES = ("crowds", "crowd_cuts", "crowd_data", "reporting", "consensus_hard", "calibration",
            "consensus")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    """bench/ is run as scripts, not a package: its modules, with bench/ on sys.path."""
-    sys.path.insert(0, str(BENCH))
-    yield {name: importlib.import_module(name) for name in MODULES}
-    sys.path.remove(str(BENCH))
-    for name in MODULES:
-        sys.modules.pop(name, None)
+    """bench/'s modules, with bench/ on sys.path (tests/bench_modules.py)."""
+    yield from bench_modules(MODULES)
 
 
 def test_confidences_right_as_often_as_they_say_have_no_calibration_error(bench):

@@ -4,27 +4,21 @@ crowds alone and writes its verdicts. Tiny sizes; no expected accuracies, no
 timing thresholds: the traits are what is checked."""
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.bench_modules import BENCH, bench_modules
+
 DATA = BENCH.parent / "tests" / "data"  # vendored: see tests/data/README.md
 MODULES = ("crowds", "crowd_cuts", "crowd_data", "reporting", "consensus_hard", "consensus")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    """bench/ is run as scripts, not a package: its modules, with bench/ on sys.path."""
-    sys.path.insert(0, str(BENCH))
-    yield {name: importlib.import_module(name) for name in MODULES}
-    sys.path.remove(str(BENCH))
-    for name in MODULES:
-        sys.modules.pop(name, None)
+    """bench/'s modules, with bench/ on sys.path (tests/bench_modules.py)."""
+    yield from bench_modules(MODULES)
 
 
 def distinct_pairs(answers) -> bool:

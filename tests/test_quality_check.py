@@ -102,7 +102,13 @@ def test_results_are_at_least_as_accurate_as_the_honest_majority(report):
     majorities: 73-83% against 95-97% in about half of the runs
     (tests/engine/test_truth.py has the case)."""
     figures = report["figures"]
-    assert figures["results_accuracy"] >= figures["honest_majority_accuracy"], figures
+    # One task in the quick run's 30 is the scenario's resolution: an honest tie
+    # the vote scores as half right, or a newcomer capped by trust against a
+    # volunteer gold established, moves a result by it. The inversion this
+    # guards against cost 4 to 7 tasks.
+    one_task = 1 / figures["tasks"]
+    assert figures["results_accuracy"] >= figures["honest_majority_accuracy"] - one_task, \
+        figures
 
 
 @pytest.mark.e2e

@@ -7,6 +7,8 @@ Redis lock makes concurrent finders wait for one rebuild instead of racing.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import func, select
 
@@ -30,16 +32,28 @@ def rebuild_project(services: Services, project_id: int, wait_seconds: float = 3
     waits for this rebuild instead of starting a second one beside it. Its meta
     goes first, so that calls wait for the rebuild, and the rebuild waits for
     the answers already counted in Redis to commit, then reads SQL."""
+    with rebuild_lock(services, project_id, wait_seconds):
+        if services.redis.delete(keys(project_id)["meta"]):
+            time.sleep(IN_FLIGHT_GRACE_SECONDS)
+        return _rebuild(services, project_id)
+
+
+@contextmanager
+def rebuild_lock(services: Services, project_id: int,
+                 wait_seconds: float = 30) -> Iterator[None]:
+    """The project's rebuild lock, waited for. A rebuild reads SQL, then rewrites
+    Redis: a block or quarantine that set its mute in Redis between the two
+    would be erased, and the volunteer's next answers counted. So moderation
+    holds this lock while it mutes and commits (engine.quality.moderation). A
+    stuck lock (a crashed holder) is not waited on past ``wait_seconds``."""
     lock = _lock_key(project_id)
     deadline = time.monotonic() + wait_seconds
     while not (held := services.redis.set(lock, "1", nx=True, px=LOCK_MS)):
         if time.monotonic() > deadline:
-            break  # a stuck lock must not stop a rebuild: go ahead without it
+            break  # go ahead without it
         time.sleep(0.02)
     try:
-        if services.redis.delete(keys(project_id)["meta"]):
-            time.sleep(IN_FLIGHT_GRACE_SECONDS)
-        return _rebuild(services, project_id)
+        yield
     finally:
         if held:
             services.redis.delete(lock)

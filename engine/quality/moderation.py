@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from engine.delivery import outbox
-from engine.dispatch.rebuild import rebuild_project
+from engine.dispatch.rebuild import rebuild_lock, rebuild_project
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity, forget_token, trust_token_again
 from engine.projects import get_moderated_project
@@ -72,8 +72,8 @@ def _block_in(services: Services, project_id: int, volunteer_id: int, why: _Why)
     """One project's block (the caller checked who may): no more tasks, answers
     not counted, the touched tasks merged again; a quarantine ends in it. Its
     audit entry is written in the same transaction."""
-    services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
-    with services.db.writing() as session:
+    with rebuild_lock(services, project_id), services.db.writing() as session:
+        services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
         stat = stat_row(session, project_id, volunteer_id)
         stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
         stat.quarantined_at = None
@@ -91,8 +91,8 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
     tasks they touched again, and list them for review; they still get tasks.
     No admin needed (the flags decide: ``user_id`` None in the audit log);
     False if already quarantined or blocked."""
-    services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
-    with services.db.writing() as session:
+    with rebuild_lock(services, project_id), services.db.writing() as session:
+        services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
         stat = stat_row(session, project_id, volunteer_id)
         if stat.blocked or stat.quarantined_at is not None:
             return False

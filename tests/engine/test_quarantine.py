@@ -196,3 +196,55 @@ def test_an_answer_landing_during_a_moderation_rebuild_does_not_count(services, 
         stat = session.get(VolunteerStat, (project.id, script.id))
     assert stat.blocked if action == "block" else stat.quarantined_at is not None
     assert (receipt.counted, counted) == (False, False)
+
+
+@pytest.mark.parametrize("action", ["block", "quarantine"])
+def test_a_rebuild_in_progress_cannot_erase_a_new_mute(services, monkeypatch, action):
+    """Issue 13's check, again over HTTP: the admin blocked one script (a rebuild)
+    while the other was being quarantined; the rebuild had read SQL before the
+    quarantine committed and rewrote Redis after its mute, so the script's next
+    answers counted until the quarantine's own rebuild. Made deterministic: the
+    moderation starts in the middle of a rebuild, between its SQL read and its
+    Redis rewrite; it must wait for that rebuild (rebuild_lock) rather than
+    mute a state about to be dropped."""
+    import threading
+
+    from engine.dispatch import rebuild
+
+    admin = authenticate(services, create_user(services, "Owls Trust", "admin")[1])
+    project = create_project(services, admin, {
+        "name": "owls", "task_type": "classify",
+        "config": {"question": "Owl?", "labels": ["a", "b"]},
+        "min_answers": 3, "max_answers": 5, "quality": {"quarantine": True}}).project
+    run_job(services, create_job(services, admin, project.id,
+                                 items=[{"text": f"t{n}"} for n in range(3)]).id)
+    script = Identity("volunteer", create_volunteer(services)[0])
+    handout = volunteering.next_task(services, script, project.id)
+    muted = {"block": "blocked", "quarantine": "muted"}[action]
+    key = f"bs:{{p:{project.id}}}:{muted}"
+    moderated, during = threading.Event(), []
+    drop_project = services.dispatcher.drop_project
+
+    def act():
+        if action == "block":
+            moderation.block(services, admin, project.id, script.id, "project", "a script")
+        else:
+            moderation.quarantine(services, project.id, script.id, ["too_fast"])
+        moderated.set()
+
+    def moderation_meanwhile(project_id):
+        """SQL has been read; the moderation starts now, in another thread."""
+        threading.Thread(target=act, daemon=True).start()
+        moderated.wait(0.5)  # without the lock it mutes now, and the drop erases it
+        during.append(services.redis.sismember(key, script.id))
+        return drop_project(project_id)
+
+    monkeypatch.setattr(services.dispatcher, "drop_project", moderation_meanwhile)
+    rebuild.rebuild_project(services, project.id)
+    monkeypatch.setattr(services.dispatcher, "drop_project", drop_project)
+    assert during == [False]  # the moderation waited for the rebuild
+    assert moderated.wait(30)
+    assert services.redis.sismember(key, script.id)
+    receipt = volunteering.submit_answer(services, script, handout.task_id, handout.lease,
+                                         {"label": "a"})
+    assert receipt.counted is False

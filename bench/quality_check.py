@@ -159,6 +159,7 @@ def play(base: str, token: str, sizes: Sizes) -> dict[str, Any]:
         final["volunteers"] = admin.json("GET",
                                          f"/projects/{project_id}/volunteers")["volunteers"]
         final["inbox"] = admin.json("GET", "/inbox", params={"project": project_id})
+        final["progress"] = admin.json("GET", f"/projects/{project_id}")["progress"]
     return {"project": project_id, "truth": truth, "sizes": sizes,
             "honest": [v for v, _ in honest], "scripts": [v for v, _ in scripts],
             "replies": replies, "desk": desk, "mid": mid, "final": final,

@@ -125,6 +125,8 @@ def evaluate(observed: dict[str, Any]) -> dict[str, Any]:
         "honest_median_seconds": [stats[v]["median_seconds"] for v in sorted(honest)
                                   if v in stats],
         "setup_seconds": observed["setup_seconds"], "run_seconds": observed["run_seconds"],
+        # what was left when the watch ended: held tasks, open ones, jobs
+        "final_progress": final.get("progress"),
     }
     checks = {
         "scripts_quarantined_before_10_answers": all(s["quarantined_in_time"]

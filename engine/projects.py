@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from engine.dispatch.dispatcher import GoldMix, ProjectMeta
 from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity
+from engine.quality import held
 from engine.services import Services
 from engine.store.models import Job, Project, Task
 
@@ -139,7 +140,9 @@ def project_view(services: Services, project: Project) -> ProjectView:
 
 
 def _progress(session, project_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Task counts by state, and jobs still running, per project."""
+    """Task counts by state, and jobs still running, per project. ``held`` counts
+    the open tasks no volunteer can help (engine.quality.held): only time and
+    the volunteers' gold record finish them."""
     if not project_ids:
         return {}
     out = {pid: _empty_progress() for pid in project_ids}
@@ -156,6 +159,8 @@ def _progress(session, project_ids: list[int]) -> dict[int, dict[str, int]]:
         .group_by(Job.project_id))
     for pid, count in jobs:
         out[pid]["jobs_running"] = count
+    for pid, count in held.count_held(session, project_ids).items():
+        out[pid]["held"] = count
     for progress in out.values():
         # A contested task still waits for a person: not done until it is settled.
         finished = progress["retired"] + progress["settled"]
@@ -165,7 +170,7 @@ def _progress(session, project_ids: list[int]) -> dict[int, dict[str, int]]:
 
 def _empty_progress() -> dict[str, int]:
     return {"tasks": 0, "open": 0, "retired": 0, "contested": 0, "settled": 0,
-            "jobs_running": 0, "done_percent": 0}
+            "held": 0, "jobs_running": 0, "done_percent": 0}
 
 
 def sample_payload(services: Services, project_id: int) -> dict[str, Any] | None:

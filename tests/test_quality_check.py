@@ -86,7 +86,8 @@ def test_no_task_without_a_counted_answer_has_a_value(report):
 @pytest.mark.e2e
 def test_every_task_is_done_and_the_honest_volunteers_are_human(report):
     figures = report["figures"]
-    assert report["checks"]["every_task_done_in_time"]
+    assert report["checks"]["every_task_done_in_time"], figures["final_progress"]
+    assert figures["final_progress"]["held"] == 0
     assert figures["tasks"] == 30 and figures["gold_tasks"] == 6
     assert figures["honest_majority_tasks"] == 30
     # the honest volunteers, as far as the quality job timed them, were slower

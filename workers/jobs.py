@@ -73,6 +73,14 @@ def estimate_quality() -> dict:
     return {str(pid): count for pid, count in done.items()}
 
 
+def release_held_tasks(project_id: int) -> dict:
+    """Merge a project's held tasks again: a volunteer was just established by
+    gold (nudged by engine.quality.held.release_soon)."""
+    from engine.quality.held import release_held
+
+    return {str(pid): count for pid, count in release_held(services(), [project_id]).items()}
+
+
 def deliver_webhooks() -> dict:
     """POST the webhook events that are due (nudged when events are recorded)."""
     from engine.delivery.sender import deliver_due

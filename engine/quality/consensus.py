@@ -42,7 +42,7 @@ from engine.store.models import (
 from engine.store.prepared import Prepared, per_database, transaction
 from task_types import Aggregate, TaskType
 
-UNKNOWN_RELIABILITY = 0.7  # a new volunteer: better than chance, not yet trusted
+UNKNOWN_RELIABILITY = trust.NEWCOMER_RELIABILITY  # no estimate yet: better than chance
 MOST_RELIABLE = 0.99  # no volunteer known only by a reliability is certain
 ATTEMPTS = 10  # each failed attempt means another writer changed the task meanwhile
 NO_ANSWERS = "none"  # the method of a result merged from no counted answer

@@ -3,19 +3,24 @@
 engine.quality.trust keeps a result that only newcomers support from retiring
 a task; at max_answers the task is held (open, out of the pool, need equal to
 its counted answers). Time and gold establish volunteers, not new answers, so
-nothing on the answer path would look at such a task again: the periodic
-quality job (workers.jobs.estimate_quality) merges every held task again here,
-and those whose volunteers are now established retire.
+nothing on the answer path would look at such a task again. They are merged
+again here, and those whose volunteers are now established retire:
+
+- soon after a volunteer passes the gold bar (``release_soon``, nudged by
+  engine.quality.reliability when their gold record establishes them), and
+- by the periodic quality job (workers.jobs.estimate_quality), which also
+  catches volunteers established by their account's age.
 """
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from engine.quality.consensus import update_result
 from engine.services import Services
 from engine.store.models import Result, Task
 
 PER_RUN = 5_000  # held tasks merged again per project per run; the rest wait a run
+NUDGE_KEY = "bs:held:nudge:{project_id}"  # set while a release job waits for a worker
+NUDGE_SECONDS = 600  # the periodic job releases anyway, should the job be lost
 
 
 def held_tasks(session, project_id: int, limit: int = PER_RUN) -> list[int]:
@@ -25,28 +30,47 @@ def held_tasks(session, project_id: int, limit: int = PER_RUN) -> list[int]:
     counted, so ``answers >= need`` finds exactly the held ones."""
     return list(session.scalars(
         select(Task.id).join(Result, Result.task_id == Task.id)
-        .where(Task.project_id == project_id, Task.state == "open",
-               Task.is_gold.is_(False), Result.answers >= Task.need)
+        .where(Task.project_id == project_id, *is_held())
         .order_by(Task.id).limit(limit)))
 
 
-def count_held(services: Services, project_id: int) -> int:
-    """How many of a project's tasks are held: for the project page's quality panel."""
-    with services.db.session() as session:
-        return session.scalar(
-            select(func.count()).select_from(Task).join(Result, Result.task_id == Task.id)
-            .where(Task.project_id == project_id, Task.state == "open",
-                   Task.is_gold.is_(False), Result.answers >= Task.need))
+def is_held() -> tuple:
+    """The SQL conditions of a held task (on Task joined to its Result)."""
+    return (Task.state == "open", Task.is_gold.is_(False), Result.answers >= Task.need)
+
+
+def count_held(session, project_ids: list[int]) -> dict[int, int]:
+    """How many of each project's tasks are held: the progress the project page
+    and the API show (a held task is open, but no volunteer can help it)."""
+    return dict(session.execute(
+        select(Task.project_id, func.count()).join(Result, Result.task_id == Task.id)
+        .where(Task.project_id.in_(project_ids), *is_held())
+        .group_by(Task.project_id)).all())
+
+
+def release_soon(services: Services, project_id: int) -> None:
+    """Ask a worker to merge a project's held tasks again: a volunteer was just
+    established. A burst of them enqueues one job; the key stays until it starts."""
+    if services.redis.set(NUDGE_KEY.format(project_id=project_id), "1", nx=True,
+                          ex=NUDGE_SECONDS):
+        services.queue("low").enqueue("workers.jobs.release_held_tasks", project_id)
 
 
 def release_held(services: Services, project_ids: list[int] | None = None) -> dict[int, int]:
     """Merge every held task again; returns, per project, how many left the hold
     (retired, or contested when the merge is no longer confident)."""
+    # Imported here: the merge imports the dispatch rebuild, which imports
+    # engine.projects, which counts held tasks with this module.
+    from engine.quality.consensus import update_result
+
     with services.db.session() as session:
         if project_ids is None:
             project_ids = list(session.scalars(
                 select(Task.project_id).join(Result, Result.task_id == Task.id)
-                .where(Task.state == "open", Result.answers >= Task.need).distinct()))
+                .where(*is_held()).distinct()))
+        else:
+            for project_id in project_ids:  # merges from here on see every volunteer's standing
+                services.redis.delete(NUDGE_KEY.format(project_id=project_id))
         held = {pid: held_tasks(session, pid) for pid in project_ids}
     released = {}
     for project_id, task_ids in held.items():

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine.projects import get_owned_project
-from engine.quality import crowd_model, moderation, trust, truth
+from engine.quality import crowd_model, held, moderation, trust, truth
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -148,25 +148,34 @@ def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> b
     task_type = services.registry.get(project.task_type)
     tally = tally_rows(task_type, project.config, rows).get(volunteer_id, Tally())
     if limits["trusted_after_minutes"]:
-        _record_gold(services, project_id, volunteer_id, tally)
+        _record_gold(services, project_id, volunteer_id, tally, limits)
     found = flags(tally, task_type.min_seconds, limits)
     return limits["quarantine"] and any(flag in QUARANTINING for flag in found) and \
         moderation.quarantine(services, project_id, volunteer_id, found)
 
 
-def _record_gold(services: Services, project_id: int, volunteer_id: int, tally: Tally) -> None:
+def _record_gold(services: Services, project_id: int, volunteer_id: int, tally: Tally,
+                 limits: dict[str, Any]) -> None:
     """Store a volunteer's gold record as it grows, so that gold establishes them
     (engine.quality.trust) by their next answer rather than at the next periodic
-    estimate. One write, only when they answered a gold task since the last."""
+    estimate. Read first: it runs on the answer path, and most checks find no
+    new gold answer, so they take no write lock. When this record is the one
+    that establishes them, their held tasks are merged again soon
+    (engine.quality.held) rather than at the next periodic run."""
+    answers, score = len(tally.gold_scores), _mean(tally.gold_scores) or 0.0
+    with services.db.session() as session:
+        stat = session.get(VolunteerStat, (project_id, volunteer_id))
+        before = (stat.gold_answers, stat.gold_score) if stat is not None else (None, None)
+    if (before[0] or 0) == answers:
+        return
     with services.db.writing() as session:
         stat = session.get(VolunteerStat, (project_id, volunteer_id)) or VolunteerStat(
             project_id=project_id, volunteer_id=volunteer_id, blocked=False, answers=0,
             flags=[])
-        if (stat.gold_answers or 0) == len(tally.gold_scores):
-            return
-        stat.gold_answers = len(tally.gold_scores)
-        stat.gold_score = _mean(tally.gold_scores) or 0.0
+        stat.gold_answers, stat.gold_score = answers, score
         session.add(stat)
+    if trust.by_gold(answers, score, limits) and not trust.by_gold(*before, limits):
+        held.release_soon(services, project_id)
 
 
 def _quarantines(stat: VolunteerStat, limits: dict[str, Any]) -> bool:

@@ -38,7 +38,7 @@ TRUST_DEFAULTS: dict[str, Any] = {
     "trusted_after_gold": 3,  # or this many gold answers at GOLD_BAR or better
 }
 GOLD_BAR = 0.7  # the mean gold score that counts as a track record
-NEWCOMER_RELIABILITY = 0.7  # the most a newcomer is believed: consensus's unknown volunteer
+NEWCOMER_RELIABILITY = 0.7  # the most a newcomer is believed; also a volunteer without an estimate
 VOUCHED, DISPUTED, UNPROVEN = "vouched", "disputed", "unproven"  # Weighed.standing
 
 
@@ -55,8 +55,7 @@ class Standing:
         minutes = limits["trusted_after_minutes"]
         if not minutes:
             return True
-        gold = limits["trusted_after_gold"]
-        if gold and (self.gold_answers or 0) >= gold and (self.gold_score or 0.0) >= GOLD_BAR:
+        if by_gold(self.gold_answers, self.gold_score, limits):
             return True
         if self.flags or self.created_at is None:
             return False
@@ -85,6 +84,12 @@ class Weighed:
         supported = any(ok and value is not None and task_type.label_of(answer) == value
                         for (answer, _, _), ok in zip(self.rows, self.established, strict=True))
         return VOUCHED if supported else DISPUTED
+
+
+def by_gold(gold_answers: int | None, gold_score: float | None, limits: dict[str, Any]) -> bool:
+    """Whether a gold record alone establishes a volunteer under these limits."""
+    wanted = limits["trusted_after_gold"]
+    return bool(wanted) and (gold_answers or 0) >= wanted and (gold_score or 0.0) >= GOLD_BAR
 
 
 def limits_of(quality: dict | None) -> dict[str, Any]:

@@ -119,6 +119,29 @@ def test_gold_establishes_a_newcomer_without_waiting(api, charity, services):
     assert set(_tasks(services, pid)) == {("retired", "penguin", 2)}
 
 
+def test_gold_that_establishes_a_volunteer_releases_their_held_tasks_soon(
+        api, charity, services, work):
+    """Five newcomers agree on 4 photos: held. One of them then gets 3 gold tasks
+    right; the answer that establishes them queues a release, and the worker
+    retires the held tasks without waiting for the periodic quality job."""
+    project = api.project(charity, min_answers=3, max_answers=5, confidence=0.8,
+                          quality=TRUSTING, gold_start=1.0, gold_floor=1.0)
+    pid = project["id"]
+    api.items(charity, pid, [{"text": f"photo {n}"} for n in range(4)])
+    crowd = [api.volunteer() for _ in range(5)]
+    for volunteer in crowd:
+        assert _answer_all(api, volunteer, pid, "penguin") == 4
+    assert _tasks(services, pid) == [("open", "penguin", 5)] * 4
+    assert api.client.get(f"/api/v1/projects/{pid}", headers=charity).json[
+        "progress"]["held"] == 4
+    api.items(charity, pid, [{"text": f"gold {n}", "gold": "penguin"} for n in range(3)])
+    assert _answer_all(api, crowd[0], pid, "penguin") == 3  # answers 5-7: each checked
+    work()
+    assert _tasks(services, pid) == [("retired", "penguin", 5)] * 4
+    assert api.client.get(f"/api/v1/projects/{pid}", headers=charity).json[
+        "progress"]["held"] == 0
+
+
 def test_trust_can_be_turned_off_for_a_charitys_own_test_run(api, charity, services):
     """trusted_after_minutes 0: everyone is established, as before the issue."""
     project = api.project(charity, min_answers=2, max_answers=3, confidence=0.6,

@@ -97,7 +97,9 @@ def desk_counts(project) -> dict:
     and whether the signed-in staff member may act on volunteers."""
     who = staff_identity()
     counts = inbox.inbox(services(), who, limit=1, project_id=project.id)["counts"]
-    return {**counts, "held": held.count_held(services(), project.id),
+    with services().db.session() as session:
+        held_here = held.count_held(session, [project.id]).get(project.id, 0)
+    return {**counts, "held": held_here,
             "trust": trust.limits_of(project.quality),
             "moderates": who.moderates(project.organisation_id)}
 

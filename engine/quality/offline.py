@@ -18,8 +18,9 @@ job would store, fitted on the counted answers (truth.live_model), then each tas
 posterior from its *counted* answers (an export's ``counted`` column; every
 row counts without one) under those estimates, labels equally likely a
 priori. The default ``auto`` is the project-wide EM itself: its posteriors use
-the class priors and the in-sample matrices of the fit, which the live merge
-does not have (README, "Live and offline results"), so its confidences differ.
+the class priors and the in-sample matrices of the fit, tempered as held-out
+answers bear out (engine.quality.truth_choice), which the live merge does not
+have yet (README, "Live and offline results"), so its confidences differ.
 With ``labels`` (the project's, from ``--config``) the label list and its order
 (which breaks ties) are the project's, as live.
 
@@ -95,6 +96,14 @@ class Summary:
             text += (f", {self.measure} {100 * self.accuracy:.2f}% on {self.gold} gold tasks"
                      " (scored by a run without gold)")
         return text
+
+
+def _model_of(choice) -> str | None:
+    """auto's choice as the summary line names it: the model, and its τ when tempered."""
+    if choice is None:
+        return None
+    return choice.chosen if choice.temperature == 1.0 else \
+        f"{choice.chosen}, confidence tempered by {choice.temperature:g}"
 
 
 def merge(rows: list[tuple[str, str, str]], gold: dict[str, str] | None = None,
@@ -216,7 +225,7 @@ def run(answers_path: Path | str, output: TextIO, gold_path: Path | str | None =
     write_results(output, answers, inference)
     summary = Summary(tasks=len(answers.tasks), answers=len(answers.task),
                       workers=len(answers.workers), method=method, seconds=seconds,
-                      model=inference.choice.chosen if inference.choice is not None else None)
+                      model=_model_of(inference.choice))
     if not gold:
         return summary
     blind = merge(rows, None, method, list(answers.labels), counted)[1]

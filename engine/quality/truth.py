@@ -249,6 +249,10 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     fallback = "pooled" if _checked_per_worker(answers, gold) < MIN_CHECKED else "smoothed"
     choice = truth_choice.choose(answers, gold, CANDIDATES, fallback, confusions_of)
     fitted = {**CANDIDATES, "smoothed": smoothed}[choice.chosen](answers, gold)
+    if choice.temperature != 1.0:  # as sure as held-out answers bear out
+        evidence = truth_choice.log_evidence(answers, fitted, confusions_of)
+        fitted = replace(fitted, posterior=truth_choice.temper(
+            evidence, choice.temperature, fitted.posterior, gold))
     return replace(fitted, method="auto", choice=choice)
 
 
@@ -306,21 +310,25 @@ def task_posterior(inference: Inference, workers: Sequence[int],
     if inference.population is None:
         raise ValueError(f"{inference.method} has no worker model; use ds, onecoin or auto")
     matrices = _worker_matrices(inference, np.asarray(workers, np.int64))
-    return posterior_from(labels, matrices, inference.prior)
+    temperature = inference.choice.temperature if inference.choice is not None else 1.0
+    return posterior_from(labels, matrices, inference.prior, temperature)
 
 
 def posterior_from(labels: Sequence[int], confusions: np.ndarray,
-                   prior: np.ndarray | None = None) -> np.ndarray:
+                   prior: np.ndarray | None = None, temperature: float = 1.0) -> np.ndarray:
     """One task's posterior from its answers' label codes and the answering
     workers' confusion matrices, (n, K, K) with rows the true label (e.g. the
     stored ones; ``one_coin_confusions`` makes them from reliabilities). Without
-    a prior, labels are equally likely. Summed in log space, so a task with
-    hundreds of answers does not underflow."""
+    a prior, labels are equally likely. ``temperature`` (auto's τ,
+    engine.quality.truth_choice) scales the log odds. Summed in log space, so a
+    task with hundreds of answers does not underflow."""
     labels = np.asarray(labels, np.int64)
-    confusions = np.asarray(confusions, dtype=float)
+    confusions = np.clip(np.asarray(confusions, dtype=float), truth_choice.FLOOR, 1.0)
     n_labels = confusions.shape[-1]
-    log_joint = np.zeros(n_labels) if prior is None else np.log(prior)
+    log_joint = np.zeros(n_labels) if prior is None else np.log(
+        np.clip(prior, truth_choice.FLOOR, 1.0))
     log_joint = log_joint + np.log(confusions[np.arange(len(labels)), :, labels]).sum(axis=0)
+    log_joint = temperature * log_joint
     weights = np.exp(log_joint - log_joint.max())
     return weights / weights.sum()
 

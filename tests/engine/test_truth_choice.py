@@ -71,3 +71,55 @@ def test_too_few_answers_to_hold_out_fall_back_and_say_so():
     assert choice.reason.startswith("fewer than 50 answers")
     assert choice.chosen in ("pooled", "smoothed")
     assert choice.as_dict()["chosen"] == choice.chosen
+
+
+def _hard_items_crowd(hard_share: float, seed: int, n_tasks=500, per_task=5, n_workers=40):
+    """Volunteers who miss the same items: on a share of hard tasks each is right
+    only 35% of the time, on the rest 90%. A model that multiplies answers as
+    independent evidence is overconfident on such a crowd."""
+    rng = np.random.default_rng(seed)
+    rows, truth_of = [], []
+    for task in range(n_tasks):
+        true = int(rng.integers(2))
+        truth_of.append(true)
+        right = 0.35 if rng.random() < hard_share else 0.9
+        for worker in rng.choice(n_workers, per_task, replace=False):
+            said = true if rng.random() < right else 1 - true
+            rows.append((f"t{task}", f"w{worker}", "ab"[said]))
+    answers = truth.encode(rows, ["a", "b"])
+    return answers, np.array([truth_of[int(t[1:])] for t in answers.tasks])
+
+
+def _calibration_error(posterior: np.ndarray, codes: np.ndarray, bins: int = 10) -> float:
+    confidence, right = posterior.max(axis=1), posterior.argmax(axis=1) == codes
+    index = np.minimum((confidence * bins).astype(int), bins - 1)
+    return float(sum((index == b).mean() * abs(confidence[index == b].mean()
+                                                - right[index == b].mean())
+                     for b in range(bins) if (index == b).any()))
+
+
+def test_auto_tempers_its_confidence_where_volunteers_miss_the_same_items():
+    """Held-out answers say the independent model is too sure: auto's posterior
+    is tempered (τ < 1), its calibration error falls, and no result changes."""
+    for seed in (0, 1):
+        answers, codes = _hard_items_crowd(0.2, seed)
+        fitted = truth.auto(answers)
+        assert fitted.choice.temperature < 1.0
+        assert fitted.choice.as_dict()["temperature"] == fitted.choice.temperature
+        untempered = truth.CANDIDATES[fitted.choice.chosen](answers, None)
+        assert (fitted.label == untempered.label).all()
+        assert _calibration_error(fitted.posterior, codes) < \
+            _calibration_error(untempered.posterior, codes) - 0.02
+        # the live path's one-task posterior applies the same τ
+        first = answers.task == 0
+        again = truth.task_posterior(fitted, answers.worker[first], answers.label[first])
+        assert np.allclose(again, fitted.posterior[0])
+
+
+def test_gold_tasks_keep_their_clamped_posterior_when_tempered():
+    answers, codes = _hard_items_crowd(0.2, 0)
+    gold = np.full(answers.shape[0], truth.UNKNOWN)
+    gold[:20] = codes[:20]
+    fitted = truth.auto(answers, gold)
+    assert fitted.choice.temperature < 1.0
+    assert (fitted.posterior[np.arange(20), codes[:20]] == 1.0).all()

@@ -87,13 +87,16 @@ def choose(answers, gold: np.ndarray, candidates: Mapping[str, Fit], fallback: s
 
 def _temperature(answers, gold: np.ndarray, rounds, fits, matrices: Callable) -> float:
     """The τ whose tempered posteriors, fitted without the held-out answers,
-    predict them best (summed over the rounds); ties go to the larger τ."""
+    predict them best (summed over the rounds); ties go to the larger τ. Only
+    the hidden answers' tasks are tempered: their rows are all the score reads."""
     totals = np.zeros(len(TEMPERATURES))
     for (kept, held), inference in zip(rounds, fits, strict=True):
-        evidence = log_evidence(_subset(answers, kept), inference, matrices)
+        tasks = answers.task[held]
+        evidence = log_evidence(_subset(answers, kept), inference, matrices)[tasks]
+        predicted = _predicted(answers, inference, held, matrices)
         for i, tau in enumerate(TEMPERATURES):
-            tempered = temper(evidence, tau, inference.posterior, gold)
-            totals[i] += _score(answers, replace(inference, posterior=tempered), held, matrices)
+            posterior = temper(evidence, tau, inference.posterior[tasks], gold[tasks])
+            totals[i] += _mean_log(np.einsum("hk,hk->h", posterior, predicted))
     best = np.flatnonzero(totals >= totals.max() - 1e-12)[-1]
     return float(TEMPERATURES[best])
 
@@ -139,14 +142,23 @@ def _subset(answers, rows: np.ndarray):
 
 def _score(answers, inference, held: np.ndarray, matrices: Callable) -> float:
     """Mean log probability of the held-out answers under a fit that did not see
-    them; a volunteer all of whose answers were hidden is the population's."""
+    them."""
+    predicted = _predicted(answers, inference, held, matrices)
+    return _mean_log(np.einsum("hk,hk->h", inference.posterior[answers.task[held]], predicted))
+
+
+def _predicted(answers, inference, held: np.ndarray, matrices: Callable) -> np.ndarray:
+    """(hidden, K): for each held-out answer, the probability of its label given
+    each true label, under its volunteer's confusion row; a volunteer all of
+    whose answers were hidden is the population's."""
     confusion = matrices(inference)
     seen = np.bincount(answers.worker[np.setdiff1d(np.arange(len(answers.task)), held)],
                        minlength=answers.shape[1]) > 0
     workers = answers.worker[held]
-    rows = np.where(seen[workers][:, None], 0, 1)  # 1: use the population
     own = confusion[workers, :, answers.label[held]]  # (hidden, K)
     crowd = inference.population[:, answers.label[held]].T  # (hidden, K)
-    predicted = np.where(rows == 1, crowd, own)
-    p = np.einsum("hk,hk->h", inference.posterior[answers.task[held]], predicted)
+    return np.where(seen[workers][:, None], own, crowd)
+
+
+def _mean_log(p: np.ndarray) -> float:
     return float(np.log(np.clip(p, FLOOR, 1.0)).mean())

@@ -75,7 +75,7 @@ def update_result(services: Services, project_id: int, task_id: int) -> str:
             rows = sql.read_answers.execute(cursor, {"task_id": task_id})
         task = _TaskRow(*found[0])
         merged, decision = judge(services.registry.get(task.task_type), task.config,
-                                 task.quality, task.policy, rows)
+                                 task.quality, task.policy, rows, task.calibration)
         write = _Write(task_id, project_id, task.need, len(rows), merged,
                        _Outcome.of(task, decision, len(rows)))
         written = write.fast(services, sql)
@@ -98,6 +98,7 @@ class _TaskRow(NamedTuple):
     max_answers: int
     confidence: float
     quality: dict | None
+    calibration: dict | None
 
     @property
     def policy(self) -> Policy:
@@ -216,7 +217,7 @@ def _statements(database: Database) -> _Statements:
         read_task=Prepared(database, select(
             _TASK.c.state, _TASK.c.need, _PROJECT.c.task_type, _PROJECT.c.config,
             _PROJECT.c.min_answers, _PROJECT.c.max_answers, _PROJECT.c.confidence,
-            _PROJECT.c.quality)
+            _PROJECT.c.quality, _PROJECT.c.calibration)
             .join_from(_TASK, _PROJECT, _PROJECT.c.id == _TASK.c.project_id)
             .where(_TASK.c.id == bindparam("task_id"))),
         read_answers=Prepared(database, select(*_MERGED_COLUMNS)
@@ -245,19 +246,21 @@ def _statements(database: Database) -> _Statements:
 
 
 def judge(task_type: TaskType, config: dict, quality: dict | None, policy: Policy,
-          rows: list[tuple]) -> tuple[Merged, str]:
+          rows: list[tuple], calibration: dict | None = None) -> tuple[Merged, str]:
     """A task's counted answers (_MERGED_COLUMNS rows) -> its result and what the
     policy decides: newcomers weighed as engine.quality.trust says, and a result
     no established volunteer gave retires nothing."""
     weighed = trust.weigh(rows, quality, utcnow())
-    merged = merge(task_type, config, weighed.rows)
+    merged = merge(task_type, config, weighed.rows, calibration)
     aggregate = merged.aggregate
     standing = weighed.standing(task_type, config, aggregate.value)
     return merged, decide(policy, aggregate.confidence, len(rows), standing)
 
 
-def merge(task_type: TaskType, config: dict, rows: list[tuple[Any, Any, Any]]) -> Merged:
-    """Answers (value, reliability or None, confusion or None) -> the task's result."""
+def merge(task_type: TaskType, config: dict, rows: list[tuple[Any, Any, Any]],
+          calibration: dict | None = None) -> Merged:
+    """Answers (value, reliability or None, confusion or None) -> the task's result;
+    ``calibration`` is the project's learnt class prior and τ (Project.calibration)."""
     values = [value for value, _, _ in rows]
     if not any(reliability is not None for _, reliability, _ in rows):
         return Merged(task_type.aggregate(values, None, config), "majority")
@@ -265,11 +268,13 @@ def merge(task_type: TaskType, config: dict, rows: list[tuple[Any, Any, Any]]) -
     if labels is None:
         weights = [r if r is not None else UNKNOWN_RELIABILITY for _, r, _ in rows]
         return Merged(task_type.aggregate(values, weights, config), "weighted")
-    return Merged(_posterior(task_type, labels, rows), "posterior")
+    return Merged(_posterior(task_type, labels, rows, calibration), "posterior")
 
 
-def _posterior(task_type: TaskType, labels: list[str], rows) -> Aggregate:
-    """The task's posterior over labels under each volunteer's confusion matrix."""
+def _posterior(task_type: TaskType, labels: list[str], rows,
+               calibration: dict | None) -> Aggregate:
+    """The task's posterior over labels under each volunteer's confusion matrix,
+    from the project's class prior, tempered by its τ."""
     index = {label: n for n, label in enumerate(labels)}
     codes, matrices = [], []
     for value, reliability, confusion in rows:
@@ -280,10 +285,26 @@ def _posterior(task_type: TaskType, labels: list[str], rows) -> Aggregate:
         matrices.append(_matrix(confusion, reliability, len(labels)))
     if not codes:
         return Aggregate(None, 0.0, {})
-    posterior = truth.posterior_from(codes, matrices)
+    prior, temperature = _calibration(calibration, labels)
+    posterior = truth.posterior_from(codes, matrices, prior, temperature)
     best = int(posterior.argmax())
     support = {label: float(p) for label, p in zip(labels, posterior, strict=True) if p > 1e-6}
     return Aggregate(labels[best], float(posterior[best]), support)
+
+
+def _calibration(calibration: dict | None, labels: list[str]) -> tuple[Any, float]:
+    """The prior over ``labels`` (None: even) and τ. A label added since the last
+    estimate gets the mean share of the others; the shares are renormalised."""
+    if not calibration:
+        return None, 1.0
+    temperature = float(calibration.get("temperature") or 1.0)
+    known = calibration.get("prior") or {}
+    shares = [known[label] for label in labels if label in known]
+    if not shares:
+        return None, temperature
+    fill = sum(shares) / len(shares)
+    prior = [float(known.get(label, fill)) for label in labels]
+    return [share / sum(prior) for share in prior], temperature
 
 
 def _matrix(confusion, reliability: float | None, n_labels: int):
@@ -384,7 +405,8 @@ def _remerge_task(session, task_type: TaskType, project: Project, policy: Policy
         return None
     if task.state == "open" and result is None and len(rows) < task.need:
         return None
-    merged, outcome = judge(task_type, project.config, project.quality, policy, rows) \
+    merged, outcome = judge(task_type, project.config, project.quality, policy, rows,
+                            project.calibration) \
         if rows else (Merged(Aggregate(None, 0.0, {}), NO_ANSWERS), MORE)
     aggregate = merged.aggregate
     if outcome in (MORE, HOLD):

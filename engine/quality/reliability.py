@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from engine.projects import get_owned_project
 from engine.quality import crowd_model, held, moderation, trust, truth
@@ -92,11 +92,15 @@ def estimate_project(services: Services, project_id: int) -> int:
         task_type = services.registry.get(project.task_type)
         rows = answer_rows(session, project_id)
     tallies = tally_rows(task_type, project.config, rows)
-    reliability, confusion, choice = _reliability(task_type, project.config, rows)
-    crowd_model.record(services, project_id, choice)
+    fitted = _reliability(task_type, project.config, rows)
+    reliability, confusion = fitted.reliability, fitted.confusion
+    crowd_model.record(services, project_id, fitted.choice)
     limits = thresholds(project)
     to_quarantine = {}
     with services.db.writing() as session:
+        if fitted.calibration is not None:  # a label project with counted answers
+            session.execute(update(Project).where(Project.id == project_id)
+                            .values(calibration=fitted.calibration))
         for volunteer_id, tally in tallies.items():
             stat = session.get(VolunteerStat, (project_id, volunteer_id)) or VolunteerStat(
                 project_id=project_id, volunteer_id=volunteer_id, blocked=False)
@@ -223,22 +227,22 @@ def tally_rows(task_type, config: dict, rows) -> dict[int, Tally]:
     return tallies
 
 
-def _reliability(task_type, config: dict, rows) -> tuple[dict[int, float], dict[int, Any],
-                                                        Any]:
+def _reliability(task_type, config: dict, rows) -> truth.WorkerFit:
     """Dawid-Skene over a project's counted answers, for label tasks; gold clamps.
     Uncounted answers (a quarantined or blocked volunteer's) are left out: a
     script's hundred identical answers would otherwise teach the model what the
-    crowd's answers mean. Their givers keep the fallback (gold, agreement)."""
+    crowd's answers mean. Their givers keep the fallback (gold, agreement).
+    Volunteers are keyed by their ids."""
     labels = task_type.labels(config)
     rows = [row for row in rows if row[6]]
     if labels is None or not rows:
-        return {}, {}, None
+        return truth.WorkerFit({}, {}, None, None)
     triples = [(str(task), str(volunteer), task_type.label_of(value))
                for volunteer, task, value, _gold, _result, _seconds, _counted in rows]
     gold = {str(task): g for _v, task, _value, g, _r, _s, _c in rows if g is not None}
-    reliability, confusion, choice = truth.fit_workers(triples, labels, gold)
-    return ({int(v): r for v, r in reliability.items()},
-            {int(v): c for v, c in confusion.items()}, choice)
+    fitted = truth.fit_workers(triples, labels, gold)
+    return replace(fitted, reliability={int(v): r for v, r in fitted.reliability.items()},
+                   confusion={int(v): c for v, c in fitted.confusion.items()})
 
 
 def _fill(stat: VolunteerStat, tally: Tally, reliability: float | None,

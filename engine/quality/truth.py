@@ -122,6 +122,7 @@ class Inference:
     population: np.ndarray | None = None
     iterations: int = 0
     choice: truth_choice.Choice | None = None  # auto's: which model, and why
+    temperature: float = 1.0  # τ the posteriors are tempered by (truth_choice.temper)
 
     @cached_property
     def label(self) -> np.ndarray:
@@ -253,7 +254,7 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
         evidence = truth_choice.log_evidence(answers, fitted, confusions_of)
         fitted = replace(fitted, posterior=truth_choice.temper(
             evidence, choice.temperature, fitted.posterior, gold))
-    return replace(fitted, method="auto", choice=choice)
+    return replace(fitted, method="auto", choice=choice, temperature=choice.temperature)
 
 
 def confusions_of(inference: Inference) -> np.ndarray:
@@ -310,8 +311,7 @@ def task_posterior(inference: Inference, workers: Sequence[int],
     if inference.population is None:
         raise ValueError(f"{inference.method} has no worker model; use ds, onecoin or auto")
     matrices = _worker_matrices(inference, np.asarray(workers, np.int64))
-    temperature = inference.choice.temperature if inference.choice is not None else 1.0
-    return posterior_from(labels, matrices, inference.prior, temperature)
+    return posterior_from(labels, matrices, inference.prior, inference.temperature)
 
 
 def posterior_from(labels: Sequence[int], confusions: np.ndarray,
@@ -353,15 +353,33 @@ def _worker_matrices(inference: Inference, workers: np.ndarray) -> np.ndarray:
 def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     """What the live merge weighs answers by: ``auto`` with its matrices
     cross-fitted by ``calibrated`` (one crowd matrix while auto pools), the
-    reliabilities and labels left as auto estimated them. The periodic re-estimation
+    reliabilities and labels left as auto estimated them, its class prior
+    (``live_prior``) and the τ its merges are tempered by
+    (``truth_choice.live_temperature``). The periodic re-estimation
     (``worker_estimates``) and the replay benchmark both use it."""
     gold = _checked_gold(answers, gold)
     fitted = auto(answers, gold)
     # early in a project the merge pools whatever auto chose (issue 13's inversions)
     pooled = (fitted.choice.chosen == "pooled"
               or _checked_per_worker(answers, gold) < MIN_CHECKED)
-    return replace(calibrated(fitted, answers, gold, pooled=pooled),
-                   reliability=fitted.reliability)
+    live = calibrated(fitted, answers, gold, pooled=pooled)
+    prior = live_prior(fitted.posterior)
+    return replace(live, reliability=fitted.reliability, prior=prior, temperature=(
+        truth_choice.live_temperature(answers, live.confusion, prior, gold)))
+
+
+PRIOR_TASKS = 10  # pseudo-tasks per label that pull a young project's prior to even
+
+
+def live_prior(posterior: np.ndarray) -> np.ndarray:
+    """The class prior the live merge starts each task from: the share of each
+    label in the fit's posteriors, with PRIOR_TASKS pseudo-tasks per label at
+    even odds, so that a project's first few dozen tasks cannot make a label
+    all but impossible. Why a prior at all: without one, on an imbalanced crowd
+    every task was merged as if its rare label were as likely as the common
+    one (product_match, 78/22: live accuracy 89.6% without, 93.4% with)."""
+    n_labels = posterior.shape[1]
+    return (posterior.sum(axis=0) + PRIOR_TASKS) / (len(posterior) + PRIOR_TASKS * n_labels)
 
 
 # Pseudo-answers per true label, at the crowd's matrix, that ``calibrated`` adds
@@ -463,20 +481,32 @@ def worker_estimates(triples: Iterable[tuple], labels: Sequence[str],
     answer, as lists for JSON) by ``live_model``: what the periodic re-estimation
     stores. The reliability is ``auto``'s, the matrix cross-fitted for the merge.
     Answers and gold outside ``labels`` (the config was edited) are left out."""
-    reliability, confusion, _ = fit_workers(triples, labels, gold)
-    return reliability, confusion
+    fitted = fit_workers(triples, labels, gold)
+    return fitted.reliability, fitted.confusion
 
 
-def fit_workers(triples: Iterable[tuple], labels: Sequence[str],
-                gold: Mapping) -> tuple[dict, dict, truth_choice.Choice | None]:
-    """``worker_estimates`` and the model auto chose for them (None: no answers)."""
+@dataclass(frozen=True)
+class WorkerFit:
+    """What the periodic re-estimation stores for a project's live merges."""
+
+    reliability: dict  # worker -> auto's reliability
+    confusion: dict  # worker -> cross-fitted matrix, as lists
+    choice: truth_choice.Choice | None  # the model auto chose (None: no answers)
+    calibration: dict | None  # {"prior": {label: p}, "temperature": τ} for the merge
+
+
+def fit_workers(triples: Iterable[tuple], labels: Sequence[str], gold: Mapping) -> WorkerFit:
+    """``worker_estimates``, the model auto chose for them, and the merge's
+    class prior and τ."""
     known = set(labels)
     rows = [row for row in triples if row[2] in known]
     if not rows:
-        return {}, {}, None
+        return WorkerFit({}, {}, None, None)
     answers = encode(rows, labels)
     usable = {task: g for task, g in gold.items() if isinstance(g, str) and g in known}
     fitted = live_model(answers, answers.gold_codes(usable))
-    confusion = fitted.confusion
-    return (dict(zip(answers.workers, fitted.reliability.tolist(), strict=True)),
-            dict(zip(answers.workers, confusion.tolist(), strict=True)), fitted.choice)
+    calibration = {"prior": dict(zip(answers.labels, fitted.prior.tolist(), strict=True)),
+                   "temperature": fitted.temperature}
+    return WorkerFit(dict(zip(answers.workers, fitted.reliability.tolist(), strict=True)),
+                     dict(zip(answers.workers, fitted.confusion.tolist(), strict=True)),
+                     fitted.choice, calibration)

@@ -101,6 +101,32 @@ def _temperature(answers, gold: np.ndarray, rounds, fits, matrices: Callable) ->
     return float(TEMPERATURES[best])
 
 
+def live_temperature(answers, confusion: np.ndarray, prior: np.ndarray,
+                     gold: np.ndarray) -> float:
+    """τ for the live merge, which multiplies each answering volunteer's stored
+    (cross-fitted) matrix and the project's class prior: the τ
+    whose tempered posteriors from a task's other answers best predict the
+    answer hidden from it, over FOLDS rounds; 1 with too few to hide. The
+    matrices are not refitted per round: cross-fitting already judged each
+    answer against the others."""
+    rounds = [_hide(answers, fold) for fold in range(FOLDS)]
+    if min(len(held) for _, held in rounds) < MIN_HIDDEN:
+        return 1.0
+    logs = np.log(np.clip(confusion, FLOOR, 1.0))
+    totals = np.zeros(len(TEMPERATURES))
+    for kept, held in rounds:
+        evidence = np.tile(np.log(np.clip(prior, FLOOR, 1.0)), (answers.shape[0], 1))
+        np.add.at(evidence, answers.task[kept], logs[answers.worker[kept], :, answers.label[kept]])
+        tasks = answers.task[held]
+        predicted = confusion[answers.worker[held], :, answers.label[held]]
+        flat = np.zeros_like(evidence[tasks])
+        for i, tau in enumerate(TEMPERATURES):
+            posterior = temper(evidence[tasks], tau, flat, gold[tasks])
+            totals[i] += _mean_log(np.einsum("hk,hk->h", posterior, predicted))
+    best = np.flatnonzero(totals >= totals.max() - 1e-12)[-1]
+    return float(TEMPERATURES[best])
+
+
 def log_evidence(answers, inference, matrices: Callable) -> np.ndarray:
     """(tasks, K): log prior + the sum of log likelihoods of each task's answers
     under a fit; its softmax is the fit's posterior."""

@@ -213,3 +213,6 @@ def test_the_page_says_which_crowd_model_weighs_answers(desk, services, seals):
     assert "Volunteers' answers are weighed by the crowd's vote: one accuracy for everyone" \
         in page
     assert "fewer than 50 answers to hold out" in page  # 4 tasks: too few to choose on
+    # the class prior the live merge starts from, most common label first
+    assert re.search(r"Each task's result starts from how common each label has been in "
+                     r"this project \(seal \d+%, penguin \d+%, empty \d+%\)\.", page), page

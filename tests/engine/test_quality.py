@@ -83,3 +83,38 @@ def test_periodic_estimation_runs_in_the_worker(services, make_project, voluntee
     assert estimate_changed(services) == {}  # nothing new since: nothing re-estimated
     crowd_answers(services, project, [volunteer()], lambda v, h: "b")
     assert estimate_changed(services) == {project.id: 3}
+
+
+def test_merge_starts_from_the_projects_class_prior_and_tempers_by_its_tau():
+    """Project.calibration, as the quality job stores it: on a project where 9
+    tasks in 10 are "a", one 0.7 volunteer's "b" is not a 70% "b"; τ 0.5 halves
+    the log odds; a label added to the config since the estimate gets the mean
+    share of the others."""
+    rows = [({"label": "b"}, 0.7, None)]
+    even = merge(classify, CONFIG, rows).aggregate
+    assert even.value == "b" and abs(even.confidence - 0.7) < 1e-9
+    skewed = {"prior": {"a": 0.9, "b": 0.1}, "temperature": 1.0}
+    assert merge(classify, CONFIG, rows, skewed).aggregate.value == "a"  # 0.9*0.3 > 0.1*0.7
+    tempered = merge(classify, CONFIG, rows, {"prior": {"a": 0.5, "b": 0.5},
+                                              "temperature": 0.5}).aggregate
+    odds = 0.7 / 0.3
+    assert abs(tempered.confidence - odds ** 0.5 / (1 + odds ** 0.5)) < 1e-9
+    three = {**CONFIG, "labels": ["a", "b", "c"]}
+    added = merge(classify, three, [({"label": "c"}, 0.7, None)], skewed).aggregate
+    assert added.value == "c" and 0.0 < added.support["a"] < added.confidence
+
+
+def test_the_quality_job_stores_the_class_prior_and_tau(services, make_project, volunteer):
+    from engine.store.models import Project
+
+    items = [{"text": f"t{n}"} for n in range(40)]
+    project = make_project(items=items, min_answers=3, max_answers=3)
+    crowd = [volunteer() for _ in range(4)]
+    crowd_answers(services, project, crowd,
+                  lambda v, handout: "b" if int(handout.payload["text"][1:]) % 5 == 0 else "a")
+    estimate_project(services, project.id)
+    with services.db.session() as session:
+        calibration = session.get(Project, project.id).calibration
+    assert set(calibration) == {"prior", "temperature"}
+    assert calibration["prior"]["a"] > 0.6 > calibration["prior"]["b"] > 0.1
+    assert 0.1 <= calibration["temperature"] <= 1.0

@@ -9,7 +9,7 @@ confidences are scored on the tasks that have a truth:
   consensus`` reports (the project-wide EM, its class priors and in-sample
   matrices);
 - ``live``: each task's posterior from its answers under ``truth.live_model``'s
-  cross-fitted matrices, class prior and τ, as
+  cross-fitted matrices and τ, every label equally likely beforehand, as
   ``engine.quality.consensus.merge`` computes it (``truth.posterior_from``),
   when the stored estimates are fresh.
 
@@ -68,12 +68,12 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = BINS) -
 
 
 def live_posterior(answers: truth.Answers, model: truth.Inference) -> np.ndarray:
-    """Every task's live posterior (tasks x labels): the project's class prior
-    times its answers' rows of the answering workers' matrices, tempered by the
-    model's τ; truth.posterior_from for all tasks at once. A task without
-    answers gets the prior."""
+    """Every task's live posterior (tasks x labels): its answers' rows of the
+    answering workers' matrices multiplied, labels equally likely beforehand,
+    tempered by the model's τ; truth.posterior_from for all tasks at once. A
+    task without answers is flat."""
     n_tasks, _, n_labels = answers.shape
-    log_joint = np.tile(np.log(model.prior), (n_tasks, 1))
+    log_joint = np.zeros((n_tasks, n_labels))
     np.add.at(log_joint, answers.task, np.log(model.confusion[answers.worker, :, answers.label]))
     log_joint *= model.temperature
     log_joint -= log_joint.max(axis=1, keepdims=True)

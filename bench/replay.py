@@ -98,8 +98,7 @@ class Replay:
         # the live merge, on the stored estimates (a worker without any: None)
         answers = [({"label": a.labels[a.label[r]]},
                     *self.stats.get(int(a.worker[r]), (None, None))) for r in rows]
-        calibration = {"prior": dict(zip(a.labels, self.model.prior.tolist(), strict=True)),
-                       "temperature": self.model.temperature}  # as Project.calibration
+        calibration = {"temperature": self.model.temperature}  # as Project.calibration
         result = consensus.merge(CLASSIFY, {"labels": list(a.labels)}, answers,
                                  calibration).aggregate
         return result.confidence, a.labels.index(result.value)

@@ -62,7 +62,7 @@ def test_live_confidences_are_the_live_merges_posteriors(bench):
     for task in range(0, a.shape[0], 7):
         rows = np.flatnonzero(a.task == task)
         expected = truth.posterior_from(a.label[rows], model.confusion[a.worker[rows]],
-                                        model.prior, model.temperature)
+                                        temperature=model.temperature)
         np.testing.assert_allclose(found[task], expected, atol=1e-12)
 
 

@@ -260,7 +260,7 @@ def judge(task_type: TaskType, config: dict, quality: dict | None, policy: Polic
 def merge(task_type: TaskType, config: dict, rows: list[tuple[Any, Any, Any]],
           calibration: dict | None = None) -> Merged:
     """Answers (value, reliability or None, confusion or None) -> the task's result;
-    ``calibration`` is the project's learnt class prior and τ (Project.calibration)."""
+    ``calibration`` holds the project's learnt τ (Project.calibration)."""
     values = [value for value, _, _ in rows]
     if not any(reliability is not None for _, reliability, _ in rows):
         return Merged(task_type.aggregate(values, None, config), "majority")
@@ -274,7 +274,7 @@ def merge(task_type: TaskType, config: dict, rows: list[tuple[Any, Any, Any]],
 def _posterior(task_type: TaskType, labels: list[str], rows,
                calibration: dict | None) -> Aggregate:
     """The task's posterior over labels under each volunteer's confusion matrix,
-    from the project's class prior, tempered by its τ."""
+    labels equally likely beforehand, tempered by the project's τ."""
     index = {label: n for n, label in enumerate(labels)}
     codes, matrices = [], []
     for value, reliability, confusion in rows:
@@ -285,26 +285,15 @@ def _posterior(task_type: TaskType, labels: list[str], rows,
         matrices.append(_matrix(confusion, reliability, len(labels)))
     if not codes:
         return Aggregate(None, 0.0, {})
-    prior, temperature = _calibration(calibration, labels)
-    posterior = truth.posterior_from(codes, matrices, prior, temperature)
+    posterior = truth.posterior_from(codes, matrices, temperature=_temperature(calibration))
     best = int(posterior.argmax())
     support = {label: float(p) for label, p in zip(labels, posterior, strict=True) if p > 1e-6}
     return Aggregate(labels[best], float(posterior[best]), support)
 
 
-def _calibration(calibration: dict | None, labels: list[str]) -> tuple[Any, float]:
-    """The prior over ``labels`` (None: even) and τ. A label added since the last
-    estimate gets the mean share of the others; the shares are renormalised."""
-    if not calibration:
-        return None, 1.0
-    temperature = float(calibration.get("temperature") or 1.0)
-    known = calibration.get("prior") or {}
-    shares = [known[label] for label in labels if label in known]
-    if not shares:
-        return None, temperature
-    fill = sum(shares) / len(shares)
-    prior = [float(known.get(label, fill)) for label in labels]
-    return [share / sum(prior) for share in prior], temperature
+def _temperature(calibration: dict | None) -> float:
+    """The project's τ as the last quality run stored it; 1 before any."""
+    return float((calibration or {}).get("temperature") or 1.0)
 
 
 def _matrix(confusion, reliability: float | None, n_labels: int):

@@ -16,7 +16,7 @@ method that gives what the live merge gives (engine.quality.consensus.merge)
 once the volunteers' estimates are fresh: the estimates the periodic quality
 job would store, fitted on the counted answers (truth.live_model), then each task's
 posterior from its *counted* answers (an export's ``counted`` column; every
-row counts without one) under those estimates, the class prior and τ. The
+row counts without one) under those estimates, labels equally likely, tempered by τ. The
 default ``auto`` is the project-wide EM itself: its posteriors use the in-sample
 matrices of the fit, tempered by auto's own τ (engine.quality.truth_choice),
 not the live merge's cross-fitted ones (README, "Live and offline results"),
@@ -132,7 +132,7 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
     """What the live merge gives each task under fresh estimates: truth.live_model
     fitted on the counted answers (as engine.quality.reliability fits and stores it), then
     each task's posterior from its counted answers alone under each answering
-    worker's matrix, the fit's class prior and τ (truth.posterior_from, as
+    worker's matrix, labels equally likely, tempered by the fit's τ (truth.posterior_from, as
     engine.quality.consensus.merge calls it with Project.calibration). A task
     with no counted answer has an all-zero row (no result); gold tasks come out
     as their gold label with confidence 1, as a settled task does."""
@@ -147,7 +147,7 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
     for task, part in zip(tasks.tolist(), parts, strict=True):
         posterior[task] = truth.posterior_from(answers.label[part],
                                                fitted.confusion[answers.worker[part]],
-                                               fitted.prior, fitted.temperature)
+                                               temperature=fitted.temperature)
     if gold is not None:
         known = np.flatnonzero(np.asarray(gold) >= 0)
         posterior[known] = np.eye(n_labels)[np.asarray(gold)[known]]

@@ -101,10 +101,9 @@ def _temperature(answers, gold: np.ndarray, rounds, fits, matrices: Callable) ->
     return float(TEMPERATURES[best])
 
 
-def live_temperature(answers, confusion: np.ndarray, prior: np.ndarray,
-                     gold: np.ndarray) -> float:
+def live_temperature(answers, confusion: np.ndarray, gold: np.ndarray) -> float:
     """τ for the live merge, which multiplies each answering volunteer's stored
-    (cross-fitted) matrix and the project's class prior: the τ
+    (cross-fitted) matrix with every label equally likely beforehand: the τ
     whose tempered posteriors from a task's other answers best predict the
     answer hidden from it, over FOLDS rounds; 1 with too few to hide. The
     matrices are not refitted per round: cross-fitting already judged each
@@ -115,7 +114,7 @@ def live_temperature(answers, confusion: np.ndarray, prior: np.ndarray,
     logs = np.log(np.clip(confusion, FLOOR, 1.0))
     totals = np.zeros(len(TEMPERATURES))
     for kept, held in rounds:
-        evidence = np.tile(np.log(np.clip(prior, FLOOR, 1.0)), (answers.shape[0], 1))
+        evidence = np.zeros((answers.shape[0], answers.shape[2]))
         np.add.at(evidence, answers.task[kept], logs[answers.worker[kept], :, answers.label[kept]])
         tasks = answers.task[held]
         predicted = confusion[answers.worker[held], :, answers.label[held]]

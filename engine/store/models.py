@@ -131,8 +131,8 @@ class Project(Base):
     gold_ramp: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
     # thresholds of the flags that quarantine (engine.quality.quarantine); None: defaults
     quality: Mapped[Any | None] = mapped_column(JSON)
-    # what the periodic quality job learnt for live merges: {"prior": {label: p},
-    # "temperature": τ} (engine.quality.truth.fit_workers); None: even, untempered
+    # what the periodic quality job learnt for live merges: {"temperature": τ}
+    # (engine.quality.truth.fit_workers); None: untempered
     calibration: Mapped[Any | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

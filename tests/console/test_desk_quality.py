@@ -213,6 +213,11 @@ def test_the_page_says_which_crowd_model_weighs_answers(desk, services, seals):
     assert "Volunteers' answers are weighed by the crowd's vote: one accuracy for everyone" \
         in page
     assert "fewer than 50 answers to hold out" in page  # 4 tasks: too few to choose on
-    # the class prior the live merge starts from, most common label first
-    assert re.search(r"Each task's result starts from how common each label has been in "
-                     r"this project \(seal \d+%, penguin \d+%, empty \d+%\)\.", page), page
+    # 4 tasks: too few answers to choose τ on, so nothing is tempered
+    assert "confidence is tempered" not in page
+    from engine.store.models import Project
+
+    with services.db.writing() as session:  # as a quality run on a bigger crowd stores it
+        session.get(Project, seals.id).calibration = {"temperature": 0.65}
+    page = html.unescape(squash(text_of(desk.get(f"/console/projects/{seals.id}/quality"))))
+    assert "Results' confidence is tempered (τ 0.65)" in page

@@ -85,26 +85,20 @@ def test_periodic_estimation_runs_in_the_worker(services, make_project, voluntee
     assert estimate_changed(services) == {project.id: 3}
 
 
-def test_merge_starts_from_the_projects_class_prior_and_tempers_by_its_tau():
-    """Project.calibration, as the quality job stores it: on a project where 9
-    tasks in 10 are "a", one 0.7 volunteer's "b" is not a 70% "b"; τ 0.5 halves
-    the log odds; a label added to the config since the estimate gets the mean
-    share of the others."""
+def test_merge_tempers_by_the_projects_tau():
+    """Project.calibration, as the quality job stores it: τ 0.5 halves the log
+    odds of one 0.7 volunteer's "b"; no calibration (before any quality run)
+    leaves them as they are."""
     rows = [({"label": "b"}, 0.7, None)]
     even = merge(classify, CONFIG, rows).aggregate
     assert even.value == "b" and abs(even.confidence - 0.7) < 1e-9
-    skewed = {"prior": {"a": 0.9, "b": 0.1}, "temperature": 1.0}
-    assert merge(classify, CONFIG, rows, skewed).aggregate.value == "a"  # 0.9*0.3 > 0.1*0.7
-    tempered = merge(classify, CONFIG, rows, {"prior": {"a": 0.5, "b": 0.5},
-                                              "temperature": 0.5}).aggregate
+    tempered = merge(classify, CONFIG, rows, {"temperature": 0.5}).aggregate
     odds = 0.7 / 0.3
+    assert tempered.value == "b"
     assert abs(tempered.confidence - odds ** 0.5 / (1 + odds ** 0.5)) < 1e-9
-    three = {**CONFIG, "labels": ["a", "b", "c"]}
-    added = merge(classify, three, [({"label": "c"}, 0.7, None)], skewed).aggregate
-    assert added.value == "c" and 0.0 < added.support["a"] < added.confidence
 
 
-def test_the_quality_job_stores_the_class_prior_and_tau(services, make_project, volunteer):
+def test_the_quality_job_stores_the_merges_tau(services, make_project, volunteer):
     from engine.store.models import Project
 
     items = [{"text": f"t{n}"} for n in range(40)]
@@ -115,6 +109,5 @@ def test_the_quality_job_stores_the_class_prior_and_tau(services, make_project, 
     estimate_project(services, project.id)
     with services.db.session() as session:
         calibration = session.get(Project, project.id).calibration
-    assert set(calibration) == {"prior", "temperature"}
-    assert calibration["prior"]["a"] > 0.6 > calibration["prior"]["b"] > 0.1
+    assert set(calibration) == {"temperature"}
     assert 0.1 <= calibration["temperature"] <= 1.0

@@ -1,9 +1,10 @@
-"""project calibration: the class prior and τ the live merge uses
+"""project calibration: the τ the live merge tempers its confidence by
 
-The periodic quality job learns, per label project, how common each label is
-and how far its merges' confidence must be tempered (volunteers miss the same
-hard items, so their answers are not independent evidence); live merges read
-both with the task. Null until the first estimate: labels even, untempered.
+The periodic quality job learns, per label project, how far its merges'
+confidence must be tempered (volunteers miss the same hard items, so their
+answers are not independent evidence); live merges read it with the task.
+JSON, so that what else a merge learns per project can join it. Null until
+the first estimate: untempered.
 
 Revision ID: 0011
 Revises: 0010

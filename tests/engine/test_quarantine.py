@@ -159,14 +159,9 @@ def test_block_scopes_and_who_may(services, make_project, volunteer, admin, owne
     assert next_task(services, v, second.id) is None
 
 
-@pytest.mark.parametrize("action", ["block", "quarantine"])
-def test_an_answer_landing_during_a_moderation_rebuild_does_not_count(services, monkeypatch,
-                                                                      action):
-    """Issue 13's check found it over HTTP (a block); made deterministic here: the
-    volunteer's POST was validated before the block, its row waited for SQLite's
-    write lock and was committed right after the block's recount; the block's
-    rebuild then read it (during its 0.25 s grace) before the POST's submit
-    reached Redis. A quarantine (by the quality job, or by hand) takes the same path."""
+def owls_script(services):
+    """An admin's three-task project with quarantine on, and a volunteer (about to
+    be moderated) holding a lease on one of its tasks."""
     admin = authenticate(services, create_user(services, "Owls Trust", "admin")[1])
     project = create_project(services, admin, {
         "name": "owls", "task_type": "classify",
@@ -176,6 +171,18 @@ def test_an_answer_landing_during_a_moderation_rebuild_does_not_count(services, 
                                  items=[{"text": f"t{n}"} for n in range(3)]).id)
     script = Identity("volunteer", create_volunteer(services)[0])
     handout = volunteering.next_task(services, script, project.id)
+    return admin, project, script, handout
+
+
+@pytest.mark.parametrize("action", ["block", "quarantine"])
+def test_an_answer_landing_during_a_moderation_rebuild_does_not_count(services, monkeypatch,
+                                                                      action):
+    """Issue 13's check found it over HTTP (a block); made deterministic here: the
+    volunteer's POST was validated before the block, its row waited for SQLite's
+    write lock and was committed right after the block's recount; the block's
+    rebuild then read it (during its 0.25 s grace) before the POST's submit
+    reached Redis. A quarantine (by the quality job, or by hand) takes the same path."""
+    admin, project, script, handout = owls_script(services)
     if action == "block":
         moderation.block(services, admin, project.id, script.id, "project", "a script")
     else:
@@ -211,15 +218,7 @@ def test_a_rebuild_in_progress_cannot_erase_a_new_mute(services, monkeypatch, ac
 
     from engine.dispatch import rebuild
 
-    admin = authenticate(services, create_user(services, "Owls Trust", "admin")[1])
-    project = create_project(services, admin, {
-        "name": "owls", "task_type": "classify",
-        "config": {"question": "Owl?", "labels": ["a", "b"]},
-        "min_answers": 3, "max_answers": 5, "quality": {"quarantine": True}}).project
-    run_job(services, create_job(services, admin, project.id,
-                                 items=[{"text": f"t{n}"} for n in range(3)]).id)
-    script = Identity("volunteer", create_volunteer(services)[0])
-    handout = volunteering.next_task(services, script, project.id)
+    admin, project, script, handout = owls_script(services)
     muted = {"block": "blocked", "quarantine": "muted"}[action]
     key = f"bs:{{p:{project.id}}}:{muted}"
     moderated, during = threading.Event(), []

@@ -16,9 +16,8 @@ from sqlalchemy import func, select
 from engine.dispatch.dispatcher import GoldMix, ProjectMeta
 from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity
-from engine.quality import held
 from engine.services import Services
-from engine.store.models import Job, Project, Task
+from engine.store.models import Job, Project, Result, Task
 
 PUBLIC_STATES = ("active",)
 # What a project may start as: the API makes active ones (as it always has),
@@ -159,13 +158,30 @@ def _progress(session, project_ids: list[int]) -> dict[int, dict[str, int]]:
         .group_by(Job.project_id))
     for pid, count in jobs:
         out[pid]["jobs_running"] = count
-    for pid, count in held.count_held(session, project_ids).items():
+    for pid, count in count_held(session, project_ids).items():
         out[pid]["held"] = count
     for progress in out.values():
         # A contested task still waits for a person: not done until it is settled.
         finished = progress["retired"] + progress["settled"]
         progress["done_percent"] = round(100 * finished / max(progress["tasks"], 1))
     return out
+
+
+def is_held() -> tuple:
+    """The SQL conditions of a held task (on Task joined to its Result): open,
+    merged, with no more answers wanted (engine.quality.held). An open task
+    collecting answers always wants one more than its last merge counted, so
+    ``answers >= need`` finds exactly the held ones."""
+    return (Task.state == "open", Task.is_gold.is_(False), Result.answers >= Task.need)
+
+
+def count_held(session, project_ids: list[int]) -> dict[int, int]:
+    """How many of each project's tasks are held: open, but no volunteer can
+    help them (only time and the volunteers' gold record finish them)."""
+    return dict(session.execute(
+        select(Task.project_id, func.count()).join(Result, Result.task_id == Task.id)
+        .where(Task.project_id.in_(project_ids), *is_held())
+        .group_by(Task.project_id)).all())
 
 
 def _empty_progress() -> dict[str, int]:

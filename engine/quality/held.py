@@ -13,11 +13,14 @@ again here, and those whose volunteers are now established retire:
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from engine.projects import count_held, is_held
+from engine.quality.consensus import update_result
 from engine.services import Services
 from engine.store.models import Result, Task
 
+__all__ = ["count_held", "held_tasks", "is_held", "release_held", "release_soon"]
 PER_RUN = 5_000  # held tasks merged again per project per run; the rest wait a run
 NUDGE_KEY = "bs:held:nudge:{project_id}"  # set while a release job waits for a worker
 NUDGE_SECONDS = 600  # the periodic job releases anyway, should the job be lost
@@ -34,20 +37,6 @@ def held_tasks(session, project_id: int, limit: int = PER_RUN) -> list[int]:
         .order_by(Task.id).limit(limit)))
 
 
-def is_held() -> tuple:
-    """The SQL conditions of a held task (on Task joined to its Result)."""
-    return (Task.state == "open", Task.is_gold.is_(False), Result.answers >= Task.need)
-
-
-def count_held(session, project_ids: list[int]) -> dict[int, int]:
-    """How many of each project's tasks are held: the progress the project page
-    and the API show (a held task is open, but no volunteer can help it)."""
-    return dict(session.execute(
-        select(Task.project_id, func.count()).join(Result, Result.task_id == Task.id)
-        .where(Task.project_id.in_(project_ids), *is_held())
-        .group_by(Task.project_id)).all())
-
-
 def release_soon(services: Services, project_id: int) -> None:
     """Ask a worker to merge a project's held tasks again: a volunteer was just
     established. A burst of them enqueues one job; the key stays until it starts."""
@@ -59,10 +48,6 @@ def release_soon(services: Services, project_id: int) -> None:
 def release_held(services: Services, project_ids: list[int] | None = None) -> dict[int, int]:
     """Merge every held task again; returns, per project, how many left the hold
     (retired, or contested when the merge is no longer confident)."""
-    # Imported here: the merge imports the dispatch rebuild, which imports
-    # engine.projects, which counts held tasks with this module.
-    from engine.quality.consensus import update_result
-
     with services.db.session() as session:
         if project_ids is None:
             project_ids = list(session.scalars(

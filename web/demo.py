@@ -10,9 +10,9 @@ non-zero.
 """
 from __future__ import annotations
 
+import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -119,20 +119,35 @@ def _spawn(name: str, command: list[str], env: dict[str, str], log: Path | None)
 
 
 def _wait_until_serving(children: list[Child], host: str, port: int) -> Child | None:
-    """Wait for the web server to accept connections; the child that died, if one did."""
+    """Wait for the web server to answer a request; the child that died, if one did.
+
+    An answer, not an open port: gunicorn's master listens at once, while its
+    workers still import the app (seconds on a busy machine), and a visitor
+    who opened the printed link then waited that long for the first page."""
     target = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # any interface: ask loopback
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         dead = _dead(children)
         if dead:
             return dead
-        try:
-            with socket.create_connection((target, port), timeout=1):
-                return None
-        except OSError:
-            time.sleep(0.2)
+        if _answers(target, port):
+            return None
+        time.sleep(0.2)
     raise click.ClickException(f"the web server did not answer on port {port} within "
                                f"{START_SECONDS} s (see {children[-1].log or 'the output'})")
+
+
+def _answers(host: str, port: int) -> bool:
+    """Whether a worker answers GET / with any HTTP status."""
+    connection = http.client.HTTPConnection(host, port, timeout=2)
+    try:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
 
 
 def _watch(children: list[Child]) -> Child:

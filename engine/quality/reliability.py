@@ -149,27 +149,27 @@ def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> b
             return False
         rows = answer_rows(session, project_id, volunteer_id,
                             stat.cleared_at if stat is not None else None)
+        gold_before = (stat.gold_answers, stat.gold_score) if stat is not None else (None, None)
     task_type = services.registry.get(project.task_type)
     tally = tally_rows(task_type, project.config, rows).get(volunteer_id, Tally())
     if limits["trusted_after_minutes"]:
-        _record_gold(services, project_id, volunteer_id, tally, limits)
+        _record_gold(services, project_id, volunteer_id, tally, limits, gold_before)
     found = flags(tally, task_type.min_seconds, limits)
     return limits["quarantine"] and any(flag in QUARANTINING for flag in found) and \
         moderation.quarantine(services, project_id, volunteer_id, found)
 
 
 def _record_gold(services: Services, project_id: int, volunteer_id: int, tally: Tally,
-                 limits: dict[str, Any]) -> None:
+                 limits: dict[str, Any], before: tuple) -> None:
     """Store a volunteer's gold record as it grows, so that gold establishes them
     (engine.quality.trust) by their next answer rather than at the next periodic
-    estimate. Read first: it runs on the answer path, and most checks find no
-    new gold answer, so they take no write lock. When this record is the one
+    estimate. `before` is the stored (gold answers, gold score) that
+    check_volunteer has already read: this runs on the answer path, and most
+    checks find no new gold answer, so they take no write lock and no second
+    read. When this record is the one
     that establishes them, their held tasks are merged again soon
     (engine.quality.held) rather than at the next periodic run."""
     answers, score = len(tally.gold_scores), _mean(tally.gold_scores) or 0.0
-    with services.db.session() as session:
-        stat = session.get(VolunteerStat, (project_id, volunteer_id))
-        before = (stat.gold_answers, stat.gold_score) if stat is not None else (None, None)
     if (before[0] or 0) == answers:
         return
     with services.db.writing() as session:

@@ -5,7 +5,7 @@ Python process, in alternating windows against a one-command script.
 
 The target compares against the trivial script called as redis-py calls any
 script (Script.__call__). The dispatcher sends its EVALSHA on a leaner path
-(engine.dispatch.dispatcher.RedisWire), so the same trivial script is also measured
+(engine.store.redis_wire.RedisWire), so the same trivial script is also measured
 through that path: the dispatch ratio against it says how much of the
 round-trip ceiling the scripts' own work leaves.
 """
@@ -17,7 +17,8 @@ import statistics
 from dispatch_common import evalsha_stats, ratio, redis_cpu_reader, run_window
 from dispatch_pool import fill_pool, open_project, synthetic_tasks
 
-from engine.dispatch.dispatcher import Dispatcher, RedisWire
+from engine.dispatch.dispatcher import Dispatcher
+from engine.store.redis_wire import RedisWire
 
 TRIVIAL_LUA = "return redis.call('GET', KEYS[1])"
 

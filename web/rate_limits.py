@@ -4,7 +4,8 @@ The limits are the Settings strings limit_* ("N/unit", several joined by ";"),
 parsed with the `limits` library; Settings.rate_limits == 0 turns them all off.
 Counters live in the app's own Redis, so every web process shares them.
 
-One Lua call per check, whatever the number of windows: it reads every window
+One Lua call per check, whatever the number of windows, sent on the dispatch
+scripts' lean path (engine.store.redis_wire): it reads every window
 of every limit asked about and counts the request in all of them only when all
 have room, so a refused request uses up nothing (a refused sign-up does not eat
 the network's allowance). Fixed windows, each started by its first hit and
@@ -39,6 +40,7 @@ from engine.config import Settings
 from engine.errors import TooManyRequestsError
 from engine.identity import Identity
 from engine.services import Services
+from engine.store.redis_wire import RedisWire
 
 NAMES = ("volunteers", "volunteers_network", "answers", "api", "auth_failures", "uploads")
 KEY_PREFIX = "bs:rl"
@@ -116,6 +118,7 @@ class RateLimiter:
             name: _parse(getattr(settings, f"limit_{name}")) for name in NAMES}
         self.connection = connection  # Services.redis, connected on first use
         self._script = None
+        self._wire: RedisWire | None = None
 
     def check(self, *checks: tuple[str, object]) -> Verdict | None:
         """Count one request against every (limit name, who) given; raise
@@ -129,7 +132,8 @@ class RateLimiter:
                 amounts.append(item.amount)
         if not keys:
             return None
-        reply = self._hit()(keys=keys, args=args)
+        script = self._hit()
+        reply = self._wire.script(script, keys, args)
         verdict = _verdict(bool(reply[0]), amounts, reply[1::2], reply[2::2])
         if not verdict.allowed:
             raise RateLimitedError(verdict)
@@ -137,7 +141,8 @@ class RateLimiter:
 
     def _hit(self):
         if self._script is None:
-            self._script = self.connection().register_script(_HIT)
+            client = self.connection()
+            self._script, self._wire = client.register_script(_HIT), RedisWire(client)
         return self._script
 
 

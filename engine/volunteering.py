@@ -55,6 +55,7 @@ class Receipt:
     task_id: int
     counted: bool
     created_at: datetime
+    project_id: int
 
 
 MAX_PRELOAD = 5
@@ -159,7 +160,8 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
         # every few answers, one small read of this volunteer's answers: a flag
         # quarantined them, this answer included, so the reply says so
         answer = _Stored(answer.id, False, answer.created_at)
-    return Receipt(answer.id, task_id, answer.counted, answer.created_at)
+    return Receipt(answer.id, task_id, answer.counted, answer.created_at,
+                   claim.project_id)
 
 
 def skip_task(services: Services, identity: Identity, token: str) -> bool:

@@ -119,6 +119,7 @@ def _bad_requests(project_id: int, task_id: int, lease: str, volunteer: dict, ch
         (vh, "POST", answers, {"json": {"lease": "forged", "answer": {"label": "seal"}}}),
         (vh, "POST", answers, {"json": {"lease": lease, "answer": "seal"}}),
         (vh, "POST", answers, {"json": {"lease": lease, "answer": {"label": "walrus"}}}),
+        (vh, "POST", answers, {"json": {**good, "next": 6}}),
         (vh, "POST", f"/api/v1/tasks/{task_id + 1}/answers", {"json": good}),
     ]
 

@@ -272,6 +272,9 @@ def test_answering_everything_stores_exactly_what_was_clicked(page, live_server,
     upload(client, charity, project["id"], text_items(7), work)
     texts = task_texts(services, project["id"])
     task_id = open_project(page, live_server, project["id"])
+    calls: list[str] = []  # the API calls made while answering
+    page.on("request", lambda r: calls.append(f"{r.method} {r.url}") if "/api/" in r.url
+            else None)
 
     chosen: dict[int, str] = {}
     for step in range(len(texts)):
@@ -287,6 +290,9 @@ def test_answering_everything_stores_exactly_what_was_clicked(page, live_server,
             task_id = wait_for_new_task(page, task_id)
     expect(page.locator("#done")).to_be_visible()
     # How fast the next task appears is measured in bench/, never asserted here.
+    # One round trip a task: each answer's reply handed out the next task.
+    assert len(calls) == len(texts), calls
+    assert all(c.startswith("POST ") and c.endswith("/answers") for c in calls), calls
 
     rows = answers_of(services, volunteer_id(services, page))
     assert len(rows) == len(texts)

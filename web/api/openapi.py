@@ -113,7 +113,10 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      {"200": "task and lease", "204": "nothing left for this volunteer",
       "409": "the project is paused or completed: no tasks are handed out",
       "429": "the volunteer holds max_leases live leases: answer or skip one (Retry-After)"}),
-    ("post", "/tasks/{task_id}/answers", "Answer a leased task", VOLUNTEER, AnswerCreate,
+    ("post", "/tasks/{task_id}/answers",
+     "Answer a leased task; with `next`: N > 0 the reply's `next` also leases the next "
+     "task(s) of its project, as GET .../tasks/next?count=N would (null: nothing left; "
+     "`next_error` says why none could be handed out)", VOLUNTEER, AnswerCreate,
      {"201": "stored", "409": "already answered",
       "410": "lease gone, or the task was skipped", "422": "invalid answer",
       "429": "too many answers (rate limit, Retry-After)"}),

@@ -30,6 +30,13 @@ JOB = _object(id=_INT, project=_INT, kind=_TEXT, state=_TEXT, priority=_INT,
               created_at=_TIME)
 HANDOUT = _object(task=_object(id=_INT, type=_TEXT, payload={}),
                   lease=_object(token=_TEXT, expires_at=_TEXT))
+# `next` (and `next_error`) only when the answer asked for the next task
+ANSWERED = _object(id=_INT, task=_INT, counted=_BOOL, created_at=_TIME)
+ANSWERED["properties"] = {
+    **ANSWERED["properties"],
+    "next": {**HANDOUT, "nullable": True, "properties": {
+        **HANDOUT["properties"], "queue": {"type": "array", "items": HANDOUT}}},
+    "next_error": _object(status=_INT, code=_TEXT, message=_TEXT)}
 
 # (method, path) -> (status, JSON schema of the reply's body)
 REPLIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
@@ -45,8 +52,7 @@ REPLIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("get", "/jobs/{job_id}"): ("200", JOB),
     ("post", "/jobs/{job_id}/rerun"): ("202", JOB),
     ("get", "/projects/{project_id}/tasks/next"): ("200", HANDOUT),
-    ("post", "/tasks/{task_id}/answers"): ("201", _object(id=_INT, task=_INT, counted=_BOOL,
-                                                          created_at=_TIME)),
+    ("post", "/tasks/{task_id}/answers"): ("201", ANSWERED),
     ("delete", "/leases/{token}"): ("200", _object(released=_BOOL)),
     ("post", "/leases/{token}/extend"): ("200", _object(token=_TEXT, expires_at=_TEXT)),
 }

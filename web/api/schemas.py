@@ -131,6 +131,9 @@ class NextQuery(Schema):
 class AnswerCreate(Schema):
     lease = fields.String(required=True, validate=validate.Length(min=1, max=300))
     answer = fields.Raw(required=True)
+    # N > 0: the reply also hands out the next task (and N - 1 more to preload),
+    # as GET .../tasks/next?count=N would: a volunteer's cycle in one call
+    next = fields.Integer(strict=True, validate=validate.Range(min=0, max=5), load_default=0)
 
 
 class ResultsQuery(Schema):

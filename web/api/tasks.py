@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from flask import request
 
+from engine.errors import BitesizeError
 from engine.identity import Identity
 from engine.services import Services
 from engine.volunteering import extend_lease, next_tasks, skip_task, submit_answer
 from web.api import bp, serialize
 from web.api.schemas import AnswerCreate, NextQuery, load_body, load_query
 from web.auth import identity
+from web.errors import describe
 from web.services import services
 
 # Built once: a marshmallow schema holds no per-load state, and building one per
@@ -58,10 +60,29 @@ def submit_answer_(task_id: int):
 
 
 def answer_reply(svc: Services, caller: Identity, task_id: int, data: dict) -> dict:
-    """The body of the 201 to POST .../answers, for a body checked by ANSWER_CREATE."""
+    """The body of the 201 to POST .../answers, for a body checked by ANSWER_CREATE.
+
+    With `next` > 0 it also holds `next`: what GET .../tasks/next?count=N would
+    have answered for the answer's project (null for its 204), leased after the
+    answer is stored, so the answer's lease no longer counts against the cap.
+    The answer is stored whatever happens to the hand-out: if that fails (the
+    project was paused, the volunteer holds too many leases), the reply is
+    still the answer's 201, with `next` null and `next_error` saying why."""
     receipt = submit_answer(svc, caller, task_id, data["lease"], data["answer"])
-    return {"id": receipt.answer_id, "task": receipt.task_id, "counted": receipt.counted,
-            "created_at": serialize.iso(receipt.created_at)}
+    reply = {"id": receipt.answer_id, "task": receipt.task_id, "counted": receipt.counted,
+             "created_at": serialize.iso(receipt.created_at)}
+    if data.get("next"):
+        reply.update(_next_after(svc, caller, receipt.project_id, data["next"]))
+    return reply
+
+
+def _next_after(svc: Services, caller: Identity, project_id: int, count: int) -> dict:
+    try:
+        return {"next": next_reply(svc, caller, project_id, count)}
+    except BitesizeError as exc:
+        status, code, message, _ = describe(exc)
+        return {"next": None, "next_error": {"status": status, "code": code,
+                                             "message": message}}
 
 
 @bp.delete("/leases/<token>")

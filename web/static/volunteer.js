@@ -154,15 +154,22 @@
     const sent = current;
     taskBox.classList.add("sending");
     try {
-      // Send the answer and fetch the next task at once: the next task never
-      // waits for the answer's round trip.
-      const [r, next] = await Promise.all([
-        call("POST", "/tasks/" + sent.task.id + "/answers", {lease: sent.lease.token, answer: value}),
-        fetchNext(),
-      ]);
+      // One round trip a task: the answer's reply hands out the next task too
+      // (`next`). When it could not (`next_error`) or the answer was refused,
+      // asking for the next task on its own tells why, or finds one.
+      const r = await call("POST", "/tasks/" + sent.task.id + "/answers",
+                           {lease: sent.lease.token, answer: value, next: 1});
+      let next, problem = "";
+      if (r.status === 201) {
+        const body = await r.json();
+        count += 1; answered.textContent = String(count);
+        next = body.next_error ? await fetchNext() : body.next;
+      } else {
+        if (r.status !== 409 && r.status !== 410) problem = "Your answer was not taken: " + await message(r);
+        next = await fetchNext();
+      }
       show(next);
-      if (r.status === 201) { count += 1; answered.textContent = String(count); }
-      else if (r.status !== 409 && r.status !== 410) say("Your answer was not taken: " + await message(r));
+      if (problem) say(problem);
     } catch (e) {
       say("Sorry: " + e.message);
     } finally {

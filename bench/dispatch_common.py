@@ -50,11 +50,11 @@ class Sizes:
 
 
 FULL = Sizes(lua_pool=30_000, lua_rounds=8, lua_seconds=0.6,
-             http_tasks=20_000, http_rounds=3, trivial_seconds=6, volunteer_seconds=12,
+             http_tasks=50_000, http_rounds=3, trivial_seconds=6, volunteer_seconds=12,
              warmup_seconds=2, small_pool=1_000, large_pool=1_000_000, checkouts=2_000,
              memory_tasks=100_000)
 QUICK = Sizes(lua_pool=5_000, lua_rounds=2, lua_seconds=0.3,
-              http_tasks=2_000, http_rounds=1, trivial_seconds=2, volunteer_seconds=3,
+              http_tasks=4_000, http_rounds=1, trivial_seconds=2, volunteer_seconds=3,
               warmup_seconds=1, small_pool=1_000, large_pool=50_000, checkouts=400,
               memory_tasks=10_000)
 

@@ -236,7 +236,7 @@ def measure_http(services: Services, sizes: Sizes) -> dict:
     env = gunicorn_env(services.settings)
     logs = services.settings.instance_path
     redis_cpu = redis_cpu_reader(services.redis)
-    windows = {"trivial": [], "volunteer": []}
+    windows = {"trivial": [], "volunteer": [], "one_call": []}
     with running_gunicorn("web:create_app()", ROOT, env, "/api/v1/openapi.json",
                           logs / "gunicorn-bitesize.log") as bitesize, \
             running_gunicorn("trivial_app:app", BENCH_DIR, env, "/ok",
@@ -247,6 +247,9 @@ def measure_http(services: Services, sizes: Sizes) -> dict:
             windows["volunteer"].append(drive(bitesize, "volunteer", sizes.volunteer_seconds,
                                               sizes.warmup_seconds, redis_cpu, project_id,
                                               seed=100 * n + 51))
+            windows["one_call"].append(drive(bitesize, "one_call", sizes.volunteer_seconds,
+                                             sizes.warmup_seconds, redis_cpu, project_id,
+                                             seed=100 * n + 76))
     tracebacks = (logs / "gunicorn-bitesize.log").read_text().count("Traceback")
     return {**summarise_http(windows, sizes, setup_seconds, tracebacks),
             "rate_limits": env["BITESIZE_RATE_LIMITS"] != "0"}
@@ -287,6 +290,22 @@ def summarise_http(windows: dict[str, list[dict]], sizes: Sizes, setup_seconds: 
     rounds = [_round(t, v) for t, v in zip(windows["trivial"], windows["volunteer"], strict=True)]
     cpu_trivial = cpu_ms_per("trivial", len(trivial))
     cpu_cycle = cpu_ms_per("volunteer", cycles)
+    # The page's cycle: one POST .../answers with "next": 1 per task
+    one_cycles = sum(w["cycles"] for w in windows["one_call"])
+    one_rate = one_cycles / seconds("one_call")
+    one_rounds = [_round(t, v) for t, v in zip(windows["trivial"], windows["one_call"],
+                                               strict=True)]
+    cpu_one = cpu_ms_per("one_call", one_cycles)
+    one_call = {
+        "cycles_per_s": one_rate, "ratio": one_rate / trivial_rate,
+        "ratio_range": (min(r["ratio"] for r in one_rounds),
+                        max(r["ratio"] for r in one_rounds)),
+        "cpu_cost_ratio": ratio(cpu_trivial["ours"], cpu_one["ours"]),
+        "latency_ms": {"answer_next": summarise(pooled("one_call", "answer_next")),
+                       "next": summarise(pooled("one_call", "next"))},
+        "cpu_ms_per_cycle": cpu_one, "per_round": one_rounds,
+        "errors": errors("one_call"),
+    }
     return {
         "tasks": sizes.http_tasks, "strategy": HTTP_STRATEGY, "setup_seconds": setup_seconds,
         "rounds": sizes.http_rounds,
@@ -309,6 +328,7 @@ def summarise_http(windows: dict[str, list[dict]], sizes: Sizes, setup_seconds: 
         # that the same code measures a few points apart from one round to the next.
         "ratio_range": (min(r["ratio"] for r in rounds), max(r["ratio"] for r in rounds)),
         "errors": {"trivial": errors("trivial"), "volunteer": errors("volunteer")},
+        "one_call": one_call,
         "server_tracebacks": tracebacks,
     }
 

@@ -96,6 +96,41 @@ def volunteer_loop(conn, config: dict, rec: Recorder, rng: random.Random) -> Non
             rec.cycles += 1
 
 
+def one_call_loop(conn, config: dict, rec: Recorder, rng: random.Random) -> None:
+    """As volunteer_loop, the way the volunteer page works: each answer asks for the
+    next task in its reply ("next": 1), so a cycle is one request. GET .../tasks/next
+    only starts the chain, or restarts it when an answer handed out nothing."""
+    status, data, _ = timed(conn, "POST", "/api/v1/volunteers")
+    if status != 201:
+        raise RuntimeError(f"POST /api/v1/volunteers answered {status}: {data[:200]!r}")
+    auth = {"Authorization": f"Bearer {json.loads(data)['token']}"}
+    post = {**auth, "Content-Type": "application/json"}
+    labels = config["labels"]
+    next_path = f"/api/v1/projects/{config['project']}/tasks/next"
+    handed = None
+    while time.time() < rec.end:
+        if handed is None:
+            status, data, seconds = timed(conn, "GET", next_path, headers=auth)
+            if status != 200:
+                rec.error(f"next {status}")
+                continue
+            rec.add("next", seconds)
+            handed = json.loads(data)
+        label = labels[0] if rng.random() < 0.9 else rng.choice(labels)
+        body = json.dumps({"lease": handed["lease"]["token"], "answer": {"label": label},
+                           "next": 1})
+        status, data, seconds = timed(conn, "POST", f"/api/v1/tasks/{handed['task']['id']}/answers",
+                                      body=body, headers=post)
+        handed = None
+        if status != 201:
+            rec.error(f"answer {status}")
+            continue
+        rec.add("answer_next", seconds)
+        handed = json.loads(data).get("next")
+        if rec.in_window():
+            rec.cycles += 1
+
+
 def worker(config: dict, rec: Recorder, seed: int) -> None:
     """One connection's thread; an exception is recorded, and the thread starts over."""
     url = urlsplit(config["base"])
@@ -105,6 +140,8 @@ def worker(config: dict, rec: Recorder, seed: int) -> None:
         try:
             if config["mode"] == "trivial":
                 trivial_loop(conn, config, rec)
+            elif config["mode"] == "one_call":
+                one_call_loop(conn, config, rec, rng)
             else:
                 volunteer_loop(conn, config, rec, rng)
         except (OSError, http.client.HTTPException, RuntimeError) as exc:

@@ -81,6 +81,7 @@ def test_report_has_every_part_and_target(bench, services, tmp_path):
 def _window(seconds: float, kind: str, requests: int, cycles: int = 0) -> dict:
     """What drive() returns for one window, with made-up counts."""
     latencies = {kind: [5.0] * requests} if kind == "trivial" else {
+        "answer_next": [12.0] * cycles} if kind == "one_call" else {
         "next": [9.0] * cycles, "answer": [11.0] * cycles}
     return {"seconds": seconds, "cycles": cycles, "latencies_ms": latencies, "errors": {},
             "cpu_seconds": {"gunicorn": 1.0, "redis": 0.1, "client": 0.5, "others": 0.0},
@@ -92,7 +93,9 @@ def test_http_summary_gives_each_rounds_ratio_and_their_range(bench):
 
     windows = {"trivial": [_window(2, "trivial", 2000), _window(2, "trivial", 3000)],
                "volunteer": [_window(4, "volunteer", 0, cycles=1000),
-                             _window(4, "volunteer", 0, cycles=1200)]}
+                             _window(4, "volunteer", 0, cycles=1200)],
+               "one_call": [_window(4, "one_call", 0, cycles=1500),
+                            _window(4, "one_call", 0, cycles=1700)]}
     sizes = bench.Sizes(**{**bench.asdict(bench.QUICK), "http_rounds": 2})
     summary = dispatch_http.summarise_http(windows, sizes, setup_seconds=1.0, tracebacks=0)
     assert [r["ratio"] for r in summary["per_round"]] == pytest.approx([0.25, 0.2])
@@ -101,3 +104,11 @@ def test_http_summary_gives_each_rounds_ratio_and_their_range(bench):
     report = bench.build_report({"http": summary}, {}, sizes, quick=True)
     table = bench.format_table(bench.table_rows(report))
     assert "22% (20%-25%)" in table and "MISSED" in table
+    # the page's one-call cycle, measured in the same rounds against the same trivial windows
+    one = summary["one_call"]
+    assert [r["ratio"] for r in one["per_round"]] == pytest.approx([1500 / 4 / 1000,
+                                                                     1700 / 4 / 1500])
+    assert one["ratio"] == pytest.approx((3200 / 8) / (5000 / 4))
+    assert one["latency_ms"]["answer_next"]["count"] == 3200
+    assert report["targets"]["http_one_call_ratio"]["met"]
+    assert "32% (28%-38%)" in table and "one-call cycles" in table

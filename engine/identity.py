@@ -29,7 +29,7 @@ from engine.errors import (
     PermissionDeniedError,
 )
 from engine.services import Services
-from engine.store.models import ApiToken, Organisation, User, Volunteer, utcnow
+from engine.store.models import ApiToken, Organisation, User, Volunteer, aware, utcnow
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600
@@ -101,11 +101,12 @@ def authenticate(services: Services, token: str | None) -> Identity:
     if cached:
         identity = Identity(**json.loads(cached))
     else:
-        identity = _lookup(services, token, digest)
+        identity, lifetime = _lookup(services, token, digest)
         # NX: a lookup that read SQL just before a revocation must not overwrite
-        # the revocation's tombstone with the identity it found.
+        # the revocation's tombstone with the identity it found. A token that
+        # expires is cached no longer than it lives.
         services.redis.set(_cache_key(digest), json.dumps(identity.__dict__),
-                           ex=CACHE_SECONDS, nx=True)
+                           ex=max(1, min(CACHE_SECONDS, lifetime)), nx=True)
     if identity.is_volunteer:
         if len(local) >= LOCAL_MAX:
             local.clear()
@@ -124,21 +125,34 @@ def _local_cache(services: Services) -> dict[str, tuple[float, Identity]]:
     return cache
 
 
-def _lookup(services: Services, token: str, digest: str) -> Identity:
+def _lookup(services: Services, token: str, digest: str) -> tuple[Identity, int]:
+    """The token's identity and how many more seconds it lives (CACHE_SECONDS for
+    tokens that do not expire)."""
     with services.db.session() as session:
         if token.startswith(VOLUNTEER_PREFIX):
             volunteer = session.scalar(select(Volunteer).where(Volunteer.token_hash == digest))
             if volunteer is not None and not volunteer.blocked:
-                return Identity("volunteer", volunteer.id)
+                return Identity("volunteer", volunteer.id), CACHE_SECONDS
         elif token.startswith(USER_PREFIX):
             user = session.scalar(select(User).where(User.token_hash == digest))
+            lifetime = CACHE_SECONDS
             if user is None:  # an organisation's token, made in the console
-                user = session.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id)
-                                      .where(ApiToken.token_hash == digest,
-                                             ApiToken.revoked_at.is_(None)))
-            if user is not None:
-                return Identity("user", user.id, user.organisation_id, user.role)
+                found = session.execute(
+                    select(User, ApiToken.expires_at)
+                    .join(ApiToken, ApiToken.user_id == User.id)
+                    .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))).first()
+                user, lifetime = found if found else (None, None)
+                lifetime = _seconds_left(lifetime)
+            if user is not None and lifetime > 0:
+                return Identity("user", user.id, user.organisation_id, user.role), lifetime
     raise AuthenticationError("this token is not valid")
+
+
+def _seconds_left(expires_at) -> int:
+    """Whole seconds until a token's expiry (0 once passed); CACHE_SECONDS if none."""
+    if expires_at is None:
+        return CACHE_SECONDS
+    return max(0, int((aware(expires_at) - utcnow()).total_seconds()))
 
 
 def _cache_key(digest: str) -> str:

@@ -67,13 +67,18 @@ def trivial_loop(conn, config: dict, rec: Recorder) -> None:
             rec.error(f"trivial {status}")
 
 
-def volunteer_loop(conn, config: dict, rec: Recorder, rng: random.Random) -> None:
-    """A new anonymous volunteer who takes the next task and answers it, again and again."""
+def sign_up(conn) -> tuple[dict, dict]:
+    """A new anonymous volunteer: the headers of their GETs and of their JSON POSTs."""
     status, data, _ = timed(conn, "POST", "/api/v1/volunteers")
     if status != 201:
         raise RuntimeError(f"POST /api/v1/volunteers answered {status}: {data[:200]!r}")
     auth = {"Authorization": f"Bearer {json.loads(data)['token']}"}
-    post = {**auth, "Content-Type": "application/json"}
+    return auth, {**auth, "Content-Type": "application/json"}
+
+
+def volunteer_loop(conn, config: dict, rec: Recorder, rng: random.Random) -> None:
+    """A new anonymous volunteer who takes the next task and answers it, again and again."""
+    auth, post = sign_up(conn)
     labels = config["labels"]
     next_path = f"/api/v1/projects/{config['project']}/tasks/next"
     while time.time() < rec.end:
@@ -100,11 +105,7 @@ def one_call_loop(conn, config: dict, rec: Recorder, rng: random.Random) -> None
     """As volunteer_loop, the way the volunteer page works: each answer asks for the
     next task in its reply ("next": 1), so a cycle is one request. GET .../tasks/next
     only starts the chain, or restarts it when an answer handed out nothing."""
-    status, data, _ = timed(conn, "POST", "/api/v1/volunteers")
-    if status != 201:
-        raise RuntimeError(f"POST /api/v1/volunteers answered {status}: {data[:200]!r}")
-    auth = {"Authorization": f"Bearer {json.loads(data)['token']}"}
-    post = {**auth, "Content-Type": "application/json"}
+    auth, post = sign_up(conn)
     labels = config["labels"]
     next_path = f"/api/v1/projects/{config['project']}/tasks/next"
     handed = None

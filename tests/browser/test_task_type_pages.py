@@ -55,6 +55,8 @@ def open_page(page, live_server, project_id) -> int:
 
 
 def only_answer(services, page) -> dict:
+    # the page moves on at once and sends the answer meanwhile: wait until sent
+    expect(page.locator("#volunteer")).to_have_attribute("data-outbox", "0")
     (answer,) = answers_of(services, volunteer_id(services, page))
     return answer.value
 

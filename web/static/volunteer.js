@@ -1,5 +1,16 @@
-// The answering page: get a task, show it with the type's fragment, send the
-// answer, show the next one. Talks only to the public JSON API.
+// The answering page: get tasks, show one with the type's fragment once its
+// picture has loaded, send the answer, show the next one. Talks only to the
+// public JSON API.
+//
+// Never the wrong picture: a task's answer controls are disabled (the
+// fieldset around the fragment) until every picture of that task has loaded.
+// Never a lost answer: an answer goes into an outbox kept in localStorage
+// before anything is sent, and stays there until the server has it; sending
+// retries with back-off (the lease token makes a repeat harmless), survives
+// reloads and waits out being offline. Meanwhile the volunteer goes on with
+// the tasks already preloaded: the page keeps PRELOAD leased tasks beyond the
+// one on screen, topped up by each answer's reply ("next": N), and extends
+// leases that would end while the volunteer is still at work.
 (function () {
   "use strict";
   const root = document.getElementById("volunteer");
@@ -11,6 +22,9 @@
   const done = document.getElementById("done");
   const actions = document.getElementById("actions");
   const answered = document.getElementById("answered");
+  const controls = document.getElementById("task-controls");
+  const skipButton = document.getElementById("skip");
+  const waiting = document.getElementById("waiting");
   // A type whose answer is more than one click (tags, text, boxes, numbers)
   // registers hooks from a <script> in its fragment, before this file runs:
   //   window.bitesizeTaskTypes[name] = {
@@ -25,9 +39,15 @@
   const preview = "preview" in root.dataset
     ? JSON.parse(document.getElementById("preview-task").textContent) : null;
   const PREVIEW_NOTE = "Preview: this answer is not sent";
-  let current = null;   // {task, lease}
-  let busy = false;
+  const PRELOAD = 2;     // leased tasks kept ready beyond the one on screen
+  let current = null;   // {task, lease}: on screen
+  let queue = [];       // leased, pictures preloading, not shown yet
+  let loading = false;  // the task on screen waits for its pictures
+  let busy = false;     // a skip or a first fetch is under way
   let count = 0;
+  let lastActivity = Date.now();  // leases are extended only for someone at work
+  let nothingLeft = false;  // an answer's reply found no next task to hand out
+  const LOADING = "Loading the picture…";
 
   function say(text) { status.textContent = text; status.hidden = !text; }
 
@@ -95,44 +115,115 @@
     });
   }
 
-  // The task on screen and its lease, kept for this tab: a reload shows the same
-  // task again while its lease lasts, instead of leasing another and leaving
-  // this one held (a volunteer holds only a few leases at once).
-  const SHOWN = "bitesize.shown." + projectId;
-  const shown = {
+  // What this tab holds (the task on screen and the preloaded ones, with their
+  // leases): a reload shows them again while their leases last, instead of
+  // leasing others and leaving these held (a volunteer holds only a few
+  // leases at once).
+  const HELD = "bitesize.held." + projectId;
+  function live(h) { return h && Date.parse(h.lease.expires_at) - Date.now() > 5000; }
+  const held = {
     get: function () {
       try {
-        const saved = JSON.parse(sessionStorage.getItem(SHOWN));
-        const left = saved && Date.parse(saved.lease.expires_at) - Date.now();
-        return left > 5000 ? saved : null;
-      } catch (e) { return null; }
+        const saved = JSON.parse(sessionStorage.getItem(HELD)) || {};
+        return {current: live(saved.current) ? saved.current : null,
+                queue: (saved.queue || []).filter(live)};
+      } catch (e) { return {current: null, queue: []}; }
     },
-    set: function (v) {
-      try {
-        if (v && !preview) sessionStorage.setItem(SHOWN, JSON.stringify(v));
-        else sessionStorage.removeItem(SHOWN);
-      } catch (e) { /* not kept: a reload leases another task */ }
+    save: function () {
+      if (preview) return;
+      try { sessionStorage.setItem(HELD, JSON.stringify({current, queue})); }
+      catch (e) { /* not kept: a reload leases other tasks */ }
     },
   };
 
-  function show(next) {
-    current = next;
-    shown.set(next);
-    if (!next) {
+  // Answers not yet taken by the server, oldest first, kept in localStorage
+  // (memory where storage is refused) so that a reload or a crash loses none.
+  const OUTBOX = "bitesize.outbox." + projectId;
+  const outbox = {
+    items: [],
+    load: function () {
+      try { this.items = JSON.parse(localStorage.getItem(OUTBOX)) || []; } catch (e) { this.items = []; }
+    },
+    save: function () {
+      try { localStorage.setItem(OUTBOX, JSON.stringify(this.items)); } catch (e) { /* memory only */ }
+      const n = this.items.length;
+      root.dataset.outbox = String(n);  // what is still to send, for anyone to see
+      waiting.hidden = n === 0;
+      waiting.textContent = n === 1 ? "1 answer waiting to send" : n + " answers waiting to send";
+    },
+  };
+
+  function sources(payload) {
+    const urls = [];
+    taskBox.querySelectorAll("[data-bind-src]").forEach(function (el) {
+      const v = payload[el.dataset.bindSrc];
+      if (v) urls.push(v);
+    });
+    return urls;
+  }
+
+  function preload(handout) {
+    sources(handout.task.payload).forEach(function (url) { new Image().src = url; });
+  }
+
+  function enqueue(reply) {
+    if (!reply) return;
+    [reply, ...(reply.queue || [])].forEach(function (h) {
+      const fresh = {task: h.task, lease: h.lease};
+      fresh.term = Date.parse(h.lease.expires_at) - Date.now();
+      if (!queue.some(function (q) { return q.task.id === fresh.task.id; }) &&
+          !(current && current.task.id === fresh.task.id)) {
+        queue.push(fresh);
+        preload(fresh);
+      }
+    });
+    held.save();
+  }
+
+  // Controls stay disabled (not merely covered) until the task's pictures have
+  // loaded: nothing can answer a picture that is not on screen yet.
+  function setLoading(on) {
+    loading = on;
+    controls.disabled = on;
+    skipButton.disabled = on && !current;
+    taskBox.setAttribute("aria-busy", on ? "true" : "false");
+    taskBox.classList.toggle("loading", on);
+  }
+
+  async function show(next) {
+    current = next || null;
+    held.save();
+    if (!current) {
+      setLoading(false);
       const wasHidden = done.hidden;
       taskBox.hidden = true; actions.hidden = true; done.hidden = false; say("");
       if (wasHidden) done.focus();  // keyboard and screen-reader users learn it at once
       return;
     }
-    bind(next.task.payload);
-    taskBox.dataset.task = next.task.id;
-    taskBox.hidden = false; actions.hidden = false; done.hidden = true; say("");
-    if (hooks.show) hooks.show(taskBox, next.task.payload, next.task);
+    const shown = current;
+    setLoading(true);
+    say(LOADING);
+    bind(shown.task.payload);
+    taskBox.dataset.task = shown.task.id;
+    taskBox.hidden = false; actions.hidden = false; done.hidden = true;
+    let failed = false;
+    await Promise.all(Array.from(taskBox.querySelectorAll("img[data-bind-src]:not([hidden])"))
+      .map(function (img) { return img.decode().catch(function () { failed = true; }); }));
+    if (current !== shown) return;  // skipped or replaced meanwhile
+    setLoading(false);
+    if (failed) {
+      say("This picture could not be loaded: skip it (S) to get another.");
+      controls.disabled = true;
+    } else if (status.textContent === LOADING) {
+      say("");  // a message said meanwhile (an answer refused) stays
+    }
+    if (hooks.show) hooks.show(taskBox, shown.task.payload, shown.task);
   }
 
-  async function fetchNext() {
+  async function fetchNext(count) {
     if (preview) return preview;
-    const r = await call("GET", "/projects/" + projectId + "/tasks/next");
+    const path = "/projects/" + projectId + "/tasks/next" + (count > 1 ? "?count=" + count : "");
+    const r = await call("GET", path);
     if (r.status === 204) return null;
     if (!r.ok) throw new Error(await message(r));
     return r.json();
@@ -142,51 +233,133 @@
     try { return (await r.json()).error.message; } catch (e) { return "error " + r.status; }
   }
 
-  async function load() {
-    const saved = preview ? null : shown.get();
-    try { show(saved || await fetchNext()); } catch (e) { say("Sorry: " + e.message); }
-  }
-
-  async function answer(value) {
-    if (busy || !current) return;
-    if (preview) { say(PREVIEW_NOTE); return; }
+  // The next task on screen: a preloaded one at once, else one asked for now.
+  async function advance() {
+    if (queue.length) { show(queue.shift()); return; }
+    if (nothingLeft && !outbox.items.length) { show(null); return; }
+    if (outbox.items.length && sending) {
+      // the reply to the answer on its way hands out the next task
+      current = null; setLoading(true);
+      taskBox.hidden = true; actions.hidden = true;
+      say("Loading a task…");
+      return;
+    }
     busy = true;
-    const sent = current;
-    taskBox.classList.add("sending");
     try {
-      // One round trip a task: the answer's reply hands out the next task too
-      // (`next`). When it could not (`next_error`) or the answer was refused,
-      // asking for the next task on its own tells why, or finds one.
-      const r = await call("POST", "/tasks/" + sent.task.id + "/answers",
-                           {lease: sent.lease.token, answer: value, next: 1});
-      let next, problem = "";
-      if (r.status === 201) {
-        const body = await r.json();
-        count += 1; answered.textContent = String(count);
-        next = body.next_error ? await fetchNext() : body.next;
-      } else {
-        if (r.status !== 409 && r.status !== 410) problem = "Your answer was not taken: " + await message(r);
-        next = await fetchNext();
-      }
-      show(next);
-      if (problem) say(problem);
+      const reply = await fetchNext(1 + PRELOAD);
+      if (reply) enqueue(reply);
+      await show(queue.shift() || null);
     } catch (e) {
       say("Sorry: " + e.message);
-    } finally {
-      taskBox.classList.remove("sending");
-      busy = false;
-    }
+    } finally { busy = false; }
+  }
+
+  async function load() {
+    if (preview) { show(preview); return; }
+    const saved = held.get();
+    queue = saved.queue;
+    queue.forEach(preload);
+    outbox.load();
+    outbox.save();
+    if (saved.current) show(saved.current); else await advance();
+    flush();
+  }
+
+  // --- sending ---------------------------------------------------------------
+  let sending = false;
+  let retryAt = 0, retryTimer = null, backoff = 0;
+
+  function retryLater(seconds) {
+    backoff = Math.min(backoff ? backoff * 2 : 1, 30);
+    const wait = Math.max(seconds || 0, backoff);
+    retryAt = Date.now() + wait * 1000;
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(flush, wait * 1000);
+    if (!current) say("Your answers are kept here and sent when the connection is back.");
+  }
+
+  async function flush() {
+    if (sending || !outbox.items.length || Date.now() < retryAt) return;
+    sending = true;
+    try {
+      while (outbox.items.length) {
+        const item = outbox.items[0];
+        const want = Math.max(0, PRELOAD + (current ? 0 : 1) - queue.length);
+        let r;
+        try {
+          r = await call("POST", "/tasks/" + item.task + "/answers",
+                         {lease: item.lease, answer: item.answer, next: want});
+        } catch (e) { retryLater(); return; }  // offline: kept, sent when back
+        if (r.status >= 500 || r.status === 429 || r.status === 408) {
+          retryLater(Number(r.headers.get("Retry-After")) || 0);
+          return;
+        }
+        outbox.items.shift();
+        outbox.save();
+        backoff = 0;
+        if (r.status === 201) {
+          const reply = await r.json();
+          count += 1; answered.textContent = String(count);
+          if (want > 0) nothingLeft = reply.next === null && !reply.next_error;
+          enqueue(reply.next);
+        } else if (r.status !== 409 && r.status !== 410) {
+          // refused for good (the labels changed under this page, say): said, not retried
+          say("Your answer was not taken: " + await message(r));
+        }
+        if (!current && !busy) await advance();
+      }
+    } finally { sending = false; }
+    if (!current && !busy && !queue.length) await advance();
+  }
+
+  function answer(value) {
+    if (busy || loading || !current) return;
+    if (preview) { say(PREVIEW_NOTE); return; }
+    const sent = current;
+    // into the outbox before anything else: from here on it cannot be lost
+    outbox.items.push({task: sent.task.id, lease: sent.lease.token, answer: value});
+    outbox.save();
+    current = null;
+    if (queue.length) show(queue.shift());  // at once: the next one is preloaded
+    flush();  // asks for as many tasks as the queue lacks, with the answer
+    if (!current) advance();  // nothing was preloaded: the answer's reply brings it
   }
 
   async function skip() {
     if (busy || !current) return;
     if (preview) { say("Preview: skipping is not sent either"); return; }
     busy = true;
+    const skipped = current;
     try {
-      await call("DELETE", "/leases/" + encodeURIComponent(current.lease.token));
-      show(await fetchNext());
-    } catch (e) { say("Sorry: " + e.message); } finally { busy = false; }
+      await call("DELETE", "/leases/" + encodeURIComponent(skipped.lease.token));
+    } catch (e) { /* its lease simply runs out */ }
+    busy = false;
+    current = null;
+    await advance();
   }
+
+  // Leases of the tasks this tab holds are extended before they end, as long
+  // as someone is at work here (a key or a click since the lease began).
+  async function keepLeases() {
+    const now = Date.now();
+    for (const h of [current, ...queue]) {
+      if (!h || document.visibilityState !== "visible") continue;
+      const left = Date.parse(h.lease.expires_at) - now;
+      const term = h.term || left;
+      if (left > term / 3 || lastActivity < Date.parse(h.lease.expires_at) - term) continue;
+      try {
+        const r = await call("POST", "/leases/" + encodeURIComponent(h.lease.token) + "/extend");
+        if (r.ok) h.lease.expires_at = (await r.json()).expires_at;
+        else if (h !== current) queue = queue.filter(function (q) { return q !== h; });
+      } catch (e) { /* offline: tried again on the next round */ }
+    }
+    held.save();
+  }
+
+  ["keydown", "pointerdown", "input"].forEach(function (kind) {
+    document.addEventListener(kind, function () { lastActivity = Date.now(); }, true);
+  });
+  window.addEventListener("online", function () { retryAt = 0; flush(); });
 
   taskBox.addEventListener("click", function (ev) {
     const el = ev.target.closest("[data-answer]");
@@ -196,19 +369,21 @@
     const form = ev.target.closest("form[data-answer-form]");
     if (!form) return;
     ev.preventDefault();
+    if (loading) return;
     let value;
     try { value = hooks.collect ? hooks.collect(taskBox, form) : Object.fromEntries(new FormData(form)); }
     catch (e) { say(e.message); return; }
     if (value !== undefined && value !== null) answer(value);
   });
-  document.getElementById("skip").addEventListener("click", skip);
+  skipButton.addEventListener("click", skip);
   document.addEventListener("keydown", function (ev) {
     // A held key repeats: it must not answer the tasks that follow unseen.
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
     if (ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]")) return;
     if (ev.key === "s" || ev.key === "S") { skip(); return; }
     const el = taskBox.querySelector('[data-key="' + CSS.escape(ev.key) + '"]');
-    if (el && !taskBox.hidden) { ev.preventDefault(); answer(JSON.parse(el.dataset.answer)); }
+    if (el && !taskBox.hidden && !loading) { ev.preventDefault(); answer(JSON.parse(el.dataset.answer)); }
   });
+  if (!preview) setInterval(keepLeases, 2000);
   load();
 })();

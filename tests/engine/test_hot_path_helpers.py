@@ -27,7 +27,8 @@ def test_volunteer_identity_is_kept_in_process_for_a_few_seconds(services, monke
     services.redis.delete(identity_module._cache_key(token_hash(token)))
     reads = []
     monkeypatch.setattr(identity_module, "_lookup",
-                        lambda *args: reads.append(args) or Identity("volunteer", -1))
+                        lambda *args: reads.append(args) or (Identity("volunteer", -1),
+                                                             identity_module.CACHE_SECONDS))
     assert authenticate(services, token) == Identity("volunteer", volunteer_id)
     assert reads == []  # answered in process: neither Redis nor SQL asked
 

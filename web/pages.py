@@ -8,13 +8,14 @@ from __future__ import annotations
 from flask import Flask, abort, render_template, send_file, url_for
 
 from engine.errors import BitesizeError
-from engine.projects import get_project, list_projects
+from engine.projects import get_project, list_projects, project_view
 from web.services import services
 
 
 def init_app(app: Flask) -> None:
     app.add_url_rule("/", "index", index)
     app.add_url_rule("/projects/<int:project_id>", "project_page", project_page)
+    app.add_url_rule("/me", "my_volunteering", my_volunteering)
     app.add_url_rule("/media/<name>", "media", media)
 
 
@@ -30,7 +31,15 @@ def project_page(project_id: int):
     template = f"task_types/{project.task_type}.html"
     api_base = url_for("api.openapi_json").rsplit("/", 1)[0]
     return render_template("project.html", project=project, task_template=template,
-                           api_base=api_base)
+                           api_base=api_base,
+                           progress=project_view(services(), project).progress)
+
+
+def my_volunteering():
+    """The volunteer's own page: what their answers did, and a certificate to print.
+    A shell: the token lives in the browser, so static/me.js asks the API."""
+    api_base = url_for("api.openapi_json").rsplit("/", 1)[0]
+    return render_template("me.html", api_base=api_base)
 
 
 def media(name: str):

@@ -291,8 +291,9 @@ def test_answering_everything_stores_exactly_what_was_clicked(page, live_server,
     expect(page.locator("#done")).to_be_visible()
     # How fast the next task appears is measured in bench/, never asserted here.
     # One round trip a task: each answer's reply handed out the next task.
-    assert len(calls) == len(texts), calls
-    assert all(c.startswith("POST ") and c.endswith("/answers") for c in calls), calls
+    task_calls = [c for c in calls if "/tasks/" in c]  # not the thanks' /volunteers/me
+    assert len(task_calls) == len(texts), calls
+    assert all(c.startswith("POST ") and c.endswith("/answers") for c in task_calls), calls
 
     rows = answers_of(services, volunteer_id(services, page))
     assert len(rows) == len(texts)
@@ -345,7 +346,7 @@ def test_a_reload_keeps_the_volunteer(page, live_server, client, auth, services,
     assert volunteer_id(services, page) == me
     page.keyboard.press("1")  # its lease still holds: the answer is taken
     wait_for_new_task(page, second)
-    expect(page.locator("#answered")).to_have_text("1")
+    expect(page.locator("#answered")).to_have_text("2")  # the visit's count survives it
     assert {a.task_id for a in answers_of(services, me)} == {first, second}
 
 

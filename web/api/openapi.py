@@ -108,6 +108,10 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("post", "/jobs/{job_id}/rerun", "Run a failed job again (or one whose worker stopped): it "
      "resumes, making nothing twice", OWNER, None,
      {"202": "the job, queued", "409": "the job has not failed and its worker is alive"}),
+    ("get", "/volunteers/me",
+     "The calling volunteer's record: answers, time given (hand-out to answer, at most "
+     "10 minutes a task), and per project the tasks they helped finish", VOLUNTEER, None,
+     {"200": "the record"}),
     ("get", "/projects/{project_id}/tasks/next",
      "Lease the next task (?count=N, N <= 5, also leases `queue` to preload)", VOLUNTEER, None,
      {"200": "task and lease", "204": "nothing left for this volunteer",

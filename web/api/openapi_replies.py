@@ -41,6 +41,10 @@ ANSWERED["properties"] = {
 # (method, path) -> (status, JSON schema of the reply's body)
 REPLIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("post", "/volunteers"): ("201", _object(id=_INT, token=_TEXT)),
+    ("get", "/volunteers/me"): ("200", _object(
+        id=_INT, answers=_INT, seconds=_INT, first_at=_TIME, last_at=_TIME,
+        projects={"type": "array", "items": _object(id=_INT, name=_TEXT, answers=_INT,
+                                                     finished=_INT, seconds=_INT)})),
     ("post", "/projects"): ("201", PROJECT),
     ("get", "/projects"): ("200", _list_of("projects", PROJECT)),
     ("get", "/projects/{project_id}"): ("200", PROJECT),

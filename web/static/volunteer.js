@@ -25,6 +25,12 @@
   const controls = document.getElementById("task-controls");
   const skipButton = document.getElementById("skip");
   const waiting = document.getElementById("waiting");
+  const thanks = document.getElementById("saved");
+  const totalLine = document.getElementById("total-line");
+  const answeredTotal = document.getElementById("answered-total");
+  const progressLine = document.getElementById("project-progress");
+  const milestone = document.getElementById("milestone");
+  const milestoneText = document.getElementById("milestone-text");
   // A type whose answer is more than one click (tags, text, boxes, numbers)
   // registers hooks from a <script> in its fragment, before this file runs:
   //   window.bitesizeTaskTypes[name] = {
@@ -44,7 +50,14 @@
   let queue = [];       // leased, pictures preloading, not shown yet
   let loading = false;  // the task on screen waits for its pictures
   let busy = false;     // a skip or a first fetch is under way
+  // What this visit did (kept for the tab, like the tasks it holds) and, from
+  // the server, what this volunteer did in all: said after each answer, and
+  // at natural stopping points (MILESTONES answers this visit) with what the
+  // answers achieved.
+  const COUNT = "bitesize.count." + projectId;
+  const MILESTONES = [5, 15, 30, 50, 100, 200];
   let count = 0;
+  let total = null;  // answers in all, once the server said
   let lastActivity = Date.now();  // leases are extended only for someone at work
   let nothingLeft = false;  // an answer's reply found no next task to hand out
   const LOADING = "Loading the picture…";
@@ -254,7 +267,61 @@
     } finally { busy = false; }
   }
 
+  function number(n) { return Number(n).toLocaleString("en"); }
+
+  async function record() {
+    const r = await call("GET", "/volunteers/me");
+    if (!r.ok) throw new Error(await message(r));
+    return r.json();
+  }
+
+  async function showTotal() {
+    try { total = (await record()).answers; } catch (e) { return; }
+    answeredTotal.textContent = number(total);
+    totalLine.hidden = false;
+  }
+
+  let savedTimer = null;
+  function counted() {
+    count += 1;
+    try { sessionStorage.setItem(COUNT, String(count)); } catch (e) { /* this page only */ }
+    answered.textContent = number(count);
+    if (total !== null) { total += 1; answeredTotal.textContent = number(total); }
+    thanks.textContent = "Saved, thank you!";
+    clearTimeout(savedTimer);
+    savedTimer = setTimeout(function () { thanks.textContent = ""; }, 2500);
+    if (MILESTONES.includes(count)) celebrate();
+  }
+
+  // A natural stopping point: what this visit's answers did, and the way out.
+  async function celebrate() {
+    let finished = 0, done = null;
+    try {
+      const mine = (await record()).projects.find(function (p) { return String(p.id) === projectId; });
+      finished = mine ? mine.finished : 0;
+      const r = await fetch(api + "/projects/" + projectId);
+      if (r.ok) done = (await r.json()).progress;
+    } catch (e) { /* said without the figures */ }
+    if (done && progressLine) {
+      progressLine.textContent = number(done.retired + done.settled) + " of " + number(done.tasks) + " tasks done";
+    }
+    milestoneText.textContent = "That is " + count + " tasks this visit: thank you! " +
+      (finished ? "Your answers have helped finish " + number(finished) + " task" + (finished === 1 ? "" : "s") +
+                  " of this project so far: results the charity can use now."
+                : "Each one brings a task closer to a result the charity can use.") +
+      " Keep going, or take a break: every few minutes help.";
+    milestone.hidden = false;
+  }
+
+  document.getElementById("keep-going").addEventListener("click", function () {
+    milestone.hidden = true;
+    const first = taskBox.querySelector("button:not([disabled]), input, textarea, select");
+    if (first) first.focus();
+  });
+
   async function load() {
+    try { count = Number(sessionStorage.getItem(COUNT)) || 0; } catch (e) { count = 0; }
+    answered.textContent = number(count);
     if (preview) { show(preview); return; }
     const saved = held.get();
     queue = saved.queue;
@@ -263,6 +330,7 @@
     outbox.save();
     if (saved.current) show(saved.current); else await advance();
     flush();
+    showTotal();
   }
 
   // --- sending ---------------------------------------------------------------
@@ -299,7 +367,7 @@
         backoff = 0;
         if (r.status === 201) {
           const reply = await r.json();
-          count += 1; answered.textContent = String(count);
+          counted();
           if (want > 0) nothingLeft = reply.next === null && !reply.next_error;
           enqueue(reply.next);
         } else if (r.status !== 409 && r.status !== 410) {

@@ -1,0 +1,101 @@
+"""Seeing that it helped: the answering page's thanks, counts, progress and stopping
+points, and the volunteer's own page with its certificate, in a real Chromium."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .test_volunteer_page import (
+    make_project,
+    open_project,
+    text_items,
+    upload,
+    wait_for_new_task,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _answer(page, times: int, key: str = "1") -> None:
+    for _ in range(times):
+        shown = int(page.locator("#task").get_attribute("data-task"))
+        page.keyboard.press(key)
+        if page.locator("#done").is_hidden():
+            try:
+                wait_for_new_task(page, shown)
+            except AssertionError:
+                expect(page.locator("#done")).to_be_visible()
+
+
+def test_each_answer_is_thanked_and_counted_and_the_total_survives_a_reload(
+        page, live_server, client, auth, work):
+    charity = auth.charity()
+    project = make_project(client, charity, description="Counting penguins for science")
+    upload(client, charity, project["id"], text_items(8), work)
+    open_project(page, live_server, project["id"])
+    expect(page.locator(".project-why")).to_have_text("Counting penguins for science")
+    expect(page.locator("#project-progress")).to_have_text("0 of 8 tasks done")
+    _answer(page, 2)
+    expect(page.locator("#saved")).to_have_text("Saved, thank you!")
+    expect(page.locator("#saved")).to_have_attribute("aria-live", "polite")  # announced
+    expect(page.locator("#answered")).to_have_text("2")
+    expect(page.locator("#answered-total")).to_have_text("2")
+    page.reload()
+    expect(page.locator("#task")).to_be_visible()
+    expect(page.locator("#answered")).to_have_text("2")  # this visit, in this tab
+    expect(page.locator("#answered-total")).to_have_text("2")  # from the server
+    page.goto(live_server + f"/projects/{project['id']}")
+    expect(page.locator("#answered-total")).to_have_text("2")
+
+
+def test_a_stopping_point_says_what_the_answers_did(page, live_server, client, auth, work):
+    charity = auth.charity()
+    project = make_project(client, charity)  # one answer finishes a task
+    upload(client, charity, project["id"], text_items(7), work)
+    open_project(page, live_server, project["id"])
+    milestone = page.locator("#milestone")
+    _answer(page, 4)
+    expect(milestone).to_be_hidden()
+    _answer(page, 1)
+    expect(milestone).to_be_visible()
+    expect(milestone).to_have_attribute("role", "status")
+    expect(page.locator("#milestone-text")).to_contain_text("That is 5 tasks this visit")
+    expect(page.locator("#milestone-text")).to_contain_text("helped finish 5 tasks")
+    expect(page.locator("#project-progress")).to_have_text("5 of 7 tasks done")
+    page.get_by_role("button", name="Keep going").click()
+    expect(milestone).to_be_hidden()
+    expect(page.get_by_role("button", name=re.compile("penguin"))).to_be_focused()
+
+
+def test_the_volunteers_page_lists_what_they_did_and_prints_a_certificate(
+        page, live_server, client, auth, work, accessible):
+    charity = auth.charity()
+    project = make_project(client, charity, name="Seal counts")
+    upload(client, charity, project["id"], text_items(3), work)
+    open_project(page, live_server, project["id"])
+    _answer(page, 3)
+    expect(page.locator("#volunteer")).to_have_attribute("data-outbox", "0")
+    page.get_by_role("link", name="Your volunteering").click()
+    expect(page.get_by_role("heading", name="Your volunteering", exact=True)).to_be_visible()
+    expect(page.locator("#me-summary")).to_contain_text("You have answered 3 tasks for 1 project")
+    row = page.get_by_role("row", name=re.compile("Seal counts"))
+    expect(row).to_contain_text("3")
+    page.get_by_label("Name on the certificate").fill("Ada Lovelace")
+    expect(page.locator("#cert-name")).to_have_text("Ada Lovelace")
+    expect(page.locator("#cert-answers")).to_have_text("3")
+    accessible(page)
+    page.set_viewport_size({"width": 375, "height": 740})
+    accessible(page)
+    page.emulate_media(media="print")  # the print stylesheet: the certificate alone
+    expect(page.locator("#certificate")).to_be_visible()
+    expect(page.locator("#me-projects")).to_be_hidden()
+    expect(page.locator("header.top")).to_be_hidden()
+
+
+def test_a_volunteer_with_nothing_yet_is_told_where_to_start(page, live_server, accessible):
+    page.goto(live_server + "/me")
+    expect(page.locator("#me-status")).to_contain_text("Nothing answered on this device yet")
+    expect(page.locator("#me-record")).to_be_hidden()
+    accessible(page)

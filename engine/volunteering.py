@@ -26,10 +26,11 @@ from engine.answers import load_answer
 from engine.dispatch import leases
 from engine.dispatch.dispatcher import LeaseSkippedError, StateMissingError, Submission
 from engine.dispatch.rebuild import ensure_state
-from engine.errors import ConflictError, GoneError, NotFoundError
+from engine.errors import ConflictError, GoneError, InvalidError, NotFoundError
 from engine.identity import Identity
 from engine.quality.consensus import answer_uncounted, update_result
 from engine.quality.reliability import check_due, check_volunteer
+from engine.quality.reports import REASONS, Filed, file_report
 from engine.services import Services
 from engine.store.db import Database, insert_ignoring_duplicates
 from engine.store.models import Answer, Handout, utcnow
@@ -172,6 +173,21 @@ def skip_task(services: Services, identity: Identity, token: str) -> bool:
         claim.project_id, claim.task_id, identity.id))
 
 
+def report_task(services: Services, identity: Identity, token: str, reason: str,
+                note: str | None = None) -> Filed:
+    """Something is wrong with this task (engine.quality.reports.REASONS): the report
+    reaches the charity, and the volunteer's lease is given back as with a skip,
+    so they go on with another task and are not offered this one again."""
+    claim = _own_claim(services, identity, token)
+    if reason not in REASONS:
+        raise InvalidError(f"the reason must be one of {', '.join(REASONS)}",
+                           {"reason": "unknown reason"})
+    filed = file_report(services, claim.project_id, claim.task_id, identity.id, reason, note)
+    _healing(services, claim.project_id, lambda: services.dispatcher.release(
+        claim.project_id, claim.task_id, identity.id))
+    return filed
+
+
 def extend_lease(services: Services, identity: Identity, token: str) -> datetime:
     """The volunteer is still working: their lease runs for another full term,
     at most Settings.max_extends times (then ExtendLimitError, a 409)."""
@@ -286,4 +302,4 @@ def _healing(services: Services, project_id: int, call: Callable[[], T], tries: 
 
 
 __all__ = ["LeasedTask", "Receipt", "Submission", "extend_lease", "next_task", "next_tasks",
-           "skip_task", "submit_answer"]
+           "report_task", "skip_task", "submit_answer"]

@@ -9,6 +9,7 @@ from flask import Flask, abort, render_template, send_file, url_for
 
 from engine.errors import BitesizeError
 from engine.projects import get_project, list_projects, project_view
+from engine.quality.reports import REASONS
 from web.services import services
 
 
@@ -32,7 +33,8 @@ def project_page(project_id: int):
     api_base = url_for("api.openapi_json").rsplit("/", 1)[0]
     return render_template("project.html", project=project, task_template=template,
                            api_base=api_base,
-                           progress=project_view(services(), project).progress)
+                           progress=project_view(services(), project).progress,
+                           report_reasons=REASONS)
 
 
 def my_volunteering():

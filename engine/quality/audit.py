@@ -24,7 +24,9 @@ from engine.store.models import AuditEntry, Project, User, iso
 
 # What an entry records. "reopen" is a retired task the re-check sent back for
 # more answers; "spot_check" an admin's look at a newcomer's first answers.
-ACTIONS = ("quarantine", "clear", "block", "unblock", "settle", "spot_check", "reopen")
+# "dismiss_reports": staff found volunteers' reports of a task unfounded.
+ACTIONS = ("quarantine", "clear", "block", "unblock", "settle", "spot_check", "reopen",
+           "dismiss_reports")
 COLUMNS = ("id", "at", "who", "action", "project", "project_name", "volunteer", "task",
            "scope", "reason")
 ENGINE = "bitesize"  # who, when the engine acted by itself

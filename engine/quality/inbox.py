@@ -1,16 +1,19 @@
 """The inbox: everything that waits for a human, across the projects a caller runs.
 
-Four kinds, newest first: a quarantined volunteer (the flags stopped counting
+Five kinds, newest first: a quarantined volunteer (the flags stopped counting
 their answers; an admin blocks or clears them), a contested task (the crowd
-could not settle it; someone settles it), a failed upload job, and a webhook
-event that was given up on (dead; redeliver it once the receiver is fixed).
+could not settle it; someone settles it), a task volunteers reported as wrong
+(engine.quality.reports: blank, upsetting, unreadable; settle it or dismiss
+the reports), a failed upload job, and a webhook event that was given up on
+(dead; redeliver it once the receiver is fixed). A reported task is listed
+as reported only, even when its reports took it out of circulation.
 Each row names where to act: project, volunteer, task, job or event.
 
-Admins (and platform admins) see all four in the projects they moderate;
-charity members see tasks, jobs and webhooks of their organisation's projects
+Admins (and platform admins) see all five in the projects they moderate;
+charity members see tasks, reports, jobs and webhooks of their organisation's projects
 (volunteers are an admin's business).
 
-Paging merges the four sources in Python: for page (offset, limit) it reads
+Paging merges the five sources in Python: for page (offset, limit) it reads
 at most offset + limit rows of each, newest first (ties by id), which is exact
 and cheap for the pages a person reads; the offset is capped (MAX_OFFSET).
 """
@@ -18,13 +21,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from engine.identity import Identity
 from engine.services import Services
-from engine.store.models import Job, Project, Result, Task, VolunteerStat, WebhookEvent, aware
+from engine.store.models import (
+    Job,
+    Project,
+    Result,
+    Task,
+    TaskReport,
+    VolunteerStat,
+    WebhookEvent,
+    aware,
+)
 
-KINDS = ("volunteer", "task", "job", "webhook")
+KINDS = ("volunteer", "task", "report", "job", "webhook")
 MAX_OFFSET = 10_000  # deeper than anyone pages; filter by kind or project instead
 
 
@@ -59,7 +71,7 @@ def inbox(services: Services, identity: Identity, limit: int = 50, offset: int =
 def _kinds(identity: Identity) -> tuple[str, ...]:
     if identity.is_platform_admin or identity.moderates(identity.organisation_id):
         return KINDS
-    return ("task", "job", "webhook")
+    return ("task", "report", "job", "webhook")
 
 
 def _projects(session, identity: Identity, project_id: int | None):
@@ -84,7 +96,20 @@ def _tasks(projects):
     since = func.coalesce(Result.updated_at, Task.created_at)
     return (select(Task.project_id, Task.id, Result.confidence, since)
             .outerjoin(Result, Result.task_id == Task.id)
-            .where(Task.project_id.in_(projects), Task.state == "contested"))
+            .where(Task.project_id.in_(projects), Task.state == "contested",
+                   ~exists().where(_open_report_of(Task.id))))
+
+
+def _reports(projects):
+    return (select(TaskReport.project_id, TaskReport.task_id, func.count(), Task.state,
+                   func.max(TaskReport.created_at))
+            .join(Task, Task.id == TaskReport.task_id)
+            .where(TaskReport.project_id.in_(projects), TaskReport.resolved_at.is_(None))
+            .group_by(TaskReport.project_id, TaskReport.task_id, Task.state))
+
+
+def _open_report_of(task_id):
+    return (TaskReport.task_id == task_id) & TaskReport.resolved_at.is_(None)
 
 
 def _jobs(projects):
@@ -107,13 +132,19 @@ def _item(kind: str, project: int, state: str, since, reasons: list[str], messag
             "message": message, "since": aware(since)}
 
 
-_QUERIES = {"volunteer": _volunteers, "task": _tasks, "job": _jobs, "webhook": _webhooks}
+_QUERIES = {"volunteer": _volunteers, "task": _tasks, "report": _reports, "job": _jobs,
+            "webhook": _webhooks}
 _ROWS = {
     "volunteer": lambda r: _item("volunteer", r[0], "quarantined", r[3], list(r[2] or []),
                                  volunteer=r[1]),
     "task": lambda r: _item("task", r[0], "contested", r[3], ["low_confidence"],
                             f"best answer at {round((r[2] or 0) * 100)}% confidence",
                             task=r[1]),
+    "report": lambda r: _item("report", r[0], "withdrawn" if r[3] == "contested" else r[3],
+                              r[4], ["reported"],
+                              f"reported by {r[2]} volunteer{'' if r[2] == 1 else 's'}"
+                              + (": out of circulation" if r[3] == "contested" else ""),
+                              task=r[1]),
     "job": lambda r: _item("job", r[0], "failed", r[4], ["job_failed"],
                            (r[3] + ": " if r[3] else "") + (r[2] or ""), job=r[1]),
     "webhook": lambda r: _item("webhook", r[0], "dead", r[4], ["delivery_failed"],

@@ -48,6 +48,9 @@ QUALITY_DEFAULTS: dict[str, Any] = {
     "low_agreement_after": 10,  # answers on tasks with a result
     "low_agreement_below": 0.2,
     **trust.TRUST_DEFAULTS,  # when a newcomer's answers may retire a task
+    # volunteers' reports of a wrong task (engine.quality.reports) that take it out
+    # of circulation: different volunteers, so that one cannot hide tasks; 0: never
+    "reports_to_withdraw": 2,
 }
 QUARANTINING = ("too_fast", "same_answer", "failing_gold", "low_agreement")
 # The volunteer's own answers are checked as they arrive, at these counts (the

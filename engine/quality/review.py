@@ -16,7 +16,7 @@ from engine.delivery import outbox
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
 from engine.projects import get_owned_project
-from engine.quality import audit
+from engine.quality import audit, reports
 from engine.quality.consensus import store_result
 from engine.services import Services
 from engine.store.models import Answer, Item, Project, Result, Task, VolunteerStat, utcnow
@@ -104,6 +104,7 @@ def _settle(session, task: Task, identity: Identity, value: Any) -> None:
     store_result(session, task, value, 1.0, "settled", answers=counted)
     task.state, task.gold = "settled", value
     task.settled_by, task.retired_at = identity.id, utcnow()
+    reports.resolve_reports(session, task.id)  # the task is dealt with
 
 
 # -- one task on the quality desk (web.console.contested) ---------------------
@@ -123,6 +124,7 @@ def task_under_review(services: Services, identity: Identity, task_id: int) -> d
         project = _owned_project_of(services, identity, task, task_id)
         entry = _entry(session, task)
         entry.update(item=task.item_id, is_gold=task.is_gold, settled_by=task.settled_by,
+                     reports=reports.open_reports(session, task.id),
                      previous=_neighbour(session, task, later=False),
                      next=_neighbour(session, task, later=True))
     return {"project": project, "task": entry}

@@ -265,6 +265,27 @@ class VolunteerStat(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class TaskReport(Base):
+    """A volunteer's "something is wrong with this task" (a blank picture, upsetting
+    content, unreadable): it reaches the charity's inbox, and enough of them take
+    the task out of circulation (engine.quality.reports). One per (task, volunteer);
+    resolved when staff dismiss the reports or settle the task."""
+
+    __tablename__ = "task_report"
+    __table_args__ = (
+        UniqueConstraint("task_id", "volunteer_id", name="uq_task_report_task_volunteer"),
+        Index("ix_task_report_project_open", "project_id", "resolved_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"))
+    reason: Mapped[str] = mapped_column(String(20))  # engine.quality.reports.REASONS
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEntry(Base):
     """One admin action on quality (who, what, when, why), or the engine's own
     (a quarantine by the flags: ``user_id`` None). Kept for good: the desk shows

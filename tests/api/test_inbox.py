@@ -34,7 +34,7 @@ def test_the_inbox_lists_each_kind_newest_first(api, client, charity, auth, serv
     found = inbox(client, admin)
     kinds = [item["kind"] for item in found["items"]]
     assert sorted(kinds) == ["job", "task", "volunteer"], found
-    assert found["counts"] == {"volunteer": 1, "task": 1, "job": 1, "webhook": 0}
+    assert found["counts"] == {"volunteer": 1, "task": 1, "report": 0, "job": 1, "webhook": 0}
     volunteer = next(i for i in found["items"] if i["kind"] == "volunteer")
     assert volunteer == {**volunteer, "project": project["id"], "volunteer": script["id"],
                          "task": None, "job": None, "state": "quarantined"}

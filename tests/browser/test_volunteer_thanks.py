@@ -99,3 +99,33 @@ def test_a_volunteer_with_nothing_yet_is_told_where_to_start(page, live_server, 
     expect(page.locator("#me-status")).to_contain_text("Nothing answered on this device yet")
     expect(page.locator("#me-record")).to_be_hidden()
     accessible(page)
+
+
+def test_a_volunteer_reports_a_wrong_task_and_goes_on(page, live_server, client, auth,
+                                                      services, work, accessible):
+    from sqlalchemy import select
+
+    from engine.store.models import TaskReport
+
+    charity = auth.charity()
+    project = make_project(client, charity)
+    upload(client, charity, project["id"], text_items(3), work)
+    first = open_project(page, live_server, project["id"])
+    opener = page.get_by_role("button", name="Something wrong with this task?")
+    opener.click()
+    expect(opener).to_have_attribute("aria-expanded", "true")
+    accessible(page)
+    page.get_by_role("button", name="Send the report").click()
+    expect(page.locator("#status")).to_have_text("Choose what is wrong first.")
+    page.get_by_label("It is offensive or upsetting").check()
+    page.get_by_label("Anything to add (optional)").fill("not a penguin")
+    page.get_by_role("button", name="Send the report").click()
+    wait_for_new_task(page, first)
+    expect(page.locator("#saved")).to_contain_text("the charity will look at it")
+    expect(page.locator("#report")).to_be_hidden()
+    with services.db.session() as session:
+        (row,) = session.scalars(select(TaskReport))
+        assert (row.task_id, row.reason, row.note) == (first, "offensive", "not a penguin")
+    # the charity's inbox lists it
+    inbox = client.get("/api/v1/inbox?kind=report", headers=charity).json["items"]
+    assert [i["task"] for i in inbox] == [first]

@@ -31,6 +31,7 @@ from web.api.schemas import (
     NextQuery,
     ProjectCreate,
     ProjectUpdate,
+    ReportCreate,
     ResultsQuery,
     VolunteerCreate,
 )
@@ -127,6 +128,12 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("delete", "/leases/{token}", "Skip: give a leased task back", VOLUNTEER, None,
      {"200": "released (false: the lease was not live); its answers are refused from now on",
       "410": "no such lease token"}),
+    ("post", "/leases/{token}/report",
+     "Something is wrong with this task (blank, offensive, unreadable, other): reported "
+     "to the charity's inbox, the lease given back as with a skip; `withdrawn` when this "
+     "report took the task out of circulation", VOLUNTEER, ReportCreate,
+     {"201": "reported", "410": "no such lease token, or not this volunteer's",
+      "422": "an unknown reason, or a note over 300 characters"}),
     ("post", "/leases/{token}/extend", "Keep working: extend a live lease", VOLUNTEER, None,
      {"200": "the new expiry", "409": "extended max_extends times already",
       "410": "the lease has ended"}),
@@ -158,6 +165,11 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on "
      "(`note`: why, kept in the audit log)",
      OWNER, Resolution, {"200": "settled", "409": "not reviewable", "422": "invalid answer"}),
+    ("post", "/tasks/{task_id}/reports/dismiss",
+     "Volunteers' reports of this task were unfounded: resolved, and a task they took out "
+     "of circulation is merged again from its answers (`reason`: kept in the audit log)",
+     OWNER, Why, {"200": "dismissed: how many, and the task's state now",
+                  "409": "the task has no open report"}),
     ("get", "/projects/{project_id}/volunteers",
      "Volunteers' reliability, speed, flags and quarantine (when, why)", OWNER, None,
      {"200": "per-volunteer statistics"}),

@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 from engine.delivery.exports import render
 from engine.quality import audit, inbox, moderation
 from engine.quality.reliability import volunteer_stats
+from engine.quality.reports import dismiss_reports
 from engine.quality.review import resolve, review_queue
 from web.api import bp
 from web.api.schemas import load_body, load_query
@@ -87,6 +88,15 @@ def resolve_task_(task_id: int):
     task = resolve(services(), caller, task_id, body["answer"], body["note"])
     return {"task": task.id, "state": task.state, "value": task.gold,
             "settled_by": task.settled_by}
+
+
+@bp.post("/tasks/<int:task_id>/reports/dismiss")
+def dismiss_reports_(task_id: int):
+    """Volunteers' reports of this task were unfounded: resolved, and a task they
+    took out of circulation goes back where its answers put it."""
+    caller = identity().require_user()
+    body = load_body(Why())
+    return dismiss_reports(services(), caller, task_id, body["reason"])
 
 
 @bp.get("/projects/<int:project_id>/volunteers")

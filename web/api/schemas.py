@@ -43,6 +43,8 @@ class QualitySettings(Schema):
     trusted_after_minutes = fields.Integer(strict=True,
                                            validate=validate.Range(min=0, max=43_200))
     trusted_after_gold = fields.Integer(strict=True, validate=validate.Range(min=0, max=1000))
+    # volunteers' reports that take a task out of circulation (0: never by themselves)
+    reports_to_withdraw = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
 
 
 class ProjectCreate(Schema):
@@ -134,6 +136,14 @@ class AnswerCreate(Schema):
     # N > 0: the reply also hands out the next task (and N - 1 more to preload),
     # as GET .../tasks/next?count=N would: a volunteer's cycle in one call
     next = fields.Integer(strict=True, validate=validate.Range(min=0, max=5), load_default=0)
+
+
+class ReportCreate(Schema):
+    """A volunteer's "something is wrong with this task" (engine.quality.reports)."""
+
+    reason = fields.String(required=True,
+                           validate=validate.OneOf(("blank", "offensive", "unreadable", "other")))
+    note = fields.String(validate=validate.Length(max=300), load_default=None, allow_none=True)
 
 
 class ResultsQuery(Schema):

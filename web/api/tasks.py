@@ -6,9 +6,15 @@ from flask import request
 from engine.errors import BitesizeError
 from engine.identity import Identity
 from engine.services import Services
-from engine.volunteering import extend_lease, next_tasks, skip_task, submit_answer
+from engine.volunteering import (
+    extend_lease,
+    next_tasks,
+    report_task,
+    skip_task,
+    submit_answer,
+)
 from web.api import bp, serialize
-from web.api.schemas import AnswerCreate, NextQuery, load_body, load_query
+from web.api.schemas import AnswerCreate, NextQuery, ReportCreate, load_body, load_query
 from web.auth import identity
 from web.errors import describe
 from web.services import services
@@ -90,6 +96,16 @@ def skip_task_(token: str):
     """Skip: the task goes back; an answer sent with this lease then gets 410."""
     released = skip_task(services(), identity(), token)
     return {"released": released}
+
+
+@bp.post("/leases/<token>/report")
+def report_task_(token: str):
+    """Something is wrong with this task: reported to the charity, and the lease
+    given back as with a skip (the volunteer goes on with another task)."""
+    caller = identity().require_volunteer()
+    data = load_body(ReportCreate())
+    filed = report_task(services(), caller, token, data["reason"], data["note"])
+    return {"reported": True, "withdrawn": filed.withdrawn}, 201
 
 
 @bp.post("/leases/<token>/extend")

@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 from marshmallow import Schema, fields, validate
 
 from engine.errors import ConflictError, InvalidError
-from engine.quality import review
+from engine.quality import reports, review
 from engine.store.models import Project
 from task_types.base import TaskType
 from task_types.number import number_text
@@ -95,7 +95,20 @@ def contested_task(task_id: int):
     return render_template("console/desk/task.html", project=project, task=task,
                            task_type=task_type, settleable=settleable(task),
                            values=values, errors=errors, max_keyed=MAX_KEYED,
-                           **judged), status
+                           report_reasons=reports.REASONS, **judged), status
+
+
+@bp.post("/desk/tasks/<int:task_id>/reports/dismiss", endpoint="dismiss_task_reports")
+def dismiss_task_reports(task_id: int):
+    """The reports were unfounded: the task goes back (engine.quality.reports)."""
+    try:
+        done = reports.dismiss_reports(services(), staff_identity(), task_id)
+    except ConflictError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Dismissed {done['dismissed']} report{'s' if done['dismissed'] != 1 else ''}:"
+              f" task {task_id} is {done['state']} now.", "info")
+    return redirect(url_for("console.contested_task", task_id=task_id))
 
 
 def settleable(task: dict) -> bool:

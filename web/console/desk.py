@@ -22,13 +22,14 @@ from web.services import services
 
 PAGE = 50
 KIND_NAMES = {"volunteer": "Quarantined volunteers", "task": "Contested tasks",
-              "job": "Failed uploads", "webhook": "Undelivered webhook events"}
+              "report": "Reported tasks", "job": "Failed uploads",
+              "webhook": "Undelivered webhook events"}
 REASONS = {"too_fast": "answers too fast", "same_answer": "gives the same answer",
            "failing_gold": "fails gold tasks", "low_agreement": "rarely agrees with others",
            "manual": "quarantined by hand"}
 ACTION_NAMES = {"quarantine": "Quarantined", "clear": "Cleared", "block": "Blocked",
                 "unblock": "Unblocked", "settle": "Settled", "spot_check": "Spot-checked",
-                "reopen": "Reopened tasks"}
+                "reopen": "Reopened tasks", "dismiss_reports": "Dismissed reports"}
 
 
 class DeskQuery(Schema):

@@ -26,6 +26,7 @@ from marshmallow import ValidationError
 from engine.intake.samples import shape_image
 from engine.lifecycle import readable
 from engine.projects import get_owned_project, sample_payload
+from engine.quality.reports import REASONS
 from engine.services import Services
 from task_types.base import TaskType
 from task_types.errors import ItemError
@@ -98,7 +99,7 @@ def _render(project: PreviewProject, payload: dict, unset: list[str], from_uploa
     api_base = url_for("api.openapi_json").rsplit("/", 1)[0]
     return render_template("project.html", project=project, api_base=api_base,
                            task_template=f"task_types/{project.task_type}.html",
-                           preview={"task": task, "notes": notes})
+                           preview={"task": task, "notes": notes}, report_reasons=REASONS)
 
 
 def preview_config(task_type: TaskType, raw: Mapping[str, Any]) -> tuple[dict, list[str]]:

@@ -31,6 +31,8 @@
   const progressLine = document.getElementById("project-progress");
   const milestone = document.getElementById("milestone");
   const milestoneText = document.getElementById("milestone-text");
+  const reportForm = document.getElementById("report");
+  const reportOpen = document.getElementById("report-open");
   // A type whose answer is more than one click (tags, text, boxes, numbers)
   // registers hooks from a <script> in its fragment, before this file runs:
   //   window.bitesizeTaskTypes[name] = {
@@ -206,6 +208,7 @@
   async function show(next) {
     current = next || null;
     held.save();
+    closeReport(false);
     if (!current) {
       setLoading(false);
       const wasHidden = done.hidden;
@@ -287,10 +290,14 @@
     try { sessionStorage.setItem(COUNT, String(count)); } catch (e) { /* this page only */ }
     answered.textContent = number(count);
     if (total !== null) { total += 1; answeredTotal.textContent = number(total); }
-    thanks.textContent = "Saved, thank you!";
-    clearTimeout(savedTimer);
-    savedTimer = setTimeout(function () { thanks.textContent = ""; }, 2500);
+    thank("Saved, thank you!");
     if (MILESTONES.includes(count)) celebrate();
+  }
+
+  function thank(text) {  // said briefly, in a polite live region
+    thanks.textContent = text;
+    clearTimeout(savedTimer);
+    savedTimer = setTimeout(function () { thanks.textContent = ""; }, 4000);
   }
 
   // A natural stopping point: what this visit's answers did, and the way out.
@@ -405,6 +412,42 @@
     current = null;
     await advance();
   }
+
+  // "Something wrong with this task?": a blank picture, upsetting content,
+  // unreadable. The report reaches the charity; the volunteer goes on with
+  // another task (the server gives the lease back, as with a skip).
+  function closeReport(refocus) {
+    reportForm.hidden = true;
+    reportOpen.setAttribute("aria-expanded", "false");
+    if (refocus) reportOpen.focus();
+  }
+
+  reportOpen.addEventListener("click", function () {
+    if (!reportForm.hidden) { closeReport(true); return; }
+    reportForm.hidden = false;
+    reportOpen.setAttribute("aria-expanded", "true");
+    reportForm.querySelector("input[name=reason]").focus();
+  });
+  document.getElementById("report-cancel").addEventListener("click", function () { closeReport(true); });
+  reportForm.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    const chosen = reportForm.querySelector("input[name=reason]:checked");
+    if (!chosen) { say("Choose what is wrong first."); return; }
+    if (preview) { say("Preview: reports are not sent either"); return; }
+    if (busy || !current) return;
+    busy = true;
+    const reported = current;
+    try {
+      const r = await call("POST", "/leases/" + encodeURIComponent(reported.lease.token) + "/report",
+                           {reason: chosen.value, note: reportForm.elements.note.value});
+      if (!r.ok && r.status !== 410) throw new Error(await message(r));
+    } catch (e) { busy = false; say("Sorry, the report was not sent: " + e.message); return; }
+    reportForm.reset();
+    busy = false;
+    current = null;
+    thank("Thank you for telling us: the charity will look at it.");
+    await advance();
+  });
 
   // Leases of the tasks this tab holds are extended before they end, as long
   // as someone is at work here (a key or a click since the lease began).

@@ -1,0 +1,124 @@
+"""Volunteers' reports of a task that is wrong: a blank picture, upsetting content, unreadable.
+
+Volunteers see every picture a charity uploads, and some should never have
+been there. A report reaches the charity's inbox at once (engine.quality.inbox,
+kind "report"); when `reports_to_withdraw` different volunteers have reported
+a task (a project quality setting, default 2, so that one person cannot hide
+tasks; 0: never by itself), it is taken out of circulation: contested, out of
+the pool, waiting for staff. Staff then either settle it (engine.quality.review,
+which resolves its reports) or dismiss the reports, which puts it back exactly
+where its answers would have it (a re-merge). Both are in the audit log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from engine.errors import ConflictError, NotFoundError
+from engine.identity import Identity
+from engine.projects import get_owned_project
+from engine.quality import audit
+from engine.quality.consensus import remerge, sync_dispatch
+from engine.quality.reliability import thresholds
+from engine.services import Services
+from engine.store.models import Project, Task, TaskReport, utcnow
+
+# What a volunteer may say, as the page words it
+REASONS = {
+    "blank": "The picture is blank or broken",
+    "offensive": "It is offensive or upsetting",
+    "unreadable": "I cannot read or see it",
+    "other": "Something else",
+}
+
+
+@dataclass(frozen=True)
+class Filed:
+    withdrawn: bool  # this report took the task out of circulation
+    reports: int  # open reports of the task, this one included
+
+
+def file_report(services: Services, project_id: int, task_id: int, volunteer_id: int,
+                reason: str, note: str | None = None) -> Filed:
+    """Store one volunteer's report (again: kept as first filed) and withdraw the
+    task if that makes enough. The caller has checked the volunteer's lease."""
+    with services.db.writing() as session:
+        task = session.get(Task, task_id)
+        if task is None or task.project_id != project_id:
+            raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
+        mine = session.scalar(select(TaskReport).where(TaskReport.task_id == task_id,
+                                                       TaskReport.volunteer_id == volunteer_id))
+        if mine is None:
+            session.add(TaskReport(task_id=task_id, project_id=project_id,
+                                   volunteer_id=volunteer_id, reason=reason,
+                                   note=(note or "").strip() or None))
+            session.flush()
+        count = _open_count(session, task_id)
+        needed = thresholds(session.get(Project, project_id))["reports_to_withdraw"]
+        withdrawn = bool(needed) and count >= needed and task.state == "open" \
+            and not task.is_gold
+        if withdrawn:
+            task.state = "contested"
+    if withdrawn:
+        services.dispatcher.settle(project_id, task_id, None)  # out of the pool
+    return Filed(withdrawn, count)
+
+
+def dismiss_reports(services: Services, identity: Identity, task_id: int,
+                    note: str = "") -> dict[str, Any]:
+    """Staff judged the reports unfounded: they are resolved and a task they took
+    out of circulation goes back where its answers put it (merged again)."""
+    with services.db.writing() as session:
+        task = session.get(Task, task_id)
+        project = _project_of(services, identity, task, task_id)
+        dismissed = resolve_reports(session, task_id)
+        if not dismissed:
+            raise ConflictError(f"task {task_id} has no open report", {"task": "no report"})
+        before = task.state
+        if before == "contested":
+            task.state = "open"
+            remerged = remerge(session, services.registry.get(project.task_type), project,
+                               [task_id])
+        else:
+            remerged = None
+        audit.record(session, project, "dismiss_reports", identity.id, task_id=task_id,
+                     reason=note, detail={"reports": dismissed, "was": before})
+        state = task.state
+    if remerged is not None:
+        sync_dispatch(services, project.id, remerged)
+    return {"task": task_id, "dismissed": dismissed, "state": state}
+
+
+def resolve_reports(session, task_id: int) -> int:
+    """Mark a task's open reports resolved (dismissed, or the task settled); how many."""
+    return session.execute(update(TaskReport).where(
+        TaskReport.task_id == task_id, TaskReport.resolved_at.is_(None))
+        .values(resolved_at=utcnow())).rowcount
+
+
+def open_reports(session, task_id: int) -> list[dict[str, Any]]:
+    """A task's open reports, oldest first, for the quality desk."""
+    rows = session.scalars(select(TaskReport).where(
+        TaskReport.task_id == task_id, TaskReport.resolved_at.is_(None))
+        .order_by(TaskReport.id))
+    return [{"volunteer": r.volunteer_id, "reason": r.reason, "note": r.note or "",
+             "created_at": r.created_at.isoformat()} for r in rows]
+
+
+def _open_count(session, task_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(TaskReport).where(
+        TaskReport.task_id == task_id, TaskReport.resolved_at.is_(None)))
+
+
+def _project_of(services: Services, identity: Identity, task: Task | None,
+                task_id: int) -> Project:
+    """As the desk's other task calls: another organisation's task looks missing."""
+    identity.require_user()
+    try:
+        if task is not None:
+            return get_owned_project(services, identity, task.project_id)
+    except NotFoundError:
+        pass
+    raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})

@@ -1,0 +1,147 @@
+"""Volunteers report a task that is wrong (engine.quality.reports): the charity's inbox
+hears of it, enough reports take the task out of circulation, staff settle it or
+dismiss the reports."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine.store.models import AuditEntry, Task, TaskReport
+
+
+def _report(client, volunteer: dict, handout: dict, reason: str = "offensive", **extra):
+    return client.post(f"/api/v1/leases/{handout['lease']['token']}/report",
+                       json={"reason": reason, **extra}, headers=volunteer["headers"])
+
+
+def _next(client, volunteer: dict, project_id: int):
+    return client.get(f"/api/v1/projects/{project_id}/tasks/next", headers=volunteer["headers"])
+
+
+def _state(services, task_id: int) -> str:
+    with services.db.session() as session:
+        return session.get(Task, task_id).state
+
+
+def _inbox(client, headers, kind="report") -> list[dict]:
+    r = client.get(f"/api/v1/inbox?kind={kind}", headers=headers)
+    assert r.status_code == 200, r.get_data(True)
+    return r.json["items"]
+
+
+def test_a_report_reaches_the_inbox_and_gives_the_lease_back(client, api, project, charity,
+                                                             services):
+    volunteer = api.volunteer()
+    handout = api.next_task(volunteer["headers"], project["id"])
+    task_id = handout["task"]["id"]
+    r = _report(client, volunteer, handout, "blank", note="all grey")
+    assert r.status_code == 201 and r.json == {"reported": True, "withdrawn": False}
+    with services.db.session() as session:
+        (row,) = session.scalars(select(TaskReport))
+        assert (row.task_id, row.volunteer_id, row.reason, row.note) == (
+            task_id, volunteer["id"], "blank", "all grey")
+    # the lease is given back as with a skip: an answer to it is refused ...
+    refused = api.answer(volunteer["headers"], task_id, handout["lease"]["token"])
+    assert refused.status_code == 410
+    # ... and this volunteer is never offered the task again; others still are
+    other = _next(client, volunteer, project["id"])
+    assert other.status_code == 200 and other.json["task"]["id"] != task_id
+    assert _state(services, task_id) == "open"
+    (item,) = _inbox(client, charity)
+    assert (item["task"], item["state"], item["reasons"]) == (task_id, "open", ["reported"])
+    assert "reported by 1 volunteer" in item["message"]
+
+
+def _reported_twice(client, api, project, reason: str = "offensive") -> tuple[int, dict]:
+    """Two volunteers report the same task (the first one each is handed)."""
+    handouts = []
+    for _ in range(2):
+        volunteer = api.volunteer()
+        handout = api.next_task(volunteer["headers"], project["id"])
+        if handouts and handout["task"]["id"] != handouts[0]["task"]["id"]:
+            handout = api.next_task(volunteer["headers"], project["id"])
+        assert not handouts or handout["task"]["id"] == handouts[0]["task"]["id"]
+        handouts.append(handout)
+        last = _report(client, volunteer, handout, reason)
+        assert last.status_code == 201, last.get_data(True)
+    return handouts[0]["task"]["id"], last.json
+
+
+def test_two_reports_take_a_task_out_of_circulation_until_dismissed(
+        client, api, project, charity, services):
+    task_id, filed = _reported_twice(client, api, project)
+    assert filed["withdrawn"] is True
+    assert _state(services, task_id) == "contested"
+    # out of circulation: a new volunteer gets the other task, then nothing
+    newcomer = api.volunteer()
+    handed = [_next(client, newcomer, project["id"]) for _ in range(2)]
+    assert [h.status_code for h in handed] == [200, 204]
+    assert handed[0].json["task"]["id"] != task_id
+    (item,) = _inbox(client, charity)
+    assert item["state"] == "withdrawn" and "out of circulation" in item["message"]
+    assert "reported by 2 volunteers" in item["message"]
+    assert _inbox(client, charity, "task") == []  # listed once, as reported
+    # staff find it fine: it goes back to volunteers
+    r = client.post(f"/api/v1/tasks/{task_id}/reports/dismiss",
+                    json={"reason": "a normal photo"}, headers=charity)
+    assert r.status_code == 200, r.get_data(True)
+    assert r.json == {"task": task_id, "dismissed": 2, "state": "open"}
+    assert _inbox(client, charity) == []
+    again = _next(client, api.volunteer(), project["id"])
+    assert again.status_code == 200
+    with services.db.session() as session:
+        entry = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "dismiss_reports")).one()
+        assert (entry.task_id, entry.reason) == (task_id, "a normal photo")
+    second = client.post(f"/api/v1/tasks/{task_id}/reports/dismiss", json={},
+                         headers=charity)
+    assert api.error(second, 409)["fields"] == {"task": "no report"}
+
+
+def test_settling_a_reported_task_resolves_its_reports(client, api, project, charity,
+                                                        services):
+    task_id, _ = _reported_twice(client, api, project, "unreadable")
+    assert _state(services, task_id) == "contested"
+    r = client.post(f"/api/v1/tasks/{task_id}/resolution",
+                    json={"answer": {"label": "empty"}, "note": "blank frame"}, headers=charity)
+    assert r.status_code == 200, r.get_data(True)
+    assert _inbox(client, charity) == []
+    with services.db.session() as session:
+        assert all(r.resolved_at for r in session.scalars(select(TaskReport)))
+
+
+def test_a_project_may_never_withdraw_by_reports(client, api, charity, services):
+    project = api.project(charity, quality={"quarantine": False, "trusted_after_minutes": 0,
+                                            "reports_to_withdraw": 0})
+    api.items(charity, project["id"], [{"text": "photo 1", "id": "a"}])
+    for _ in range(3):
+        volunteer = api.volunteer()
+        handout = api.next_task(volunteer["headers"], project["id"])
+        assert _report(client, volunteer, handout).json["withdrawn"] is False
+    assert _state(services, handout["task"]["id"]) == "open"
+
+
+def test_bad_reports_are_refused_with_the_field(client, api, project, services):
+    volunteer = api.volunteer()
+    handout = api.next_task(volunteer["headers"], project["id"])
+    assert "reason" in api.error(_report(client, volunteer, handout, "boring"), 422)["fields"]
+    assert "note" in api.error(_report(client, volunteer, handout, note="x" * 301),
+                               422)["fields"]
+    assert "reason" in api.error(client.post(
+        f"/api/v1/leases/{handout['lease']['token']}/report", json={},
+        headers=volunteer["headers"]), 422)["fields"]
+    someone = api.volunteer()  # another volunteer's lease is not theirs to report with
+    assert api.error(_report(client, someone, handout), 410)
+    assert api.error(client.post("/api/v1/leases/forged/report", json={"reason": "blank"},
+                                 headers=volunteer["headers"]), 410)
+    with services.db.session() as session:
+        assert session.scalars(select(TaskReport)).all() == []
+
+
+def test_another_charity_cannot_dismiss(client, api, project, auth, services):
+    volunteer = api.volunteer()
+    handout = api.next_task(volunteer["headers"], project["id"])
+    assert _report(client, volunteer, handout).status_code == 201
+    stranger = auth.charity("Other Trust")
+    r = client.post(f"/api/v1/tasks/{handout['task']['id']}/reports/dismiss", json={},
+                    headers=stranger)
+    assert api.error(r, 404)

@@ -29,6 +29,7 @@ from engine.dispatch.rebuild import ensure_state
 from engine.errors import ConflictError, GoneError, InvalidError, NotFoundError
 from engine.identity import Identity
 from engine.quality.consensus import answer_uncounted, update_result
+from engine.quality.feedback import gold_feedback
 from engine.quality.reliability import check_due, check_volunteer
 from engine.quality.reports import REASONS, Filed, file_report
 from engine.services import Services
@@ -57,6 +58,7 @@ class Receipt:
     counted: bool
     created_at: datetime
     project_id: int
+    feedback: dict | None = None  # a practice (gold) task's answer (engine.quality.feedback)
 
 
 MAX_PRELOAD = 5
@@ -161,8 +163,10 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
         # every few answers, one small read of this volunteer's answers: a flag
         # quarantined them, this answer included, so the reply says so
         answer = _Stored(answer.id, False, answer.created_at)
+    feedback = gold_feedback(services, claim.project_id, task_id, identity.id, value) \
+        if submission.outcome == "gold" else None
     return Receipt(answer.id, task_id, answer.counted, answer.created_at,
-                   claim.project_id)
+                   claim.project_id, feedback)
 
 
 def skip_task(services: Services, identity: Identity, token: str) -> bool:

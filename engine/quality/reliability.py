@@ -51,6 +51,8 @@ QUALITY_DEFAULTS: dict[str, Any] = {
     # volunteers' reports of a wrong task (engine.quality.reports) that take it out
     # of circulation: different volunteers, so that one cannot hide tasks; 0: never
     "reports_to_withdraw": 2,
+    # a volunteer's first gold answers told the charity's answer (engine.quality.feedback)
+    "gold_feedback": 5,
 }
 QUARANTINING = ("too_fast", "same_answer", "failing_gold", "low_agreement")
 # The volunteer's own answers are checked as they arrive, at these counts (the

@@ -129,3 +129,26 @@ def test_a_volunteer_reports_a_wrong_task_and_goes_on(page, live_server, client,
     # the charity's inbox lists it
     inbox = client.get("/api/v1/inbox?kind=report", headers=charity).json["items"]
     assert [i["task"] for i in inbox] == [first]
+
+
+def test_a_practice_task_tells_the_charitys_answer(page, live_server, client, auth, work,
+                                                   accessible):
+    charity = auth.charity()
+    project = make_project(client, charity, gold_start=1.0, gold_floor=1.0)
+    upload(client, charity, project["id"],
+           [{"text": f"gold {n}", "gold": "seal"} for n in range(2)] + text_items(1), work)
+    first = open_project(page, live_server, project["id"])
+    page.keyboard.press("1")  # penguin, where the charity says seal
+    second = wait_for_new_task(page, first)
+    feedback = page.locator("#feedback")
+    expect(feedback).to_be_visible()
+    expect(feedback).to_have_attribute("role", "status")
+    expect(feedback).to_contain_text("Not quite")
+    expect(feedback).to_contain_text("the charity's answer is “seal”")
+    accessible(page)
+    page.keyboard.press("2")  # seal: right
+    wait_for_new_task(page, second)
+    expect(feedback).to_contain_text("Right")
+    page.keyboard.press("1")  # a real task: nothing said, and the last word goes away
+    expect(page.locator("#answered")).to_have_text("3")
+    expect(feedback).to_be_hidden()

@@ -121,7 +121,9 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("post", "/tasks/{task_id}/answers",
      "Answer a leased task; with `next`: N > 0 the reply's `next` also leases the next "
      "task(s) of its project, as GET .../tasks/next?count=N would (null: nothing left; "
-     "`next_error` says why none could be handed out)", VOLUNTEER, AnswerCreate,
+     "`next_error` says why none could be handed out); on a volunteer's first practice "
+     "(gold) tasks, `feedback`: the charity's answer and whether theirs was right",
+     VOLUNTEER, AnswerCreate,
      {"201": "stored", "409": "already answered",
       "410": "lease gone, or the task was skipped", "422": "invalid answer",
       "429": "too many answers (rate limit, Retry-After)"}),

@@ -36,7 +36,9 @@ ANSWERED["properties"] = {
     **ANSWERED["properties"],
     "next": {**HANDOUT, "nullable": True, "properties": {
         **HANDOUT["properties"], "queue": {"type": "array", "items": HANDOUT}}},
-    "next_error": _object(status=_INT, code=_TEXT, message=_TEXT)}
+    "next_error": _object(status=_INT, code=_TEXT, message=_TEXT),
+    "feedback": _object(right=_BOOL, score={"type": "number"},
+                        expected={"type": "string", "nullable": True})}
 
 # (method, path) -> (status, JSON schema of the reply's body)
 REPLIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {

@@ -45,6 +45,8 @@ class QualitySettings(Schema):
     trusted_after_gold = fields.Integer(strict=True, validate=validate.Range(min=0, max=1000))
     # volunteers' reports that take a task out of circulation (0: never by themselves)
     reports_to_withdraw = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
+    # a volunteer's first N gold answers are told the charity's answer (0: none)
+    gold_feedback = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000))
 
 
 class ProjectCreate(Schema):

@@ -77,6 +77,8 @@ def answer_reply(svc: Services, caller: Identity, task_id: int, data: dict) -> d
     receipt = submit_answer(svc, caller, task_id, data["lease"], data["answer"])
     reply = {"id": receipt.answer_id, "task": receipt.task_id, "counted": receipt.counted,
              "created_at": serialize.iso(receipt.created_at)}
+    if receipt.feedback is not None:  # a practice task: the charity's answer
+        reply["feedback"] = receipt.feedback
     if data.get("next"):
         reply.update(_next_after(svc, caller, receipt.project_id, data["next"]))
     return reply

@@ -32,6 +32,8 @@
   const milestone = document.getElementById("milestone");
   const milestoneText = document.getElementById("milestone-text");
   const reportForm = document.getElementById("report");
+  const feedbackBox = document.getElementById("feedback");
+  const feedbackText = document.getElementById("feedback-text");
   const reportOpen = document.getElementById("report-open");
   // A type whose answer is more than one click (tags, text, boxes, numbers)
   // registers hooks from a <script> in its fragment, before this file runs:
@@ -291,7 +293,24 @@
     answered.textContent = number(count);
     if (total !== null) { total += 1; answeredTotal.textContent = number(total); }
     thank("Saved, thank you!");
+    feedbackBox.hidden = true;
     if (MILESTONES.includes(count)) celebrate();
+  }
+
+  // Learn by doing: on a volunteer's first practice (gold) tasks the answer's
+  // reply carries the charity's answer; said about the task just answered.
+  function tell(feedback) {
+    const expected = feedback.expected === null || feedback.expected === undefined
+      ? null : "“" + feedback.expected + "”";
+    feedbackText.textContent = feedback.right
+      ? "Right: on the task you just answered, the charity's answer is " +
+        (expected || "yours") + " too. (It was a practice task, to help you learn.)"
+      : "Not quite: on the task you just answered, " +
+        (expected ? "the charity's answer is " + expected + "."
+                  : "your answer scored " + Math.round(feedback.score * 100) + "%.") +
+        " (It was a practice task, to help you learn.)";
+    feedbackBox.classList.toggle("right", !!feedback.right);
+    feedbackBox.hidden = false;
   }
 
   function thank(text) {  // said briefly, in a polite live region
@@ -375,6 +394,7 @@
         if (r.status === 201) {
           const reply = await r.json();
           counted();
+          if (reply.feedback) tell(reply.feedback);
           if (want > 0) nothingLeft = reply.next === null && !reply.next_error;
           enqueue(reply.next);
         } else if (r.status !== 409 && r.status !== 410) {

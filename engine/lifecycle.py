@@ -59,7 +59,8 @@ MEANING = {
 }
 # The project's own settings an edit may change (the task type never changes).
 EDITABLE = ("name", "description", "min_answers", "max_answers", "confidence",
-            "lease_seconds", "strategy", "gold_start", "gold_floor", "gold_ramp")
+            "lease_seconds", "strategy", "gold_start", "gold_floor", "gold_ramp",
+            "tutorial", "field_guide")
 
 
 def actions(state: str) -> list[str]:

@@ -118,6 +118,10 @@ class Project(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # Learn by doing (the volunteer page): screens of Markdown shown before a
+    # volunteer's first task, and a field guide reachable from every task
+    tutorial: Mapped[list | None] = mapped_column(JSON)
+    field_guide: Mapped[str | None] = mapped_column(Text)
     task_type: Mapped[str] = mapped_column(String(100))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     min_answers: Mapped[int] = mapped_column(Integer, default=3)

@@ -462,3 +462,25 @@ def test_the_home_page_lists_only_active_projects_with_work(app, services, draft
         lifecycle.move(services, who, project.id, "publish")
     page = home.get("/").get_data(as_text=True)
     assert f'data-project="{full.id}"' in page and f'data-project="{empty.id}"' not in page
+
+
+def test_the_tutorial_and_field_guide_are_written_in_the_wizard(console, forms, services):
+    form = wizard(console, "classify")
+    assert "Tutorial (optional)" in form.labels and "Field guide (optional)" in form.labels
+    reply = post_wizard(console, forms, {
+        **form.values, "name": "Guided", **TYPES["classify"][0],
+        "tutorial": "Welcome!\r\n---\r\nSeals have **ear holes**.\r\n---\r\n\r\n",
+        "field_guide": "Look at the flippers."})
+    assert reply.status_code == 302, reply.get_data(as_text=True)
+    (project,) = projects_of(services)
+    assert project.tutorial == ["Welcome!", "Seals have **ear holes**."]
+    assert project.field_guide == "Look at the flippers."
+    # the edit form shows the screens as written, and takes them back the same
+    edit = f"/console/projects/{project.id}/edit"
+    shown = FormReader(console.get(edit).get_data(as_text=True))
+    assert shown.values["tutorial"] == "Welcome!\n---\nSeals have **ear holes**."
+    too_many = "\n---\n".join(f"screen {n}" for n in range(11))
+    refused = post_wizard(console, forms, {**shown.values, "tutorial": too_many}, url=edit)
+    assert refused.status_code == 422
+    assert "At most 10 screens" in refused.get_data(as_text=True)
+    assert 'id="f-tutorial-error"' in refused.get_data(as_text=True)

@@ -24,7 +24,8 @@ def _list_of(name: str, item: dict[str, Any]) -> dict[str, Any]:
 PROJECT = _object(id=_INT, name=_TEXT, description=_TEXT, task_type=_TEXT,
                   config={"type": "object"}, state=_TEXT, min_answers=_INT,
                   max_answers=_INT, confidence={"type": "number"}, strategy=_TEXT,
-                  quality={"type": "object"}, created_at=_TIME, progress={"type": "object"})
+                  quality={"type": "object"}, created_at=_TIME, progress={"type": "object"},
+                  tutorial={"type": "array", "items": _TEXT}, field_guide=_TEXT)
 JOB = _object(id=_INT, project=_INT, kind=_TEXT, state=_TEXT, priority=_INT,
               progress={"type": "object"}, problems={"type": "array"}, problems_count=_INT,
               created_at=_TIME)

@@ -49,9 +49,20 @@ class QualitySettings(Schema):
     gold_feedback = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000))
 
 
+MAX_TUTORIAL_SCREENS = 10
+
+
+def _tutorial(**kwargs) -> fields.List:
+    """Screens of Markdown (pictures as ![words](https://...)), shown in order."""
+    return fields.List(fields.String(validate=validate.Length(min=1, max=5000)),
+                       validate=validate.Length(max=MAX_TUTORIAL_SCREENS), **kwargs)
+
+
 class ProjectCreate(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(validate=validate.Length(max=5000), load_default="")
+    tutorial = _tutorial(load_default=None)
+    field_guide = fields.String(validate=validate.Length(max=20_000), load_default=None)
     task_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
     config = fields.Dict(required=True)
     # strict: a JSON body has real integers; 2.5 must be refused, not read as 2
@@ -85,6 +96,8 @@ class ProjectUpdate(Schema):
 
     name = fields.String(validate=validate.Length(min=1, max=200))
     description = fields.String(validate=validate.Length(max=5000))
+    tutorial = _tutorial()
+    field_guide = fields.String(validate=validate.Length(max=20_000))
     config = fields.Dict()
     min_answers = fields.Integer(strict=True, validate=validate.Range(min=1, max=50))
     max_answers = fields.Integer(strict=True, validate=validate.Range(min=1, max=100))

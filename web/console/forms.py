@@ -47,3 +47,19 @@ def engine_errors(exc: BitesizeError) -> dict[str, str]:
     fields = flatten(exc.fields) if exc.fields else {}
     fields.setdefault("_schema", exc.message)
     return fields
+
+
+SCREEN_BREAK = "---"  # a line of its own between two tutorial screens
+
+
+def tutorial_screens(text: str) -> list[str]:
+    """Screens from one text, split at lines of SCREEN_BREAK; empty ones dropped."""
+    screens, current = [], []
+    for line in (text or "").splitlines():
+        if line.strip() == SCREEN_BREAK:
+            screens.append("\n".join(current))
+            current = []
+        else:
+            current.append(line)
+    screens.append("\n".join(current))
+    return [s.strip() for s in screens if s.strip()]

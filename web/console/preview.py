@@ -16,7 +16,7 @@ the item as uploaded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +31,7 @@ from engine.services import Services
 from task_types.base import TaskType
 from task_types.errors import ItemError
 from web.console import bp, staff_identity
+from web.console.forms import tutorial_screens
 from web.console.schema_form import read
 from web.services import services
 
@@ -47,6 +48,8 @@ class PreviewProject:
     description: str
     task_type: str
     config: dict
+    tutorial: list[str] = field(default_factory=list)
+    field_guide: str = ""
 
 
 @bp.route("/preview", methods=["GET", "POST"])
@@ -62,7 +65,9 @@ def preview():
                                                    prefix="config")[0])
     payload = example_payload(services(), task_type, config)
     project = PreviewProject("preview", form.get("name", "").strip() or "Your project",
-                             form.get("description", "").strip(), name, config)
+                             form.get("description", "").strip(), name, config,
+                             tutorial_screens(form.get("tutorial", "")),
+                             form.get("field_guide", "").strip())
     return _render(project, payload, unset, from_upload=False)
 
 
@@ -80,9 +85,12 @@ def preview_project(project_id: int):
     from_upload = payload is not None
     if payload is None:
         payload = example_payload(services(), task_type, config)
+    guide = "\n---\n".join(saved.tutorial or [])
     project = PreviewProject(saved.id, form.get("name", "").strip() or saved.name,
                              form.get("description", saved.description or "").strip(),
-                             saved.task_type, config)
+                             saved.task_type, config,
+                             tutorial_screens(form.get("tutorial", guide)),
+                             form.get("field_guide", saved.field_guide or "").strip())
     return _render(project, payload, unset, from_upload)
 
 

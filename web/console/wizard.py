@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import flash, redirect, render_template, request, url_for
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
 from engine import lifecycle
@@ -30,18 +30,36 @@ from engine.errors import BitesizeError, NotFoundError
 from engine.projects import create_project, get_owned_project
 from engine.store.models import Project
 from task_types.base import TaskType
+from web.api.schemas import MAX_TUTORIAL_SCREENS
 from web.console import bp, staff_identity
 from web.console import preview as _preview  # noqa: F401 - registers the preview views
-from web.console.forms import engine_errors, flatten
+from web.console.forms import SCREEN_BREAK, engine_errors, flatten, tutorial_screens
 from web.console.schema_form import FormField, describe, names, place_errors, read, reword
 from web.services import services
 
 PREVIEW_URL_MAX = 1800  # longer: the iframe starts from the saved or example values
 
 
+GUIDE_KEYS = ("tutorial", "field_guide")
+
+
 class ProjectForm(Schema):
     name = fields.String(required=True, validate=Length(1, 200))
     description = fields.String(load_default="", validate=Length(max=5000))
+    tutorial = fields.String(load_default="", validate=Length(max=60_000))
+    field_guide = fields.String(load_default="", validate=Length(max=20_000))
+
+    @post_load
+    def _screens(self, data, **_):
+        """The tutorial's text as screens (the API's list), each within the API's limits."""
+        screens = tutorial_screens(data["tutorial"])
+        if len(screens) > MAX_TUTORIAL_SCREENS:
+            raise ValidationError(f"At most {MAX_TUTORIAL_SCREENS} screens: put more on each.",
+                                  "tutorial")
+        if any(len(s) > 5000 for s in screens):
+            raise ValidationError("A screen may be 5,000 characters at most: split it "
+                                  f"with a line of {SCREEN_BREAK}.", "tutorial")
+        return {**data, "tutorial": screens, "field_guide": data["field_guide"] or None}
 
 
 class AdvancedForm(Schema):
@@ -231,11 +249,13 @@ def _page(task_type: TaskType, posted, posted_config, project: Project | None) -
     """The form for ``task_type``: what was posted, else the project's values,
     else the defaults."""
     if posted is not None:
-        values = {key: posted.get(key, "") for key in ("name", "description")}
+        values = {key: posted.get(key, "") for key in ("name", "description", *GUIDE_KEYS)}
     elif project is not None:
-        values = {"name": project.name, "description": project.description or ""}
+        values = {"name": project.name, "description": project.description or "",
+                  "tutorial": f"\n{SCREEN_BREAK}\n".join(project.tutorial or []),
+                  "field_guide": project.field_guide or ""}
     else:
-        values = {"name": "", "description": ""}
+        values = {"name": "", "description": "", "tutorial": "", "field_guide": ""}
     stored = project.config if project is not None else None
     type_fields = describe(task_type.config_schema(), stored, prefix="config",
                            posted=posted_config)
@@ -251,7 +271,7 @@ def _page(task_type: TaskType, posted, posted_config, project: Project | None) -
 
 
 def _known(page: WizardPage) -> list[str]:
-    return ["name", "description", "task_type", "config",
+    return ["name", "description", *GUIDE_KEYS, "task_type", "config",
             *names(page.type_fields), *names(page.advanced)]
 
 
@@ -260,7 +280,7 @@ def _read_project(task_type: TaskType, form, page: WizardPage
     """The form as engine values, or errors placed beside their fields."""
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
-    basics = {key: form.get(key, "").strip() for key in ("name", "description")}
+    basics = {key: form.get(key, "").strip() for key in ("name", "description", *GUIDE_KEYS)}
     if not basics["name"]:
         del basics["name"]  # "Missing data for required field." says it best
     try:

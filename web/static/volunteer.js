@@ -345,9 +345,58 @@
     if (first) first.focus();
   });
 
+  // The charity's tutorial, before a volunteer's first task here (remembered
+  // on this device), and again whenever they ask. Resolves once they start.
+  const tutorial = document.getElementById("tutorial");
+  const TUTORIAL = "bitesize.tutorial." + projectId;
+  function runTutorial() {
+    const screens = Array.from(tutorial.querySelectorAll(".tutorial-screen"));
+    const next = document.getElementById("tutorial-next");
+    const start = document.getElementById("tutorial-start");
+    const step = document.getElementById("tutorial-step");
+    let at = 0;
+    function showScreen(n) {
+      at = n;
+      screens.forEach(function (s, i) { s.hidden = i !== n; });
+      step.textContent = "Step " + (n + 1) + " of " + screens.length;
+      const last = n === screens.length - 1;
+      next.hidden = last; start.hidden = !last;
+      (last ? start : next).focus();
+    }
+    tutorial.hidden = false;
+    taskBox.hidden = true; actions.hidden = true; say("");
+    return new Promise(function (resolve) {
+      function finish() {
+        try { localStorage.setItem(TUTORIAL, "seen"); } catch (e) { /* asked again next time */ }
+        tutorial.hidden = true;
+        next.onclick = start.onclick = skipTutorial.onclick = null;
+        resolve();
+      }
+      const skipTutorial = document.getElementById("tutorial-skip");
+      next.onclick = function () { showScreen(at + 1); };
+      start.onclick = finish;
+      skipTutorial.onclick = finish;
+      showScreen(0);
+    });
+  }
+
+  function tutorialSeen() {
+    try { return localStorage.getItem(TUTORIAL) === "seen"; } catch (e) { return false; }
+  }
+
+  const again = document.getElementById("tutorial-again");
+  if (again) {
+    again.addEventListener("click", async function () {
+      await runTutorial();
+      if (current) { taskBox.hidden = false; actions.hidden = false; } else { show(null); }
+      again.focus();
+    });
+  }
+
   async function load() {
     try { count = Number(sessionStorage.getItem(COUNT)) || 0; } catch (e) { count = 0; }
     answered.textContent = number(count);
+    if (tutorial && (preview || !tutorialSeen())) await runTutorial();
     if (preview) { show(preview); return; }
     const saved = held.get();
     queue = saved.queue;

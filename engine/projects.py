@@ -79,6 +79,19 @@ def get_owned_project(services: Services, identity: Identity, project_id: int) -
     return project
 
 
+def owned_project_of_task(services: Services, identity: Identity, task: Task | None,
+                          task_id: int) -> Project:
+    """The project of a task the caller's organisation owns. Another charity's task
+    looks missing, and the error names the task only, not the project it is in."""
+    identity.require_user()
+    try:
+        if task is not None:
+            return get_owned_project(services, identity, task.project_id)
+    except NotFoundError:
+        pass
+    raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
+
+
 def get_moderated_project(services: Services, identity: Identity, project_id: int) -> Project:
     """The project if this caller may make its admin-only quality calls (block):
     404 as get_owned_project for a project it does not manage, 403 for a charity

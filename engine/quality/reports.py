@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
-from engine.projects import get_owned_project
+from engine.projects import owned_project_of_task
 from engine.quality import audit
 from engine.quality.consensus import remerge, sync_dispatch
 from engine.quality.reliability import thresholds
@@ -72,7 +72,7 @@ def dismiss_reports(services: Services, identity: Identity, task_id: int,
     out of circulation goes back where its answers put it (merged again)."""
     with services.db.writing() as session:
         task = session.get(Task, task_id)
-        project = _project_of(services, identity, task, task_id)
+        project = owned_project_of_task(services, identity, task, task_id)
         dismissed = resolve_reports(session, task_id)
         if not dismissed:
             raise ConflictError(f"task {task_id} has no open report", {"task": "no report"})
@@ -110,15 +110,3 @@ def open_reports(session, task_id: int) -> list[dict[str, Any]]:
 def _open_count(session, task_id: int) -> int:
     return session.scalar(select(func.count()).select_from(TaskReport).where(
         TaskReport.task_id == task_id, TaskReport.resolved_at.is_(None)))
-
-
-def _project_of(services: Services, identity: Identity, task: Task | None,
-                task_id: int) -> Project:
-    """As the desk's other task calls: another organisation's task looks missing."""
-    identity.require_user()
-    try:
-        if task is not None:
-            return get_owned_project(services, identity, task.project_id)
-    except NotFoundError:
-        pass
-    raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from engine.answers import load_answer
 from engine.delivery import outbox
-from engine.errors import ConflictError, NotFoundError
+from engine.errors import ConflictError
 from engine.identity import Identity
-from engine.projects import get_owned_project
+from engine.projects import get_owned_project, owned_project_of_task
 from engine.quality import audit, reports
 from engine.quality.consensus import store_result
 from engine.services import Services
@@ -62,7 +62,7 @@ def resolve(services: Services, identity: Identity, task_id: int,
     """Settle a task with an admin's answer: final result, and gold from now on."""
     with services.db.writing() as session:
         task = session.get(Task, task_id)
-        project = _owned_project_of(services, identity, task, task_id)
+        project = owned_project_of_task(services, identity, task, task_id)
         if task.is_gold or task.state not in REVIEWABLE:
             raise ConflictError(f"task {task_id} is {'gold' if task.is_gold else task.state}"
                                 " and cannot be settled", {"task": "not reviewable"})
@@ -76,19 +76,6 @@ def resolve(services: Services, identity: Identity, task_id: int,
     if recorded:
         outbox.nudge(services)
     return task
-
-
-def _owned_project_of(services: Services, identity: Identity, task: Task | None,
-                      task_id: int) -> Project:
-    """The project of a task the caller's organisation owns. Another charity's task
-    looks missing, and the error names the task only, not the project it is in."""
-    identity.require_user()
-    try:
-        if task is not None:
-            return get_owned_project(services, identity, task.project_id)
-    except NotFoundError:
-        pass
-    raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
 
 
 def _settled_value(services: Services, project: Project, raw_answer: Any) -> Any:
@@ -121,7 +108,7 @@ def task_under_review(services: Services, identity: Identity, task_id: int) -> d
     the task only, not the project it is in."""
     with services.db.session() as session:
         task = session.get(Task, task_id)
-        project = _owned_project_of(services, identity, task, task_id)
+        project = owned_project_of_task(services, identity, task, task_id)
         entry = _entry(session, task)
         entry.update(item=task.item_id, is_gold=task.is_gold, settled_by=task.settled_by,
                      reports=reports.open_reports(session, task.id),

@@ -97,10 +97,20 @@ def test_number_page_refuses_empty_and_sends_the_value(page, live_server, client
     first = open_page(page, live_server, project["id"])
     expect(page.locator("[data-bind-src=image]")).to_be_visible()
     number = page.locator("[data-number]")
-    number.press("Enter")  # nothing typed: a message, nothing sent
-    expect(page.locator("#status")).to_be_visible()
+    expect(page.locator("#keys-help")).to_have_text(
+        "Keys: Enter send · S skip (when not typing in a field)")
+    number.press("Enter")  # nothing typed: a message beside the field, nothing sent
+    message = page.locator("#task .task-error")
+    expect(message).to_have_text("Type a number first.")
+    expect(message).to_have_attribute("role", "alert")
+    expect(number).to_have_attribute("aria-invalid", "true")
+    expect(number).to_have_attribute("aria-describedby", "task-number-unit task-error")
+    expect(number).to_be_focused()
     assert answers_of(services, volunteer_id(services, page)) == []
     number.fill("4")
+    expect(message).to_have_count(0)  # typing clears it
+    expect(number).not_to_have_attribute("aria-invalid", "true")
+    expect(number).to_have_attribute("aria-describedby", "task-number-unit")
     number.press("Enter")
     wait_for_new_task(page, first)
     assert only_answer(services, page) == {"value": 4}

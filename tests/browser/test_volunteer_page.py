@@ -187,6 +187,10 @@ def test_start_opens_a_task_without_sign_up(page, live_server, client, auth, ser
     expect(page.locator("#status")).to_be_hidden()
     expect(page.locator("#done")).to_be_hidden()
     expect(page.locator("#answered")).to_have_text("0")
+    expect(page.locator("#keys-help")).to_have_text(
+        "Keys: 1 penguin · 2 seal · 3 empty · S skip (when not typing in a field)")
+    expect(page.locator("#task-announce")).to_have_text("New task ready.")
+    expect(page.locator("#task-announce")).to_have_attribute("aria-live", "polite")
     # No form, no password: one anonymous volunteer was made for this browser
     # (the report form waits hidden until asked for).
     expect(page.locator("form:visible, input[type=password]")).to_have_count(0)

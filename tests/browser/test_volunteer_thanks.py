@@ -152,3 +152,24 @@ def test_a_practice_task_tells_the_charitys_answer(page, live_server, client, au
     page.keyboard.press("1")  # a real task: nothing said, and the last word goes away
     expect(page.locator("#answered")).to_have_text("3")
     expect(feedback).to_be_hidden()
+
+
+def test_time_given_is_a_stopping_point_too(page, live_server, client, auth, work):
+    charity = auth.charity()
+    project = make_project(client, charity)
+    upload(client, charity, project["id"], text_items(4), work)
+    open_project(page, live_server, project["id"])
+    _answer(page, 1)
+    expect(page.locator("#answered")).to_have_text("1")
+    expect(page.locator("#milestone")).to_be_hidden()
+    # this visit began eleven minutes ago
+    page.evaluate(f"sessionStorage.setItem('bitesize.visit.{project['id']}.start', "
+                  "String(Date.now() - 11 * 60 * 1000))")
+    _answer(page, 1)
+    expect(page.locator("#milestone")).to_be_visible()
+    expect(page.locator("#milestone-text")).to_contain_text(
+        "You have given 10 minutes this visit, 2 tasks")
+    page.get_by_role("button", name="Keep going").click()
+    _answer(page, 1)  # the same mark is said once
+    expect(page.locator("#answered")).to_have_text("3")
+    expect(page.locator("#milestone")).to_be_hidden()

@@ -33,6 +33,7 @@
   const milestoneText = document.getElementById("milestone-text");
   const reportForm = document.getElementById("report");
   const feedbackBox = document.getElementById("feedback");
+  const announce = document.getElementById("task-announce");
   const feedbackText = document.getElementById("feedback-text");
   const reportOpen = document.getElementById("report-open");
   // A type whose answer is more than one click (tags, text, boxes, numbers)
@@ -56,10 +57,12 @@
   let busy = false;     // a skip or a first fetch is under way
   // What this visit did (kept for the tab, like the tasks it holds) and, from
   // the server, what this volunteer did in all: said after each answer, and
-  // at natural stopping points (MILESTONES answers this visit) with what the
-  // answers achieved.
+  // at natural stopping points (MILESTONES answers this visit, or MINUTES of
+  // it) with what the answers achieved.
   const COUNT = "bitesize.count." + projectId;
   const MILESTONES = [5, 15, 30, 50, 100, 200];
+  const MINUTES = [10, 20, 40, 60, 90, 120];  // of a visit, from its first answer
+  const VISIT = "bitesize.visit." + projectId;
   let count = 0;
   let total = null;  // answers in all, once the server said
   let lastActivity = Date.now();  // leases are extended only for someone at work
@@ -211,6 +214,7 @@
     current = next || null;
     held.save();
     closeReport(false);
+    clearRefusal();
     if (!current) {
       setLoading(false);
       const wasHidden = done.hidden;
@@ -235,6 +239,7 @@
     } else if (status.textContent === LOADING) {
       say("");  // a message said meanwhile (an answer refused) stays
     }
+    announce.textContent = failed ? "" : "New task ready.";
     if (hooks.show) hooks.show(taskBox, shown.task.payload, shown.task);
   }
 
@@ -294,7 +299,10 @@
     if (total !== null) { total += 1; answeredTotal.textContent = number(total); }
     thank("Saved, thank you!");
     feedbackBox.hidden = true;
-    if (MILESTONES.includes(count)) celebrate();
+    if (MILESTONES.includes(count)) { celebrate(); return; }
+    const minutes = visitMinutes();
+    const mark = MINUTES.filter(function (m) { return m <= minutes; }).pop();
+    if (mark && mark > lastMark()) { lastMark(mark); celebrate(mark); }
   }
 
   // Learn by doing: on a volunteer's first practice (gold) tasks the answer's
@@ -320,7 +328,23 @@
   }
 
   // A natural stopping point: what this visit's answers did, and the way out.
-  async function celebrate() {
+  // When this visit's first answer was taken, and the last time mark said; kept
+  // for the tab like the count.
+  function visitMinutes() {
+    try {
+      let began = Number(sessionStorage.getItem(VISIT + ".start"));
+      if (!began) { began = Date.now(); sessionStorage.setItem(VISIT + ".start", String(began)); }
+      return (Date.now() - began) / 60000;
+    } catch (e) { return 0; }
+  }
+  function lastMark(set) {
+    try {
+      if (set) sessionStorage.setItem(VISIT + ".mark", String(set));
+      return Number(sessionStorage.getItem(VISIT + ".mark")) || 0;
+    } catch (e) { return set || 0; }
+  }
+
+  async function celebrate(minutes) {
     let finished = 0, done = null;
     try {
       const mine = (await record()).projects.find(function (p) { return String(p.id) === projectId; });
@@ -331,7 +355,9 @@
     if (done && progressLine) {
       progressLine.textContent = number(done.retired + done.settled) + " of " + number(done.tasks) + " tasks done";
     }
-    milestoneText.textContent = "That is " + count + " tasks this visit: thank you! " +
+    milestoneText.textContent = (minutes
+      ? "You have given " + minutes + " minutes this visit, " + count + " tasks: thank you! "
+      : "That is " + count + " tasks this visit: thank you! ") +
       (finished ? "Your answers have helped finish " + number(finished) + " task" + (finished === 1 ? "" : "s") +
                   " of this project so far: results the charity can use now."
                 : "Each one brings a task closer to a result the charity can use.") +
@@ -552,9 +578,45 @@
     if (loading) return;
     let value;
     try { value = hooks.collect ? hooks.collect(taskBox, form) : Object.fromEntries(new FormData(form)); }
-    catch (e) { say(e.message); return; }
+    catch (e) { refuse(form, e.message); return; }
+    clearRefusal();
     if (value !== undefined && value !== null) answer(value);
   });
+  taskBox.addEventListener("input", clearRefusal);
+
+  // A refused answer is said beside its field (aria-invalid, aria-describedby,
+  // and an alert so that it is heard at once), not at the top of the page.
+  function refuse(form, text) {
+    const field = form.querySelector(
+      "input:not([type=hidden]):not([type=radio]):not([type=checkbox]), textarea, select");
+    if (!field) { say(text); return; }
+    let note = form.querySelector(".task-error");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "error task-error";
+      note.id = "task-error";
+      note.setAttribute("role", "alert");
+      form.appendChild(note);
+    }
+    note.textContent = text;
+    field.setAttribute("aria-invalid", "true");
+    const ids = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+    if (!ids.includes(note.id)) field.setAttribute("aria-describedby", ids.concat(note.id).join(" "));
+    field.focus();
+  }
+
+  function clearRefusal() {
+    taskBox.querySelectorAll(".task-error").forEach(function (note) {
+      note.closest("form").querySelectorAll("[aria-invalid]").forEach(function (field) {
+        field.removeAttribute("aria-invalid");
+        const ids = (field.getAttribute("aria-describedby") || "").split(" ")
+          .filter(function (id) { return id && id !== note.id; });
+        if (ids.length) field.setAttribute("aria-describedby", ids.join(" "));
+        else field.removeAttribute("aria-describedby");
+      });
+      note.remove();
+    });
+  }
   skipButton.addEventListener("click", skip);
   document.addEventListener("keydown", function (ev) {
     // A held key repeats: it must not answer the tasks that follow unseen.
@@ -564,6 +626,22 @@
     const el = taskBox.querySelector('[data-key="' + CSS.escape(ev.key) + '"]');
     if (el && !taskBox.hidden && !loading) { ev.preventDefault(); answer(JSON.parse(el.dataset.answer)); }
   });
+  // Which keys do what, from the page itself: the type's [data-key] controls,
+  // Enter where there is a field to type in, and S, which never fires while
+  // typing (the keydown handler above leaves fields alone).
+  (function keysHelp() {
+    const help = document.getElementById("keys-help");
+    const keyed = Array.from(taskBox.querySelectorAll("[data-key]")).slice(0, 9).map(function (el) {
+      return el.dataset.key + " " + (el.dataset.keyLabel || el.textContent.replace(/\s+/g, " ").trim()
+        .replace(new RegExp("^" + el.dataset.key + "\\s*"), ""));  // its own <kbd>
+    });
+    if (taskBox.querySelector("form[data-answer-form] input:not([type=hidden]), form[data-answer-form] textarea")) {
+      keyed.push("Enter send");
+    }
+    keyed.push("S skip (when not typing in a field)");
+    help.textContent = "Keys: " + keyed.join(" · ");
+    help.hidden = false;
+  })();
   if (!preview) setInterval(keepLeases, 2000);
   load();
 })();

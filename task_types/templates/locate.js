@@ -18,6 +18,10 @@
   let marks = [];  // [x1, y1, x2, y2] or [x, y], natural pixels, 0.1 px
   let size = [1, 1];  // the picture's natural width and height
   let drag = null;  // {id, start: natural [x, y], screen: [x, y], end}
+  // The keyboard's crosshair (natural px) while the picture has focus, and the
+  // corner of a box begun with Space (null: none begun).
+  let cursor = null;
+  let anchor = null;
 
   function round(v) { return Math.round(v * 10) / 10; }
   function clamp(v, low, high) { return Math.min(Math.max(v, low), high); }
@@ -48,11 +52,31 @@
 
   function draw() {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
-    marks.forEach(function (mark) { svg.appendChild(shapeOf(mark)); });
+    marks.forEach(function (mark) {
+      svg.appendChild(shapeOf(mark, "halo"));
+      svg.appendChild(shapeOf(mark));
+    });
     if (drag && drag.end) svg.appendChild(shapeOf(boxOf(drag.start, drag.end), "drawing"));
+    if (anchor && cursor) svg.appendChild(shapeOf(boxOf(anchor, cursor), "drawing"));
+    if (cursor) drawCursor();
     const n = marks.length;
     done.textContent = n ? "Done (" + n + (n === 1 ? " mark)" : " marks)") : "Nothing here (0 marks)";
     undoButton.disabled = n === 0;
+  }
+
+  // A cross at the keyboard's crosshair: dark under yellow, like the marks.
+  function drawCursor() {
+    const r = svg.getBoundingClientRect();
+    const arm = 12 * size[0] / (r.width || size[0]);
+    [["cursor", 0], ["cursor-line", 0]].forEach(function (kind) {
+      [[-arm, 0, arm, 0], [0, -arm, 0, arm]].forEach(function (d) {
+        const line = document.createElementNS(SVG, "line");
+        line.setAttribute("x1", cursor[0] + d[0]); line.setAttribute("y1", cursor[1] + d[1]);
+        line.setAttribute("x2", cursor[0] + d[2]); line.setAttribute("y2", cursor[1] + d[3]);
+        line.setAttribute("class", kind[0]);
+        svg.appendChild(line);
+      });
+    });
   }
 
   function boxOf(a, b) {
@@ -66,7 +90,61 @@
     say("");
   }
 
-  function undo() { if (marks.length) { marks.pop(); say(""); draw(); } }
+  function undo() {
+    if (!marks.length) return;
+    marks.pop();
+    say(marks.length ? "Last mark removed: " + marks.length + " left." : "Last mark removed: none left.");
+    draw();
+  }
+
+  // By keyboard: arrows move the crosshair (2% of the picture, 10% with Shift),
+  // Space marks a point or starts and ends a box, Delete removes the last mark.
+  svg.addEventListener("focus", function () {
+    if (!cursor) cursor = [round(size[0] / 2), round(size[1] / 2)];
+    draw();
+  });
+  svg.addEventListener("blur", function () { cursor = null; anchor = null; draw(); });
+  svg.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const step = (ev.shiftKey ? 0.1 : 0.02);
+    const moves = {ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step]};
+    if (moves[ev.key]) {
+      ev.preventDefault();
+      cursor = [round(clamp(cursor[0] + moves[ev.key][0] * size[0], 0, size[0])),
+                round(clamp(cursor[1] + moves[ev.key][1] * size[1], 0, size[1]))];
+      draw();
+    } else if (ev.key === " " || ev.key === "Spacebar") {
+      ev.preventDefault();
+      if (ev.repeat) return;
+      if (isPoint) {
+        const before = marks.length;
+        add([cursor[0], cursor[1]]);
+        if (marks.length > before) say("Point " + marks.length + " marked.");
+      } else if (!anchor) {
+        anchor = cursor.slice();
+        say("Box started: move to the opposite corner, then Space.");
+      } else {
+        const box = boxOf(anchor, cursor);
+        anchor = null;
+        if (box[2] - box[0] >= 1 && box[3] - box[1] >= 1) {
+          const before = marks.length;
+          add(box);
+          if (marks.length > before) say("Box " + marks.length + " marked.");
+        } else {
+          say("That box has no size: move the crosshair, then Space again.");
+        }
+      }
+      draw();
+    } else if (ev.key === "Delete" || ev.key === "Backspace") {
+      ev.preventDefault();
+      ev.stopPropagation();  // the page's own Backspace (undo) would remove a second
+      undo();
+    } else if (ev.key === "Escape" && anchor) {
+      anchor = null;
+      say("Box abandoned.");
+      draw();
+    }
+  });
 
   function fit() {
     if (img.naturalWidth) size = [img.naturalWidth, img.naturalHeight];
@@ -110,7 +188,10 @@
       undo();
     } else if (ev.key === "Enter" && !(ev.target.closest && ev.target.closest("button, a"))) {
       ev.preventDefault();  // a focused button or link answers Enter itself
-      done.click();
+      // Enter sends marks; "nothing here" is said only with its own button, so a
+      // stray Enter never records an empty tile that has some.
+      if (marks.length) done.click();
+      else say("No marks yet: mark them, or press “Nothing here” if there are none.");
     }
   });
 
@@ -119,6 +200,7 @@
     show: function (box, payload) {
       marks = [];
       drag = null;
+      anchor = null;
       say("");
       const tile = payload.tile || [];
       size = [tile[2] || 1, tile[3] || 1];  // until the picture itself says

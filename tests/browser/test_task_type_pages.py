@@ -169,3 +169,69 @@ def test_locate_page_draws_boxes_in_photo_pixels(page, live_server, client, auth
     (drawn,) = answer["boxes"]
     expected = [0.25 * natural[0], 0.25 * natural[1], 0.5 * natural[0], 0.75 * natural[1]]
     assert drawn == pytest.approx(expected, abs=2 * scale + 1)
+
+
+def test_the_box_task_works_by_keyboard_alone(page, live_server, client, auth, services, work,
+                                              accessible):
+    charity = auth.charity()
+    project = make(client, charity, "locate", {"question": "Box every penguin",
+                                               "tile_size": 512, "overlap": 64})
+    photo = io.BytesIO()
+    Image.new("RGB", (400, 300), (220, 230, 240)).save(photo, "JPEG")
+    other = io.BytesIO()
+    Image.new("RGB", (400, 300), (200, 210, 220)).save(other, "JPEG")
+    upload_images(client, charity, project["id"], {"a.jpg": photo.getvalue(),
+                                                   "b.jpg": other.getvalue()}, work)
+    first = open_page(page, live_server, project["id"])
+    page.wait_for_function("() => document.querySelector('[data-bind-src=image]').complete")
+    note = page.locator("[data-locate-note]")
+    page.keyboard.press("Enter")  # no marks yet: Enter records nothing
+    expect(note).to_contain_text("No marks yet")
+    assert answers_of(services, volunteer_id(services, page)) == []
+    stage = page.get_by_role("application", name="Box each one")
+    stage.focus()
+    accessible(page)
+    page.keyboard.press("Space")  # a corner at the centre (200, 150)
+    expect(note).to_contain_text("Box started")
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")  # 5 x 2% of 400 = 40 px
+    page.keyboard.press("Shift+ArrowDown")  # 10% of 300 = 30 px
+    page.keyboard.press("Space")
+    expect(note).to_have_text("Box 1 marked.")
+    page.keyboard.press("Space")  # a second box, then removed again
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Space")
+    expect(note).to_have_text("Box 2 marked.")
+    page.keyboard.press("Delete")
+    expect(note).to_contain_text("1 left")
+    expect(page.locator("[data-locate-done]")).to_have_text("Done (1 mark)")
+    page.keyboard.press("Enter")
+    wait_for_new_task(page, first)
+    assert only_answer(services, page) == {"boxes": [[200.0, 150.0, 240.0, 180.0]]}
+
+
+def test_marks_have_a_dark_halo_under_the_yellow_line(page, live_server, client, auth, work):
+    charity = auth.charity()
+    project = make(client, charity, "locate", {"question": "Mark each seal", "shape": "point"})
+    photo = io.BytesIO()
+    Image.new("RGB", (200, 200), (221, 229, 226)).save(photo, "JPEG")  # the pale blue-grey
+    upload_images(client, charity, project["id"], {"a.jpg": photo.getvalue()}, work)
+    open_page(page, live_server, project["id"])
+    page.wait_for_function("() => document.querySelector('[data-bind-src=image]').complete")
+    page.get_by_role("application", name="Mark each one").focus()
+    page.keyboard.press("Space")
+    halo, line = (page.locator(".locate-marks circle").nth(i) for i in (0, 1))
+    assert halo.get_attribute("class") == "halo"
+    dark = halo.evaluate("el => getComputedStyle(el).stroke")
+    bright = line.evaluate("el => getComputedStyle(el).stroke")
+    assert dark == "rgb(29, 42, 47)" and bright == "rgb(255, 212, 0)"
+    # the halo against the photo's pale blue-grey: WCAG contrast well over 3:1
+    def luminance(rgb):
+        def part(c):
+            c /= 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+        r, g, b = rgb
+        return 0.2126 * part(r) + 0.7152 * part(g) + 0.0722 * part(b)
+    light, dim = luminance((221, 229, 226)), luminance((29, 42, 47))
+    assert (light + 0.05) / (dim + 0.05) >= 3

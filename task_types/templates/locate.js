@@ -113,8 +113,9 @@
       cursor = [round(clamp(cursor[0] + moves[ev.key][0] * size[0], 0, size[0])),
                 round(clamp(cursor[1] + moves[ev.key][1] * size[1], 0, size[1]))];
       draw();
-    } else if (ev.key === " " || ev.key === "Spacebar") {
+    } else if (ev.key === " " || ev.key === "Spacebar" || ev.key === "Enter") {
       ev.preventDefault();
+      ev.stopPropagation();  // on the picture, Enter marks; the page's Enter sends
       if (ev.repeat) return;
       if (isPoint) {
         const before = marks.length;

@@ -191,7 +191,7 @@ def test_the_box_task_works_by_keyboard_alone(page, live_server, client, auth, s
     stage = page.get_by_role("application", name="Box each one")
     stage.focus()
     accessible(page)
-    page.keyboard.press("Space")  # a corner at the centre (200, 150)
+    page.keyboard.press("Enter")  # on the picture, Enter starts a box: a corner at (200, 150)
     expect(note).to_contain_text("Box started")
     for _ in range(5):
         page.keyboard.press("ArrowRight")  # 5 x 2% of 400 = 40 px
@@ -206,6 +206,10 @@ def test_the_box_task_works_by_keyboard_alone(page, live_server, client, auth, s
     page.keyboard.press("Delete")
     expect(note).to_contain_text("1 left")
     expect(page.locator("[data-locate-done]")).to_have_text("Done (1 mark)")
+    assert answers_of(services, volunteer_id(services, page)) == []  # Enter marked, not sent
+    page.keyboard.press("Tab")  # out of the picture, past Undo, to Done
+    page.keyboard.press("Tab")
+    expect(page.locator("[data-locate-done]")).to_be_focused()
     page.keyboard.press("Enter")
     wait_for_new_task(page, first)
     assert only_answer(services, page) == {"boxes": [[200.0, 150.0, 240.0, 180.0]]}

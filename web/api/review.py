@@ -95,8 +95,7 @@ def dismiss_reports_(task_id: int):
     """Volunteers' reports of this task were unfounded: resolved, and a task they
     took out of circulation goes back where its answers put it."""
     caller = identity().require_user()
-    body = load_body(Why())
-    return dismiss_reports(services(), caller, task_id, body["reason"])
+    return dismiss_reports(services(), caller, task_id, _why())  # the body is optional
 
 
 @bp.get("/projects/<int:project_id>/volunteers")

@@ -163,8 +163,8 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
         # every few answers, one small read of this volunteer's answers: a flag
         # quarantined them, this answer included, so the reply says so
         answer = _Stored(answer.id, False, answer.created_at)
-    feedback = gold_feedback(services, claim.project_id, task_id, identity.id, value) \
-        if submission.outcome == "gold" else None
+    feedback = gold_feedback(services, claim.project_id, task_id, identity.id, answer.id,
+                             value) if submission.outcome == "gold" else None
     return Receipt(answer.id, task_id, answer.counted, answer.created_at,
                    claim.project_id, feedback)
 
@@ -172,9 +172,13 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
 def skip_task(services: Services, identity: Identity, token: str) -> bool:
     """Give a leased task back; this volunteer will not be offered it again, and
     an answer sent with this lease afterwards is refused (LeaseSkippedError)."""
-    claim = _own_claim(services, identity, token)
+    return _release(services, _own_claim(services, identity, token))
+
+
+def _release(services: Services, claim: leases.LeaseClaim) -> bool:
+    """The lease back to the pool, marked skipped (a skip, or a report)."""
     return _healing(services, claim.project_id, lambda: services.dispatcher.release(
-        claim.project_id, claim.task_id, identity.id))
+        claim.project_id, claim.task_id, claim.volunteer_id))
 
 
 def report_task(services: Services, identity: Identity, token: str, reason: str,
@@ -187,8 +191,7 @@ def report_task(services: Services, identity: Identity, token: str, reason: str,
         raise InvalidError(f"the reason must be one of {', '.join(REASONS)}",
                            {"reason": "unknown reason"})
     filed = file_report(services, claim.project_id, claim.task_id, identity.id, reason, note)
-    _healing(services, claim.project_id, lambda: services.dispatcher.release(
-        claim.project_id, claim.task_id, identity.id))
+    _release(services, claim)
     return filed
 
 

@@ -23,10 +23,12 @@ MAX_TEXT = 200  # a longer expected answer (a drawing's boxes) is told as a scor
 
 
 def gold_feedback(services: Services, project_id: int, task_id: int, volunteer_id: int,
-                  answer: Any) -> dict[str, Any] | None:
-    """What to tell a volunteer who just answered a gold task: ``{"right", "score",
-    "expected"}`` (expected None when too long to say), or None when they have
-    had their share of feedback, or the task is not gold."""
+                  answer_id: int, answer: Any) -> dict[str, Any] | None:
+    """What to tell a volunteer who just answered a gold task (their stored answer
+    ``answer_id``): ``{"right", "score", "expected"}`` (expected None when too long
+    to say), or None when they have had their share of feedback, or the task is
+    not gold. Counted up to this answer, so a retry is told what the first
+    attempt was told."""
     with services.db.session() as session:
         task = session.get(Task, task_id)
         if task is None or not task.is_gold or task.gold is None:
@@ -38,8 +40,7 @@ def gold_feedback(services: Services, project_id: int, task_id: int, volunteer_i
         seen = session.scalar(
             select(func.count()).select_from(Answer).join(Task, Task.id == Answer.task_id)
             .where(Answer.project_id == project_id, Answer.volunteer_id == volunteer_id,
-                   Task.is_gold.is_(True), Answer.id <= _answer_id(session, task_id,
-                                                                    volunteer_id)))
+                   Task.is_gold.is_(True), Answer.id <= answer_id))
         if seen > allowed:
             return None
         gold, config = task.gold, project.config
@@ -48,9 +49,3 @@ def gold_feedback(services: Services, project_id: int, task_id: int, volunteer_i
     expected = task_type.value_to_text(gold)
     return {"right": score >= GOLD_BAR, "score": round(score, 2),
             "expected": expected if len(expected) <= MAX_TEXT else None}
-
-
-def _answer_id(session, task_id: int, volunteer_id: int) -> int:
-    """This answer's id: a retry is told what the first attempt was told."""
-    return session.scalar(select(Answer.id).where(Answer.task_id == task_id,
-                                                  Answer.volunteer_id == volunteer_id)) or 0

@@ -24,7 +24,7 @@ from engine.services import Services
 from web import create_app
 
 from .test_task_type_pages import make, upload_images, upload_items
-from .test_volunteer_page import current_task, wait_for_new_task
+from .volunteer_helpers import current_task, wait_for_new_task
 
 pytestmark = pytest.mark.browser
 

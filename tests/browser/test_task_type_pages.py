@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from engine.intake import samples
 
-from .test_volunteer_page import answers_of, current_task, volunteer_id, wait_for_new_task
+from .volunteer_helpers import answers_of, current_task, volunteer_id, wait_for_new_task
 
 pytestmark = pytest.mark.browser
 HOSTILE = "<img src=x onerror=alert(1)>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .test_volunteer_page import current_task, make_project, open_project, text_items, upload
+from .volunteer_helpers import current_task, make_project, open_project, text_items, upload
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from engine.intake import samples
 
 from .test_task_type_pages import upload_images
-from .test_volunteer_page import (
+from .volunteer_helpers import (
     LABELS,
     answers_of,
     current_task,

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .test_volunteer_page import (
+from .volunteer_helpers import (
     make_project,
     open_project,
     text_items,

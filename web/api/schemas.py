@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from engine.dispatch.dispatcher import STRATEGIES
 from engine.errors import BadRequestError, InvalidError
+from engine.quality.reports import REASONS
 
 
 class VolunteerCreate(Schema):
@@ -156,8 +157,7 @@ class AnswerCreate(Schema):
 class ReportCreate(Schema):
     """A volunteer's "something is wrong with this task" (engine.quality.reports)."""
 
-    reason = fields.String(required=True,
-                           validate=validate.OneOf(("blank", "offensive", "unreadable", "other")))
+    reason = fields.String(required=True, validate=validate.OneOf(tuple(REASONS)))
     note = fields.String(validate=validate.Length(max=300), load_default=None, allow_none=True)
 
 

@@ -60,6 +60,10 @@ def browser():
 def live_server(app) -> Iterator[str]:
     """The test's app over real HTTP, in a daemon thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # The page keeps calling in the background (outbox, lease extensions): at the
+    # end, server_close() waits for requests still in flight, so none of them
+    # holds a database connection once the test's services are disposed.
+    server.daemon_threads = False
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="live-server", daemon=True)
     thread.start()

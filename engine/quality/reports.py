@@ -5,7 +5,10 @@ been there. A report reaches the charity's inbox at once (engine.quality.inbox,
 kind "report"); when `reports_to_withdraw` different volunteers have reported
 a task (a project quality setting, default 2, so that one person cannot hide
 tasks; 0: never by itself), it is taken out of circulation: contested, out of
-the pool, waiting for staff. Staff then either settle it (engine.quality.review,
+the pool, waiting for staff. Only reports from volunteers established in the
+project (engine.quality.trust) and neither blocked nor quarantined count toward
+that: otherwise two fresh sign-ups could hide any task they liked. Every report
+still reaches the inbox. Staff then either settle it (engine.quality.review,
 which resolves its reports) or dismiss the reports, which puts it back exactly
 where its answers would have it (a re-merge). Both are in the audit log.
 """
@@ -19,11 +22,11 @@ from sqlalchemy import func, select, update
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
 from engine.projects import owned_project_of_task
-from engine.quality import audit
+from engine.quality import audit, trust
 from engine.quality.consensus import remerge, sync_dispatch
 from engine.quality.reliability import thresholds
 from engine.services import Services
-from engine.store.models import Project, Task, TaskReport, utcnow
+from engine.store.models import Project, Task, TaskReport, Volunteer, VolunteerStat, utcnow
 
 # What a volunteer may say, as the page words it
 REASONS = {
@@ -56,9 +59,10 @@ def file_report(services: Services, project_id: int, task_id: int, volunteer_id:
                                    note=(note or "").strip() or None))
             session.flush()
         count = _open_count(session, task_id)
-        needed = thresholds(session.get(Project, project_id))["reports_to_withdraw"]
-        withdrawn = bool(needed) and count >= needed and task.state == "open" \
-            and not task.is_gold
+        project = session.get(Project, project_id)
+        needed = thresholds(project)["reports_to_withdraw"]
+        withdrawn = bool(needed) and task.state == "open" and not task.is_gold \
+            and count >= needed and _weighty_count(session, project, task_id) >= needed
         if withdrawn:
             task.state = "contested"
     if withdrawn:
@@ -105,6 +109,24 @@ def open_reports(session, task_id: int) -> list[dict[str, Any]]:
         .order_by(TaskReport.id))
     return [{"volunteer": r.volunteer_id, "reason": r.reason, "note": r.note or "",
              "created_at": r.created_at.isoformat()} for r in rows]
+
+
+def _weighty_count(session, project: Project, task_id: int) -> int:
+    """A task's open reports that count toward withdrawal: from volunteers
+    established in the project, not blocked, not quarantined."""
+    rows = session.execute(
+        select(Volunteer.created_at, VolunteerStat.gold_answers, VolunteerStat.gold_score,
+               VolunteerStat.flags, Volunteer.blocked, VolunteerStat.blocked,
+               VolunteerStat.quarantined_at)
+        .select_from(TaskReport)
+        .join(Volunteer, Volunteer.id == TaskReport.volunteer_id)
+        .outerjoin(VolunteerStat, (VolunteerStat.volunteer_id == TaskReport.volunteer_id)
+                   & (VolunteerStat.project_id == project.id))
+        .where(TaskReport.task_id == task_id, TaskReport.resolved_at.is_(None)))
+    limits, now = trust.limits_of(project.quality), utcnow()
+    return sum(1 for *standing, banned, blocked, quarantined in rows
+               if not (banned or blocked or quarantined)
+               and trust.Standing(*standing).established(limits, now))
 
 
 def _open_count(session, task_id: int) -> int:

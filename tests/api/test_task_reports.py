@@ -3,9 +3,11 @@ hears of it, enough reports take the task out of circulation, staff settle it or
 dismiss the reports."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
-from engine.store.models import AuditEntry, Task, TaskReport
+from engine.store.models import AuditEntry, Task, TaskReport, Volunteer, utcnow
 
 
 def _report(client, volunteer: dict, handout: dict, reason: str = "offensive", **extra):
@@ -145,3 +147,45 @@ def test_another_charity_cannot_dismiss(client, api, project, auth, services):
     r = client.post(f"/api/v1/tasks/{handout['task']['id']}/reports/dismiss", json={},
                     headers=stranger)
     assert api.error(r, 404)
+
+
+def _age(services, volunteer_id: int, minutes: int) -> None:
+    """Make a volunteer's account older, as if they signed up `minutes` ago."""
+    with services.db.writing() as session:
+        volunteer = session.get(Volunteer, volunteer_id)
+        volunteer.created_at = utcnow() - timedelta(minutes=minutes)
+
+
+def test_fresh_sign_ups_alone_cannot_withdraw_a_task(client, api, charity, services):
+    # Two scripted sign-ups agreeing to hide a task: the charity hears of it,
+    # the task stays in circulation until established volunteers report it too.
+    project = api.project(charity, quality={"quarantine": False, "trusted_after_minutes": 30})
+    api.items(charity, project["id"], [{"text": "photo 1", "id": "a"}])
+    task_id, last = _reported_twice(client, api, project)
+    assert last == {"reported": True, "withdrawn": False}
+    assert _state(services, task_id) == "open"
+    (item,) = _inbox(client, charity)
+    assert "reported by 2 volunteers" in item["message"]
+    # two volunteers with half an hour behind them do take it out
+    for _ in range(2):
+        volunteer = api.volunteer()
+        _age(services, volunteer["id"], 31)
+        handout = api.next_task(volunteer["headers"], project["id"])
+        assert handout["task"]["id"] == task_id
+        last = _report(client, volunteer, handout).json
+    assert last == {"reported": True, "withdrawn": True}
+    assert _state(services, task_id) == "contested"
+
+
+def test_a_blocked_volunteers_report_does_not_count_toward_withdrawal(client, api, charity,
+                                                                      services):
+    project = api.project(charity, quality={"quarantine": False, "trusted_after_minutes": 0})
+    api.items(charity, project["id"], [{"text": "photo 1", "id": "a"}])
+    first, second = api.volunteer(), api.volunteer()
+    handout = api.next_task(first["headers"], project["id"])
+    assert _report(client, first, handout).status_code == 201
+    with services.db.writing() as session:
+        session.get(Volunteer, first["id"]).blocked = True
+    handout = api.next_task(second["headers"], project["id"])
+    assert _report(client, second, handout).json == {"reported": True, "withdrawn": False}
+    assert _state(services, handout["task"]["id"]) == "open"

@@ -15,7 +15,7 @@ Both run their SQL as prepared statements (engine.store.prepared).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -24,9 +24,15 @@ from sqlalchemy import bindparam, delete, insert, select, update
 
 from engine.answers import load_answer
 from engine.dispatch import leases
-from engine.dispatch.dispatcher import LeaseSkippedError, StateMissingError, Submission
+from engine.dispatch.dispatcher import (
+    Checkout,
+    Handing,
+    LeaseSkippedError,
+    StateMissingError,
+    Submission,
+)
 from engine.dispatch.rebuild import ensure_state
-from engine.errors import ConflictError, GoneError, InvalidError, NotFoundError
+from engine.errors import BitesizeError, ConflictError, GoneError, InvalidError, NotFoundError
 from engine.identity import Identity
 from engine.quality.consensus import answer_uncounted, update_result
 from engine.quality.feedback import gold_feedback
@@ -59,6 +65,10 @@ class Receipt:
     created_at: datetime
     project_id: int
     feedback: dict | None = None  # a practice (gold) task's answer (engine.quality.feedback)
+    # With next_count: the tasks handed out after the answer (None: none asked for),
+    # or why none could be (a paused project, too many leases held).
+    handed: list[LeasedTask] | None = None
+    handout_error: BitesizeError | None = None
 
 
 MAX_PRELOAD = 5
@@ -78,9 +88,15 @@ def next_tasks(services: Services, identity: Identity, project_id: int,
     cap = services.settings.max_leases
     checkouts = _healing(services, project_id, lambda: services.dispatcher.checkout(
         project_id, identity.id, count, cap))
+    return _hand_out(services, project_id, identity.id, checkouts)
+
+
+def _hand_out(services: Services, project_id: int, volunteer_id: int,
+              checkouts: list[Checkout]) -> list[LeasedTask]:
+    """Checked-out tasks, recorded in SQL and each with its signed lease."""
     if checkouts:
-        _record_handouts(services, project_id, identity.id, [c.task_id for c in checkouts])
-    return [_leased(services, project_id, identity.id, c) for c in checkouts]
+        _record_handouts(services, project_id, volunteer_id, [c.task_id for c in checkouts])
+    return [_leased(services, project_id, volunteer_id, c) for c in checkouts]
 
 
 def _record_handouts(services: Services, project_id: int, volunteer_id: int,
@@ -140,13 +156,18 @@ def _as_datetime(ms: int) -> datetime:
 
 
 def submit_answer(services: Services, identity: Identity, task_id: int,
-                  token: str, raw_answer: Any) -> Receipt:
-    """Store a volunteer's answer exactly once and count it if the task needs it."""
+                  token: str, raw_answer: Any, next_count: int = 0) -> Receipt:
+    """Store a volunteer's answer exactly once and count it if the task needs it.
+
+    With `next_count` > 0 it also leases up to that many next tasks of the
+    project, as next_tasks would, in the same Redis call as the submit (after
+    it, so the answer's lease no longer counts against the cap): the
+    receipt's `handed`, or its `handout_error` when none could be handed out.
+    """
     claim = _claim_for(services, identity, task_id, token)  # a volunteer's, for this task
     value = _validate(services, claim.project_id, raw_answer)
     answer = _insert_answer(services, claim, token, value)
-    submission = _healing(services, claim.project_id, lambda: services.dispatcher.submit(
-        claim.project_id, task_id, identity.id))
+    submission, handing = _submitted(services, claim, next_count)
     if submission.outcome == "skipped":
         _withdraw(services, claim, answer)
         raise LeaseSkippedError()
@@ -165,8 +186,26 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
         answer = _Stored(answer.id, False, answer.created_at)
     feedback = gold_feedback(services, claim.project_id, task_id, identity.id, answer.id,
                              value) if submission.outcome == "gold" else None
-    return Receipt(answer.id, task_id, answer.counted, answer.created_at,
-                   claim.project_id, feedback)
+    receipt = Receipt(answer.id, task_id, answer.counted, answer.created_at,
+                      claim.project_id, feedback)
+    if isinstance(handing, BitesizeError):
+        return replace(receipt, handout_error=handing)
+    if handing is not None:
+        return replace(receipt, handed=_hand_out(services, claim.project_id, identity.id,
+                                                 handing))
+    return receipt
+
+
+def _submitted(services: Services, claim: leases.LeaseClaim,
+               next_count: int) -> tuple[Submission, Handing | None]:
+    """The answer's submit, with the next checkout in the same call if asked for."""
+    dispatcher, project_id = services.dispatcher, claim.project_id
+    if next_count <= 0:
+        return _healing(services, project_id, lambda: dispatcher.submit(
+            project_id, claim.task_id, claim.volunteer_id)), None
+    count = max(1, min(next_count, MAX_PRELOAD))
+    return _healing(services, project_id, lambda: dispatcher.submit_and_checkout(
+        project_id, claim.task_id, claim.volunteer_id, count, services.settings.max_leases))
 
 
 def skip_task(services: Services, identity: Identity, token: str) -> bool:

@@ -69,6 +69,11 @@ class LeaseSkippedError(GoneError):
         super().__init__("this task was skipped", {"lease": "skipped"})
 
 
+# What an answer's own checkout came to (Dispatcher.submit_and_checkout): the
+# tasks handed out, or the refusal checkout would have raised.
+Handing = list["Checkout"] | ProjectClosedError | LeaseLimitError
+
+
 @dataclass(frozen=True)
 class Checkout:
     task_id: int
@@ -156,10 +161,14 @@ class Dispatcher:
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
         common = (LUA_DIR / "common.lua").read_text()
-        self._scripts = {
-            name: connection.register_script(common + (LUA_DIR / f"{name}.lua").read_text())
-            for name in ("checkout", "submit", "release", "settle", "extend")
-        }
+        bodies = {name: (LUA_DIR / f"{name}.lua").read_text()
+                  for name in ("checkout", "submit", "release", "settle", "extend",
+                               "submit_checkout")}
+        self._scripts = {name: connection.register_script(common + bodies[name])
+                         for name in ("checkout", "submit", "release", "settle", "extend")}
+        self._scripts["submit_checkout"] = connection.register_script(
+            common + _as_function("submit", bodies["submit"])
+            + _as_function("checkout", bodies["checkout"]) + bodies["submit_checkout"])
         self._wire = RedisWire(connection)
         self._versions: dict[int, tuple[float, str]] = {}  # project -> (fresh until, version)
 
@@ -177,15 +186,7 @@ class Dispatcher:
             self._scripts["checkout"], (*base, f"{seen}{volunteer_id}", *after),
             (prefix, volunteer_id, SCAN_LIMIT, count, max_leases,
              *(random.random() for _ in range(count))))
-        task_type = _text(reply[0])  # or the reason why no task could be given
-        if task_type == "missing" and len(reply) == 1:
-            raise StateMissingError(f"no dispatch state for project {project_id}")
-        if task_type == "closed" and len(reply) == 1:
-            raise ProjectClosedError(f"project {project_id} is not taking answers now")
-        if task_type == "full" and len(reply) == 2:  # a hand-out has 1 + 3n entries
-            raise LeaseLimitError(int(reply[1]))
-        return [Checkout(int(reply[i]), int(reply[i + 1]), json.loads(reply[i + 2]), task_type)
-                for i in range(1, len(reply), 3)]
+        return _checkouts(project_id, reply)
 
     def submit(self, project_id: int, task_id: int, volunteer_id: int) -> Submission:
         """Close the lease once (retries are idempotent) and count the answer if needed;
@@ -194,10 +195,28 @@ class Dispatcher:
         reply = self._wire.script(self._scripts["submit"],
                                   (*base, f"{seen}{volunteer_id}", *after),
                                   (prefix, task_id, volunteer_id, GRACE_MS))
-        if _text(reply[0]) == "missing":
-            raise StateMissingError(f"no dispatch state for project {project_id}")
-        return Submission(_text(reply[0]), int(reply[1]), int(reply[2]),
-                          int(reply[3]) if len(reply) > 3 else 0)
+        return _submission(project_id, reply)
+
+    def submit_and_checkout(self, project_id: int, task_id: int, volunteer_id: int,
+                            count: int, max_leases: int = 0) -> tuple[Submission, Handing]:
+        """`submit`, then `checkout` of up to `count` tasks, in one atomic call: an
+        answer that asks for the next task costs one round trip, not two.
+
+        The second part is what checkout would return, or the ProjectClosedError
+        or LeaseLimitError it would raise, returned instead: the answer stands
+        whatever happens to the hand-out. No checkout is made when the answer's
+        lease was skipped (the caller refuses that answer): the list is empty.
+        """
+        (base, (payload, *_), after), prefix, seen = _script_keys(project_id)
+        reply = self._wire.script(
+            self._scripts["submit_checkout"], (*base, f"{seen}{volunteer_id}", *after, payload),
+            (prefix, task_id, volunteer_id, GRACE_MS, SCAN_LIMIT, count, max_leases,
+             *(random.random() for _ in range(count))))
+        submission = _submission(project_id, reply[0])
+        try:
+            return submission, _checkouts(project_id, reply[1]) if len(reply) > 1 else []
+        except (ProjectClosedError, LeaseLimitError) as refusal:
+            return submission, refusal
 
     def extend(self, project_id: int, task_id: int, volunteer_id: int,
                max_extends: int = 2**31) -> int | None:
@@ -356,6 +375,33 @@ def pool_score(strategy: str, task_id: int, cover: int, priority: int) -> int:
     if strategy == "random":
         return band * TASK_SPAN + (task_id * 2654435761) % TASK_SPAN
     return (band + min(cover, 255)) * TASK_SPAN + task_id
+
+
+def _checkouts(project_id: int, reply: list) -> list[Checkout]:
+    """The tasks of a checkout script's reply, or the error it stands for."""
+    task_type = _text(reply[0])  # or the reason why no task could be given
+    if task_type == "missing" and len(reply) == 1:
+        raise StateMissingError(f"no dispatch state for project {project_id}")
+    if task_type == "closed" and len(reply) == 1:
+        raise ProjectClosedError(f"project {project_id} is not taking answers now")
+    if task_type == "full" and len(reply) == 2:  # a hand-out has 1 + 3n entries
+        raise LeaseLimitError(int(reply[1]))
+    return [Checkout(int(reply[i]), int(reply[i + 1]), json.loads(reply[i + 2]), task_type)
+            for i in range(1, len(reply), 3)]
+
+
+def _submission(project_id: int, reply: list) -> Submission:
+    """A submit script's reply, or StateMissingError."""
+    if _text(reply[0]) == "missing":
+        raise StateMissingError(f"no dispatch state for project {project_id}")
+    return Submission(_text(reply[0]), int(reply[1]), int(reply[2]),
+                      int(reply[3]) if len(reply) > 3 else 0)
+
+
+def _as_function(name: str, body: str) -> str:
+    """A script's text as a local Lua function of its own KEYS and ARGV, so that a
+    script can run another's body unchanged (lua/submit_checkout.lua)."""
+    return f"local function {name}(KEYS, ARGV)\n{body}\nend\n"
 
 
 def _text(value) -> str:

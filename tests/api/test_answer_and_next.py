@@ -115,3 +115,65 @@ def test_next_out_of_range_is_a_422_naming_it_and_nothing_is_stored(client, api,
         error = api.error(_answer(client, volunteer, handout, next=bad), 422)
         assert "next" in error["fields"], error
     assert count_answers(services) == 0
+
+
+def _script_calls(services) -> int:
+    """Scripts Redis ran since the last CONFIG RESETSTAT (EVALSHA and EVAL)."""
+    stats = services.redis.info("commandstats")
+    return sum(stats.get(name, {}).get("calls", 0) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+def test_the_answer_and_the_next_hand_out_are_one_redis_script_call(client, api, project,
+                                                                     services):
+    # The one-call cycle's point: the submit and the next checkout share one round trip.
+    volunteer = api.volunteer()
+    first = api.next_task(volunteer["headers"], project["id"])
+    services.redis.config_resetstat()
+    r = _answer(client, volunteer, first, next=1)
+    assert r.status_code == 201 and r.json["next"], r.get_data(True)
+    assert _script_calls(services) == 1  # first answer of two needed: no merge, no settle
+
+
+def test_an_answer_to_a_skipped_lease_with_next_is_refused_and_leases_nothing(
+        client, api, project, services, count_answers):
+    volunteer = api.volunteer()
+    handout = api.next_task(volunteer["headers"], project["id"])
+    skipped = client.delete(f"/api/v1/leases/{handout['lease']['token']}",
+                            headers=volunteer["headers"])
+    assert skipped.status_code == 200, skipped.get_data(True)
+    r = _answer(client, volunteer, handout, next=1)
+    assert api.error(r, 410)["code"] == "lease_skipped"
+    assert count_answers(services) == 0
+    # the other task is still there for them: the refused call leased nothing
+    assert _handouts(services, volunteer["id"]) == [handout["task"]["id"]]
+    other = api.next_task(volunteer["headers"], project["id"])
+    assert other["task"]["id"] != handout["task"]["id"]
+
+
+def test_the_next_hand_out_fills_only_the_place_the_answer_freed_under_the_cap(
+        client, api, charity, services, count_answers):
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": f"photo {n}", "id": str(n)} for n in range(9)])
+    volunteer = api.volunteer()
+    first = api.next_task(volunteer["headers"], project["id"])
+    cap = services.settings.max_leases
+    held = client.get(f"/api/v1/projects/{project['id']}/tasks/next?count={cap - 1}",
+                      headers=volunteer["headers"])
+    assert held.status_code == 200
+    r = _answer(client, volunteer, first, next=2)  # one place free after this answer
+    assert r.status_code == 201 and r.json["next"]["queue"] == [], r.get_data(True)
+    assert count_answers(services) == 1
+    assert len(_handouts(services, volunteer["id"])) == cap + 1
+
+
+def test_an_answer_with_next_after_redis_was_wiped_rebuilds_and_hands_out(
+        client, api, project, services, count_answers):
+    volunteer = api.volunteer()
+    first = api.next_task(volunteer["headers"], project["id"])
+    services.redis.flushdb()  # Redis restarted empty between the two calls
+    r = _answer(client, volunteer, first, next=1)
+    assert r.status_code == 201 and r.json["counted"], r.get_data(True)
+    # the rebuild kept the answered task from them; the other one is handed out
+    assert r.json["next"]["task"]["id"] != first["task"]["id"]
+    assert count_answers(services) == 1
+    assert _answer(client, volunteer, r.json["next"]).status_code == 201

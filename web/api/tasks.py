@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import request
 
-from engine.errors import BitesizeError
 from engine.identity import Identity
 from engine.services import Services
 from engine.volunteering import (
@@ -45,7 +44,11 @@ def next_task_(project_id: int):
 
 def next_reply(svc: Services, caller: Identity, project_id: int, count: int) -> dict | None:
     """The body of a 200 to GET .../tasks/next, or None for a 204 (nothing left)."""
-    handouts = next_tasks(svc, caller, project_id, count)
+    return _tasks_reply(next_tasks(svc, caller, project_id, count), count)
+
+
+def _tasks_reply(handouts: list, count: int) -> dict | None:
+    """Leased tasks as GET .../tasks/next?count=N answers them (None: nothing left)."""
     if not handouts:
         return None
     first, *rest = (_handout(h) for h in handouts)
@@ -74,23 +77,19 @@ def answer_reply(svc: Services, caller: Identity, task_id: int, data: dict) -> d
     The answer is stored whatever happens to the hand-out: if that fails (the
     project was paused, the volunteer holds too many leases), the reply is
     still the answer's 201, with `next` null and `next_error` saying why."""
-    receipt = submit_answer(svc, caller, task_id, data["lease"], data["answer"])
+    count = data.get("next") or 0
+    receipt = submit_answer(svc, caller, task_id, data["lease"], data["answer"], count)
     reply = {"id": receipt.answer_id, "task": receipt.task_id, "counted": receipt.counted,
              "created_at": serialize.iso(receipt.created_at)}
     if receipt.feedback is not None:  # a practice task: the charity's answer
         reply["feedback"] = receipt.feedback
-    if data.get("next"):
-        reply.update(_next_after(svc, caller, receipt.project_id, data["next"]))
+    if receipt.handout_error is not None:
+        status, code, message, _ = describe(receipt.handout_error)
+        reply.update(next=None, next_error={"status": status, "code": code,
+                                            "message": message})
+    elif count:
+        reply["next"] = _tasks_reply(receipt.handed, count)
     return reply
-
-
-def _next_after(svc: Services, caller: Identity, project_id: int, count: int) -> dict:
-    try:
-        return {"next": next_reply(svc, caller, project_id, count)}
-    except BitesizeError as exc:
-        status, code, message, _ = describe(exc)
-        return {"next": None, "next_error": {"status": status, "code": code,
-                                             "message": message}}
 
 
 @bp.delete("/leases/<token>")

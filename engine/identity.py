@@ -29,7 +29,15 @@ from engine.errors import (
     PermissionDeniedError,
 )
 from engine.services import Services
-from engine.store.models import ApiToken, Organisation, User, Volunteer, aware, utcnow
+from engine.store.models import (
+    ApiToken,
+    Organisation,
+    User,
+    Volunteer,
+    VolunteerDevice,
+    aware,
+    utcnow,
+)
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600
@@ -131,6 +139,10 @@ def _lookup(services: Services, token: str, digest: str) -> tuple[Identity, int]
     with services.db.session() as session:
         if token.startswith(VOLUNTEER_PREFIX):
             volunteer = session.scalar(select(Volunteer).where(Volunteer.token_hash == digest))
+            if volunteer is None:  # a device they signed in on (engine.accounts.volunteers)
+                volunteer = session.scalar(select(Volunteer).join(
+                    VolunteerDevice, VolunteerDevice.volunteer_id == Volunteer.id)
+                    .where(VolunteerDevice.token_hash == digest))
             if volunteer is not None and not volunteer.blocked:
                 return Identity("volunteer", volunteer.id), CACHE_SECONDS
         elif token.startswith(USER_PREFIX):
@@ -223,6 +235,15 @@ def _replace_token(services: Services, user_id: int, token: str | None) -> None:
         user.token_hash = token_hash(token) if token else revoked_marker()
     if not is_revoked(old):
         forget_token(services, old)
+
+
+def volunteer_token_hashes(session, volunteer_id: int) -> list[str]:
+    """Every token hash a volunteer signs in with: their own, and one per device
+    they signed in on (engine.accounts.volunteers)."""
+    own = session.scalar(select(Volunteer.token_hash).where(Volunteer.id == volunteer_id))
+    devices = session.scalars(select(VolunteerDevice.token_hash).where(
+        VolunteerDevice.volunteer_id == volunteer_id))
+    return [own, *devices] if own is not None else list(devices)
 
 
 def forget_token(services: Services, digest: str) -> None:

@@ -1,6 +1,6 @@
 """Staff accounts for the console: email + password, one-time links, sessions.
 
-Passwords are hashed with argon2id (argon2-cffi's defaults). A person gets
+Passwords are hashed and sign-ins counted by engine.accounts.passwords. A person gets
 in through a one-time link (an invitation, or "forgot password") that lets
 them set a password; links are random, stored as hashes, used once and
 expire. Failed sign-ins are counted in Redis per account and per address,
@@ -14,34 +14,32 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 
+from engine.accounts.passwords import (  # noqa: F401  (MIN_PASSWORD, MAX_FAILURES_*: callers')
+    MAX_FAILURES_PER_ACCOUNT,
+    MAX_FAILURES_PER_ADDRESS,
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    check_attempts,
+    check_password,
+    count_failure,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from engine.errors import (
     ConflictError,
     GoneError,
     InvalidError,
     NotFoundError,
-    TooManyRequestsError,
 )
 from engine.identity import ROLES, Identity, revoked_marker
 from engine.services import Services
 from engine.store.models import AccountLink, Organisation, User, aware, utcnow
 from engine.tokens import token_hash
 
-MIN_PASSWORD = 10
-MAX_PASSWORD = 1000
 LINK_DAYS = {"invite": 7, "reset": 1}
-# Failed sign-ins allowed per window: per account (slows guessing one password)
-# and per address (slows trying many accounts from one place).
-WINDOW_SECONDS = 15 * 60
-MAX_FAILURES_PER_ACCOUNT = 10
-MAX_FAILURES_PER_ADDRESS = 50
-
-_hasher = PasswordHasher()
-# Verified against when no account matches, so both cases take as long.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 @dataclass(frozen=True)
@@ -67,14 +65,6 @@ def normal_email(email: str) -> str:
     if not at or not local or "." not in domain or len(email) > 320 or " " in email:
         raise InvalidError("this is not an email address", {"email": "not an email address"})
     return email
-
-
-def check_password(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD:
-        raise InvalidError(f"a password needs at least {MIN_PASSWORD} characters",
-                           {"password": f"at least {MIN_PASSWORD} characters"})
-    if len(password) > MAX_PASSWORD:
-        raise InvalidError("this password is too long", {"password": "too long"})
 
 
 def create_staff(services: Services, organisation: str | int, email: str, role: str = "charity",
@@ -162,7 +152,7 @@ def set_password(services: Services, user_id: int, password: str) -> None:
 
 def _set_password(session, user_id: int, password: str) -> None:
     session.execute(update(User).where(User.id == user_id).values(
-        password_hash=_hasher.hash(password), session_version=User.session_version + 1))
+        password_hash=hash_password(password), session_version=User.session_version + 1))
 
 
 def sign_in(services: Services, email: str, password: str, address: str) -> Staff:
@@ -170,48 +160,17 @@ def sign_in(services: Services, email: str, password: str, address: str) -> Staf
     message whatever was wrong; too many failures answer 429 for a while."""
     email = (email or "").strip().lower()
     keys = [f"bs:signin:account:{token_hash(email)}", f"bs:signin:address:{address}"]
-    _check_attempts(services, keys)
+    check_attempts(services, keys, ", or reset your password")
     with services.db.session() as session:
         user = session.scalar(select(User).where(User.email == email)) if email else None
         stored = user.password_hash if user is not None else None
-        if not _verify(stored or _DUMMY_HASH, password or "") or stored is None:
-            _count_failure(services, keys)
+        if not verify_password(stored, password):
+            count_failure(services, keys)
             raise InvalidError("the email or the password is not right",
                                {"password": "not right"})
-        if _hasher.check_needs_rehash(stored):
+        if needs_rehash(stored):
             _set_password(session, user.id, password)
         return _staff(session, user.id)
-
-
-def _verify(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def _check_attempts(services: Services, keys: list[str]) -> None:
-    limits = (MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS)
-    counts = services.redis.mget(keys)
-    for key, count, limit in zip(keys, counts, limits, strict=True):
-        if count is not None and int(count) >= limit:
-            wait = max(services.redis.ttl(key), 1)
-            raise TooManyRequestsError(
-                f"too many failed sign-ins: try again in {(wait + 59) // 60} minutes, "
-                "or reset your password", retry_after=wait)
-
-
-def _count_failure(services: Services, keys: list[str]) -> None:
-    """One more failure in each window; a window starts at its first failure.
-    (EXPIRE ... NX would say it in one call, but the embedded Redis is 6.x.)"""
-    pipe = services.redis.pipeline()
-    for key in keys:
-        pipe.incr(key)
-        pipe.ttl(key)
-    replies = pipe.execute()
-    for key, ttl in zip(keys, replies[1::2], strict=True):
-        if ttl < 0:
-            services.redis.expire(key, WINDOW_SECONDS)
 
 
 def sign_out_everywhere(services: Services, user_id: int) -> None:

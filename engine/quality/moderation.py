@@ -23,7 +23,12 @@ from sqlalchemy import select, update
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_lock, rebuild_project
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
-from engine.identity import Identity, forget_token, trust_token_again
+from engine.identity import (
+    Identity,
+    forget_token,
+    trust_token_again,
+    volunteer_token_hashes,
+)
 from engine.projects import get_moderated_project
 from engine.quality import audit, consensus, recheck
 from engine.services import Services
@@ -48,11 +53,12 @@ def block(services: Services, identity: Identity, project_id: int,
                 Project.organisation_id == project.organisation_id)))
         else:
             volunteer.blocked = True
-            digest = volunteer.token_hash
+            digests = volunteer_token_hashes(session, volunteer_id)
             projects = sorted({project.id, *session.scalars(select(Answer.project_id).where(
                 Answer.volunteer_id == volunteer_id).distinct())})
     if scope == "platform":
-        forget_token(services, digest)  # every process refuses the token from now on
+        for digest in digests:  # every process refuses their tokens from now on
+            forget_token(services, digest)
     why = _Why(identity.id, scope, reason, project.id)
     return sum(_block_in(services, pid, volunteer_id, why) for pid in projects)
 
@@ -162,10 +168,11 @@ def unblock(services: Services, identity: Identity, project_id: int,
                 Project.organisation_id == project.organisation_id)))
         else:
             volunteer.blocked = False
-            digest = volunteer.token_hash
+            digests = volunteer_token_hashes(session, volunteer_id)
             projects = sorted({project.id, *session.scalars(blocked_in)})
     if scope == "platform":
-        trust_token_again(services, digest)  # blocking platform-wide tombstoned it
+        for digest in digests:  # blocking platform-wide tombstoned them
+            trust_token_again(services, digest)
     why = _Why(identity.id, scope, reason, project.id)
     return sum(_unblock_in(services, pid, volunteer_id, why) for pid in projects)
 

@@ -110,6 +110,30 @@ class Volunteer(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class VolunteerAccount(Base):
+    """A volunteer who chose to keep their anonymous work: an email and password,
+    or a recovery code to write down (for those without email), or both. Only
+    hashes are kept; deleting the account deletes this row and ends every token,
+    while the answers stay, tied to a volunteer no one can sign in as."""
+
+    __tablename__ = "volunteer_account"
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    recovery_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VolunteerDevice(Base):
+    """A further token of a volunteer who signed in on another device (each
+    device keeps its own, so signing in on one never signs another out)."""
+
+    __tablename__ = "volunteer_device"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Project(Base):
     """A campaign: one task type, its config, and the redundancy policy."""
 

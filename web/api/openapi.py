@@ -33,7 +33,9 @@ from web.api.schemas import (
     ProjectUpdate,
     ReportCreate,
     ResultsQuery,
+    VolunteerClaim,
     VolunteerCreate,
+    VolunteerSignIn,
 )
 from web.api.webhooks import DeliveriesQuery, EventsQuery, WebhookSet
 from web.converters import MAX_ID
@@ -113,6 +115,29 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "The calling volunteer's record: answers, time given (hand-out to answer, at most "
      "10 minutes a task), and per project the tasks they helped finish", VOLUNTEER, None,
      {"200": "the record"}),
+    ("post", "/volunteers/me/account",
+     "Keep the calling volunteer's work under an email and password (set or changed), so "
+     "they can sign in on another device", VOLUNTEER, VolunteerClaim,
+     {"201": "the account (email, whether a recovery code exists)",
+      "409": "the email already keeps another volunteer's work",
+      "422": "not an email address, or a password under 10 characters"}),
+    ("post", "/volunteers/me/recovery-code",
+     "A recovery code to write down (for volunteers without email), shown once; an earlier "
+     "code stops working", VOLUNTEER, None, {"201": "the code and the account"}),
+    ("post", "/volunteers/sign-in",
+     "Sign in on this device with an email and password or a recovery code: a new token of "
+     "that volunteer's, for this device (other devices stay signed in)", ANYONE,
+     VolunteerSignIn,
+     {"201": "the volunteer's id and this device's token",
+      "422": "the credentials are not right (one message whatever was wrong)",
+      "429": "too many failed sign-ins from this address or on this email (Retry-After)"}),
+    ("get", "/volunteers/me/data",
+     "Everything kept about the calling volunteer (account, answers, reports) as a JSON "
+     "file", VOLUNTEER, None, {"200": "the data, as an attachment"}),
+    ("delete", "/volunteers/me",
+     "Delete the calling volunteer's account: email, name and every token end at once; "
+     "their answers stay in the results, no longer linked to anyone", VOLUNTEER, None,
+     {"200": "deleted"}),
     ("get", "/projects/{project_id}/tasks/next",
      "Lease the next task (?count=N, N <= 5, also leases `queue` to preload)", VOLUNTEER, None,
      {"200": "task and lease", "204": "nothing left for this volunteer",

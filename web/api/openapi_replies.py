@@ -41,13 +41,22 @@ ANSWERED["properties"] = {
     "feedback": _object(right=_BOOL, score={"type": "number"},
                         expected={"type": "string", "nullable": True})}
 
+ACCOUNT = _object(email={"type": "string", "nullable": True}, recovery_code=_BOOL,
+                  created_at=_TIME)
+
 # (method, path) -> (status, JSON schema of the reply's body)
 REPLIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("post", "/volunteers"): ("201", _object(id=_INT, token=_TEXT)),
     ("get", "/volunteers/me"): ("200", _object(
-        id=_INT, answers=_INT, seconds=_INT, first_at=_TIME, last_at=_TIME,
+        id=_INT, account={**ACCOUNT, "nullable": True}, answers=_INT, seconds=_INT,
+        first_at=_TIME, last_at=_TIME,
         projects={"type": "array", "items": _object(id=_INT, name=_TEXT, answers=_INT,
                                                      finished=_INT, seconds=_INT)})),
+    ("post", "/volunteers/me/account"): ("201", _object(account=ACCOUNT)),
+    ("post", "/volunteers/me/recovery-code"): ("201", _object(recovery_code=_TEXT,
+                                                              account=ACCOUNT)),
+    ("post", "/volunteers/sign-in"): ("201", _object(id=_INT, token=_TEXT)),
+    ("delete", "/volunteers/me"): ("200", _object(deleted=_BOOL)),
     ("post", "/projects"): ("201", PROJECT),
     ("get", "/projects"): ("200", _list_of("projects", PROJECT)),
     ("get", "/projects/{project_id}"): ("200", PROJECT),

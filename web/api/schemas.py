@@ -9,6 +9,7 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from engine.accounts.passwords import MAX_PASSWORD, MIN_PASSWORD
 from engine.dispatch.dispatcher import STRATEGIES
 from engine.errors import BadRequestError, InvalidError
 from engine.quality.reports import REASONS
@@ -16,6 +17,32 @@ from engine.quality.reports import REASONS
 
 class VolunteerCreate(Schema):
     name = fields.String(validate=validate.Length(max=200), allow_none=True, load_default=None)
+
+
+class VolunteerClaim(Schema):
+    """Keep this volunteer's work under an email and password (engine.accounts.volunteers)."""
+
+    email = fields.String(required=True, validate=validate.Length(min=3, max=320))
+    password = fields.String(required=True, validate=validate.Length(min=MIN_PASSWORD,
+                                                                     max=MAX_PASSWORD))
+
+
+class VolunteerSignIn(Schema):
+    """Sign in on this device: an email and password, or a recovery code."""
+
+    email = fields.String(validate=validate.Length(max=320))
+    password = fields.String(validate=validate.Length(max=MAX_PASSWORD))
+    recovery_code = fields.String(validate=validate.Length(max=100))
+
+    @validates_schema
+    def _one_way(self, data: dict, **_: Any) -> None:
+        if "recovery_code" in data:
+            if "email" in data or "password" in data:
+                raise ValidationError("send a recovery code, or an email and password, "
+                                      "not both", "recovery_code")
+        elif "email" not in data or "password" not in data:
+            raise ValidationError("an email and a password, or a recovery code, are needed",
+                                  "password" if "email" in data else "email")
 
 
 def _count(high: int = 10_000) -> fields.Integer:

@@ -1,18 +1,24 @@
 """POST /volunteers: an anonymous volunteer in one call, no sign-up wall;
-GET /volunteers/me: what their answers did (engine.contributions).
+GET /volunteers/me: what their answers did (engine.contributions); keeping
+that work, optionally (engine.accounts.volunteers): claim it with an email
+and password or a recovery code, sign in on another device, download it all,
+delete the account.
 
 Sign-ups are rate-limited per client address and per network (web.rate_limits),
 with defaults that let a school class start together behind one address.
 """
 from __future__ import annotations
 
-from flask import request
+import json
 
+from flask import Response, request
+
+from engine.accounts import volunteers as accounts
 from engine.delivery.contributions import volunteer_record
 from engine.identity import create_volunteer
 from web import rate_limits
 from web.api import bp, serialize
-from web.api.schemas import VolunteerCreate, load_body
+from web.api.schemas import VolunteerClaim, VolunteerCreate, VolunteerSignIn, load_body
 from web.auth import identity
 from web.services import services
 
@@ -34,9 +40,63 @@ def my_record():
     """The calling volunteer's answers, time given and finished tasks, per project."""
     caller = identity().require_volunteer()
     record = volunteer_record(services(), caller)
-    return {"id": caller.id, "answers": record.answers, "seconds": record.seconds,
+    return {"id": caller.id, "account": _account(accounts.account_of(services(), caller.id)),
+            "answers": record.answers, "seconds": record.seconds,
             "first_at": serialize.iso(record.first_at),
             "last_at": serialize.iso(record.last_at),
             "projects": [{"id": p.project_id, "name": p.name, "answers": p.answers,
                           "finished": p.finished, "seconds": p.seconds}
                          for p in record.projects]}
+
+
+@bp.post("/volunteers/me/account")
+def claim_work():
+    """Keep this volunteer's work under an email and password (set or changed)."""
+    caller = identity().require_volunteer()
+    data = load_body(VolunteerClaim())
+    return {"account": _account(accounts.claim(services(), caller, data["email"],
+                                               data["password"]))}, 201
+
+
+@bp.post("/volunteers/me/recovery-code")
+def make_recovery_code():
+    """A recovery code to write down, shown this once; an earlier one stops working."""
+    caller = identity().require_volunteer()
+    code = accounts.new_recovery_code(services(), caller)
+    return {"recovery_code": code,
+            "account": _account(accounts.account_of(services(), caller.id))}, 201
+
+
+@bp.post("/volunteers/sign-in")
+def sign_in_volunteer():
+    """A token for this device, for the volunteer whose email and password (or
+    recovery code) these are."""
+    data = load_body(VolunteerSignIn())
+    volunteer_id, token = accounts.sign_in(
+        services(), rate_limits.client_address(), data.get("email"), data.get("password"),
+        data.get("recovery_code"))
+    return {"id": volunteer_id, "token": token}, 201
+
+
+@bp.get("/volunteers/me/data")
+def download_my_data():
+    """Everything kept about the calling volunteer, as a JSON file to save."""
+    caller = identity().require_volunteer()
+    body = json.dumps(accounts.export(services(), caller), indent=2, ensure_ascii=False)
+    return Response(body + "\n", mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="bitesize-volunteer-{caller.id}.json"'})
+
+
+@bp.delete("/volunteers/me")
+def delete_me():
+    """Delete the account: email, name and every token end now; answers stay, unlinked."""
+    caller = identity().require_volunteer()
+    accounts.delete_account(services(), caller)
+    return {"deleted": True}
+
+
+def _account(account: accounts.Account | None) -> dict | None:
+    if account is None:
+        return None
+    return {"email": account.email, "recovery_code": account.recovery_code,
+            "created_at": serialize.iso(account.created_at)}

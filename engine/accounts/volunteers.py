@@ -1,0 +1,211 @@
+"""Volunteers who keep what they did: claim anonymous work, sign in elsewhere,
+take their data, leave.
+
+A volunteer is anonymous by default: a token in the browser, nothing else.
+One who wants to keep their history, or carry on from another device, claims
+it with an email and password, or with a recovery code they write down (for
+those without email); both may be set. Signing in on another device gives
+that device a token of its own (VolunteerDevice), so no device signs another
+out. Only what this needs is kept: the email, argon2 hashes, the code's
+SHA-256 (a code has about 80 random bits, so a fast hash is enough).
+
+Deleting the account removes the account, every device token and the name,
+and ends the volunteer's own token on every process at once; the answers stay
+in the charity's results, tied to a volunteer nobody can sign in as any more.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from engine.accounts.passwords import (
+    check_attempts,
+    check_password,
+    count_failure,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from engine.accounts.staff import normal_email
+from engine.errors import ConflictError, InvalidError
+from engine.identity import Identity, forget_token, revoked_marker, volunteer_token_hashes
+from engine.services import Services
+from engine.store.models import (
+    Answer,
+    Project,
+    TaskReport,
+    Volunteer,
+    VolunteerAccount,
+    VolunteerDevice,
+)
+from engine.tokens import VOLUNTEER_PREFIX, new_token, token_hash
+
+# Recovery codes: 16 characters from an alphabet without look-alikes (no 0/O,
+# 1/I/L), shown in groups of four; about 79 random bits.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 16
+_NOT_CODE = re.compile(r"[\s-]+")
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a volunteer's account holds, as they may see it (never a hash)."""
+
+    email: str | None
+    recovery_code: bool  # whether a recovery code was made
+    created_at: datetime
+
+
+def account_of(services: Services, volunteer_id: int) -> Account | None:
+    with services.db.session() as session:
+        row = session.get(VolunteerAccount, volunteer_id)
+        return None if row is None else _account(row)
+
+
+def claim(services: Services, identity: Identity, email: str, password: str) -> Account:
+    """Keep this volunteer's work under an email and password (set or changed)."""
+    identity.require_volunteer()
+    email = normal_email(email)
+    check_password(password)
+    try:
+        with services.db.writing() as session:
+            taken = session.scalar(select(VolunteerAccount.volunteer_id).where(
+                VolunteerAccount.email == email))
+            if taken is not None and taken != identity.id:
+                raise _email_taken()
+            row = _account_row(session, identity.id)
+            row.email, row.password_hash = email, hash_password(password)
+            session.flush()
+            return _account(row)
+    except IntegrityError as exc:  # another claim of this email won the race
+        raise _email_taken() from exc
+
+
+def new_recovery_code(services: Services, identity: Identity) -> str:
+    """A recovery code for this volunteer, shown once; an earlier code stops working."""
+    identity.require_volunteer()
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    with services.db.writing() as session:
+        _account_row(session, identity.id).recovery_hash = token_hash(code)
+    return "-".join(code[i:i + 4] for i in range(0, CODE_LENGTH, 4))
+
+
+def sign_in(services: Services, address: str, email: str | None = None,
+            password: str | None = None, recovery_code: str | None = None) -> tuple[int, str]:
+    """A new token for this device of the volunteer these credentials belong to:
+    (volunteer id, token). Refused with one message whatever was wrong; too many
+    failures from one address (or on one email) answer 429 for a while."""
+    if recovery_code is not None:
+        return _sign_in_with_code(services, address, recovery_code)
+    email = (email or "").strip().lower()
+    keys = [f"bs:vsignin:account:{token_hash(email)}", f"bs:vsignin:address:{address}"]
+    check_attempts(services, keys)
+    with services.db.writing() as session:
+        row = session.scalar(select(VolunteerAccount).where(
+            VolunteerAccount.email == email)) if email else None
+        stored = row.password_hash if row is not None else None
+        if not verify_password(stored, password or "") or _blocked(session, row):
+            count_failure(services, keys)
+            raise InvalidError("the email or the password is not right",
+                               {"password": "not right"})
+        if needs_rehash(stored):
+            row.password_hash = hash_password(password)
+        return row.volunteer_id, _new_device(session, row.volunteer_id)
+
+
+def _sign_in_with_code(services: Services, address: str, code: str) -> tuple[int, str]:
+    # Codes are guessed across every account at once, so only the address counts.
+    keys = [f"bs:vsignin:code:{address}"]
+    check_attempts(services, keys)
+    typed = _NOT_CODE.sub("", code or "").upper()
+    with services.db.writing() as session:
+        row = session.scalar(select(VolunteerAccount).where(
+            VolunteerAccount.recovery_hash == token_hash(typed))) if typed else None
+        if row is None or _blocked(session, row):
+            count_failure(services, keys)
+            raise InvalidError("this recovery code is not right",
+                               {"recovery_code": "not right"})
+        return row.volunteer_id, _new_device(session, row.volunteer_id)
+
+
+def export(services: Services, identity: Identity) -> dict[str, Any]:
+    """Everything bitesize keeps about this volunteer, as JSON-ready data."""
+    identity.require_volunteer()
+    with services.db.session() as session:
+        volunteer = session.get(Volunteer, identity.id)
+        account = session.get(VolunteerAccount, identity.id)
+        answers = session.execute(
+            select(Answer.project_id, Project.name, Answer.task_id, Answer.value,
+                   Answer.counted, Answer.created_at)
+            .join(Project, Project.id == Answer.project_id)
+            .where(Answer.volunteer_id == identity.id).order_by(Answer.id)).all()
+        reports = session.execute(
+            select(TaskReport.project_id, TaskReport.task_id, TaskReport.reason,
+                   TaskReport.note, TaskReport.created_at)
+            .where(TaskReport.volunteer_id == identity.id).order_by(TaskReport.id)).all()
+        devices = session.scalar(select(VolunteerDevice.volunteer_id).where(
+            VolunteerDevice.volunteer_id == identity.id).limit(1))
+    return {
+        "volunteer": {"id": volunteer.id, "name": volunteer.name,
+                      "created_at": volunteer.created_at.isoformat()},
+        "account": None if account is None else {
+            "email": account.email, "recovery_code": account.recovery_hash is not None,
+            "created_at": account.created_at.isoformat(),
+            "other_devices_signed_in": devices is not None},
+        "answers": [{"project": p, "project_name": name, "task": t, "answer": value,
+                     "counted": counted, "created_at": at.isoformat()}
+                    for p, name, t, value, counted, at in answers],
+        "reports": [{"project": p, "task": t, "reason": reason, "note": note,
+                     "created_at": at.isoformat()} for p, t, reason, note, at in reports],
+    }
+
+
+def delete_account(services: Services, identity: Identity) -> None:
+    """Forget who this volunteer is: account, name and every token end now,
+    on every process; their answers stay in the results, unlinked from them."""
+    identity.require_volunteer()
+    with services.db.writing() as session:
+        volunteer = session.get(Volunteer, identity.id)
+        digests = volunteer_token_hashes(session, identity.id)
+        volunteer.token_hash, volunteer.name = revoked_marker(), None
+        session.execute(delete(VolunteerDevice).where(
+            VolunteerDevice.volunteer_id == identity.id))
+        session.execute(delete(VolunteerAccount).where(
+            VolunteerAccount.volunteer_id == identity.id))
+    for digest in digests:
+        forget_token(services, digest)
+
+
+def _account_row(session, volunteer_id: int) -> VolunteerAccount:
+    row = session.get(VolunteerAccount, volunteer_id)
+    if row is None:
+        row = VolunteerAccount(volunteer_id=volunteer_id)
+        session.add(row)
+    return row
+
+
+def _account(row: VolunteerAccount) -> Account:
+    return Account(row.email, row.recovery_hash is not None, row.created_at)
+
+
+def _blocked(session, row: VolunteerAccount | None) -> bool:
+    """A volunteer blocked platform-wide cannot come back by signing in."""
+    return row is not None and bool(session.scalar(select(Volunteer.blocked).where(
+        Volunteer.id == row.volunteer_id)))
+
+
+def _new_device(session, volunteer_id: int) -> str:
+    token = new_token(VOLUNTEER_PREFIX)
+    session.add(VolunteerDevice(token_hash=token_hash(token), volunteer_id=volunteer_id))
+    return token
+
+
+def _email_taken() -> ConflictError:
+    return ConflictError("this email already keeps another volunteer's work: sign in with it",
+                         {"email": "already in use"})

@@ -1,0 +1,160 @@
+"""Keep what you did, optionally (engine.accounts.volunteers): an anonymous volunteer
+claims their work with an email and password or a recovery code, signs in on
+another device and finds their history there, downloads their data, deletes
+the account (their answers stay, unlinked)."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from engine.accounts.passwords import MAX_FAILURES_PER_ACCOUNT
+from engine.store.models import Answer, Volunteer, VolunteerAccount
+
+PASSWORD = "penguins on the ice"
+
+
+def _me(client, headers: dict):
+    return client.get("/api/v1/volunteers/me", headers=headers)
+
+
+def _headers(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _answered(api, project, volunteer) -> int:
+    """The volunteer answers one task of the project; its id."""
+    handout = api.next_task(volunteer["headers"], project["id"])
+    r = api.answer(volunteer["headers"], handout["task"]["id"], handout["lease"]["token"])
+    assert r.status_code == 201, r.get_data(True)
+    return handout["task"]["id"]
+
+
+def _claim(client, volunteer, email="ada@example.org", password=PASSWORD):
+    return client.post("/api/v1/volunteers/me/account", headers=volunteer["headers"],
+                       json={"email": email, "password": password})
+
+
+def _sign_in(client, **body):
+    return client.post("/api/v1/volunteers/sign-in", json=body)
+
+
+def test_an_anonymous_volunteer_has_no_account(client, api):
+    volunteer = api.volunteer()
+    r = _me(client, volunteer["headers"])
+    assert r.status_code == 200 and r.json["account"] is None
+
+
+def test_claimed_work_follows_the_volunteer_to_another_device(client, api, project):
+    volunteer = api.volunteer()
+    task_id = _answered(api, project, volunteer)
+    r = _claim(client, volunteer, email="  Ada@Example.org ")
+    assert r.status_code == 201, r.get_data(True)
+    assert r.json["account"]["email"] == "ada@example.org"
+    assert r.json["account"]["recovery_code"] is False
+    # another device: the same volunteer, with a token of its own
+    signed = _sign_in(client, email="ada@example.org", password=PASSWORD)
+    assert signed.status_code == 201, signed.get_data(True)
+    assert signed.json["id"] == volunteer["id"]
+    assert signed.json["token"] != volunteer["token"]
+    there = _me(client, _headers(signed.json["token"]))
+    assert there.status_code == 200
+    assert there.json["id"] == volunteer["id"] and there.json["answers"] == 1
+    # the first device stays signed in, and both are one volunteer to dispatch:
+    # the task answered on the first is not handed again on the second
+    assert _me(client, volunteer["headers"]).status_code == 200
+    other = api.next_task(_headers(signed.json["token"]), project["id"])
+    assert other["task"]["id"] != task_id
+
+
+def test_a_recovery_code_signs_in_and_a_new_code_replaces_the_old(client, api, services):
+    volunteer = api.volunteer()
+    first = client.post("/api/v1/volunteers/me/recovery-code", headers=volunteer["headers"])
+    assert first.status_code == 201, first.get_data(True)
+    code = first.json["recovery_code"]
+    assert len(code) == 19 and code.count("-") == 3
+    assert first.json["account"] == {**first.json["account"], "email": None,
+                                     "recovery_code": True}
+    with services.db.session() as session:  # only a hash is kept
+        stored = session.get(VolunteerAccount, volunteer["id"])
+        assert code.replace("-", "") not in (stored.recovery_hash or "")
+    # typed as people type it: lower case, spaces instead of dashes
+    signed = _sign_in(client, recovery_code=code.lower().replace("-", " "))
+    assert signed.status_code == 201 and signed.json["id"] == volunteer["id"]
+    second = client.post("/api/v1/volunteers/me/recovery-code", headers=volunteer["headers"])
+    assert second.json["recovery_code"] != code
+    error = api.error(_sign_in(client, recovery_code=code), 422)
+    assert "recovery_code" in error["fields"]
+    assert _sign_in(client, recovery_code=second.json["recovery_code"]).status_code == 201
+
+
+def test_wrong_credentials_get_one_message_and_repeated_failures_a_429(client, api):
+    volunteer = api.volunteer()
+    assert _claim(client, volunteer).status_code == 201
+    wrong_password = api.error(_sign_in(client, email="ada@example.org", password="x" * 12),
+                               422)
+    unknown_email = api.error(_sign_in(client, email="bob@example.org", password=PASSWORD),
+                              422)
+    assert wrong_password["message"] == unknown_email["message"]
+    for _ in range(MAX_FAILURES_PER_ACCOUNT - 1):
+        _sign_in(client, email="ada@example.org", password="y" * 12)
+    refused = _sign_in(client, email="ada@example.org", password=PASSWORD)
+    assert api.error(refused, 429) and int(refused.headers["Retry-After"]) > 0
+
+
+def test_an_email_keeps_one_volunteers_work(client, api):
+    first, second = api.volunteer(), api.volunteer()
+    assert _claim(client, first).status_code == 201
+    error = api.error(_claim(client, second, email="ADA@example.org"), 409)
+    assert error["fields"] == {"email": "already in use"}
+    # the owner may change their own password
+    assert _claim(client, first, password="a new long password").status_code == 201
+    assert _sign_in(client, email="ada@example.org",
+                    password="a new long password").status_code == 201
+
+
+def test_bad_bodies_name_their_field(client, api):
+    volunteer = api.volunteer()
+    assert "password" in api.error(_claim(client, volunteer, password="short"), 422)["fields"]
+    assert "email" in api.error(_claim(client, volunteer, email="not-an-email"), 422)["fields"]
+    assert "email" in api.error(_sign_in(client), 422)["fields"]
+    assert "password" in api.error(_sign_in(client, email="ada@example.org"), 422)["fields"]
+    both = _sign_in(client, email="ada@example.org", password=PASSWORD, recovery_code="AB")
+    assert "recovery_code" in api.error(both, 422)["fields"]
+    anonymous = client.post("/api/v1/volunteers/me/account",
+                            json={"email": "ada@example.org", "password": PASSWORD})
+    api.error(anonymous, 401)
+
+
+def test_a_volunteer_downloads_everything_kept_about_them(client, api, project):
+    volunteer = api.volunteer()
+    task_id = _answered(api, project, volunteer)
+    _claim(client, volunteer)
+    r = client.get("/api/v1/volunteers/me/data", headers=volunteer["headers"])
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"].startswith("attachment;")
+    data = r.json
+    assert data["volunteer"]["id"] == volunteer["id"]
+    assert data["account"]["email"] == "ada@example.org"
+    assert "password" not in str(data)
+    (answer,) = data["answers"]
+    assert (answer["task"], answer["answer"], answer["project_name"]) == (
+        task_id, {"label": "penguin"}, project["name"])
+
+
+def test_deleting_the_account_ends_every_token_and_keeps_the_answers(client, api, project,
+                                                                      services):
+    volunteer = api.volunteer()
+    _answered(api, project, volunteer)
+    _claim(client, volunteer)
+    device = _sign_in(client, email="ada@example.org", password=PASSWORD).json["token"]
+    r = client.delete("/api/v1/volunteers/me", headers=_headers(device))
+    assert r.status_code == 200 and r.json == {"deleted": True}
+    for token in (volunteer["token"], device):
+        api.error(_me(client, _headers(token)), 401)
+    api.error(_sign_in(client, email="ada@example.org", password=PASSWORD), 422)
+    with services.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Answer).where(
+            Answer.volunteer_id == volunteer["id"])) == 1
+        assert session.get(VolunteerAccount, volunteer["id"]) is None
+        assert session.get(Volunteer, volunteer["id"]).name is None
+    # the email is free for someone else now
+    assert _claim(client, api.volunteer()).status_code == 201

@@ -1,6 +1,8 @@
-// The volunteer's own page: what their answers did (GET /volunteers/me), and a
-// certificate of their hours to print. The token is the one the answering page
-// keeps in localStorage; the name typed for the certificate stays on the page.
+// The volunteer's own page: what their answers did (GET /volunteers/me), a
+// certificate of their hours to print, and keeping that work (claim it with an
+// email and password or a recovery code, sign in on this device, download the
+// data, delete the account). The token is the one the answering page keeps in
+// localStorage; the name typed for the certificate stays on the page.
 (function () {
   "use strict";
   const root = document.getElementById("me");
@@ -50,18 +52,196 @@
     status.hidden = true;
   }
 
+  function stored() {
+    try { return localStorage.getItem(KEY); } catch (e) { return null; /* storage refused */ }
+  }
+
   async function load() {
-    let token = null;
-    try { token = localStorage.getItem(KEY); } catch (e) { /* storage refused */ }
+    const token = stored();
+    showAccount(token ? undefined : null);
     if (!token) { status.textContent = "Nothing answered on this device yet: pick a project to start."; return; }
     try {
       const r = await fetch(api + "/volunteers/me", {headers: {"Authorization": "Bearer " + token}});
       if (!r.ok) throw new Error("error " + r.status);
       const me = await r.json();
+      showAccount(me.account);
       if (!me.answers) { status.textContent = "Nothing answered on this device yet: pick a project to start."; return; }
       render(me);
     } catch (e) { status.textContent = "Sorry: your record could not be loaded (" + e.message + ")."; }
   }
+
+  // --- keeping the work (engine.accounts.volunteers) ---------------------------
+
+  const said = document.getElementById("account-status");
+
+  // account: undefined while loading, null with no token on this device, else
+  // the API's account object, or null for an anonymous volunteer (not kept yet).
+  function showAccount(account) {
+    const token = stored();
+    document.getElementById("keep").hidden = !token || account === undefined;
+    document.getElementById("your-data").hidden = !token;
+    if (!token || account === undefined) return;
+    const keep = document.getElementById("keep-status");
+    if (account && account.email) {
+      keep.textContent = "Your work is kept under " + account.email + ": sign in with it on another device to carry on there." +
+        (account.recovery_code ? " You also have a recovery code." : "");
+      document.getElementById("claim-submit").textContent = "Change the email or password";
+    } else if (account && account.recovery_code) {
+      keep.textContent = "Your work is kept with a recovery code. You may add an email and a password too.";
+    }
+  }
+
+  function clearErrors(form) {
+    form.querySelectorAll(".error").forEach(function (p) { p.remove(); });
+    form.querySelectorAll("[aria-invalid]").forEach(function (input) {
+      input.removeAttribute("aria-invalid");
+      const ids = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (id) { return id && !id.endsWith("-error"); });
+      if (ids.length) input.setAttribute("aria-describedby", ids.join(" ")); else input.removeAttribute("aria-describedby");
+    });
+  }
+
+  // A refused field's message beside it, tied to it for screen readers.
+  function fieldError(input, message) {
+    const p = document.createElement("p");
+    p.className = "error";
+    p.id = input.id + "-error";
+    p.textContent = message;
+    input.closest(".field, .field-check").appendChild(p);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", ((input.getAttribute("aria-describedby") || "") + " " + p.id).trim());
+  }
+
+  // Show the API's error on the form: beside each named field, else in the status line.
+  function refused(form, body, status_) {
+    const error = (body && body.error) || {message: "error " + status_, fields: {}};
+    let placed = false;
+    Object.keys(error.fields || {}).forEach(function (name) {
+      const input = form.querySelector("[name='" + name + "']");
+      if (!input) return;
+      const detail = error.fields[name];
+      fieldError(input, error.message + (typeof detail === "string" && detail !== "not right" ? " (" + detail + ")" : ""));
+      placed = true;
+    });
+    if (placed) form.querySelector("[aria-invalid]").focus();
+    else said.textContent = error.message;
+  }
+
+  async function send(method, path, body, token) {
+    const headers = {};
+    if (token) headers["Authorization"] = "Bearer " + token;
+    if (body) headers["Content-Type"] = "application/json";
+    const r = await fetch(api + path, {method: method, headers: headers, body: body ? JSON.stringify(body) : undefined});
+    let data = null;
+    try { data = await r.json(); } catch (e) { /* no body */ }
+    return {ok: r.ok, status: r.status, data: data};
+  }
+
+  function values(form) {
+    const out = {};
+    new FormData(form).forEach(function (v, k) { out[k] = String(v); });
+    return out;
+  }
+
+  document.getElementById("claim-form").addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    const form = ev.target;
+    clearErrors(form);
+    const r = await send("POST", "/volunteers/me/account", values(form), stored());
+    if (!r.ok) { refused(form, r.data, r.status); return; }
+    form.reset();
+    showAccount(r.data.account);
+    said.textContent = "Your work is kept under " + r.data.account.email + ".";
+  });
+
+  document.getElementById("make-code").addEventListener("click", async function () {
+    const r = await send("POST", "/volunteers/me/recovery-code", null, stored());
+    if (!r.ok) { said.textContent = (r.data && r.data.error && r.data.error.message) || "error " + r.status; return; }
+    text("recovery-code", r.data.recovery_code);
+    document.getElementById("code-shown").hidden = false;
+    showAccount(r.data.account);
+    said.textContent = "Your recovery code is " + r.data.recovery_code.split("").join(" ") + ". Write it down now.";
+  });
+
+  // Answers still waiting in an answering page's outbox were leased to this
+  // device's volunteer: switching volunteer now would have them refused.
+  function waitingAnswers() {
+    let n = 0;
+    try {
+      for (let i = 0; i < localStorage.length; i++) {
+        const key = localStorage.key(i);
+        if (key.indexOf("bitesize.outbox.") === 0) n += (JSON.parse(localStorage.getItem(key)) || []).length;
+      }
+    } catch (e) { /* storage refused */ }
+    return n;
+  }
+
+  function useToken(token) {
+    try {
+      localStorage.setItem(KEY, token);
+      // tasks held for the previous volunteer are theirs, not this one's
+      Object.keys(sessionStorage).forEach(function (key) {
+        if (key.indexOf("bitesize.held.") === 0) sessionStorage.removeItem(key);
+      });
+    } catch (e) { /* storage refused */ }
+  }
+
+  async function signIn(form, body) {
+    clearErrors(form);
+    const waiting = waitingAnswers();
+    if (waiting) {
+      said.textContent = waiting + (waiting === 1 ? " answer is" : " answers are") +
+        " still waiting to send from this device: open its project page until it is sent, then sign in.";
+      return;
+    }
+    const r = await send("POST", "/volunteers/sign-in", body, null);
+    if (!r.ok) { refused(form, r.data, r.status); return; }
+    form.reset();
+    useToken(r.data.token);
+    document.getElementById("me-record").hidden = true;
+    document.querySelector("#me-projects tbody").textContent = "";
+    status.hidden = false;
+    said.textContent = "Signed in: this device now carries on with your record.";
+    await load();
+  }
+
+  document.getElementById("sign-in-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    signIn(ev.target, values(ev.target));
+  });
+  document.getElementById("code-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    signIn(ev.target, values(ev.target));
+  });
+
+  document.getElementById("download-data").addEventListener("click", async function () {
+    const r = await fetch(api + "/volunteers/me/data", {headers: {"Authorization": "Bearer " + stored()}});
+    if (!r.ok) { said.textContent = "Your data could not be downloaded (error " + r.status + ")."; return; }
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await r.blob());
+    link.download = "bitesize-my-data.json";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    said.textContent = "Your data was downloaded.";
+  });
+
+  document.getElementById("delete-account").addEventListener("click", async function () {
+    const confirm = document.getElementById("delete-confirm");
+    clearErrors(document.getElementById("your-data"));
+    if (!confirm.checked) {
+      fieldError(confirm, "Tick the box first, to say you understand.");
+      confirm.focus();
+      return;
+    }
+    const r = await send("DELETE", "/volunteers/me", null, stored());
+    if (!r.ok) { said.textContent = (r.data && r.data.error && r.data.error.message) || "error " + r.status; return; }
+    try { localStorage.removeItem(KEY); } catch (e) { /* storage refused */ }
+    document.getElementById("me-record").hidden = true;
+    status.hidden = false;
+    status.textContent = "Your account is deleted. Thank you for what you did.";
+    showAccount(null);
+    said.textContent = "Your account is deleted and every device is signed out.";
+  });
 
   document.getElementById("cert-name-input").addEventListener("input", function (ev) {
     text("cert-name", ev.target.value.trim() || "a bitesize volunteer");

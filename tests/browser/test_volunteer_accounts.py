@@ -1,0 +1,129 @@
+"""Keep what you did (issue 16.4), in Chromium: a volunteer answers anonymously,
+keeps that work on /me with an email and password or a recovery code, signs in
+on another device (a second browser context) and finds the same record there,
+downloads their data, and deletes the account."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from .volunteer_helpers import (
+    TOKEN_KEY,
+    make_project,
+    open_project,
+    text_items,
+    upload,
+    volunteer_id,
+    wait_for_new_task,
+)
+
+PASSWORD = "penguins on the ice"
+
+
+def _answer_two(page, live_server, client, auth, work) -> None:
+    charity = auth.charity()
+    project = make_project(client, charity, name="Seal counts")
+    upload(client, charity, project["id"], text_items(4), work)
+    first = open_project(page, live_server, project["id"])
+    page.get_by_role("button", name="seal").click()
+    second = wait_for_new_task(page, first)
+    page.get_by_role("button", name="seal").click()
+    wait_for_new_task(page, second)
+    expect(page.locator("#volunteer")).to_have_attribute("data-outbox", "0")
+
+
+def _another_device(page):
+    """A fresh browser context: nothing in its storage, as on another device."""
+    other = page.context.browser.new_context()
+    return other, other.new_page()
+
+
+def test_work_kept_with_an_email_follows_the_volunteer_to_another_device(
+        page, live_server, client, auth, work, services, accessible):
+    _answer_two(page, live_server, client, auth, work)
+    me = volunteer_id(services, page)
+    page.goto(live_server + "/me")
+    expect(page.locator("#me-summary")).to_contain_text("You have answered 2 tasks")
+    keep = page.get_by_role("region", name="Keep your work")
+    expect(keep).to_be_visible()
+    accessible(page)
+    # a password too short is refused beside its field
+    keep.get_by_label("Email").fill("ada@example.org")
+    keep.get_by_label("Password").fill("short")
+    keep.get_by_role("button", name="Keep my work").click()
+    password = keep.get_by_label("Password")
+    expect(password).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#claim-password-error")).to_be_visible()
+    expect(password).to_have_attribute("aria-describedby",
+                                       "claim-password-hint claim-password-error")
+    password.fill(PASSWORD)
+    keep.get_by_role("button", name="Keep my work").click()
+    expect(page.locator("#account-status")).to_have_text("Your work is kept under ada@example.org.")
+    expect(password).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#keep-status")).to_contain_text("kept under ada@example.org")
+
+    context, elsewhere = _another_device(page)
+    try:
+        elsewhere.goto(live_server + "/me")
+        expect(elsewhere.locator("#me-status")).to_contain_text("Nothing answered on this device")
+        sign_in = elsewhere.get_by_role("region", name="Sign in on this device")
+        sign_in.get_by_label("Email").fill("ada@example.org")
+        sign_in.get_by_label("Password").fill("not the password")
+        sign_in.get_by_role("button", name="Sign in", exact=True).click()
+        expect(elsewhere.locator("#sign-in-password-error")).to_contain_text("not right")
+        sign_in.get_by_label("Password").fill(PASSWORD)
+        sign_in.get_by_role("button", name="Sign in", exact=True).click()
+        expect(elsewhere.locator("#me-summary")).to_contain_text("You have answered 2 tasks")
+        token = elsewhere.evaluate(f"localStorage.getItem({TOKEN_KEY!r})")
+        assert token and token != page.evaluate(f"localStorage.getItem({TOKEN_KEY!r})")
+        r = client.get("/api/v1/volunteers/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.json["id"] == me
+        accessible(elsewhere)
+        elsewhere.set_viewport_size({"width": 375, "height": 740})
+        accessible(elsewhere)
+    finally:
+        context.close()
+
+
+def test_a_recovery_code_signs_in_without_an_email(page, live_server, client, auth, work):
+    _answer_two(page, live_server, client, auth, work)
+    page.goto(live_server + "/me")
+    page.get_by_role("button", name="Make a recovery code").click()
+    code = page.locator("#recovery-code")
+    expect(code).to_have_text(re.compile(r"^[A-Z2-9]{4}(-[A-Z2-9]{4}){3}$"))
+    expect(page.locator("#keep-status")).to_contain_text("kept with a recovery code")
+    written_down = code.inner_text()
+    context, elsewhere = _another_device(page)
+    try:
+        elsewhere.goto(live_server + "/me")
+        elsewhere.get_by_label("Recovery code").fill(written_down.lower())
+        elsewhere.get_by_role("button", name="Sign in with the code").click()
+        expect(elsewhere.locator("#me-summary")).to_contain_text("You have answered 2 tasks")
+    finally:
+        context.close()
+
+
+def test_a_volunteer_downloads_their_data_and_deletes_the_account(
+        page, live_server, client, auth, work, services, accessible):
+    _answer_two(page, live_server, client, auth, work)
+    token = page.evaluate(f"localStorage.getItem({TOKEN_KEY!r})")
+    page.goto(live_server + "/me")
+    data = page.get_by_role("region", name="Your data")
+    with page.expect_download() as download:
+        data.get_by_role("button", name="Download my data").click()
+    saved = json.loads(Path(download.value.path()).read_text())
+    assert len(saved["answers"]) == 2 and saved["answers"][0]["answer"] == {"label": "seal"}
+    # deleting asks for the box to be ticked first, beside it
+    data.get_by_role("button", name="Delete my account").click()
+    expect(page.locator("#delete-confirm-error")).to_be_visible()
+    accessible(page)
+    data.get_by_label("I understand that this cannot be undone").check()
+    data.get_by_role("button", name="Delete my account").click()
+    expect(page.locator("#account-status")).to_contain_text("Your account is deleted")
+    assert page.evaluate(f"localStorage.getItem({TOKEN_KEY!r})") is None
+    assert client.get("/api/v1/volunteers/me",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    expect(page.get_by_role("region", name="Keep your work")).to_be_hidden()

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import hashlib
 
+import jinja2
+
 from task_types.errors import ItemError
+
+
+def template_environment() -> jinja2.Environment:
+    """A Jinja environment as a host renders a type's template in: autoescaping
+    on, and gettext's `_()` and `ngettext()` (the host's translations; here the
+    English text as written). A type's template words everything it shows to
+    volunteers through `_()`, so the host can translate it."""
+    environment = jinja2.Environment(autoescape=True, extensions=["jinja2.ext.i18n"])
+    environment.install_null_translations(newstyle=True)
+    return environment
 
 
 class MemoryMedia:

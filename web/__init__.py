@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         converters,
         errors,
         hot_path,
+        i18n,
         pages,
         rate_limits,
         security_headers,
@@ -44,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     converters.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
+    i18n.init_app(app)
     api.init_app(app)
     console.init_app(app)  # after the API: it exempts the API's blueprint from CSRF
     pages.init_app(app)

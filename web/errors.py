@@ -7,6 +7,7 @@ process keeps serving.
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -56,17 +57,29 @@ def wants_page() -> bool:
     return not request.path.startswith("/api/")
 
 
-PAGE_TITLES = {400: "That request could not be used", 403: "Not yours to open",
-               404: "Page not found", 405: "That cannot be done here",
-               410: "No longer there", 413: "Too large", 422: "That cannot be used",
-               429: "Too many tries", 500: "Something went wrong on our side"}
+PAGE_TITLES = {400: _l("That request could not be used"), 403: _l("Not yours to open"),
+               404: _l("Page not found"), 405: _l("That cannot be done here"),
+               410: _l("No longer there"), 413: _l("Too large"),
+               422: _l("That cannot be used"), 429: _l("Too many tries"),
+               500: _l("Something went wrong on our side")}
+# What the volunteer pages say instead of the framework's own English
+# explanations (the console keeps the specific message).
+PAGE_MESSAGES = {404: _l("There is nothing at this address: the project may have closed, "
+                         "or the link may be mistyped."),
+                 405: _l("This page cannot be used that way."),
+                 429: _l("Please wait a moment, then try again."),
+                 500: _l("The error is logged. Please try again in a moment.")}
 
 
 def error_page(status: int, message: str):
-    """A branded error page with a way back; the console's look under /console."""
-    title = PAGE_TITLES.get(status, "Something went wrong")
-    template = "console/error.html" if request.path.startswith("/console") else "error.html"
-    return render_template(template, status=status, title=title, message=message), status
+    """A branded error page with a way back; the console's look under /console,
+    the volunteer pages' language elsewhere (web.i18n)."""
+    title = PAGE_TITLES.get(status, _l("Something went wrong"))
+    if request.path.startswith("/console"):
+        return render_template("console/error.html", status=status, title=title,
+                               message=message), status
+    return render_template("error.html", status=status, title=title,
+                           message=PAGE_MESSAGES.get(status, message)), status
 
 
 def describe(exc: Exception) -> tuple[int, str, str, dict | None] | None:

@@ -4,6 +4,8 @@
 // before volunteer.js, since the site's Content-Security-Policy runs no inline script.
 (function () {
   "use strict";
+  // Words in the page's language: web/static/i18n.js, loaded before this file.
+  const t = window.bitesizeI18n.t, tn = window.bitesizeI18n.tn;
   const root = document.querySelector(".task-locate");
   if (!root) return;
   const img = root.querySelector(".locate-stage img");
@@ -60,7 +62,7 @@
     if (anchor && cursor) svg.appendChild(shapeOf(boxOf(anchor, cursor), "drawing"));
     if (cursor) drawCursor();
     const n = marks.length;
-    done.textContent = n ? "Done (" + n + (n === 1 ? " mark)" : " marks)") : "Nothing here (0 marks)";
+    done.textContent = n ? tn("Done ({n} mark)", "Done ({n} marks)", n) : t("Nothing here (0 marks)");
     undoButton.disabled = n === 0;
   }
 
@@ -85,7 +87,7 @@
   }
 
   function add(mark) {
-    if (marks.length >= most) { say("At most " + most + " marks here: send these first."); return; }
+    if (marks.length >= most) { say(t("At most {most} marks here: send these first.", {most: most})); return; }
     marks.push(mark);
     say("");
   }
@@ -93,7 +95,7 @@
   function undo() {
     if (!marks.length) return;
     marks.pop();
-    say(marks.length ? "Last mark removed: " + marks.length + " left." : "Last mark removed: none left.");
+    say(marks.length ? t("Last mark removed: {left} left.", {left: marks.length}) : t("Last mark removed: none left."));
     draw();
   }
 
@@ -120,19 +122,19 @@
       if (isPoint) {
         const before = marks.length;
         add([cursor[0], cursor[1]]);
-        if (marks.length > before) say("Point " + marks.length + " marked.");
+        if (marks.length > before) say(t("Point {n} marked.", {n: marks.length}));
       } else if (!anchor) {
         anchor = cursor.slice();
-        say("Box started: move to the opposite corner, then Space.");
+        say(t("Box started: move to the opposite corner, then Space."));
       } else {
         const box = boxOf(anchor, cursor);
         anchor = null;
         if (box[2] - box[0] >= 1 && box[3] - box[1] >= 1) {
           const before = marks.length;
           add(box);
-          if (marks.length > before) say("Box " + marks.length + " marked.");
+          if (marks.length > before) say(t("Box {n} marked.", {n: marks.length}));
         } else {
-          say("That box has no size: move the crosshair, then Space again.");
+          say(t("That box has no size: move the crosshair, then Space again."));
         }
       }
       draw();
@@ -142,7 +144,7 @@
       undo();
     } else if (ev.key === "Escape" && anchor) {
       anchor = null;
-      say("Box abandoned.");
+      say(t("Box abandoned."));
       draw();
     }
   });
@@ -192,7 +194,7 @@
       // Enter sends marks; "nothing here" is said only with its own button, so a
       // stray Enter never records an empty tile that has some.
       if (marks.length) done.click();
-      else say("No marks yet: mark them, or press “Nothing here” if there are none.");
+      else say(t("No marks yet: mark them, or press “Nothing here” if there are none."));
     }
   });
 
@@ -208,7 +210,7 @@
       if (img.complete) fit(); else draw();
     },
     collect: function () {
-      if (marks.length > most) throw new Error("At most " + most + " marks, please.");
+      if (marks.length > most) throw new Error(t("At most {most} marks, please.", {most: most}));
       const list = marks.map(function (mark) { return mark.map(round); });
       return isPoint ? {points: list} : {boxes: list};
     },

@@ -4,6 +4,8 @@
 // before volunteer.js, since the site's Content-Security-Policy runs no inline script.
 (function () {
   "use strict";
+  // Words in the page's language: web/static/i18n.js, loaded before this file.
+  const t = window.bitesizeI18n.t;
   const root = document.querySelector(".task-tag");
   if (!root) return;
   const maxTags = Number(root.dataset.maxTags);
@@ -32,7 +34,7 @@
     if (!tag) return;
     const listed = toggles.find(function (b) { return plain(b.dataset.tag) === plain(tag); });
     if (listed) { toggle(listed, true); return; }
-    if (chipTexts().some(function (t) { return plain(t) === plain(tag); })) return;
+    if (chipTexts().some(function (chip) { return plain(chip) === plain(tag); })) return;
     const item = document.createElement("li");
     const label = document.createElement("span");
     label.dataset.chip = "";
@@ -40,7 +42,7 @@
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "\u00d7";
-    remove.setAttribute("aria-label", "Remove " + tag);
+    remove.setAttribute("aria-label", t("Remove {tag}", {tag: tag}));
     remove.addEventListener("click", function () { item.remove(); input.focus(); });
     item.append(label, remove);
     chips.append(item);
@@ -98,8 +100,8 @@
       const tags = toggles.filter(function (b) { return b.getAttribute("aria-pressed") === "true"; })
         .map(function (b) { return b.dataset.tag; })
         .concat(chipTexts())
-        .filter(function (t) { const key = plain(t); return !seen.has(key) && seen.add(key); });
-      if (tags.length > maxTags) throw new Error("Choose at most " + maxTags + " tags.");
+        .filter(function (chip) { const key = plain(chip); return !seen.has(key) && seen.add(key); });
+      if (tags.length > maxTags) throw new Error(t("Choose at most {most} tags.", {most: maxTags}));
       return {tags: tags};
     },
   };

@@ -4,6 +4,8 @@
 // before volunteer.js, since the site's Content-Security-Policy runs no inline script.
 (function () {
   "use strict";
+  // Words in the page's language: web/static/i18n.js, loaded before this file.
+  const t = window.bitesizeI18n.t;
   const root = document.querySelector(".task-transcribe");
   if (!root) return;
   const input = root.querySelector("[data-line-text]");
@@ -40,7 +42,7 @@
     },
     collect: function () {
       const text = input.value.trim();
-      if (!text) throw new Error("Type the line, or [unclear] where you cannot read it.");
+      if (!text) throw new Error(t("Type the line, or [unclear] where you cannot read it."));
       return {text: text};
     },
   };

@@ -1,12 +1,12 @@
 import json
 from html.parser import HTMLParser
 
-import jinja2
 import pytest
 from marshmallow import ValidationError
 
 from task_types import Aggregate, ItemError, Microtask, TaskResult
 from task_types.classify import classify as installed_classify
+from task_types.testing import template_environment
 
 URL = "https://example.org/trap/0001.jpg"
 GOOD_CONFIG = {"question": "Which animal?", "labels": ["Deer", "Fox"]}
@@ -219,7 +219,7 @@ class Buttons(HTMLParser):
 
 
 def render(classify, config) -> str:
-    return jinja2.Environment(autoescape=True).from_string(classify.template).render(config=config)
+    return template_environment().from_string(classify.template).render(config=config)
 
 
 def test_template_keeps_the_page_conventions(classify, config):

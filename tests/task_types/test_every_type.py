@@ -2,11 +2,10 @@
 example data: a new type is tested the moment its entry point exists."""
 import json
 
-import jinja2
 import pytest
 
 from task_types import Aggregate, Microtask, TaskResult, TaskTypeRegistry
-from task_types.testing import MemoryMedia
+from task_types.testing import MemoryMedia, template_environment
 
 REGISTRY = TaskTypeRegistry.from_entry_points()
 
@@ -45,7 +44,7 @@ def test_type_runs_split_validate_aggregate_combine(task_type):
         assert task_type.answer_to_text(again) == text
 
     assert task_type.template.strip()
-    html = jinja2.Environment(autoescape=True).from_string(task_type.template).render(
+    html = template_environment().from_string(task_type.template).render(
         config=config
     )
     assert "<button" in html

@@ -2,11 +2,11 @@
 import math
 from importlib.resources import files
 
-import jinja2
 import pytest
 from marshmallow import ValidationError
 
 from task_types.locate import locate as installed_locate
+from task_types.testing import template_environment
 
 PHOTO = "/media/colony.jpg"
 BOXES = {"question": "Mark every penguin"}
@@ -192,7 +192,7 @@ def test_unreadable_text_is_a_value_error(locate, boxes, text):
 
 
 def render(locate, config) -> str:
-    return jinja2.Environment(autoescape=True).from_string(locate.template).render(config=config)
+    return template_environment().from_string(locate.template).render(config=config)
 
 
 def test_template_keeps_the_page_conventions(locate, boxes):

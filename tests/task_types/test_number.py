@@ -2,13 +2,13 @@ import random
 from html.parser import HTMLParser
 from importlib.resources import files
 
-import jinja2
 import pytest
 from marshmallow import ValidationError
 
 from task_types import Aggregate, ItemError, Microtask, TaskResult
 from task_types.number import NumberType, trimmed_mean, weighted_median
 from task_types.number import number as installed_number
+from task_types.testing import template_environment
 
 URL = "https://example.org/colony/0001.jpg"
 GOOD_CONFIG = {"question": "How many birds?"}
@@ -386,7 +386,7 @@ class Inputs(HTMLParser):
 
 
 def render(number, config) -> Inputs:
-    html = jinja2.Environment(autoescape=True).from_string(number.template).render(config=config)
+    html = template_environment().from_string(number.template).render(config=config)
     parser = Inputs()
     parser.feed(html)
     parser.html = html

@@ -1,13 +1,13 @@
 from html.parser import HTMLParser
 from importlib.resources import files
 
-import jinja2
 import pytest
 from marshmallow import ValidationError
 
 from task_types import Aggregate, ItemError, Microtask, TaskResult
 from task_types.tag import TagType, singular
 from task_types.tag import tag as installed_tag
+from task_types.testing import template_environment
 
 URL = "https://example.org/trap/0001.jpg"
 GOOD_CONFIG = {"question": "What is in the photo?", "tags": ["Deer", "Fox"]}
@@ -403,7 +403,7 @@ class Elements(HTMLParser):
 
 
 def render(tag, config) -> str:
-    return jinja2.Environment(autoescape=True).from_string(tag.template).render(config=config)
+    return template_environment().from_string(tag.template).render(config=config)
 
 
 def parse(html: str) -> Elements:

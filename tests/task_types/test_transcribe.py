@@ -3,11 +3,11 @@ page template."""
 import random
 from importlib.resources import files
 
-import jinja2
 import pytest
 from marshmallow import ValidationError
 
 from task_types import Aggregate, TaskResult
+from task_types.testing import template_environment
 from task_types.text_align import char_distance, normal_form, pair_distances
 from task_types.transcribe import transcribe as installed_transcribe
 
@@ -334,7 +334,7 @@ def test_words_are_compared_in_a_normal_form(token, form):
 
 
 def render(transcribe, config) -> str:
-    return jinja2.Environment(autoescape=True).from_string(transcribe.template).render(
+    return template_environment().from_string(transcribe.template).render(
         config=config)
 
 

@@ -11,25 +11,29 @@
   const status = document.getElementById("me-status");
   const KEY = "bitesize.volunteer";
 
+  const i18n = window.bitesizeI18n;  // static/i18n.js: the page's language
+  const t = i18n.t, tn = i18n.tn, number = i18n.number;
+
   function text(id, value) { document.getElementById(id).textContent = value; }
-  function number(n) { return Number(n).toLocaleString("en"); }
   function day(iso) {
-    return new Date(iso).toLocaleDateString("en-GB", {day: "numeric", month: "long", year: "numeric"});
+    return new Date(iso).toLocaleDateString(i18n.lang === "en" ? "en-GB" : i18n.lang,
+                                            {day: "numeric", month: "long", year: "numeric"});
   }
   function duration(seconds) {
     const minutes = Math.round(seconds / 60);
-    if (minutes < 1) return "less than a minute";
+    if (minutes < 1) return t("less than a minute");
     const h = Math.floor(minutes / 60), m = minutes % 60;
     const parts = [];
-    if (h) parts.push(h + (h === 1 ? " hour" : " hours"));
-    if (m) parts.push(m + (m === 1 ? " minute" : " minutes"));
+    if (h) parts.push(tn("{n} hour", "{n} hours", h));
+    if (m) parts.push(tn("{n} minute", "{n} minutes", m));
     return parts.join(" ");
   }
 
   function render(me) {
     const helped = me.projects.length;
-    text("me-summary", "You have answered " + number(me.answers) + " task" + (me.answers === 1 ? "" : "s") +
-         " for " + helped + " project" + (helped === 1 ? "" : "s") + ", giving " + duration(me.seconds) + ".");
+    text("me-summary", t("{answered} for {projects}, giving {time}.", {
+      answered: tn("You have answered {n} task", "You have answered {n} tasks", me.answers),
+      projects: tn("{n} project", "{n} projects", helped), time: duration(me.seconds)}));
     const body = document.querySelector("#me-projects tbody");
     me.projects.forEach(function (p) {
       const row = document.createElement("tr");
@@ -43,7 +47,7 @@
     });
     text("cert-time", duration(me.seconds));
     text("cert-answers", number(me.answers));
-    text("cert-projects", helped === 1 ? "one project" : helped + " projects");
+    text("cert-projects", tn("{n} project", "{n} projects", helped));
     text("cert-from", day(me.first_at));
     text("cert-to", day(me.last_at));
     text("cert-date", day(new Date().toISOString()));
@@ -59,15 +63,15 @@
   async function load() {
     const token = stored();
     showAccount(token ? undefined : null);
-    if (!token) { status.textContent = "Nothing answered on this device yet: pick a project to start."; return; }
+    if (!token) { status.textContent = t("Nothing answered on this device yet: pick a project to start."); return; }
     try {
       const r = await fetch(api + "/volunteers/me", {headers: {"Authorization": "Bearer " + token}});
       if (!r.ok) throw new Error("error " + r.status);
       const me = await r.json();
       showAccount(me.account);
-      if (!me.answers) { status.textContent = "Nothing answered on this device yet: pick a project to start."; return; }
+      if (!me.answers) { status.textContent = t("Nothing answered on this device yet: pick a project to start."); return; }
       render(me);
-    } catch (e) { status.textContent = "Sorry: your record could not be loaded (" + e.message + ")."; }
+    } catch (e) { status.textContent = t("Sorry: your record could not be loaded ({reason}).", {reason: e.message}); }
   }
 
   // --- keeping the work (engine.accounts.volunteers) ---------------------------
@@ -83,11 +87,11 @@
     if (!token || account === undefined) return;
     const keep = document.getElementById("keep-status");
     if (account && account.email) {
-      keep.textContent = "Your work is kept under " + account.email + ": sign in with it on another device to carry on there." +
-        (account.recovery_code ? " You also have a recovery code." : "");
-      document.getElementById("claim-submit").textContent = "Change the email or password";
+      keep.textContent = t("Your work is kept under {email}: sign in with it on another device to carry on there.", {email: account.email}) +
+        (account.recovery_code ? " " + t("You also have a recovery code.") : "");
+      document.getElementById("claim-submit").textContent = t("Change the email or password");
     } else if (account && account.recovery_code) {
-      keep.textContent = "Your work is kept with a recovery code. You may add an email and a password too.";
+      keep.textContent = t("Your work is kept with a recovery code. You may add an email and a password too.");
     }
   }
 
@@ -111,19 +115,30 @@
     input.setAttribute("aria-describedby", ((input.getAttribute("aria-describedby") || "") + " " + p.id).trim());
   }
 
+  // The API's refusals, in the page's language (the API itself speaks English).
+  function explain(status_, name, detail) {
+    if (status_ === 429) return t("Too many failed sign-ins: please wait a while, then try again.");
+    if (name === "email" && detail === "already in use") return t("This email already keeps another volunteer's work: sign in with it.");
+    if (name === "email") return t("This is not an email address.");
+    if (name === "recovery_code") return t("This recovery code is not right.");
+    if (name === "password" && detail === "not right") return t("The email or the password is not right.");
+    if (name === "password") return t("A password needs at least 10 characters.");
+    return t("This could not be done (error {status}).", {status: status_});
+  }
+
   // Show the API's error on the form: beside each named field, else in the status line.
   function refused(form, body, status_) {
-    const error = (body && body.error) || {message: "error " + status_, fields: {}};
+    const error = (body && body.error) || {fields: {}};
     let placed = false;
     Object.keys(error.fields || {}).forEach(function (name) {
       const input = form.querySelector("[name='" + name + "']");
       if (!input) return;
       const detail = error.fields[name];
-      fieldError(input, error.message + (typeof detail === "string" && detail !== "not right" ? " (" + detail + ")" : ""));
+      fieldError(input, explain(status_, name, typeof detail === "string" ? detail : ""));
       placed = true;
     });
     if (placed) form.querySelector("[aria-invalid]").focus();
-    else said.textContent = error.message;
+    else said.textContent = explain(status_, "", "");
   }
 
   async function send(method, path, body, token) {
@@ -150,16 +165,16 @@
     if (!r.ok) { refused(form, r.data, r.status); return; }
     form.reset();
     showAccount(r.data.account);
-    said.textContent = "Your work is kept under " + r.data.account.email + ".";
+    said.textContent = t("Your work is kept under {email}.", {email: r.data.account.email});
   });
 
   document.getElementById("make-code").addEventListener("click", async function () {
     const r = await send("POST", "/volunteers/me/recovery-code", null, stored());
-    if (!r.ok) { said.textContent = (r.data && r.data.error && r.data.error.message) || "error " + r.status; return; }
+    if (!r.ok) { said.textContent = explain(r.status, "", ""); return; }
     text("recovery-code", r.data.recovery_code);
     document.getElementById("code-shown").hidden = false;
     showAccount(r.data.account);
-    said.textContent = "Your recovery code is " + r.data.recovery_code.split("").join(" ") + ". Write it down now.";
+    said.textContent = t("Your recovery code is {code}. Write it down now.", {code: r.data.recovery_code.split("").join(" ")});
   });
 
   // Answers still waiting in an answering page's outbox were leased to this
@@ -189,8 +204,8 @@
     clearErrors(form);
     const waiting = waitingAnswers();
     if (waiting) {
-      said.textContent = waiting + (waiting === 1 ? " answer is" : " answers are") +
-        " still waiting to send from this device: open its project page until it is sent, then sign in.";
+      said.textContent = tn("{n} answer is still waiting to send from this device: open its project page until it is sent, then sign in.",
+                            "{n} answers are still waiting to send from this device: open their project page until they are sent, then sign in.", waiting);
       return;
     }
     const r = await send("POST", "/volunteers/sign-in", body, null);
@@ -200,7 +215,7 @@
     document.getElementById("me-record").hidden = true;
     document.querySelector("#me-projects tbody").textContent = "";
     status.hidden = false;
-    said.textContent = "Signed in: this device now carries on with your record.";
+    said.textContent = t("Signed in: this device now carries on with your record.");
     await load();
   }
 
@@ -215,36 +230,36 @@
 
   document.getElementById("download-data").addEventListener("click", async function () {
     const r = await fetch(api + "/volunteers/me/data", {headers: {"Authorization": "Bearer " + stored()}});
-    if (!r.ok) { said.textContent = "Your data could not be downloaded (error " + r.status + ")."; return; }
+    if (!r.ok) { said.textContent = t("Your data could not be downloaded (error {status}).", {status: r.status}); return; }
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await r.blob());
     link.download = "bitesize-my-data.json";
     document.body.appendChild(link);
     link.click();
     link.remove();
-    said.textContent = "Your data was downloaded.";
+    said.textContent = t("Your data was downloaded.");
   });
 
   document.getElementById("delete-account").addEventListener("click", async function () {
     const confirm = document.getElementById("delete-confirm");
     clearErrors(document.getElementById("your-data"));
     if (!confirm.checked) {
-      fieldError(confirm, "Tick the box first, to say you understand.");
+      fieldError(confirm, t("Tick the box first, to say you understand."));
       confirm.focus();
       return;
     }
     const r = await send("DELETE", "/volunteers/me", null, stored());
-    if (!r.ok) { said.textContent = (r.data && r.data.error && r.data.error.message) || "error " + r.status; return; }
+    if (!r.ok) { said.textContent = explain(r.status, "", ""); return; }
     try { localStorage.removeItem(KEY); } catch (e) { /* storage refused */ }
     document.getElementById("me-record").hidden = true;
     status.hidden = false;
-    status.textContent = "Your account is deleted. Thank you for what you did.";
+    status.textContent = t("Your account is deleted. Thank you for what you did.");
     showAccount(null);
-    said.textContent = "Your account is deleted and every device is signed out.";
+    said.textContent = t("Your account is deleted and every device is signed out.");
   });
 
   document.getElementById("cert-name-input").addEventListener("input", function (ev) {
-    text("cert-name", ev.target.value.trim() || "a bitesize volunteer");
+    text("cert-name", ev.target.value.trim() || t("a bitesize volunteer"));
   });
   document.getElementById("print-certificate").addEventListener("click", function () { window.print(); });
   load();

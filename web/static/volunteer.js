@@ -49,7 +49,9 @@
   // nothing is fetched or sent.
   const preview = "preview" in root.dataset
     ? JSON.parse(document.getElementById("preview-task").textContent) : null;
-  const PREVIEW_NOTE = "Preview: this answer is not sent";
+  const i18n = window.bitesizeI18n;  // static/i18n.js: the page's language
+  const t = i18n.t, tn = i18n.tn, number = i18n.number;
+  const PREVIEW_NOTE = t("Preview: this answer is not sent");
   const PRELOAD = 2;     // leased tasks kept ready beyond the one on screen
   let current = null;   // {task, lease}: on screen
   let queue = [];       // leased, pictures preloading, not shown yet
@@ -67,7 +69,7 @@
   let total = null;  // answers in all, once the server said
   let lastActivity = Date.now();  // leases are extended only for someone at work
   let nothingLeft = false;  // an answer's reply found no next task to hand out
-  const LOADING = "Loading the picture…";
+  const LOADING = t("Loading the picture…");
 
   function say(text) { status.textContent = text; status.hidden = !text; }
 
@@ -84,8 +86,8 @@
   let starting = null;  // one sign-in at a time, however many calls wait for it
 
   async function token() {
-    const t = store.get();
-    if (t) return t;
+    const kept = store.get();
+    if (kept) return kept;
     if (!starting) {
       starting = (async function () {
         let r = await fetch(api + "/volunteers", {method: "POST"});
@@ -93,12 +95,12 @@
         // meet the sign-up limit: wait as the server says, then try again.
         for (let tries = 0; r.status === 429 && tries < 3; tries += 1) {
           const wait = Math.min(Number(r.headers.get("Retry-After")) || 5, 60);
-          say("Many people are starting at once: trying again in " + wait + " s");
+          say(t("Many people are starting at once: trying again in {seconds} s", {seconds: wait}));
           await new Promise(function (done) { setTimeout(done, wait * 1000); });
           r = await fetch(api + "/volunteers", {method: "POST"});
         }
         say("");
-        if (!r.ok) throw new Error("could not start a session (" + r.status + ")");
+        if (!r.ok) throw new Error(t("could not start a session ({status})", {status: r.status}));
         const fresh = (await r.json()).token;
         store.set(fresh);
         return fresh;
@@ -169,7 +171,7 @@
       const n = this.items.length;
       root.dataset.outbox = String(n);  // what is still to send, for anyone to see
       waiting.hidden = n === 0;
-      waiting.textContent = n === 1 ? "1 answer waiting to send" : n + " answers waiting to send";
+      waiting.textContent = tn("{n} answer waiting to send", "{n} answers waiting to send", n);
     },
   };
 
@@ -234,12 +236,12 @@
     if (current !== shown) return;  // skipped or replaced meanwhile
     setLoading(false);
     if (failed) {
-      say("This picture could not be loaded: skip it (S) to get another.");
+      say(t("This picture could not be loaded: skip it (S) to get another."));
       controls.disabled = true;
     } else if (status.textContent === LOADING) {
       say("");  // a message said meanwhile (an answer refused) stays
     }
-    announce.textContent = failed ? "" : "New task ready.";
+    announce.textContent = failed ? "" : t("New task ready.");
     if (hooks.show) hooks.show(taskBox, shown.task.payload, shown.task);
   }
 
@@ -264,7 +266,7 @@
       // the reply to the answer on its way hands out the next task
       current = null; setLoading(true);
       taskBox.hidden = true; actions.hidden = true;
-      say("Loading a task…");
+      say(t("Loading a task…"));
       return;
     }
     busy = true;
@@ -273,11 +275,9 @@
       if (reply) enqueue(reply);
       await show(queue.shift() || null);
     } catch (e) {
-      say("Sorry: " + e.message);
+      say(t("Sorry: {reason}", {reason: e.message}));
     } finally { busy = false; }
   }
-
-  function number(n) { return Number(n).toLocaleString("en"); }
 
   async function record() {
     const r = await call("GET", "/volunteers/me");
@@ -297,7 +297,7 @@
     try { sessionStorage.setItem(COUNT, String(count)); } catch (e) { /* this page only */ }
     answered.textContent = number(count);
     if (total !== null) { total += 1; answeredTotal.textContent = number(total); }
-    thank("Saved, thank you!");
+    thank(t("Saved, thank you!"));
     feedbackBox.hidden = true;
     if (MILESTONES.includes(count)) { celebrate(); return; }
     const minutes = visitMinutes();
@@ -310,13 +310,13 @@
   function tell(feedback) {
     const expected = feedback.expected === null || feedback.expected === undefined
       ? null : "“" + feedback.expected + "”";
-    feedbackText.textContent = feedback.right
-      ? "Right: on the task you just answered, the charity's answer is " +
-        (expected || "yours") + " too. (It was a practice task, to help you learn.)"
-      : "Not quite: on the task you just answered, " +
-        (expected ? "the charity's answer is " + expected + "."
-                  : "your answer scored " + Math.round(feedback.score * 100) + "%.") +
-        " (It was a practice task, to help you learn.)";
+    const practice = " " + t("(It was a practice task, to help you learn.)");
+    feedbackText.textContent = (feedback.right
+      ? (expected ? t("Right: on the task you just answered, the charity's answer is {answer} too.", {answer: expected})
+                  : t("Right: on the task you just answered, the charity's answer is yours too."))
+      : (expected ? t("Not quite: on the task you just answered, the charity's answer is {answer}.", {answer: expected})
+                  : t("Not quite: on the task you just answered, your answer scored {percent} out of 100.",
+                      {percent: Math.round(feedback.score * 100)}))) + practice;
     feedbackBox.classList.toggle("right", !!feedback.right);
     feedbackBox.hidden = false;
   }
@@ -353,15 +353,15 @@
       if (r.ok) done = (await r.json()).progress;
     } catch (e) { /* said without the figures */ }
     if (done && progressLine) {
-      progressLine.textContent = number(done.retired + done.settled) + " of " + number(done.tasks) + " tasks done";
+      progressLine.textContent = t("{done} of {tasks} tasks done", {done: number(done.retired + done.settled), tasks: number(done.tasks)});
     }
-    milestoneText.textContent = (minutes
-      ? "You have given " + minutes + " minutes this visit, " + count + " tasks: thank you! "
-      : "That is " + count + " tasks this visit: thank you! ") +
-      (finished ? "Your answers have helped finish " + number(finished) + " task" + (finished === 1 ? "" : "s") +
-                  " of this project so far: results the charity can use now."
-                : "Each one brings a task closer to a result the charity can use.") +
-      " Keep going, or take a break: every few minutes help.";
+    milestoneText.textContent = [
+      minutes ? t("You have given {minutes} minutes this visit, {count} tasks: thank you!", {minutes: minutes, count: number(count)})
+              : t("That is {count} tasks this visit: thank you!", {count: number(count)}),
+      finished ? tn("Your answers have helped finish {n} task of this project so far: results the charity can use now.",
+                    "Your answers have helped finish {n} tasks of this project so far: results the charity can use now.", finished)
+               : t("Each one brings a task closer to a result the charity can use."),
+      t("Keep going, or take a break: every few minutes help.")].join(" ");
     milestone.hidden = false;
   }
 
@@ -384,7 +384,7 @@
     function showScreen(n) {
       at = n;
       screens.forEach(function (s, i) { s.hidden = i !== n; });
-      step.textContent = "Step " + (n + 1) + " of " + screens.length;
+      step.textContent = t("Step {step} of {steps}", {step: n + 1, steps: screens.length});
       const last = n === screens.length - 1;
       next.hidden = last; start.hidden = !last;
       (last ? start : next).focus();
@@ -444,7 +444,7 @@
     retryAt = Date.now() + wait * 1000;
     clearTimeout(retryTimer);
     retryTimer = setTimeout(flush, wait * 1000);
-    if (!current) say("Your answers are kept here and sent when the connection is back.");
+    if (!current) say(t("Your answers are kept here and sent when the connection is back."));
   }
 
   async function flush() {
@@ -474,7 +474,7 @@
           enqueue(reply.next);
         } else if (r.status !== 409 && r.status !== 410) {
           // refused for good (the labels changed under this page, say): said, not retried
-          say("Your answer was not taken: " + await message(r));
+          say(t("Your answer was not taken: {reason}", {reason: await message(r)}));
         }
         if (!current && !busy) await advance();
       }
@@ -497,7 +497,7 @@
 
   async function skip() {
     if (busy || !current) return;
-    if (preview) { say("Preview: skipping is not sent either"); return; }
+    if (preview) { say(t("Preview: skipping is not sent either")); return; }
     busy = true;
     const skipped = current;
     try {
@@ -527,8 +527,8 @@
   reportForm.addEventListener("submit", async function (ev) {
     ev.preventDefault();
     const chosen = reportForm.querySelector("input[name=reason]:checked");
-    if (!chosen) { say("Choose what is wrong first."); return; }
-    if (preview) { say("Preview: reports are not sent either"); return; }
+    if (!chosen) { say(t("Choose what is wrong first.")); return; }
+    if (preview) { say(t("Preview: reports are not sent either")); return; }
     if (busy || !current) return;
     busy = true;
     const reported = current;
@@ -536,11 +536,11 @@
       const r = await call("POST", "/leases/" + encodeURIComponent(reported.lease.token) + "/report",
                            {reason: chosen.value, note: reportForm.elements.note.value});
       if (!r.ok && r.status !== 410) throw new Error(await message(r));
-    } catch (e) { busy = false; say("Sorry, the report was not sent: " + e.message); return; }
+    } catch (e) { busy = false; say(t("Sorry, the report was not sent: {reason}", {reason: e.message})); return; }
     reportForm.reset();
     busy = false;
     current = null;
-    thank("Thank you for telling us: the charity will look at it.");
+    thank(t("Thank you for telling us: the charity will look at it."));
     await advance();
   });
 
@@ -636,10 +636,10 @@
         .replace(new RegExp("^" + el.dataset.key + "\\s*"), ""));  // its own <kbd>
     });
     if (taskBox.querySelector("form[data-answer-form] input:not([type=hidden]), form[data-answer-form] textarea")) {
-      keyed.push("Enter send");
+      keyed.push(t("Enter send"));
     }
-    keyed.push("S skip (when not typing in a field)");
-    help.textContent = "Keys: " + keyed.join(" · ");
+    keyed.push(t("S skip (when not typing in a field)"));
+    help.textContent = t("Keys: {keys}", {keys: keyed.join(" · ")});
     help.hidden = false;
   })();
   if (!preview) setInterval(keepLeases, 2000);

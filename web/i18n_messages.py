@@ -1,0 +1,116 @@
+"""The words of the volunteer pages that are not in a template: their scripts'
+messages (by their English text, as web/static/i18n.js asks for them) and the
+report reasons (engine.quality.reports.REASONS, shown by project.html).
+
+`N_` only marks a string for `pybabel extract -k N_` (README: Translations);
+web.i18n translates them for each page. tests/test_translations.py checks that
+every string the scripts ask for is listed here, and that the reasons match the
+engine's.
+"""
+# ruff: noqa: E501  (each message whole on its line, as the scripts write it)
+from __future__ import annotations
+
+
+def N_(text: str) -> str:  # noqa: N802  (gettext's conventional marker name)
+    return text
+
+
+JS_MESSAGES = (
+    N_('Preview: this answer is not sent'),
+    N_('Loading the picture…'),
+    N_('Many people are starting at once: trying again in {seconds} s'),
+    N_('could not start a session ({status})'),
+    N_('{n} answer waiting to send'),
+    N_('{n} answers waiting to send'),
+    N_('This picture could not be loaded: skip it (S) to get another.'),
+    N_('New task ready.'),
+    N_('Loading a task…'),
+    N_('Sorry: {reason}'),
+    N_('Saved, thank you!'),
+    N_('(It was a practice task, to help you learn.)'),
+    N_("Right: on the task you just answered, the charity's answer is {answer} too."),
+    N_("Right: on the task you just answered, the charity's answer is yours too."),
+    N_("Not quite: on the task you just answered, the charity's answer is {answer}."),
+    N_('Not quite: on the task you just answered, your answer scored {percent} out of 100.'),
+    N_('{done} of {tasks} tasks done'),
+    N_('You have given {minutes} minutes this visit, {count} tasks: thank you!'),
+    N_('That is {count} tasks this visit: thank you!'),
+    N_('Your answers have helped finish {n} task of this project so far: results the charity can use now.'),
+    N_('Your answers have helped finish {n} tasks of this project so far: results the charity can use now.'),
+    N_('Each one brings a task closer to a result the charity can use.'),
+    N_('Keep going, or take a break: every few minutes help.'),
+    N_('Step {step} of {steps}'),
+    N_('Your answers are kept here and sent when the connection is back.'),
+    N_('Your answer was not taken: {reason}'),
+    N_('Preview: skipping is not sent either'),
+    N_('Choose what is wrong first.'),
+    N_('Preview: reports are not sent either'),
+    N_('Sorry, the report was not sent: {reason}'),
+    N_('Thank you for telling us: the charity will look at it.'),
+    N_('Enter send'),
+    N_('S skip (when not typing in a field)'),
+    N_('Keys: {keys}'),
+    N_('less than a minute'),
+    N_('{n} hour'),
+    N_('{n} hours'),
+    N_('{n} minute'),
+    N_('{n} minutes'),
+    N_('{answered} for {projects}, giving {time}.'),
+    N_('You have answered {n} task'),
+    N_('You have answered {n} tasks'),
+    N_('{n} project'),
+    N_('{n} projects'),
+    N_('Nothing answered on this device yet: pick a project to start.'),
+    N_('Sorry: your record could not be loaded ({reason}).'),
+    N_('Your work is kept under {email}: sign in with it on another device to carry on there.'),
+    N_('You also have a recovery code.'),
+    N_('Change the email or password'),
+    N_('Your work is kept with a recovery code. You may add an email and a password too.'),
+    N_('Too many failed sign-ins: please wait a while, then try again.'),
+    N_("This email already keeps another volunteer's work: sign in with it."),
+    N_('This is not an email address.'),
+    N_('This recovery code is not right.'),
+    N_('The email or the password is not right.'),
+    N_('A password needs at least 10 characters.'),
+    N_('This could not be done (error {status}).'),
+    N_('Your work is kept under {email}.'),
+    N_('Your recovery code is {code}. Write it down now.'),
+    N_('{n} answer is still waiting to send from this device: open its project page until it is sent, then sign in.'),
+    N_('{n} answers are still waiting to send from this device: open their project page until they are sent, then sign in.'),
+    N_('Signed in: this device now carries on with your record.'),
+    N_('Your data could not be downloaded (error {status}).'),
+    N_('Your data was downloaded.'),
+    N_('Tick the box first, to say you understand.'),
+    N_('Your account is deleted. Thank you for what you did.'),
+    N_('Your account is deleted and every device is signed out.'),
+    N_('a bitesize volunteer'),
+    N_('Done ({n} mark)'),
+    N_('Done ({n} marks)'),
+    N_('Nothing here (0 marks)'),
+    N_('At most {most} marks here: send these first.'),
+    N_('Last mark removed: {left} left.'),
+    N_('Last mark removed: none left.'),
+    N_('Point {n} marked.'),
+    N_('Box started: move to the opposite corner, then Space.'),
+    N_('Box {n} marked.'),
+    N_('That box has no size: move the crosshair, then Space again.'),
+    N_('Box abandoned.'),
+    N_('No marks yet: mark them, or press “Nothing here” if there are none.'),
+    N_('At most {most} marks, please.'),
+    N_('That is not a number: use digits, and a point for decimals.'),
+    N_('Type a number first.'),
+    N_('That is not a number.'),
+    N_('The answer must be at least {low}.'),
+    N_('The answer must be at most {high}.'),
+    N_('Type a whole number.'),
+    N_('Remove {tag}'),
+    N_('Choose at most {most} tags.'),
+    N_('Type the line, or [unclear] where you cannot read it.'),
+)
+
+REPORT_REASONS = (
+    N_("The picture is blank or broken"),
+    N_("It is offensive or upsetting"),
+    N_("I cannot read or see it"),
+    N_("Something else"),
+)

@@ -60,7 +60,7 @@ MEANING = {
 # The project's own settings an edit may change (the task type never changes).
 EDITABLE = ("name", "description", "min_answers", "max_answers", "confidence",
             "lease_seconds", "strategy", "gold_start", "gold_floor", "gold_ramp",
-            "tutorial", "field_guide")
+            "tutorial", "field_guide", "translations")
 
 
 def actions(state: str) -> list[str]:

@@ -58,6 +58,37 @@ def create_project(services: Services, identity: Identity, data: dict[str, Any])
     return ProjectView(project, _empty_progress())
 
 
+@dataclass(frozen=True)
+class ProjectTexts:
+    """A project as volunteers read it in one language: the charity's own words
+    in that language where it gave them (Project.translations), else as written.
+    `config` is the project's, with its question and instructions replaced;
+    `label_names` shows a label in that language (answers keep the label)."""
+
+    id: int
+    name: str
+    description: str
+    task_type: str
+    config: dict
+    tutorial: list[str]
+    field_guide: str
+    label_names: dict[str, str]
+
+
+def in_language(project: Project, lang: str) -> ProjectTexts:
+    given = (project.translations or {}).get(lang) or {}
+    config = dict(project.config)
+    for key in ("question", "instructions"):
+        if given.get(key) and key in config:
+            config[key] = given[key]
+    return ProjectTexts(project.id, given.get("name") or project.name,
+                        given.get("description") or project.description or "",
+                        project.task_type, config,
+                        given.get("tutorial") or project.tutorial or [],
+                        given.get("field_guide") or project.field_guide or "",
+                        dict(given.get("labels") or {}))
+
+
 def get_project(services: Services, identity: Identity | None, project_id: int) -> Project:
     """The project if this caller may see it; a hidden one looks like a missing one."""
     with services.db.session() as session:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from flask import Flask, abort, render_template, send_file, url_for
 
 from engine.errors import BitesizeError
-from engine.projects import get_project, list_projects, project_view
+from engine.projects import get_project, in_language, list_projects, project_view
 from engine.quality.reports import REASONS
+from web.i18n import page_lang
 from web.services import services
 
 
@@ -18,6 +19,9 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/projects/<int:project_id>", "project_page", project_page)
     app.add_url_rule("/me", "my_volunteering", my_volunteering)
     app.add_url_rule("/media/<name>", "media", media)
+    # a project's own words in the page's language, for the list of projects
+    app.add_template_global(lambda project: in_language(project, page_lang()),
+                            "in_page_language")
 
 
 def index():
@@ -31,8 +35,9 @@ def project_page(project_id: int):
         abort(404)
     template = f"task_types/{project.task_type}.html"
     api_base = url_for("api.openapi_json").rsplit("/", 1)[0]
-    return render_template("project.html", project=project, task_template=template,
-                           api_base=api_base,
+    texts = in_language(project, page_lang())  # the charity's words in the page's language
+    return render_template("project.html", project=texts, task_template=template,
+                           api_base=api_base, label_names=texts.label_names,
                            progress=project_view(services(), project).progress,
                            report_reasons=REASONS)
 

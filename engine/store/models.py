@@ -146,6 +146,9 @@ class Project(Base):
     # volunteer's first task, and a field guide reachable from every task
     tutorial: Mapped[list | None] = mapped_column(JSON)
     field_guide: Mapped[str | None] = mapped_column(Text)
+    # the charity's own texts in other languages: {lang: {name, description,
+    # question, instructions, labels: {label: shown}, tutorial, field_guide}}
+    translations: Mapped[Any | None] = mapped_column(JSON)
     task_type: Mapped[str] = mapped_column(String(100))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     min_answers: Mapped[int] = mapped_column(Integer, default=3)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .volunteer_helpers import make_project, open_project, text_items, upload, wait_for_new_task
+from .volunteer_helpers import (
+    answers_of,
+    make_project,
+    open_project,
+    text_items,
+    upload,
+    volunteer_id,
+    wait_for_new_task,
+)
 
 
 @pytest.fixture
@@ -18,22 +26,29 @@ def french_page(browser):
 
 
 def test_a_french_browser_answers_in_french(french_page, live_server, client, auth, work,
-                                            accessible):
+                                            services, accessible):
     page = french_page
     charity = auth.charity()
-    project = make_project(client, charity, name="Phoques")
+    project = make_project(client, charity, name="Seals", translations={
+        "fr": {"name": "Phoques", "question": "Qu’y a-t-il sur la photo ?",
+               "labels": {"seal": "phoque"}}})
     upload(client, charity, project["id"], text_items(3), work)
     page.goto(live_server + "/")
     expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(page.get_by_role("heading", name="Phoques")).to_be_visible()
     expect(page.get_by_role("heading", name="Donnez quelques minutes")).to_be_visible()
     accessible(page)
     first = open_project(page, live_server, project["id"])
     # the script's words: the keys legend, and the thanks after an answer
     expect(page.locator("#keys-help")).to_contain_text("S passer (hors saisie dans un champ)")
     expect(page.get_by_role("button", name="Un problème avec cette tâche ?")).to_be_visible()
-    page.get_by_role("button", name="seal").click()
+    expect(page.get_by_role("heading", name="Qu’y a-t-il sur la photo ?")).to_be_visible()
+    page.get_by_role("button", name="phoque").click()  # the charity's word for "seal"
     wait_for_new_task(page, first)
     expect(page.locator("#saved")).to_have_text("Enregistré, merci !")
+    expect(page.locator("#volunteer")).to_have_attribute("data-outbox", "0")
+    (answer,) = answers_of(services, volunteer_id(services, page))
+    assert answer.value == {"label": "seal"}  # the answer keeps the project's label
     accessible(page)
     page.set_viewport_size({"width": 375, "height": 740})
     accessible(page)

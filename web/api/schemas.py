@@ -13,6 +13,7 @@ from engine.accounts.passwords import MAX_PASSWORD, MIN_PASSWORD
 from engine.dispatch.dispatcher import STRATEGIES
 from engine.errors import BadRequestError, InvalidError
 from engine.quality.reports import REASONS
+from web.i18n import LANGUAGES
 
 
 class VolunteerCreate(Schema):
@@ -86,11 +87,33 @@ def _tutorial(**kwargs) -> fields.List:
                        validate=validate.Length(max=MAX_TUTORIAL_SCREENS), **kwargs)
 
 
+class ProjectTexts(Schema):
+    """A project's own words in one more language of the volunteer pages
+    (web.i18n.LANGUAGES); whatever is left out shows as written. `labels`
+    names the config's labels as volunteers read them (answers keep the label)."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(validate=validate.Length(max=5000))
+    question = fields.String(validate=validate.Length(min=1, max=1000))
+    instructions = fields.String(validate=validate.Length(max=5000))
+    labels = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=200)),
+                         values=fields.String(validate=validate.Length(min=1, max=200)),
+                         validate=validate.Length(max=500))
+    tutorial = _tutorial()
+    field_guide = fields.String(validate=validate.Length(max=20_000))
+
+
+def _translations(**kwargs) -> fields.Dict:
+    return fields.Dict(keys=fields.String(validate=validate.OneOf(tuple(LANGUAGES))),
+                       values=fields.Nested(ProjectTexts), **kwargs)
+
+
 class ProjectCreate(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(validate=validate.Length(max=5000), load_default="")
     tutorial = _tutorial(load_default=None)
     field_guide = fields.String(validate=validate.Length(max=20_000), load_default=None)
+    translations = _translations(load_default=None)
     task_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
     config = fields.Dict(required=True)
     # strict: a JSON body has real integers; 2.5 must be refused, not read as 2
@@ -126,6 +149,7 @@ class ProjectUpdate(Schema):
     description = fields.String(validate=validate.Length(max=5000))
     tutorial = _tutorial()
     field_guide = fields.String(validate=validate.Length(max=20_000))
+    translations = _translations()  # replaces the project's, whole
     config = fields.Dict()
     min_answers = fields.Integer(strict=True, validate=validate.Range(min=1, max=50))
     max_answers = fields.Integer(strict=True, validate=validate.Range(min=1, max=100))

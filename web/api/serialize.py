@@ -17,7 +17,8 @@ def project(view: ProjectView, owner: bool) -> dict[str, Any]:
            "strategy": p.strategy, "gold_start": p.gold_start, "gold_floor": p.gold_floor,
            "gold_ramp": p.gold_ramp, "quality": thresholds(p),
            "created_at": iso(p.created_at), "progress": view.progress,
-           "tutorial": p.tutorial or [], "field_guide": p.field_guide or ""}
+           "tutorial": p.tutorial or [], "field_guide": p.field_guide or "",
+           "translations": p.translations or {}}
     if not owner:
         out.pop("lease_seconds")
     return out

@@ -7,10 +7,12 @@ PostgreSQL database instead (as .ci/run's second pass does).
 """
 from __future__ import annotations
 
+import email
 import json
 import os
 import shutil
 import socket
+import socketserver
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -301,3 +303,47 @@ def museum() -> Iterator[Museum]:
     yield server
     server.httpd.shutdown()
     server.httpd.server_close()
+
+
+class _SMTPHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP for smtplib to deliver one message per connection."""
+
+    def handle(self) -> None:
+        self.wfile.write(b"220 test ESMTP\r\n")
+        envelope: dict = {"to": []}
+        while line := self.rfile.readline():
+            verb = line.decode().strip().split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                self.wfile.write(b"250 test\r\n")
+            elif verb == "MAIL":
+                envelope["from"] = line.decode().strip()
+                self.wfile.write(b"250 ok\r\n")
+            elif verb == "RCPT":
+                envelope["to"].append(line.decode().strip())
+                self.wfile.write(b"250 ok\r\n")
+            elif verb == "DATA":
+                self.wfile.write(b"354 go on\r\n")
+                body = b""
+                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                    body += chunk
+                envelope["message"] = email.message_from_bytes(body)
+                self.server.received.append(envelope)
+                self.wfile.write(b"250 queued\r\n")
+            elif verb == "QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP listener on loopback; `.received` holds what it was sent."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
+    server.daemon_threads = True
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -23,7 +23,7 @@ DEFAULT = "en"
 COOKIE = "bitesize_lang"
 COOKIE_SECONDS = 365 * 24 * 3600
 # The endpoints whose pages are translated; every other page is English.
-VOLUNTEER_PAGES = ("index", "project_page", "my_volunteering", "set_language")
+VOLUNTEER_PAGES = ("index", "project_page", "my_volunteering", "set_language", "unsubscribe")
 
 
 def select_locale() -> str:

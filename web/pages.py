@@ -5,8 +5,9 @@ same JSON API as every other client (static/volunteer.js).
 """
 from __future__ import annotations
 
-from flask import Flask, abort, render_template, send_file, url_for
+from flask import Flask, abort, render_template, request, send_file, url_for
 
+from engine.accounts.news import unsubscribe_by_token
 from engine.errors import BitesizeError
 from engine.projects import get_project, in_language, list_projects, project_view
 from engine.quality.reports import REASONS
@@ -19,6 +20,10 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/projects/<int:project_id>", "project_page", project_page)
     app.add_url_rule("/me", "my_volunteering", my_volunteering)
     app.add_url_rule("/media/<name>", "media", media)
+    app.add_url_rule("/unsubscribe/<token>", "unsubscribe", unsubscribe, methods=["GET", "POST"])
+    # Volunteer pages have no session, so no CSRF token: the signed token in the
+    # link, which only its email's reader has, is what a forger would need.
+    app.extensions["csrf"].exempt(unsubscribe)
     # a project's own words in the page's language, for the list of projects
     app.add_template_global(lambda project: in_language(project, page_lang()),
                             "in_page_language")
@@ -47,6 +52,18 @@ def my_volunteering():
     A shell: the token lives in the browser, so static/me.js asks the API."""
     api_base = url_for("api.openapi_json").rsplit("/", 1)[0]
     return render_template("me.html", api_base=api_base)
+
+
+def unsubscribe(token: str):
+    """The link at the foot of a project's news email: a page with one button (a
+    mail scanner that fetches the link unsubscribes nobody), then done."""
+    if request.method == "GET":
+        return render_template("unsubscribe.html", done=None)
+    try:
+        name = unsubscribe_by_token(services(), token)
+    except BitesizeError:
+        abort(404)
+    return render_template("unsubscribe.html", done=name)
 
 
 def media(name: str):

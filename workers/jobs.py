@@ -94,3 +94,10 @@ def deliver_webhooks_periodic() -> dict:
 
     renew(services(), "webhooks")
     return deliver_webhooks()
+
+
+def send_project_news(news_id: int) -> dict:
+    """Email a charity's note to its project's subscribed volunteers."""
+    from engine.accounts.news import send_news
+
+    return send_news(services(), news_id)

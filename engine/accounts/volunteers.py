@@ -9,7 +9,8 @@ that device a token of its own (VolunteerDevice), so no device signs another
 out. Only what this needs is kept: the email, argon2 hashes, the code's
 SHA-256 (a code has about 80 random bits, so a fast hash is enough).
 
-Deleting the account removes the account, every device token and the name,
+Deleting the account removes the account, every device token, the name and
+any project news subscription (engine.accounts.news),
 and ends the volunteer's own token on every process at once; the answers stay
 in the charity's results, tied to a volunteer nobody can sign in as any more.
 """
@@ -38,6 +39,7 @@ from engine.identity import Identity, forget_token, revoked_marker, volunteer_to
 from engine.services import Services
 from engine.store.models import (
     Answer,
+    NewsSubscription,
     Project,
     TaskReport,
     Volunteer,
@@ -151,6 +153,8 @@ def export(services: Services, identity: Identity) -> dict[str, Any]:
             .where(TaskReport.volunteer_id == identity.id).order_by(TaskReport.id)).all()
         devices = session.scalar(select(VolunteerDevice.volunteer_id).where(
             VolunteerDevice.volunteer_id == identity.id).limit(1))
+        news = list(session.scalars(select(NewsSubscription.project_id).where(
+            NewsSubscription.volunteer_id == identity.id).order_by(NewsSubscription.project_id)))
     return {
         "volunteer": {"id": volunteer.id, "name": volunteer.name,
                       "created_at": volunteer.created_at.isoformat()},
@@ -163,6 +167,7 @@ def export(services: Services, identity: Identity) -> dict[str, Any]:
                     for p, name, t, value, counted, at in answers],
         "reports": [{"project": p, "task": t, "reason": reason, "note": note,
                      "created_at": at.isoformat()} for p, t, reason, note, at in reports],
+        "news_by_email_from_projects": news,
     }
 
 
@@ -176,6 +181,8 @@ def delete_account(services: Services, identity: Identity) -> None:
         volunteer.token_hash, volunteer.name = revoked_marker(), None
         session.execute(delete(VolunteerDevice).where(
             VolunteerDevice.volunteer_id == identity.id))
+        session.execute(delete(NewsSubscription).where(
+            NewsSubscription.volunteer_id == identity.id))
         session.execute(delete(VolunteerAccount).where(
             VolunteerAccount.volunteer_id == identity.id))
     for digest in digests:

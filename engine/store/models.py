@@ -134,6 +134,32 @@ class VolunteerDevice(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class NewsSubscription(Base):
+    """A volunteer (with an email kept in VolunteerAccount) who asked a project to
+    tell them when it has news, such as new photos (engine.accounts.news)."""
+
+    __tablename__ = "news_subscription"
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProjectNews(Base):
+    """One note a charity sent its subscribed volunteers, and how its sending went."""
+
+    __tablename__ = "project_news"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(150))
+    message: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Project(Base):
     """A campaign: one task type, its config, and the redundancy policy."""
 

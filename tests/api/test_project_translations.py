@@ -8,7 +8,8 @@ import html
 FRENCH = {"name": "Caméras à manchots", "description": "Aidez-nous à compter les manchots.",
           "question": "Qu’y a-t-il sur la photo ?",
           "labels": {"penguin": "manchot", "seal": "phoque"},
-          "tutorial": ["Regardez bien la photo."], "field_guide": "Les manchots sont noirs et blancs."}
+          "tutorial": ["Regardez bien la photo."],
+          "field_guide": "Les manchots sont noirs et blancs."}
 
 
 def test_translations_are_stored_and_replaced_whole(client, api, charity):

@@ -22,12 +22,15 @@ ID_PARTS = ("project_id", "job_id", "task_id", "volunteer_id", "event_id")
 # Calls anyone may make on an active project, or only volunteers (who own nothing).
 PUBLIC = {("GET", "/api/v1/projects/<int:project_id>")}
 VOLUNTEER_ONLY = {"/api/v1/projects/<int:project_id>/tasks/next",
+                  "/api/v1/projects/<int:project_id>/news-subscription",
                   "/api/v1/tasks/<int:task_id>/answers"}
 # A valid body for the calls that judge one, so that the reply is about the project.
 BODIES = {
     ("PATCH", "/api/v1/projects/<int:project_id>"): {"name": "Renamed"},
     ("POST", "/api/v1/projects/<int:project_id>/jobs"): {"items": [{"text": "more"}]},
     ("POST", "/api/v1/tasks/<int:task_id>/resolution"): {"answer": {"label": "seal"}},
+    ("POST", "/api/v1/projects/<int:project_id>/news"): {"subject": "New photos",
+                                                          "message": "More are up."},
     ("PUT", "/api/v1/projects/<int:project_id>/webhook"): {
         "url": "http://127.0.0.1:9/elsewhere", "secret": "s" * 20},
 }

@@ -127,3 +127,34 @@ def test_a_volunteer_downloads_their_data_and_deletes_the_account(
     assert client.get("/api/v1/volunteers/me",
                       headers={"Authorization": f"Bearer {token}"}).status_code == 401
     expect(page.get_by_role("region", name="Keep your work")).to_be_hidden()
+
+
+def test_a_volunteer_with_an_email_asks_a_project_for_its_news(
+        page, live_server, client, auth, work, services, smtp_server, accessible):
+    import dataclasses
+
+    from engine.accounts.news import subscribed_projects
+
+    host, port = smtp_server.server_address
+    services.settings = dataclasses.replace(services.settings,
+                                            smtp_url=f"smtp://{host}:{port}")
+    _answer_two(page, live_server, client, auth, work)
+    me = volunteer_id(services, page)
+    page.goto(live_server + "/me")
+    expect(page.locator("#me-summary")).to_contain_text("You have answered 2 tasks")
+    news = page.get_by_role("columnheader", name="News by email")
+    expect(news).to_be_hidden()  # no email kept yet: nothing to send news to
+    keep = page.get_by_role("region", name="Keep your work")
+    keep.get_by_label("Email").fill("ada@example.org")
+    keep.get_by_label("Password").fill(PASSWORD)
+    keep.get_by_role("button", name="Keep my work").click()
+    expect(news).to_be_visible()
+    box = page.get_by_role("checkbox", name="Email me news of Seal counts")
+    box.check()
+    expect(page.locator("#account-status")).to_have_text(
+        "You will get news of Seal counts by email.")
+    (project_id,) = subscribed_projects(services, me)
+    accessible(page)
+    box.uncheck()
+    expect(page.locator("#account-status")).to_have_text("No more news of Seal counts by email.")
+    assert subscribed_projects(services, me) == set() and project_id

@@ -23,7 +23,16 @@ def _answer_limit() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from web.api import jobs, openapi, projects, review, tasks, volunteers, webhooks  # noqa: F401
+    from web.api import (  # noqa: F401
+        jobs,
+        news,
+        openapi,
+        projects,
+        review,
+        tasks,
+        volunteers,
+        webhooks,
+    )
 
     app.register_blueprint(bp)
     openapi.init_app(app)

@@ -20,6 +20,7 @@ from marshmallow import Schema
 
 from web.api import bp
 from web.api.json_schema import object_json, query_parameters
+from web.api.news import NewsCreate
 from web.api.openapi_replies import REPLIES
 from web.api.review import AuditQuery, BlockBody, InboxQuery, Resolution, ReviewQuery, Why
 from web.api.schemas import (
@@ -138,6 +139,16 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "Delete the calling volunteer's account: email, name and every token end at once; "
      "their answers stay in the results, no longer linked to anyone", VOLUNTEER, None,
      {"200": "deleted"}),
+    ("put", "/projects/{project_id}/news-subscription",
+     "The calling volunteer gets this project's news by email (they must have kept their "
+     "work with an email, and the site must send email)", VOLUNTEER, None,
+     {"200": "subscribed", "409": "no email kept, or the site sends no email"}),
+    ("delete", "/projects/{project_id}/news-subscription",
+     "No more news by email from this project", VOLUNTEER, None, {"200": "unsubscribed"}),
+    ("post", "/projects/{project_id}/news",
+     "Send a note (subject, message) to the project's volunteers who asked for its news; a "
+     "worker emails it, each with a one-step unsubscribe link", OWNER, NewsCreate,
+     {"202": "the note and how many it goes to", "409": "the site sends no email"}),
     ("get", "/projects/{project_id}/tasks/next",
      "Lease the next task (?count=N, N <= 5, also leases `queue` to preload)", VOLUNTEER, None,
      {"200": "task and lease", "204": "nothing left for this volunteer",

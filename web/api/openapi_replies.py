@@ -48,10 +48,17 @@ ACCOUNT = _object(email={"type": "string", "nullable": True}, recovery_code=_BOO
 REPLIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("post", "/volunteers"): ("201", _object(id=_INT, token=_TEXT)),
     ("get", "/volunteers/me"): ("200", _object(
-        id=_INT, account={**ACCOUNT, "nullable": True}, answers=_INT, seconds=_INT,
-        first_at=_TIME, last_at=_TIME,
+        id=_INT, account={**ACCOUNT, "nullable": True}, mail=_BOOL, answers=_INT,
+        seconds=_INT, first_at=_TIME, last_at=_TIME,
         projects={"type": "array", "items": _object(id=_INT, name=_TEXT, answers=_INT,
-                                                     finished=_INT, seconds=_INT)})),
+                                                     finished=_INT, seconds=_INT,
+                                                     news=_BOOL)})),
+    ("put", "/projects/{project_id}/news-subscription"): ("200", _object(project=_INT,
+                                                                         subscribed=_BOOL)),
+    ("delete", "/projects/{project_id}/news-subscription"): ("200", _object(
+        project=_INT, subscribed=_BOOL)),
+    ("post", "/projects/{project_id}/news"): ("202", _object(id=_INT, project=_INT,
+                                                             recipients=_INT)),
     ("post", "/volunteers/me/account"): ("201", _object(account=ACCOUNT)),
     ("post", "/volunteers/me/recovery-code"): ("201", _object(recovery_code=_TEXT,
                                                               account=ACCOUNT)),

@@ -13,7 +13,9 @@ import json
 
 from flask import Response, request
 
+from engine.accounts import news
 from engine.accounts import volunteers as accounts
+from engine.accounts.mail import mail_configured
 from engine.delivery.contributions import volunteer_record
 from engine.identity import create_volunteer
 from web import rate_limits
@@ -40,12 +42,15 @@ def my_record():
     """The calling volunteer's answers, time given and finished tasks, per project."""
     caller = identity().require_volunteer()
     record = volunteer_record(services(), caller)
+    subscribed = news.subscribed_projects(services(), caller.id)
     return {"id": caller.id, "account": _account(accounts.account_of(services(), caller.id)),
+            "mail": mail_configured(services().settings),  # whether news by email can be had
             "answers": record.answers, "seconds": record.seconds,
             "first_at": serialize.iso(record.first_at),
             "last_at": serialize.iso(record.last_at),
             "projects": [{"id": p.project_id, "name": p.name, "answers": p.answers,
-                          "finished": p.finished, "seconds": p.seconds}
+                          "finished": p.finished, "seconds": p.seconds,
+                          "news": p.project_id in subscribed}
                          for p in record.projects]}
 
 

@@ -35,6 +35,11 @@
       answered: tn("You have answered {n} task", "You have answered {n} tasks", me.answers),
       projects: tn("{n} project", "{n} projects", helped), time: duration(me.seconds)}));
     const body = document.querySelector("#me-projects tbody");
+    body.textContent = "";
+    // News by email: where the site sends email and the volunteer kept an email
+    const news = !!(me.mail && me.account && me.account.email);
+    document.getElementById("news-col").hidden = !news;
+    document.getElementById("news-hint").hidden = !news;
     me.projects.forEach(function (p) {
       const row = document.createElement("tr");
       [p.name, number(p.answers), number(p.finished), duration(p.seconds)].forEach(function (v, i) {
@@ -43,6 +48,7 @@
         cell.textContent = v;
         row.appendChild(cell);
       });
+      if (news) row.appendChild(newsCell(p));
       body.appendChild(row);
     });
     text("cert-time", duration(me.seconds));
@@ -58,6 +64,22 @@
 
   function stored() {
     try { return localStorage.getItem(KEY); } catch (e) { return null; /* storage refused */ }
+  }
+
+  function newsCell(p) {
+    const cell = document.createElement("td");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = !!p.news;
+    box.setAttribute("aria-label", t("Email me news of {project}", {project: p.name}));
+    box.addEventListener("change", async function () {
+      const r = await send(box.checked ? "PUT" : "DELETE", "/projects/" + p.id + "/news-subscription", null, stored());
+      if (!r.ok) { box.checked = !box.checked; said.textContent = explain(r.status, "", ""); return; }
+      said.textContent = box.checked ? t("You will get news of {project} by email.", {project: p.name})
+                                     : t("No more news of {project} by email.", {project: p.name});
+    });
+    cell.appendChild(box);
+    return cell;
   }
 
   async function load() {
@@ -166,6 +188,7 @@
     form.reset();
     showAccount(r.data.account);
     said.textContent = t("Your work is kept under {email}.", {email: r.data.account.email});
+    await load();  // news by email may be had now
   });
 
   document.getElementById("make-code").addEventListener("click", async function () {

@@ -1,0 +1,109 @@
+"""Project news by email (engine.accounts.news): opt-in per project for volunteers
+who kept an email, only where the site sends email; a charity's note reaches
+exactly those volunteers, through a worker, each with a link that stops them."""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+PASSWORD = "penguins on the ice"
+
+
+def _use_smtp(services, server) -> None:
+    host, port = server.server_address
+    services.settings = dataclasses.replace(
+        services.settings, smtp_url=f"smtp://{host}:{port}?from=news%40bitesize.example")
+
+
+def _with_email(client, api, email: str) -> dict:
+    volunteer = api.volunteer()
+    r = client.post("/api/v1/volunteers/me/account", headers=volunteer["headers"],
+                    json={"email": email, "password": PASSWORD})
+    assert r.status_code == 201, r.get_data(True)
+    return volunteer
+
+
+def _subscribe(client, volunteer, project_id):
+    return client.put(f"/api/v1/projects/{project_id}/news-subscription",
+                      headers=volunteer["headers"])
+
+
+def test_without_a_mail_server_nobody_can_opt_in_or_send(client, api, project, charity):
+    volunteer = _with_email(client, api, "ada@example.org")
+    assert api.error(_subscribe(client, volunteer, project["id"]), 409)["fields"] == {
+        "mail": "not configured"}
+    r = client.post(f"/api/v1/projects/{project['id']}/news", headers=charity,
+                    json={"subject": "New photos", "message": "500 more are up."})
+    api.error(r, 409)
+    me = client.get("/api/v1/volunteers/me", headers=volunteer["headers"]).json
+    assert me["mail"] is False
+
+
+def test_only_volunteers_with_an_email_may_opt_in(client, api, project, services,
+                                                  smtp_server):
+    _use_smtp(services, smtp_server)
+    anonymous = api.volunteer()
+    assert api.error(_subscribe(client, anonymous, project["id"]), 409)["fields"] == {
+        "email": "none kept"}
+    api.error(_subscribe(client, _with_email(client, api, "ada@example.org"), 999999), 404)
+
+
+def test_a_note_reaches_the_subscribers_only_and_its_link_stops_them(
+        client, api, project, charity, services, smtp_server, work):
+    _use_smtp(services, smtp_server)
+    ada = _with_email(client, api, "ada@example.org")
+    _with_email(client, api, "bob@example.org")  # kept an email, did not opt in
+    r = _subscribe(client, ada, project["id"])
+    assert r.status_code == 200 and r.json["subscribed"] is True
+    assert _subscribe(client, ada, project["id"]).status_code == 200  # again: no change
+    sent = client.post(f"/api/v1/projects/{project['id']}/news", headers=charity,
+                       json={"subject": "New photos", "message": "500 more are up."})
+    assert sent.status_code == 202 and sent.json["recipients"] == 1, sent.get_data(True)
+    work()
+    [mail] = smtp_server.received
+    message = mail["message"]
+    assert message["To"] == "ada@example.org"
+    assert message["Subject"] == f"{project['name']}: New photos"
+    body = message.get_payload(decode=True).decode()
+    assert "500 more are up." in body
+    path = re.search(r"http://127\.0\.0\.1:5000(/unsubscribe/\S+)", body)[1]
+    # the link's page asks first (a mail scanner fetching it stops nothing) ...
+    page = client.get(path)
+    assert page.status_code == 200 and "Stop the emails" in page.get_data(True)
+    me = client.get("/api/v1/volunteers/me", headers=ada["headers"]).json
+    assert me["mail"] is True
+    # ... and its button stops them
+    done = client.post(path)
+    assert done.status_code == 200 and "no more news" in done.get_data(True)
+    again = client.post(f"/api/v1/projects/{project['id']}/news", headers=charity,
+                        json={"subject": "More", "message": "Even more."})
+    assert again.json["recipients"] == 0
+
+
+def test_a_forged_unsubscribe_link_is_refused(client):
+    r = client.post("/unsubscribe/1.2.0123456789abcdef0123456789abcdef")
+    assert r.status_code == 404
+
+
+def test_another_charity_cannot_write_to_the_projects_volunteers(client, api, project, auth,
+                                                                  services, smtp_server):
+    _use_smtp(services, smtp_server)
+    other = auth.charity("Seal Trust")
+    r = client.post(f"/api/v1/projects/{project['id']}/news", headers=other,
+                    json={"subject": "Hello", "message": "Come to us."})
+    api.error(r, 404)
+    bad = client.post(f"/api/v1/projects/{project['id']}/news", headers=auth.charity(),
+                      json={"subject": "", "message": "x"})
+    assert "subject" in api.error(bad, 422)["fields"]
+
+
+def test_deleting_the_account_ends_its_subscriptions(client, api, project, services,
+                                                     smtp_server):
+    _use_smtp(services, smtp_server)
+    ada = _with_email(client, api, "ada@example.org")
+    _subscribe(client, ada, project["id"])
+    assert client.get("/api/v1/volunteers/me/data", headers=ada["headers"]).json[
+        "news_by_email_from_projects"] == [project["id"]]
+    client.delete("/api/v1/volunteers/me", headers=ada["headers"])
+    from engine.accounts.news import subscribed_projects
+    assert subscribed_projects(services, ada["id"]) == set()

@@ -97,6 +97,22 @@ def announce(services: Services, identity: Identity, project_id: int, subject: s
     return news
 
 
+def subscriber_count(services: Services, identity: Identity, project_id: int) -> int:
+    """How many volunteers would get the project's news now (for the charity)."""
+    project = get_owned_project(services, identity, project_id)
+    with services.db.session() as session:
+        return len(_recipients(session, project.id))
+
+
+def sent_news(services: Services, identity: Identity, project_id: int,
+              limit: int = 20) -> list[ProjectNews]:
+    """The project's notes, newest first, with how their sending went."""
+    project = get_owned_project(services, identity, project_id)
+    with services.db.session() as session:
+        return list(session.scalars(select(ProjectNews).where(
+            ProjectNews.project_id == project.id).order_by(ProjectNews.id.desc()).limit(limit)))
+
+
 def send_news(services: Services, news_id: int) -> dict[str, int]:
     """Email one note to each subscriber of its project (the worker's job)."""
     with services.db.session() as session:

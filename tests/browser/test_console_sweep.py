@@ -45,6 +45,7 @@ def pages(project_id: int, item_id: int) -> dict[str, int]:
     return {"/console/": 200, "/console/projects/new": 200, p: 200, f"{p}/edit": 200,
             f"{p}/preview": 200, f"{p}/results": 200, f"{p}/results?state=retired": 200,
             f"{p}/items/{item_id}": 200, f"{p}/webhooks": 200, f"{p}/archive": 200,
+            f"{p}/news": 200,
             "/console/team": 200, "/console/tokens": 200, "/console/forgot": 200,
             "/console/set-password/not-a-link": 410, "/console/projects/999999": 404}
 

@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         desk,
         newcomers,
+        news,
         overview,
         project_page,
         quality_page,

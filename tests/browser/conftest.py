@@ -84,14 +84,15 @@ def page(browser):
     context.close()
 
 
-# Impacts that fail a page: what keeps someone from using it at all.
-BLOCKING_IMPACTS = ("serious", "critical")
+# Impacts that fail a page: every one axe-core reports (issue 16 asks for zero
+# violations on the volunteer pages; the console's pages have none either).
+BLOCKING_IMPACTS = ("minor", "moderate", "serious", "critical")
 
 
 @pytest.fixture(scope="session")
 def accessible():
     """`accessible(page)`: run axe-core (vendored in axe-playwright-python) on the
-    page as it is now; fail on any serious or critical violation, naming each."""
+    page as it is now; fail on any violation, whatever its impact, naming each."""
     from axe_playwright_python.sync_playwright import Axe
 
     axe = Axe()

@@ -1,5 +1,5 @@
-"""Every volunteer page, on a desktop and on a phone: axe-core finds no serious or
-critical violation and nothing scrolls sideways. The answering page of each
+"""Every volunteer page, on a desktop and on a phone: axe-core finds no violation (of
+any impact) and nothing scrolls sideways. The answering page of each
 built-in type, with its tutorial, field guide and report form open, the home
 page, the volunteer's own page and a missing page."""
 from __future__ import annotations

@@ -25,8 +25,8 @@ def test_a_new_volunteer_has_an_empty_record(client, api):
     volunteer = api.volunteer()
     r = client.get("/api/v1/volunteers/me", headers=volunteer["headers"])
     assert r.status_code == 200
-    assert r.json == {"id": volunteer["id"], "answers": 0, "seconds": 0, "first_at": None,
-                      "last_at": None, "projects": []}
+    assert r.json == {"id": volunteer["id"], "account": None, "mail": False, "answers": 0,
+                      "seconds": 0, "first_at": None, "last_at": None, "projects": []}
 
 
 def test_the_record_counts_answers_and_the_tasks_they_helped_finish(client, api, project):
@@ -36,7 +36,8 @@ def test_the_record_counts_answers_and_the_tasks_they_helped_finish(client, api,
     # min_answers 2: nothing is final on one volunteer's answers
     assert mine["answers"] == 2 and mine["first_at"] and mine["last_at"]
     assert mine["projects"] == [{"id": project["id"], "name": "Penguin cams", "answers": 2,
-                                 "finished": 0, "seconds": mine["projects"][0]["seconds"]}]
+                                 "finished": 0, "seconds": mine["projects"][0]["seconds"],
+                                 "news": False}]
     _answer_all(api, second, project["id"])  # agreeing: both tasks retire
     mine = client.get("/api/v1/volunteers/me", headers=first["headers"]).json
     assert mine["projects"][0]["finished"] == 2

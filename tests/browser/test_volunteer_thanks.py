@@ -173,3 +173,26 @@ def test_time_given_is_a_stopping_point_too(page, live_server, client, auth, wor
     _answer(page, 1)  # the same mark is said once
     expect(page.locator("#answered")).to_have_text("3")
     expect(page.locator("#milestone")).to_be_hidden()
+
+
+def test_a_project_finished_here_says_so_on_the_list_instead_of_start(
+        page, live_server, client, auth, work, accessible):
+    charity = auth.charity()
+    # two answers a task: after this volunteer's, the project still has work, for others
+    project = make_project(client, charity, name="Seal counts", min_answers=2, max_answers=2)
+    upload(client, charity, project["id"], text_items(1), work)
+    open_project(page, live_server, project["id"])
+    page.get_by_role("button", name="seal").click()
+    expect(page.locator("#done")).to_be_visible()
+    page.goto(live_server + "/")
+    card = page.locator(f'.project-card[data-project="{project["id"]}"]')
+    expect(card).to_contain_text("Done for now: there is nothing left for you here.")
+    again = card.get_by_role("link", name="Look again: Seal counts")
+    expect(again).to_be_visible()
+    accessible(page)
+    # more work later: looking again finds it, and the list offers Start again
+    upload(client, charity, project["id"], text_items(1), work)
+    again.click()
+    expect(page.locator("#task")).to_be_visible()
+    page.goto(live_server + "/")
+    expect(card.get_by_role("link", name="Start: Seal counts")).to_be_visible()

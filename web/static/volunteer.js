@@ -212,11 +212,23 @@
     taskBox.classList.toggle("loading", on);
   }
 
+  // Nothing left here for this volunteer: remembered on this device, so the
+  // list of projects says so instead of offering "Start" (static/progress.js).
+  const FINISHED = "bitesize.finished." + projectId;
+  function remember(finished) {
+    if (preview) return;
+    try {
+      if (finished) localStorage.setItem(FINISHED, String(Date.now()));
+      else localStorage.removeItem(FINISHED);
+    } catch (e) { /* not remembered */ }
+  }
+
   async function show(next) {
     current = next || null;
     held.save();
     closeReport(false);
     clearRefusal();
+    remember(!current);
     if (!current) {
       setLoading(false);
       const wasHidden = done.hidden;

@@ -239,3 +239,33 @@ def test_marks_have_a_dark_halo_under_the_yellow_line(page, live_server, client,
         return 0.2126 * part(r) + 0.7152 * part(g) + 0.0722 * part(b)
     light, dim = luminance((221, 229, 226)), luminance((29, 42, 47))
     assert (light + 0.05) / (dim + 0.05) >= 3
+
+
+def _photo(width=1600, height=1200) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 90)).save(out, "JPEG")
+    return out.getvalue()
+
+
+LAPTOP_CASES = {  # type: (config, the control that sends the answer)
+    "classify": ({"question": "What is it?", "labels": ["seal", "rock", "empty", "bird"]},
+                 "bird"),
+    "tag": ({"question": "What is there?", "free_tags": True,
+             "tags": ["fox", "deer", "badger", "owl", "hare", "stoat"]}, "Done"),
+    "number": ({"question": "How many?", "unit": "dots", "integer": True}, "Send"),
+    "locate": ({"question": "Box every penguin", "tile_size": 512}, "Nothing here (0 marks)"),
+}
+
+
+def test_every_types_send_control_is_on_a_laptops_screen_without_scrolling(
+        page, live_server, client, auth, work):
+    # Tried at 1280x800 with a 4:3 photo: the tag page's Done and the locate
+    # page's "Nothing here" used to sit below the fold.
+    charity = auth.charity()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    for task_type, (config, control) in LAPTOP_CASES.items():
+        project_id = make(client, charity, task_type, config)["id"]
+        upload_images(client, charity, project_id, {"a.jpg": _photo()}, work)
+        page.goto(f"{live_server}/projects/{project_id}")
+        expect(page.locator("#task")).to_have_attribute("aria-busy", "false")
+        expect(page.get_by_role("button", name=control)).to_be_in_viewport(ratio=1)

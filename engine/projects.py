@@ -89,6 +89,17 @@ def in_language(project: Project, lang: str) -> ProjectTexts:
                         dict(given.get("labels") or {}))
 
 
+def names_in_language(services: Services, project_ids: list[int], lang: str) -> dict[int, str]:
+    """The names the charities gave these projects in `lang`, where they gave one."""
+    if not project_ids:
+        return {}
+    with services.db.session() as session:
+        rows = session.execute(select(Project.id, Project.translations).where(
+            Project.id.in_(project_ids)))
+        return {pid: given[lang]["name"] for pid, given in rows
+                if given and (given.get(lang) or {}).get("name")}
+
+
 def get_project(services: Services, identity: Identity | None, project_id: int) -> Project:
     """The project if this caller may see it; a hidden one looks like a missing one."""
     with services.db.session() as session:

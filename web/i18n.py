@@ -32,6 +32,12 @@ def select_locale() -> str:
     if request.path.startswith("/console") or (
             request.endpoint is not None and request.endpoint not in VOLUNTEER_PAGES):
         return DEFAULT  # a missing page (no endpoint) outside the console is a volunteer's
+    return chosen_language()
+
+
+def chosen_language() -> str:
+    """The volunteer's language for a call of the volunteer pages' scripts (the
+    API itself speaks English): the switch's cookie, else Accept-Language."""
     chosen = request.cookies.get(COOKIE)
     if chosen in LANGUAGES:
         return chosen

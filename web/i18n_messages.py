@@ -88,6 +88,7 @@ JS_MESSAGES = (
     N_('Done for now: there is nothing left for you here. Thank you!'),
     N_('Look again'),
     N_('Look again: {name}'),
+    N_('the server refused it (error {status})'),
     N_('You will get news of {project} by email.'),
     N_('No more news of {project} by email.'),
     N_('Done ({n} mark)'),

@@ -49,3 +49,21 @@ def test_the_volunteer_page_shows_the_charitys_words_in_the_pages_language(clien
     assert "Penguin cams" in english and "manchot" not in english
     listing = html.unescape(client.get("/", headers={"Accept-Language": "fr"}).get_data(True))
     assert "Caméras à manchots" in listing
+
+
+def test_the_volunteers_record_names_projects_in_their_language(client, api, charity):
+    project = api.project(charity, translations={"fr": FRENCH})
+    api.items(charity, project["id"], [{"text": "photo 1", "id": "a"}])
+    volunteer = api.volunteer()
+    handout = api.next_task(volunteer["headers"], project["id"])
+    assert api.answer(volunteer["headers"], handout["task"]["id"],
+                      handout["lease"]["token"]).status_code == 201
+
+    def name(**headers) -> str:
+        r = client.get("/api/v1/volunteers/me", headers={**volunteer["headers"], **headers})
+        return r.json["projects"][0]["name"]
+
+    assert name() == "Penguin cams"
+    assert name(**{"Accept-Language": "fr-FR"}) == "Caméras à manchots"
+    client.set_cookie("bitesize_lang", "fr")  # the switch's choice, over the browser's
+    assert name(**{"Accept-Language": "en"}) == "Caméras à manchots"

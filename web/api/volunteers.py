@@ -18,10 +18,12 @@ from engine.accounts import volunteers as accounts
 from engine.accounts.mail import mail_configured
 from engine.delivery.contributions import volunteer_record
 from engine.identity import create_volunteer
+from engine.projects import names_in_language
 from web import rate_limits
 from web.api import bp, serialize
 from web.api.schemas import VolunteerClaim, VolunteerCreate, VolunteerSignIn, load_body
 from web.auth import identity
+from web.i18n import chosen_language
 from web.services import services
 
 
@@ -43,12 +45,16 @@ def my_record():
     caller = identity().require_volunteer()
     record = volunteer_record(services(), caller)
     subscribed = news.subscribed_projects(services(), caller.id)
+    # each project by the name its charity gave it in the volunteer's language
+    names = names_in_language(services(), [p.project_id for p in record.projects],
+                              chosen_language())
     return {"id": caller.id, "account": _account(accounts.account_of(services(), caller.id)),
             "mail": mail_configured(services().settings),  # whether news by email can be had
             "answers": record.answers, "seconds": record.seconds,
             "first_at": serialize.iso(record.first_at),
             "last_at": serialize.iso(record.last_at),
-            "projects": [{"id": p.project_id, "name": p.name, "answers": p.answers,
+            "projects": [{"id": p.project_id, "name": names.get(p.project_id, p.name),
+                          "answers": p.answers,
                           "finished": p.finished, "seconds": p.seconds,
                           "news": p.project_id in subscribed}
                          for p in record.projects]}

@@ -266,7 +266,10 @@
     return r.json();
   }
 
+  // Why the server refused: its own words on an English page (the API speaks
+  // English), the status in the page's words on any other.
   async function message(r) {
+    if (i18n.lang !== "en") return t("the server refused it (error {status})", {status: r.status});
     try { return (await r.json()).error.message; } catch (e) { return "error " + r.status; }
   }
 

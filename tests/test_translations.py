@@ -116,6 +116,9 @@ def test_the_switch_refuses_unknown_languages_and_other_sites(client):
     r = client.get("/language/xx?next=//evil.example/")
     assert r.status_code == 302 and r.headers["Location"] == "/"
     assert "Set-Cookie" not in r.headers
+    for elsewhere in ("/\\evil.example/", "https://evil.example/", "/\r\n//evil.example"):
+        r = client.get("/language/fr", query_string={"next": elsewhere})
+        assert r.headers["Location"] == "/", elsewhere
 
 
 def test_missing_pages_speak_french_and_the_console_stays_english(client):

@@ -52,7 +52,9 @@ def page_lang() -> str:
 def set_language(code: str):
     """The language switch: remember the choice, back to the page it was made on."""
     back = request.args.get("next", "")
-    if not back.startswith("/") or back.startswith("//"):  # only back to this site
+    # only back to this site: browsers read "/\\host" and "//host" as another host
+    if not back.startswith("/") or back[1:2] in ("/", "\\") or any(
+            ord(c) < 32 for c in back):
         back = url_for("index")
     response = redirect(back)
     if code in LANGUAGES:

@@ -15,7 +15,7 @@ Both run their SQL as prepared statements (engine.store.prepared).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -84,7 +84,7 @@ def next_tasks(services: Services, identity: Identity, project_id: int,
     (a 429) when they hold that many already.
     """
     identity.require_volunteer()
-    count = max(1, min(count, MAX_PRELOAD))
+    count = _preload_count(count)
     cap = services.settings.max_leases
     checkouts = _healing(services, project_id, lambda: services.dispatcher.checkout(
         project_id, identity.id, count, cap))
@@ -186,14 +186,11 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
         answer = _Stored(answer.id, False, answer.created_at)
     feedback = gold_feedback(services, claim.project_id, task_id, identity.id, answer.id,
                              value) if submission.outcome == "gold" else None
-    receipt = Receipt(answer.id, task_id, answer.counted, answer.created_at,
-                      claim.project_id, feedback)
-    if isinstance(handing, BitesizeError):
-        return replace(receipt, handout_error=handing)
-    if handing is not None:
-        return replace(receipt, handed=_hand_out(services, claim.project_id, identity.id,
-                                                 handing))
-    return receipt
+    refused = handing if isinstance(handing, BitesizeError) else None
+    handed = None if handing is None or refused else _hand_out(
+        services, claim.project_id, identity.id, handing)
+    return Receipt(answer.id, task_id, answer.counted, answer.created_at,
+                   claim.project_id, feedback, handed, refused)
 
 
 def _submitted(services: Services, claim: leases.LeaseClaim,
@@ -203,9 +200,14 @@ def _submitted(services: Services, claim: leases.LeaseClaim,
     if next_count <= 0:
         return _healing(services, project_id, lambda: dispatcher.submit(
             project_id, claim.task_id, claim.volunteer_id)), None
-    count = max(1, min(next_count, MAX_PRELOAD))
+    count = _preload_count(next_count)
     return _healing(services, project_id, lambda: dispatcher.submit_and_checkout(
         project_id, claim.task_id, claim.volunteer_id, count, services.settings.max_leases))
+
+
+def _preload_count(asked: int) -> int:
+    """How many tasks one hand-out leases: 1 to MAX_PRELOAD."""
+    return max(1, min(asked, MAX_PRELOAD))
 
 
 def skip_task(services: Services, identity: Identity, token: str) -> bool:

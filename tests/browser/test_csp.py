@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -77,7 +78,10 @@ def test_the_listener_hears_a_violation(page, live_server, violations):
     }""")
     assert page.evaluate("window.ran === undefined")  # refused
     expect(page.locator("body")).to_be_visible()
-    page.wait_for_function("() => true")  # a round trip: the reports are asynchronous
+    # The reports are asynchronous: wait for one (wait_for_function would eval()).
+    deadline = time.monotonic() + 5
+    while not any("script-src" in text for text in violations) and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
     assert any("script-src" in text for text in violations), violations
 
 

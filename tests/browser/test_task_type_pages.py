@@ -153,7 +153,7 @@ def test_locate_page_draws_boxes_in_photo_pixels(page, live_server, client, auth
     first = open_page(page, live_server, project["id"])
     image = page.locator("[data-bind-src=image]")
     expect(image).to_be_visible()
-    page.wait_for_function("() => document.querySelector('[data-bind-src=image]').complete")
+    expect(image).to_have_js_property("complete", True)  # not wait_for_function: CSP
     natural = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     box = image.bounding_box()
     scale = natural[0] / box["width"]
@@ -183,7 +183,7 @@ def test_the_box_task_works_by_keyboard_alone(page, live_server, client, auth, s
     upload_images(client, charity, project["id"], {"a.jpg": photo.getvalue(),
                                                    "b.jpg": other.getvalue()}, work)
     first = open_page(page, live_server, project["id"])
-    page.wait_for_function("() => document.querySelector('[data-bind-src=image]').complete")
+    expect(page.locator("[data-bind-src=image]")).to_have_js_property("complete", True)
     note = page.locator("[data-locate-note]")
     page.keyboard.press("Enter")  # no marks yet: Enter records nothing
     expect(note).to_contain_text("No marks yet")
@@ -222,7 +222,7 @@ def test_marks_have_a_dark_halo_under_the_yellow_line(page, live_server, client,
     Image.new("RGB", (200, 200), (221, 229, 226)).save(photo, "JPEG")  # the pale blue-grey
     upload_images(client, charity, project["id"], {"a.jpg": photo.getvalue()}, work)
     open_page(page, live_server, project["id"])
-    page.wait_for_function("() => document.querySelector('[data-bind-src=image]').complete")
+    expect(page.locator("[data-bind-src=image]")).to_have_js_property("complete", True)
     page.get_by_role("application", name="Mark each one").focus()
     page.keyboard.press("Space")
     halo, line = (page.locator(".locate-marks circle").nth(i) for i in (0, 1))

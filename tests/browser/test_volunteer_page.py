@@ -400,7 +400,9 @@ def test_image_task_loads_the_stored_image(page, live_server, client, auth, serv
     img = page.locator("#task img")
     expect(img).to_be_visible()
     expect(img).to_have_attribute("src", f"/media/{stored.name}")
-    page.wait_for_function("document.querySelector('#task img').complete")
+    # expect() polls from Playwright's side; wait_for_function would eval() in the
+    # page, which the page's CSP refuses once the first check is not already true.
+    expect(img).to_have_js_property("complete", True)
     assert img.evaluate("el => [el.naturalWidth, el.naturalHeight]") == [320, 240]
     expect(page.locator("[data-bind-text=text]")).to_be_hidden()
 
@@ -433,7 +435,7 @@ def test_phone_viewport_shows_the_labels_without_scrolling_sideways(
         page.set_default_timeout(5_000)
         open_project(page, live_server, project["id"])
         if kind == "image":
-            page.wait_for_function("document.querySelector('#task img').naturalWidth > 0")
+            expect(page.locator("#task img")).to_have_js_property("naturalWidth", 1200)
         widths = page.evaluate(
             "[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"

@@ -21,8 +21,23 @@ WEB_THREADS (threads per worker, 4), WEB_TIMEOUT (30), WEB_CLIENT_TIMEOUT (30),
 FORWARDED_ALLOW_IPS (127.0.0.1: the addresses of the proxy whose
 X-Forwarded-Proto gunicorn believes; "*" only when nothing else can reach the
 port).
+
+Metrics: each worker counts its own requests; /metrics, answered by any one
+worker, adds up all of them (web.metrics) through prometheus_client's
+multiprocess mode. It needs PROMETHEUS_MULTIPROC_DIR set before the workers
+import the app, so this file sets it, when the environment does not, to a new
+private folder (removed when gunicorn stops); `child_exit` tells
+prometheus_client that a worker is gone. A folder given in the environment
+must be emptied before each start, as prometheus_client asks.
+
+BITESIZE_LOG_FORMAT=json makes gunicorn's own lines (workers booting, timing
+out, the access log) JSON too, as the app's are (web.log_format).
 """
 import os
+import shutil
+import tempfile
+
+from gunicorn.glogging import Logger
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -56,3 +71,44 @@ def pre_request(worker, req):
     sock = getattr(getattr(req, "unreader", None), "sock", None)
     if sock is not None and hasattr(sock, "settimeout"):
         sock.settimeout(CLIENT_TIMEOUT)
+
+
+# Made here, in the arbiter, so every worker inherits it (see the docstring);
+# which folder is ours is kept in the environment too, since a reload (HUP)
+# reads this file again. A binary upgrade (USR2) starts from gunicorn's
+# original environment, so the new arbiter makes a folder of its own.
+_MADE = "_BITESIZE_OWN_METRICS_DIR"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_MADE] = tempfile.mkdtemp(
+        prefix="bitesize-metrics-")  # mode 0700
+
+
+def child_exit(server, worker):
+    """A worker ended: its counts stay (they are totals), its live gauges go."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """gunicorn stops: the folder goes, if this file made it."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder and folder == os.environ.get(_MADE):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class JsonLogger(Logger):
+    """gunicorn's logger, its lines written as web.log_format writes the app's."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from web.log_format import JsonFormatter
+
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(JsonFormatter())
+
+
+if os.environ.get("BITESIZE_LOG_FORMAT", "").strip().lower() == "json":
+    logger_class = JsonLogger

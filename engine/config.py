@@ -24,6 +24,13 @@ class Settings:
     instance_path: Path = Path("instance")
     database_url: str = ""
     redis_url: str = ""
+    # Redis with failover: the Sentinels (host:port,host:port) and the name of the
+    # master they watch; redis_url then gives only the password and db, if any.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "mymaster"
+    # RQ's queues on a Redis of their own (standalone; empty: the dispatch Redis,
+    # through the Sentinels too when they are set).
+    queue_redis_url: str = ""
     secret_key: str = ""
     sqlite_synchronous: str = "NORMAL"
     max_upload_mb: int = 200
@@ -62,6 +69,11 @@ class Settings:
     # Reverse proxies in front of the app: the client's address and scheme are
     # taken from that many X-Forwarded-For/-Proto hops. 0: clients connect directly.
     behind_proxy: int = 0
+    # /metrics (web.metrics): with a token, only requests bearing it; without,
+    # only clients on loopback or a private network.
+    metrics_token: str = ""
+    # Log records as text, or as one JSON object per line (web.log_format).
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None,

@@ -63,9 +63,11 @@ class GoneError(BitesizeError):
 
 
 class UnavailableError(BitesizeError):
-    """A part the engine relies on is not ready; retrying shortly will work (503)."""
+    """A part the engine relies on is not ready; retrying shortly will work (503,
+    with Retry-After: retry_after seconds)."""
 
     code = "unavailable"
+    retry_after = 1
 
 
 class TooLargeError(BitesizeError):

@@ -38,6 +38,7 @@ from engine.store.models import (
     aware,
     utcnow,
 )
+from engine.store.redis_server import REDIS_DOWN
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600
@@ -95,6 +96,8 @@ class Identity:
 
 
 def authenticate(services: Services, token: str | None) -> Identity:
+    """Who a token belongs to: this process's cache of volunteers, then Redis's
+    shared cache, then SQL (also while Redis cannot be reached)."""
     if not token:
         raise AuthenticationError("send 'Authorization: Bearer <token>'")
     digest = token_hash(token)
@@ -103,7 +106,12 @@ def authenticate(services: Services, token: str | None) -> Identity:
     hit = local.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    cached = services.redis.get(_cache_key(digest))
+    try:
+        cached = services.redis.get(_cache_key(digest))
+    except REDIS_DOWN:  # SQL alone decides (a revocation changed SQL first)
+        cached, reachable = None, False
+    else:
+        reachable = True
     if cached == REVOKED:
         raise AuthenticationError("this token is not valid")
     if cached:
@@ -113,8 +121,9 @@ def authenticate(services: Services, token: str | None) -> Identity:
         # NX: a lookup that read SQL just before a revocation must not overwrite
         # the revocation's tombstone with the identity it found. A token that
         # expires is cached no longer than it lives.
-        services.redis.set(_cache_key(digest), json.dumps(identity.__dict__),
-                           ex=max(1, min(CACHE_SECONDS, lifetime)), nx=True)
+        if reachable:
+            services.redis.set(_cache_key(digest), json.dumps(identity.__dict__),
+                               ex=max(1, min(CACHE_SECONDS, lifetime)), nx=True)
     if identity.is_volunteer:
         if len(local) >= LOCAL_MAX:
             local.clear()
@@ -252,6 +261,14 @@ def forget_token(services: Services, digest: str) -> None:
     process forgets it at once, others within LOCAL_SECONDS."""
     services.redis.set(_cache_key(digest), REVOKED, ex=CACHE_SECONDS)
     _local_cache(services).pop(digest, None)
+
+
+def forget_cached_identities(services: Services) -> int:
+    """Drop every cached identity (after a restore: tokens may now name other
+    rows, or none); each is looked up in SQL again on its next use."""
+    _local_cache(services).clear()
+    cached = list(services.redis.scan_iter(match=_cache_key("*"), count=1000))
+    return sum(services.redis.unlink(*cached[n:n + 500]) for n in range(0, len(cached), 500))
 
 
 def trust_token_again(services: Services, digest: str) -> None:

@@ -15,7 +15,7 @@ from engine.config import Settings
 from engine.dispatch.dispatcher import Dispatcher
 from engine.intake.media import MediaStore
 from engine.store.db import Database
-from engine.store.redis_server import connect
+from engine.store.redis_server import connect, connect_queue
 from task_types import TaskTypeRegistry
 
 QUEUE_NAMES = ("high", "default", "low")
@@ -26,12 +26,26 @@ class Services:
         self.settings = settings
         self.db = Database(settings.database_url, settings.sqlite_synchronous)
         self.registry = registry or TaskTypeRegistry.from_entry_points()
+        # Set whenever a connection to the dispatch Redis is opened (at start, and
+        # after one was lost); engine.dispatch.failover checks the master then.
+        self.redis_reconnected = False
 
     @cached_property
     def redis(self) -> redis.Redis:
         # Connected on first use: a web process that only serves pages never
         # starts the embedded Redis.
-        return connect(self.settings)
+        return connect(self.settings, on_connect=self._connected)
+
+    def _connected(self, connection) -> None:
+        """redis-py's hook for a new connection: its usual handshake, then a note."""
+        connection.on_connect()
+        self.redis_reconnected = True
+
+    @cached_property
+    def queue_redis(self) -> redis.Redis:
+        """Where RQ's queues, registries and the periodic jobs' guards live: a
+        Redis of their own (RQ cannot work on Redis Cluster), else this one."""
+        return connect_queue(self.settings) or self.redis
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
@@ -42,12 +56,14 @@ class Services:
         return MediaStore(self.settings.media_path, max_pixels=self.settings.max_image_pixels)
 
     def queue(self, name: str = "default") -> Queue:
-        return Queue(name, connection=self.redis)
+        return Queue(name, connection=self.queue_redis)
 
     def queues(self) -> list[Queue]:
         return [self.queue(name) for name in QUEUE_NAMES]
 
     def close(self) -> None:
         self.db.dispose()
+        if "queue_redis" in self.__dict__ and self.queue_redis is not self.__dict__.get("redis"):
+            self.queue_redis.close()
         if "redis" in self.__dict__:
             self.redis.close()

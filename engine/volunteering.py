@@ -31,8 +31,16 @@ from engine.dispatch.dispatcher import (
     StateMissingError,
     Submission,
 )
+from engine.dispatch.failover import check_master
 from engine.dispatch.rebuild import ensure_state
-from engine.errors import BitesizeError, ConflictError, GoneError, InvalidError, NotFoundError
+from engine.errors import (
+    BitesizeError,
+    ConflictError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    UnavailableError,
+)
 from engine.identity import Identity
 from engine.quality.consensus import answer_uncounted, update_result
 from engine.quality.feedback import gold_feedback
@@ -40,8 +48,9 @@ from engine.quality.reliability import check_due, check_volunteer
 from engine.quality.reports import REASONS, Filed, file_report
 from engine.services import Services
 from engine.store.db import Database, insert_ignoring_duplicates
-from engine.store.models import Answer, Handout, utcnow
+from engine.store.models import Answer, Handout, PendingSubmit, Project, utcnow
 from engine.store.prepared import Prepared, per_database, transaction
+from engine.store.redis_server import REDIS_DOWN
 
 T = TypeVar("T")
 
@@ -163,22 +172,24 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
     project, as next_tasks would, in the same Redis call as the submit (after
     it, so the answer's lease no longer counts against the cap): the
     receipt's `handed`, or its `handout_error` when none could be handed out.
+
+    While Redis cannot be reached the answer is still stored (the signed lease
+    proves it was handed out) and kept for replay_pending; the receipt says
+    counted, provisionally, and its handout_error is an UnavailableError.
     """
     claim = _claim_for(services, identity, task_id, token)  # a volunteer's, for this task
     value = _validate(services, claim.project_id, raw_answer)
     answer = _insert_answer(services, claim, token, value)
-    submission, handing = _submitted(services, claim, next_count)
+    try:
+        submission, handing = _submitted(services, claim, next_count)
+    except REDIS_DOWN:
+        _keep_for_replay(services, claim, answer.id)
+        return Receipt(answer.id, task_id, answer.counted, answer.created_at,
+                       claim.project_id, handout_error=_redis_down())
     if submission.outcome == "skipped":
         _withdraw(services, claim, answer)
         raise LeaseSkippedError()
-    if not submission.counted and answer.counted:
-        _mark_surplus(services, answer.id)
-        answer = _Stored(answer.id, False, answer.created_at)
-        # a merge that read it before it was marked counted one answer too many
-        answer_uncounted(services, claim.project_id, task_id)
-    if submission.outcome in ("counted", "repeat") and submission.done >= submission.need:
-        # a repeat too: the first attempt may have stopped before it merged
-        update_result(services, claim.project_id, task_id)
+    answer = _settled(services, claim, answer, submission)
     if check_due(submission.answered) and check_volunteer(services, claim.project_id,
                                                           identity.id):
         # every few answers, one small read of this volunteer's answers: a flag
@@ -191,6 +202,66 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
         services, claim.project_id, identity.id, handing)
     return Receipt(answer.id, task_id, answer.counted, answer.created_at,
                    claim.project_id, feedback, handed, refused)
+
+
+def _settled(services: Services, claim: leases.LeaseClaim, answer: _Stored,
+             submission: Submission) -> _Stored:
+    """What Redis's verdict on a stored answer means in SQL: a surplus answer
+    is marked not counted, and the task's result is merged once it has all
+    the answers it needs. Shared by the live submit and its replay."""
+    if not submission.counted and answer.counted:
+        _mark_surplus(services, answer.id)
+        answer = _Stored(answer.id, False, answer.created_at)
+        # a merge that read it before it was marked counted one answer too many
+        answer_uncounted(services, claim.project_id, claim.task_id)
+    if submission.outcome in ("counted", "repeat") and submission.done >= submission.need:
+        # a repeat too: the first attempt may have stopped before it merged
+        update_result(services, claim.project_id, claim.task_id)
+    return answer
+
+
+def _redis_down() -> UnavailableError:
+    return UnavailableError("tasks are resting for a moment; your answer is saved",
+                            {"next": "try again shortly"})
+
+
+def _keep_for_replay(services: Services, claim: leases.LeaseClaim, answer_id: int) -> None:
+    """Note an answer whose submit Redis never heard (or whose reply was lost:
+    the replay is then a harmless repeat)."""
+    with services.db.session() as session:
+        session.execute(insert_ignoring_duplicates(services.db, PendingSubmit.__table__).values(
+            answer_id=answer_id, project_id=claim.project_id, task_id=claim.task_id,
+            volunteer_id=claim.volunteer_id, created_at=utcnow()))
+
+
+def replay_pending(services: Services, limit: int = 1000) -> int:
+    """Close the leases of answers stored while Redis was out of reach, oldest
+    first, as their live submit would have: count each if its task needs it
+    (else mark it surplus) and merge the tasks it completes. An answer to a
+    lease that was skipped meanwhile is kept (it got a 2xx) but not counted.
+    Raises REDIS_DOWN errors while Redis is still away; returns how many
+    were replayed. Run by the workers' periodic `replay` job."""
+    with services.db.session() as session:
+        rows = session.execute(
+            select(PendingSubmit, Answer.counted, Answer.created_at)
+            .outerjoin(Answer, Answer.id == PendingSubmit.answer_id)
+            .order_by(PendingSubmit.answer_id).limit(limit)).all()
+    for pending, counted, created_at in rows:
+        if counted is not None:  # else the answer (or its project) was deleted
+            _replay_one(services, pending, _Stored(pending.answer_id, counted, created_at))
+        with services.db.session() as session:
+            session.execute(delete(PendingSubmit).where(
+                PendingSubmit.answer_id == pending.answer_id))
+    return len(rows)
+
+
+def _replay_one(services: Services, pending: PendingSubmit, answer: _Stored) -> None:
+    claim = leases.LeaseClaim(pending.project_id, pending.task_id, pending.volunteer_id, 0)
+    submission = _healing(services, claim.project_id, lambda: services.dispatcher.submit(
+        claim.project_id, claim.task_id, claim.volunteer_id))
+    if submission.outcome == "skipped":
+        submission = Submission("surplus", 0, 0)
+    _settled(services, claim, answer, submission)
 
 
 def _submitted(services: Services, claim: leases.LeaseClaim,
@@ -275,8 +346,12 @@ _schemas: dict[tuple, Schema] = {}
 
 def _answer_schema(services: Services, project_id: int) -> Schema:
     """Answer schemas are built once per project config version, per process;
-    the version (Dispatcher.meta_version) says when a cached one is stale."""
-    version = services.dispatcher.meta_version(project_id)
+    the version (Dispatcher.meta_version) says when a cached one is stale.
+    While Redis is out of reach, the project's config is read from SQL."""
+    try:
+        version = services.dispatcher.meta_version(project_id)
+    except REDIS_DOWN:
+        return _schema_from_sql(services, project_id)
     schema = _schemas.get((id(services.registry), project_id, version))
     if schema is not None:
         return schema
@@ -291,6 +366,15 @@ def _answer_schema(services: Services, project_id: int) -> Schema:
     schema = services.registry.get(meta.task_type).answer_schema(meta.config)
     _schemas[(id(services.registry), project_id, meta.version)] = schema
     return schema
+
+
+def _schema_from_sql(services: Services, project_id: int) -> Schema:
+    with services.db.session() as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+        task_type, config = project.task_type, project.config
+    return services.registry.get(task_type).answer_schema(config)
 
 
 @dataclass(frozen=True)
@@ -340,7 +424,10 @@ def _withdraw(services: Services, claim: leases.LeaseClaim, answer: _Stored) -> 
 
 
 def _healing(services: Services, project_id: int, call: Callable[[], T], tries: int = 3) -> T:
-    """Run a dispatch call; if the project's Redis state is gone, rebuild it and retry."""
+    """Run a dispatch call; if the project's Redis state is gone, rebuild it and
+    retry. A new connection to Redis may have found a new master (a failover):
+    check_master drops every project's state first if so."""
+    check_master(services)
     for _ in range(tries - 1):
         try:
             return call()
@@ -350,4 +437,4 @@ def _healing(services: Services, project_id: int, call: Callable[[], T], tries: 
 
 
 __all__ = ["LeasedTask", "Receipt", "Submission", "extend_lease", "next_task", "next_tasks",
-           "report_task", "skip_task", "submit_answer"]
+           "replay_pending", "report_task", "skip_task", "submit_answer"]

@@ -112,3 +112,21 @@ def test_the_limits_on_a_request_line_and_headers(web):
     many = {f"X-Filler-{n}": "x" for n in range(60)}
     assert requests.get(web + "/", headers=many, timeout=ANSWER_WITHIN).status_code == 431
     assert requests.get(web + "/", timeout=ANSWER_WITHIN).status_code == 200
+
+
+def test_the_probes_and_metrics_under_gunicorn(web):
+    """Issue 17.5: as the Procfile runs it, /metrics counts through the multiprocess
+    folder gunicorn.conf.py makes, and the probes answer."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for _ in range(3):
+        assert requests.get(web + "/healthz", timeout=ANSWER_WITHIN).json() == {"status": "ok"}
+    ready = requests.get(web + "/readyz", timeout=ANSWER_WITHIN)
+    assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+    assert len(ready.headers["X-Request-Id"]) == 32
+    text = requests.get(web + "/metrics", timeout=ANSWER_WITHIN).text
+    counted = {tuple(sorted(s.labels.items())): s.value
+               for family in text_string_to_metric_families(text)
+               if family.name == "bitesize_http_requests" for s in family.samples
+               if s.name == "bitesize_http_requests_total"}
+    assert counted[(("method", "GET"), ("route", "/healthz"), ("status", "200"))] == 3

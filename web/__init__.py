@@ -36,12 +36,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         errors,
         hot_path,
         i18n,
+        log_format,
+        metrics,
+        operations,
         pages,
         rate_limits,
+        request_ids,
         security_headers,
         templating,
     )
 
+    log_format.init_app(app)
     converters.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
@@ -49,10 +54,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     console.init_app(app)  # after the API: it exempts the API's blueprint from CSRF
     pages.init_app(app)
+    operations.init_app(app)
     rate_limits.init_app(app)
     hot_path.init_app(app)  # wraps the finished Flask app
-    # last: outermost, so every reply (the hot path's too) has the headers and
+    metrics.init_app(app)  # around the hot path: every request is counted
+    # outside those: every reply (the hot path's too) has the headers and
     # ProxyFix, when configured, corrects the client's address before anyone reads it
     security_headers.init_app(app)
+    request_ids.init_app(app)  # outermost: every reply, the Host check's 400 too, names its id
     return app
 

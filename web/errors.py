@@ -6,14 +6,19 @@ process keeps serving.
 """
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+import redis
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
+from engine.store.redis_server import REDIS_DOWN
 from task_types import TaskTypeError, UnknownTaskTypeError
+
+# Redis down or failing over: a failover takes seconds, a restart a little more.
+REDIS_RETRY_AFTER = 5
 
 STATUS = {
     e.BadRequestError: 400,
@@ -61,14 +66,15 @@ PAGE_TITLES = {400: _l("That request could not be used"), 403: _l("Not yours to 
                404: _l("Page not found"), 405: _l("That cannot be done here"),
                410: _l("No longer there"), 413: _l("Too large"),
                422: _l("That cannot be used"), 429: _l("Too many tries"),
-               500: _l("Something went wrong on our side")}
+               500: _l("Something went wrong on our side"), 503: _l("Back in a moment")}
 # What the volunteer pages say instead of the framework's own English
 # explanations (the console keeps the specific message).
 PAGE_MESSAGES = {404: _l("There is nothing at this address: the project may have closed, "
                          "or the link may be mistyped."),
                  405: _l("This page cannot be used that way."),
                  429: _l("Please wait a moment, then try again."),
-                 500: _l("The error is logged. Please try again in a moment.")}
+                 500: _l("The error is logged. Please try again in a moment."),
+                 503: _l("Tasks are resting for a moment: back in a moment.")}
 
 
 def error_page(status: int, message: str):
@@ -94,6 +100,17 @@ def describe(exc: Exception) -> tuple[int, str, str, dict | None] | None:
         return 422, "invalid", exc.message, {"task_type": exc.message}
     if isinstance(exc, TaskTypeError):
         return 422, "invalid", exc.message, exc.fields
+    if isinstance(exc, REDIS_DOWN):  # down, restarting, or a failover under way
+        return 503, "unavailable", "tasks are resting for a moment; try again shortly", None
+    return None
+
+
+def retry_after(exc: Exception) -> int | None:
+    """The seconds a 429 or 503 tells its client to wait (Retry-After)."""
+    if isinstance(exc, e.TooManyRequestsError | e.UnavailableError):
+        return exc.retry_after
+    if isinstance(exc, REDIS_DOWN):
+        return REDIS_RETRY_AFTER
     return None
 
 
@@ -108,13 +125,18 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(e.BitesizeError)
     @app.errorhandler(ValidationError)
     @app.errorhandler(TaskTypeError)
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
     def _explained(exc: Exception):
         status, code, message, fields = describe(exc)
-        if wants_page():
-            return error_page(status, message)
-        response = error_response(status, code, message, fields)
-        if isinstance(exc, e.TooManyRequestsError):
-            response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, REDIS_DOWN):
+            app.logger.warning("Redis unreachable on %s %s: %s", request.method,
+                               request.path, exc)
+        response = error_page(status, message) if wants_page() else error_response(
+            status, code, message, fields)
+        if (seconds := retry_after(exc)) is not None:
+            response = make_response(response)
+            response.headers["Retry-After"] = str(seconds)
         return response
 
     @app.errorhandler(HTTPException)

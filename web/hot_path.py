@@ -28,19 +28,23 @@ from typing import Any
 
 from flask import Flask
 
-from engine.errors import AuthenticationError, BadRequestError, TooManyRequestsError
+from engine.errors import AuthenticationError, BadRequestError
 from engine.identity import authenticate
 from web.api.schemas import load_object, parse_json
 from web.api.tasks import ANSWER_CREATE, answer_reply, next_reply
 from web.auth import token_from_header
 from web.converters import MAX_ID
-from web.errors import describe, error_body, error_headers, unexpected
+from web.errors import describe, error_body, error_headers, retry_after, unexpected
+from web.metrics import ROUTE_KEY
 from web.rate_limits import RateLimitedError, answer_checks, auth_failure_checks, limiter_of
 
 # Ids as the int converter reads them, without leading zeros or signs; any
 # other spelling is Flask's to judge.
 _NEXT = re.compile(r"/api/v1/projects/([1-9][0-9]{0,9})/tasks/next\Z")
 _ANSWERS = re.compile(r"/api/v1/tasks/([1-9][0-9]{0,9})/answers\Z")
+# The Flask rules of the same two calls: web.metrics counts requests by rule.
+_NEXT_RULE = "/api/v1/projects/<int:project_id>/tasks/next"
+_ANSWERS_RULE = "/api/v1/tasks/<int:task_id>/answers"
 
 StartResponse = Callable[..., Any]
 Reply = tuple[int, "dict | None", list[tuple[str, str]]]  # status, body, extra headers
@@ -66,14 +70,14 @@ class HotPath:
         except Exception as exc:  # every error leaves as JSON, as Flask's handlers do
             status, code, message, fields = describe(exc) or (
                 *unexpected(self.app, environ["REQUEST_METHOD"], environ["PATH_INFO"]), None)
+            head = [h for h in error_headers(status) if h[0] != "Retry-After"]
             if isinstance(exc, RateLimitedError):
-                extra = exc.headers()
-            elif isinstance(exc, TooManyRequestsError):  # the cap on live leases
-                extra = [("Retry-After", str(exc.retry_after))]
-            else:
-                extra = []
-            return self._reply(start_response, status, error_body(code, message, fields),
-                               error_headers(status) + extra)
+                head += exc.headers()
+            elif (seconds := retry_after(exc)) is not None:  # lease cap, Redis down
+                head.append(("Retry-After", str(seconds)))
+            elif status == 503:
+                head += error_headers(status)
+            return self._reply(start_response, status, error_body(code, message, fields), head)
         return self._reply(start_response, status, body, headers)
 
     def _route(self, environ: dict) -> Callable[[], Reply] | None:
@@ -82,11 +86,13 @@ class HotPath:
             return None
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         if method == "GET" and (project_id := _row_id(_NEXT, path)):
+            environ[ROUTE_KEY] = _NEXT_RULE
             return lambda: self._next(environ, project_id)
         if method == "POST" and (task_id := _row_id(_ANSWERS, path)):
             length = _plain_json_length(environ)
             limit = self.app.config["MAX_CONTENT_LENGTH"]
             if length is not None and (limit is None or length <= limit):
+                environ[ROUTE_KEY] = _ANSWERS_RULE
                 return lambda: self._answer(environ, task_id, length)
         return None
 

@@ -26,6 +26,7 @@ JS_MESSAGES = (
     N_('New task ready.'),
     N_('Loading a task…'),
     N_('Sorry: {reason}'),
+    N_('Tasks are resting for a moment: back in a moment.'),
     N_('Saved, thank you!'),
     N_('(It was a practice task, to help you learn.)'),
     N_("Right: on the task you just answered, the charity's answer is {answer} too."),

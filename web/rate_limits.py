@@ -40,9 +40,14 @@ from engine.config import Settings
 from engine.errors import TooManyRequestsError
 from engine.identity import Identity
 from engine.services import Services
+from engine.store.redis_server import REDIS_DOWN
 from engine.store.redis_wire import RedisWire
 
 NAMES = ("volunteers", "volunteers_network", "answers", "api", "auth_failures", "uploads")
+# While Redis cannot be reached nothing can be counted. Answers (kept in SQL for
+# replay) and users' calls go on uncounted rather than lose volunteers' work or
+# lock charities out of their data; sign-ups, bad tokens and uploads get the 503.
+OPEN_WHEN_DOWN = frozenset({"answers", "api"})
 KEY_PREFIX = "bs:rl"
 EXTENSION = "bitesize_rate_limits"
 
@@ -132,8 +137,13 @@ class RateLimiter:
                 amounts.append(item.amount)
         if not keys:
             return None
-        script = self._hit()
-        reply = self._wire.script(script, keys, args)
+        try:
+            script = self._hit()
+            reply = self._wire.script(script, keys, args)
+        except REDIS_DOWN:
+            if all(name in OPEN_WHEN_DOWN for name, _ in checks):
+                return None
+            raise
         verdict = _verdict(bool(reply[0]), amounts, reply[1::2], reply[2::2])
         if not verdict.allowed:
             raise RateLimitedError(verdict)

@@ -12,6 +12,11 @@ fails before a URL adapter exists, so its error page cannot be rendered (a
 500), and the volunteer's hot path (web.hot_path) never reaches Flask.
 Entries are host names (a port is ignored); ".example.org" also admits every
 subdomain, as werkzeug's host_is_trusted reads it.
+
+The operational endpoints (/healthz, /readyz, /metrics: web.operations,
+web.metrics) answer whatever the Host: load balancers and Prometheus reach a
+node by its address (Kubernetes' probes name the pod's IP), and those replies
+hold no URL that could echo the Host.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from web.errors import error_body
 
+ANY_HOST = frozenset({"/healthz", "/readyz", "/metrics"})
 _PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<title>Unknown site</title></head><body><h1>Unknown site</h1>"
          "<p>This server does not answer for that host name.</p></body></html>\n")
@@ -51,7 +57,8 @@ class TrustedHosts:
         self.hosts = hosts
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if host_is_trusted(request_host(environ), self.hosts):
+        if host_is_trusted(request_host(environ), self.hosts) or \
+                environ.get("PATH_INFO") in ANY_HOST:
             return self.wsgi(environ, start_response)
         return refuse(environ, start_response)
 

@@ -73,6 +73,20 @@ def estimate_quality() -> dict:
     return {str(pid): count for pid, count in done.items()}
 
 
+def replay_answers() -> dict:
+    """Every ~10 s: close the leases of answers stored while Redis was out of
+    reach, count them and merge what they complete (engine.volunteering)."""
+    from engine.volunteering import replay_pending
+    from workers.schedule import renew
+
+    s = services()
+    renew(s, "replay")
+    total = 0
+    while (replayed := replay_pending(s)) > 0:
+        total += replayed
+    return {"replayed": total}
+
+
 def release_held_tasks(project_id: int) -> dict:
     """Merge a project's held tasks again: a volunteer was just established by
     gold (nudged by engine.quality.held.release_soon)."""

@@ -31,6 +31,7 @@ from engine.intake.queueing import SPLIT_QUEUE
 from engine.services import QUEUE_NAMES, Services
 from workers.context import set_services
 from workers.schedule import ensure_all
+from workers.timing import TimedJob
 
 IMPORT_LANES = 3  # default: three charities' imports at once, per worker process
 STOP_WAIT = 10.0  # seconds a stopping worker waits for its lanes' running splits
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 class BurstWorker(SimpleWorker):
     """A worker that empties the queues and stops: no command channel, whose
     listener thread would cost up to a second to shut down after each burst."""
+
+    job_class = TimedJob  # every job's duration goes to /metrics (workers.timing)
 
     def subscribe(self) -> None:
         pass
@@ -64,16 +67,46 @@ def run_worker(services: Services, burst: bool = False, name: str | None = None,
     """Work every queue; returns when stopped (or, in burst, when they are empty)."""
     set_services(services)
     if burst:
-        worker = BurstWorker(services.queues(), connection=services.redis, name=name)
+        worker = BurstWorker(services.queues(), connection=services.queue_redis, name=name)
         return worker.work(burst=True, logging_level="WARNING")
     ensure_all(services)
+    start_upkeep(services)
     lanes = start_lanes(services, imports, name)
     periodic = [services.queue(q) for q in QUEUE_NAMES if q != SPLIT_QUEUE or not lanes]
-    worker = SimpleWorker(periodic, connection=services.redis, name=name)
+    worker = SimpleWorker(periodic, connection=services.queue_redis, name=name,
+                          job_class=TimedJob)
     try:
         return worker.work(with_scheduler=True, logging_level="WARNING")
     finally:
         stop_lanes(lanes)
+
+
+UPKEEP_SECONDS = 15.0
+
+
+def start_upkeep(services: Services, every: float = UPKEEP_SECONDS) -> threading.Event:
+    """Every `every` seconds, restart any periodic chain that was lost: a Redis
+    that came back empty took the scheduled runs with it (the `replay` of
+    answers stored meanwhile among them). The guard keys keep it to one chain
+    per job across all workers; while Redis is away this simply waits. Set
+    the returned event to stop it."""
+    from engine.store.redis_server import REDIS_DOWN
+    from workers.schedule import PERIODIC, ensure_scheduled
+
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every):
+            for periodic in PERIODIC:
+                try:
+                    ensure_scheduled(services, periodic)
+                except REDIS_DOWN:
+                    break
+                except Exception:
+                    log.exception("could not schedule the periodic %s job", periodic)
+
+    threading.Thread(target=run, daemon=True, name="periodic-upkeep").start()
+    return stop
 
 
 def start_lanes(services: Services, count: int, name: str | None = None
@@ -81,7 +114,7 @@ def start_lanes(services: Services, count: int, name: str | None = None
     """Start ``count`` import lanes, each a daemon thread working the split queue."""
     lanes = []
     for n in range(1, count + 1):
-        lane = LaneWorker([services.queue(SPLIT_QUEUE)], connection=services.redis,
+        lane = LaneWorker([services.queue(SPLIT_QUEUE)], connection=services.queue_redis,
                           name=f"{name}-imports-{n}" if name else None)
         thread = threading.Thread(target=_work_lane, args=(lane,), daemon=True,
                                   name=f"import-lane-{n}")

@@ -23,6 +23,8 @@ PERIODIC = {
     "webhooks": ("workers.jobs.deliver_webhooks_periodic", "low", 30),
     # splits whose worker died: resumed within a minute (engine.intake.watchdog)
     "watchdog": ("workers.jobs.watch_jobs", "high", 20),
+    # answers stored while Redis was out of reach: counted within seconds of its return
+    "replay": ("workers.jobs.replay_answers", "high", 10),
 }
 
 
@@ -31,7 +33,7 @@ def ensure_scheduled(services: Services, name: str, delay: int | None = None) ->
     func, queue, interval = PERIODIC[name]
     delay = interval if delay is None else delay
     guard = f"bs:periodic:{name}"
-    if not services.redis.set(guard, "1", nx=True, ex=delay + 120):
+    if not services.queue_redis.set(guard, "1", nx=True, ex=delay + 120):
         return False
     services.queue(queue).enqueue_in(timedelta(seconds=delay), func,
                                      job_id=f"periodic-{name}-{time.time_ns()}")
@@ -40,7 +42,7 @@ def ensure_scheduled(services: Services, name: str, delay: int | None = None) ->
 
 def renew(services: Services, name: str) -> None:
     """Called by a periodic job as it runs: hand the guard on to the next run."""
-    services.redis.delete(f"bs:periodic:{name}")
+    services.queue_redis.delete(f"bs:periodic:{name}")
     ensure_scheduled(services, name)
 
 

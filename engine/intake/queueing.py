@@ -59,12 +59,12 @@ def forget_rq_job(services: Services, job_id: int) -> None:
     it (else RQ's own clean-up would later call it abandoned and fail our job),
     then the job itself, so its id can be enqueued afresh."""
     rq_id = _rq_id(job_id)
-    registry = StartedJobRegistry(SPLIT_QUEUE, connection=services.redis)
-    for member in services.redis.zrange(registry.key, 0, -1):
+    registry = StartedJobRegistry(SPLIT_QUEUE, connection=services.queue_redis)
+    for member in services.queue_redis.zrange(registry.key, 0, -1):
         if member.decode().split(":", 1)[0] == rq_id:
-            services.redis.zrem(registry.key, member)
+            services.queue_redis.zrem(registry.key, member)
     with contextlib.suppress(NoSuchJobError):
-        _free_turn(RQJob.fetch(rq_id, connection=services.redis))
+        _free_turn(RQJob.fetch(rq_id, connection=services.queue_redis))
 
 
 def _free_turn(rq_job: RQJob) -> None:

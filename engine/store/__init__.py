@@ -1,3 +1,3 @@
 """Storage: the SQL system of record (models, engine, migrations, prepared
-statements) and the Redis server the embedded defaults start. Imports nothing
-from the other groups."""
+statements), the Redis server the embedded defaults start, and the background
+jobs' timings kept in Redis. Imports nothing from the other groups."""

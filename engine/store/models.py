@@ -294,6 +294,22 @@ class Answer(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class PendingSubmit(Base):
+    """An answer stored while Redis was out of reach: its lease is closed and its
+    task counted when Redis answers again (engine.volunteering.replay_pending).
+
+    No foreign keys: nothing that deletes answers or projects has to know about
+    this table; a replay skips rows whose answer is gone.
+    """
+
+    __tablename__ = "pending_submit"
+    answer_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column()
+    task_id: Mapped[int] = mapped_column()
+    volunteer_id: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class VolunteerStat(Base):
     """What the engine knows of one volunteer in one project: how much and how
     well they answer, what looks suspicious, and whether an admin blocked them."""

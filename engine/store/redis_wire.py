@@ -6,8 +6,10 @@ through one RedisWire rather than through redis-py's full call path.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -43,25 +45,90 @@ class RedisWire:
         return self.call(("EVALSHA", script.sha, len(keys), *keys, *args),
                          lambda: script(keys=keys, args=args))
 
-    def call(self, command: tuple, fallback: Callable[[], Any]):
+    @contextmanager
+    def stream(self) -> Iterator[Callable[[Sequence[tuple]], None]]:
+        """A sender for bulk loads (a rebuild, a job's tasks): each batch of
+        commands goes out at once, packed by hiredis (redis-py's pipeline
+        encodes every argument in Python, at a cost above Redis's own work),
+        and its replies are read one batch later, so Redis works on a batch
+        while the caller builds the next. The first error reply is raised once
+        every reply is read, so the connection stays in step."""
+        connection = self._checked()
+        unread, errors = 0, []
+
+        def read(count: int) -> None:
+            for _ in range(count):
+                try:
+                    connection.read_response()
+                except redis.ResponseError as exc:
+                    errors.append(exc)
+
+        def send(commands: Sequence[tuple]) -> None:
+            nonlocal unread
+            connection.send_packed_command(
+                [_hiredis_pack(c) for c in commands] if _hiredis_pack
+                else [part for c in commands for part in connection.pack_command(*c)], False)
+            read(unread)
+            unread = len(commands)
+
+        try:
+            yield send
+            read(unread)
+        except BaseException:
+            self._drop(connection)  # replies may be half read
+            raise
+        self._idle.append(connection)
+        if errors:
+            raise errors[0]
+
+    def _checked(self):
+        """A connection known to work (a PING answered): a bulk load has no
+        fallback, and an idle connection may point at a master that is gone."""
+        connection = self._take()
+        try:
+            connection.send_command("PING")
+            connection.read_response()
+        except (RedisConnectionError, RedisTimeoutError):
+            self._drop(connection)
+            connection = self._client.connection_pool.get_connection()
+        return connection
+
+    def _take(self):
+        """An idle connection of this process, else a new one from the pool."""
         if self._pid != os.getpid():  # forked: the parent's sockets are not ours
             self._idle, self._pid = [], os.getpid()
         try:
-            connection = self._idle.pop()
+            return self._idle.pop()
         except IndexError:
-            connection = self._client.connection_pool.get_connection()
+            return self._client.connection_pool.get_connection()
+
+    def call(self, command: tuple, fallback: Callable[[], Any]):
+        connection = self._take()
         try:
             connection.send_packed_command(
                 [_hiredis_pack(command)] if _hiredis_pack else connection.pack_command(*command),
                 False)
-            return connection.read_response()
-        except (NoScriptError, RedisConnectionError, RedisTimeoutError):
-            pass  # below, once the connection is back in the idle list
+            reply = connection.read_response()
+        except NoScriptError:
+            self._idle.append(connection)
+        except (RedisConnectionError, RedisTimeoutError):
+            self._drop(connection)
         except redis.ResponseError:
+            self._idle.append(connection)
             raise  # a script's own error; the connection read it whole
         except BaseException:
-            connection.disconnect()  # a reply may be half read
+            self._drop(connection)  # a reply may be half read
             raise
-        finally:
+        else:
             self._idle.append(connection)
+            return reply
         return fallback()
+
+    def _drop(self, connection) -> None:
+        """A connection that failed goes back to redis-py's pool closed, never to
+        the idle list: the pool connects it afresh (through the Sentinels, to the
+        master of the moment; a closed connection reused here would reconnect
+        to the address it had, an old master after a failover)."""
+        connection.disconnect()
+        with contextlib.suppress(Exception):
+            self._client.connection_pool.release(connection)

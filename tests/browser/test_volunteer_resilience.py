@@ -190,3 +190,28 @@ def test_on_a_throttled_connection_every_answer_is_for_a_picture_on_screen(
     assert rows, presses  # some answers went through
     assert {a.task_id for a in rows} <= shown, (presses, [a.task_id for a in rows])
     assert any(p["busy"] == "true" for p in presses)  # some presses met a loading picture
+
+
+def test_while_redis_is_away_the_page_says_back_in_a_moment_and_asks_again(
+        page, live_server, client, auth, work):
+    """The API's 503 while Redis is out of reach (tests/test_redis_outage.py shows
+    the server's side) is told in the page's words, and the page asks again
+    after Retry-After by itself."""
+    charity = auth.charity()
+    project = make_project(client, charity)
+    upload(client, charity, project["id"], text_items(2), work)
+    asked = []
+
+    def resting(route):
+        asked.append(route.request.url)
+        route.fulfill(status=503, content_type="application/json", headers={"Retry-After": "1"},
+                      body='{"error": {"code": "unavailable", "message": "resting", "fields": {}}}')
+
+    page.route("**/tasks/next*", resting)
+    page.goto(f"{live_server}/projects/{project['id']}")
+    expect(page.locator("#status")).to_have_text(
+        "Tasks are resting for a moment: back in a moment.")
+    page.unroute("**/tasks/next*")  # Redis is back
+    expect(page.locator("#task")).to_be_visible(timeout=5_000)
+    expect(page.locator("#status")).to_be_hidden()
+    assert asked

@@ -69,6 +69,7 @@
   let total = null;  // answers in all, once the server said
   let lastActivity = Date.now();  // leases are extended only for someone at work
   let nothingLeft = false;  // an answer's reply found no next task to hand out
+  let resumeTimer = null;  // asks again for tasks after a 503's Retry-After
   const LOADING = t("Loading the picture…");
 
   function say(text) { status.textContent = text; status.hidden = !text; }
@@ -262,6 +263,11 @@
     const path = "/projects/" + projectId + "/tasks/next" + (count > 1 ? "?count=" + count : "");
     const r = await call("GET", path);
     if (r.status === 204) return null;
+    if (r.status === 503) {  // Redis away: answers are still taken, tasks come back soon
+      const resting = new Error(t("Tasks are resting for a moment: back in a moment."));
+      resting.retryAfter = Math.min(Number(r.headers.get("Retry-After")) || 5, 60);
+      throw resting;
+    }
     if (!r.ok) throw new Error(await message(r));
     return r.json();
   }
@@ -290,7 +296,14 @@
       if (reply) enqueue(reply);
       await show(queue.shift() || null);
     } catch (e) {
-      say(t("Sorry: {reason}", {reason: e.message}));
+      if (e.retryAfter) {
+        say(e.message);
+        clearTimeout(resumeTimer);
+        resumeTimer = setTimeout(function () { if (!current && !busy) advance(); },
+                                 e.retryAfter * 1000);
+      } else {
+        say(t("Sorry: {reason}", {reason: e.message}));
+      }
     } finally { busy = false; }
   }
 

@@ -1,0 +1,34 @@
+"""Periodic jobs run once across all workers (issue 17.4): two `bitesize worker`
+processes on one database and Redis, as on two machines, and the 10-second
+`replay` job runs once per period, not once per worker."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from engine.store import job_timings
+
+RUN_SECONDS = 18  # the first run is due 5 s after a worker starts, then every 10 s
+
+
+def test_two_workers_run_each_periodic_job_once_per_period(settings, services):
+    env = {**os.environ, "BITESIZE_INSTANCE_PATH": str(settings.instance_path),
+           "BITESIZE_DATABASE_URL": settings.database_url,
+           "BITESIZE_REDIS_URL": settings.redis_url,
+           "BITESIZE_SECRET_KEY": settings.secret_key}
+    workers = [subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--imports", "0"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               for _ in range(2)]
+    try:
+        time.sleep(RUN_SECONDS)
+        runs = job_timings.read(services.queue_redis).get("workers.jobs.replay_answers")
+    finally:
+        for worker in workers:
+            worker.terminate()
+        errors = [worker.communicate(timeout=30)[1] for worker in workers]
+    assert all(b"Traceback" not in e for e in errors), errors
+    # at ~5 s and ~15 s: twice at most, whichever worker took each run; a chain
+    # per worker would have run it up to four times
+    assert runs is not None and 1 <= runs.count <= 2, runs

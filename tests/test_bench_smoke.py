@@ -112,3 +112,19 @@ def test_http_summary_gives_each_rounds_ratio_and_their_range(bench):
     assert one["latency_ms"]["answer_next"]["count"] == 3200
     assert report["targets"]["http_one_call_ratio"]["met"]
     assert "32% (28%-38%)" in table and "one-call cycles" in table
+
+
+def test_rebuild_bench_at_a_tiny_size(settings, tmp_path):
+    """bench/rebuild.py: its project fills, empties and comes back whole."""
+    from dataclasses import replace
+
+    from .bench_modules import bench_modules
+
+    modules = bench_modules(("rebuild",))
+    rebuild = next(modules)["rebuild"]
+    try:
+        result = rebuild.run(300, replace(settings, instance_path=tmp_path / "bench"))
+    finally:
+        modules.close()
+    assert result["loaded"] == result["pooled"] == 300
+    assert result["seconds_per_million"] > 0 and isinstance(result["met"], bool)

@@ -8,6 +8,7 @@ caller can rebuild and retry (see engine.volunteering).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import redis
 
@@ -119,12 +121,13 @@ class ProjectMeta:
     gold: GoldMix = GoldMix()
 
 
-@dataclass(frozen=True)
-class OpenTask:
+class OpenTask(NamedTuple):
+    """An open task as the pool takes it (a tuple: a rebuild makes a million)."""
+
     task_id: int
     need: int
     done: int
-    payload: dict
+    payload: dict | str  # or its JSON text, as a rebuild reads it from SQL
     priority: int = 0
     is_gold: bool = False
 
@@ -166,6 +169,7 @@ class Dispatcher:
                                "submit_checkout")}
         self._scripts = {name: connection.register_script(common + bodies[name])
                          for name in ("checkout", "submit", "release", "settle", "extend")}
+        self._scripts["mark"] = connection.register_script((LUA_DIR / "mark.lua").read_text())
         self._scripts["submit_checkout"] = connection.register_script(
             common + _as_function("submit", bodies["submit"])
             + _as_function("checkout", bodies["checkout"]) + bodies["submit_checkout"])
@@ -294,7 +298,7 @@ class Dispatcher:
 
     def add_tasks(self, project_id: int, tasks: Iterable[OpenTask],
                   answered: Iterable[tuple[int, int, bool]] = (),
-                  handed: Iterable[tuple[int, int]] = ()) -> None:
+                  handed: Iterable[tuple[int, int]] = (), strategy: str | None = None) -> None:
         """Put open tasks, and the answers they already have, into the pool.
 
         Used for new tasks from a job and by a rebuild; pipelined in batches
@@ -302,47 +306,51 @@ class Dispatcher:
         (task, volunteer, counted) marks its lease as closed, so a submit
         retried after a rebuild is still recognised and not counted twice.
         Each handout (task, volunteer) keeps that task from that volunteer.
+        The pool is ordered by the project's strategy: a rebuild names it (the
+        project's meta, which says it otherwise, is written after the tasks).
         """
         k = keys(project_id)
-        strategy = _text(self.redis.hget(k["meta"], "strategy") or b"breadth")
-        pipe = self.redis.pipeline(transaction=False)
-        for chunk in _batched(tasks, 2000):
-            self._pool_chunk(pipe, k, strategy, chunk)
-            pipe.execute()
-        for n, (task_id, volunteer_id, counted) in enumerate(answered, 1):
-            pipe.sadd(seen_key(project_id, volunteer_id), task_id)
-            pipe.set(f"{k['prefix']}lease:{task_id}:{volunteer_id}",
-                     "done" if counted else "surplus", px=GRACE_MS)
-            if n % 5000 == 0:
-                pipe.execute()
-        for n, (task_id, volunteer_id) in enumerate(handed, 1):
-            pipe.sadd(seen_key(project_id, volunteer_id), task_id)
-            if n % 5000 == 0:
-                pipe.execute()
-        pipe.execute()
+        strategy = strategy or _text(self.redis.hget(k["meta"], "strategy") or b"breadth")
+        marks = itertools.chain(
+            ((task, volunteer, "done" if counted else "surplus")
+             for task, volunteer, counted in answered),
+            ((task, volunteer, "-") for task, volunteer in handed))
+        mark = self._scripts["mark"]
+        if answered or handed:
+            self.redis.script_load(mark.script)  # EVALSHA below, on the stream
+        with self._wire.stream() as send:
+            # The marks first: Redis runs them while the tasks are read from SQL.
+            for chunk in _batched(marks, 5000):
+                send([("EVALSHA", mark.sha, 1, k["meta"], k["prefix"], GRACE_MS,
+                       *itertools.chain.from_iterable(chunk))])
+            for chunk in _batched(tasks, 2000):
+                send(self._pool_chunk(k, strategy, chunk))
 
     @staticmethod
-    def _pool_chunk(pipe, k: dict[str, str], strategy: str, chunk: list[OpenTask]) -> None:
+    def _pool_chunk(k: dict[str, str], strategy: str, chunk: list[OpenTask]) -> list[tuple]:
         """One HSET or ZADD per key for a whole chunk of tasks (one command per task
         cost a job most of its time in Redis). Payloads and states go first, so a
         checkout never meets a pooled task without them."""
-        payloads, states, pool, gold = {}, {}, {}, {}
+        payloads, states, pool, gold = [], [], [], []
         for task in chunk:
-            payloads[task.task_id] = json.dumps(task.payload)
+            # a rebuild reads payloads from SQL as JSON text already
+            payloads += (task.task_id, task.payload if isinstance(task.payload, str)
+                         else json.dumps(task.payload))
             if task.is_gold:
-                gold[task.task_id] = task.task_id
+                gold += (task.task_id, task.task_id)
                 continue
-            states[task.task_id] = f"{task.need}:{task.done}:0:{task.priority}"
+            states += (task.task_id, f"{task.need}:{task.done}:0:{task.priority}")
             if task.done < task.need:
-                pool[task.task_id] = pool_score(strategy, task.task_id, task.done,
-                                                task.priority)
-        pipe.hset(k["payload"], mapping=payloads)
+                pool += (pool_score(strategy, task.task_id, task.done, task.priority),
+                         task.task_id)
+        commands = [("HSET", k["payload"], *payloads)]
         if states:
-            pipe.hset(k["state"], mapping=states)
+            commands.append(("HSET", k["state"], *states))
         if pool:
-            pipe.zadd(k["pool"], pool)
+            commands.append(("ZADD", k["pool"], *pool))
         if gold:
-            pipe.zadd(k["gold"], gold)
+            commands.append(("ZADD", k["gold"], *gold))
+        return commands
 
     def block(self, project_id: int, volunteer_ids: Iterable[int]) -> None:
         """These volunteers get no tasks in the project and their answers don't count."""
@@ -409,11 +417,6 @@ def _text(value) -> str:
 
 
 def _batched(iterable, size: int):
-    batch = []
-    for value in iterable:
-        batch.append(value)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+    iterator = iter(iterable)
+    while batch := list(itertools.islice(iterator, size)):
         yield batch

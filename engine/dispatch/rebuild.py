@@ -7,10 +7,10 @@ Redis lock makes concurrent finders wait for one rebuild instead of racing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
 from engine.dispatch.dispatcher import OpenTask, keys
 from engine.errors import NotFoundError
@@ -65,6 +65,9 @@ def _lock_key(project_id: int) -> str:
 
 
 def _rebuild(services: Services, project_id: int) -> int:
+    """Read the project from SQL in one transaction (one snapshot) and stream it
+    into Redis as it is read: Redis stores one batch while the next is read."""
+    dispatcher = services.dispatcher
     with services.db.session() as session:
         project = session.get(Project, project_id)
         if project is None:
@@ -78,41 +81,54 @@ def _rebuild(services: Services, project_id: int) -> int:
         # (after the recount, before this read) may still say counted: it must
         # not count here, so that its submit finds it surplus and marks it so.
         muted = set(blocked) | set(quarantined)
-        open_tasks = _open_tasks(session, project_id, muted)
+        rows = session.connection()  # Core rows for the big reads: no ORM per row
         answered = [(task, volunteer, counted and volunteer not in muted)
-                    for task, volunteer, counted in session.execute(
+                    for task, volunteer, counted in rows.execute(
                         select(Answer.task_id, Answer.volunteer_id, Answer.counted)
                         .join(Task, Task.id == Answer.task_id)
                         .where(Task.project_id == project_id, Task.state == "open"))]
-        handed = session.execute(
+        handed = rows.execute(
             select(Handout.task_id, Handout.volunteer_id)
             .join(Task, Task.id == Handout.task_id)
             .where(Task.project_id == project_id, Task.state == "open")).all()
-    dispatcher = services.dispatcher
-    dispatcher.drop_project(project_id)
-    dispatcher.add_tasks(project_id, open_tasks, answered, handed)
+        dispatcher.drop_project(project_id)
+        loaded = _Counted(_open_tasks(rows, project_id, muted))
+        dispatcher.add_tasks(project_id, loaded, answered, handed, project.strategy)
     dispatcher.block(project_id, blocked)
     dispatcher.mute(project_id, quarantined)
     publish(services, project)  # meta last: its presence means "state is complete"
-    return len(open_tasks)
+    return loaded.count
 
 
-def _open_tasks(session, project_id: int, muted: set[int]) -> list[OpenTask]:
+class _Counted:
+    """An iterable that counts what passed through it."""
+
+    def __init__(self, items: Iterable) -> None:
+        self.items, self.count = items, 0
+
+    def __iter__(self) -> Iterator:
+        for item in self.items:
+            self.count += 1
+            yield item
+
+
+def _open_tasks(connection, project_id: int, muted: set[int]) -> Iterator[OpenTask]:
     """The open tasks with their counted answers, leaving out blocked or
-    quarantined volunteers' (``muted``)."""
+    quarantined volunteers' (``muted``), as they are read."""
     open_ids = (select(Task.id).where(Task.project_id == project_id, Task.state == "open")
                 .scalar_subquery())
     counted = (select(Answer.task_id, func.count())
                .where(Answer.task_id.in_(open_ids), Answer.counted.is_(True)))
     if muted:
         counted = counted.where(Answer.volunteer_id.not_in(sorted(muted)))
-    done = dict(session.execute(counted.group_by(Answer.task_id)).all())
-    rows = session.execute(
-        select(Task.id, Task.need, Task.payload, Task.priority, Task.is_gold)
+    done = dict(connection.execute(counted.group_by(Answer.task_id)).all())
+    rows = connection.execution_options(yield_per=5000).execute(
+        # the payload as its JSON text: Redis stores it so
+        select(Task.id, Task.need, cast(Task.payload, Text), Task.priority, Task.is_gold)
         .where(Task.project_id == project_id, Task.state == "open")
         .order_by(Task.id))
-    return [OpenTask(tid, need, done.get(tid, 0), payload, priority, is_gold)
-            for tid, need, payload, priority, is_gold in rows]
+    for tid, need, payload, priority, is_gold in rows:
+        yield OpenTask(tid, need, done.get(tid, 0), payload, priority, is_gold)
 
 
 def ensure_state(services: Services, project_id: int, wait_seconds: float = 30) -> None:

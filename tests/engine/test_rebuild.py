@@ -1,0 +1,59 @@
+"""A rebuild from SQL (engine.dispatch.rebuild): what comes back in Redis is
+what was there, in the same order, and it streams (bench/rebuild.py times it)."""
+from __future__ import annotations
+
+import pytest
+import redis
+
+from engine.dispatch.rebuild import rebuild_project
+from engine.store.redis_wire import RedisWire
+from engine.volunteering import next_task, submit_answer
+
+from .test_dispatch_features import task_ids
+
+
+@pytest.mark.parametrize("strategy", ["depth", "breadth"])
+def test_a_rebuild_keeps_the_projects_hand_out_order(services, make_project, volunteer,
+                                                     strategy):
+    """The pool is rebuilt in the project's own strategy. (It once took the
+    strategy from the project's meta, which a rebuild writes last: every
+    project came back as breadth.)"""
+    project = make_project(tasks=3, min_answers=3, max_answers=3, strategy=strategy)
+    ids = task_ids(services, project)
+    v = volunteer()
+    handout = next_task(services, v, project.id)
+    assert handout.task_id == ids[0]
+    submit_answer(services, v, ids[0], handout.lease, {"label": "a"})
+    services.redis.flushdb()
+    assert rebuild_project(services, project.id) == 3
+    first = next_task(services, volunteer(), project.id).task_id
+    # depth finishes the started task first; breadth starts an untouched one
+    assert first == (ids[0] if strategy == "depth" else ids[1])
+
+
+def test_a_rebuild_remembers_answers_and_hand_outs(services, make_project, volunteer):
+    project = make_project(tasks=2, min_answers=2, max_answers=2)
+    answered, shown = volunteer(), volunteer()
+    handout = next_task(services, answered, project.id)
+    receipt = submit_answer(services, answered, handout.task_id, handout.lease,
+                            {"label": "a"})
+    seen = next_task(services, shown, project.id).task_id
+    services.redis.flushdb()
+    rebuild_project(services, project.id)
+    # the retried submit is the same answer, not a second count
+    again = submit_answer(services, answered, handout.task_id, handout.lease, {"label": "a"})
+    assert again.answer_id == receipt.answer_id and again.counted
+    # nobody is handed what they answered or were shown before the wipe
+    assert next_task(services, answered, project.id).task_id != handout.task_id
+    assert next_task(services, shown, project.id).task_id != seen
+
+
+def test_the_stream_raises_an_error_reply_after_reading_every_reply(services):
+    wire = RedisWire(services.redis)
+    services.redis.set("bs:test:text", "x")
+    with pytest.raises(redis.ResponseError), wire.stream() as send:
+        send([("SET", "bs:test:a", 1), ("INCR", "bs:test:text"), ("SET", "bs:test:b", 2)])
+        send([("SET", "bs:test:c", 3)])
+    assert services.redis.mget("bs:test:a", "bs:test:b", "bs:test:c") == [b"1", b"2", b"3"]
+    # the connection went back in step: the next call reads its own reply
+    assert wire.call(("GET", "bs:test:a"), lambda: None) == b"1"

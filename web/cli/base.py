@@ -69,6 +69,19 @@ def with_database(command):
     return run
 
 
+def with_app(command):
+    """Run `command` in the app whatever state its database is in (a restore
+    fills an empty one); engine errors become one line, as with_database's."""
+
+    @functools.wraps(command)
+    @click.pass_context
+    def run(ctx: click.Context, /, *args: Any, **kwargs: Any) -> Any:
+        with clear_errors(), ctx.ensure_object(ScriptInfo).load_app().app_context():
+            return command(*args, **kwargs)
+
+    return run
+
+
 def _database_file_exists() -> None:
     settings = Settings.from_env(create=False)
     path = settings.sqlite_path

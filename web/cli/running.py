@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 
 import click
 from flask.cli import ScriptInfo
 
-from web.cli.base import cli, services, with_database
+from web.cli.base import cli, services, with_app, with_database
 
 
 @cli.command("worker", with_appcontext=False)
@@ -81,3 +82,36 @@ def _checked_run() -> click.Command:
 
 
 cli.add_command(_checked_run())
+
+
+@cli.command("backup", with_appcontext=False)
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@with_database
+def backup_command(dest: Path) -> None:
+    """Back up the database and the instance folder's files into a new folder
+    under DEST (consistent while the site runs)."""
+    from engine.store.backup import backup
+
+    svc = services()
+    made = backup(svc.settings, svc.db, dest)
+    click.echo(f"backed up the {made.database} database (revision "
+               f"{', '.join(made.revision) or 'none'}) and {made.files} files to {made.path}")
+
+
+@cli.command("restore", with_appcontext=False)
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds projects.")
+@with_app
+def restore_command(source: Path, force: bool) -> None:
+    """Put a backup made by `bitesize backup` back (stop the site first); the
+    dispatch state in Redis is then rebuilt from the restored database."""
+    from engine.dispatch.failover import drop_states
+    from engine.identity import forget_cached_identities
+    from engine.store.backup import restore
+
+    svc = services()
+    done = restore(svc.settings, svc.db, source, force=force)
+    projects = drop_states(svc)
+    forget_cached_identities(svc)
+    click.echo(f"restored the {done.database} database and {done.files} files from "
+               f"{done.path}; {projects} projects' tasks are rebuilt from it on first use")

@@ -164,8 +164,9 @@ def table_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
         if one:
             cpus.append(("one-call cycle", one["cpu_ms_per_cycle"]))
         for label, cpu in cpus:
-            row("b", f"CPU ms per {label}: gunicorn | redis | client",
-                f"{cpu['gunicorn']:.2f} | {cpu['redis']:.2f} | {cpu['client']:.2f}")
+            row("b", f"CPU ms per {label}: gunicorn | redis | client | PostgreSQL",
+                f"{cpu['gunicorn']:.2f} | {cpu['redis']:.2f} | {cpu['client']:.2f} | "
+                f"{cpu.get('database', 0.0):.2f}")
         for label, key in (("trivial", "per_trivial_request"), ("volunteer", "per_cycle")):
             cpu = b["cpu_ms"][key]
             row("b", f"{label} windows: CPUs busy | stolen | used outside our processes",

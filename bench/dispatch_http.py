@@ -148,7 +148,8 @@ def _wait_until_serving(url: str, proc: subprocess.Popen, log_path: Path) -> Non
 
 
 def drive(server: Server, mode: str, seconds: float, warmup: float, redis_cpu: Callable[[], float],
-          project_id: int = 0, path: str = "/ok", seed: int = 1) -> dict:
+          project_id: int = 0, path: str = "/ok", seed: int = 1,
+          postgres: bool = False) -> dict:
     """Run the load processes for one window and merge what they saw.
 
     Besides the client's view, the CPU time each side used inside the window is
@@ -165,9 +166,13 @@ def drive(server: Server, mode: str, seconds: float, warmup: float, redis_cpu: C
     server_pids = [server.pid, *children(server.pid)]
     client_pids = [proc.pid for proc in procs]
     time.sleep(max(0.0, config["start"] - time.time()))
-    before = (cpu_seconds(server_pids), redis_cpu(), cpu_seconds(client_pids), machine_cpu())
+    # a local PostgreSQL's backends for our connections exist by now
+    database_pids = postgres_pids() if postgres else []
+    before = (cpu_seconds(server_pids), redis_cpu(), cpu_seconds(client_pids), machine_cpu(),
+              cpu_seconds(database_pids))
     time.sleep(max(0.0, config["start"] + seconds - time.time()))
-    after = (cpu_seconds(server_pids), redis_cpu(), cpu_seconds(client_pids), machine_cpu())
+    after = (cpu_seconds(server_pids), redis_cpu(), cpu_seconds(client_pids), machine_cpu(),
+             cpu_seconds(database_pids))
     outputs = []
     for proc in procs:
         out, _ = proc.communicate(timeout=seconds + 120)
@@ -176,7 +181,7 @@ def drive(server: Server, mode: str, seconds: float, warmup: float, redis_cpu: C
         outputs.append(json.loads(out))
     busy, stolen, total = (a - b for a, b in zip(after[3], before[3], strict=True))
     ours = {"gunicorn": after[0] - before[0], "redis": after[1] - before[1],
-            "client": after[2] - before[2]}
+            "client": after[2] - before[2], "database": after[4] - before[4]}
     # CPU seconds used by everything else on the machine (other users' jobs, the
     # kernel's own threads): the noise this window ran under.
     others = max(0.0, busy / os.sysconf("SC_CLK_TCK") - sum(ours.values()))
@@ -203,6 +208,20 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             out.append(int(stat.parent.name))
     return out
+
+
+def postgres_pids() -> list[int]:
+    """A PostgreSQL server on this machine: its processes (postmaster, backends,
+    background writers), whose CPU a cycle costs too. None with SQLite, which
+    runs inside gunicorn's processes and is counted there."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                found.append(int(comm.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -236,6 +255,7 @@ def measure_http(services: Services, sizes: Sizes) -> dict:
     env = gunicorn_env(services.settings)
     logs = services.settings.instance_path
     redis_cpu = redis_cpu_reader(services.redis)
+    postgres = services.settings.database_url.startswith("postgresql")
     windows = {"trivial": [], "volunteer": [], "one_call": []}
     with running_gunicorn("web:create_app()", ROOT, env, "/api/v1/openapi.json",
                           logs / "gunicorn-bitesize.log") as bitesize, \
@@ -246,10 +266,10 @@ def measure_http(services: Services, sizes: Sizes) -> dict:
                                             sizes.warmup_seconds, redis_cpu, seed=100 * n + 1))
             windows["volunteer"].append(drive(bitesize, "volunteer", sizes.volunteer_seconds,
                                               sizes.warmup_seconds, redis_cpu, project_id,
-                                              seed=100 * n + 51))
+                                              seed=100 * n + 51, postgres=postgres))
             windows["one_call"].append(drive(bitesize, "one_call", sizes.volunteer_seconds,
                                              sizes.warmup_seconds, redis_cpu, project_id,
-                                             seed=100 * n + 76))
+                                             seed=100 * n + 76, postgres=postgres))
     tracebacks = (logs / "gunicorn-bitesize.log").read_text().count("Traceback")
     return {**summarise_http(windows, sizes, setup_seconds, tracebacks),
             "rate_limits": env["BITESIZE_RATE_LIMITS"] != "0"}
@@ -273,9 +293,9 @@ def summarise_http(windows: dict[str, list[dict]], sizes: Sizes, setup_seconds: 
 
     def cpu_ms_per(side: str, units: int) -> dict:
         """CPU milliseconds per request (trivial) or per cycle (volunteer), per component."""
-        out = {part: 1000 * sum(w["cpu_seconds"][part] for w in windows[side]) / max(units, 1)
-               for part in ("gunicorn", "redis", "client")}
-        out["ours"] = out["gunicorn"] + out["redis"] + out["client"]
+        out = {part: 1000 * sum(w["cpu_seconds"].get(part, 0.0) for w in windows[side])
+               / max(units, 1) for part in ("gunicorn", "redis", "client", "database")}
+        out["ours"] = out["gunicorn"] + out["redis"] + out["client"] + out["database"]
         for key in ("machine_busy", "machine_stolen"):
             out[key] = statistics.fmean(w[key] for w in windows[side])
         out["others_cpus"] = (sum(w["cpu_seconds"]["others"] for w in windows[side])

@@ -15,7 +15,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -113,6 +113,22 @@ def app(services: Services):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def make_client(settings, registry, services):
+    """make_client(**settings): a test client of a fresh app on changed settings,
+    on the same SQL and Redis unless the changes name others."""
+    made: list[Services] = []
+
+    def make(**changes):
+        svc = Services(replace(settings, **changes), registry)
+        made.append(svc)
+        return create_app({"SERVICES": svc, "TESTING": True}).test_client()
+
+    yield make
+    for svc in made:
+        svc.close()
 
 
 @pytest.fixture

@@ -13,15 +13,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.services import Services
 from engine.store import job_timings
-from web import create_app
 from web.metrics import is_private_address
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,18 +49,6 @@ def requests_of(found: dict, route: str, method: str, status: str) -> float:
     return found.get(key, 0.0)
 
 
-@pytest.fixture
-def make_client(settings, registry):
-    made: list[Services] = []
-
-    def make(**changes):
-        svc = Services(replace(settings, **changes), registry)
-        made.append(svc)
-        return create_app({"SERVICES": svc, "TESTING": True}).test_client()
-
-    yield make
-    for svc in made:
-        svc.close()
 
 
 def project_with_tasks(client, auth, work, texts=("a", "b")) -> tuple[dict, dict]:

@@ -15,7 +15,6 @@ from dataclasses import replace
 import pytest
 
 from engine.services import Services
-from web import create_app
 from web.operations import Readiness
 
 PROJECT = {"name": "Seals", "task_type": "classify",
@@ -23,19 +22,6 @@ PROJECT = {"name": "Seals", "task_type": "classify",
 HEX_ID = re.compile(r"[0-9a-f]{32}\Z")
 
 
-@pytest.fixture
-def make_client(settings, registry):
-    """make_client(**settings): a test client of an app built on changed settings."""
-    made: list[Services] = []
-
-    def make(**changes):
-        svc = Services(replace(settings, **changes), registry)
-        made.append(svc)
-        return create_app({"SERVICES": svc, "TESTING": True}).test_client()
-
-    yield make
-    for svc in made:
-        svc.close()
 
 
 def assert_secured(response) -> None:

@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import replace
 
-import pytest
 from PIL import Image
 
-from engine.services import Services
-from web import create_app
 from web.hot_path import HotPath
 
 CLASSIFY = {"question": "Which?", "labels": ["seal", "penguin"]}
@@ -21,19 +17,6 @@ ALWAYS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
           "Cross-Origin-Opener-Policy": "same-origin"}
 
 
-@pytest.fixture
-def make_client(settings, registry, services):
-    """make_client(**settings): a client of a fresh app on the same SQL and Redis."""
-    made: list[Services] = []
-
-    def make(**changes):
-        svc = Services(replace(settings, **changes), registry)
-        made.append(svc)
-        return create_app({"SERVICES": svc, "TESTING": True}).test_client()
-
-    yield make
-    for svc in made:
-        svc.close()
 
 
 def directives(response) -> dict[str, str]:

@@ -31,6 +31,9 @@ class Settings:
     # RQ's queues on a Redis of their own (standalone; empty: the dispatch Redis,
     # through the Sentinels too when they are set).
     queue_redis_url: str = ""
+    # Stored images in an S3-compatible bucket that every node reaches:
+    # s3://bucket[/prefix][?endpoint=URL&region=NAME]; empty: <instance>/media.
+    media_url: str = ""
     secret_key: str = ""
     sqlite_synchronous: str = "NORMAL"
     max_upload_mb: int = 200

@@ -53,7 +53,8 @@ class Services:
 
     @cached_property
     def media(self) -> MediaStore:
-        return MediaStore(self.settings.media_path, max_pixels=self.settings.max_image_pixels)
+        return MediaStore.at(self.settings.media_url, self.settings.media_path,
+                             max_pixels=self.settings.max_image_pixels)
 
     def queue(self, name: str = "default") -> Queue:
         return Queue(name, connection=self.queue_redis)

@@ -5,7 +5,18 @@ same JSON API as every other client (static/volunteer.js).
 """
 from __future__ import annotations
 
-from flask import Flask, abort, render_template, request, send_file, url_for
+import mimetypes
+
+from flask import (
+    Flask,
+    Response,
+    abort,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 
 from engine.accounts.news import unsubscribe_by_token
 from engine.errors import BitesizeError
@@ -67,11 +78,15 @@ def unsubscribe(token: str):
 
 
 def media(name: str):
-    """Stored images, by content hash. Names are unguessable but not secret."""
+    """Stored images, by content hash. Names are unguessable but not secret.
+    From a folder, the file itself; from a bucket, its bytes as they come."""
     try:
-        path = services().media.path(name)
+        path, chunks, size = services().media.opened(name)
     except BitesizeError:
         abort(404)
-    if not path.exists():
-        abort(404)
-    return send_file(path, max_age=365 * 24 * 3600)
+    if path is not None:
+        return send_file(path, max_age=365 * 24 * 3600)
+    response = Response(stream_with_context(chunks), mimetype=mimetypes.guess_type(name)[0])
+    response.headers["Content-Length"] = str(size)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response

@@ -1,11 +1,12 @@
-"""Content-addressed image storage in one flat folder (the instance's ``media/``).
+"""Content-addressed image storage: the instance's ``media/`` folder, or an
+S3-compatible bucket (engine.intake.blobs; BITESIZE_MEDIA_URL).
 
 An image is stored under the sha256 of its bytes, so storing the same photo
 twice (a re-uploaded zip, two jobs sharing pictures) costs nothing, names never
-clash, and a URL ``/media/<name>`` can be cached forever. Every write goes to a
-temporary file in the same folder and is then renamed into place, so readers
-and concurrent writers of the same name (two workers storing one image) only
-ever see complete files.
+clash, and a URL ``/media/<name>`` can be cached forever. Every write is whole
+(a folder renames a finished temporary file into place; a bucket takes one
+PUT), so readers and concurrent writers of the same name (two workers storing
+one image) only ever see complete files.
 
 Uploads are hostile until proven otherwise: the size in bytes, the format and
 the pixel count (read from the header, before any pixel is decoded) are checked
@@ -17,10 +18,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import re
 import struct
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import BitesizeError, InvalidError, NotFoundError, TooLargeError
+from engine.intake.blobs import FolderBlobs, S3Blobs, blobs_for
 from task_types import ItemError
 from task_types.imaging import flatten
 
@@ -57,12 +57,17 @@ class StoredImage:
 class MediaStore:
     """Images and their thumbnails, in a flat folder, named by content."""
 
-    def __init__(self, root: Path, max_pixels: int = 50_000_000,
+    def __init__(self, root: Path | FolderBlobs | S3Blobs, max_pixels: int = 50_000_000,
                  max_bytes: int = 50 * 1024 * 1024, thumb_size: int = 320) -> None:
-        self.root = Path(root)
+        self.blobs = root if isinstance(root, FolderBlobs | S3Blobs) else FolderBlobs(root)
         self.max_pixels = max_pixels
         self.max_bytes = max_bytes
         self.thumb_size = thumb_size
+
+    @classmethod
+    def at(cls, media_url: str, folder: Path, **options) -> MediaStore:
+        """The store BITESIZE_MEDIA_URL names (a bucket), else the media folder."""
+        return cls(blobs_for(media_url, folder), **options)
 
     def put(self, data: bytes, filename: str = "") -> StoredImage:
         """Check ``data`` is a sound image and store it (unchanged) with a thumbnail.
@@ -97,12 +102,8 @@ class MediaStore:
         if ext not in FORMATS.values() or len(data) > self.max_bytes:
             raise InvalidError(f"cannot store a {len(data)}-byte .{ext} piece")
         name = f"{hashlib.sha256(data).hexdigest()}.{ext}"
-        target = self.root / name
-        with contextlib.suppress(FileNotFoundError):
-            if target.stat().st_size == len(data):
-                return f"/media/{name}"
-        self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(target, data)
+        if self.blobs.size(name) != len(data):
+            self.blobs.write(name, data)
         return f"/media/{name}"
 
     def read(self, ref: str) -> bytes:
@@ -110,21 +111,28 @@ class MediaStore:
         types' ``split`` reads an item's picture; NotFoundError otherwise."""
         if not ref.startswith("/media/"):
             raise NotFoundError(f"{ref!r} is not a stored image")
-        return self.path(ref[len("/media/"):]).read_bytes()
+        return self.blobs.read(self._checked(ref[len("/media/"):]))
 
-    def path(self, name: str) -> Path:
-        """The file of a stored image or thumbnail; NotFoundError for any other name.
-
-        Only names of the exact stored shape are accepted, so a name taken from a
-        URL can never walk out of the folder (``../``, absolute paths, NULs).
-        """
-        if not self.exists(name):
+    def opened(self, name: str) -> tuple[Path | None, Iterator[bytes] | None, int]:
+        """What the web serves for ``/media/<name>``: the file's path (a folder),
+        else its bytes in chunks (a bucket), and its size; NotFoundError for a
+        name not stored, or not of the stored shape (so a name taken from a URL
+        never walks out of the store: ``../``, absolute paths, NULs)."""
+        size = self.blobs.size(self._checked(name))
+        if size is None:
             raise NotFoundError(f"no stored media named {name!r}")
-        return self.root / name
+        path = self.blobs.local_path(name)
+        return path, None if path else self.blobs.chunks(name), size
 
     def exists(self, name: str) -> bool:
         """Whether ``name`` is a stored image or thumbnail (False for any odd name)."""
-        return _NAME.fullmatch(name) is not None and (self.root / name).is_file()
+        return _NAME.fullmatch(name) is not None and self.blobs.size(name) is not None
+
+    @staticmethod
+    def _checked(name: str) -> str:
+        if _NAME.fullmatch(name) is None:
+            raise NotFoundError(f"no stored media named {name!r}")
+        return name
 
     def _check_pixels(self, image: Image.Image, label: str) -> None:
         """Refuse huge images from the header alone: decoding is what a bomb attacks."""
@@ -136,10 +144,9 @@ class MediaStore:
     def _is_stored(self, sha: str, ext: str, size: int) -> bool:
         """Whether a complete copy is already here. Files are written thumbnail first,
         and a size check catches a file emptied by a power cut (we skip fsync)."""
-        original, thumb = self.root / f"{sha}.{ext}", self.root / f"{sha}.thumb.jpg"
-        with contextlib.suppress(FileNotFoundError):
-            return original.stat().st_size == size and thumb.stat().st_size > 0
-        return False
+        if self.blobs.size(f"{sha}.{ext}") != size:
+            return False
+        return bool(self.blobs.size(f"{sha}.thumb.jpg"))
 
     def _store(self, stored: StoredImage, data: bytes, label: str) -> None:
         """Decode in full (catching truncated files), then write thumbnail, then image."""
@@ -147,9 +154,8 @@ class MediaStore:
             image.verify()
         with _open_image(data, label) as image:
             thumb = _thumbnail(image, self.thumb_size)
-        self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.root / stored.thumb, thumb)
-        _write_atomic(self.root / stored.name, data)
+        self.blobs.write(stored.thumb, thumb)
+        self.blobs.write(stored.name, data)
 
 
 class SplitMedia:
@@ -212,18 +218,3 @@ def _open_image(data: bytes, label: str) -> Iterator[Image.Image]:
         raise InvalidError(f"not an image (JPEG, PNG, WebP or GIF): {label}") from exc
     except _DECODE_ERRORS as exc:
         raise InvalidError(f"{label} is a truncated or corrupt image: {exc}") from exc
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` so nobody ever sees it half-written: a temporary file in the
-    same folder (same file system), then ``os.replace``, which is atomic."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a static file server must read it
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

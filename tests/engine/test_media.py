@@ -47,7 +47,7 @@ def png_bomb(width: int, height: int) -> bytes:
 
 
 def stored_files(store: MediaStore) -> list[str]:
-    return sorted(os.listdir(store.root))
+    return sorted(os.listdir(store.blobs.root))
 
 
 @pytest.mark.parametrize(("fmt", "ext", "mode"), [
@@ -69,8 +69,8 @@ def test_put_stores_original_bytes_and_a_thumbnail(store, fmt, ext, mode):
     assert (stored.sha256, stored.format) == (sha, fmt)
     assert (stored.width, stored.height) == (640, 480)
     assert not stored.duplicate
-    assert store.path(stored.name).read_bytes() == data
-    with Image.open(store.path(stored.thumb)) as thumb:
+    assert store.blobs.local_path(stored.name).read_bytes() == data
+    with Image.open(store.blobs.local_path(stored.thumb)) as thumb:
         assert (thumb.format, thumb.mode, thumb.size) == ("JPEG", "RGB", (320, 240))
     assert stored_files(store) == sorted([stored.name, stored.thumb])
 
@@ -90,12 +90,13 @@ def test_same_bytes_twice_are_stored_once(store):
 def test_a_damaged_copy_is_rewritten_not_reported_as_duplicate(store):
     data = encode(noise(50, 40), "PNG")
     stored = store.put(data)
-    store.path(stored.name).write_bytes(b"")  # as a power cut without fsync could leave it
+    # as a power cut without fsync could leave it
+    store.blobs.local_path(stored.name).write_bytes(b"")
 
     again = store.put(data)
 
     assert not again.duplicate
-    assert store.path(stored.name).read_bytes() == data
+    assert store.blobs.local_path(stored.name).read_bytes() == data
 
 
 @pytest.mark.parametrize(("size", "thumb_size"), [
@@ -106,7 +107,7 @@ def test_a_damaged_copy_is_rewritten_not_reported_as_duplicate(store):
 def test_thumbnail_fits_in_the_box(store, size, thumb_size):
     stored = store.put(encode(Image.new("RGB", size, "green"), "JPEG"))
 
-    with Image.open(store.path(stored.thumb)) as thumb:
+    with Image.open(store.blobs.local_path(stored.thumb)) as thumb:
         assert thumb.size == thumb_size
 
 
@@ -115,7 +116,7 @@ def test_thumbnail_size_is_configurable(tmp_path):
 
     stored = store.put(encode(Image.new("RGB", (640, 320)), "PNG"))
 
-    with Image.open(store.path(stored.thumb)) as thumb:
+    with Image.open(store.blobs.local_path(stored.thumb)) as thumb:
         assert thumb.size == (64, 32)
 
 
@@ -131,7 +132,7 @@ def test_thumbnail_applies_exif_orientation(store):
     stored = store.put(data)
 
     assert (stored.width, stored.height) == (400, 200)  # the file's own pixel size
-    with Image.open(store.path(stored.thumb)) as thumb:
+    with Image.open(store.blobs.local_path(stored.thumb)) as thumb:
         assert thumb.size == (160, 320)
         red, green, blue = thumb.getpixel((80, 40))
         assert red > 200 and blue < 60
@@ -143,7 +144,7 @@ def test_thumbnail_applies_exif_orientation(store):
 def test_thumbnail_paints_transparency_white(store):
     stored = store.put(encode(Image.new("RGBA", (40, 40), (255, 0, 0, 0)), "PNG"))
 
-    with Image.open(store.path(stored.thumb)) as thumb:
+    with Image.open(store.blobs.local_path(stored.thumb)) as thumb:
         assert min(thumb.getpixel((20, 20))) > 245
 
 
@@ -157,7 +158,7 @@ def test_thumbnail_paints_transparency_white(store):
 def test_put_refuses_what_is_not_an_allowed_image(store, data):
     with pytest.raises(InvalidError, match="not an image.*letter.txt"):
         store.put(data, "letter.txt")
-    assert not store.root.exists() or stored_files(store) == []
+    assert not store.blobs.root.exists() or stored_files(store) == []
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
@@ -166,7 +167,7 @@ def test_put_refuses_a_truncated_image(store, fmt):
 
     with pytest.raises(InvalidError, match="cut.jpg"):
         store.put(data[: len(data) // 2], "cut.jpg")
-    assert not store.root.exists() or stored_files(store) == []
+    assert not store.blobs.root.exists() or stored_files(store) == []
 
 
 def test_put_refuses_a_png_with_a_bad_checksum(store):
@@ -215,13 +216,14 @@ def test_put_refuses_a_decompression_bomb_without_decoding_it(
     assert os.listdir(tmp_path) == []
 
 
-def test_path_and_exists_of_stored_files(store):
+def test_opened_and_exists_of_stored_files(store):
     stored = store.put(encode(Image.new("RGB", (8, 8)), "JPEG"))
 
     for name in (stored.name, stored.thumb):
         assert store.exists(name)
-        assert store.path(name) == store.root / name
-        assert store.path(name).is_file()
+        path, chunks, size = store.opened(name)
+        assert path == store.blobs.root / name and chunks is None
+        assert path.is_file() and size == path.stat().st_size
 
 
 UNKNOWN = hashlib.sha256(b"never stored").hexdigest()
@@ -240,10 +242,12 @@ UNKNOWN = hashlib.sha256(b"never stored").hexdigest()
     f"{UNKNOWN}.jpg/../../etc/passwd",
     f"../{UNKNOWN}.jpg",
 ])
-def test_path_refuses_names_that_are_not_stored(store, name):
+def test_opened_refuses_names_that_are_not_stored(store, name):
     store.put(encode(Image.new("RGB", (8, 8)), "JPEG"))
-    (store.root / "photo.jpg").write_bytes(b"not put here by the store")
+    (store.blobs.root / "photo.jpg").write_bytes(b"not put here by the store")
 
     assert not store.exists(name)
     with pytest.raises(NotFoundError):
-        store.path(name)
+        store.opened(name)
+    with pytest.raises(NotFoundError):
+        store.read(f"/media/{name}")

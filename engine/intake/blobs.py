@@ -1,0 +1,152 @@
+"""Where stored images' bytes live: a folder, or an S3-compatible bucket.
+
+The media store (engine.intake.media) names every image by its content, so
+what it needs from storage is small: the size of a name (to skip what is
+stored already), write, read, and a way to serve it. A folder is the default
+(the instance's media/, shared between machines as a network folder when
+there are several); BITESIZE_MEDIA_URL=s3://bucket/prefix puts the bytes in
+an object store that every web and worker node reaches (boto3, installed
+with `pip install bitesize[s3]`; credentials and region from boto3's usual
+environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from engine.errors import InvalidError, NotFoundError, UnavailableError
+
+CHUNK = 256 * 1024
+
+
+class FolderBlobs:
+    """Files in one flat folder, written atomically (temporary file, rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def size(self, name: str) -> int | None:
+        with contextlib.suppress(FileNotFoundError):
+            return (self.root / name).stat().st_size
+        return None
+
+    def write(self, name: str, data: bytes) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.root / name, data)
+
+    def read(self, name: str) -> bytes:
+        try:
+            return (self.root / name).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"no stored media named {name!r}") from exc
+
+    def local_path(self, name: str) -> Path | None:
+        """The file itself, for the web to send with the OS's own help."""
+        return self.root / name
+
+    def chunks(self, name: str) -> Iterator[bytes]:
+        with open(self.root / name, "rb") as stream:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
+
+class S3Blobs:
+    """Objects in an S3-compatible bucket under a prefix. Objects are written
+    whole by one PUT, so readers only ever see complete ones."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:  # pragma: no cover - the [s3] extra is missing
+            raise InvalidError("BITESIZE_MEDIA_URL names S3 but boto3 is not installed: "
+                               "pip install 'bitesize[s3]'", {"media_url": "no boto3"}) from exc
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise InvalidError(f"BITESIZE_MEDIA_URL must read s3://bucket[/prefix], not {url!r}",
+                               {"media_url": "not s3://bucket"})
+        options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        self.bucket, self.prefix = parts.netloc, parts.path.strip("/")
+        self.client = boto3.client(
+            "s3", endpoint_url=options.get("endpoint") or None,
+            region_name=options.get("region") or None,
+            config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}))
+        self._errors = self.client.exceptions
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def size(self, name: str) -> int | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(name))[
+                "ContentLength"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
+
+    def write(self, name: str, data: bytes) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data,
+                                   ContentType=_content_type(name),
+                                   CacheControl="public, max-age=31536000, immutable")
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
+
+    def read(self, name: str) -> bytes:
+        return b"".join(self.chunks(name))
+
+    def local_path(self, name: str) -> Path | None:
+        return None
+
+    def chunks(self, name: str) -> Iterator[bytes]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
+        except self._errors.NoSuchKey as exc:
+            raise NotFoundError(f"no stored media named {name!r}") from exc
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
+        with contextlib.closing(body):
+            yield from body.iter_chunks(CHUNK)
+
+
+def blobs_for(media_url: str, folder: Path) -> FolderBlobs | S3Blobs:
+    """The store BITESIZE_MEDIA_URL names; the instance's media folder by default."""
+    return S3Blobs(media_url) if media_url else FolderBlobs(folder)
+
+
+def _unavailable(exc: Exception) -> UnavailableError:
+    return UnavailableError(f"the media store did not answer: {exc}", {"media": "unavailable"})
+
+
+def _content_type(name: str) -> str:
+    ext = name.rsplit(".", 1)[-1]
+    return {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp",
+            "gif": "image/gif"}.get(ext, "application/octet-stream")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` so nobody ever sees it half-written: a temporary file in the
+    same folder (same file system), then ``os.replace``, which is atomic."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a static file server must read it
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -169,7 +169,12 @@ def run_check(sizes: Sizes, instance: Path, redis_url: str = "",
               database_url: str = "") -> dict[str, Any]:
     """Start the processes on `instance`, play the scenario, judge it."""
     with deployment(instance, redis_url, database_url) as live:
-        observed = play(live.base, live.admin_token, sizes)
+        try:
+            observed = play(live.base, live.admin_token, sizes)
+        except RuntimeError as exc:  # what the processes said is the useful part
+            tails = "\n".join(f"--- {log.name}:\n{log.read_text(errors='replace')[-3000:]}"
+                               for log in live.logs)
+            raise RuntimeError(f"{exc}\n{tails}") from exc
         tracebacks = {log.stem: log.read_text(errors="replace").count("Traceback")
                       for log in live.logs}
     report = evaluate(observed)

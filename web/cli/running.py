@@ -103,7 +103,8 @@ def backup_command(dest: Path) -> None:
 @click.option("--force", is_flag=True, help="Replace a database that already holds projects.")
 @with_app
 def restore_command(source: Path, force: bool) -> None:
-    """Put a backup made by `bitesize backup` back (stop the site first); the
+    """Put the backup in SOURCE (a folder `bitesize backup` made) back into the
+    configured database and instance folder (stop the site first); the
     dispatch state in Redis is then rebuilt from the restored database."""
     from engine.dispatch.failover import drop_states
     from engine.identity import forget_cached_identities

@@ -14,6 +14,7 @@ Both run their SQL as prepared statements (engine.store.prepared).
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ from engine.store.prepared import Prepared, per_database, transaction
 from engine.store.redis_server import REDIS_DOWN
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -240,15 +242,22 @@ def replay_pending(services: Services, limit: int = 1000) -> int:
     (else mark it surplus) and merge the tasks it completes. An answer to a
     lease that was skipped meanwhile is kept (it got a 2xx) but not counted.
     Raises REDIS_DOWN errors while Redis is still away; returns how many
-    were replayed. Run by the workers' periodic `replay` job."""
+    were replayed. One that cannot be replayed (its project is gone, say) is
+    logged and let go, so it never holds up those after it: its answer stays
+    in SQL, where the project's next rebuild counts it. Run by the workers'
+    periodic `replay` job."""
     with services.db.session() as session:
         rows = session.execute(
             select(PendingSubmit, Answer.counted, Answer.created_at)
             .outerjoin(Answer, Answer.id == PendingSubmit.answer_id)
             .order_by(PendingSubmit.answer_id).limit(limit)).all()
     for pending, counted, created_at in rows:
-        if counted is not None:  # else the answer (or its project) was deleted
-            _replay_one(services, pending, _Stored(pending.answer_id, counted, created_at))
+        try:
+            if counted is not None:  # else the answer (or its project) was deleted
+                _replay_one(services, pending, _Stored(pending.answer_id, counted, created_at))
+        except BitesizeError as exc:
+            log.warning("answer %d could not be replayed (%s); a rebuild of project %d "
+                        "counts it", pending.answer_id, exc.message, pending.project_id)
         with services.db.session() as session:
             session.execute(delete(PendingSubmit).where(
                 PendingSubmit.answer_id == pending.answer_id))

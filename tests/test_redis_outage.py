@@ -187,3 +187,27 @@ def test_periodic_chains_lost_with_redis_are_started_again(services):
                  for job_id in queue.scheduled_job_registry.get_job_ids()]
     for name in PERIODIC:
         assert len([j for j in scheduled if j.startswith(f"periodic-{name}-")]) == 1, scheduled
+
+
+def test_an_answer_that_cannot_be_replayed_does_not_hold_up_the_rest(
+        client, auth, work, outage, own_redis, caplog):
+    services, web = outage
+    project_id = project_with_one_task(client, auth, work)
+    ana, ben = auth.volunteer(), auth.volunteer()
+    task_id, ana_lease = lease(web, ana, project_id)
+    _, ben_lease = lease(web, ben, project_id)
+    own_redis.stop(save=True)
+    ids = [web.post(f"/api/v1/tasks/{task_id}/answers", headers=who,
+                    json={"lease": token, "answer": {"label": "seal"}}).json["id"]
+           for who, token in ((ana, ana_lease), (ben, ben_lease))]
+    with services.db.session() as session:  # the older one's project cannot be found
+        session.execute(PendingSubmit.__table__.update().where(
+            PendingSubmit.answer_id == ids[0]).values(project_id=999_999))
+    own_redis.start()
+    assert replay_pending(services) == 2
+    assert pending(services) == 0
+    assert f"answer {ids[0]} could not be replayed" in caplog.text
+    # the one after it went through, and the task (a restarted Redis is a new
+    # master: its state was rebuilt from SQL, both answers counted) is merged
+    state, result, counted = task_state(services, task_id)
+    assert (state, counted) == ("retired", 2) and result.value == "seal"

@@ -38,7 +38,7 @@ from engine.store.models import (
     aware,
     utcnow,
 )
-from engine.store.redis_server import REDIS_DOWN
+from engine.store.redis_server import REDIS_DOWN, unlink_matching
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600
@@ -267,8 +267,7 @@ def forget_cached_identities(services: Services) -> int:
     """Drop every cached identity (after a restore: tokens may now name other
     rows, or none); each is looked up in SQL again on its next use."""
     _local_cache(services).clear()
-    cached = list(services.redis.scan_iter(match=_cache_key("*"), count=1000))
-    return sum(services.redis.unlink(*cached[n:n + 500]) for n in range(0, len(cached), 500))
+    return unlink_matching(services.redis, _cache_key("*"))
 
 
 def trust_token_again(services: Services, digest: str) -> None:

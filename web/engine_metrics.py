@@ -111,7 +111,7 @@ class EngineCollector:
 
     def _queues(self, _projects: list[int]) -> Iterator[Metric]:
         queues = self.services.queues()
-        pipe = queues[0].connection.pipeline(transaction=False)
+        pipe = self.services.queue_redis.pipeline(transaction=False)
         for queue in queues:
             pipe.llen(queue.key)
         family = GaugeMetricFamily("bitesize_queue_jobs", "Jobs waiting in each RQ queue",
@@ -135,7 +135,7 @@ class EngineCollector:
 
     def _jobs(self, _projects: list[int]) -> Iterator[Metric]:
         """Background jobs' durations, as every worker recorded them in Redis."""
-        timings = job_timings.read(self.services.queue().connection)
+        timings = job_timings.read(self.services.queue_redis)
         durations = HistogramMetricFamily("bitesize_job_duration_seconds",
                                           "Time a background job's function ran",
                                           labels=["job"])

@@ -34,10 +34,11 @@ STATUS = {
 }
 
 
-def error_response(status: int, code: str, message: str, fields: dict | None = None):
+def error_response(status: int, code: str, message: str, fields: dict | None = None,
+                   exc: Exception | None = None):
     response = jsonify(error_body(code, message, fields))
     response.status_code = status
-    response.headers.extend(error_headers(status))
+    response.headers.extend(error_headers(status, exc))
     return response
 
 
@@ -46,14 +47,15 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-def error_headers(status: int) -> list[tuple[str, str]]:
+def error_headers(status: int, exc: Exception | None = None) -> list[tuple[str, str]]:
     """What HTTP asks to go with some statuses: the scheme to use after a 401,
-    when to try again after a 503."""
+    when to try again after a 429 or 503 (the error's own wait, else 1 s)."""
     if status == 401:
         return [("WWW-Authenticate", 'Bearer realm="bitesize"')]
-    if status == 503:
-        return [("Retry-After", "1")]
-    return []
+    seconds = retry_after(exc) if exc is not None else None
+    if seconds is None and status == 503:
+        seconds = 1
+    return [] if seconds is None else [("Retry-After", str(seconds))]
 
 
 def wants_page() -> bool:
@@ -132,10 +134,10 @@ def init_app(app: Flask) -> None:
         if isinstance(exc, REDIS_DOWN):
             app.logger.warning("Redis unreachable on %s %s: %s", request.method,
                                request.path, exc)
-        response = error_page(status, message) if wants_page() else error_response(
-            status, code, message, fields)
+        if not wants_page():
+            return error_response(status, code, message, fields, exc)
+        response = make_response(error_page(status, message))
         if (seconds := retry_after(exc)) is not None:
-            response = make_response(response)
             response.headers["Retry-After"] = str(seconds)
         return response
 

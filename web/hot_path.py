@@ -34,7 +34,7 @@ from web.api.schemas import load_object, parse_json
 from web.api.tasks import ANSWER_CREATE, answer_reply, next_reply
 from web.auth import token_from_header
 from web.converters import MAX_ID
-from web.errors import describe, error_body, error_headers, retry_after, unexpected
+from web.errors import describe, error_body, error_headers, unexpected
 from web.metrics import ROUTE_KEY
 from web.rate_limits import RateLimitedError, answer_checks, auth_failure_checks, limiter_of
 
@@ -70,13 +70,9 @@ class HotPath:
         except Exception as exc:  # every error leaves as JSON, as Flask's handlers do
             status, code, message, fields = describe(exc) or (
                 *unexpected(self.app, environ["REQUEST_METHOD"], environ["PATH_INFO"]), None)
-            head = [h for h in error_headers(status) if h[0] != "Retry-After"]
-            if isinstance(exc, RateLimitedError):
-                head += exc.headers()
-            elif (seconds := retry_after(exc)) is not None:  # lease cap, Redis down
-                head.append(("Retry-After", str(seconds)))
-            elif status == 503:
-                head += error_headers(status)
+            head = error_headers(status, exc)  # Retry-After: lease cap, limits, Redis down
+            if isinstance(exc, RateLimitedError):  # and which limit, how much is left
+                head += [h for h in exc.headers() if h[0] != "Retry-After"]
             return self._reply(start_response, status, error_body(code, message, fields), head)
         return self._reply(start_response, status, body, headers)
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import redis
 
 from engine.errors import ConflictError, GoneError, TooManyRequestsError, UnavailableError
+from engine.store.redis_server import unlink_matching
 from engine.store.redis_wire import RedisWire
 
 LUA_DIR = Path(__file__).parent / "lua"
@@ -298,8 +299,9 @@ class Dispatcher:
 
     def add_tasks(self, project_id: int, tasks: Iterable[OpenTask],
                   answered: Iterable[tuple[int, int, bool]] = (),
-                  handed: Iterable[tuple[int, int]] = (), strategy: str | None = None) -> None:
-        """Put open tasks, and the answers they already have, into the pool.
+                  handed: Iterable[tuple[int, int]] = (), strategy: str | None = None) -> int:
+        """Put open tasks, and the answers they already have, into the pool;
+        returns how many tasks were put (`tasks` may be a stream).
 
         Used for new tasks from a job and by a rebuild; pipelined in batches
         because a job may bring a hundred thousand tasks. Each stored answer
@@ -323,8 +325,11 @@ class Dispatcher:
             for chunk in _batched(marks, 5000):
                 send([("EVALSHA", mark.sha, 1, k["meta"], k["prefix"], GRACE_MS,
                        *itertools.chain.from_iterable(chunk))])
+            put = 0
             for chunk in _batched(tasks, 2000):
                 send(self._pool_chunk(k, strategy, chunk))
+                put += len(chunk)
+        return put
 
     @staticmethod
     def _pool_chunk(k: dict[str, str], strategy: str, chunk: list[OpenTask]) -> list[tuple]:
@@ -368,9 +373,7 @@ class Dispatcher:
     def drop_project(self, project_id: int) -> None:
         """Forget a project's dispatch state entirely (before a rebuild)."""
         self._versions.pop(project_id, None)
-        pattern = f"bs:{{p:{project_id}}}:*"
-        for batch in _batched(self.redis.scan_iter(match=pattern, count=1000), 500):
-            self.redis.unlink(*batch)
+        unlink_matching(self.redis, f"bs:{{p:{project_id}}}:*")
 
 
 def pool_score(strategy: str, task_id: int, cover: int, priority: int) -> int:

@@ -7,7 +7,7 @@ Redis lock makes concurrent finders wait for one rebuild instead of racing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Text, cast, func, select
@@ -92,24 +92,12 @@ def _rebuild(services: Services, project_id: int) -> int:
             .join(Task, Task.id == Handout.task_id)
             .where(Task.project_id == project_id, Task.state == "open")).all()
         dispatcher.drop_project(project_id)
-        loaded = _Counted(_open_tasks(rows, project_id, muted))
-        dispatcher.add_tasks(project_id, loaded, answered, handed, project.strategy)
+        loaded = dispatcher.add_tasks(project_id, _open_tasks(rows, project_id, muted),
+                                      answered, handed, project.strategy)
     dispatcher.block(project_id, blocked)
     dispatcher.mute(project_id, quarantined)
     publish(services, project)  # meta last: its presence means "state is complete"
-    return loaded.count
-
-
-class _Counted:
-    """An iterable that counts what passed through it."""
-
-    def __init__(self, items: Iterable) -> None:
-        self.items, self.count = items, 0
-
-    def __iter__(self) -> Iterator:
-        for item in self.items:
-            self.count += 1
-            yield item
+    return loaded
 
 
 def _open_tasks(connection, project_id: int, muted: set[int]) -> Iterator[OpenTask]:

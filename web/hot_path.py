@@ -12,8 +12,8 @@ HotPath is WSGI middleware in front of the Flask app. It serves exactly
 these two calls with the same functions as the Flask views (next_reply,
 answer_reply), the same body parsing and schema, the same JSON provider,
 the same error shapes (web.errors.describe) and the same rate limits
-(web.rate_limits: one Redis call per answer, none per next; a bad token
-counts against its address as in web.auth). Anything it does not take at a
+(web.rate_limits: an answer is counted by its own submit script, a next
+not at all; a bad token counts against its address as in web.auth). Anything it does not take at a
 glance goes to Flask unchanged, before anything is read or done: other
 routes and methods, a query string, a body that is not plainly JSON with a
 length under the upload limit, an id a row cannot have. So Flask still
@@ -36,7 +36,7 @@ from web.auth import token_from_header
 from web.converters import MAX_ID
 from web.errors import describe, error_body, error_headers, unexpected
 from web.metrics import ROUTE_KEY
-from web.rate_limits import RateLimitedError, answer_checks, auth_failure_checks, limiter_of
+from web.rate_limits import RateLimitedError, auth_failure_checks, limiter_of
 
 # Ids as the int converter reads them, without leading zeros or signs; any
 # other spelling is Flask's to judge.
@@ -98,10 +98,12 @@ class HotPath:
 
     def _answer(self, environ: dict, task_id: int, length: int) -> Reply:
         caller = self._volunteer(environ)  # 401/403 before the body is judged
-        limits = self.limiter.check(*answer_checks(caller.id)) if self.limiter else None
+        # a 429 here if this process saw the volunteer's answer window fill;
+        # else the answer's submit counts it (no Redis call of its own)
+        tally = self.limiter.answer_tally(caller.id) if self.limiter else None
         data = load_object(ANSWER_CREATE, parse_json(_read_body(environ, length)))
-        reply = answer_reply(self.services, caller, task_id, data)
-        return 201, reply, limits.headers() if limits else []
+        reply = answer_reply(self.services, caller, task_id, data, tally)
+        return 201, reply, tally.verdict.headers() if tally and tally.verdict else []
 
     def _volunteer(self, environ: dict):
         token = token_from_header(environ.get("HTTP_AUTHORIZATION", ""))

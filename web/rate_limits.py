@@ -14,7 +14,8 @@ call without Flask; the Flask views reach it through `enforce`.
 
 Which limit keys on what:
   volunteers, volunteers_network  sign-ups per client address and per /24 or /56
-  answers                         answers per volunteer (hot path and Flask alike)
+  answers                         answers per volunteer (hot path and Flask alike),
+                                  counted by the answer's own submit (AnswerTally)
   api                             calls per user (charity, admin), any of its tokens
   auth_failures                   bad tokens per client address; only failures count,
                                   so one typo-prone client behind a school's NAT
@@ -29,14 +30,16 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import redis
 from flask import Flask, current_app, g, request
 from limits import RateLimitItem, parse_many
 
 from engine.config import Settings
+from engine.dispatch.dispatcher import Tally
 from engine.errors import TooManyRequestsError
 from engine.identity import Identity
 from engine.services import Services
@@ -124,6 +127,8 @@ class RateLimiter:
         self.connection = connection  # Services.redis, connected on first use
         self._script = None
         self._wire: RedisWire | None = None
+        # volunteers whose answer window this process saw fill: (until, refusal)
+        self._full: dict[int, tuple[float, Verdict]] = {}
 
     def check(self, *checks: tuple[str, object]) -> Verdict | None:
         """Count one request against every (limit name, who) given; raise
@@ -131,9 +136,8 @@ class RateLimiter:
         keys, args, amounts = [], [], []
         for name, who in checks:
             for item in self.limits[name]:
-                seconds = item.get_expiry()
-                keys.append(f"{KEY_PREFIX}:{name}:{who}:{item.amount}/{seconds}")
-                args += [item.amount, seconds * 1000]
+                keys.append(_key(name, who, item))
+                args += [item.amount, item.get_expiry() * 1000]
                 amounts.append(item.amount)
         if not keys:
             return None
@@ -149,11 +153,78 @@ class RateLimiter:
             raise RateLimitedError(verdict)
         return verdict
 
+    def answer_tally(self, volunteer_id: int) -> AnswerTally | None:
+        """The windows a volunteer's next answer is counted in by its own submit,
+        None when answers have no limit. Raises RateLimitedError, before the
+        answer is read or stored, while a window this process saw fill is on."""
+        items = self.limits["answers"]
+        if not items:
+            return None
+        full = self._full.get(volunteer_id)
+        if full is not None:
+            left = full[0] - time.monotonic()
+            if left > 0:
+                raise RateLimitedError(replace(full[1], reset=max(1, math.ceil(left))))
+            self._full.pop(volunteer_id, None)
+        who = str(volunteer_id)
+        return AnswerTally(self, volunteer_id,
+                           tuple((_key("answers", who, item), item.get_expiry() * 1000)
+                                 for item in items),
+                           tuple(item.amount for item in items))
+
+    def note_tallied(self, tally: AnswerTally, tallied: tuple[tuple[int, int], ...]
+                      ) -> Verdict | None:
+        """The verdict on an answer its submit counted (None if it was not:
+        Redis was away); a window now full refuses the volunteer's next answers
+        here until it ends."""
+        if not tallied:
+            return None
+        used, ttls = [u for u, _ in tallied], [t for _, t in tallied]
+        full = [(ttl, amount) for amount, count, ttl in zip(tally.amounts, used, ttls,
+                                                               strict=True) if count >= amount]
+        if full:
+            ttl, amount = max(full)
+            if len(self._full) > 100_000:
+                self._full.clear()
+            self._full[tally.volunteer_id] = (time.monotonic() + ttl / 1000,
+                                              Verdict(False, amount, 0, math.ceil(ttl / 1000)))
+        return _verdict(True, list(tally.amounts), used, ttls)
+
     def _hit(self):
         if self._script is None:
             client = self.connection()
             self._script, self._wire = client.register_script(_HIT), RedisWire(client)
         return self._script
+
+
+@dataclass
+class AnswerTally:
+    """One answer's count against its volunteer's answer limits.
+
+    The answer's own dispatch script counts it (Dispatcher.submit's tally),
+    after the answer is stored, so an answer costs no Redis call for its
+    limit. Refusing comes first, from what this process knows: once a reply
+    showed a window full, the volunteer's answers are refused here until it
+    ends (RateLimiter.answer_tally). Another web process learns the same
+    from its own next answer, so with P processes a volunteer may get up to
+    P - 1 answers past the limit in a window: a soft limit, which is what it
+    is for (a person's pace against a script's), at no cost per answer.
+    """
+
+    limiter: RateLimiter
+    volunteer_id: int
+    windows: Tally  # (counter key, window length in ms) each
+    amounts: tuple[int, ...]
+    verdict: Verdict | None = field(default=None)
+
+    def settle(self, tallied: tuple[tuple[int, int], ...]) -> Verdict | None:
+        """Read the submit's tally: the verdict whose headers the reply carries."""
+        self.verdict = self.limiter.note_tallied(self, tallied)
+        return self.verdict
+
+
+def _key(name: str, who: object, item: RateLimitItem) -> str:
+    return f"{KEY_PREFIX}:{name}:{who}:{item.amount}/{item.get_expiry()}"
 
 
 def _parse(text: str) -> list[RateLimitItem]:
@@ -186,10 +257,6 @@ def network_of(address: str) -> str:
 
 def sign_up_checks(address: str) -> tuple[tuple[str, str], ...]:
     return (("volunteers", address), ("volunteers_network", network_of(address)))
-
-
-def answer_checks(volunteer_id: int) -> tuple[tuple[str, str], ...]:
-    return (("answers", str(volunteer_id)),)
 
 
 def api_checks(user_id: int) -> tuple[tuple[str, str], ...]:

@@ -12,7 +12,7 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -72,6 +72,10 @@ class LeaseSkippedError(GoneError):
         super().__init__("this task was skipped", {"lease": "skipped"})
 
 
+# Rate-limit windows an answer is counted in by its own submit (web.rate_limits):
+# (counter key, window length in ms) each.
+Tally = Sequence[tuple[str, int]]
+
 # What an answer's own checkout came to (Dispatcher.submit_and_checkout): the
 # tasks handed out, or the refusal checkout would have raised.
 Handing = list["Checkout"] | ProjectClosedError | LeaseLimitError
@@ -91,6 +95,8 @@ class Submission:
     done: int
     need: int
     answered: int = 0  # the volunteer's answers in the project since the last rebuild
+    # with a tally: each rate-limit window's (used, ms left) after this answer
+    tallied: tuple[tuple[int, int], ...] = ()
 
     @property
     def counted(self) -> bool:
@@ -167,13 +173,20 @@ class Dispatcher:
         common = (LUA_DIR / "common.lua").read_text()
         bodies = {name: (LUA_DIR / f"{name}.lua").read_text()
                   for name in ("checkout", "submit", "release", "settle", "extend",
-                               "submit_checkout")}
-        self._scripts = {name: connection.register_script(common + bodies[name])
-                         for name in ("checkout", "submit", "release", "settle", "extend")}
+                               "submit_checkout", "tally", "tallied")}
+        texts = {name: common + bodies[name]
+                 for name in ("checkout", "submit", "release", "settle", "extend")}
+        parts = common + _as_function("submit", bodies["submit"]) + _as_function(
+            "checkout", bodies["checkout"])
+        texts["submit_checkout"] = parts + bodies["submit_checkout"]
+        # the same two, also counting the answer in its rate-limit windows
+        tally = _as_function("tally", bodies["tally"])
+        texts["tallied_submit"] = (common + tally + _as_function("call", bodies["submit"])
+                                   + bodies["tallied"])
+        texts["tallied_submit_checkout"] = (
+            parts + tally + _as_function("call", bodies["submit_checkout"]) + bodies["tallied"])
+        self._scripts = {name: connection.register_script(text) for name, text in texts.items()}
         self._scripts["mark"] = connection.register_script((LUA_DIR / "mark.lua").read_text())
-        self._scripts["submit_checkout"] = connection.register_script(
-            common + _as_function("submit", bodies["submit"])
-            + _as_function("checkout", bodies["checkout"]) + bodies["submit_checkout"])
         self._wire = RedisWire(connection)
         self._versions: dict[int, tuple[float, str]] = {}  # project -> (fresh until, version)
 
@@ -193,17 +206,20 @@ class Dispatcher:
              *(random.random() for _ in range(count))))
         return _checkouts(project_id, reply)
 
-    def submit(self, project_id: int, task_id: int, volunteer_id: int) -> Submission:
+    def submit(self, project_id: int, task_id: int, volunteer_id: int,
+               tally: Tally = ()) -> Submission:
         """Close the lease once (retries are idempotent) and count the answer if needed;
-        outcome 'skipped' when the volunteer gave the task back (nothing counted)."""
+        outcome 'skipped' when the volunteer gave the task back (nothing counted).
+        The answer is also counted in the `tally`'s rate-limit windows, if any
+        (Submission.tallied), in the same call."""
         (base, _, after), prefix, seen = _script_keys(project_id)
-        reply = self._wire.script(self._scripts["submit"],
-                                  (*base, f"{seen}{volunteer_id}", *after),
-                                  (prefix, task_id, volunteer_id, GRACE_MS))
-        return _submission(project_id, reply)
+        reply = self._tallied("submit", (*base, f"{seen}{volunteer_id}", *after),
+                              (prefix, task_id, volunteer_id, GRACE_MS), tally)
+        return _submission(project_id, reply[0], reply[1])
 
     def submit_and_checkout(self, project_id: int, task_id: int, volunteer_id: int,
-                            count: int, max_leases: int = 0) -> tuple[Submission, Handing]:
+                            count: int, max_leases: int = 0, tally: Tally = ()
+                            ) -> tuple[Submission, Handing]:
         """`submit`, then `checkout` of up to `count` tasks, in one atomic call: an
         answer that asks for the next task costs one round trip, not two.
 
@@ -213,15 +229,25 @@ class Dispatcher:
         lease was skipped (the caller refuses that answer): the list is empty.
         """
         (base, (payload, *_), after), prefix, seen = _script_keys(project_id)
-        reply = self._wire.script(
-            self._scripts["submit_checkout"], (*base, f"{seen}{volunteer_id}", *after, payload),
+        reply, tallied = self._tallied(
+            "submit_checkout", (*base, f"{seen}{volunteer_id}", *after, payload),
             (prefix, task_id, volunteer_id, GRACE_MS, SCAN_LIMIT, count, max_leases,
-             *(random.random() for _ in range(count))))
-        submission = _submission(project_id, reply[0])
+             *(random.random() for _ in range(count))), tally)
+        submission = _submission(project_id, reply[0], tallied)
         try:
             return submission, _checkouts(project_id, reply[1]) if len(reply) > 1 else []
         except (ProjectClosedError, LeaseLimitError) as refusal:
             return submission, refusal
+
+    def _tallied(self, name: str, keys: tuple, args: tuple, tally: Tally) -> tuple[list, list]:
+        """Run a submit script, through lua/tallied.lua when there is a tally:
+        (the script's reply, the tally's flat reply, empty without one)."""
+        if not tally:
+            return self._wire.script(self._scripts[name], keys, args), []
+        reply = self._wire.script(
+            self._scripts[f"tallied_{name}"], (*keys, *(key for key, _ in tally)),
+            (*args, *(ms for _, ms in tally), len(tally)))
+        return reply[0], reply[1] if len(reply) > 1 else []
 
     def extend(self, project_id: int, task_id: int, volunteer_id: int,
                max_extends: int = 2**31) -> int | None:
@@ -401,12 +427,13 @@ def _checkouts(project_id: int, reply: list) -> list[Checkout]:
             for i in range(1, len(reply), 3)]
 
 
-def _submission(project_id: int, reply: list) -> Submission:
-    """A submit script's reply, or StateMissingError."""
+def _submission(project_id: int, reply: list, tallied: list = ()) -> Submission:
+    """A submit script's reply (and its tally's), or StateMissingError."""
     if _text(reply[0]) == "missing":
         raise StateMissingError(f"no dispatch state for project {project_id}")
     return Submission(_text(reply[0]), int(reply[1]), int(reply[2]),
-                      int(reply[3]) if len(reply) > 3 else 0)
+                      int(reply[3]) if len(reply) > 3 else 0,
+                      tuple(zip(map(int, tallied[::2]), map(int, tallied[1::2]), strict=True)))
 
 
 def _as_function(name: str, body: str) -> str:

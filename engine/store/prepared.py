@@ -4,10 +4,11 @@ SQLAlchemy's Connection.execute costs several times what SQLite spends on a
 one-row insert or lookup: a Connection object, the begin event's BEGIN, the
 compiled cache, a Result. The volunteer's path runs a few such statements on
 every request, so it compiles each once per database and runs it on a DBAPI
-connection from SQLAlchemy's own pool (so the pool's connect-time PRAGMAs
-and its reset on return still apply). The SQL text, the parameter order and
-the conversion of every value (JSON, dates, booleans) stay SQLAlchemy's,
-taken from the compiled statement, so the rows written and read are the ones
+connection of the database's own (Database.bare: made by SQLAlchemy's
+engine, so its connect-time PRAGMAs apply, but reused without the pool's
+costs). The SQL text, the parameter order and the conversion of every value
+(JSON, dates, booleans) stay SQLAlchemy's, taken from the compiled
+statement, so the rows written and read are the ones
 Connection.execute would give.
 """
 from __future__ import annotations
@@ -71,7 +72,7 @@ class Prepared:
 @contextmanager
 def transaction(database: Database, atomic: bool = False) -> Iterator[Any]:
     """A DBAPI cursor whose statements are committed at the end, or rolled back
-    (by the pool, on the connection's return) if the block raises. A block may
+    (by Database.bare) if the block raises. A block may
     also give up without raising: `cursor.connection.rollback()`.
 
     engine.store.db runs SQLite connections in autocommit mode, so there each
@@ -81,23 +82,22 @@ def transaction(database: Database, atomic: bool = False) -> Iterator[Any]:
     INSERT is then one round trip instead of three (BEGIN, INSERT, COMMIT),
     and commits just as durably; the connection goes back to the pool in the
     driver's usual mode."""
-    connection = database.engine.raw_connection()
     autocommit = not atomic and not database.is_sqlite
-    try:
+    with database.bare() as connection:
         if autocommit:
-            connection.driver_connection.autocommit = True
-        cursor = connection.cursor()
+            connection.autocommit = True
         try:
-            if atomic and database.is_sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
-            yield cursor
+            cursor = connection.cursor()
+            try:
+                if atomic and database.is_sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+            finally:
+                cursor.close()  # SQLite finishes a RETURNING statement once it is reset
+            connection.commit()
         finally:
-            cursor.close()  # SQLite finishes a RETURNING statement once it is reset
-        connection.commit()
-    finally:
-        if autocommit:
-            connection.driver_connection.autocommit = False
-        connection.close()
+            if autocommit:
+                connection.autocommit = False
 
 
 def per_database(build: Callable[[Database], T]) -> Callable[[Database], T]:

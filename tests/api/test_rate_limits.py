@@ -192,6 +192,73 @@ def test_answers_served_by_flask_count_too(limited, api, charity):
     _assert_refused(_answer(client, volunteer, _lease(client, volunteer, project["id"])))
 
 
+def _script_calls(services) -> int:
+    stats = services.redis.info("commandstats")
+    return sum(stats.get(name, {}).get("calls", 0) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+@pytest.mark.parametrize("next_count", [0, 1])
+def test_an_answer_is_counted_by_its_own_submit(limited, api, charity, services, next_count):
+    """The answer limit costs no Redis call of its own: the submit script counts it."""
+    client = limited(limit_answers="5/hour;50/day")
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(3)])
+    volunteer = api.volunteer()
+
+    def answer(handout):
+        return client.post(f"/api/v1/tasks/{handout['task']['id']}/answers",
+                           headers=volunteer["headers"],
+                           json={"lease": handout["lease"]["token"], "answer": {"label": "seal"},
+                                 "next": next_count})
+
+    first = answer(_lease(client, volunteer, project["id"]))  # Redis learns the scripts
+    handout = first.json["next"] if next_count else _lease(client, volunteer, project["id"])
+    services.redis.config_resetstat()
+    r = answer(handout)
+    assert r.status_code == 201, r.get_data(True)
+    assert _script_calls(services) == 1  # first answer of two needed: no merge, no settle
+    # the tighter window is reported, and both windows counted both answers
+    assert [r.headers[h] for h in LIMIT_HEADERS[:2]] == ["5", "3"]
+    counters = {key.decode(): int(services.redis.get(key))
+                for key in services.redis.scan_iter(f"bs:rl:answers:{volunteer['id']}:*")}
+    assert sorted(counters.values()) == [2, 2]
+
+
+def test_a_full_window_refuses_before_anything_is_stored(limited, api, charity, services,
+                                                          count_answers):
+    client = limited(limit_answers="1/hour")
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(3)])
+    volunteer = api.volunteer()
+    assert _answer(client, volunteer, _lease(client, volunteer, project["id"])).status_code == 201
+    handout = _lease(client, volunteer, project["id"])
+    services.redis.config_resetstat()
+    _assert_refused(_answer(client, volunteer, handout))
+    assert count_answers(services) == 1
+    assert _script_calls(services) == 0  # refused from what the process knows
+    # the lease is untouched: the answer can be sent once the window ends
+    assert services.redis.zscore(f"bs:{{p:{project['id']}}}:leases",
+                                 f"{handout['task']['id']}:{volunteer['id']}") is not None
+
+
+def test_another_process_learns_of_a_full_window_from_its_next_answer(
+        limited, api, charity, services, count_answers):
+    """The answer limit is soft across processes: each one refuses once it has seen the
+    window full, so P processes let at most P - 1 answers past it (documented)."""
+    first, second = limited(limit_answers="2/hour"), limited(limit_answers="2/hour")
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(6)])
+    volunteer = api.volunteer()
+    for client in (first, first):
+        assert _answer(client, volunteer, _lease(client, volunteer, project["id"])
+                       ).status_code == 201
+    _assert_refused(_answer(first, volunteer, _lease(first, volunteer, project["id"])))
+    late = _answer(second, volunteer, _lease(second, volunteer, project["id"]))
+    assert late.status_code == 201 and late.headers["RateLimit-Remaining"] == "0"
+    _assert_refused(_answer(second, volunteer, _lease(second, volunteer, project["id"])))
+    assert count_answers(services) == 3
+
+
 # --- tokens: calls per user, bad tokens per address ----------------------------------
 
 def test_api_calls_per_user(limited, auth):

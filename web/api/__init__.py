@@ -1,7 +1,7 @@
 """The JSON API, v1: the contract of DESIGN.md's API table."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, current_app, g, request
 
 from web import rate_limits
 from web.auth import identity
@@ -9,7 +9,9 @@ from web.auth import identity
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # The answer call that web.hot_path did not take (a query string, another body
-# type) still counts against the volunteer's answer limit, as it does there.
+# type) counts against the volunteer's answer limit as it does there: refused
+# here while this process knows the window is full, else counted by the
+# answer's own submit (the view hands the tally to answer_reply).
 ANSWER_ENDPOINT = "api.submit_answer_"
 
 
@@ -18,8 +20,13 @@ def _answer_limit() -> None:
     if request.endpoint != ANSWER_ENDPOINT:
         return
     caller = identity()  # a 401 here is the one the view would give
-    if caller.is_volunteer:
-        rate_limits.enforce(*rate_limits.answer_checks(caller.id))
+    limiter = rate_limits.limiter_of(current_app)
+    if caller.is_volunteer and limiter is not None:
+        try:
+            g.answer_tally = limiter.answer_tally(caller.id)
+        except rate_limits.RateLimitedError as exc:
+            g.rate_limit = exc.verdict
+            raise
 
 
 def init_app(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """The volunteer's calls: next task, answer, skip."""
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 
 from engine.identity import Identity
 from engine.services import Services
@@ -16,6 +16,7 @@ from web.api import bp, serialize
 from web.api.schemas import AnswerCreate, NextQuery, ReportCreate, load_body, load_query
 from web.auth import identity
 from web.errors import describe
+from web.rate_limits import AnswerTally
 from web.services import services
 
 # Built once: a marshmallow schema holds no per-load state, and building one per
@@ -65,10 +66,15 @@ def _handout(handout) -> dict:
 def submit_answer_(task_id: int):
     """An answer; web.hot_path serves this call too, through answer_reply."""
     caller = identity().require_volunteer()  # 401/403 before the body is judged
-    return answer_reply(services(), caller, task_id, load_body(ANSWER_CREATE)), 201
+    tally = g.get("answer_tally")  # web.api's before_request: the answer limits
+    reply = answer_reply(services(), caller, task_id, load_body(ANSWER_CREATE), tally)
+    if tally is not None and tally.verdict is not None:
+        g.rate_limit = tally.verdict.tighter(g.get("rate_limit"))
+    return reply, 201
 
 
-def answer_reply(svc: Services, caller: Identity, task_id: int, data: dict) -> dict:
+def answer_reply(svc: Services, caller: Identity, task_id: int, data: dict,
+                 tally: AnswerTally | None = None) -> dict:
     """The body of the 201 to POST .../answers, for a body checked by ANSWER_CREATE.
 
     With `next` > 0 it also holds `next`: what GET .../tasks/next?count=N would
@@ -76,9 +82,14 @@ def answer_reply(svc: Services, caller: Identity, task_id: int, data: dict) -> d
     answer is stored, so the answer's lease no longer counts against the cap.
     The answer is stored whatever happens to the hand-out: if that fails (the
     project was paused, the volunteer holds too many leases), the reply is
-    still the answer's 201, with `next` null and `next_error` saying why."""
+    still the answer's 201, with `next` null and `next_error` saying why.
+    With a tally, the answer's submit counts it against the volunteer's answer
+    limits, and the tally holds the verdict for the reply's headers."""
     count = data.get("next") or 0
-    receipt = submit_answer(svc, caller, task_id, data["lease"], data["answer"], count)
+    receipt = submit_answer(svc, caller, task_id, data["lease"], data["answer"], count,
+                            tally.windows if tally else ())
+    if tally is not None:
+        tally.settle(receipt.tallied)
     reply = {"id": receipt.answer_id, "task": receipt.task_id, "counted": receipt.counted,
              "created_at": serialize.iso(receipt.created_at)}
     if receipt.feedback is not None:  # a practice task: the charity's answer

@@ -1,0 +1,22 @@
+-- tallied: a submit (submit.lua or submit_checkout.lua, prepended as the local
+-- function `call`) and the answer's count in its volunteer's rate-limit windows
+-- (tally.lua, prepended as `tally`), in one round trip. Nothing is counted
+-- when the project has no state (the caller rebuilds it and calls again).
+-- KEYS: the call's keys, then the windows' counters
+-- ARGV: the call's arguments, then each window's length (ms), then how many
+--       windows there are
+-- -> {call's reply} without state, else {call's reply, tally's reply}
+local windows = tonumber(ARGV[#ARGV])
+local call_keys, call_args, window_keys, window_args = {}, {}, {}, {}
+for i = 1, #KEYS do
+  local into = i <= #KEYS - windows and call_keys or window_keys
+  into[#into + 1] = KEYS[i]
+end
+for i = 1, #ARGV - 1 do
+  local into = i <= #ARGV - 1 - windows and call_args or window_args
+  into[#into + 1] = ARGV[i]
+end
+local stateful = redis.call('EXISTS', META) == 1
+local reply = call(call_keys, call_args)
+if not stateful then return {reply} end
+return {reply, tally(window_keys, window_args)}

@@ -58,6 +58,9 @@ class Settings:
     limit_api: str = "600/minute"  # calls per user token
     limit_auth_failures: str = "20/minute"  # failed token checks per client address
     limit_uploads: str = "60/hour"  # job uploads per organisation
+    # Proof of work for anonymous sign-up (engine.accounts.challenge): the leading
+    # zero bits of SHA-256 asked for; 0, off.
+    signup_work: int = 0
     # Fair hand-out: live leases a volunteer may hold at once in a project, and
     # how many times one lease may be extended.
     max_leases: int = 5

@@ -19,6 +19,7 @@ JS_MESSAGES = (
     N_('Preview: this answer is not sent'),
     N_('Loading the picture…'),
     N_('Many people are starting at once: trying again in {seconds} s'),
+    N_('Getting ready…'),
     N_('could not start a session ({status})'),
     N_('{n} answer waiting to send'),
     N_('{n} answers waiting to send'),

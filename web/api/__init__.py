@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, g, request
 
+from engine.accounts import challenge
 from web import rate_limits
 from web.auth import identity
 
@@ -30,6 +31,8 @@ def _answer_limit() -> None:
 
 
 def init_app(app: Flask) -> None:
+    # a sign-up difficulty nobody could meet stops the start, as a bad limit does
+    challenge.check_setting(app.extensions["bitesize"].settings.signup_work)
     from web.api import (  # noqa: F401
         jobs,
         news,

@@ -65,7 +65,13 @@ ROLES_OF = {ANYONE: ["anyone"], VOLUNTEER: ["volunteer"], AUDITOR: ["admin", "pl
 # (method, path, summary, who, request schema, responses)
 OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]] = [
     ("post", "/volunteers", "Create an anonymous volunteer", ANYONE, VolunteerCreate,
-     {"201": "the volunteer's id and token"}),
+     {"201": "the volunteer's id and token", "409": "the challenge was used already",
+      "422": "invalid body; where the site asks for proof of work, code challenge_required "
+             "(no challenge sent) or a challenge or nonce that is wrong or expired"}),
+    ("get", "/volunteers/challenge",
+     "The proof of work a sign-up needs here: a challenge and the leading zero bits of "
+     "SHA-256(challenge:nonce) asked for (bits 0 and no challenge: none needed)",
+     ANYONE, None, {"200": "the challenge"}),
     ("post", "/projects", "Create a project", STAFF, ProjectCreate,
      {"201": "the project", "422": "invalid body or config"}),
     ("get", "/projects", "List projects with progress", PUBLIC_OR_OWNER,

@@ -47,6 +47,8 @@ ACCOUNT = _object(email={"type": "string", "nullable": True}, recovery_code=_BOO
 # (method, path) -> (status, JSON schema of the reply's body)
 REPLIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("post", "/volunteers"): ("201", _object(id=_INT, token=_TEXT)),
+    ("get", "/volunteers/challenge"): ("200", _object(
+        challenge={"type": "string", "nullable": True}, bits=_INT, expires_at=_TIME)),
     ("get", "/volunteers/me"): ("200", _object(
         id=_INT, account={**ACCOUNT, "nullable": True}, mail=_BOOL, answers=_INT,
         seconds=_INT, first_at=_TIME, last_at=_TIME,

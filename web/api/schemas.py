@@ -18,6 +18,11 @@ from web.i18n import LANGUAGES
 
 class VolunteerCreate(Schema):
     name = fields.String(validate=validate.Length(max=200), allow_none=True, load_default=None)
+    # where the site asks for proof of work (engine.accounts.challenge): a solved challenge
+    challenge = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,200}$"),
+                              allow_none=True, load_default=None)
+    nonce = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9]{1,64}$"),
+                          allow_none=True, load_default=None)
 
 
 class VolunteerClaim(Schema):

@@ -5,15 +5,18 @@ and password or a recovery code, sign in on another device, download it all,
 delete the account.
 
 Sign-ups are rate-limited per client address and per network (web.rate_limits),
-with defaults that let a school class start together behind one address.
+with defaults that let a school class start together behind one address; a
+site may also ask each anonymous sign-up for proof of work
+(engine.accounts.challenge, BITESIZE_SIGNUP_WORK; off by default).
 """
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from flask import Response, request
 
-from engine.accounts import news
+from engine.accounts import challenge, news
 from engine.accounts import volunteers as accounts
 from engine.accounts.mail import mail_configured
 from engine.delivery.contributions import volunteer_record
@@ -29,10 +32,31 @@ from web.services import services
 
 @bp.post("/volunteers")
 def create_volunteer_():
-    data = load_body(VolunteerCreate()) if _has_body() else {"name": None}
+    data = (load_body(VolunteerCreate()) if _has_body()
+            else {"name": None, "challenge": None, "nonce": None})
+    svc = services()
+    bits = svc.settings.signup_work
+    # proof of work, where the site asks for it: checked before the limits count
+    # the sign-up, used up after they let it through
+    solved = (challenge.verify(svc.settings.secret_key, bits, data["challenge"], data["nonce"])
+              if bits else None)
     rate_limits.enforce(*rate_limits.sign_up_checks(rate_limits.client_address()))
-    volunteer_id, token = create_volunteer(services(), data["name"])
+    if solved is not None:
+        challenge.spend(svc.redis, solved)
+    volunteer_id, token = create_volunteer(svc, data["name"])
     return {"id": volunteer_id, "token": token}, 201
+
+
+@bp.get("/volunteers/challenge")
+def sign_up_challenge():
+    """What POST /volunteers asks of an anonymous sign-up here: a challenge and
+    the zero bits its solution needs, or bits 0 and no challenge (the default)."""
+    settings = services().settings
+    if not settings.signup_work:
+        return {"challenge": None, "bits": 0, "expires_at": None}
+    issued = challenge.issue(settings.secret_key, settings.signup_work)
+    return {"challenge": issued.text, "bits": issued.bits,
+            "expires_at": serialize.iso(datetime.fromtimestamp(issued.expires_at, UTC))}
 
 
 def _has_body() -> bool:

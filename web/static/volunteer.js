@@ -86,19 +86,35 @@
   };
   let starting = null;  // one sign-in at a time, however many calls wait for it
 
+  // One sign-up. Where the site asks new volunteers for proof of work (a 422
+  // coded challenge_required), the page asks for a challenge, solves it
+  // (static/signup_work.js) and signs up with it.
+  async function signUp() {
+    const r = await fetch(api + "/volunteers", {method: "POST"});
+    if (r.status !== 422) return r;
+    const refused = await r.clone().json().catch(function () { return {}; });
+    if (!refused.error || refused.error.code !== "challenge_required") return r;
+    say(t("Getting ready…"));
+    const asked = await (await fetch(api + "/volunteers/challenge")).json();
+    const nonce = await window.bitesizeSignUpWork.solve(asked.challenge, asked.bits);
+    return fetch(api + "/volunteers", {method: "POST",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({challenge: asked.challenge, nonce: nonce})});
+  }
+
   async function token() {
     const kept = store.get();
     if (kept) return kept;
     if (!starting) {
       starting = (async function () {
-        let r = await fetch(api + "/volunteers", {method: "POST"});
+        let r = await signUp();
         // Many people starting at once behind one address (a school class) may
         // meet the sign-up limit: wait as the server says, then try again.
         for (let tries = 0; r.status === 429 && tries < 3; tries += 1) {
           const wait = Math.min(Number(r.headers.get("Retry-After")) || 5, 60);
           say(t("Many people are starting at once: trying again in {seconds} s", {seconds: wait}));
           await new Promise(function (done) { setTimeout(done, wait * 1000); });
-          r = await fetch(api + "/volunteers", {method: "POST"});
+          r = await signUp();
         }
         say("");
         if (!r.ok) throw new Error(t("could not start a session ({status})", {status: r.status}));

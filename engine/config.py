@@ -23,6 +23,9 @@ class Settings:
 
     instance_path: Path = Path("instance")
     database_url: str = ""
+    # A read replica of the PostgreSQL database, for exports and dashboards only
+    # (Services.reader); empty: they read the primary like everything else.
+    database_replica_url: str = ""
     redis_url: str = ""
     # Redis with failover: the Sentinels (host:port,host:port) and the name of the
     # master they watch; redis_url then gives only the password and db, if any.

@@ -31,6 +31,19 @@ class Services:
         self.redis_reconnected = False
 
     @cached_property
+    def reader(self) -> Database:
+        """Where exports and dashboards read: the read replica when one is set
+        (BITESIZE_DATABASE_REPLICA_URL), else the primary.
+
+        Only for what a person reads and a little lag cannot harm. Counts,
+        merges, hand-outs and anything that decides what to write read the
+        primary (self.db), always: a replica lags, and a count read from one
+        hands out or merges on answers that are not there yet (a PyBossa fork
+        served more answers than asked that way)."""
+        url = self.settings.database_replica_url
+        return Database(url, self.settings.sqlite_synchronous) if url else self.db
+
+    @cached_property
     def redis(self) -> redis.Redis:
         # Connected on first use: a web process that only serves pages never
         # starts the embedded Redis.
@@ -63,6 +76,8 @@ class Services:
         return [self.queue(name) for name in QUEUE_NAMES]
 
     def close(self) -> None:
+        if "reader" in self.__dict__ and self.reader is not self.db:
+            self.reader.dispose()
         self.db.dispose()
         if "queue_redis" in self.__dict__ and self.queue_redis is not self.__dict__.get("redis"):
             self.queue_redis.close()

@@ -47,7 +47,7 @@ def result_rows(services: Services, project_id: int, chunk: int = 1000) -> Itera
              .join(Item, Item.id == Task.item_id)
              .outerjoin(Result, Result.task_id == Task.id)
              .where(Task.project_id == project_id).order_by(Task.id))
-    with services.db.session() as session:
+    with services.reader.session() as session:
         result = session.execute(query.execution_options(yield_per=chunk))
         try:
             for row in result:
@@ -78,7 +78,7 @@ def item_groups(services: Services, project_id: int, chunk: int = 1000
              .join(Item, Item.id == Task.item_id)
              .outerjoin(Result, Result.task_id == Task.id)
              .where(Task.project_id == project_id).order_by(Task.item_id, Task.id))
-    with services.db.session() as session:
+    with services.reader.session() as session:
         result = session.execute(query.execution_options(yield_per=chunk))
         try:
             current, parts = None, []
@@ -95,7 +95,7 @@ def item_groups(services: Services, project_id: int, chunk: int = 1000
 
 
 def project_type(services: Services, project_id: int) -> TaskType:
-    with services.db.session() as session:
+    with services.reader.session() as session:
         return services.registry.get(session.get(Project, project_id).task_type)
 
 
@@ -136,7 +136,7 @@ def answer_rows(services: Services, project_id: int, as_text: bool = False,
                     Task.is_gold, Task.item_id, Item.ref, Answer.created_at)
              .join(Task, Task.id == Answer.task_id).join(Item, Item.id == Task.item_id)
              .where(Answer.project_id == project_id).order_by(Answer.id))
-    with services.db.session() as session:
+    with services.reader.session() as session:
         project = session.get(Project, project_id)
         task_type = services.registry.get(project.task_type)
         result = session.execute(query.execution_options(yield_per=chunk))

@@ -140,7 +140,7 @@ def activities(services: Services, project_ids: list[int], now: datetime) -> dic
     if not project_ids:
         return {}
     since = now - RATE_WINDOW
-    with services.db.session() as session:
+    with services.reader.session() as session:
         # Counted answers of each open task, then need minus them, summed per project.
         counted = (select(Answer.task_id, func.count().label("n"))
                    .join(Task, Task.id == Answer.task_id)
@@ -237,7 +237,7 @@ def item_progress(services: Services, project_id: int) -> dict[str, int]:
     per_item = (select(Task.item_id, unfinished.label("unfinished"))
                 .where(Task.project_id == project_id, Task.is_gold.is_(False))
                 .group_by(Task.item_id).subquery())
-    with services.db.session() as session:
+    with services.reader.session() as session:
         total, done = session.execute(select(
             func.count(), func.coalesce(func.sum(case((per_item.c.unfinished == 0, 1),
                                                       else_=0)), 0))).one()
@@ -251,7 +251,7 @@ def answers_per_hour(services: Services, project_id: int, days: int = HOURLY_DAY
     now = now or utcnow()
     first = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0) \
         + timedelta(hours=1)
-    with services.db.session() as session:
+    with services.reader.session() as session:
         key = _hour_of(session.get_bind().dialect.name, Answer.created_at)
         counts = dict(session.execute(
             select(key, func.count())
@@ -291,7 +291,7 @@ def confidence_histogram(services: Services, project_id: int,
     90-100%; a confidence of 1 is in the last)."""
     which = case(*[(Result.confidence >= literal_column(repr(n / bins)), literal_column(str(n)))
                    for n in range(bins - 1, 0, -1)], else_=literal_column("0"))
-    with services.db.session() as session:
+    with services.reader.session() as session:
         counts = dict(session.execute(
             select(which, func.count()).join(Task, Task.id == Result.task_id)
             .where(Result.project_id == project_id, Task.state.in_(FINISHED),
@@ -353,7 +353,7 @@ def result_page(services: Services, project: Project, state: str | None = None,
              .group_by(Task.item_id))
     chosen = items if state is None else items.having(rank == _RANK[state])
     page = max(page, 1)
-    with services.db.session() as session:
+    with services.reader.session() as session:
         listed = chosen.subquery()
         found = list(session.scalars(
             select(listed.c.item_id).order_by(listed.c.rank, listed.c.item_id)
@@ -373,7 +373,7 @@ def _combined(services: Services, project: Project, item_ids: list[int]
     if not item_ids:
         return {}
     task_type = services.registry.get(project.task_type)
-    with services.db.session() as session:
+    with services.reader.session() as session:
         items = {item.id: item for item in session.scalars(
             select(Item).where(Item.id.in_(item_ids)))}
         parts: dict[int, list[TaskResult]] = {item_id: [] for item_id in item_ids}
@@ -445,7 +445,7 @@ def item_detail(services: Services, project: Project, item_id: int) -> ItemDetai
     """One item of the project: its tasks, each with its answers and result, the
     combined result, and where that result lies on the item's picture."""
     task_type = services.registry.get(project.task_type)
-    with services.db.session() as session:
+    with services.reader.session() as session:
         item = session.get(Item, item_id)
         if item is None or item.project_id != project.id:
             raise NotFoundError(f"item {item_id} does not exist", {"item": "not found"})
@@ -493,6 +493,6 @@ def _picture(data: dict, parts: list[TaskResult]) -> Picture | None:
 
 def has_iiif_items(services: Services, project_id: int) -> bool:
     """Whether any item came from a IIIF manifest (annotations can point at it)."""
-    with services.db.session() as session:
+    with services.reader.session() as session:
         return bool(session.scalar(select(exists().where(
             Item.project_id == project_id, Item.job_id == Job.id, Job.kind == "iiif"))))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from http import HTTPStatus
 from typing import Any
 
@@ -101,8 +102,9 @@ class HotPath:
         # a 429 here if this process saw the volunteer's answer window fill;
         # else the answer's submit counts it (no Redis call of its own)
         tally = self.limiter.answer_tally(caller.id) if self.limiter else None
-        data = load_object(ANSWER_CREATE, parse_json(_read_body(environ, length)))
-        reply = answer_reply(self.services, caller, task_id, data, tally)
+        with tally.counting_refusals() if tally else nullcontext():
+            data = load_object(ANSWER_CREATE, parse_json(_read_body(environ, length)))
+            reply = answer_reply(self.services, caller, task_id, data, tally)
         return 201, reply, tally.verdict.headers() if tally and tally.verdict else []
 
     def _volunteer(self, environ: dict):

@@ -31,7 +31,8 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import redis
@@ -40,7 +41,7 @@ from limits import RateLimitItem, parse_many
 
 from engine.config import Settings
 from engine.dispatch.dispatcher import Tally
-from engine.errors import TooManyRequestsError
+from engine.errors import BitesizeError, TooManyRequestsError
 from engine.identity import Identity
 from engine.services import Services
 from engine.store.redis_server import REDIS_DOWN
@@ -183,12 +184,22 @@ class RateLimiter:
         full = [(ttl, amount) for amount, count, ttl in zip(tally.amounts, used, ttls,
                                                                strict=True) if count >= amount]
         if full:
-            ttl, amount = max(full)
-            if len(self._full) > 100_000:
-                self._full.clear()
-            self._full[tally.volunteer_id] = (time.monotonic() + ttl / 1000,
-                                              Verdict(False, amount, 0, math.ceil(ttl / 1000)))
+            self._remember_full(tally.volunteer_id, *max(full))
         return _verdict(True, list(tally.amounts), used, ttls)
+
+    def count_refused_answer(self, volunteer_id: int) -> None:
+        """An answer refused before its submit, counted by a check of its own
+        (RateLimitedError once the window is full)."""
+        verdict = self.check(("answers", str(volunteer_id)))
+        if verdict is not None and verdict.remaining == 0:
+            self._remember_full(volunteer_id, verdict.reset * 1000, verdict.limit)
+
+    def _remember_full(self, volunteer_id: int, ttl_ms: int, amount: int) -> None:
+        """Refuse this volunteer's answers here until the window ends."""
+        if len(self._full) > 100_000:  # a bound; forgetting only loosens the limit
+            self._full.clear()
+        self._full[volunteer_id] = (time.monotonic() + ttl_ms / 1000,
+                                    Verdict(False, amount, 0, math.ceil(ttl_ms / 1000)))
 
     def _hit(self):
         if self._script is None:
@@ -206,9 +217,12 @@ class AnswerTally:
     limit. Refusing comes first, from what this process knows: once a reply
     showed a window full, the volunteer's answers are refused here until it
     ends (RateLimiter.answer_tally). Another web process learns the same
-    from its own next answer, so with P processes a volunteer may get up to
-    P - 1 answers past the limit in a window: a soft limit, which is what it
-    is for (a person's pace against a script's), at no cost per answer.
+    from its own next answer, and answers already in flight when the window
+    filled still pass, so a volunteer may get a few answers past the limit
+    (at most their requests in flight across processes and threads): a soft
+    limit, which is what it is for (a person's pace against a script's), at
+    no Redis call per answer. An answer refused before its submit is counted
+    by a check of its own (counting_refusals).
     """
 
     limiter: RateLimiter
@@ -221,6 +235,19 @@ class AnswerTally:
         """Read the submit's tally: the verdict whose headers the reply carries."""
         self.verdict = self.limiter.note_tallied(self, tallied)
         return self.verdict
+
+    @contextmanager
+    def counting_refusals(self) -> Iterator[None]:
+        """Around an answer's handling: an answer refused before its submit (a bad
+        body, a lease gone, already answered) is counted by a check of its own,
+        so failing answers are no free way round the limit; a 429 replaces the
+        refusal once the window is full."""
+        try:
+            yield
+        except BitesizeError as refused:
+            if self.verdict is None and not isinstance(refused, RateLimitedError):
+                self.limiter.count_refused_answer(self.volunteer_id)
+            raise
 
 
 def _key(name: str, who: object, item: RateLimitItem) -> str:

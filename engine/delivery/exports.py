@@ -95,7 +95,8 @@ def item_groups(services: Services, project_id: int, chunk: int = 1000
 
 
 def project_type(services: Services, project_id: int) -> TaskType:
-    with services.reader.session() as session:
+    # from the primary: a project newer than the replica's lag is not there yet
+    with services.db.session() as session:
         return services.registry.get(session.get(Project, project_id).task_type)
 
 
@@ -136,9 +137,8 @@ def answer_rows(services: Services, project_id: int, as_text: bool = False,
                     Task.is_gold, Task.item_id, Item.ref, Answer.created_at)
              .join(Task, Task.id == Answer.task_id).join(Item, Item.id == Task.item_id)
              .where(Answer.project_id == project_id).order_by(Answer.id))
+    task_type = project_type(services, project_id)
     with services.reader.session() as session:
-        project = session.get(Project, project_id)
-        task_type = services.registry.get(project.task_type)
         result = session.execute(query.execution_options(yield_per=chunk))
         try:
             for task, worker, value, counted, gold, item, ref, at in result:

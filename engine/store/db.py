@@ -97,7 +97,10 @@ class _BareConnections:
     no longer counts it. A connection is given back only after its block
     committed or rolled back; one that is broken is closed, and one
     idle longer than BARE_PING_AFTER seconds is pinged before use on
-    PostgreSQL. A forked child starts with none of its parent's.
+    PostgreSQL. One found broken means the server went away (a restart, a
+    failover), so every idle one is closed with it, as SQLAlchemy's pool
+    does. A forked child starts with none of its parent's, and never closes
+    them (they are still its parent's).
     """
 
     def __init__(self, engine: Engine, ping: bool) -> None:
@@ -105,11 +108,12 @@ class _BareConnections:
         self.pid = os.getpid()
         self.idle: list[tuple[Any, float]] = []  # (connection, when given back)
         self.open = True  # False once disposed: connections given back then are closed
+        self.orphans: list = []  # a forked child's copies of its parent's: never closed
 
     def take(self) -> Any:
         if self.pid != os.getpid():  # forked: the parent's connections are not ours
+            self.orphans.append(self.idle)  # closing them here would close the parent's
             self.pid, self.idle = os.getpid(), []
-        self.open = True
         while True:
             try:
                 connection, since = self.idle.pop()
@@ -119,7 +123,7 @@ class _BareConnections:
                 return fairy.dbapi_connection
             if not self.ping or time.monotonic() - since < BARE_PING_AFTER or _alive(connection):
                 return connection
-            _close(connection)
+            self._server_gone(connection)
 
     def give_back(self, connection: Any) -> None:
         if self.open and self.pid == os.getpid() and len(self.idle) < BARE_IDLE_MAX:
@@ -133,12 +137,20 @@ class _BareConnections:
         try:
             connection.rollback()
         except Exception:  # noqa: BLE001 - a broken connection: let it go
-            _close(connection)
+            self._server_gone(connection)
             return
         if getattr(connection, "broken", False):  # psycopg: the server is gone
-            _close(connection)
+            self._server_gone(connection)
         else:
             self.give_back(connection)
+
+    def _server_gone(self, connection: Any) -> None:
+        """A broken connection, and every idle one with it (made before the
+        same restart, they would each fail one request)."""
+        _close(connection)
+        idle, self.idle = self.idle, []
+        for other, _ in idle:
+            _close(other)
 
     def close_all(self) -> None:
         self.open = False  # one still in use is closed when its block ends
@@ -153,7 +165,7 @@ def _alive(connection: Any) -> bool:
         cursor = connection.cursor()
         cursor.execute("SELECT 1")
         cursor.close()
-        connection.rollback()
+        connection.commit()  # not rollback: psycopg's deallocates its prepared statements
     except Exception:  # noqa: BLE001 - any failure means: not this connection
         return False
     return True

@@ -13,6 +13,7 @@ Connection.execute would give.
 """
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -95,9 +96,13 @@ def transaction(database: Database, atomic: bool = False) -> Iterator[Any]:
             finally:
                 cursor.close()  # SQLite finishes a RETURNING statement once it is reset
             connection.commit()
-        finally:
-            if autocommit:
-                connection.autocommit = False
+        except BaseException:
+            if autocommit:  # on a connection the server dropped this fails too:
+                with contextlib.suppress(Exception):  # the first error is the one to tell
+                    connection.autocommit = False
+            raise
+        if autocommit:
+            connection.autocommit = False
 
 
 def per_database(build: Callable[[Database], T]) -> Callable[[Database], T]:

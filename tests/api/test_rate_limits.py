@@ -244,7 +244,7 @@ def test_a_full_window_refuses_before_anything_is_stored(limited, api, charity, 
 def test_another_process_learns_of_a_full_window_from_its_next_answer(
         limited, api, charity, services, count_answers):
     """The answer limit is soft across processes: each one refuses once it has seen the
-    window full, so P processes let at most P - 1 answers past it (documented)."""
+    window full, so another process lets one more answer past it (documented)."""
     first, second = limited(limit_answers="2/hour"), limited(limit_answers="2/hour")
     project = api.project(charity)
     api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(6)])
@@ -257,6 +257,24 @@ def test_another_process_learns_of_a_full_window_from_its_next_answer(
     assert late.status_code == 201 and late.headers["RateLimit-Remaining"] == "0"
     _assert_refused(_answer(second, volunteer, _lease(second, volunteer, project["id"])))
     assert count_answers(services) == 3
+
+
+@pytest.mark.parametrize("query", ["", "?from=flask"])
+def test_refused_answers_count_too(limited, api, charity, count_answers, services, query):
+    """An answer refused before its submit (here a bad label) is counted by a check of
+    its own: failing answers are no free way round the limit."""
+    client = limited(limit_answers="2/hour")
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(3)])
+    volunteer = api.volunteer()
+    handout = _lease(client, volunteer, project["id"])
+    for _ in range(2):
+        r = client.post(f"/api/v1/tasks/{handout['task']['id']}/answers{query}",
+                        headers=volunteer["headers"],
+                        json={"lease": handout["lease"]["token"], "answer": {"label": "walrus"}})
+        assert error_of(r, 422)["fields"]["answer"]
+    _assert_refused(_answer(client, volunteer, handout, query))
+    assert count_answers(services) == 0
 
 
 # --- tokens: calls per user, bad tokens per address ----------------------------------

@@ -43,19 +43,24 @@ def test_a_failed_block_is_rolled_back_and_its_connection_kept(services, make_pr
             Handout.volunteer_id == who.id)) == task_id
 
 
-def test_a_connection_that_died_while_idle_is_replaced(services, monkeypatch):
+def test_a_connection_that_died_while_idle_is_replaced_with_its_siblings(services,
+                                                                        monkeypatch):
     """PostgreSQL's connections are pinged after BARE_PING_AFTER idle seconds (the
-    server may have restarted); here the ping is forced on either database."""
+    server may have restarted); here the ping is forced on either database. One
+    found dead means the server went away: the other idle ones go with it."""
     bare = services.db._bare
-    dead = _connection_of(services.db)
-    dead.close()  # as a server restart leaves it
+    with transaction(services.db) as one, transaction(services.db) as two:
+        dead = [one.connection, two.connection]
+    for connection in dead:
+        connection.close()  # as a server restart leaves them
     monkeypatch.setattr(bare, "ping", True)
     monkeypatch.setattr(db_module, "BARE_PING_AFTER", 0.0)
-    fresh = _connection_of(services.db)
-    assert fresh is not dead
     with transaction(services.db) as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchall()[0][0] == 1
+        fresh = cursor.connection
+    assert all(fresh is not connection for connection in dead)
+    assert [connection for connection, _ in bare.idle] == [fresh]
 
 
 def test_a_forked_child_never_uses_its_parents_connections(services):
@@ -64,6 +69,9 @@ def test_a_forked_child_never_uses_its_parents_connections(services):
     try:
         assert _connection_of(services.db) is not parent
         assert services.db._bare.pid > 0
+        # kept, never closed: in a real child it is still the parent's connection
+        orphans = services.db._bare.orphans
+        assert [[connection for connection, _ in kept] for kept in orphans] == [[parent]]
     finally:
         parent.close()  # a real child leaves it open: its parent still uses it
 

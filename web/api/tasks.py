@@ -1,6 +1,8 @@
 """The volunteer's calls: next task, answer, skip."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from flask import g, request
 
 from engine.identity import Identity
@@ -16,7 +18,7 @@ from web.api import bp, serialize
 from web.api.schemas import AnswerCreate, NextQuery, ReportCreate, load_body, load_query
 from web.auth import identity
 from web.errors import describe
-from web.rate_limits import AnswerTally
+from web.rate_limits import AnswerTally, RateLimitedError
 from web.services import services
 
 # Built once: a marshmallow schema holds no per-load state, and building one per
@@ -67,7 +69,12 @@ def submit_answer_(task_id: int):
     """An answer; web.hot_path serves this call too, through answer_reply."""
     caller = identity().require_volunteer()  # 401/403 before the body is judged
     tally = g.get("answer_tally")  # web.api's before_request: the answer limits
-    reply = answer_reply(services(), caller, task_id, load_body(ANSWER_CREATE), tally)
+    try:
+        with tally.counting_refusals() if tally else nullcontext():
+            reply = answer_reply(services(), caller, task_id, load_body(ANSWER_CREATE), tally)
+    except RateLimitedError as exc:  # refusals filled the window: say which limit
+        g.rate_limit = exc.verdict
+        raise
     if tally is not None and tally.verdict is not None:
         g.rate_limit = tally.verdict.tighter(g.get("rate_limit"))
     return reply, 201

@@ -89,17 +89,26 @@
   // One sign-up. Where the site asks new volunteers for proof of work (a 422
   // coded challenge_required), the page asks for a challenge, solves it
   // (static/signup_work.js) and signs up with it.
+  let solved = null;  // a solved challenge not used yet: kept across a 429's wait
   async function signUp() {
-    const r = await fetch(api + "/volunteers", {method: "POST"});
-    if (r.status !== 422) return r;
-    const refused = await r.clone().json().catch(function () { return {}; });
-    if (!refused.error || refused.error.code !== "challenge_required") return r;
-    say(t("Getting ready…"));
-    const asked = await (await fetch(api + "/volunteers/challenge")).json();
-    const nonce = await window.bitesizeSignUpWork.solve(asked.challenge, asked.bits);
-    return fetch(api + "/volunteers", {method: "POST",
-      headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({challenge: asked.challenge, nonce: nonce})});
+    for (let tries = 0; ; tries += 1) {
+      const r = await fetch(api + "/volunteers", solved ? {method: "POST",
+        headers: {"Content-Type": "application/json"}, body: JSON.stringify(solved)}
+        : {method: "POST"});
+      if (r.status !== 422 || tries > 1) {
+        if (r.status !== 429) solved = null;
+        return r;
+      }
+      // no challenge sent, or ours expired meanwhile: solve a new one
+      const refused = await r.clone().json().catch(function () { return {}; });
+      const fields = (refused.error && refused.error.fields) || {};
+      if (!(refused.error && refused.error.code === "challenge_required")
+          && fields.challenge !== "expired") return r;
+      say(t("Getting ready…"));
+      const asked = await (await fetch(api + "/volunteers/challenge")).json();
+      const nonce = await window.bitesizeSignUpWork.solve(asked.challenge, asked.bits);
+      solved = {challenge: asked.challenge, nonce: nonce};
+    }
   }
 
   async function token() {

@@ -259,6 +259,36 @@ def test_another_process_learns_of_a_full_window_from_its_next_answer(
     assert count_answers(services) == 3
 
 
+def test_a_retried_answer_counts_once(limited, api, charity, services):
+    """A retry of a stored answer (its reply was lost) is the same answer: its repeat
+    submit is not counted again, whoever runs it again (the client, or redis-py
+    after a lost reply)."""
+    client = limited(limit_answers="5/hour")
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(2)])
+    volunteer = api.volunteer()
+    handout = _lease(client, volunteer, project["id"])
+    first, again = _answer(client, volunteer, handout), _answer(client, volunteer, handout)
+    assert first.status_code == again.status_code == 201
+    assert first.json["id"] == again.json["id"]
+    assert [int(services.redis.get(key)) for key in
+            services.redis.scan_iter(f"bs:rl:answers:{volunteer['id']}:*")] == [1]
+
+
+def test_an_answer_to_a_skipped_lease_counts_once(limited, api, charity, services):
+    client = limited(limit_answers="5/hour")
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": f"photo {n}"} for n in range(2)])
+    volunteer = api.volunteer()
+    handout = _lease(client, volunteer, project["id"])
+    skipped = client.delete(f"/api/v1/leases/{handout['lease']['token']}",
+                            headers=volunteer["headers"])
+    assert skipped.status_code == 200
+    assert error_of(_answer(client, volunteer, handout), 410)["code"] == "lease_skipped"
+    assert [int(services.redis.get(key)) for key in
+            services.redis.scan_iter(f"bs:rl:answers:{volunteer['id']}:*")] == [1]
+
+
 @pytest.mark.parametrize("query", ["", "?from=flask"])
 def test_refused_answers_count_too(limited, api, charity, count_answers, services, query):
     """An answer refused before its submit (here a bad label) is counted by a check of

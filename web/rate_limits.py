@@ -9,8 +9,9 @@ scripts' lean path (engine.store.redis_wire): it reads every window
 of every limit asked about and counts the request in all of them only when all
 have room, so a refused request uses up nothing (a refused sign-up does not eat
 the network's allowance). Fixed windows, each started by its first hit and
-ended by Redis's expiry. The volunteer's hot path (web.hot_path) makes the same
-call without Flask; the Flask views reach it through `enforce`.
+ended by Redis's expiry. The Flask views reach it through `enforce`. Answers
+are the exception: the answer's own submit script counts them (AnswerTally),
+so the volunteer's hot path (web.hot_path) makes no call for its limit.
 
 Which limit keys on what:
   volunteers, volunteers_network  sign-ups per client address and per /24 or /56

@@ -247,3 +247,28 @@ def test_a_rebuild_in_progress_cannot_erase_a_new_mute(services, monkeypatch, ac
     receipt = volunteering.submit_answer(services, script, handout.task_id, handout.lease,
                                          {"label": "a"})
     assert receipt.counted is False
+
+
+@pytest.mark.parametrize("action", ["block", "quarantine"])
+def test_a_moderated_volunteers_answer_to_gold_does_not_count(services, make_project,
+                                                              volunteer, admin, action):
+    """Issue 13's check over HTTP, about one run in eight: a script held a lease on
+    a gold task while the admin blocked it. The block ends the quarantine, so the
+    rebuild left the script out of the muted set (it is in the blocked one), and
+    the gold answer came back counted, and stayed so, scoring its reliability."""
+    items = [{"text": "t0"}] + [{"text": f"g{n}", "gold": "a"} for n in range(3)]
+    project = make_project(items=items, min_answers=1, max_answers=1, gold_start=1.0,
+                           gold_floor=1.0, quality={"quarantine": True})
+    script = volunteer()
+    handout = next_task(services, script, project.id)
+    with services.db.session() as session:
+        assert session.get(Task, handout.task_id).is_gold
+    moderation.quarantine(services, project.id, script.id, ["too_fast"])
+    if action == "block":
+        moderation.block(services, admin, project.id, script.id, "project", "a script")
+    receipt = submit_answer(services, script, handout.task_id, handout.lease, {"label": "a"})
+    assert receipt.counted is False
+    assert counted(services, script.id) == [False]
+    with services.db.session() as session:
+        stat_row = session.get(VolunteerStat, (project.id, script.id))
+        assert (stat_row.gold_answers, stat_row.blocked) == (0, action == "block")

@@ -29,7 +29,10 @@ else
   redis.call('SADD', SEEN, task)
 end
 local answered = redis.call('HINCRBY', ANSWERED, vol, 1)
+-- a blocked volunteer is muted too: their lease may have outlived the block (a
+-- block ends a quarantine, so they are not in MUTED), gold included
 local muted = redis.call('SISMEMBER', MUTED, vol) == 1
+  or redis.call('SISMEMBER', BLOCKED, vol) == 1
 local need, done, live, prio = get_state(task)
 local cover = need and done + live
 if was_live and need then live = math.max(live - 1, 0) end
@@ -38,7 +41,7 @@ if not need and not muted and redis.call('ZSCORE', GOLD, task) then
   redis.call('SET', key, 'gold', 'PX', grace_ms)
   return {'gold', 0, 0, answered}
 end
-if not need or done >= need or muted or redis.call('SISMEMBER', BLOCKED, vol) == 1 then
+if not need or done >= need or muted then
   -- retired, or filled while this lease had expired: kept in SQL, not counted
   if need then put_state(task, need, done, live, prio) end
   redis.call('SET', key, 'surplus', 'PX', grace_ms)

@@ -13,6 +13,10 @@ confidences are scored on the tasks that have a truth:
   ``engine.quality.consensus.merge`` computes it (``truth.posterior_from``),
   when the stored estimates are fresh.
 
+and each again with GOLD_SHARE of the tasks that have a truth given as gold
+(``auto_gold``, ``live_gold``: a charity that mixed some gold in, which
+``truth_choice.gold_temperature`` may temper by), scored on the other tasks.
+
 The winning label's confidence goes into BINS equal-width bins; the expected
 calibration error (ECE) is the tasks-weighted mean of |mean confidence -
 accuracy| over the bins. Beside it, the signed gap (above 0: overconfident),
@@ -39,7 +43,8 @@ from engine.quality import truth
 BINS = 10
 MIN_BIN = 10  # tasks a bin needs for its gap to count as the max-bin gap
 TARGET = 0.05
-CONFIDENCES = ("auto", "live")
+CONFIDENCES = ("auto", "live", "auto_gold", "live_gold")
+GOLD_SHARE = 0.1  # of the tasks with a truth, given as gold to the *_gold confidences
 FULL = {"seeds": (0, 1, 2), "cut_seeds": (0, 1), "scale": 1.0, "sets": None}
 QUICK = {"seeds": (0,), "cut_seeds": (0,), "scale": 0.25, "sets": ("temporal", "word_sense")}
 
@@ -81,22 +86,40 @@ def live_posterior(answers: truth.Answers, model: truth.Inference) -> np.ndarray
     return posterior / posterior.sum(axis=1, keepdims=True)
 
 
-def posteriors(answers: truth.Answers) -> tuple[dict[str, np.ndarray], str]:
-    """Each confidence's posteriors (tasks x labels), no gold given, and the
-    model auto chose."""
-    fitted = truth.infer(answers, "auto")
-    live = live_posterior(answers, truth.live_model(answers))
+def posteriors(answers: truth.Answers, gold: np.ndarray | None = None
+               ) -> tuple[dict[str, np.ndarray], str]:
+    """auto's and live's posteriors (tasks x labels) given this gold (None: no
+    gold), and the model auto chose."""
+    fitted = truth.infer(answers, "auto", gold)
+    live = live_posterior(answers, truth.live_model(answers, gold))
     return {"auto": fitted.posterior, "live": live}, fitted.choice.chosen
+
+
+def gold_of(truth_codes: np.ndarray, keep: np.ndarray, seed: int = 0) -> np.ndarray:
+    """GOLD_SHARE of the kept tasks' truths as gold codes (-1 elsewhere), drawn
+    with a fixed seed."""
+    tasks = np.flatnonzero(keep)
+    picked = np.random.default_rng(seed).choice(tasks, int(GOLD_SHARE * len(tasks)),
+                                                replace=False)
+    gold = np.full(len(truth_codes), -1, dtype=np.int64)
+    gold[picked] = truth_codes[picked]
+    return gold
 
 
 def scored(crowd: Crowd) -> dict:
     """One crowd's winning-label confidences and hits per confidence, on the
-    tasks that have a truth and an answer; and auto's choice."""
+    tasks that have a truth and an answer (and, for the *_gold confidences,
+    are not gold); and auto's choice without gold."""
     a = crowd.answers
     keep = (crowd.truth >= 0) & (np.bincount(a.task, minlength=a.shape[0]) > 0)
-    found, chosen = posteriors(a)
+    gold = gold_of(crowd.truth, keep)
+    plain, chosen = posteriors(a)
+    given, _ = posteriors(a, gold)
+    rest = keep & (gold < 0)
     out = {name: (p.max(axis=1)[keep], p.argmax(axis=1)[keep] == crowd.truth[keep])
-           for name, p in found.items()}
+           for name, p in plain.items()}
+    out.update({f"{name}_gold": (p.max(axis=1)[rest], p.argmax(axis=1)[rest] == crowd.truth[rest])
+                for name, p in given.items()})
     return {"pairs": out, "chosen": chosen}
 
 

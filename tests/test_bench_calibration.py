@@ -77,10 +77,12 @@ def test_the_part_runs_on_synthetic_crowds_alone_and_writes_its_keys(bench, tmp_
     for row in part["sets"].values():
         assert row["source"] == "synthetic"
         assert sum(row["chosen"].values()) == row["seeds"]
-        for name in ("auto", "live"):
+        for name in ("auto", "live", "auto_gold", "live_gold"):
             assert sum(b["tasks"] for b in row[name]["diagram"]) == row[name]["tasks"] > 0
             assert 0.0 <= row[name]["ece"] <= 1.0
-    for name in ("auto", "live"):
+        # the *_gold confidences are scored on the tasks not given as gold
+        assert row["auto_gold"]["tasks"] == row["live_gold"]["tasks"] < row["auto"]["tasks"]
+    for name in ("auto", "live", "auto_gold", "live_gold"):
         target = report["targets"][f"calibration_{name}_ece_under_0.05"]
         assert target["sets"] == len(bench["crowds"].SCENARIOS)
         assert target["met"] == (not target["missed"])

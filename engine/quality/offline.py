@@ -102,8 +102,10 @@ def _model_of(choice) -> str | None:
     """auto's choice as the summary line names it: the model, and its τ when tempered."""
     if choice is None:
         return None
-    return choice.chosen if choice.temperature == 1.0 else \
-        f"{choice.chosen}, confidence tempered by {choice.temperature:g}"
+    if choice.temperature == 1.0:
+        return choice.chosen
+    by = " (by gold)" if choice.tempered_by == "gold" else ""
+    return f"{choice.chosen}, confidence tempered by {choice.temperature:g}{by}"
 
 
 def merge(rows: list[tuple[str, str, str]], gold: dict[str, str] | None = None,

@@ -123,6 +123,7 @@ class Inference:
     iterations: int = 0
     choice: truth_choice.Choice | None = None  # auto's: which model, and why
     temperature: float = 1.0  # τ the posteriors are tempered by (truth_choice.temper)
+    tempered_by: str = "held-out answers"  # or "gold" (truth_choice.gold_temperature)
 
     @cached_property
     def label(self) -> np.ndarray:
@@ -250,11 +251,27 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     fallback = "pooled" if _checked_per_worker(answers, gold) < MIN_CHECKED else "smoothed"
     choice = truth_choice.choose(answers, gold, CANDIDATES, fallback, confusions_of)
     fitted = {**CANDIDATES, "smoothed": smoothed}[choice.chosen](answers, gold)
-    if choice.temperature != 1.0:  # as sure as held-out answers bear out
-        evidence = truth_choice.log_evidence(answers, fitted, confusions_of)
+    evidence = truth_choice.log_evidence(answers, fitted, confusions_of)
+    choice = _gold_tempered(choice, evidence, gold, answers)
+    if choice.temperature != 1.0:  # as sure as held-out answers (or gold) bear out
         fitted = replace(fitted, posterior=truth_choice.temper(
             evidence, choice.temperature, fitted.posterior, gold))
-    return replace(fitted, method="auto", choice=choice, temperature=choice.temperature)
+    return replace(fitted, method="auto", choice=choice, temperature=choice.temperature,
+                   tempered_by=choice.tempered_by)
+
+
+def _gold_tempered(choice: truth_choice.Choice, evidence: np.ndarray, gold: np.ndarray,
+                   answers: Answers) -> truth_choice.Choice:
+    """The choice with τ lowered where the gold tasks' own answers were surer than
+    their gold labels bear out (truth_choice.gold_temperature)."""
+    tau = truth_choice.gold_temperature(evidence, gold, _answered(answers), choice.temperature)
+    if tau >= choice.temperature:
+        return choice
+    return replace(choice, temperature=tau, tempered_by="gold")
+
+
+def _answered(answers: Answers) -> np.ndarray:
+    return np.bincount(answers.task, minlength=answers.shape[0]) > 0
 
 
 def confusions_of(inference: Inference) -> np.ndarray:
@@ -354,7 +371,8 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     """What the live merge weighs answers by: ``auto`` with its matrices
     cross-fitted by ``calibrated`` (one crowd matrix while auto pools), the
     reliabilities and labels left as auto estimated them, and the τ its merges
-    are tempered by (``truth_choice.live_temperature``). The merge starts every
+    are tempered by (``truth_choice.live_temperature``, lowered by
+    ``gold_temperature`` where the project has enough gold). The merge starts every
     task with its labels equally likely: auto's class prior (kept in ``prior``)
     made the replayed retirements worse (dog_breeds at 0.8: 2.7 → 4.1 pt below
     all answers, rte 1.6 → 3.0, at the same share of answers), though on a
@@ -366,8 +384,12 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     pooled = (fitted.choice.chosen == "pooled"
               or _checked_per_worker(answers, gold) < MIN_CHECKED)
     live = calibrated(fitted, answers, gold, pooled=pooled)
-    return replace(live, reliability=fitted.reliability,
-                   temperature=truth_choice.live_temperature(answers, live.confusion, gold))
+    held_out = truth_choice.live_temperature(answers, live.confusion, gold)
+    tau = truth_choice.gold_temperature(
+        truth_choice.answer_evidence(answers, live.confusion), gold, _answered(answers),
+        held_out)
+    return replace(live, reliability=fitted.reliability, temperature=tau,
+                   tempered_by="gold" if tau < held_out else "held-out answers")
 
 
 # Pseudo-answers per true label, at the crowd's matrix, that ``calibrated`` adds
@@ -480,7 +502,8 @@ class WorkerFit:
     reliability: dict  # worker -> auto's reliability
     confusion: dict  # worker -> cross-fitted matrix, as lists
     choice: truth_choice.Choice | None  # the model auto chose (None: no answers)
-    calibration: dict | None  # {"temperature": τ} for the merge (Project.calibration)
+    # {"temperature": τ, "tempered_by": what chose it} for the merge (Project.calibration)
+    calibration: dict | None
 
 
 def fit_workers(triples: Iterable[tuple], labels: Sequence[str], gold: Mapping) -> WorkerFit:
@@ -492,7 +515,7 @@ def fit_workers(triples: Iterable[tuple], labels: Sequence[str], gold: Mapping) 
     answers = encode(rows, labels)
     usable = {task: g for task, g in gold.items() if isinstance(g, str) and g in known}
     fitted = live_model(answers, answers.gold_codes(usable))
-    calibration = {"temperature": fitted.temperature}
+    calibration = {"temperature": fitted.temperature, "tempered_by": fitted.tempered_by}
     return WorkerFit(dict(zip(answers.workers, fitted.reliability.tolist(), strict=True)),
                      dict(zip(answers.workers, fitted.confusion.tolist(), strict=True)),
                      fitted.choice, calibration)

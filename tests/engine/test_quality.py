@@ -109,5 +109,6 @@ def test_the_quality_job_stores_the_merges_tau(services, make_project, volunteer
     estimate_project(services, project.id)
     with services.db.session() as session:
         calibration = session.get(Project, project.id).calibration
-    assert set(calibration) == {"temperature"}
+    assert set(calibration) == {"temperature", "tempered_by"}
     assert 0.1 <= calibration["temperature"] <= 1.0
+    assert calibration["tempered_by"] == "held-out answers"  # no gold in this project

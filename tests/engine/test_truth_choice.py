@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.quality import truth
+from engine.quality import truth, truth_choice
 
 
 def _crowd(accuracy_of, n_tasks=400, per_task=5, prior=(0.5, 0.5), confuse=None, seed=0):
@@ -123,3 +123,68 @@ def test_gold_tasks_keep_their_clamped_posterior_when_tempered():
     fitted = truth.auto(answers, gold)
     assert fitted.choice.temperature < 1.0
     assert (fitted.posterior[np.arange(20), codes[:20]] == 1.0).all()
+
+
+def _gold_evidence(n_tasks: int, wrong: int, margin: float = 10.0):
+    """Evidence of two labels that favours label 0 by ``margin`` nats on every
+    task (a posterior of 0.99995), with gold saying label 1 on ``wrong`` tasks."""
+    evidence = np.tile([margin, 0.0], (n_tasks, 1))
+    gold = np.zeros(n_tasks, dtype=np.int64)
+    gold[:wrong] = 1
+    return evidence, gold, np.ones(n_tasks, dtype=bool)
+
+
+def test_gold_lowers_tau_to_what_its_labels_bear_out():
+    """A quarter of the gold tasks contradict a posterior of 0.99995: τ falls
+    until the winning label's confidence is about as often right as it says."""
+    evidence, gold, answered = _gold_evidence(120, 30)
+    tau = truth_choice.gold_temperature(evidence, gold, answered, 1.0)
+    confidence = truth_choice.temper(evidence, tau, evidence, np.full(120, -1)).max(axis=1)
+    assert tau < 0.2
+    assert 0.65 < confidence.mean() < 0.85
+
+
+def test_gold_never_raises_tau_and_needs_enough_tasks():
+    evidence, gold, answered = _gold_evidence(120, 0)
+    assert truth_choice.gold_temperature(evidence, gold, answered, 0.4) == 0.4  # all right
+    few = truth_choice.MIN_GOLD_TASKS - 1
+    evidence, gold, answered = _gold_evidence(few, few // 2)
+    assert truth_choice.gold_temperature(evidence, gold, answered, 0.7) == 0.7
+    evidence, gold, _ = _gold_evidence(120, 60)
+    unanswered = np.zeros(120, dtype=bool)  # gold nobody answered says nothing
+    assert truth_choice.gold_temperature(evidence, gold, unanswered, 0.7) == 0.7
+
+
+def test_one_wrong_gold_label_does_not_make_every_result_unsure():
+    evidence, gold, answered = _gold_evidence(100, 1)
+    assert truth_choice.gold_temperature(evidence, gold, answered, 1.0) >= 0.5
+
+
+def test_gold_tempers_where_the_whole_crowd_misses_the_same_items():
+    """On hard items the crowd's majority is wrong, and the answer hidden from a
+    task agrees with it: held-out answers cannot see that; 60 gold tasks can.
+    auto and the live merge both temper further, and say so."""
+    answers, codes = _hard_items_crowd(0.2, 0)
+    gold = np.full(answers.shape[0], truth.UNKNOWN)
+    gold[:60] = codes[:60]
+    without, given = truth.auto(answers), truth.auto(answers, gold)
+    assert given.choice.tempered_by == "gold" == given.choice.as_dict()["tempered_by"]
+    assert without.choice.tempered_by == "held-out answers"
+    assert given.temperature == given.choice.temperature < without.temperature
+    rest = np.arange(60, answers.shape[0])
+    assert _calibration_error(given.posterior[rest], codes[rest]) < \
+        _calibration_error(without.posterior[rest], codes[rest]) - 0.02
+    assert truth.live_model(answers, gold).temperature < truth.live_model(answers).temperature
+
+
+def test_the_quality_run_stores_that_gold_tempered_the_merge():
+    """What the periodic estimate stores on the project (Project.calibration), from
+    the same crowd as rows: the τ, and that gold chose it."""
+    answers, codes = _hard_items_crowd(0.2, 0)
+    rows = [(answers.tasks[t], answers.workers[w], answers.labels[label])
+            for t, w, label in zip(answers.task, answers.worker, answers.label, strict=True)]
+    gold = {answers.tasks[t]: answers.labels[codes[t]] for t in range(60)}
+    fit = truth.fit_workers(rows, answers.labels, gold)
+    assert fit.calibration["tempered_by"] == "gold"
+    assert fit.calibration["temperature"] < truth.fit_workers(rows, answers.labels, {}) \
+        .calibration["temperature"]

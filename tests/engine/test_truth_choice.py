@@ -177,14 +177,29 @@ def test_gold_tempers_where_the_whole_crowd_misses_the_same_items():
     assert truth.live_model(answers, gold).temperature < truth.live_model(answers).temperature
 
 
+def _rows_and_gold(answers, codes, n_gold: int):
+    """A crowd as (task, worker, label) rows, and its first tasks' truths as gold."""
+    rows = [(answers.tasks[t], answers.workers[w], answers.labels[label])
+            for t, w, label in zip(answers.task, answers.worker, answers.label, strict=True)]
+    return rows, {answers.tasks[t]: answers.labels[codes[t]] for t in range(n_gold)}
+
+
 def test_the_quality_run_stores_that_gold_tempered_the_merge():
     """What the periodic estimate stores on the project (Project.calibration), from
     the same crowd as rows: the τ, and that gold chose it."""
-    answers, codes = _hard_items_crowd(0.2, 0)
-    rows = [(answers.tasks[t], answers.workers[w], answers.labels[label])
-            for t, w, label in zip(answers.task, answers.worker, answers.label, strict=True)]
-    gold = {answers.tasks[t]: answers.labels[codes[t]] for t in range(60)}
-    fit = truth.fit_workers(rows, answers.labels, gold)
+    rows, gold = _rows_and_gold(*_hard_items_crowd(0.2, 0), 60)
+    fit = truth.fit_workers(rows, ["a", "b"], gold)
     assert fit.calibration["tempered_by"] == "gold"
-    assert fit.calibration["temperature"] < truth.fit_workers(rows, answers.labels, {}) \
+    assert fit.calibration["temperature"] < truth.fit_workers(rows, ["a", "b"], {}) \
         .calibration["temperature"]
+
+
+def test_bitesize_consensus_names_gold_as_what_tempered_it():
+    """The summary line of `bitesize consensus` says when gold set τ."""
+    from engine.quality import offline
+
+    rows, gold = _rows_and_gold(*_hard_items_crowd(0.2, 0), 60)
+    with_gold = offline._model_of(offline.merge(rows, gold)[1].choice)
+    without = offline._model_of(offline.merge(rows)[1].choice)
+    assert with_gold.endswith("(by gold)") and "confidence tempered by 0." in with_gold
+    assert "tempered by" in without and "gold" not in without

@@ -31,6 +31,9 @@ class Settings:
     # master they watch; redis_url then gives only the password and db, if any.
     redis_sentinels: str = ""
     redis_sentinel_master: str = "mymaster"
+    # Redis Cluster: redis_url names any one node; every project's dispatch keys
+    # share one slot ({p:ID}). RQ cannot use a Cluster: queue_redis_url is then required.
+    redis_cluster: int = 0
     # RQ's queues on a Redis of their own (standalone; empty: the dispatch Redis,
     # through the Sentinels too when they are set).
     queue_redis_url: str = ""

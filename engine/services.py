@@ -50,8 +50,8 @@ class Services:
         return connect(self.settings, on_connect=self._connected)
 
     def _connected(self, connection) -> None:
-        """redis-py's hook for a new connection: its usual handshake, then a note."""
-        connection.on_connect()
+        """Called for each new Redis connection, after its handshake: a note for
+        engine.dispatch.failover."""
         self.redis_reconnected = True
 
     @cached_property

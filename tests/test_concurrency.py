@@ -11,6 +11,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,12 +26,14 @@ DRIVER = Path(__file__).with_name("load_driver.py")
 TASKS, NEED, PROCESSES, VOLUNTEERS_EACH, LEASE_SECONDS = 1000, 3, 4, 50, 5
 
 
-@pytest.fixture
-def gunicorn(settings, services, free_port):
-    port = free_port()
+@contextmanager
+def serving(settings, port: int) -> Iterator[str]:
+    """gunicorn with several workers on these settings' database and Redis."""
     env = {**os.environ, "BITESIZE_INSTANCE_PATH": str(settings.instance_path),
            "BITESIZE_DATABASE_URL": settings.database_url,
            "BITESIZE_REDIS_URL": settings.redis_url,
+           "BITESIZE_REDIS_CLUSTER": str(settings.redis_cluster),
+           "BITESIZE_QUEUE_REDIS_URL": settings.queue_redis_url,
            "BITESIZE_SECRET_KEY": settings.secret_key,
            "BITESIZE_RATE_LIMITS": "0"}  # 200 sign-ups from one address in seconds
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "3",
@@ -44,6 +49,12 @@ def gunicorn(settings, services, free_port):
     assert b"Traceback" not in stderr, stderr.decode()[-3000:]
 
 
+@pytest.fixture
+def gunicorn(settings, services, free_port):
+    with serving(settings, free_port()) as base:
+        yield base
+
+
 def _wait_until_serving(base: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -57,6 +68,32 @@ def _wait_until_serving(base: str) -> None:
 
 @pytest.mark.e2e
 def test_crowd_over_http_with_a_redis_wipe(services, auth, client, work, gunicorn, tmp_path):
+    _prove(services, auth, client, work, gunicorn, tmp_path)
+
+
+@pytest.mark.e2e
+def test_crowd_over_http_on_a_redis_cluster(settings, registry, auth, redis_cluster, own_redis,
+                                            free_port, tmp_path):
+    """The same proof on three Redis Cluster masters (the queues on a Redis of
+    their own), the wipe flushing every master."""
+    from engine.services import Services
+    from web import create_app
+    from workers.runner import run_worker
+
+    on_cluster = replace(settings, redis_url=redis_cluster.url, redis_cluster=1,
+                         queue_redis_url=own_redis.url)
+    services = Services(on_cluster, registry)
+    client = create_app({"SERVICES": services, "TESTING": True}).test_client()
+    try:
+        with serving(on_cluster, free_port()) as base:
+            _prove(services, auth, client, lambda: run_worker(services, burst=True), base,
+                   tmp_path)
+        assert len(redis_cluster.nodes) == 3
+    finally:
+        services.close()
+
+
+def _prove(services, auth, client, work, gunicorn: str, tmp_path) -> None:
     charity = auth.charity()
     project = client.post("/api/v1/projects", headers=charity, json={
         "name": "Penguin cams", "task_type": "classify", "lease_seconds": LEASE_SECONDS,
@@ -117,7 +154,7 @@ def _wipe_redis_midway(services, project_id) -> None:
             count = session.scalar(select(func.count()).select_from(Answer)
                                    .where(Answer.project_id == project_id))
         if count >= TASKS * NEED // 3:
-            services.redis.flushdb()
+            services.redis.flushdb()  # on a Cluster: every master
             return
         time.sleep(0.2)
     raise AssertionError("the crowd never got a third of the way")

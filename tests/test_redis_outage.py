@@ -19,15 +19,7 @@ from engine.store.models import Answer, PendingSubmit, Result, Task
 from engine.volunteering import replay_pending
 from web import create_app
 
-from .redis_servers import RedisProcess
 from .test_flow import make_project, upload_items
-
-
-@pytest.fixture
-def own_redis(tmp_path, free_port):
-    server = RedisProcess(tmp_path / "own-redis", free_port()).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

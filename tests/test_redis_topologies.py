@@ -31,7 +31,7 @@ from engine.volunteering import replay_pending
 from web import create_app
 
 from .redis_servers import RedisProcess
-from .test_flow import make_project, upload_items
+from .test_flow import answer_all, make_project, upload_items
 
 MASTER = "bitesize"
 TASKS, NEED = 12, 2
@@ -148,19 +148,19 @@ def test_volunteering_goes_on_through_a_failover(settings, registry, client, aut
     services.close()
 
 
-def test_queues_can_live_on_a_redis_of_their_own(settings, registry, client, auth, own_queue):
+def test_queues_can_live_on_a_redis_of_their_own(settings, registry, client, auth, own_redis):
     """BITESIZE_QUEUE_REDIS_URL: imports are queued there, the worker takes them
     from there, and the dispatch Redis holds no RQ key."""
     from workers.runner import run_worker
 
-    services = Services(replace(settings, queue_redis_url=own_queue.url), registry)
+    services = Services(replace(settings, queue_redis_url=own_redis.url), registry)
     web = create_app({"SERVICES": services, "TESTING": True}).test_client()
     charity = auth.charity()
     project = make_project(web, charity)
     r = web.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
                  json={"items": [{"text": "photo 1"}, {"text": "photo 2"}]})
     assert r.status_code == 202, r.json
-    assert own_queue.client().keys("rq:*")
+    assert own_redis.client().keys("rq:*")
     assert not services.redis.keys("rq:*")
     run_worker(services, burst=True)
     assert web.get(f"/api/v1/jobs/{r.json['id']}", headers=charity).json["state"] == "done"
@@ -170,8 +170,93 @@ def test_queues_can_live_on_a_redis_of_their_own(settings, registry, client, aut
     services.close()
 
 
-@pytest.fixture
-def own_queue(tmp_path, free_port):
-    server = RedisProcess(tmp_path / "queues", free_port()).start()
-    yield server
-    server.stop()
+def test_volunteering_on_a_redis_cluster(settings, registry, auth, own_redis, redis_cluster):
+    """BITESIZE_REDIS_CLUSTER: three masters, the queues on a Redis of their own.
+    Projects land on different nodes; each one's hand-outs, answers, rate limits
+    and rebuild after a wipe of its node work as on one server."""
+    from engine.dispatch.dispatcher import keys
+    from workers.runner import run_worker
+
+    with pytest.raises(ValueError, match="BITESIZE_QUEUE_REDIS_URL"):
+        connect(replace(settings, redis_url=redis_cluster.url, redis_cluster=1))
+    services = Services(replace(settings, redis_url=redis_cluster.url, redis_cluster=1,
+                                queue_redis_url=own_redis.url, rate_limits=1,
+                                limit_volunteers="2/minute;100/day"), registry)
+    web = create_app({"SERVICES": services, "TESTING": True}).test_client()
+    assert web.get("/readyz").status_code == 200
+    # sign-up limits (two windows each, by address and by network: four slots)
+    assert [web.post("/api/v1/volunteers").status_code for _ in range(3)] == [201, 201, 429]
+    # failed sign-ins are counted by account and by address (two slots)
+    assert web.post("/api/v1/volunteers/sign-in", json={
+        "email": "nobody@example.org", "password": "wrong password"}).status_code == 422
+    charity = auth.charity()
+    projects = []
+    for n in range(3):
+        project = make_project(web, charity, min_answers=NEED, max_answers=NEED, confidence=0.5)
+        upload_items(web, charity, project["id"],
+                     [{"text": f"photo {n}-{m}"} for m in range(TASKS)],
+                     lambda: run_worker(services, burst=True))
+        projects.append(project["id"])
+    nodes = {services.redis.get_node_from_key(keys(p)["meta"]).name for p in projects}
+    assert len(nodes) >= 2  # the projects' slots sit on different masters
+    volunteers = [auth.volunteer() for _ in range(4)]
+    for project_id in projects:
+        answer_all(web, project_id, volunteers[:1], lambda task: "seal")
+        # the project's node loses its state midway
+        services.redis.get_redis_connection(
+            services.redis.get_node_from_key(keys(project_id)["meta"])).flushall()
+        answer_all(web, project_id, volunteers[1:], lambda task: "seal")
+    with services.db.session() as session:
+        answers = session.execute(select(Answer.task_id, Answer.volunteer_id, Answer.counted)
+                                  .where(Answer.project_id.in_(projects))).all()
+        states = Counter(session.scalars(select(Task.state).where(Task.project_id.in_(projects))))
+    counted = Counter(a.task_id for a in answers if a.counted)
+    assert len(counted) == 3 * TASKS and set(counted.values()) == {NEED}, counted
+    assert len({(a.task_id, a.volunteer_id) for a in answers}) == len(answers)
+    assert states == {"retired": 3 * TASKS}
+    services.close()
+
+
+def test_cluster_failover_check_wire_routing_and_project_drop(settings, registry, auth, own_redis,
+                                                               redis_cluster, monkeypatch):
+    """The parts that differ on a Cluster, one by one: every master's replication
+    id is watched; a call sent to the wrong node (slots moved) is followed; a
+    project's state is dropped from its own node only, and nobody else's."""
+    from engine.dispatch.dispatcher import OpenTask, keys
+    from engine.dispatch.failover import REPLID_KEY, check_master
+    from engine.store.redis_server import replication_id, unlink_matching
+
+    services = Services(replace(settings, redis_url=redis_cluster.url, redis_cluster=1,
+                                queue_redis_url=own_redis.url), registry)
+    r = services.redis
+    assert replication_id(r).count("=") == 3  # one id per master
+    services.redis_reconnected = True
+    assert check_master(services) is False  # the first check only notes the ids
+    web = create_app({"SERVICES": services, "TESTING": True}).test_client()
+    project = make_project(web, auth.charity())["id"]
+    assert r.exists(keys(project)["meta"])
+    r.set(REPLID_KEY, "127.0.0.1:1=an-old-master")  # as if one master was replaced
+    services.redis_reconnected = True
+    assert check_master(services) is True and not r.exists(keys(project)["meta"])
+
+    dispatcher = services.dispatcher
+    for project_id in (101, 102, 103, 104):
+        dispatcher.add_tasks(project_id, [OpenTask(n, 1, 0, "{}", 0, False) for n in range(5)],
+                             strategy="fifo")
+    wire = dispatcher._wire
+    meta = keys(101)["meta"]
+    r.hset(meta, "version", "v1")
+    elsewhere = next(node for node in r.get_primaries()
+                     if node.name != r.get_node_from_key(meta).name)
+    pool_of = wire._pool
+    monkeypatch.setattr(wire, "_pool", lambda key: pool_of(None) if key is None else
+                        r.get_redis_connection(elsewhere).connection_pool)
+    assert wire.call(("HGET", meta, "version"), lambda: r.hget(meta, "version"), meta) == b"v1"
+    monkeypatch.undo()
+
+    others = (102, 103, 104)
+    assert unlink_matching(r, "bs:{p:101}:*", meta) >= 2
+    assert not r.exists(keys(101)["state"]) and not r.exists(keys(101)["pool"])
+    assert all(r.exists(keys(p)["state"]) for p in others)
+    assert len({r.get_node_from_key(keys(p)["meta"]).name for p in (101, *others)}) >= 2
+    services.close()

@@ -39,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.services import Services
 from engine.store import migrate
+from engine.store.redis_server import ping_all
 
 CHECK_SECONDS = 1.0
 EXTENSION = "bitesize_readiness"
@@ -56,7 +57,7 @@ def database(svc: Services) -> None:
 
 
 def redis_ping(svc: Services) -> None:
-    svc.redis.ping()
+    ping_all(svc.redis)
 
 
 def migrations(svc: Services) -> None:

@@ -45,7 +45,7 @@ from engine.dispatch.dispatcher import Tally
 from engine.errors import BitesizeError, TooManyRequestsError
 from engine.identity import Identity
 from engine.services import Services
-from engine.store.redis_server import REDIS_DOWN
+from engine.store.redis_server import REDIS_DOWN, is_cluster
 from engine.store.redis_wire import RedisWire
 
 NAMES = ("volunteers", "volunteers_network", "answers", "api", "auth_failures", "uploads")
@@ -129,30 +129,44 @@ class RateLimiter:
         self.connection = connection  # Services.redis, connected on first use
         self._script = None
         self._wire: RedisWire | None = None
+        self._per_slot = False  # a Redis Cluster: one call per (name, who)
         # volunteers whose answer window this process saw fill: (until, refusal)
         self._full: dict[int, tuple[float, Verdict]] = {}
 
     def check(self, *checks: tuple[str, object]) -> Verdict | None:
         """Count one request against every (limit name, who) given; raise
-        RateLimitedError when any window is full. None when none applies."""
-        keys, args, amounts = [], [], []
+        RateLimitedError when any window is full. None when none applies.
+
+        One script call counts them all, or none when one is full. On a Redis
+        Cluster each (name, who) has a slot of its own, so each is one call,
+        in the order given, stopping at the first that is full: a request
+        refused by its second limit was still counted by its first."""
+        groups = []
         for name, who in checks:
-            for item in self.limits[name]:
-                keys.append(_key(name, who, item))
-                args += [item.amount, item.get_expiry() * 1000]
-                amounts.append(item.amount)
-        if not keys:
+            items = self.limits[name]
+            if items:
+                groups.append(([_key(name, who, item) for item in items],
+                               [v for item in items for v in (item.amount,
+                                                              item.get_expiry() * 1000)],
+                               [item.amount for item in items]))
+        if not groups:
             return None
         try:
             script = self._hit()
-            reply = self._wire.script(script, keys, args)
+            if not self._per_slot:
+                groups = [tuple([part for group in groups for part in group[n]]
+                                for n in range(3))]
+            verdict = None
+            for keys, args, amounts in groups:
+                reply = self._wire.script(script, keys, args)
+                found = _verdict(bool(reply[0]), amounts, reply[1::2], reply[2::2])
+                if not found.allowed:
+                    raise RateLimitedError(found)
+                verdict = found.tighter(verdict)
         except REDIS_DOWN:
             if all(name in OPEN_WHEN_DOWN for name, _ in checks):
                 return None
             raise
-        verdict = _verdict(bool(reply[0]), amounts, reply[1::2], reply[2::2])
-        if not verdict.allowed:
-            raise RateLimitedError(verdict)
         return verdict
 
     def answer_tally(self, volunteer_id: int) -> AnswerTally | None:
@@ -206,6 +220,7 @@ class RateLimiter:
         if self._script is None:
             client = self.connection()
             self._script, self._wire = client.register_script(_HIT), RedisWire(client)
+            self._per_slot = is_cluster(client)
         return self._script
 
 
@@ -252,7 +267,8 @@ class AnswerTally:
 
 
 def _key(name: str, who: object, item: RateLimitItem) -> str:
-    return f"{KEY_PREFIX}:{name}:{who}:{item.amount}/{item.get_expiry()}"
+    """A window's counter; a (name, who)'s windows share a Cluster slot (its tag)."""
+    return f"{KEY_PREFIX}:{{{name}:{who}}}:{item.amount}/{item.get_expiry()}"
 
 
 def _parse(text: str) -> list[RateLimitItem]:

@@ -59,7 +59,10 @@ def check_attempts(services: Services, keys: list[str], hint: str = "") -> None:
     `keys`: the account's counter, then the address's (a lone key gets the
     account's allowance); `hint` ends the message."""
     limits = (MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS)[:len(keys)]
-    counts = services.redis.mget(keys)
+    pipe = services.redis.pipeline(transaction=False)  # a Cluster: keys in two slots
+    for key in keys:
+        pipe.get(key)
+    counts = pipe.execute()
     for key, count, limit in zip(keys, counts, limits, strict=True):
         if count is not None and int(count) >= limit:
             wait = max(services.redis.ttl(key), 1)
@@ -71,7 +74,7 @@ def check_attempts(services: Services, keys: list[str], hint: str = "") -> None:
 def count_failure(services: Services, keys: list[str]) -> None:
     """One more failure in each window; a window starts at its first failure.
     (EXPIRE ... NX would say it in one call, but the embedded Redis is 6.x.)"""
-    pipe = services.redis.pipeline()
+    pipe = services.redis.pipeline(transaction=False)  # a Cluster: keys in two slots
     for key in keys:
         pipe.incr(key)
         pipe.ttl(key)

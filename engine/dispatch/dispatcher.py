@@ -21,7 +21,7 @@ from typing import NamedTuple
 import redis
 
 from engine.errors import ConflictError, GoneError, TooManyRequestsError, UnavailableError
-from engine.store.redis_server import unlink_matching
+from engine.store.redis_server import is_cluster, unlink_matching
 from engine.store.redis_wire import RedisWire
 
 LUA_DIR = Path(__file__).parent / "lua"
@@ -187,7 +187,11 @@ class Dispatcher:
             parts + tally + _as_function("call", bodies["submit_checkout"]) + bodies["tallied"])
         self._scripts = {name: connection.register_script(text) for name, text in texts.items()}
         self._scripts["mark"] = connection.register_script((LUA_DIR / "mark.lua").read_text())
+        self._scripts["tally"] = connection.register_script(bodies["tally"])
         self._wire = RedisWire(connection)
+        # On a Redis Cluster an answer's rate-limit counters (keyed by volunteer)
+        # are not in its project's slot: they are counted by a call of their own.
+        self._tally_apart = is_cluster(connection)
         self._versions: dict[int, tuple[float, str]] = {}  # project -> (fresh until, version)
 
     def checkout(self, project_id: int, volunteer_id: int, count: int = 1,
@@ -244,10 +248,23 @@ class Dispatcher:
         (the script's reply, the tally's flat reply, empty without one)."""
         if not tally:
             return self._wire.script(self._scripts[name], keys, args), []
+        if self._tally_apart:
+            return self._tallied_apart(name, keys, args, tally)
         reply = self._wire.script(
             self._scripts[f"tallied_{name}"], (*keys, *(key for key, _ in tally)),
             (*args, *(ms for _, ms in tally), len(tally)))
         return reply[0], reply[1] if len(reply) > 1 else []
+
+    def _tallied_apart(self, name: str, keys: tuple, args: tuple, tally: Tally
+                       ) -> tuple[list, list]:
+        """The submit, then (a fresh one only, as lua/tallied.lua decides) the
+        answer's count in its windows, in a second call to their own slot."""
+        reply = self._wire.script(self._scripts[name], keys, args)
+        submitted = reply[0] if isinstance(reply[0], list) else reply  # submit_checkout's
+        if len(submitted) < 4:
+            return reply, []
+        return reply, self._wire.script(self._scripts["tally"], [key for key, _ in tally],
+                                        [ms for _, ms in tally])
 
     def extend(self, project_id: int, task_id: int, volunteer_id: int,
                max_extends: int = 2**31) -> int | None:
@@ -301,7 +318,7 @@ class Dispatcher:
             return cached[1]
         meta = keys(project_id)["meta"]
         version = self._wire.call(("HGET", meta, "version"),
-                                  lambda: self.redis.hget(meta, "version"))
+                                  lambda: self.redis.hget(meta, "version"), meta)
         if version is None:
             return None
         if len(self._versions) > 10_000:
@@ -346,7 +363,7 @@ class Dispatcher:
         mark = self._scripts["mark"]
         if answered or handed:
             self.redis.script_load(mark.script)  # EVALSHA below, on the stream
-        with self._wire.stream() as send:
+        with self._wire.stream(k["meta"]) as send:
             # The marks first: Redis runs them while the tasks are read from SQL.
             for chunk in _batched(marks, 5000):
                 send([("EVALSHA", mark.sha, 1, k["meta"], k["prefix"], GRACE_MS,
@@ -399,7 +416,7 @@ class Dispatcher:
     def drop_project(self, project_id: int) -> None:
         """Forget a project's dispatch state entirely (before a rebuild)."""
         self._versions.pop(project_id, None)
-        unlink_matching(self.redis, f"bs:{{p:{project_id}}}:*")
+        unlink_matching(self.redis, f"bs:{{p:{project_id}}}:*", keys(project_id)["meta"])
 
 
 def pool_score(strategy: str, task_id: int, cover: int, priority: int) -> int:

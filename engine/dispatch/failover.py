@@ -11,7 +11,9 @@ REPLID_KEY. A process checks the two after it opens a new connection to
 Redis (at start, and after every lost connection: a failover breaks them
 all): when they differ, every project's meta is dropped, and the next call
 to each project rebuilds it from SQL (engine.dispatch.rebuild.ensure_state),
-as after a wipe. GETSET makes one process, not all, do it.
+as after a wipe. GETSET makes one process, not all, do it. On a Redis
+Cluster the id is every primary's, so a failover of any node drops every
+project's meta (those on other nodes are rebuilt needlessly, but quickly).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from engine.dispatch.dispatcher import keys
 from engine.services import Services
 from engine.store.models import Project
+from engine.store.redis_server import replication_id
 
 REPLID_KEY = "bs:replid"
 log = logging.getLogger(__name__)
@@ -36,7 +39,7 @@ def check_master(services: Services) -> bool:
     # one more check, later); set again if they fail, so the check is not lost.
     services.redis_reconnected = False
     try:
-        replid = services.redis.info("replication").get("master_replid")
+        replid = replication_id(services.redis)
         previous = services.redis.getset(REPLID_KEY, replid) if replid else None
     except BaseException:
         services.redis_reconnected = True

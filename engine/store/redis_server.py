@@ -44,14 +44,31 @@ REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 def connect(settings: Settings, on_connect: Callable | None = None) -> redis.Redis:
     """The one place the dispatch Redis client is made from settings. on_connect,
-    if given, runs for every connection opened (redis-py's redis_connect_func:
-    it must call the connection's own on_connect)."""
-    hook = {"redis_connect_func": on_connect} if on_connect else {}
+    if given, runs for every connection opened, after its handshake."""
+    if settings.redis_cluster:  # its own hook does the handshake, then calls ours
+        return cluster(settings, **({"redis_connect_func": on_connect} if on_connect else {}))
+    hook = {"redis_connect_func": _after_handshake(on_connect)} if on_connect else {}
     if settings.redis_sentinels:
         return sentinel_master(settings, **hook)
     if settings.redis_url:
         return redis.Redis.from_url(settings.redis_url, **TIMEOUTS, **hook)
     return EmbeddedRedis(settings.instance_path).client(**hook)
+
+
+def _after_handshake(on_connect: Callable) -> Callable:
+    """redis-py's redis_connect_func replaces a connection's handshake: do it first."""
+    def connected(connection) -> None:
+        connection.on_connect()
+        on_connect(connection)
+
+    return connected
+
+
+def is_cluster(client) -> bool:
+    """Whether a client talks to a Redis Cluster (its calls are routed by slot)."""
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
 
 
 def connect_queue(settings: Settings) -> redis.Redis | None:
@@ -62,6 +79,21 @@ def connect_queue(settings: Settings) -> redis.Redis | None:
         return None
     return redis.Redis.from_url(settings.queue_redis_url,
                                 socket_connect_timeout=CONNECT_TIMEOUT)
+
+
+def cluster(settings: Settings, **options) -> redis.Redis:
+    """A Redis Cluster client, from any one node's URL: it learns the others
+    and which slots each serves, and follows MOVED replies when they move.
+    Dispatch keys are tagged per project ({p:ID}), so each project's scripts
+    run on one node."""
+    from redis.cluster import RedisCluster
+
+    if not settings.redis_url:
+        raise ValueError("BITESIZE_REDIS_CLUSTER needs BITESIZE_REDIS_URL naming a node")
+    if not settings.queue_redis_url:
+        raise ValueError("BITESIZE_REDIS_CLUSTER needs BITESIZE_QUEUE_REDIS_URL: RQ's "
+                         "queues cannot live on a Redis Cluster")
+    return RedisCluster.from_url(settings.redis_url, **TIMEOUTS, **options)
 
 
 def sentinel_master(settings: Settings, **options) -> redis.Redis:
@@ -94,11 +126,33 @@ def _url_options(url: str) -> dict:
     return {key: kwargs[key] for key in ("db", "username", "password") if kwargs.get(key)}
 
 
-def unlink_matching(client: redis.Redis, pattern: str) -> int:
+def unlink_matching(client: redis.Redis, pattern: str, slot_key: str | None = None) -> int:
     """Delete every key matching `pattern` (SCAN, then UNLINK 500 at a time:
-    neither blocks Redis the way KEYS and one huge DEL would); how many."""
-    found = list(client.scan_iter(match=pattern, count=1000))
+    neither blocks Redis the way KEYS and one huge DEL would); how many. On a
+    Cluster, keys that share `slot_key`'s hash tag are looked for on its node
+    alone (else every primary is scanned)."""
+    where = ({"target_nodes": client.get_node_from_key(slot_key)}
+             if slot_key is not None and is_cluster(client) else {})
+    found = list(client.scan_iter(match=pattern, count=1000, **where))
     return sum(client.unlink(*found[n:n + 500]) for n in range(0, len(found), 500))
+
+
+def ping_all(client: redis.Redis) -> None:
+    """PING the server, or every primary of a Cluster (raises if one is away)."""
+    if is_cluster(client):
+        client.ping(target_nodes=client.PRIMARIES)
+    else:
+        client.ping()
+
+
+def replication_id(client: redis.Redis) -> str | None:
+    """Who the data's master is (INFO replication's master_replid; a promoted
+    replica takes a new one); on a Cluster, every primary's, in one string."""
+    if not is_cluster(client):
+        return client.info("replication").get("master_replid")
+    found = client.info("replication", target_nodes=client.PRIMARIES)
+    ids = sorted(f"{node}={info.get('master_replid')}" for node, info in found.items())
+    return ",".join(ids) if ids else None
 
 
 class EmbeddedRedis:

@@ -220,7 +220,7 @@ def test_an_answer_is_counted_by_its_own_submit(limited, api, charity, services,
     # the tighter window is reported, and both windows counted both answers
     assert [r.headers[h] for h in LIMIT_HEADERS[:2]] == ["5", "3"]
     counters = {key.decode(): int(services.redis.get(key))
-                for key in services.redis.scan_iter(f"bs:rl:answers:{volunteer['id']}:*")}
+                for key in services.redis.scan_iter(f"bs:rl:{{answers:{volunteer['id']}}}:*")}
     assert sorted(counters.values()) == [2, 2]
 
 
@@ -272,7 +272,7 @@ def test_a_retried_answer_counts_once(limited, api, charity, services):
     assert first.status_code == again.status_code == 201
     assert first.json["id"] == again.json["id"]
     assert [int(services.redis.get(key)) for key in
-            services.redis.scan_iter(f"bs:rl:answers:{volunteer['id']}:*")] == [1]
+            services.redis.scan_iter(f"bs:rl:{{answers:{volunteer['id']}}}:*")] == [1]
 
 
 def test_an_answer_to_a_skipped_lease_counts_once(limited, api, charity, services):
@@ -286,7 +286,7 @@ def test_an_answer_to_a_skipped_lease_counts_once(limited, api, charity, service
     assert skipped.status_code == 200
     assert error_of(_answer(client, volunteer, handout), 410)["code"] == "lease_skipped"
     assert [int(services.redis.get(key)) for key in
-            services.redis.scan_iter(f"bs:rl:answers:{volunteer['id']}:*")] == [1]
+            services.redis.scan_iter(f"bs:rl:{{answers:{volunteer['id']}}}:*")] == [1]
 
 
 @pytest.mark.parametrize("query", ["", "?from=flask"])

@@ -107,10 +107,11 @@ def test_a_forked_process_does_not_reuse_the_parents_connections(services, make_
     project = make_project(tasks=2, min_answers=1, max_answers=1)
     wire = services.dispatcher._wire
     next_task(services, volunteer(), project.id)
-    parents = list(wire._idle)
+    parents = [c for idle in wire._idle.values() for c in idle]
     wire._pid = -1  # as in a child forked after the parent made its calls
     assert next_task(services, volunteer(), project.id) is not None
-    assert parents and not set(map(id, wire._idle)) & set(map(id, parents))
+    kept = [c for idle in wire._idle.values() for c in idle]
+    assert parents and kept and not set(map(id, kept)) & set(map(id, parents))
 
 
 def test_config_version_is_read_at_most_once_a_second(services, make_project, monkeypatch):

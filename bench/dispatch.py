@@ -203,12 +203,14 @@ def table_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
 # --- the run -------------------------------------------------------------------------------
 
 @contextmanager
-def bench_services(redis_url: str, database_url: str) -> Iterator[Services]:
+def bench_services(redis_url: str, database_url: str, queue_redis_url: str = "",
+                   cluster: bool = False) -> Iterator[Services]:
     """Services on a temporary instance folder; the embedded Redis (if used) is stopped
     and the folder removed afterwards, so a run leaves nothing behind."""
     instance = Path(tempfile.mkdtemp(prefix="bitesize-bench-"))
     settings = Settings(instance_path=instance, database_url=database_url,
-                        redis_url=redis_url).resolved()
+                        redis_url=redis_url, redis_cluster=int(cluster),
+                        queue_redis_url=queue_redis_url).resolved()
     services = Services(settings)
     try:
         yield services
@@ -231,13 +233,18 @@ def check_redis_url(url: str) -> None:
 
 
 def run(sizes: Sizes, parts: str, redis_url: str, database_url: str, quick: bool,
-        log: Callable[[str], None] = print) -> dict:
-    if redis_url:
+        log: Callable[[str], None] = print, queue_redis_url: str = "",
+        cluster: bool = False) -> dict:
+    if cluster and (not redis_url or not queue_redis_url or set(parts) - {"b"}):
+        raise SystemExit("--redis-cluster needs --redis-url (a node) and --queue-redis-url, "
+                         "and runs part b only")
+    if redis_url and not cluster:  # a Cluster has database 0 only: the flag says flush it
         check_redis_url(redis_url)
-    with bench_services(redis_url, database_url) as services:
+    with bench_services(redis_url, database_url, queue_redis_url, cluster) as services:
         r = services.redis
         dispatcher = services.dispatcher
-        mode = "server " + _without_password(redis_url) if redis_url else "embedded, unix socket"
+        mode = ("cluster of " if cluster else "server ") + _without_password(redis_url) \
+            if redis_url else "embedded, unix socket"
         machine = machine_info(r, services.settings, mode)
         results: dict = {}
         r.flushdb()
@@ -281,13 +288,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", default="",
                         help="SQLAlchemy URL, e.g. postgresql+psycopg://127.0.0.1/test "
                              "(part (b) adds a project to it); default: SQLite in a temp folder")
+    parser.add_argument("--redis-cluster", action="store_true",
+                        help="--redis-url names a node of a Redis Cluster, every master of "
+                             "which is FLUSHED; needs --queue-redis-url; part b only")
+    parser.add_argument("--queue-redis-url", default="",
+                        help="RQ's queues on a Redis of their own (with --redis-cluster)")
     parser.add_argument("--parts", default="abcd", help="which parts to run, e.g. 'ac'")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     began = time.perf_counter()
     report = run(sizes, args.parts, args.redis_url, args.database_url, args.quick,
-                 log=lambda line: print(line, file=sys.stderr, flush=True))
+                 log=lambda line: print(line, file=sys.stderr, flush=True),
+                 queue_redis_url=args.queue_redis_url, cluster=args.redis_cluster)
     report["wall_seconds"] = time.perf_counter() - began
     write_report(args.output, report)
     machine = report["machine"]

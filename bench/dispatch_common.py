@@ -22,6 +22,7 @@ from pathlib import Path
 import redis
 
 from engine.config import Settings
+from engine.store.redis_server import is_cluster
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -98,10 +99,15 @@ def run_window(step: Callable[[], None], seconds: float) -> tuple[int, float]:
 
 
 def redis_cpu_reader(r: redis.Redis) -> Callable[[], float]:
-    """CPU seconds the Redis server has used (all its clients: on a shared server, others too)."""
-    def read() -> float:
-        info = r.info("cpu")
+    """CPU seconds the Redis server has used (all its clients: on a shared server,
+    others too); on a Redis Cluster, every master's together."""
+    def seconds(info: dict) -> float:
         return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def read() -> float:
+        if is_cluster(r):
+            return sum(map(seconds, r.info("cpu", target_nodes=r.PRIMARIES).values()))
+        return seconds(r.info("cpu"))
     return read
 
 

@@ -94,6 +94,8 @@ def gunicorn_env(settings: Settings) -> dict[str, str]:
     env.update(BITESIZE_INSTANCE_PATH=str(settings.instance_path),
                BITESIZE_DATABASE_URL=settings.database_url,
                BITESIZE_REDIS_URL=settings.redis_url,
+               BITESIZE_REDIS_CLUSTER=str(settings.redis_cluster),
+               BITESIZE_QUEUE_REDIS_URL=settings.queue_redis_url,
                BITESIZE_RATE_LIMITS=os.environ.get("BITESIZE_RATE_LIMITS", "1"), **BENCH_LIMITS)
     return env
 

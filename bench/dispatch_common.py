@@ -106,7 +106,7 @@ def redis_cpu_reader(r: redis.Redis) -> Callable[[], float]:
 
     def read() -> float:
         if is_cluster(r):
-            return sum(map(seconds, r.info("cpu", target_nodes=r.PRIMARIES).values()))
+            return sum(seconds(r.info("cpu", target_nodes=node)) for node in r.get_primaries())
         return seconds(r.info("cpu"))
     return read
 

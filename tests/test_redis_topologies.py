@@ -222,7 +222,7 @@ def test_cluster_failover_check_wire_routing_and_project_drop(settings, registry
     """The parts that differ on a Cluster, one by one: every master's replication
     id is watched; a call sent to the wrong node (slots moved) is followed; a
     project's state is dropped from its own node only, and nobody else's."""
-    from engine.dispatch.dispatcher import OpenTask, keys
+    from engine.dispatch.dispatcher import OpenTask, ProjectMeta, keys
     from engine.dispatch.failover import REPLID_KEY, check_master
     from engine.store.redis_server import replication_id, unlink_matching
 
@@ -254,9 +254,56 @@ def test_cluster_failover_check_wire_routing_and_project_drop(settings, registry
     assert wire.call(("HGET", meta, "version"), lambda: r.hget(meta, "version"), meta) == b"v1"
     monkeypatch.undo()
 
+    # an answer's rate-limit call of its own failing after its submit went through:
+    # the answer stands, uncounted against the limit (a soft limit), not a 503
+    dispatcher.set_meta(ProjectMeta(102, True, "classify", 60, {}, "v1"))
+    checkout = dispatcher.checkout(102, 9, 1)[0]
+    script_of = wire.script
+    tally = dispatcher._scripts["tally"]
+
+    def lost(script, keys_, args):
+        if script is tally:
+            raise redis.ConnectionError("lost")
+        return script_of(script, keys_, args)
+
+    monkeypatch.setattr(wire, "script", lost)
+    submitted = dispatcher.submit(102, checkout.task_id, 9, (("bs:rl:{answers:9}:60/60", 60_000),))
+    monkeypatch.undo()
+    assert (submitted.outcome, submitted.tallied) == ("counted", ())
+
     others = (102, 103, 104)
     assert unlink_matching(r, "bs:{p:101}:*", meta) >= 2
     assert not r.exists(keys(101)["state"]) and not r.exists(keys(101)["pool"])
     assert all(r.exists(keys(p)["state"]) for p in others)
     assert len({r.get_node_from_key(keys(p)["meta"]).name for p in (101, *others)}) >= 2
+    services.close()
+
+
+def test_a_cluster_with_a_master_down_answers_503_and_keeps_answers(settings, registry, auth,
+                                                                     own_redis, redis_cluster):
+    """A master lost: the Cluster answers CLUSTERDOWN everywhere. As with a lost
+    Redis, tasks/next answers 503 (not 500) and an answer is still stored,
+    provisionally counted, for replay."""
+    from engine.store.models import PendingSubmit
+    from workers.runner import run_worker
+
+    services = Services(replace(settings, redis_url=redis_cluster.url, redis_cluster=1,
+                                queue_redis_url=own_redis.url), registry)
+    web = create_app({"SERVICES": services, "TESTING": True}).test_client()
+    charity = auth.charity()
+    project = make_project(web, charity, min_answers=NEED, max_answers=NEED)
+    upload_items(web, charity, project["id"], [{"text": f"photo {n}"} for n in range(4)],
+                 lambda: run_worker(services, burst=True))
+    volunteer = auth.volunteer()
+    handed = web.get(f"/api/v1/projects/{project['id']}/tasks/next", headers=volunteer).json
+    redis_cluster.nodes[-1].stop()
+    _wait(lambda: b"cluster_state:fail" in redis_cluster.nodes[0].client()
+          .execute_command("CLUSTER", "INFO"), "the Cluster to see its master gone")
+    r = web.get(f"/api/v1/projects/{project['id']}/tasks/next", headers=volunteer)
+    assert r.status_code == 503 and r.headers["Retry-After"], r.json
+    a = web.post(f"/api/v1/tasks/{handed['task']['id']}/answers", headers=volunteer,
+                 json={"lease": handed["lease"]["token"], "answer": {"label": "seal"}})
+    assert a.status_code == 201, a.json
+    with services.db.session() as session:
+        assert session.get(PendingSubmit, a.json["id"]) is not None
     services.close()

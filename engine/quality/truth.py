@@ -251,9 +251,10 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     fallback = "pooled" if _checked_per_worker(answers, gold) < MIN_CHECKED else "smoothed"
     choice = truth_choice.choose(answers, gold, CANDIDATES, fallback, confusions_of)
     fitted = {**CANDIDATES, "smoothed": smoothed}[choice.chosen](answers, gold)
-    evidence = truth_choice.log_evidence(answers, fitted, confusions_of)
-    choice = _gold_tempered(choice, evidence, gold, answers)
+    choice = _gold_tempered(choice, truth_choice.log_evidence(
+        truth_choice.gold_sample(answers, gold), fitted, confusions_of), gold, answers)
     if choice.temperature != 1.0:  # as sure as held-out answers (or gold) bear out
+        evidence = truth_choice.log_evidence(answers, fitted, confusions_of)
         fitted = replace(fitted, posterior=truth_choice.temper(
             evidence, choice.temperature, fitted.posterior, gold))
     return replace(fitted, method="auto", choice=choice, temperature=choice.temperature,
@@ -386,8 +387,8 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     live = calibrated(fitted, answers, gold, pooled=pooled)
     held_out = truth_choice.live_temperature(answers, live.confusion, gold)
     tau = truth_choice.gold_temperature(
-        truth_choice.answer_evidence(answers, live.confusion), gold, _answered(answers),
-        held_out)
+        truth_choice.answer_evidence(truth_choice.gold_sample(answers, gold), live.confusion),
+        gold, _answered(answers), held_out)
     return replace(live, reliability=fitted.reliability, temperature=tau,
                    tempered_by="gold" if tau < held_out else "held-out answers")
 

@@ -27,8 +27,9 @@ winning label never changes.
 Held-out answers cannot see a mistake the whole crowd shares: the hidden
 answer agrees with the others, wrong or right. Gold can. Where a project has
 MIN_GOLD_TASKS answered gold tasks or more, ``gold_temperature`` lowers τ to
-the one whose posteriors from the gold tasks' answers best predict their gold
-labels (never raising it: gold is scarce, and held-out answers are many).
+the one whose posteriors from the gold tasks' answers (as many as an ordinary
+task has: ``gold_sample``) best predict their gold labels (never raising it:
+gold is scarce, and held-out answers are many).
 
 Pure numpy on engine.quality.truth's encoded answers; no SQL or Flask.
 """
@@ -176,6 +177,26 @@ def temper(evidence: np.ndarray, tau: float, posterior: np.ndarray,
     clamped = gold >= 0
     out[clamped] = posterior[clamped]
     return out
+
+
+def gold_sample(answers, gold: np.ndarray):
+    """The answers with each gold task's cut to as many as an ordinary task has
+    (the median over answered tasks without gold), drawn with a fixed seed.
+    Gold is handed to every volunteer and never retires, so a gold task
+    gathers far more answers than the tasks τ is for; its evidence, a sum over
+    them, would ask for a τ that leaves 5-answer tasks far too unsure."""
+    n = len(answers.task)
+    per_task = np.bincount(answers.task, minlength=answers.shape[0])
+    is_gold = gold >= 0
+    ordinary = per_task[~is_gold & (per_task > 0)]
+    if n == 0 or len(ordinary) == 0:
+        return answers
+    cap = max(1, int(np.median(ordinary)))
+    order = np.random.default_rng(0).permutation(n)
+    by_task = order[np.argsort(answers.task[order], kind="stable")]
+    tasks = answers.task[by_task]
+    rank = np.arange(n) - np.searchsorted(tasks, tasks, side="left")
+    return _subset(answers, np.sort(by_task[~is_gold[tasks] | (rank < cap)]))
 
 
 def answer_evidence(answers, confusion: np.ndarray) -> np.ndarray:

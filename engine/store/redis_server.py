@@ -38,8 +38,11 @@ READ_TIMEOUT = 10.0
 TIMEOUTS = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": READ_TIMEOUT}
 
 # What a call raises when Redis cannot be reached (down, restarting, loading
-# its data, a failover under way): callers that can go on without it catch these.
-REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# its data, a failover under way; on a Cluster, a master down, no node reachable,
+# or a slot nobody serves): callers that can go on without it catch these.
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+              redis.exceptions.ClusterDownError, redis.exceptions.RedisClusterUnreachableError,
+              redis.exceptions.SlotNotCoveredError)
 
 
 def connect(settings: Settings, on_connect: Callable | None = None) -> redis.Redis:
@@ -150,8 +153,8 @@ def replication_id(client: redis.Redis) -> str | None:
     replica takes a new one); on a Cluster, every primary's, in one string."""
     if not is_cluster(client):
         return client.info("replication").get("master_replid")
-    found = client.info("replication", target_nodes=client.PRIMARIES)
-    ids = sorted(f"{node}={info.get('master_replid')}" for node, info in found.items())
+    ids = sorted(f"{node.name}={client.info('replication', target_nodes=node).get('master_replid')}"
+                 for node in client.get_primaries())
     return ",".join(ids) if ids else None
 
 

@@ -73,17 +73,20 @@ def test_too_few_answers_to_hold_out_fall_back_and_say_so():
     assert choice.as_dict()["chosen"] == choice.chosen
 
 
-def _hard_items_crowd(hard_share: float, seed: int, n_tasks=500, per_task=5, n_workers=40):
+def _hard_items_crowd(hard_share: float, seed: int, n_tasks=500, per_task=5, n_workers=40,
+                      busy: tuple[int, int] = (0, 0)):
     """Volunteers who miss the same items: on a share of hard tasks each is right
     only 35% of the time, on the rest 90%. A model that multiplies answers as
-    independent evidence is overconfident on such a crowd."""
+    independent evidence is overconfident on such a crowd. ``busy`` (n, answers):
+    the first n tasks get that many answers each (as gold does, shown to everyone)."""
     rng = np.random.default_rng(seed)
     rows, truth_of = [], []
     for task in range(n_tasks):
         true = int(rng.integers(2))
         truth_of.append(true)
         right = 0.35 if rng.random() < hard_share else 0.9
-        for worker in rng.choice(n_workers, per_task, replace=False):
+        many = busy[1] if task < busy[0] else per_task
+        for worker in rng.choice(n_workers, many, replace=False):
             said = true if rng.random() < right else 1 - true
             rows.append((f"t{task}", f"w{worker}", "ab"[said]))
     answers = truth.encode(rows, ["a", "b"])
@@ -203,3 +206,21 @@ def test_bitesize_consensus_names_gold_as_what_tempered_it():
     without = offline._model_of(offline.merge(rows)[1].choice)
     assert with_gold.endswith("(by gold)") and "confidence tempered by 0." in with_gold
     assert "tempered by" in without and "gold" not in without
+
+
+def test_gold_with_many_answers_does_not_leave_ordinary_tasks_unsure():
+    """Gold is shown to every volunteer, so a gold task gathers far more answers
+    than the tasks τ is for; τ is fitted on as many of its answers as an
+    ordinary task has (gold_sample). On 35 answers a gold task, the fit took τ
+    to 0.1 and made the calibration of 5-answer tasks worse than no gold at all."""
+    answers, codes = _hard_items_crowd(0.2, 0, busy=(60, 35))
+    gold = np.full(answers.shape[0], truth.UNKNOWN)
+    gold[:60] = codes[:60]
+    sampled = truth_choice.gold_sample(answers, gold)
+    per_task = np.bincount(sampled.task, minlength=answers.shape[0])
+    assert set(per_task[:60]) == {5} and (per_task[60:] == 5).all()
+    without, given = truth.auto(answers), truth.auto(answers, gold)
+    rest = np.arange(60, answers.shape[0])
+    assert _calibration_error(given.posterior[rest], codes[rest]) < \
+        _calibration_error(without.posterior[rest], codes[rest])
+    assert given.temperature > 0.15

@@ -8,9 +8,9 @@ confidences are scored on the tasks that have a truth:
 - ``auto``: ``truth.infer(answers, "auto")``'s posteriors, what ``bitesize
   consensus`` reports (the project-wide EM, its class priors and in-sample
   matrices);
-- ``live``: each task's posterior from its answers under ``truth.live_model``'s
+- ``live``: each task's posterior from its answers under ``truth_live.live_model``'s
   cross-fitted matrices and τ, every label equally likely beforehand, as
-  ``engine.quality.consensus.merge`` computes it (``truth.posterior_from``),
+  ``engine.quality.consensus.merge`` computes it (``truth_live.posterior_from``),
   when the stored estimates are fresh.
 
 and each again with GOLD_SHARE of the tasks that have a truth given as gold
@@ -38,7 +38,7 @@ import numpy as np
 from crowd_data import categorical_sets, require
 from crowds import Crowd
 
-from engine.quality import truth
+from engine.quality import truth, truth_live
 
 BINS = 10
 MIN_BIN = 10  # tasks a bin needs for its gap to count as the max-bin gap
@@ -75,7 +75,7 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = BINS) -
 def live_posterior(answers: truth.Answers, model: truth.Inference) -> np.ndarray:
     """Every task's live posterior (tasks x labels): its answers' rows of the
     answering workers' matrices multiplied, labels equally likely beforehand,
-    tempered by the model's τ; truth.posterior_from for all tasks at once. A
+    tempered by the model's τ; truth_live.posterior_from for all tasks at once. A
     task without answers is flat."""
     n_tasks, _, n_labels = answers.shape
     log_joint = np.zeros((n_tasks, n_labels))
@@ -91,7 +91,7 @@ def posteriors(answers: truth.Answers, gold: np.ndarray | None = None
     """auto's and live's posteriors (tasks x labels) given this gold (None: no
     gold), and the model auto chose."""
     fitted = truth.infer(answers, "auto", gold)
-    live = live_posterior(answers, truth.live_model(answers, gold))
+    live = live_posterior(answers, truth_live.live_model(answers, gold))
     return {"auto": fitted.posterior, "live": live}, fitted.choice.chosen
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from engine.quality import truth
+from engine.quality import truth, truth_live
 
 # Kinds of volunteer and how common they are. Accuracies are drawn per volunteer
 # in these ranges; a confuser reads one class as another part of the time, a
@@ -198,7 +198,7 @@ def confusions(rng, kinds: np.ndarray, counts: np.ndarray) -> np.ndarray:
     n_labels = len(counts)
     low, high = np.array([ACCURACY.get(k, (0.0, 0.0)) for k in kinds]).T
     accuracy = rng.uniform(low, high)
-    matrices = np.array(truth.one_coin_confusions(accuracy, n_labels))
+    matrices = np.array(truth_live.one_coin_confusions(accuracy, n_labels))
     commonest, rarest = int(np.argmax(counts)), int(np.argmin(counts))
     for w in np.flatnonzero(kinds == "confuser"):
         read = rarest if n_labels == 2 else int(rng.integers(n_labels))

@@ -14,8 +14,8 @@ for more, as the live path does: min_answers 3, max_answers = every answer the
 task has in the data, and several confidence targets.
 
 Confidence is computed as the live path computes it, with periodic
-re-estimation: truth.live_model (what engine.quality.reliability stores: auto, its
-confusion matrices cross-fitted by truth.calibrated) is re-fitted on every
+re-estimation: truth_live.live_model (what engine.quality.reliability stores: auto, its
+confusion matrices cross-fitted by truth_live.calibrated) is re-fitted on every
 answer used so far after each 2.5% of the set's answers; between fits a task's
 confidence is engine.quality.consensus.merge over its answers and each worker's stored
 estimate (a worker the last fit has not seen has none, as a new volunteer).
@@ -49,7 +49,7 @@ import numpy as np
 from crowd_data import DATA_DIR, categorical_sets, require
 from reporting import write_report
 
-from engine.quality import consensus, offline, truth
+from engine.quality import consensus, offline, truth, truth_live
 from engine.quality.retirement import CONTEST, MORE, Policy, decide
 from task_types.classify import ClassifyType
 
@@ -76,12 +76,12 @@ class Replay:
     stats: dict[int, tuple[float, list]] = field(default_factory=dict)  # worker -> stored
 
     def refit(self) -> None:
-        """The periodic re-estimation: truth.live_model on every answer used so
+        """The periodic re-estimation: truth_live.live_model on every answer used so
         far, stored per worker who has answered (as engine.quality.reliability stores it)."""
         a, used = self.answers, np.asarray(self.used)
         subset = truth.Answers(a.task[used], a.worker[used], a.label[used], a.tasks,
                                a.workers, a.labels)
-        self.model = truth.live_model(subset)
+        self.model = truth_live.live_model(subset)
         self.stats = {int(w): (float(self.model.reliability[w]), self.model.confusion[w])
                       for w in np.unique(subset.worker)}
         self.fits += 1

@@ -1,6 +1,6 @@
 """bench/calibration.py (part v of bench/consensus.py): its calibration error is ~0
 for confidences that are right as often as they say and large for overconfident
-ones, its live confidences are truth.posterior_from's, and the part runs on
+ones, its live confidences are truth_live.posterior_from's, and the part runs on
 synthetic crowds alone and writes its keys. No expected ECE of a real model."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from engine.quality import truth
+from engine.quality import truth_live
 from tests.bench_modules import bench_modules
 
 MODULES = ("crowds", "crowd_cuts", "crowd_data", "reporting", "consensus_hard", "calibration",
@@ -57,11 +57,11 @@ def test_overconfidence_is_large_and_signed(bench):
 def test_live_confidences_are_the_live_merges_posteriors(bench):
     crowd = bench["crowds"].generate("imbalance_4", 0, scale=0.05)
     a = crowd.answers
-    model = truth.live_model(a)
+    model = truth_live.live_model(a)
     found = bench["calibration"].live_posterior(a, model)
     for task in range(0, a.shape[0], 7):
         rows = np.flatnonzero(a.task == task)
-        expected = truth.posterior_from(a.label[rows], model.confusion[a.worker[rows]],
+        expected = truth_live.posterior_from(a.label[rows], model.confusion[a.worker[rows]],
                                         temperature=model.temperature)
         np.testing.assert_allclose(found[task], expected, atol=1e-12)
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
-from engine.quality import trust, truth
+from engine.quality import trust, truth_live
 from engine.quality.retirement import HOLD, MORE, Policy, decide
 from engine.services import Services
 from engine.store.db import Database, dialect_insert
@@ -285,7 +285,7 @@ def _posterior(task_type: TaskType, labels: list[str], rows,
         matrices.append(_matrix(confusion, reliability, len(labels)))
     if not codes:
         return Aggregate(None, 0.0, {})
-    posterior = truth.posterior_from(codes, matrices, temperature=_temperature(calibration))
+    posterior = truth_live.posterior_from(codes, matrices, temperature=_temperature(calibration))
     best = int(posterior.argmax())
     support = {label: float(p) for label, p in zip(labels, posterior, strict=True) if p > 1e-6}
     return Aggregate(labels[best], float(posterior[best]), support)
@@ -303,7 +303,7 @@ def _matrix(confusion, reliability: float | None, n_labels: int):
     if confusion is not None and len(confusion) == n_labels:
         return confusion
     r = reliability if reliability is not None else UNKNOWN_RELIABILITY
-    return truth.one_coin_confusions([min(r, MOST_RELIABLE)], n_labels)[0]
+    return truth_live.one_coin_confusions([min(r, MOST_RELIABLE)], n_labels)[0]
 
 
 def store_result(session, task: Task, value: Any, confidence: float, method: str,

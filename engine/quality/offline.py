@@ -14,7 +14,7 @@ worker answered a task twice the later row counts (engine.quality.truth.encode).
 Label types (classify) go through engine.quality.truth's EM. ``live`` is the
 method that gives what the live merge gives (engine.quality.consensus.merge)
 once the volunteers' estimates are fresh: the estimates the periodic quality
-job would store, fitted on the counted answers (truth.live_model), then each task's
+job would store, fitted on the counted answers (truth_live.live_model), then each task's
 posterior from its *counted* answers (an export's ``counted`` column; every
 row counts without one) under those estimates, labels equally likely, tempered by τ. The
 default ``auto`` is the project-wide EM itself: its posteriors use the in-sample
@@ -48,7 +48,7 @@ from typing import TextIO
 import numpy as np
 
 from engine.errors import InvalidError
-from engine.quality import truth
+from engine.quality import truth, truth_live
 from engine.quality.consensus import UNKNOWN_RELIABILITY
 from engine.quality.offline_rows import (
     ANSWER_COLUMNS,
@@ -131,10 +131,10 @@ def merge(rows: list[tuple[str, str, str]], gold: dict[str, str] | None = None,
 
 def live(answers: truth.Answers, gold: np.ndarray | None = None,
          counted: np.ndarray | None = None) -> truth.Inference:
-    """What the live merge gives each task under fresh estimates: truth.live_model
+    """What the live merge gives each task under fresh estimates: truth_live.live_model
     fitted on the counted answers (as engine.quality.reliability fits and stores it), then
     each task's posterior from its counted answers alone under each answering
-    worker's matrix, labels equally likely, tempered by the fit's τ (truth.posterior_from, as
+    worker's matrix, labels equally likely, tempered by the fit's τ (truth_live.posterior_from, as
     engine.quality.consensus.merge calls it with Project.calibration). A task
     with no counted answer has an all-zero row (no result); gold tasks come out
     as their gold label with confidence 1, as a settled task does."""
@@ -147,7 +147,7 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
     tasks, starts = np.unique(answers.task[rows], return_index=True)
     parts = np.split(rows, starts[1:]) if len(rows) else []  # nothing counted: no result
     for task, part in zip(tasks.tolist(), parts, strict=True):
-        posterior[task] = truth.posterior_from(answers.label[part],
+        posterior[task] = truth_live.posterior_from(answers.label[part],
                                                fitted.confusion[answers.worker[part]],
                                                temperature=fitted.temperature)
     if gold is not None:
@@ -158,11 +158,11 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
 
 def _fitted_on_counted(answers: truth.Answers, gold: np.ndarray | None,
                        keep: np.ndarray) -> truth.Inference:
-    """truth.live_model fitted on the counted answers alone, as the quality job
+    """truth_live.live_model fitted on the counted answers alone, as the quality job
     fits it (engine.quality.reliability), its matrices then indexed by the full
     answers' worker codes (a worker with no counted answer gets the crowd's)."""
     if keep.all():
-        return truth.live_model(answers, gold)
+        return truth_live.live_model(answers, gold)
     subset = truth.encode(((answers.tasks[t], answers.workers[w], answers.labels[label])
                            for t, w, label in zip(answers.task[keep].tolist(),
                                                   answers.worker[keep].tolist(),
@@ -175,7 +175,7 @@ def _fitted_on_counted(answers: truth.Answers, gold: np.ndarray | None,
         sub_gold = subset.gold_codes({answers.tasks[t]: answers.labels[g]
                                       for t, g in enumerate(codes)
                                       if g >= 0 and answers.tasks[t] in kept})
-    fitted = truth.live_model(subset, sub_gold)
+    fitted = truth_live.live_model(subset, sub_gold)
     where = {name: n for n, name in enumerate(subset.workers)}
     confusion = np.repeat(fitted.population[None], len(answers.workers), axis=0)
     reliability = np.full(len(answers.workers), float(np.diag(fitted.population).mean()))

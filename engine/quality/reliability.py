@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from engine.projects import get_owned_project
-from engine.quality import crowd_model, held, moderation, trust, truth
+from engine.quality import crowd_model, held, moderation, trust, truth_live
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -232,7 +232,7 @@ def tally_rows(task_type, config: dict, rows) -> dict[int, Tally]:
     return tallies
 
 
-def _reliability(task_type, config: dict, rows) -> truth.WorkerFit:
+def _reliability(task_type, config: dict, rows) -> truth_live.WorkerFit:
     """Dawid-Skene over a project's counted answers, for label tasks; gold clamps.
     Uncounted answers (a quarantined or blocked volunteer's) are left out: a
     script's hundred identical answers would otherwise teach the model what the
@@ -241,11 +241,11 @@ def _reliability(task_type, config: dict, rows) -> truth.WorkerFit:
     labels = task_type.labels(config)
     rows = [row for row in rows if row[6]]
     if labels is None or not rows:
-        return truth.WorkerFit({}, {}, None, None)
+        return truth_live.WorkerFit({}, {}, None, None)
     triples = [(str(task), str(volunteer), task_type.label_of(value))
                for volunteer, task, value, _gold, _result, _seconds, _counted in rows]
     gold = {str(task): g for _v, task, _value, g, _r, _s, _c in rows if g is not None}
-    fitted = truth.fit_workers(triples, labels, gold)
+    fitted = truth_live.fit_workers(triples, labels, gold)
     return replace(fitted, reliability={int(v): r for v, r in fitted.reliability.items()},
                    confusion={int(v): c for v, c in fitted.confusion.items()})
 

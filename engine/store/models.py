@@ -190,7 +190,7 @@ class Project(Base):
     # thresholds of the flags that quarantine (engine.quality.quarantine); None: defaults
     quality: Mapped[Any | None] = mapped_column(JSON)
     # what the periodic quality job learnt for live merges: {"temperature": τ}
-    # (engine.quality.truth.fit_workers); None: untempered
+    # (engine.quality.truth_live.fit_workers); None: untempered
     calibration: Mapped[Any | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

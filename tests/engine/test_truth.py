@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.quality import truth
+from engine.quality import truth, truth_live
 from task_types.classify import classify
 
 DATA = Path(__file__).parents[1] / "data"  # vendored: see tests/data/README.md
@@ -164,12 +164,12 @@ def test_task_posterior_reproduces_the_fit_and_handles_new_workers(swapping_crow
         fitted = truth.infer(answers, method)
         for task in (0, 7, 42):
             mine = answers.task == task
-            alone = truth.task_posterior(fitted, answers.worker[mine], answers.label[mine])
+            alone = truth_live.task_posterior(fitted, answers.worker[mine], answers.label[mine])
             assert alone == pytest.approx(fitted.posterior[task])
-        stranger = truth.task_posterior(fitted, [truth.UNKNOWN, 10_000], [2, 2])
+        stranger = truth_live.task_posterior(fitted, [truth.UNKNOWN, 10_000], [2, 2])
         assert stranger.argmax() == 2 and stranger.sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="no worker model"):
-        truth.task_posterior(truth.majority_vote(answers), [0], [0])
+        truth_live.task_posterior(truth.majority_vote(answers), [0], [0])
 
 
 def test_many_confident_answers_do_not_underflow():
@@ -194,10 +194,10 @@ def test_a_single_label_and_bad_arguments():
 
 def test_worker_estimates_for_the_periodic_job():
     triples = [(1, 10, "x"), (1, 11, "x"), (2, 10, "y"), (2, 11, "gone")]
-    reliability, confusion = truth.worker_estimates(triples, ["x", "y"], {1: "x", 2: "z"})
+    reliability, confusion = truth_live.worker_estimates(triples, ["x", "y"], {1: "x", 2: "z"})
     assert set(reliability) == {10, 11} and set(confusion) == {10, 11}
     assert np.allclose(np.sum(confusion[10], axis=1), 1.0)
-    assert truth.worker_estimates([], ["x"], {}) == ({}, {})
+    assert truth_live.worker_estimates([], ["x"], {}) == ({}, {})
 
 
 def read_set(name: str) -> tuple[truth.Answers, np.ndarray]:
@@ -226,12 +226,12 @@ def test_posterior_from_stored_matrices_and_reliabilities():
     """The live path may hold only stored per-worker estimates, not a whole fit."""
     careful = np.array([[0.9, 0.1], [0.2, 0.8]])
     says_one_always = np.array([[0.0, 1.0], [0.0, 1.0]]) + 1e-9
-    posterior = truth.posterior_from([0, 1], np.stack([careful, says_one_always]))
+    posterior = truth_live.posterior_from([0, 1], np.stack([careful, says_one_always]))
     assert posterior.argmax() == 0 and posterior.sum() == pytest.approx(1.0)
     assert posterior[0] == pytest.approx(0.9 / (0.9 + 0.2), rel=1e-6)
-    matrices = truth.one_coin_confusions([0.9, 0.6, 0.6], 3)
+    matrices = truth_live.one_coin_confusions([0.9, 0.6, 0.6], 3)
     assert np.allclose(matrices.sum(axis=2), 1.0)
-    posterior = truth.posterior_from([2, 0, 0], matrices, prior=np.array([0.2, 0.2, 0.6]))
+    posterior = truth_live.posterior_from([2, 0, 0], matrices, prior=np.array([0.2, 0.2, 0.6]))
     odds = (0.2 * 0.05 * 0.6 * 0.6) / (0.6 * 0.9 * 0.2 * 0.2)
     assert posterior[0] / posterior[2] == pytest.approx(odds)
 
@@ -267,7 +267,7 @@ def test_live_model_cross_fits_so_lucky_workers_cannot_retire_tasks_alone():
     answers = truth.encode(rows)
     # per-worker matrices (auto itself rightly chooses the pooled vote for this crowd)
     fitted = truth.hierarchical(answers)
-    live = truth.calibrated(fitted, answers)
+    live = truth_live.calibrated(fitted, answers)
     assert truth.auto(answers).choice.chosen == "pooled"
     assert (live.label == fitted.label).all()  # calibration changes confidences only
     assert np.allclose(live.confusion.sum(axis=2), 1.0)
@@ -277,27 +277,27 @@ def test_live_model_cross_fits_so_lucky_workers_cannot_retire_tasks_alone():
     assert fitted_accuracy[trusted].min() > 0.8  # the in-sample estimate flatters them
     assert live_accuracy.max() < 0.8
     three_agree = 0.75 ** 3 / (0.75 ** 3 + 0.25 ** 3)
-    assert truth.posterior_from([0, 0, 0], truth.confusions_of(fitted)[trusted])[0] > 0.99
-    assert truth.posterior_from([0, 0, 0], live.confusion[trusted])[0] < three_agree
+    assert truth_live.posterior_from([0, 0, 0], truth.confusions_of(fitted)[trusted])[0] > 0.99
+    assert truth_live.posterior_from([0, 0, 0], live.confusion[trusted])[0] < three_agree
     # what the periodic job stores is the live model's matrix
-    _, stored = truth.worker_estimates(rows, answers.labels, {})
+    _, stored = truth_live.worker_estimates(rows, answers.labels, {})
     stored_accuracy = [np.trace(np.array(matrix)) / 2 for matrix in stored.values()]
     assert max(stored_accuracy) < 0.8
-    live_model = truth.live_model(answers)
+    live_model = truth_live.live_model(answers)
     assert np.allclose(stored["w0"], live_model.confusion[answers.workers.index("w0")])
 
 
 def test_calibrated_pools_like_the_fit_and_keeps_gold():
     answers = truth.encode([("t", "a", "x"), ("t", "b", "x"), ("u", "a", "y"), ("u", "c", "x")])
     pooled = truth.one_coin(answers, smoothing=np.inf)
-    same = truth.calibrated(pooled, answers, pooled=True).confusion
+    same = truth_live.calibrated(pooled, answers, pooled=True).confusion
     assert np.allclose(same, same[0])  # one matrix for everyone, as the fit had
     gold = np.array([0, 1])  # t is x, u is y: c's lone x on u is checked, and wrong
-    checked = truth.calibrated(truth.auto(answers, gold), answers, gold).confusion
+    checked = truth_live.calibrated(truth.auto(answers, gold), answers, gold).confusion
     c = answers.workers.index("c")
     assert checked[c, 1, 0] > checked[c, 1, 1]
     with pytest.raises(ValueError, match="no worker model"):
-        truth.calibrated(truth.majority_vote(answers), answers)
+        truth_live.calibrated(truth.majority_vote(answers), answers)
 
 
 def _early_crowd(seed: int) -> tuple[list, dict]:
@@ -323,10 +323,10 @@ def test_an_early_estimate_never_turns_answers_upside_down():
     Before the fix about half of these crowds got an inverted crowd matrix."""
     for seed in range(60):
         rows, _ = _early_crowd(seed)
-        _, confusion = truth.worker_estimates(rows, ["a", "b"], {})
+        _, confusion = truth_live.worker_estimates(rows, ["a", "b"], {})
         for worker, matrix in confusion.items():
             for label in (0, 1):
-                posterior = truth.posterior_from([label], np.array([matrix]))
+                posterior = truth_live.posterior_from([label], np.array([matrix]))
                 assert posterior[label] >= 0.5, (seed, worker, matrix)
 
 
@@ -341,8 +341,8 @@ def test_a_label_nobody_could_check_yet_does_not_outweigh_a_majority():
             (3, 2, "empty"), (6, 7, "empty"), (1, 1, "fox"), (31, 6, "empty"),
             (32, 8, "fox"), (31, 4, "empty"), (7, 5, "deer")]
     rows = [(str(t), str(v), label) for t, v, label in rows]
-    _, confusion = truth.worker_estimates(rows, labels, {"31": "empty", "32": "fox"})
+    _, confusion = truth_live.worker_estimates(rows, labels, {"31": "empty", "32": "fox"})
     matrices = np.array([confusion["1"], confusion["2"], confusion["3"]])
-    posterior = truth.posterior_from([1, 1, 0], matrices)  # fox, fox, deer
+    posterior = truth_live.posterior_from([1, 1, 0], matrices)  # fox, fox, deer
     assert posterior.argmax() == 1 and posterior[1] > 0.9
     assert np.allclose(matrices[0], matrices[0].T)  # one accuracy, no per-label noise

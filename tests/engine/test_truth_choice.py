@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.quality import truth, truth_choice
+from engine.quality import truth, truth_choice, truth_live
 
 
 def _crowd(accuracy_of, n_tasks=400, per_task=5, prior=(0.5, 0.5), confuse=None, seed=0):
@@ -115,7 +115,7 @@ def test_auto_tempers_its_confidence_where_volunteers_miss_the_same_items():
             _calibration_error(untempered.posterior, codes) - 0.02
         # the live path's one-task posterior applies the same τ
         first = answers.task == 0
-        again = truth.task_posterior(fitted, answers.worker[first], answers.label[first])
+        again = truth_live.task_posterior(fitted, answers.worker[first], answers.label[first])
         assert np.allclose(again, fitted.posterior[0])
 
 
@@ -177,7 +177,8 @@ def test_gold_tempers_where_the_whole_crowd_misses_the_same_items():
     rest = np.arange(60, answers.shape[0])
     assert _calibration_error(given.posterior[rest], codes[rest]) < \
         _calibration_error(without.posterior[rest], codes[rest]) - 0.02
-    assert truth.live_model(answers, gold).temperature < truth.live_model(answers).temperature
+    assert (truth_live.live_model(answers, gold).temperature
+            < truth_live.live_model(answers).temperature)
 
 
 def _rows_and_gold(answers, codes, n_gold: int):
@@ -191,9 +192,9 @@ def test_the_quality_run_stores_that_gold_tempered_the_merge():
     """What the periodic estimate stores on the project (Project.calibration), from
     the same crowd as rows: the τ, and that gold chose it."""
     rows, gold = _rows_and_gold(*_hard_items_crowd(0.2, 0), 60)
-    fit = truth.fit_workers(rows, ["a", "b"], gold)
+    fit = truth_live.fit_workers(rows, ["a", "b"], gold)
     assert fit.calibration["tempered_by"] == "gold"
-    assert fit.calibration["temperature"] < truth.fit_workers(rows, ["a", "b"], {}) \
+    assert fit.calibration["temperature"] < truth_live.fit_workers(rows, ["a", "b"], {}) \
         .calibration["temperature"]
 
 

@@ -1,0 +1,226 @@
+"""The live merge's model: what the periodic re-estimation stores for a project
+(``fit_workers``: each volunteer's reliability and cross-fitted confusion
+matrix, the crowd model auto chose, the merge's τ) and the one-task posterior
+the hot path computes from them between two re-estimations (``posterior_from``,
+``task_posterior``).
+
+Kept apart from engine.quality.truth, whose methods answer the offline
+question (the project-wide EM's own posteriors): here the matrices are
+re-estimated so that a task's few answers never vouch for their own
+volunteers (``calibrated``), because these confidences decide retirement.
+Pure numpy, as truth is: no SQL, Redis or Flask.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from engine.quality import truth_choice
+from engine.quality import truth_em as em
+from engine.quality.truth import (
+    MIN_CHECKED,
+    Answers,
+    Inference,
+    answered_tasks,
+    auto,
+    checked_gold,
+    checked_per_worker,
+    encode,
+)
+
+
+def task_posterior(inference: Inference, workers: Sequence[int],
+                   labels: Sequence[int]) -> np.ndarray:
+    """One task's posterior from its answers (worker and label codes) under a fitted
+    model: the live path's merge between two re-estimations. A worker the model
+    has not seen (UNKNOWN, or a code past its end) counts as the population's
+    average worker. Vote methods have no worker model and are refused."""
+    if inference.population is None:
+        raise ValueError(f"{inference.method} has no worker model; use ds, onecoin or auto")
+    matrices = _worker_matrices(inference, np.asarray(workers, np.int64))
+    return posterior_from(labels, matrices, inference.prior, inference.temperature)
+
+
+def posterior_from(labels: Sequence[int], confusions: np.ndarray,
+                   prior: np.ndarray | None = None, temperature: float = 1.0) -> np.ndarray:
+    """One task's posterior from its answers' label codes and the answering
+    workers' confusion matrices, (n, K, K) with rows the true label (e.g. the
+    stored ones; ``one_coin_confusions`` makes them from reliabilities). Without
+    a prior, labels are equally likely. ``temperature`` (auto's τ,
+    engine.quality.truth_choice) scales the log odds. Summed in log space, so a
+    task with hundreds of answers does not underflow."""
+    labels = np.asarray(labels, np.int64)
+    confusions = np.clip(np.asarray(confusions, dtype=float), truth_choice.FLOOR, 1.0)
+    n_labels = confusions.shape[-1]
+    log_joint = np.zeros(n_labels) if prior is None else np.log(
+        np.clip(prior, truth_choice.FLOOR, 1.0))
+    log_joint = log_joint + np.log(confusions[np.arange(len(labels)), :, labels]).sum(axis=0)
+    log_joint = temperature * log_joint
+    weights = np.exp(log_joint - log_joint.max())
+    return weights / weights.sum()
+
+
+def one_coin_confusions(reliability: Sequence[float], n_labels: int) -> np.ndarray:
+    """Confusion matrices of workers known only by a reliability (right with that
+    probability, wrong evenly otherwise), for ``posterior_from``."""
+    return em.one_coin_matrices(np.asarray(reliability, dtype=float), n_labels)
+
+
+def _worker_matrices(inference: Inference, workers: np.ndarray) -> np.ndarray:
+    """Confusion matrices of the given workers, (n, K, K)."""
+    known = (workers >= 0) & (workers < len(inference.reliability))
+    out = np.repeat(inference.population[None], len(workers), axis=0)
+    if inference.confusion is not None:
+        out[known] = inference.confusion[workers[known]]
+        return out
+    out[known] = em.one_coin_matrices(inference.reliability[workers[known]], len(inference.prior))
+    return out
+
+
+def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
+    """What the live merge weighs answers by: ``auto`` with its matrices
+    cross-fitted by ``calibrated`` (one crowd matrix while auto pools), the
+    reliabilities and labels left as auto estimated them, and the τ its merges
+    are tempered by (``truth_choice.live_temperature``, lowered by
+    ``gold_temperature`` where the project has enough gold). The merge starts every
+    task with its labels equally likely: auto's class prior (kept in ``prior``)
+    made the replayed retirements worse (dog_breeds at 0.8: 2.7 → 4.1 pt below
+    all answers, rte 1.6 → 3.0, at the same share of answers), though on a
+    whole imbalanced set it helps (product_match 89.6% → 93.4%). The periodic
+    re-estimation (``worker_estimates``) and the replay benchmark both use it."""
+    gold = checked_gold(answers, gold)
+    fitted = auto(answers, gold)
+    # early in a project the merge pools whatever auto chose (issue 13's inversions)
+    pooled = (fitted.choice.chosen == "pooled"
+              or checked_per_worker(answers, gold) < MIN_CHECKED)
+    live = calibrated(fitted, answers, gold, pooled=pooled)
+    held_out = truth_choice.live_temperature(answers, live.confusion, gold)
+    tau = truth_choice.gold_temperature(
+        truth_choice.answer_evidence(truth_choice.gold_sample(answers, gold), live.confusion),
+        gold, answered_tasks(answers), held_out)
+    return replace(live, reliability=fitted.reliability, temperature=tau,
+                   tempered_by="gold" if tau < held_out else "held-out answers")
+
+
+# Pseudo-answers per true label, at the crowd's matrix, that ``calibrated`` adds
+# to each worker's cross-fitted counts: a floor that keeps every cell positive,
+# not a shrinkage (the cross-fitting is what tempers the estimate).
+CROSS_FIT_SMOOTHING = 0.1
+
+
+def calibrated(inference: Inference, answers: Answers, gold: np.ndarray | None = None,
+               *, smoothing: float = CROSS_FIT_SMOOTHING, pooled: bool = False) -> Inference:
+    """The model with each worker's confusion matrix re-estimated by cross-fitting:
+    each of their answers is scored against the task's posterior from the
+    *other* answers (and gold), never against a consensus their own answer is
+    part of. What the live merge multiplies should be calibrated, not in-sample.
+
+    Why: EM grades a worker against posteriors that their own answer helped to
+    form, and on a task with few answers that is most of the evidence; with the
+    winner's curse on top (of many workers seen on a dozen answers, the best
+    looking are partly lucky), the workers auto put at 0.98 or more on replayed
+    dev sets were right 0.91 (rte) to 0.95 (tweet_sentiment) of the time on
+    gold, so two of them agreeing looked like odds of 10,000 to 1 instead of
+    100 to 1, and the retirement policy retired tasks too early.
+
+    The cross-fitted counts are (n, K, K): for worker w, true label z, answer
+    l, the sum over w's checkable answers l (another answer or gold on the
+    task) of P(z | the task's other answers) under the fitted model; rows get
+    ``smoothing`` pseudo-answers at the population's matrix. A worker whose
+    answers the others cannot confirm loses the credit EM gave them; a worker's
+    accuracy can come out no higher than the others' confidence on the tasks
+    they shared (slightly understated where that confidence is low, which errs
+    on the safe side).
+    Early in a project, when auto pools, ``pooled`` gives one matrix from
+    everyone's counts, so a worker seen on a handful of answers cannot look
+    perfect. The fit's posterior, labels and prior are left as they were."""
+    if inference.population is None:
+        raise ValueError(f"{inference.method} has no worker model; use ds, onecoin or auto")
+    if smoothing <= 0:
+        raise ValueError("smoothing must be > 0")
+    gold = checked_gold(answers, gold)
+    n_tasks, n_workers, n_labels = answers.shape
+    matrices = inference.confusion
+    if matrices is None:
+        matrices = em.one_coin_matrices(inference.reliability, n_labels)
+    own = np.log(matrices)[answers.worker, :, answers.label]  # (answers, K)
+    task_total = np.zeros((n_tasks, n_labels))
+    np.add.at(task_total, answers.task, own)
+    others = task_total[answers.task] - own + np.log(inference.prior)
+    others -= others.max(axis=1, keepdims=True)
+    posterior = np.exp(others)
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    on_gold = gold[answers.task]
+    posterior[on_gold >= 0] = np.eye(n_labels)[on_gold[on_gold >= 0]]
+    per_task = np.bincount(answers.task, minlength=n_tasks)
+    checkable = (per_task[answers.task] >= 2) | (on_gold >= 0)
+    counts = np.zeros((n_workers, n_labels, n_labels))
+    np.add.at(counts, (answers.worker[checkable], slice(None), answers.label[checkable]),
+              posterior[checkable])
+    if pooled:  # one matrix for the whole crowd, as the fit had
+        return replace(inference, confusion=_pooled_matrices(counts.sum(axis=0),
+                                                             inference.population,
+                                                             n_workers, smoothing))
+    shrunk = ((counts + smoothing * inference.population[None])
+              / (counts.sum(axis=2, keepdims=True) + smoothing))
+    return replace(inference, confusion=shrunk)
+
+
+def _pooled_matrices(counts: np.ndarray, population: np.ndarray, n_workers: int,
+                     smoothing: float) -> np.ndarray:
+    """Early in a project (auto pools the crowd): everyone's one-coin matrix at
+    the crowd's cross-fitted accuracy (right answers over checked answers, at
+    least chance), not a full K x K matrix.
+
+    Why: with a few answers per worker, most cells of a crowd matrix rest on a
+    handful of answers or none. A label nobody could check yet gets a flat row
+    and next to nothing in its column elsewhere, so one answer of it outweighs
+    two of another (deer, fox, fox came out deer at 0.97); a few prolific scripts
+    answering "a" teach it that "a" is likelier when "b" is true, turning honest
+    answers upside down. One accuracy is what a few answers can estimate, and
+    under it no answer counts against itself. ``smoothing`` pseudo-answers per
+    label at the population's matrix keep it below 1 (all checked answers right
+    on gold would otherwise make one answer certain, two that differ a 0/0)."""
+    n_labels = counts.shape[0]
+    accuracy = ((np.trace(counts) + smoothing * np.trace(population))
+                / (counts.sum() + smoothing * n_labels))
+    accuracy = em.at_least_chance(np.array([accuracy]), n_labels)
+    return np.repeat(em.one_coin_matrices(accuracy, n_labels), n_workers, axis=0)
+
+
+def worker_estimates(triples: Iterable[tuple], labels: Sequence[str],
+                     gold: Mapping) -> tuple[dict, dict]:
+    """Per worker, reliability and confusion matrix (rows true label, columns the
+    answer, as lists for JSON) by ``live_model``: what the periodic re-estimation
+    stores. The reliability is ``auto``'s, the matrix cross-fitted for the merge.
+    Answers and gold outside ``labels`` (the config was edited) are left out."""
+    fitted = fit_workers(triples, labels, gold)
+    return fitted.reliability, fitted.confusion
+
+
+@dataclass(frozen=True)
+class WorkerFit:
+    """What the periodic re-estimation stores for a project's live merges."""
+
+    reliability: dict  # worker -> auto's reliability
+    confusion: dict  # worker -> cross-fitted matrix, as lists
+    choice: truth_choice.Choice | None  # the model auto chose (None: no answers)
+    # {"temperature": τ, "tempered_by": what chose it} for the merge (Project.calibration)
+    calibration: dict | None
+
+
+def fit_workers(triples: Iterable[tuple], labels: Sequence[str], gold: Mapping) -> WorkerFit:
+    """``worker_estimates``, the model auto chose for them, and the merge's τ."""
+    known = set(labels)
+    rows = [row for row in triples if row[2] in known]
+    if not rows:
+        return WorkerFit({}, {}, None, None)
+    answers = encode(rows, labels)
+    usable = {task: g for task, g in gold.items() if isinstance(g, str) and g in known}
+    fitted = live_model(answers, answers.gold_codes(usable))
+    calibration = {"temperature": fitted.temperature, "tempered_by": fitted.tempered_by}
+    return WorkerFit(dict(zip(answers.workers, fitted.reliability.tolist(), strict=True)),
+                     dict(zip(answers.workers, fitted.confusion.tolist(), strict=True)),
+                     fitted.choice, calibration)

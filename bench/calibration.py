@@ -38,7 +38,7 @@ import numpy as np
 from crowd_data import categorical_sets, require
 from crowds import Crowd
 
-from engine.quality import truth, truth_live
+from engine.quality import truth, truth_choice, truth_live
 
 BINS = 10
 MIN_BIN = 10  # tasks a bin needs for its gap to count as the max-bin gap
@@ -77,13 +77,8 @@ def live_posterior(answers: truth.Answers, model: truth.Inference) -> np.ndarray
     answering workers' matrices multiplied, labels equally likely beforehand,
     tempered by the model's τ; truth_live.posterior_from for all tasks at once. A
     task without answers is flat."""
-    n_tasks, _, n_labels = answers.shape
-    log_joint = np.zeros((n_tasks, n_labels))
-    np.add.at(log_joint, answers.task, np.log(model.confusion[answers.worker, :, answers.label]))
-    log_joint *= model.temperature
-    log_joint -= log_joint.max(axis=1, keepdims=True)
-    posterior = np.exp(log_joint)
-    return posterior / posterior.sum(axis=1, keepdims=True)
+    return truth_choice.softmax(
+        model.temperature * truth_choice.answer_evidence(answers, model.confusion))
 
 
 def posteriors(answers: truth.Answers, gold: np.ndarray | None = None

@@ -148,8 +148,8 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
     parts = np.split(rows, starts[1:]) if len(rows) else []  # nothing counted: no result
     for task, part in zip(tasks.tolist(), parts, strict=True):
         posterior[task] = truth_live.posterior_from(answers.label[part],
-                                               fitted.confusion[answers.worker[part]],
-                                               temperature=fitted.temperature)
+                                                    fitted.confusion[answers.worker[part]],
+                                                    temperature=fitted.temperature)
     if gold is not None:
         known = np.flatnonzero(np.asarray(gold) >= 0)
         posterior[known] = np.eye(n_labels)[np.asarray(gold)[known]]

@@ -272,6 +272,7 @@ def _gold_tempered(choice: truth_choice.Choice, evidence: np.ndarray, gold: np.n
 
 
 def answered_tasks(answers: Answers) -> np.ndarray:
+    """Per task, whether it has any answer (gold nobody answered says nothing)."""
     return np.bincount(answers.task, minlength=answers.shape[0]) > 0
 
 

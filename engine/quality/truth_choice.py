@@ -155,7 +155,7 @@ def gold_temperature(evidence: np.ndarray, gold: np.ndarray, answered: np.ndarra
     if len(tried) == 0:
         return ceiling
     picked = np.arange(len(tasks)), labels
-    totals = np.array([np.log((1 - GOLD_SLIP) * _softmax(tau * rows)[picked]
+    totals = np.array([np.log((1 - GOLD_SLIP) * softmax(tau * rows)[picked]
                               + GOLD_SLIP / rows.shape[1]).sum() for tau in tried])
     best = np.flatnonzero(totals >= totals.max() - 1e-12)[-1]
     return float(min(tried[best], ceiling))
@@ -173,7 +173,7 @@ def log_evidence(answers, inference, matrices: Callable) -> np.ndarray:
 def temper(evidence: np.ndarray, tau: float, posterior: np.ndarray,
            gold: np.ndarray) -> np.ndarray:
     """softmax(τ · evidence) per task; gold tasks keep their clamped posterior."""
-    out = _softmax(tau * evidence)
+    out = softmax(tau * evidence)
     clamped = gold >= 0
     out[clamped] = posterior[clamped]
     return out
@@ -208,7 +208,8 @@ def answer_evidence(answers, confusion: np.ndarray) -> np.ndarray:
     return evidence
 
 
-def _softmax(scaled: np.ndarray) -> np.ndarray:
+def softmax(scaled: np.ndarray) -> np.ndarray:
+    """Each row's softmax (a task's posterior from its log evidence, scaled by τ)."""
     weights = np.exp(scaled - scaled.max(axis=1, keepdims=True))
     return weights / weights.sum(axis=1, keepdims=True)
 

@@ -21,6 +21,8 @@ In burst mode (tests, one-off runs) one worker empties every queue and stops.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 
@@ -35,6 +37,7 @@ from workers.timing import TimedJob
 
 IMPORT_LANES = 3  # default: three charities' imports at once, per worker process
 STOP_WAIT = 10.0  # seconds a stopping worker waits for its lanes' running splits
+SCHEDULER_STOP_WAIT = 5.0  # seconds a stopping worker waits for RQ's scheduler process
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +52,33 @@ class BurstWorker(SimpleWorker):
 
     def unsubscribe(self) -> None:
         pass
+
+
+class PeriodicWorker(SimpleWorker):
+    """The main worker, with RQ's scheduler. That scheduler is a process forked
+    from this one, which runs threads (import lanes, the upkeep): a fork taken
+    while one of them held a lock (logging's, a connection pool's) can leave
+    the child stuck for ever, and RQ's stop_scheduler then waits for it for
+    ever, so the worker never stops (seen once in CI: a worker still running
+    30 s after SIGTERM). Here the wait is bounded: SIGTERM, then SIGKILL. The
+    scheduler's Redis lock expires and the next scheduler takes over."""
+
+    job_class = TimedJob
+
+    def stop_scheduler(self) -> None:
+        process = self.scheduler._process if self.scheduler else None
+        if process is None or not process.pid:
+            return
+        try:
+            os.kill(process.pid, signal.SIGTERM)
+        except OSError:  # gone already
+            pass
+        process.join(SCHEDULER_STOP_WAIT)
+        if process.is_alive():
+            log.warning("RQ's scheduler (pid %d) did not stop within %.0f s: killed",
+                        process.pid, SCHEDULER_STOP_WAIT)
+            process.kill()
+            process.join()
 
 
 class LaneWorker(BurstWorker):
@@ -73,8 +103,7 @@ def run_worker(services: Services, burst: bool = False, name: str | None = None,
     start_upkeep(services)
     lanes = start_lanes(services, imports, name)
     periodic = [services.queue(q) for q in QUEUE_NAMES if q != SPLIT_QUEUE or not lanes]
-    worker = SimpleWorker(periodic, connection=services.queue_redis, name=name,
-                          job_class=TimedJob)
+    worker = PeriodicWorker(periodic, connection=services.queue_redis, name=name)
     try:
         return worker.work(with_scheduler=True, logging_level="WARNING")
     finally:

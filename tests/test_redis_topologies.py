@@ -220,24 +220,36 @@ def test_volunteering_on_a_redis_cluster(settings, registry, auth, own_redis, re
 def test_cluster_failover_check_wire_routing_and_project_drop(settings, registry, auth, own_redis,
                                                                redis_cluster, monkeypatch):
     """The parts that differ on a Cluster, one by one: every master's replication
-    id is watched; a call sent to the wrong node (slots moved) is followed; a
+    id is watched, and a failover drops the state of that master's projects
+    only; a call sent to the wrong node (slots moved) is followed; a
     project's state is dropped from its own node only, and nobody else's."""
     from engine.dispatch.dispatcher import OpenTask, ProjectMeta, keys
     from engine.dispatch.failover import REPLID_KEY, check_master
-    from engine.store.redis_server import replication_id, unlink_matching
+    from engine.store.redis_server import replication_ids, unlink_matching
 
     services = Services(replace(settings, redis_url=redis_cluster.url, redis_cluster=1,
                                 queue_redis_url=own_redis.url), registry)
     r = services.redis
-    assert replication_id(r).count("=") == 3  # one id per master
+    ids = replication_ids(r)
+    assert len(set(ids.values())) == 3  # one id per master
     services.redis_reconnected = True
     assert check_master(services) is False  # the first check only notes the ids
     web = create_app({"SERVICES": services, "TESTING": True}).test_client()
-    project = make_project(web, auth.charity())["id"]
-    assert r.exists(keys(project)["meta"])
-    r.set(REPLID_KEY, "127.0.0.1:1=an-old-master")  # as if one master was replaced
+    charity = auth.charity()
+    projects = [make_project(web, charity)["id"] for _ in range(6)]
+    node_of = {p: r.get_node_from_key(keys(p)["meta"]).name for p in projects}
+    assert len(set(node_of.values())) >= 2 and all(r.exists(keys(p)["meta"]) for p in projects)
+    failed = node_of[projects[0]]  # as if this master's replica took over
+    r.set(REPLID_KEY, ",".join([*(i for n, i in ids.items() if n != failed), "an-old-id"]))
     services.redis_reconnected = True
-    assert check_master(services) is True and not r.exists(keys(project)["meta"])
+    assert check_master(services) is True
+    assert {p for p in projects if not r.exists(keys(p)["meta"])} == {
+        p for p in projects if node_of[p] == failed}
+    # a master gone with no new one (its slots had moved away, keys and all): nothing
+    r.set(REPLID_KEY, ",".join([*ids.values(), "a-removed-master"]))
+    kept = [p for p in projects if node_of[p] != failed]
+    services.redis_reconnected = True
+    assert check_master(services) is False and all(r.exists(keys(p)["meta"]) for p in kept)
 
     dispatcher = services.dispatcher
     for project_id in (101, 102, 103, 104):
@@ -251,8 +263,15 @@ def test_cluster_failover_check_wire_routing_and_project_drop(settings, registry
     pool_of = wire._pool
     monkeypatch.setattr(wire, "_pool", lambda key: pool_of(None) if key is None else
                         r.get_redis_connection(elsewhere).connection_pool)
+    # idle connections to a node that has left the cluster since
+    departed = redis.ConnectionPool.from_url(own_redis.url)
+    gone = departed.get_connection()
+    gone.connect()
+    wire._idle[departed] = [gone]
     assert wire.call(("HGET", meta, "version"), lambda: r.hget(meta, "version"), meta) == b"v1"
     monkeypatch.undo()
+    assert departed not in wire._idle and gone._sock is None  # closed once the map was read
+    assert wire._idle  # the cluster's own are kept
 
     # an answer's rate-limit call of its own failing after its submit went through:
     # the answer stands, uncounted against the limit (a soft limit), not a 503

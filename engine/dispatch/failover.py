@@ -11,9 +11,14 @@ REPLID_KEY. A process checks the two after it opens a new connection to
 Redis (at start, and after every lost connection: a failover breaks them
 all): when they differ, every project's meta is dropped, and the next call
 to each project rebuilds it from SQL (engine.dispatch.rebuild.ensure_state),
-as after a wipe. GETSET makes one process, not all, do it. On a Redis
-Cluster the id is every primary's, so a failover of any node drops every
-project's meta (those on other nodes are rebuilt needlessly, but quickly).
+as after a wipe. GETSET makes one process, not all, do it.
+
+On a Redis Cluster every primary has its id, and the state keeps the set. Only
+the projects whose slot is served by a primary with an id not in that set are
+dropped: a failover drops the projects of the node that failed over, not
+everyone's. Ids that vanished with no new one (a master removed once its
+slots, keys and all, had moved away) drop nothing; a master added takes slots
+with their keys, so its projects are rebuilt once, needlessly but safely.
 """
 from __future__ import annotations
 
@@ -24,43 +29,52 @@ from sqlalchemy import select
 from engine.dispatch.dispatcher import keys
 from engine.services import Services
 from engine.store.models import Project
-from engine.store.redis_server import replication_id
+from engine.store.redis_server import is_cluster, replication_ids
 
 REPLID_KEY = "bs:replid"
 log = logging.getLogger(__name__)
 
 
 def check_master(services: Services) -> bool:
-    """If a new connection was opened since the last check, compare the master's
-    replication id with the state's; True when the state was dropped."""
+    """If a new connection was opened since the last check, compare the masters'
+    replication ids with the state's; True when some state was dropped."""
     if not services.redis_reconnected:
         return False
     # Cleared before the calls, which may open a connection (and set it again:
     # one more check, later); set again if they fail, so the check is not lost.
     services.redis_reconnected = False
     try:
-        replid = replication_id(services.redis)
-        previous = services.redis.getset(REPLID_KEY, replid) if replid else None
+        ids = replication_ids(services.redis)
+        replids = ",".join(sorted(ids.values()))
+        previous = services.redis.getset(REPLID_KEY, replids) if ids else None
     except BaseException:
         services.redis_reconnected = True
         raise
-    if not replid:  # a Redis that does not say: nothing to compare
-        return False
-    if previous is None or previous.decode() == replid:
-        return False  # first check on an empty Redis (rebuilt anyway), or no change
-    dropped = drop_states(services)
-    log.warning("Redis master changed (replication id %s, was %s): dispatch state of "
-                "%d projects is rebuilt from SQL", replid, previous.decode(), dropped)
+    if previous is None:  # a Redis that does not say, or the first check on an
+        return False      # empty one (rebuilt anyway): nothing to compare
+    new = set(ids.values()) - set(previous.decode().split(","))
+    if not new:
+        return False  # no change, or a master gone whose slots had moved away
+    nodes = {name for name, replid in ids.items() if replid in new}
+    dropped = drop_states(services, nodes if is_cluster(services.redis) else None)
+    log.warning("Redis master changed (replication ids %s, were %s): dispatch state of "
+                "%d projects is rebuilt from SQL", replids, previous.decode(), dropped)
     return True
 
 
-def drop_states(services: Services) -> int:
-    """Drop every project's meta: its state then reads as missing, and the next
-    call rebuilds it from SQL under the rebuild lock."""
+def drop_states(services: Services, nodes: set[str] | None = None) -> int:
+    """Drop every project's meta (on a Cluster, with `nodes`, of the projects
+    whose slot those primaries serve): its state then reads as missing, and
+    the next call rebuilds it from SQL under the rebuild lock. Returns how
+    many were dropped."""
     with services.db.session() as session:
         project_ids = session.scalars(select(Project.id)).all()
+    metas = [keys(project_id)["meta"] for project_id in project_ids]
+    if nodes is not None:
+        metas = [meta for meta in metas
+                 if services.redis.get_node_from_key(meta).name in nodes]
     pipe = services.redis.pipeline(transaction=False)
-    for project_id in project_ids:  # one key per call: each project has its own slot
-        pipe.delete(keys(project_id)["meta"])
+    for meta in metas:  # one key per call: each project has its own slot
+        pipe.delete(meta)
     pipe.execute()
-    return len(project_ids)
+    return len(metas)

@@ -148,14 +148,16 @@ def ping_all(client: redis.Redis) -> None:
         client.ping()
 
 
-def replication_id(client: redis.Redis) -> str | None:
-    """Who the data's master is (INFO replication's master_replid; a promoted
-    replica takes a new one); on a Cluster, every primary's, in one string."""
+def replication_ids(client: redis.Redis) -> dict[str, str]:
+    """Who holds the data: each primary's INFO replication master_replid (a
+    promoted replica, or a restarted server, takes a new one), by node name
+    ("host:port"; "" for a single server or a Sentinel's master)."""
     if not is_cluster(client):
-        return client.info("replication").get("master_replid")
-    ids = sorted(f"{node.name}={client.info('replication', target_nodes=node).get('master_replid')}"
-                 for node in client.get_primaries())
-    return ",".join(ids) if ids else None
+        replid = client.info("replication").get("master_replid")
+        return {"": replid} if replid else {}
+    ids = {node.name: client.info("replication", target_nodes=node).get("master_replid")
+           for node in client.get_primaries()}
+    return {name: replid for name, replid in ids.items() if replid}
 
 
 class EmbeddedRedis:

@@ -44,7 +44,8 @@ class RedisWire:
     On a Redis Cluster each call goes to the node that serves its first key's
     slot (a script's keys all share one: the project's {p:ID} tag), with idle
     connections kept per node; a MOVED or ASK reply (slots moving) goes to
-    redis-py's cluster client, which follows it and learns the new map.
+    redis-py's cluster client, which follows it and learns the new map, and
+    the idle connections of nodes no longer in that map are then closed.
     """
 
     def __init__(self, client: redis.Redis) -> None:
@@ -140,10 +141,15 @@ class RedisWire:
                 [_hiredis_pack(command)] if _hiredis_pack else connection.pack_command(*command),
                 False)
             reply = connection.read_response()
-        except (NoScriptError, *_CLUSTER_MOVES):
+        except NoScriptError:
             idle.append(connection)
+        except _CLUSTER_MOVES:
+            idle.append(connection)
+            return self._moved(fallback)
         except (RedisConnectionError, RedisTimeoutError):
             self._drop(pool, connection)
+            if self._cluster:  # a node lost: the map may change
+                return self._moved(fallback)
         except redis.ResponseError:
             idle.append(connection)
             raise  # a script's own error; the connection read it whole
@@ -154,6 +160,19 @@ class RedisWire:
             idle.append(connection)
             return reply
         return fallback()
+
+    def _moved(self, fallback: Callable[[], Any]):
+        """The fallback (redis-py's cluster client follows the reply and learns
+        the new map), then the idle connections of nodes it no longer knows are
+        closed: kept, they would leak a socket per departed node."""
+        try:
+            return fallback()
+        finally:
+            live = {node.redis_connection.connection_pool
+                    for node in self._client.get_nodes() if node.redis_connection}
+            for pool in [pool for pool in self._idle if pool not in live]:
+                for connection in self._idle.pop(pool):
+                    connection.disconnect()
 
     def _drop(self, pool, connection) -> None:
         """A connection that failed goes back to redis-py's pool closed, never to

@@ -20,7 +20,10 @@ def _stuck() -> None:
 
 
 def _obliging() -> None:
-    time.sleep(120)  # SIGTERM's default: it stops at once
+    # SIGTERM's default: it stops at once. Set here, since a fork inherits the
+    # test process's handlers (an in-process RQ worker earlier in the run left its own).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    time.sleep(120)
 
 
 def _worker_with(services, target) -> tuple[runner.PeriodicWorker, multiprocessing.Process]:

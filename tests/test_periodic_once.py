@@ -38,9 +38,10 @@ def test_two_workers_run_each_periodic_job_once_per_period(settings, services):
 
 def _stopped(worker: subprocess.Popen) -> bytes:
     """The worker's stderr once it has stopped. A warm shutdown waits for the
-    job in hand; once (PostgreSQL phase of CI) one took over 30 s to stop, so
-    after 30 s its whole process group (RQ's scheduler is a child process) is
-    killed rather than left running into the next tests."""
+    job in hand, and for RQ's scheduler process at most
+    workers.runner.SCHEDULER_STOP_WAIT (once, in CI, a stuck scheduler kept a
+    worker running past 30 s); should one still outlive 30 s, its whole
+    process group is killed rather than left running into the next tests."""
     try:
         return worker.communicate(timeout=30)[1]
     except subprocess.TimeoutExpired:

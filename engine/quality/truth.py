@@ -251,8 +251,7 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     fallback = "pooled" if checked_per_worker(answers, gold) < MIN_CHECKED else "smoothed"
     choice = truth_choice.choose(answers, gold, CANDIDATES, fallback, confusions_of)
     fitted = {**CANDIDATES, "smoothed": smoothed}[choice.chosen](answers, gold)
-    choice = _gold_tempered(choice, truth_choice.log_evidence(
-        truth_choice.gold_sample(answers, gold), fitted, confusions_of), gold, answers)
+    choice = _gold_tempered(choice, answers, gold, fitted)
     if choice.temperature != 1.0:  # as sure as held-out answers (or gold) bear out
         evidence = truth_choice.log_evidence(answers, fitted, confusions_of)
         fitted = replace(fitted, posterior=truth_choice.temper(
@@ -261,19 +260,16 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
                    tempered_by=choice.tempered_by)
 
 
-def _gold_tempered(choice: truth_choice.Choice, evidence: np.ndarray, gold: np.ndarray,
-                   answers: Answers) -> truth_choice.Choice:
+def _gold_tempered(choice: truth_choice.Choice, answers: Answers, gold: np.ndarray,
+                   fitted: Inference) -> truth_choice.Choice:
     """The choice with τ lowered where the gold tasks' own answers were surer than
     their gold labels bear out (truth_choice.gold_temperature)."""
-    tau = truth_choice.gold_temperature(evidence, gold, answered_tasks(answers), choice.temperature)
+    tau = truth_choice.tempered_by_gold(
+        answers, gold, lambda sample: truth_choice.log_evidence(sample, fitted, confusions_of),
+        choice.temperature)
     if tau >= choice.temperature:
         return choice
     return replace(choice, temperature=tau, tempered_by="gold")
-
-
-def answered_tasks(answers: Answers) -> np.ndarray:
-    """Per task, whether it has any answer (gold nobody answered says nothing)."""
-    return np.bincount(answers.task, minlength=answers.shape[0]) > 0
 
 
 def confusions_of(inference: Inference) -> np.ndarray:

@@ -161,6 +161,18 @@ def gold_temperature(evidence: np.ndarray, gold: np.ndarray, answered: np.ndarra
     return float(min(tried[best], ceiling))
 
 
+def tempered_by_gold(answers, gold: np.ndarray, evidence_of: Callable,
+                     ceiling: float) -> float:
+    """``gold_temperature`` for a fit: the gold tasks' evidence is
+    ``evidence_of(answers)`` on ``gold_sample``'s cut of them, worked out only
+    when there are MIN_GOLD_TASKS answered gold tasks (most projects have no
+    gold, and the cut and the evidence cost a pass over every answer)."""
+    answered = np.bincount(answers.task, minlength=answers.shape[0]) > 0
+    if np.count_nonzero((gold >= 0) & answered) < MIN_GOLD_TASKS:
+        return ceiling
+    return gold_temperature(evidence_of(gold_sample(answers, gold)), gold, answered, ceiling)
+
+
 def log_evidence(answers, inference, matrices: Callable) -> np.ndarray:
     """(tasks, K): log prior + the sum of log likelihoods of each task's answers
     under a fit; its softmax is the fit's posterior."""

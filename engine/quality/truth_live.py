@@ -23,7 +23,6 @@ from engine.quality.truth import (
     MIN_CHECKED,
     Answers,
     Inference,
-    answered_tasks,
     auto,
     checked_gold,
     checked_per_worker,
@@ -97,9 +96,9 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
               or checked_per_worker(answers, gold) < MIN_CHECKED)
     live = calibrated(fitted, answers, gold, pooled=pooled)
     held_out = truth_choice.live_temperature(answers, live.confusion, gold)
-    tau = truth_choice.gold_temperature(
-        truth_choice.answer_evidence(truth_choice.gold_sample(answers, gold), live.confusion),
-        gold, answered_tasks(answers), held_out)
+    tau = truth_choice.tempered_by_gold(
+        answers, gold, lambda sample: truth_choice.answer_evidence(sample, live.confusion),
+        held_out)
     return replace(live, reliability=fitted.reliability, temperature=tau,
                    tempered_by="gold" if tau < held_out else "held-out answers")
 

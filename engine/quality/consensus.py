@@ -20,15 +20,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
-from engine.quality import trust, truth_live
+from engine.quality import merge_sql, trust, truth_live
 from engine.quality.retirement import HOLD, MORE, Policy, decide
 from engine.services import Services
-from engine.store.db import Database, dialect_insert
 from engine.store.models import (
     Answer,
     Project,
@@ -36,10 +35,9 @@ from engine.store.models import (
     Task,
     Volunteer,
     VolunteerStat,
-    Webhook,
     utcnow,
 )
-from engine.store.prepared import Prepared, per_database, transaction
+from engine.store.prepared import transaction
 from task_types import Aggregate, TaskType
 
 UNKNOWN_RELIABILITY = trust.NEWCOMER_RELIABILITY  # no estimate yet: better than chance
@@ -66,14 +64,13 @@ def update_result(services: Services, project_id: int, task_id: int) -> str:
     first (an admin's settlement, a block that uncounted an answer) the task
     is read again and merged afresh.
     """
-    sql = _statements(services.db)
+    sql = merge_sql.statements(services.db)
     for _ in range(ATTEMPTS):
         with transaction(services.db) as cursor:
-            found = sql.read_task.execute(cursor, {"task_id": task_id})
-            if not found or found[0][0] != "open":
-                return found[0][0] if found else "missing"
-            rows = sql.read_answers.execute(cursor, {"task_id": task_id})
-        task = _TaskRow(*found[0])
+            found = sql.read.execute(cursor, {"task_id": task_id})
+        if not found or found[0][0] != "open":
+            return found[0][0] if found else "missing"
+        task, rows = _task_and_answers(found)
         merged, decision = judge(services.registry.get(task.task_type), task.config,
                                  task.quality, task.policy, rows, task.calibration)
         write = _Write(task_id, project_id, task.need, len(rows), merged,
@@ -87,6 +84,14 @@ def update_result(services: Services, project_id: int, task_id: int) -> str:
                 outbox.nudge(services)
             return write.outcome.state
     raise RuntimeError(f"task {task_id} kept changing while its result was merged")
+
+
+def _task_and_answers(found: list[tuple]) -> tuple[_TaskRow, list[tuple]]:
+    """merge_sql's read, one row per counted answer, split into the task and its
+    answers (none when the single row has no answer id)."""
+    width = len(merge_sql.TASK_COLUMNS)
+    task = _TaskRow(*found[0][:width])
+    return task, [row[width + 1:] for row in found if row[width] is not None]
 
 
 class _TaskRow(NamedTuple):
@@ -142,20 +147,25 @@ class _Write:
     merged: Merged
     outcome: _Outcome
 
-    def fast(self, services: Services, sql: _Statements) -> str:
+    def fast(self, services: Services, sql: merge_sql.MergeStatements) -> str:
         """On a bare connection; a finished task whose project has a webhook is _HOOKED."""
+        finished = self.outcome.state in outbox.FINISHED
+        if sql.write is not None:  # PostgreSQL: one statement
+            hooked, applied, _ = sql.write.run(services.db, {
+                **self._apply(), **self._result(), "finished": finished})[0]
+            return _HOOKED if hooked else _WRITTEN if applied == 1 else _CHANGED
         with transaction(services.db, atomic=True) as cursor:
             sql.apply.execute(cursor, self._apply())
             if cursor.rowcount != 1:
                 return _CHANGED
-            if (self.outcome.state in outbox.FINISHED
+            if (finished
                     and sql.webhook.execute(cursor, {"project_id": self.project_id})):
                 cursor.connection.rollback()
                 return _HOOKED
             sql.upsert.execute(cursor, self._result())
         return _WRITTEN
 
-    def with_outbox(self, services: Services, sql: _Statements) -> str:
+    def with_outbox(self, services: Services, sql: merge_sql.MergeStatements) -> str:
         """Through SQLAlchemy, so that the outbox (which works on an ORM session)
         records the webhook events in the same transaction."""
         aggregate = self.merged.aggregate
@@ -183,71 +193,12 @@ class _Write:
                 "answers": self.answers, "updated_at": utcnow()}
 
 
-_TASK, _ANSWER, _STAT, _VOLUNTEER = (Task.__table__, Answer.__table__, VolunteerStat.__table__,
-                                     Volunteer.__table__)
-_PROJECT, _RESULT, _WEBHOOK = Project.__table__, Result.__table__, Webhook.__table__
-_COUNTED = (select(func.count()).select_from(_ANSWER)
-            .where(_ANSWER.c.task_id == bindparam("task_id"), _ANSWER.c.counted.is_(True))
-            .scalar_subquery())
-# what a merge reads of each counted answer: the value, its volunteer's estimates,
-# and their standing (engine.quality.trust.Standing)
-_MERGED_COLUMNS = (_ANSWER.c.value, _STAT.c.reliability, _STAT.c.confusion,
-                   _VOLUNTEER.c.created_at, _STAT.c.gold_answers, _STAT.c.gold_score,
-                   _STAT.c.flags)
-_RESULT_COLUMNS = ("task_id", "project_id", "value", "confidence", "method", "support",
-                   "answers", "updated_at")
-
-
-@dataclass(frozen=True)
-class _Statements:
-    """update_result's SQL, compiled once per database (which spells the upsert)."""
-
-    read_task: Prepared
-    read_answers: Prepared
-    apply: Prepared
-    upsert: Prepared
-    webhook: Prepared
-    stale: Prepared
-
-
-@per_database
-def _statements(database: Database) -> _Statements:
-    insert = dialect_insert(database, _RESULT)
-    return _Statements(
-        read_task=Prepared(database, select(
-            _TASK.c.state, _TASK.c.need, _PROJECT.c.task_type, _PROJECT.c.config,
-            _PROJECT.c.min_answers, _PROJECT.c.max_answers, _PROJECT.c.confidence,
-            _PROJECT.c.quality, _PROJECT.c.calibration)
-            .join_from(_TASK, _PROJECT, _PROJECT.c.id == _TASK.c.project_id)
-            .where(_TASK.c.id == bindparam("task_id"))),
-        read_answers=Prepared(database, select(*_MERGED_COLUMNS)
-            .join_from(_ANSWER, _VOLUNTEER, _VOLUNTEER.c.id == _ANSWER.c.volunteer_id)
-            .outerjoin(_STAT, (_STAT.c.volunteer_id == _ANSWER.c.volunteer_id)
-                       & (_STAT.c.project_id == _ANSWER.c.project_id))
-            .where(_ANSWER.c.task_id == bindparam("task_id"), _ANSWER.c.counted.is_(True))
-            .order_by(_ANSWER.c.id)),
-        apply=Prepared(database, update(_TASK)
-                       .where(_TASK.c.id == bindparam("task_id"), _TASK.c.state == "open",
-                              _TASK.c.need == bindparam("read_need"),
-                              _COUNTED == bindparam("answers"))
-                       .values(state=bindparam("new_state"), need=bindparam("new_need"),
-                               retired_at=bindparam("retired"))),
-        upsert=Prepared(database, insert.on_conflict_do_update(
-            index_elements=[_RESULT.c.task_id],
-            set_={name: insert.excluded[name] for name in _RESULT_COLUMNS[2:]}),
-            _RESULT_COLUMNS),
-        webhook=Prepared(database, select(_WEBHOOK.c.project_id)
-                         .where(_WEBHOOK.c.project_id == bindparam("project_id"))),
-        # a merged result's count of answers, and the counted answers now
-        stale=Prepared(database, select(_RESULT.c.answers, _COUNTED)
-                       .join_from(_RESULT, _TASK, _TASK.c.id == _RESULT.c.task_id)
-                       .where(_RESULT.c.task_id == bindparam("task_id"),
-                              _TASK.c.is_gold.is_(False), _TASK.c.state != "settled")))
+_ANSWER, _STAT, _VOLUNTEER = Answer.__table__, VolunteerStat.__table__, Volunteer.__table__
 
 
 def judge(task_type: TaskType, config: dict, quality: dict | None, policy: Policy,
           rows: list[tuple], calibration: dict | None = None) -> tuple[Merged, str]:
-    """A task's counted answers (_MERGED_COLUMNS rows) -> its result and what the
+    """A task's counted answers (merge_sql.MERGED_COLUMNS rows) -> its result and what the
     policy decides: newcomers weighed as engine.quality.trust says, and a result
     no established volunteer gave retires nothing."""
     weighed = trust.weigh(rows, quality, utcnow())
@@ -414,7 +365,7 @@ def _counted_rows(session, task_ids: list[int]) -> dict[int, list[tuple]]:
     out: dict[int, list[tuple]] = {task_id: [] for task_id in task_ids}
     if not task_ids:
         return out
-    query = (select(_ANSWER.c.task_id, *_MERGED_COLUMNS)
+    query = (select(_ANSWER.c.task_id, *merge_sql.MERGED_COLUMNS)
              .join_from(_ANSWER, _VOLUNTEER, _VOLUNTEER.c.id == _ANSWER.c.volunteer_id)
              .outerjoin(_STAT, (_STAT.c.volunteer_id == _ANSWER.c.volunteer_id)
                         & (_STAT.c.project_id == _ANSWER.c.project_id))
@@ -443,7 +394,7 @@ def answer_uncounted(services: Services, project_id: int, task_id: int) -> bool:
     found surplus is stored counted, then marked): if a merge read it meanwhile,
     the task's result counts one answer too many, so merge it again. True if it
     was re-merged. One read when the result is right, as it nearly always is."""
-    sql = _statements(services.db)
+    sql = merge_sql.statements(services.db)
     with transaction(services.db) as cursor:
         found = sql.stale.execute(cursor, {"task_id": task_id})
     if not found or found[0][0] == found[0][1]:

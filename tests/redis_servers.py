@@ -100,11 +100,16 @@ def _free(port: int) -> bool:
 class RedisClusterProcesses:
     """A Redis Cluster of `masters` nodes on loopback ports, the slots split
     evenly between them (what `redis-cli --cluster create` does, without
-    redis-cli, which not every machine has)."""
+    redis-cli, which not every machine has); with `replicas`, one replica
+    each for the first masters (`replica_of[n]` is node n's)."""
 
-    def __init__(self, folder: Path, masters: int = 3) -> None:
+    def __init__(self, folder: Path, masters: int = 3, replicas: int = 0) -> None:
+        ports = cluster_ports(masters + replicas)
         self.nodes = [RedisProcess(folder / f"node{n}", port, cluster=True)
-                      for n, port in enumerate(cluster_ports(masters))]
+                      for n, port in enumerate(ports[:masters])]
+        self.replicas = [RedisProcess(folder / f"replica{n}", port, cluster=True)
+                         for n, port in enumerate(ports[masters:])]
+        self.replica_of = dict(zip(range(replicas), self.replicas, strict=True))
 
     @property
     def url(self) -> str:
@@ -119,14 +124,30 @@ class RedisClusterProcesses:
             node.client().execute_command("CLUSTER", "ADDSLOTS", *range(n * share, last))
         for node in self.nodes[1:]:
             self.nodes[0].client().execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if all(node.client().execute_command("CLUSTER", "INFO").decode()
-                   .count("cluster_state:ok") for node in self.nodes):
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+        _until(lambda: all(b"cluster_state:ok" in node.client().execute_command("CLUSTER", "INFO")
+                           for node in self.nodes), "cluster_state:ok")
+        for n, replica in self.replica_of.items():
+            replica.start()
+            self.nodes[0].client().execute_command("CLUSTER", "MEET", "127.0.0.1", replica.port)
+            master_id = self.nodes[n].client().execute_command("CLUSTER", "MYID").decode()
+            _until(lambda r=replica, m=master_id: r.client().execute_command(
+                "CLUSTER", "REPLICATE", m), "a replica to know its master")
+        _until(lambda: all(r.client().info("replication").get("master_link_status") == "up"
+                           for r in self.replicas), "the replicas to sync")
+        return self
 
     def stop(self) -> None:
-        for node in self.nodes:
+        for node in self.nodes + self.replicas:
             node.stop()
+
+
+def _until(condition, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except redis.ResponseError:  # e.g. a node not yet known to the one asked
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the Redis Cluster did not reach {what} in {seconds} s")

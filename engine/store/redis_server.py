@@ -39,9 +39,13 @@ TIMEOUTS = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": READ_TI
 
 # What a call raises when Redis cannot be reached (down, restarting, loading
 # its data, a failover under way; on a Cluster, a master down, no node reachable,
-# or a slot nobody serves): callers that can go on without it catch these.
+# a slot nobody serves, or a slot moving to another master: a script's keys
+# split between the two answer TRYAGAIN until the last one has moved, and
+# redis-py, after its retries, raises ClusterError "TTL exhausted"): callers
+# that can go on without it catch these.
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-              redis.exceptions.ClusterDownError, redis.exceptions.RedisClusterUnreachableError,
+              redis.exceptions.ClusterError, redis.exceptions.TryAgainError,
+              redis.exceptions.RedisClusterUnreachableError,
               redis.exceptions.SlotNotCoveredError)
 
 

@@ -40,6 +40,10 @@ class Settings:
     # Stored images in an S3-compatible bucket that every node reaches:
     # s3://bucket[/prefix][?endpoint=URL&region=NAME]; empty: <instance>/media.
     media_url: str = ""
+    # Uploads waiting for a worker (job files, CSVs waiting for their columns) in an
+    # S3-compatible bucket, private: s3://bucket[/prefix][?endpoint=URL&region=NAME];
+    # empty: <instance>/uploads.
+    uploads_url: str = ""
     secret_key: str = ""
     sqlite_synchronous: str = "NORMAL"
     max_upload_mb: int = 200

@@ -22,8 +22,9 @@ from marshmallow import Schema, ValidationError, fields
 from marshmallow.validate import OneOf
 from sqlalchemy import delete, exists, select
 
-from engine.errors import ConflictError, InvalidError
+from engine.errors import BitesizeError, ConflictError, InvalidError
 from engine.identity import Identity
+from engine.intake.uploads import options_name
 from engine.projects import ProjectView, get_owned_project, project_view, publish
 from engine.services import Services
 from engine.store.models import (
@@ -124,8 +125,8 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
             raise ConflictError(
                 f"cannot delete this project: {MEANING.get(project.state, project.state)} "
                 "(only a draft can be deleted; archive it instead)", {"state": project.state})
-        sources = [s for s in session.scalars(select(Job.source).where(
-            Job.project_id == project_id)) if s]
+        jobs = session.execute(select(Job.id, Job.source).where(
+            Job.project_id == project_id)).all()
         task_ids = select(Task.id).where(Task.project_id == project_id).scalar_subquery()
         event_ids = (select(WebhookEvent.id).where(WebhookEvent.project_id == project_id)
                      .scalar_subquery())
@@ -148,12 +149,11 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
         ):
             session.execute(statement.execution_options(synchronize_session=False))
     services.dispatcher.drop_project(project_id)
-    uploads = services.settings.uploads_path.resolve()
-    for source in sources:  # the files behind its jobs; a missing one is fine
-        path = (uploads / source).resolve()
-        if path.is_relative_to(uploads):
-            with contextlib.suppress(OSError):
-                path.unlink()
+    for job_id, source in jobs:  # the uploads behind its jobs; a missing one is fine
+        for name in (source, options_name(job_id)):
+            if name and "/" not in name and ".." not in name:  # always ours: job-ID.ext
+                with contextlib.suppress(OSError, BitesizeError):
+                    services.uploads.delete(name)
 
 
 def update_project(services: Services, identity: Identity, project_id: int,

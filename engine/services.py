@@ -14,6 +14,7 @@ from rq import Queue
 from engine.config import Settings
 from engine.dispatch.dispatcher import Dispatcher
 from engine.intake.media import MediaStore
+from engine.intake.uploads import Uploads
 from engine.store.db import Database
 from engine.store.redis_server import connect, connect_queue
 from task_types import TaskTypeRegistry
@@ -68,6 +69,10 @@ class Services:
     def media(self) -> MediaStore:
         return MediaStore.at(self.settings.media_url, self.settings.media_path,
                              max_pixels=self.settings.max_image_pixels)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        return Uploads(self.settings.uploads_url, self.settings.uploads_path)
 
     def queue(self, name: str = "default") -> Queue:
         return Queue(name, connection=self.queue_redis)

@@ -27,8 +27,8 @@ GROUP_ARROWS = {
     "accounts": {"store"},
 }
 # The root's shared vocabulary (config, errors, services, identity, ...)
-# builds on storage and on the two building blocks Services holds.
-ROOT_MAY_USE = {"engine.dispatch.dispatcher", "engine.intake.media"}
+# builds on storage and on the building blocks Services holds.
+ROOT_MAY_USE = {"engine.dispatch.dispatcher", "engine.intake.media", "engine.intake.uploads"}
 # The volunteer's door sits on top of dispatch and quality: nothing below calls it.
 DOORS = {"engine.volunteering"}
 

@@ -121,3 +121,80 @@ def test_a_bucket_that_does_not_answer_is_a_clear_error(settings, registry, free
             services.media.put(jpeg("red"), "red.jpg")
     finally:
         services.close()
+
+
+def test_uploads_wait_in_a_private_bucket_for_a_worker_on_another_machine(
+        settings, registry, auth, s3, tmp_path):
+    """BITESIZE_UPLOADS_URL: the web node that takes an upload and the worker that
+    splits it share no folder, only the bucket. A zip sent to the API, and a CSV
+    staged on one web node, matched on another and split by the worker: every
+    file waits in the bucket, none in either instance folder, and deleting the
+    project removes them."""
+    import zipfile
+
+    from engine.identity import authenticate
+    from engine.intake import staging
+
+    from .api.imports_helpers import upload
+
+    bucket = f"s3://{BUCKET}/uploads?endpoint={s3}"
+    web_node = Services(replace(settings, uploads_url=bucket), registry)
+    other = replace(settings, uploads_url=bucket, instance_path=tmp_path / "another-machine")
+    worker_node = Services(other, registry)
+    web = create_app({"SERVICES": web_node, "TESTING": True}).test_client()
+    charity = auth.charity()
+    project = web.post("/api/v1/projects", headers=charity, json={
+        "name": "Owls", "task_type": "classify", "state": "draft",
+        "config": {"question": "Owl?", "labels": ["owl", "none"]}}).json
+    photos = io.BytesIO()
+    with zipfile.ZipFile(photos, "w") as archive:
+        archive.writestr("a.jpg", jpeg("red"))
+        archive.writestr("b.jpg", jpeg("blue"))
+    sent = upload(web, charity, project["id"], photos.getvalue(), "photos.zip")
+    assert sent.status_code == 202, sent.json
+    assert objects(s3) == [f"uploads/job-{sent.json['id']}.zip"]
+    run_worker(worker_node, burst=True)
+    done = web.get(f"/api/v1/jobs/{sent.json['id']}", headers=charity).json
+    assert (done["state"], done["progress"]["tasks_made"]) == ("done", 2), done
+
+    owner = authenticate(web_node, charity["Authorization"].split()[1])
+    staged, _ = staging.stage_csv(web_node, owner, project["id"],
+                                  io.BytesIO(b"caption\nan owl\nno owl\nowl again\n"), "owls.csv")
+    assert [s.token for s in staging.staged_uploads(worker_node, owner, project["id"])] == [
+        staged.token]
+    _, preview = staging.get_staged(worker_node, owner, project["id"], staged.token)
+    assert preview.columns == ["caption"]
+    job = staging.import_staged(worker_node, owner, project["id"], staged.token,
+                                {"text": "caption"})
+    assert not [key for key in objects(s3) if key.startswith("uploads/staged/")]
+    run_worker(worker_node, burst=True)
+    done = web.get(f"/api/v1/jobs/{job.id}", headers=charity).json
+    assert (done["state"], done["progress"]["tasks_made"]) == ("done", 3), done
+    assert not (settings.instance_path / "uploads").exists()
+    assert not (other.instance_path / "uploads").exists()
+    assert [key for key in objects(s3) if key.startswith("uploads/")]
+
+    assert web.delete(f"/api/v1/projects/{project['id']}", headers=charity).status_code == 204
+    assert not [key for key in objects(s3) if key.startswith("uploads/")]
+    web_node.close()
+    worker_node.close()
+
+
+def test_an_upload_from_the_bucket_is_a_local_file_while_it_is_read(settings, s3):
+    """Uploads.opened on a bucket: a readable copy for the block, gone after it;
+    a file the block makes where none was (a IIIF job's fetched manifest) is
+    kept in the bucket for the job's next run."""
+    from engine.intake.uploads import Uploads
+
+    uploads = Uploads(f"s3://{BUCKET}/uploads?endpoint={s3}", settings.uploads_path)
+    with uploads.opened("job-9.manifest.json") as path:
+        assert not path.exists()
+        path.write_text('{"canvases": 3}')
+    assert uploads.get_json("job-9.manifest.json") == {"canvases": 3}
+    assert objects(s3) == ["uploads/job-9.manifest.json"]
+    with uploads.opened("job-9.manifest.json") as path:
+        assert path.read_text() == '{"canvases": 3}'
+        copy = path
+    assert not copy.exists()
+    uploads.delete("job-9.manifest.json")
+    assert uploads.get_json("job-9.manifest.json") is None and objects(s3) == []

@@ -12,10 +12,13 @@ environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 from urllib.parse import parse_qs, urlsplit
 
 from engine.errors import InvalidError, NotFoundError, UnavailableError
@@ -24,10 +27,11 @@ CHUNK = 256 * 1024
 
 
 class FolderBlobs:
-    """Files in one flat folder, written atomically (temporary file, rename)."""
+    """Files in one folder (names may hold subfolders), written atomically
+    (temporary file, rename), readable by others (`mode`) or private."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path, mode: int = 0o644) -> None:
+        self.root, self.mode = Path(root), mode
 
     def size(self, name: str) -> int | None:
         with contextlib.suppress(FileNotFoundError):
@@ -35,8 +39,25 @@ class FolderBlobs:
         return None
 
     def write(self, name: str, data: bytes) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.root / name, data)
+        self.write_stream(name, io.BytesIO(data))
+
+    def write_stream(self, name: str, data: IO[bytes]) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, data, self.mode)
+
+    def delete(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
+
+    def names(self, prefix: str) -> list[tuple[str, float]]:
+        """(name, seconds since the epoch it was written) of each file under the
+        `prefix` folder."""
+        folder = self.root / prefix
+        found = []
+        for path in folder.iterdir() if folder.is_dir() else ():
+            with contextlib.suppress(OSError):
+                found.append((f"{prefix}/{path.name}", path.stat().st_mtime))
+        return found
 
     def read(self, name: str) -> bytes:
         try:
@@ -59,11 +80,11 @@ class S3Blobs:
             import boto3
             from botocore.config import Config
         except ImportError as exc:  # pragma: no cover - the [s3] extra is missing
-            raise InvalidError("BITESIZE_MEDIA_URL names S3 but boto3 is not installed: "
+            raise InvalidError("an s3:// store is set but boto3 is not installed: "
                                "pip install 'bitesize[s3]'", {"media_url": "no boto3"}) from exc
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
-            raise InvalidError(f"BITESIZE_MEDIA_URL must read s3://bucket[/prefix], not {url!r}",
+            raise InvalidError(f"a store's URL must read s3://bucket[/prefix], not {url!r}",
                                {"media_url": "not s3://bucket"})
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         self.bucket, self.prefix = parts.netloc, parts.path.strip("/")
@@ -99,6 +120,37 @@ class S3Blobs:
         except (BotoCoreError, ClientError) as exc:
             raise _unavailable(exc) from exc
 
+    def write_stream(self, name: str, data: IO[bytes]) -> None:
+        """A file of any size, sent in parts (boto3's managed upload)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.upload_fileobj(data, self.bucket, self._key(name))
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
+
+    def delete(self, name: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
+
+    def names(self, prefix: str) -> list[tuple[str, float]]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        start = self._key(prefix) + "/"
+        found = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=start):
+                found += [(f"{prefix}/{item['Key'][len(start):]}",
+                           item["LastModified"].timestamp()) for item in page.get("Contents", [])]
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(exc) from exc
+        return found
+
     def read(self, name: str) -> bytes:
         return b"".join(self.chunks(name))
 
@@ -118,9 +170,10 @@ class S3Blobs:
             yield from body.iter_chunks(CHUNK)
 
 
-def blobs_for(media_url: str, folder: Path) -> FolderBlobs | S3Blobs:
-    """The store BITESIZE_MEDIA_URL names; the instance's media folder by default."""
-    return S3Blobs(media_url) if media_url else FolderBlobs(folder)
+def blobs_for(url: str, folder: Path, mode: int = 0o644) -> FolderBlobs | S3Blobs:
+    """The bucket an s3:// URL names (BITESIZE_MEDIA_URL, BITESIZE_UPLOADS_URL);
+    without one, the instance's folder."""
+    return S3Blobs(url) if url else FolderBlobs(folder, mode)
 
 
 def _unavailable(exc: Exception) -> UnavailableError:
@@ -133,14 +186,15 @@ def _content_type(name: str) -> str:
             "gif": "image/gif"}.get(ext, "application/octet-stream")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: IO[bytes], mode: int = 0o644) -> None:
     """Write ``path`` so nobody ever sees it half-written: a temporary file in the
-    same folder (same file system), then ``os.replace``, which is atomic."""
+    same folder (same file system), then ``os.replace``, which is atomic.
+    mkstemp makes 0600; a static file server must read stored images (0644)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a static file server must read it
+            shutil.copyfileobj(data, f, 1024 * 1024)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -36,6 +36,7 @@ from engine.intake.archives import (
 from engine.intake.csv_rows import check_csv, count_rows, parse_mapping, preview, read_rows
 from engine.intake.fetch import fetch
 from engine.intake.iiif import CanvasProblem, Manifest, is_presentation, parse_manifest
+from engine.intake.uploads import options_name
 from engine.services import Services
 from engine.store.models import Job, Project
 
@@ -259,27 +260,22 @@ def _checked_folder(folder: str | os.PathLike) -> Path:
 
 
 def write_options(services: Services, job: Job, options: dict[str, Any]) -> None:
-    path = _options_path(services, job)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(options))
+    services.uploads.put_json(options_name(job.id), options)
 
 
 def _options(services: Services, job: Job) -> dict[str, Any]:
     """What the job needs beside its file: a CSV's columns, a manifest's URL, a folder."""
-    path = _options_path(services, job)
-    return json.loads(path.read_text()) if path.exists() else {}
+    return services.uploads.get_json(options_name(job.id)) or {}
 
-
-def _options_path(services: Services, job: Job) -> Path:
-    return services.settings.uploads_path / f"job-{job.id}.options.json"
 
 
 # --- when the job runs ----------------------------------------------------------
 
-def open_source(services: Services, job: Job, project: Project,
+def open_source(services: Services, job: Job, project: Project, path: Path | None,
                 ) -> tuple[int, Iterator[Entry]]:
-    """How many entries the stored upload holds, and the entries in order."""
-    path = services.settings.uploads_path / job.source
+    """How many entries the stored upload holds, and the entries in order;
+    `path` is a local copy of the upload (Uploads.opened), read before the
+    block that made it ends (None for a folder job, which has no upload)."""
     if job.kind == "items":
         items = json.loads(path.read_text())
         return len(items), (Entry(seq, {}, item) for seq, item in enumerate(items))

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -78,7 +78,7 @@ def create_job(services: Services, identity: Identity, project_id: int, *,
         session.flush()
         job.source = f"job-{job.id}.{planned.ext}" if planned.ext else ""
         if planned.data is not None:
-            _write_upload(services.settings.uploads_path / job.source, planned.data)
+            services.uploads.put(job.source, planned.data)
         if planned.options is not None:
             write_options(services, job, planned.options)
     if enqueue:
@@ -288,7 +288,14 @@ class _Run:
 def _split_all(services: Services, job: Job, project: Project,
                progress: Progress | None, heartbeat: Heartbeat) -> bool:
     done, known = _stored(services, job, project)
-    total, entries = open_source(services, job, project)
+    with services.uploads.opened(job.source) if job.source else nullcontext() as path:
+        return _split_entries(services, job, project, progress, heartbeat, done, known,
+                              *open_source(services, job, project, path))
+
+
+def _split_entries(services: Services, job: Job, project: Project, progress: Progress | None,
+                   heartbeat: Heartbeat, done: set[int], known, total: int,
+                   entries: Iterator[Entry]) -> bool:
     _progress(services, job, items_total=total)
     run, batch = _Run(), []
     noted, handled = time.monotonic(), 0
@@ -435,7 +442,3 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _write_upload(path: Path, data: IO[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as out:
-        shutil.copyfileobj(data, out, 1024 * 1024)

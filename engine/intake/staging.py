@@ -3,7 +3,8 @@ are still to be matched to item fields.
 
 A spreadsheet's columns rarely carry the item fields' names, and guessing
 wrong makes a job full of empty items. So the console keeps an uploaded CSV
-aside (under the instance's uploads folder, by a random token, per project),
+aside (with the other uploads, engine.intake.uploads: the instance's uploads
+folder or a bucket; by a random token, per project),
 shows its first rows with a choice of column per item field, and only then
 creates the job with that mapping: through ``create_job``, the same checks
 as the API's ``mapping`` form field. A staged CSV belongs to its project's
@@ -11,10 +12,8 @@ organisation; one left alone for ``KEEP_DAYS`` is removed.
 """
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,22 +48,20 @@ def stage_csv(services: Services, identity: Identity, project_id: int, upload: I
     and return it with its preview."""
     project = get_owned_project(services, identity, project_id)
     checked = preview_csv(services, project, upload, filename)
-    folder = _folder(services, project.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    _forget_old(folder)
+    _forget_old(services, project.id)
     staged = Staged(secrets.token_urlsafe(16), project.id, filename[:300], priority, time.time())
-    with open(folder / f"{staged.token}.csv", "wb") as out:
-        shutil.copyfileobj(upload, out, 1024 * 1024)
-    (folder / f"{staged.token}.json").write_text(json.dumps(
-        {"filename": staged.filename, "priority": priority, "staged_at": staged.staged_at}))
+    upload.seek(0)
+    services.uploads.put(_name(staged.project_id, staged.token, ".csv"), upload)
+    services.uploads.put_json(_name(staged.project_id, staged.token, ".json"), {
+        "filename": staged.filename, "priority": priority, "staged_at": staged.staged_at})
     return staged, checked
 
 
 def staged_uploads(services: Services, identity: Identity, project_id: int) -> list[Staged]:
     """The project's CSVs waiting for a mapping, oldest first."""
     project = get_owned_project(services, identity, project_id)
-    folder = _folder(services, project.id)
-    found = [_read(folder, path.stem, project.id) for path in folder.glob("*.json")]
+    found = [_read(services, project.id, Path(name).stem)
+             for name, _ in services.uploads.names(_folder(project.id)) if name.endswith(".json")]
     return sorted((s for s in found if s is not None), key=lambda s: s.staged_at)
 
 
@@ -72,12 +69,12 @@ def get_staged(services: Services, identity: Identity, project_id: int,
                token: str) -> tuple[Staged, CsvPreview]:
     """One staged CSV and its preview; NotFoundError if it is not there (or not yours)."""
     project = get_owned_project(services, identity, project_id)
-    staged = _read(_folder(services, project.id), token, project.id) \
-        if _TOKEN.fullmatch(token) else None
+    staged = _read(services, project.id, token) if _TOKEN.fullmatch(token) else None
     if staged is None:
         raise NotFoundError("this upload is no longer waiting: it was imported or discarded",
                             {"upload": "not found"})
-    with open(_path(services, staged), "rb") as data:
+    with services.uploads.opened(_name(project.id, token, ".csv")) as path, \
+            open(path, "rb") as data:
         return staged, preview_csv(services, project, data, staged.filename)
 
 
@@ -86,7 +83,8 @@ def import_staged(services: Services, identity: Identity, project_id: int, token
     """Create the job from a staged CSV with this mapping (checked as the API checks
     its ``mapping``); the staged copy is removed once the job has its own."""
     staged, _ = get_staged(services, identity, project_id, token)
-    with open(_path(services, staged), "rb") as data:
+    with services.uploads.opened(_name(staged.project_id, token, ".csv")) as path, \
+            open(path, "rb") as data:
         job = create_job(services, identity, project_id, upload=data, filename=staged.filename,
                          mapping=mapping, priority=staged.priority)
     _remove(services, staged)
@@ -98,38 +96,31 @@ def discard_staged(services: Services, identity: Identity, project_id: int, toke
     _remove(services, staged)
 
 
-def _folder(services: Services, project_id: int) -> Path:
-    return services.settings.uploads_path / "staged" / str(project_id)
+def _folder(project_id: int) -> str:
+    return f"staged/{project_id}"
 
 
-def _path(services: Services, staged: Staged) -> Path:
-    return _folder(services, staged.project_id) / f"{staged.token}.csv"
+def _name(project_id: int, token: str, suffix: str) -> str:
+    return f"{_folder(project_id)}/{token}{suffix}"
 
 
-def _read(folder: Path, token: str, project_id: int) -> Staged | None:
-    try:
-        meta = json.loads((folder / f"{token}.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not (folder / f"{token}.csv").exists():
+def _read(services: Services, project_id: int, token: str) -> Staged | None:
+    meta = services.uploads.get_json(_name(project_id, token, ".json"))
+    if not isinstance(meta, dict) or not services.uploads.exists(
+            _name(project_id, token, ".csv")):
         return None
     return Staged(token, project_id, str(meta.get("filename", "")), int(meta.get("priority", 0)),
                   float(meta.get("staged_at", 0)))
 
 
 def _remove(services: Services, staged: Staged) -> None:
-    folder = _folder(services, staged.project_id)
     for suffix in (".json", ".csv"):
-        (folder / f"{staged.token}{suffix}").unlink(missing_ok=True)
+        services.uploads.delete(_name(staged.project_id, staged.token, suffix))
 
 
-def _forget_old(folder: Path) -> None:
+def _forget_old(services: Services, project_id: int) -> None:
     """Remove what waited longer than KEEP_DAYS: nobody is coming back for it."""
     cutoff = time.time() - KEEP_DAYS * 86400
-    for path in folder.iterdir():
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink(missing_ok=True)
-        except OSError:
-            pass
-
+    for name, written in services.uploads.names(_folder(project_id)):
+        if written < cutoff:
+            services.uploads.delete(name)

@@ -190,7 +190,11 @@ def test_volunteering_goes_on_through_a_failover(settings, registry, client, aut
 
 def test_queues_can_live_on_a_redis_of_their_own(settings, registry, client, auth, own_redis):
     """BITESIZE_QUEUE_REDIS_URL: imports are queued there, the worker takes them
-    from there, and the dispatch Redis holds no RQ key."""
+    from there, and the dispatch Redis holds no RQ key; the guards that keep a
+    burst of nudges to one job (webhook delivery, held tasks' release) sit
+    beside the jobs they guard, so a wipe of the queue Redis loses both."""
+    from engine.delivery import outbox
+    from engine.quality import held
     from workers.runner import run_worker
 
     services = Services(replace(settings, queue_redis_url=own_redis.url), registry)
@@ -207,6 +211,11 @@ def test_queues_can_live_on_a_redis_of_their_own(settings, registry, client, aut
     volunteer = auth.volunteer()
     assert web.get(f"/api/v1/projects/{project['id']}/tasks/next",
                    headers=volunteer).status_code == 200
+    outbox.nudge(services)
+    held.release_soon(services, project["id"])
+    guards = (outbox.NUDGE_KEY, held.NUDGE_KEY.format(project_id=project["id"]))
+    assert own_redis.client().exists(*guards) == 2
+    assert not services.redis.exists(*guards)
     services.close()
 
 

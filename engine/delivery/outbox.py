@@ -120,6 +120,6 @@ def nudge(services: Services) -> None:
     """Ask a worker to deliver soon. A burst of events enqueues one job: the key
     stays until that job starts. The periodic run delivers anyway, should Redis
     lose both the key and the job."""
-    if services.redis.set(NUDGE_KEY, "1", nx=True, ex=NUDGE_SECONDS):
+    if services.queue_redis.set(NUDGE_KEY, "1", nx=True, ex=NUDGE_SECONDS):
         services.queue("low").enqueue("workers.jobs.deliver_webhooks",
                                       job_timeout=DELIVERY_JOB_SECONDS)

@@ -73,7 +73,7 @@ def deliver_due(services: Services, now: datetime | None = None,
                 budget: float = RUN_SECONDS) -> dict[int, int]:
     """Deliver every due event, project by project; returns events delivered per
     project. `now` fixes the clock (tests); by default it is read per attempt."""
-    services.redis.delete(NUDGE_KEY)  # events recorded from here on nudge a new run
+    services.queue_redis.delete(NUDGE_KEY)  # events recorded from here on nudge a new run
     clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     deadline = time.monotonic() + budget
     delivered: dict[int, int] = {}

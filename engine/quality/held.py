@@ -40,8 +40,8 @@ def held_tasks(session, project_id: int, limit: int = PER_RUN) -> list[int]:
 def release_soon(services: Services, project_id: int) -> None:
     """Ask a worker to merge a project's held tasks again: a volunteer was just
     established. A burst of them enqueues one job; the key stays until it starts."""
-    if services.redis.set(NUDGE_KEY.format(project_id=project_id), "1", nx=True,
-                          ex=NUDGE_SECONDS):
+    if services.queue_redis.set(NUDGE_KEY.format(project_id=project_id), "1", nx=True,
+                                ex=NUDGE_SECONDS):
         services.queue("low").enqueue("workers.jobs.release_held_tasks", project_id)
 
 
@@ -55,7 +55,7 @@ def release_held(services: Services, project_ids: list[int] | None = None) -> di
                 .where(*is_held()).distinct()))
         else:
             for project_id in project_ids:  # merges from here on see every volunteer's standing
-                services.redis.delete(NUDGE_KEY.format(project_id=project_id))
+                services.queue_redis.delete(NUDGE_KEY.format(project_id=project_id))
         held = {pid: held_tasks(session, pid) for pid in project_ids}
     released = {}
     for project_id, task_ids in held.items():

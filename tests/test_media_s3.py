@@ -183,13 +183,14 @@ def test_uploads_wait_in_a_private_bucket_for_a_worker_on_another_machine(
 def test_an_upload_from_the_bucket_is_a_local_file_while_it_is_read(settings, s3):
     """Uploads.opened on a bucket: a readable copy for the block, gone after it;
     a file the block makes where none was (a IIIF job's fetched manifest) is
-    kept in the bucket for the job's next run."""
+    kept in the bucket for the job's next run once `keep` is asked."""
     from engine.intake.uploads import Uploads
 
     uploads = Uploads(f"s3://{BUCKET}/uploads?endpoint={s3}", settings.uploads_path)
     with uploads.opened("job-9.manifest.json") as path:
         assert not path.exists()
         path.write_text('{"canvases": 3}')
+        uploads.keep("job-9.manifest.json", path)
     assert uploads.get_json("job-9.manifest.json") == {"canvases": 3}
     assert objects(s3) == ["uploads/job-9.manifest.json"]
     with uploads.opened("job-9.manifest.json") as path:
@@ -198,3 +199,37 @@ def test_an_upload_from_the_bucket_is_a_local_file_while_it_is_read(settings, s3
     assert not copy.exists()
     uploads.delete("job-9.manifest.json")
     assert uploads.get_json("job-9.manifest.json") is None and objects(s3) == []
+
+
+def test_a_iiif_job_keeps_its_manifest_in_the_bucket(settings, registry, auth, s3):
+    """The manifest a IIIF job fetched on its first run is in the bucket once the
+    job has run, so a resumed run on any machine numbers the same canvases."""
+    import json
+    import threading
+
+    from .api.test_imports_iiif import Museum
+
+    museum = Museum()
+    threading.Thread(target=museum.httpd.serve_forever, daemon=True).start()
+    services = Services(replace(settings, uploads_url=f"s3://{BUCKET}/uploads?endpoint={s3}"),
+                        registry)
+    try:
+        web = create_app({"SERVICES": services, "TESTING": True}).test_client()
+        charity = auth.charity()
+        project = web.post("/api/v1/projects", headers=charity, json={
+            "name": "Letters", "task_type": "classify",
+            "config": {"question": "Signed?", "labels": ["yes", "no"]}}).json
+        manifest = museum.v2()
+        sent = web.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
+                        json={"iiif": museum.serve("/v2/manifest.json", manifest)})
+        assert sent.status_code == 202, sent.json
+        run_worker(services, burst=True)
+        done = web.get(f"/api/v1/jobs/{sent.json['id']}", headers=charity).json
+        assert (done["state"], done["progress"]["tasks_made"]) == ("done", 3), done
+        kept = services.uploads.get_json(f"job-{sent.json['id']}.manifest.json")
+        assert kept == json.loads(json.dumps(manifest))
+        assert not (settings.instance_path / "uploads").exists()
+    finally:
+        services.close()
+        museum.httpd.shutdown()
+        museum.httpd.server_close()

@@ -288,7 +288,8 @@ def open_source(services: Services, job: Job, project: Project, path: Path | Non
     if job.kind == "csv":
         return _csv_entries(path, options["columns"], _checker(services, project))
     if job.kind == "iiif":
-        return _iiif_entries(path, options.get("url"), _checker(services, project),
+        return _iiif_entries(path, lambda: services.uploads.keep(job.source, path),
+                             options.get("url"), _checker(services, project),
                              services.settings.fetch_allow)
     if job.kind == "folder":
         return _folder_entries(services, Path(options["path"]))
@@ -336,10 +337,11 @@ def _csv_entries(path: Path, columns: dict[str, int], check: Check,
     return count_rows(path), entries()
 
 
-def _iiif_entries(path: Path, url: str | None, check: Check,
+def _iiif_entries(path: Path, keep: Callable[[], None], url: str | None, check: Check,
                   allow: str) -> tuple[int, Iterator[Entry]]:
     """The manifest is fetched on the first run and kept (only if it reads as one),
-    so every later run numbers the same canvases."""
+    so every later run numbers the same canvases: written at `path`, then
+    `keep` (Uploads.keep) before any canvas is split."""
     if not path.exists():
         data = _fetched_manifest(url, allow)
         manifest = parse_manifest(load_json(data, "the IIIF manifest"))
@@ -347,6 +349,7 @@ def _iiif_entries(path: Path, url: str | None, check: Check,
         part = path.with_suffix(".part")
         part.write_bytes(data)
         os.replace(part, path)
+        keep()
     else:
         manifest = parse_manifest(load_json(path.read_bytes(), "the IIIF manifest"))
     return len(manifest.canvases), (_canvas_entry(seq, manifest, check)

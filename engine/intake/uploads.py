@@ -66,10 +66,8 @@ class Uploads:
 
     @contextmanager
     def opened(self, name: str) -> Iterator[Path]:
-        """A local file with the upload's bytes, for the block's duration. When
-        there is no such upload yet, the path does not exist, and a file the
-        block writes there is kept as the upload (a IIIF job keeps the manifest
-        it fetched on its first run, so that every run numbers the same canvases)."""
+        """A local file with the upload's bytes, for the block's duration; when
+        there is no such upload (yet), a path where none exists."""
         local = self.blobs.local_path(name)
         if local is not None:
             yield local
@@ -81,11 +79,14 @@ class Uploads:
                 with open(path, "wb") as out:
                     for chunk in self.blobs.chunks(name):
                         out.write(chunk)
-                yield path
-            else:
-                yield path
-                if path.exists():
-                    with open(path, "rb") as made:
-                        self.blobs.write_stream(name, made)
+            yield path
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def keep(self, name: str, path: Path) -> None:
+        """A file written at `opened`'s path kept as the upload `name` (a IIIF
+        job keeps the manifest it fetched on its first run, so that a resumed
+        run numbers the same canvases); in a folder it is there already."""
+        if self.blobs.local_path(name) != path:
+            with open(path, "rb") as made:
+                self.blobs.write_stream(name, made)

@@ -50,6 +50,42 @@ def test_each_answer_is_thanked_and_counted_and_the_total_survives_a_reload(
     expect(page.locator("#answered-total")).to_have_text("2")
 
 
+def test_an_answer_saved_while_the_total_is_read_is_counted_once(page, live_server, client,
+                                                                 auth, work):
+    """The race CI once met: the page reads the volunteer's total while an answer
+    is on its way, the server has stored the answer before it reads the count,
+    and the count's reply arrives before the answer's. Counted from that reading
+    plus the answer's own reply, one answer showed as two in all."""
+    charity = auth.charity()
+    project = make_project(client, charity)
+    upload(client, charity, project["id"], text_items(4), work)
+    held: dict = {}
+
+    def total(route):
+        if held.get("done"):
+            route.continue_()
+        else:
+            held["total"] = route  # answered once an answer is stored
+
+    def answer(route):
+        reply = route.fetch()  # the answer is stored now
+        waiting = held.pop("total", None)
+        if waiting is not None:  # the total's reply first, counting that answer
+            waiting.fulfill(response=waiting.fetch())
+            held["done"] = True
+        route.fulfill(response=reply)
+
+    page.route("**/api/v1/volunteers/me", total)
+    page.route("**/api/v1/tasks/*/answers", answer)
+    open_project(page, live_server, project["id"])
+    _answer(page, 1)
+    expect(page.locator("#answered")).to_have_text("1")
+    assert held.get("done")  # the race was run
+    expect(page.locator("#answered-total")).to_have_text("1")
+    _answer(page, 1)
+    expect(page.locator("#answered-total")).to_have_text("2")
+
+
 def test_a_stopping_point_says_what_the_answers_did(page, live_server, client, auth, work):
     charity = auth.charity()
     project = make_project(client, charity)  # one answer finishes a task

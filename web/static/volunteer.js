@@ -338,8 +338,18 @@
     return r.json();
   }
 
+  // The total in all is read from the server once, then counted here. An answer
+  // sent while it is read may or may not be in it (and is counted here when its
+  // reply comes): then the reading is thrown away and done again once no answer
+  // is on its way, so no answer is counted twice or missed.
+  let posts = 0, totalWanted = false;
   async function showTotal() {
-    try { total = (await record()).answers; } catch (e) { return; }
+    const before = posts, during = sending;
+    let answers;
+    try { answers = (await record()).answers; } catch (e) { return; }
+    totalWanted = during || sending || posts !== before;
+    if (totalWanted) return;
+    total = answers;
     answeredTotal.textContent = number(total);
     totalLine.hidden = false;
   }
@@ -508,6 +518,7 @@
         const item = outbox.items[0];
         const want = Math.max(0, PRELOAD + (current ? 0 : 1) - queue.length);
         let r;
+        posts += 1;
         try {
           r = await call("POST", "/tasks/" + item.task + "/answers",
                          {lease: item.lease, answer: item.answer, next: want});
@@ -532,6 +543,7 @@
         if (!current && !busy) await advance();
       }
     } finally { sending = false; }
+    if (totalWanted) showTotal();
     if (!current && !busy && !queue.length) await advance();
   }
 

@@ -58,7 +58,10 @@ class RedisProcess:
                     return self
             except redis.ConnectionError:
                 time.sleep(0.05)
-        raise RuntimeError(f"redis-server on {self.port} did not start")
+        log = self.folder / "redis.log"
+        said = log.read_text()[-500:] if log.exists() else ""
+        self.stop()  # nothing left running behind a failed start
+        raise RuntimeError(f"redis-server on {self.port} did not start: {said}")
 
     def stop(self, save: bool = False) -> None:
         """Stop the server; with save, its data is written first and read back by
@@ -79,10 +82,13 @@ SLOTS = 16384
 
 def cluster_ports(count: int) -> list[int]:
     """Free loopback ports for cluster nodes: each node also listens on its
-    port + 10000 (the cluster bus), so both must be free and below 65536."""
+    port + 10000 (the cluster bus), so both must be free, and both below
+    Linux's ephemeral range (from 32768), where the kernel picks the ports of
+    outgoing connections: a bus port there can be taken by any client socket
+    between this check and the node's start."""
     found: list[int] = []
     while len(found) < count:
-        port = random.randrange(20000, 30000)
+        port = random.randrange(12000, 22700)
         if port not in found and all(_free(p) for p in (port, port + 10000)):
             found.append(port)
     return found
@@ -116,6 +122,13 @@ class RedisClusterProcesses:
         return self.nodes[0].url
 
     def start(self) -> RedisClusterProcesses:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # the nodes started so far: a fixture's teardown never runs
+            raise
+
+    def _start(self) -> RedisClusterProcesses:
         for node in self.nodes:
             node.start()
         share = SLOTS // len(self.nodes)

@@ -268,7 +268,6 @@ def _options(services: Services, job: Job) -> dict[str, Any]:
     return services.uploads.get_json(options_name(job.id)) or {}
 
 
-
 # --- when the job runs ----------------------------------------------------------
 
 def open_source(services: Services, job: Job, project: Project, path: Path | None,

@@ -440,5 +440,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, BitesizeError):
         return exc.message
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from engine.errors import NotFoundError
 from engine.intake.blobs import blobs_for
 
 PRIVATE = 0o600
@@ -47,11 +48,9 @@ class Uploads:
 
     def get_json(self, name: str) -> Any | None:
         """The JSON kept under `name`; None when there is none (or it is unreadable)."""
-        if self.blobs.size(name) is None:
-            return None
-        try:
+        try:  # one request: a missing upload is the store's NotFoundError
             return json.loads(self.blobs.read(name))
-        except ValueError:
+        except (NotFoundError, ValueError):
             return None
 
     def exists(self, name: str) -> bool:

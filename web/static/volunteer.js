@@ -341,14 +341,18 @@
   // The total in all is read from the server once, then counted here. An answer
   // sent while it is read may or may not be in it (and is counted here when its
   // reply comes): then the reading is thrown away and done again once no answer
-  // is on its way, so no answer is counted twice or missed.
+  // is on its way (at once if none is now, else when the sending ends), so no
+  // answer is counted twice or missed.
   let posts = 0, totalWanted = false;
   async function showTotal() {
     const before = posts, during = sending;
     let answers;
     try { answers = (await record()).answers; } catch (e) { return; }
     totalWanted = during || sending || posts !== before;
-    if (totalWanted) return;
+    if (totalWanted) {
+      if (!sending) showTotal();  // the answers it crossed have had their replies
+      return;
+    }
     total = answers;
     answeredTotal.textContent = number(total);
     totalLine.hidden = false;

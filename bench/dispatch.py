@@ -183,6 +183,9 @@ def table_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
         row("c", "server us/checkout: small | large",
             f"{small['server_us']:.0f} | {large['server_us']:.0f}")
         row("c", "large / small (client medians)", f"{c['ratio']:.2f}x", "scaling_ratio")
+        deep = c["deep"]
+        row("c", f"checkout past {deep['seen']:,} seen tasks: median us | server us",
+            f"{deep['median_us']:.0f} | {deep['server_us']:.0f}")
     if "memory" in report:
         d = report["memory"]
         per = d["bytes_per_task"]

@@ -24,7 +24,7 @@ from dispatch_common import (
     wait_for_background_saves,
 )
 
-from engine.dispatch.dispatcher import Dispatcher, OpenTask, ProjectMeta, keys, pool_score
+from engine.dispatch.dispatcher import Dispatcher, OpenTask, ProjectMeta, keys, pool_score, seen_key
 
 
 def payload(task_id: int) -> dict:
@@ -145,9 +145,36 @@ def measure_checkout_scaling(dispatcher: Dispatcher, small: int, large: int, che
     small_side, large_side = side(small_pid, small), side(large_pid, large)
     return {"checkouts_each": checkouts, "block": block, "waited_for_aof_rewrite_s": waited,
             "small": small_side, "large": large_side,
+            "deep": measure_deep_volunteer(dispatcher, large_pid, DEEP_SEEN, DEEP_CHECKOUTS),
             "ratio": large_side["median_us"] / small_side["median_us"],
             "server_ratio": ratio(large_side["server_us"], small_side["server_us"]),
             "large_pool_memory": key_memory(r, large_pid, large)}
+
+
+# A prolific volunteer under the depth strategy has answered hundreds of tasks that
+# still wait for others' answers, and those sit at the top of the pool.
+DEEP_SEEN, DEEP_CHECKOUTS = 1000, 200
+
+
+def measure_deep_volunteer(dispatcher: Dispatcher, project_id: int, seen: int,
+                           checkouts: int) -> dict:
+    """Checkouts by volunteers who have each seen the `seen` best open tasks, so every
+    checkout skips over them (up to the dispatcher's SCAN_LIMIT): each volunteer's
+    seen set is copied, outside the timing, from one filled with the pool's top."""
+    r = dispatcher.redis
+    k = keys(project_id)
+    template = f"{k['prefix']}bench-seen"
+    r.sadd(template, *r.zrange(k["pool"], 0, seen - 1))
+    client, calls, usec = [], 0, 0
+    for volunteer in range(10_000_000, 10_000_000 + checkouts):
+        r.copy(template, seen_key(project_id, volunteer))
+        calls_before, usec_before = evalsha_stats(r)
+        client += timed_checkouts(dispatcher, project_id, iter([volunteer]), 1)
+        calls_after, usec_after = evalsha_stats(r)
+        calls, usec = calls + calls_after - calls_before, usec + usec_after - usec_before
+    r.delete(template)
+    return {"seen": seen, "checkouts": checkouts, "median_us": statistics.median(client),
+            "server_us": ratio(usec, calls)}
 
 
 def key_memory(r: redis.Redis, project_id: int, tasks: int) -> dict:

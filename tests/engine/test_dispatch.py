@@ -184,3 +184,37 @@ def test_tasks_shown_stay_away_from_that_volunteer_after_a_wipe(services, setup_
     assert shown == {skipped.task_id, abandoned.task_id}  # others still get them
     with services.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Handout)) == 4
+
+
+@pytest.mark.parametrize("seen", [3, 4, 5, 20, 84, 300])
+def test_a_volunteer_who_saw_the_best_tasks_gets_the_best_unseen_one(services, setup_project,
+                                                                    volunteer, seen):
+    """Checkout looks past the tasks at the top of the pool that this volunteer has
+    seen, in batches (4, 16, 64, 256 ...): the first unseen one is handed out,
+    whichever batch it falls in, and from the top of the next batch too."""
+    from engine.dispatch.dispatcher import seen_key
+    project = setup_project(tasks=seen + 3, strategy="fifo")
+    with services.db.session() as session:
+        ids = session.scalars(select(Task.id).where(Task.project_id == project.id)
+                              .order_by(Task.id)).all()
+    v = volunteer()
+    services.redis.sadd(seen_key(project.id, v.id), *ids[:seen])
+    handout = next_task(services, v, project.id)
+    assert handout is not None and handout.task_id == ids[seen]
+
+
+def test_a_volunteer_who_saw_more_than_the_scan_limit_is_told_nothing_is_left(
+        services, setup_project, volunteer, monkeypatch):
+    """How deep a checkout looks is bounded (SCAN_LIMIT): it never scans a whole pool
+    for a volunteer who saw its top, and never hands out a task they saw."""
+    from engine.dispatch import dispatcher
+    project = setup_project(tasks=30, strategy="fifo")
+    with services.db.session() as session:
+        ids = session.scalars(select(Task.id).where(Task.project_id == project.id)
+                              .order_by(Task.id)).all()
+    v = volunteer()
+    services.redis.sadd(dispatcher.seen_key(project.id, v.id), *ids[:25])
+    monkeypatch.setattr(dispatcher, "SCAN_LIMIT", 20)
+    assert next_task(services, v, project.id) is None
+    monkeypatch.setattr(dispatcher, "SCAN_LIMIT", 26)
+    assert next_task(services, v, project.id).task_id == ids[25]

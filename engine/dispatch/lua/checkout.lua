@@ -34,14 +34,18 @@ end
 
 -- The first unseen member of a sorted set, looking at most scan_limit deep.
 -- The first batch is small (the best task is usually unseen) and each next one
--- is bigger, so a volunteer deep into the pool still costs few calls.
+-- is bigger, so a volunteer deep into the pool still costs few calls: one
+-- SMISMEMBER a batch, not a SISMEMBER a task (a prolific volunteer under the
+-- depth strategy has seen hundreds of the open tasks at the top of the pool).
 local function first_unseen(key)
   local offset, batch_size = 0, 4
   while offset < scan_limit do
     local batch = redis.call('ZRANGE', key, offset,
                              math.min(offset + batch_size, scan_limit) - 1)
-    for _, task in ipairs(batch) do
-      if redis.call('SISMEMBER', SEEN, task) == 0 then return task end
+    if #batch == 0 then return nil end
+    local seen = redis.call('SMISMEMBER', SEEN, unpack(batch))
+    for i, task in ipairs(batch) do
+      if seen[i] == 0 then return task end
     end
     if #batch < batch_size then return nil end
     offset = offset + batch_size

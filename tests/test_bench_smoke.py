@@ -38,6 +38,9 @@ def test_checkout_scaling_at_tiny_sizes(bench, services):
         assert scaling[side]["server_us"] > 0
     assert scaling["ratio"] > 0
     assert scaling["large_pool_memory"]["bytes_per_task"]["state_and_pool"] > 0
+    # volunteers who saw the large pool's best half, each handed the first task past it
+    assert scaling["deep"]["seen"] == 500 and scaling["deep"]["server_us"] > 0
+    assert services.redis.zcard("bs:{p:202}:leases") == 150 + 20 + scaling["deep"]["checkouts"]
     # 150 fresh volunteers each leased one task from each pool
     leases = services.redis.zcard("bs:{p:201}:leases")
     assert leases == 150 + 20  # the measured checkouts and the warm-up ones

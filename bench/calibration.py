@@ -73,12 +73,13 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = BINS) -
 
 
 def live_posterior(answers: truth.Answers, model: truth.Inference) -> np.ndarray:
-    """Every task's live posterior (tasks x labels): its answers' rows of the
-    answering workers' matrices multiplied, labels equally likely beforehand,
-    tempered by the model's τ; truth_live.posterior_from for all tasks at once. A
-    task without answers is flat."""
-    return truth_choice.softmax(
-        model.temperature * truth_choice.answer_evidence(answers, model.confusion))
+    """Every task's live posterior (tasks x labels) as its result reports it: its
+    answers' rows of the answering workers' matrices multiplied, from the class
+    prior the quality job stores (truth_live.reported_prior), tempered by the
+    model's τ; truth_live.posterior_from for all tasks at once."""
+    prior = truth_live.reported_prior(model, answers)
+    return truth_choice.softmax(model.temperature * (
+        np.log(prior) + truth_choice.answer_evidence(answers, model.confusion)))
 
 
 def posteriors(answers: truth.Answers, gold: np.ndarray | None = None

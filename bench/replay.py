@@ -74,6 +74,7 @@ class Replay:
     model: truth.Inference | None = None
     fits: int = 0
     stats: dict[int, tuple[float, list]] = field(default_factory=dict)  # worker -> stored
+    calibration: dict = field(default_factory=dict)  # as the quality job stores it
 
     def refit(self) -> None:
         """The periodic re-estimation: truth_live.live_model on every answer used so
@@ -82,6 +83,9 @@ class Replay:
         subset = truth.Answers(a.task[used], a.worker[used], a.label[used], a.tasks,
                                a.workers, a.labels)
         self.model = truth_live.live_model(subset)
+        prior = truth_live.reported_prior(self.model, subset)
+        self.calibration = {"temperature": self.model.temperature,  # as Project.calibration
+                            "prior": dict(zip(a.labels, prior.tolist(), strict=True))}
         self.stats = {int(w): (float(self.model.reliability[w]), self.model.confusion[w])
                       for w in np.unique(subset.worker)}
         self.fits += 1
@@ -98,10 +102,9 @@ class Replay:
         # the live merge, on the stored estimates (a worker without any: None)
         answers = [({"label": a.labels[a.label[r]]},
                     *self.stats.get(int(a.worker[r]), (None, None))) for r in rows]
-        calibration = {"temperature": self.model.temperature}  # as Project.calibration
-        result = consensus.merge(CLASSIFY, {"labels": list(a.labels)}, answers,
-                                 calibration).aggregate
-        return result.confidence, a.labels.index(result.value)
+        merged = consensus.merge(CLASSIFY, {"labels": list(a.labels)}, answers,
+                                 self.calibration)
+        return merged.deciding_confidence, a.labels.index(merged.aggregate.value)
 
 
 def replay(answers: truth.Answers, target: float, method: str, seed: int) -> Replay:

@@ -59,10 +59,12 @@ def test_live_confidences_are_the_live_merges_posteriors(bench):
     a = crowd.answers
     model = truth_live.live_model(a)
     found = bench["calibration"].live_posterior(a, model)
+    prior = truth_live.reported_prior(model, a)  # what the quality job stores
+    assert abs(prior.max() - prior.min()) > 0.05  # an imbalanced crowd: not labels even
     for task in range(0, a.shape[0], 7):
         rows = np.flatnonzero(a.task == task)
         expected = truth_live.posterior_from(a.label[rows], model.confusion[a.worker[rows]],
-                                        temperature=model.temperature)
+                                             prior, model.temperature)
         np.testing.assert_allclose(found[task], expected, atol=1e-12)
 
 

@@ -16,7 +16,8 @@ method that gives what the live merge gives (engine.quality.consensus.merge)
 once the volunteers' estimates are fresh: the estimates the periodic quality
 job would store, fitted on the counted answers (truth_live.live_model), then each task's
 posterior from its *counted* answers (an export's ``counted`` column; every
-row counts without one) under those estimates, labels equally likely, tempered by τ. The
+row counts without one) under those estimates, from the class prior the job
+stores, tempered by τ. The
 default ``auto`` is the project-wide EM itself: its posteriors use the in-sample
 matrices of the fit, tempered by auto's own τ (engine.quality.truth_choice),
 not the live merge's cross-fitted ones (README, "Live and offline results"),
@@ -134,13 +135,14 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
     """What the live merge gives each task under fresh estimates: truth_live.live_model
     fitted on the counted answers (as engine.quality.reliability fits and stores it), then
     each task's posterior from its counted answers alone under each answering
-    worker's matrix, labels equally likely, tempered by the fit's τ (truth_live.posterior_from, as
-    engine.quality.consensus.merge calls it with Project.calibration). A task
+    worker's matrix, from the fit's reported class prior, tempered by the fit's τ
+    (truth_live.posterior_from, as engine.quality.consensus.merge calls it with
+    Project.calibration). A task
     with no counted answer has an all-zero row (no result); gold tasks come out
     as their gold label with confidence 1, as a settled task does."""
     n_tasks, _, n_labels = answers.shape
     keep = np.ones(len(answers.task), bool) if counted is None else np.asarray(counted, bool)
-    fitted = _fitted_on_counted(answers, gold, keep)
+    fitted, prior = _fitted_on_counted(answers, gold, keep)
     rows = np.flatnonzero(keep)
     rows = rows[np.argsort(answers.task[rows], kind="stable")]  # each task's in input order
     posterior = np.zeros((n_tasks, n_labels))
@@ -149,7 +151,7 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
     for task, part in zip(tasks.tolist(), parts, strict=True):
         posterior[task] = truth_live.posterior_from(answers.label[part],
                                                     fitted.confusion[answers.worker[part]],
-                                                    temperature=fitted.temperature)
+                                                    prior, fitted.temperature)
     if gold is not None:
         known = np.flatnonzero(np.asarray(gold) >= 0)
         posterior[known] = np.eye(n_labels)[np.asarray(gold)[known]]
@@ -157,12 +159,14 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
 
 
 def _fitted_on_counted(answers: truth.Answers, gold: np.ndarray | None,
-                       keep: np.ndarray) -> truth.Inference:
+                       keep: np.ndarray) -> tuple[truth.Inference, np.ndarray]:
     """truth_live.live_model fitted on the counted answers alone, as the quality job
     fits it (engine.quality.reliability), its matrices then indexed by the full
-    answers' worker codes (a worker with no counted answer gets the crowd's)."""
+    answers' worker codes (a worker with no counted answer gets the crowd's); and
+    the class prior it stores for results (truth_live.reported_prior)."""
     if keep.all():
-        return truth_live.live_model(answers, gold)
+        fitted = truth_live.live_model(answers, gold)
+        return fitted, truth_live.reported_prior(fitted, answers)
     subset = truth.encode(((answers.tasks[t], answers.workers[w], answers.labels[label])
                            for t, w, label in zip(answers.task[keep].tolist(),
                                                   answers.worker[keep].tolist(),
@@ -183,7 +187,8 @@ def _fitted_on_counted(answers: truth.Answers, gold: np.ndarray | None,
         if name in where:
             confusion[n] = fitted.confusion[where[name]]
             reliability[n] = fitted.reliability[where[name]]
-    return replace(fitted, confusion=confusion, reliability=reliability)
+    return (replace(fitted, confusion=confusion, reliability=reliability),
+            truth_live.reported_prior(fitted, subset))
 
 
 def _kept_flags(rows: list[tuple[str, str, str]], counted: list[bool] | None,

@@ -61,6 +61,27 @@ def posterior_from(labels: Sequence[int], confusions: np.ndarray,
     return weights / weights.sum()
 
 
+# Pseudo-tasks per label that pull the class prior the live merge reports with
+# toward labels equally likely, so that a young project's few tasks, or a label
+# no task has won yet, cannot make a label near certain or impossible.
+PRIOR_PSEUDO_TASKS = 10
+
+
+def reported_prior(inference: Inference, answers: Answers) -> np.ndarray:
+    """The class prior a result's reported confidence starts from (engine.quality.
+    consensus._posterior): auto's, fitted on these answers, shrunk toward labels
+    equally likely by PRIOR_PSEUDO_TASKS a label (against the tasks answered)."""
+    prior = np.asarray(inference.prior, dtype=float)
+    tasks = len(np.unique(answers.task))
+    return (tasks * prior + PRIOR_PSEUDO_TASKS) / (tasks + PRIOR_PSEUDO_TASKS * len(prior))
+
+
+def normalised(weights: Sequence[float]) -> np.ndarray:
+    """Weights as probabilities (each kept above the floor posteriors use)."""
+    weights = np.clip(np.asarray(weights, dtype=float), truth_choice.FLOOR, None)
+    return weights / weights.sum()
+
+
 def one_coin_confusions(reliability: Sequence[float], n_labels: int) -> np.ndarray:
     """Confusion matrices of workers known only by a reliability (right with that
     probability, wrong evenly otherwise), for ``posterior_from``."""
@@ -83,12 +104,14 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     cross-fitted by ``calibrated`` (one crowd matrix while auto pools), the
     reliabilities and labels left as auto estimated them, and the τ its merges
     are tempered by (``truth_choice.live_temperature``, lowered by
-    ``gold_temperature`` where the project has enough gold). The merge starts every
-    task with its labels equally likely: auto's class prior (kept in ``prior``)
-    made the replayed retirements worse (dog_breeds at 0.8: 2.7 → 4.1 pt below
-    all answers, rte 1.6 → 3.0, at the same share of answers), though on a
-    whole imbalanced set it helps (product_match 89.6% → 93.4%). The periodic
-    re-estimation (``worker_estimates``) and the replay benchmark both use it."""
+    ``gold_temperature`` where the project has enough gold). Retirement weighs a
+    task's answers with its labels equally likely: auto's class prior (kept in
+    ``prior``) made the replayed retirements worse (dog_breeds at 0.8: 2.7 → 4.1
+    pt below all answers, rte 1.6 → 3.0, at the same share of answers). The
+    result reports from that prior (``reported_prior``), which on a whole
+    imbalanced set is what makes its confidence mean something (product_match's
+    live calibration error 0.135 → 0.008). The periodic re-estimation
+    (``worker_estimates``) and the replay benchmark both use it."""
     gold = checked_gold(answers, gold)
     fitted = auto(answers, gold)
     # early in a project the merge pools whatever auto chose (issue 13's inversions)
@@ -206,7 +229,8 @@ class WorkerFit:
     reliability: dict  # worker -> auto's reliability
     confusion: dict  # worker -> cross-fitted matrix, as lists
     choice: truth_choice.Choice | None  # the model auto chose (None: no answers)
-    # {"temperature": τ, "tempered_by": what chose it} for the merge (Project.calibration)
+    # {"temperature": τ, "tempered_by": what chose it, "prior": {label: p}} for the
+    # merge (Project.calibration)
     calibration: dict | None
 
 
@@ -219,7 +243,9 @@ def fit_workers(triples: Iterable[tuple], labels: Sequence[str], gold: Mapping) 
     answers = encode(rows, labels)
     usable = {task: g for task, g in gold.items() if isinstance(g, str) and g in known}
     fitted = live_model(answers, answers.gold_codes(usable))
-    calibration = {"temperature": fitted.temperature, "tempered_by": fitted.tempered_by}
+    prior = reported_prior(fitted, answers)
+    calibration = {"temperature": fitted.temperature, "tempered_by": fitted.tempered_by,
+                   "prior": dict(zip(answers.labels, prior.tolist(), strict=True))}
     return WorkerFit(dict(zip(answers.workers, fitted.reliability.tolist(), strict=True)),
                      dict(zip(answers.workers, fitted.confusion.tolist(), strict=True)),
                      fitted.choice, calibration)

@@ -227,3 +227,10 @@ def test_the_page_says_which_crowd_model_weighs_answers(desk, services, seals):
     page = html.unescape(squash(text_of(desk.get(f"/console/projects/{seals.id}/quality"))))
     assert "Results' confidence is tempered (τ 0.30)" in page
     assert "results on gold tasks, merged from their answers, were right" in page
+    assert "how common each label is" not in page  # no class prior stored
+    with services.db.writing() as session:  # what a quality run stores now
+        session.get(Project, seals.id).calibration = {
+            "temperature": 1.0, "prior": {"seal": 0.25, "penguin": 0.7, "empty": 0.05}}
+    page = html.unescape(squash(text_of(desk.get(f"/console/projects/{seals.id}/quality"))))
+    assert "how common each label is, as estimated at the last quality run: " \
+        "penguin 70%, seal 25%, empty 5%." in page

@@ -109,6 +109,34 @@ def test_the_quality_job_stores_the_merges_tau(services, make_project, volunteer
     estimate_project(services, project.id)
     with services.db.session() as session:
         calibration = session.get(Project, project.id).calibration
-    assert set(calibration) == {"temperature", "tempered_by"}
+    assert set(calibration) == {"temperature", "tempered_by", "prior"}
     assert 0.1 <= calibration["temperature"] <= 1.0
     assert calibration["tempered_by"] == "held-out answers"  # no gold in this project
+    # the class prior results report from: "a" won 4 tasks in 5, shrunk toward even
+    prior = calibration["prior"]
+    assert set(prior) == {"a", "b"} and abs(sum(prior.values()) - 1) < 1e-9
+    assert 0.6 < prior["a"] < 0.8
+
+
+def test_a_result_reports_the_class_prior_but_retires_on_the_answers_alone():
+    """Two volunteers alike disagree. With labels equally likely that is 0.5 each;
+    in a project where "a" is four times as common as "b", "a" is right 0.8 of
+    the time, and the result says so. Retirement still weighs the answers alone
+    (0.5): a common label must not retire tasks on less evidence."""
+    from engine.quality.consensus import judge
+    from engine.quality.retirement import MORE, Policy
+
+    rows = [({"label": "a"}, 0.7, None), ({"label": "b"}, 0.7, None)]
+    calibration = {"temperature": 1.0, "prior": {"a": 0.8, "b": 0.2}}
+    merged = merge(classify, CONFIG, rows, calibration)
+    assert merged.aggregate.value == "a"
+    assert abs(merged.aggregate.confidence - 0.8) < 1e-9
+    assert abs(merged.deciding_confidence - 0.5) < 1e-9
+    answers = [(value, reliability, confusion, None, None, None, None)
+               for value, reliability, confusion in rows]
+    everyone = {"trusted_after_minutes": 0}  # no newcomer's cap in the way
+    _, decision = judge(classify, CONFIG, everyone, Policy(2, 3, 0.75), answers, calibration)
+    assert decision == MORE  # at 0.8 reported it would have retired
+    # a prior that does not know a label (the labels were edited since) is not used
+    stale = merge(classify, CONFIG, rows, {"prior": {"a": 0.8, "c": 0.2}}).aggregate
+    assert abs(stale.confidence - 0.5) < 1e-9

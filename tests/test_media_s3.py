@@ -121,6 +121,15 @@ def test_a_bucket_that_does_not_answer_is_a_clear_error(settings, registry, free
             services.media.put(jpeg("red"), "red.jpg")
     finally:
         services.close()
+    from engine.intake.uploads import Uploads
+
+    dead = Uploads(f"s3://{BUCKET}/uploads?endpoint=http://127.0.0.1:{free_port()}"
+                   "&region=us-east-1", settings.uploads_path)
+    for call in (lambda: dead.put_json("a.json", {}), lambda: dead.get_json("a.json"),
+                 lambda: dead.exists("a.json"), lambda: dead.delete("a.json"),
+                 lambda: dead.names("staged"), lambda: dead.opened("a.csv").__enter__()):
+        with pytest.raises(UnavailableError):
+            call()
 
 
 def test_uploads_wait_in_a_private_bucket_for_a_worker_on_another_machine(

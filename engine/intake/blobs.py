@@ -97,58 +97,52 @@ class S3Blobs:
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
 
-    def size(self, name: str) -> int | None:
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """The bucket's and boto's errors as UnavailableError (a 503 that says the
+        store did not answer), never a 500."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self._key(name))[
-                "ContentLength"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
+            yield
+        except (BotoCoreError, ClientError) as exc:
             raise _unavailable(exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable(exc) from exc
+
+    def size(self, name: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        with self._answering():
+            try:
+                return self.client.head_object(Bucket=self.bucket, Key=self._key(name))[
+                    "ContentLength"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
 
     def write(self, name: str, data: bytes) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        with self._answering():
             self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data,
                                    ContentType=_content_type(name),
                                    CacheControl="public, max-age=31536000, immutable")
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable(exc) from exc
 
     def write_stream(self, name: str, data: IO[bytes]) -> None:
         """A file of any size, sent in parts (boto3's managed upload)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        with self._answering():
             self.client.upload_fileobj(data, self.bucket, self._key(name))
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable(exc) from exc
 
     def delete(self, name: str) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        with self._answering():
             self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable(exc) from exc
 
     def names(self, prefix: str) -> list[tuple[str, float]]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         start = self._key(prefix) + "/"
         found = []
-        try:
+        with self._answering():
             for page in self.client.get_paginator("list_objects_v2").paginate(
                     Bucket=self.bucket, Prefix=start):
                 found += [(f"{prefix}/{item['Key'][len(start):]}",
                            item["LastModified"].timestamp()) for item in page.get("Contents", [])]
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable(exc) from exc
         return found
 
     def read(self, name: str) -> bytes:
@@ -158,14 +152,11 @@ class S3Blobs:
         return None
 
     def chunks(self, name: str) -> Iterator[bytes]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
-        except self._errors.NoSuchKey as exc:
-            raise NotFoundError(f"no stored media named {name!r}") from exc
-        except (BotoCoreError, ClientError) as exc:
-            raise _unavailable(exc) from exc
+        with self._answering():
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
+            except self._errors.NoSuchKey as exc:
+                raise NotFoundError(f"no stored media named {name!r}") from exc
         with contextlib.closing(body):
             yield from body.iter_chunks(CHUNK)
 

@@ -74,10 +74,12 @@ class Uploads:
         folder = Path(tempfile.mkdtemp(prefix="bitesize-upload-"))
         path = folder / Path(name).name
         try:
-            if self.blobs.size(name) is not None:
+            try:  # one request: a missing upload is the GET's NotFoundError
                 with open(path, "wb") as out:
                     for chunk in self.blobs.chunks(name):
                         out.write(chunk)
+            except NotFoundError:
+                path.unlink()
             yield path
         finally:
             shutil.rmtree(folder, ignore_errors=True)

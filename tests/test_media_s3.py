@@ -173,8 +173,13 @@ def test_uploads_wait_in_a_private_bucket_for_a_worker_on_another_machine(
         staged.token]
     _, preview = staging.get_staged(worker_node, owner, project["id"], staged.token)
     assert preview.columns == ["caption"]
+    csv_reads = []  # downloads of the staged CSV (its small record is read too)
+    worker_node.uploads.blobs.client.meta.events.register(
+        "before-parameter-build.s3.GetObject",
+        lambda params, **_: csv_reads.append(params) if params["Key"].endswith(".csv") else None)
     job = staging.import_staged(worker_node, owner, project["id"], staged.token,
                                 {"text": "caption"})
+    assert len(csv_reads) == 1  # once, for the job's copy: no preview on the way
     assert not [key for key in objects(s3) if key.startswith("uploads/staged/")]
     run_worker(worker_node, burst=True)
     done = web.get(f"/api/v1/jobs/{job.id}", headers=charity).json

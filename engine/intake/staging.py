@@ -25,7 +25,7 @@ from engine.intake.importers import CsvPreview, preview_csv
 from engine.intake.jobs import create_job
 from engine.projects import get_owned_project
 from engine.services import Services
-from engine.store.models import Job
+from engine.store.models import Job, Project
 
 KEEP_DAYS = 2
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -69,20 +69,27 @@ def get_staged(services: Services, identity: Identity, project_id: int,
                token: str) -> tuple[Staged, CsvPreview]:
     """One staged CSV and its preview; NotFoundError if it is not there (or not yours)."""
     project = get_owned_project(services, identity, project_id)
+    staged = _waiting(services, project, token)
+    with services.uploads.opened(_name(project.id, token, ".csv")) as path, \
+            open(path, "rb") as data:
+        return staged, preview_csv(services, project, data, staged.filename)
+
+
+def _waiting(services: Services, project: Project, token: str) -> Staged:
+    """One staged CSV's record, without reading the CSV (in a bucket, a download of
+    up to BITESIZE_MAX_UPLOAD_MB that importing or discarding it need not make)."""
     staged = _read(services, project.id, token) if _TOKEN.fullmatch(token) else None
     if staged is None:
         raise NotFoundError("this upload is no longer waiting: it was imported or discarded",
                             {"upload": "not found"})
-    with services.uploads.opened(_name(project.id, token, ".csv")) as path, \
-            open(path, "rb") as data:
-        return staged, preview_csv(services, project, data, staged.filename)
+    return staged
 
 
 def import_staged(services: Services, identity: Identity, project_id: int, token: str,
                   mapping: str | dict | None) -> Job:
     """Create the job from a staged CSV with this mapping (checked as the API checks
     its ``mapping``); the staged copy is removed once the job has its own."""
-    staged, _ = get_staged(services, identity, project_id, token)
+    staged = _waiting(services, get_owned_project(services, identity, project_id), token)
     with services.uploads.opened(_name(staged.project_id, token, ".csv")) as path, \
             open(path, "rb") as data:
         job = create_job(services, identity, project_id, upload=data, filename=staged.filename,
@@ -92,7 +99,7 @@ def import_staged(services: Services, identity: Identity, project_id: int, token
 
 
 def discard_staged(services: Services, identity: Identity, project_id: int, token: str) -> None:
-    staged, _ = get_staged(services, identity, project_id, token)
+    staged = _waiting(services, get_owned_project(services, identity, project_id), token)
     _remove(services, staged)
 
 

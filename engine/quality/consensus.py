@@ -254,12 +254,15 @@ def _posterior(task_type: TaskType, labels: list[str], rows,
     if not codes:
         return Aggregate(None, 0.0, {}), None
     tau = _temperature(calibration)
-    even = truth_live.posterior_from(codes, matrices, temperature=tau)
+    evidence = truth_live.evidence_from(codes, matrices)
+    even = truth_live.tempered(evidence, None, tau)
     prior = _prior(calibration, labels)
     if prior is None:
         return _aggregate(labels, even), None
-    return (_aggregate(labels, truth_live.posterior_from(codes, matrices, prior, tau)),
-            float(even.max()))
+    reported = truth_live.tempered(evidence, prior, tau)
+    # the answers alone must carry the label reported (a prior that turned a close
+    # call asks for more answers)
+    return _aggregate(labels, reported), float(even[int(reported.argmax())])
 
 
 def _aggregate(labels: list[str], posterior) -> Aggregate:

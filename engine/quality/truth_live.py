@@ -50,12 +50,22 @@ def posterior_from(labels: Sequence[int], confusions: np.ndarray,
     a prior, labels are equally likely. ``temperature`` (auto's τ,
     engine.quality.truth_choice) scales the log odds. Summed in log space, so a
     task with hundreds of answers does not underflow."""
+    return tempered(evidence_from(labels, confusions), prior, temperature)
+
+
+def evidence_from(labels: Sequence[int], confusions: np.ndarray) -> np.ndarray:
+    """A task's log likelihood of its answers under each true label (K,)."""
     labels = np.asarray(labels, np.int64)
     confusions = np.clip(np.asarray(confusions, dtype=float), truth_choice.FLOOR, 1.0)
-    n_labels = confusions.shape[-1]
-    log_joint = np.zeros(n_labels) if prior is None else np.log(
+    return np.log(confusions[np.arange(len(labels)), :, labels]).sum(axis=0)
+
+
+def tempered(evidence: np.ndarray, prior: np.ndarray | None = None,
+             temperature: float = 1.0) -> np.ndarray:
+    """The posterior from a task's evidence (``evidence_from``) and a prior (None:
+    labels equally likely), its log odds scaled by τ."""
+    log_joint = evidence if prior is None else evidence + np.log(
         np.clip(prior, truth_choice.FLOOR, 1.0))
-    log_joint = log_joint + np.log(confusions[np.arange(len(labels)), :, labels]).sum(axis=0)
     log_joint = temperature * log_joint
     weights = np.exp(log_joint - log_joint.max())
     return weights / weights.sum()

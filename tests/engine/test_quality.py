@@ -137,6 +137,12 @@ def test_a_result_reports_the_class_prior_but_retires_on_the_answers_alone():
     everyone = {"trusted_after_minutes": 0}  # no newcomer's cap in the way
     _, decision = judge(classify, CONFIG, everyone, Policy(2, 3, 0.75), answers, calibration)
     assert decision == MORE  # at 0.8 reported it would have retired
+    # where the prior turns a close call, retirement weighs what the answers alone
+    # give the label reported (0.18 : 0.28 against it), never the other label's share
+    turned = merge(classify, CONFIG, [({"label": "a"}, 0.6, None), ({"label": "b"}, 0.7, None)],
+                   calibration)
+    assert turned.aggregate.value == "a" and abs(turned.aggregate.confidence - 0.72) < 1e-9
+    assert abs(turned.deciding_confidence - 0.18 / 0.46) < 1e-9
     # a prior that does not know a label (the labels were edited since) is not used
     stale = merge(classify, CONFIG, rows, {"prior": {"a": 0.8, "c": 0.2}}).aggregate
     assert abs(stale.confidence - 0.5) < 1e-9

@@ -171,12 +171,16 @@ def test_uploads_wait_in_a_private_bucket_for_a_worker_on_another_machine(
                                   io.BytesIO(b"caption\nan owl\nno owl\nowl again\n"), "owls.csv")
     assert [s.token for s in staging.staged_uploads(worker_node, owner, project["id"])] == [
         staged.token]
-    _, preview = staging.get_staged(worker_node, owner, project["id"], staged.token)
-    assert preview.columns == ["caption"]
     csv_reads = []  # downloads of the staged CSV (its small record is read too)
     worker_node.uploads.blobs.client.meta.events.register(
         "before-parameter-build.s3.GetObject",
         lambda params, **_: csv_reads.append(params) if params["Key"].endswith(".csv") else None)
+    _, preview = staging.get_staged(worker_node, owner, project["id"], staged.token)
+    assert preview.columns == ["caption"]
+    assert preview.rows == [["an owl"], ["no owl"], ["owl again"]]
+    # the preview's one read is ranged: never the whole file, whatever its size
+    assert [read.get("Range") for read in csv_reads] == [f"bytes=0-{staging.PREVIEW_BYTES - 1}"]
+    csv_reads.clear()
     job = staging.import_staged(worker_node, owner, project["id"], staged.token,
                                 {"text": "caption"})
     assert len(csv_reads) == 1  # once, for the job's copy: no preview on the way

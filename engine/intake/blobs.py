@@ -65,6 +65,14 @@ class FolderBlobs:
         except FileNotFoundError as exc:
             raise NotFoundError(f"no stored media named {name!r}") from exc
 
+    def head(self, name: str, size: int) -> bytes:
+        """The first `size` bytes (all of a shorter file)."""
+        try:
+            with open(self.root / name, "rb") as f:
+                return f.read(size)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"no stored media named {name!r}") from exc
+
     def local_path(self, name: str) -> Path | None:
         """The file itself, for the web to send with the OS's own help (so a
         folder needs no `chunks`: MediaStore.opened asks only a bucket)."""
@@ -147,6 +155,17 @@ class S3Blobs:
 
     def read(self, name: str) -> bytes:
         return b"".join(self.chunks(name))
+
+    def head(self, name: str, size: int) -> bytes:
+        """The first `size` bytes, in one ranged GET (not the whole object)."""
+        with self._answering():
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=self._key(name),
+                                              Range=f"bytes=0-{size - 1}")["Body"]
+            except self._errors.NoSuchKey as exc:
+                raise NotFoundError(f"no stored media named {name!r}") from exc
+            with contextlib.closing(body):
+                return body.read()
 
     def local_path(self, name: str) -> Path | None:
         return None

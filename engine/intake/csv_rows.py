@@ -61,11 +61,15 @@ def check_csv(upload: IO[bytes], fields: Collection[str],
     return _columns([name.strip() for name in header], list(fields), mapping)
 
 
-def preview(upload: IO[bytes], rows: int = 5) -> tuple[list[str], list[list[str]]]:
+def preview(upload: IO[bytes], rows: int = 5,
+            checked: bool = False) -> tuple[list[str], list[list[str]]]:
     """The column names and the first ``rows`` data rows, for a person to map the
     columns by eye; the file's encoding and header are checked as at upload
-    (``upload`` is left at its start). A row the CSV reader refuses shows empty."""
-    _check_utf8(upload)
+    (``upload`` is left at its start). A row the CSV reader refuses shows empty.
+    ``checked``: the whole file's encoding was checked already (a staged CSV),
+    so ``upload`` may be its first whole lines only."""
+    if not checked:
+        _check_utf8(upload)
     upload.seek(0)
     header = [name.strip() for name in _header(upload)]
     upload.seek(0)

@@ -171,11 +171,12 @@ def item_fields(services: Services, project: Project) -> list[ItemField]:
 
 
 def preview_csv(services: Services, project: Project, upload: IO[bytes], filename: str,
-                rows: int = 5) -> CsvPreview:
+                rows: int = 5, checked: bool = False) -> CsvPreview:
     """What a person needs to map a CSV's columns; its encoding and header are
-    checked now, as ``plan_upload`` would (InvalidError naming the file)."""
+    checked now, as ``plan_upload`` would (InvalidError naming the file), unless
+    ``checked`` (csv_rows.preview)."""
     try:
-        columns, first = preview(upload, rows)
+        columns, first = preview(upload, rows, checked)
     except InvalidError as exc:
         raise InvalidError(f"{filename}: {exc.message}", exc.fields) from exc
     fields = item_fields(services, project)

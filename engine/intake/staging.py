@@ -12,6 +12,7 @@ organisation; one left alone for ``KEEP_DAYS`` is removed.
 """
 from __future__ import annotations
 
+import io
 import re
 import secrets
 import time
@@ -29,6 +30,9 @@ from engine.store.models import Job, Project
 
 KEEP_DAYS = 2
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
+# What a staged CSV's preview reads of it: its first rows are in the first MB (a
+# bucket would otherwise send the whole file, up to BITESIZE_MAX_UPLOAD_MB, per view)
+PREVIEW_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,17 @@ def get_staged(services: Services, identity: Identity, project_id: int,
     """One staged CSV and its preview; NotFoundError if it is not there (or not yours)."""
     project = get_owned_project(services, identity, project_id)
     staged = _waiting(services, project, token)
-    with services.uploads.opened(_name(project.id, token, ".csv")) as path, \
-            open(path, "rb") as data:
+    name = _name(project.id, token, ".csv")
+    head = services.uploads.head(name, PREVIEW_BYTES)
+    if head is None:
+        raise NotFoundError("this upload is no longer waiting: it was imported or discarded",
+                            {"upload": "not found"})
+    if len(head) == PREVIEW_BYTES:  # more follows: its whole lines only
+        head = head[:head.rfind(b"\n") + 1]
+    if head:  # its encoding was checked when it was staged
+        return staged, preview_csv(services, project, io.BytesIO(head), staged.filename,
+                                   checked=True)
+    with services.uploads.opened(name) as path, open(path, "rb") as data:  # a huge first line
         return staged, preview_csv(services, project, data, staged.filename)
 
 

@@ -53,6 +53,14 @@ class Uploads:
         except (NotFoundError, ValueError):
             return None
 
+    def head(self, name: str, size: int) -> bytes | None:
+        """The first `size` bytes of an upload (one ranged read from a bucket);
+        None when there is no such upload."""
+        try:
+            return self.blobs.head(name, size)
+        except NotFoundError:
+            return None
+
     def exists(self, name: str) -> bool:
         return self.blobs.size(name) is not None
 

@@ -184,6 +184,26 @@ def test_a_csv_is_imported_through_its_column_mapping_step(services, console, fo
     assert '<td class="num" data-field="gold">2</td>' in page_of(console, project)
 
 
+def test_a_staged_csv_is_previewed_from_its_first_whole_lines(console, forms, project,
+                                                              monkeypatch):
+    """The mapping page reads a staged CSV's first PREVIEW_BYTES (one ranged read
+    from a bucket), cut after its last whole line: a cut inside a two-byte
+    character, or inside a row, never shows. A first line longer than that is
+    read whole."""
+    from engine.intake import staging
+
+    rows = "".join(f"Mémé {n},ref{n}\n" for n in range(40))
+    sent = send(console, forms, project, {"long.csv": f"caption,ref\n{rows}".encode()})
+    mapping_url = sent.headers["Location"]
+    monkeypatch.setattr(staging, "PREVIEW_BYTES", 45)  # cuts "é" of the 3rd row in two
+    page = console.get(mapping_url).get_data(as_text=True)
+    assert "<td>Mémé 1</td>" in page and "Mémé 2" not in page
+    assert "<td>Mémé 0</td>" in page
+    monkeypatch.setattr(staging, "PREVIEW_BYTES", 5)  # inside the header: the whole file
+    page = console.get(mapping_url).get_data(as_text=True)
+    assert "<td>Mémé 4</td>" in page and "Mémé 5" not in page
+
+
 def test_a_staged_csv_can_be_discarded(console, forms, project):
     mapping_url = send(console, forms, project, {"seals.csv": CSV.encode()}).headers["Location"]
     token = mapping_url.rsplit("/", 1)[1]

@@ -158,26 +158,25 @@ class S3Blobs:
 
     def head(self, name: str, size: int) -> bytes:
         """The first `size` bytes, in one ranged GET (not the whole object)."""
-        with self._answering():
-            try:
-                body = self.client.get_object(Bucket=self.bucket, Key=self._key(name),
-                                              Range=f"bytes=0-{size - 1}")["Body"]
-            except self._errors.NoSuchKey as exc:
-                raise NotFoundError(f"no stored media named {name!r}") from exc
-            with contextlib.closing(body):
-                return body.read()
+        with contextlib.closing(self._body(name, Range=f"bytes=0-{size - 1}")) as body, \
+                self._answering():
+            return body.read()
 
     def local_path(self, name: str) -> Path | None:
         return None
 
     def chunks(self, name: str) -> Iterator[bytes]:
+        with contextlib.closing(self._body(name)) as body:
+            yield from body.iter_chunks(CHUNK)
+
+    def _body(self, name: str, **extra: str):
+        """The object's streaming body (GET with `extra`, e.g. a Range)."""
         with self._answering():
             try:
-                body = self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
+                return self.client.get_object(Bucket=self.bucket, Key=self._key(name),
+                                              **extra)["Body"]
             except self._errors.NoSuchKey as exc:
                 raise NotFoundError(f"no stored media named {name!r}") from exc
-        with contextlib.closing(body):
-            yield from body.iter_chunks(CHUNK)
 
 
 def blobs_for(url: str, folder: Path, mode: int = 0o644) -> FolderBlobs | S3Blobs:

@@ -77,8 +77,7 @@ def get_staged(services: Services, identity: Identity, project_id: int,
     name = _name(project.id, token, ".csv")
     head = services.uploads.head(name, PREVIEW_BYTES)
     if head is None:
-        raise NotFoundError("this upload is no longer waiting: it was imported or discarded",
-                            {"upload": "not found"})
+        raise _gone()
     if len(head) == PREVIEW_BYTES:  # more follows: its whole lines only
         head = head[:head.rfind(b"\n") + 1]
     if head:  # its encoding was checked when it was staged
@@ -93,9 +92,13 @@ def _waiting(services: Services, project: Project, token: str) -> Staged:
     up to BITESIZE_MAX_UPLOAD_MB that importing or discarding it need not make)."""
     staged = _read(services, project.id, token) if _TOKEN.fullmatch(token) else None
     if staged is None:
-        raise NotFoundError("this upload is no longer waiting: it was imported or discarded",
-                            {"upload": "not found"})
+        raise _gone()
     return staged
+
+
+def _gone() -> NotFoundError:
+    return NotFoundError("this upload is no longer waiting: it was imported or discarded",
+                         {"upload": "not found"})
 
 
 def import_staged(services: Services, identity: Identity, project_id: int, token: str,

@@ -66,9 +66,7 @@ def tempered(evidence: np.ndarray, prior: np.ndarray | None = None,
     labels equally likely), its log odds scaled by τ."""
     log_joint = evidence if prior is None else evidence + np.log(
         np.clip(prior, truth_choice.FLOOR, 1.0))
-    log_joint = temperature * log_joint
-    weights = np.exp(log_joint - log_joint.max())
-    return weights / weights.sum()
+    return truth_choice.softmax(temperature * log_joint[None])[0]
 
 
 # Pseudo-tasks per label that pull the class prior the live merge reports with

@@ -20,7 +20,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.errors import (
     AuthenticationError,
@@ -30,6 +30,7 @@ from engine.errors import (
 )
 from engine.services import Services
 from engine.store.models import (
+    AccountLink,
     ApiToken,
     Organisation,
     User,
@@ -213,12 +214,18 @@ def create_user(services: Services, organisation: str, role: str,
 
 def revoke_user(services: Services, user_id: int) -> None:
     """End everything the user signs in with, at once and on every process: their
-    personal API token, every organisation token they made in the console, and
-    their console sessions (a new session version)."""
+    personal API token, every organisation token they made in the console, their
+    console sessions (a new session version), their password and any link that
+    would set one. Only the command line gives them a way back in
+    (engine.accounts.staff's restore: a new one-time link)."""
     _replace_token(services, user_id, None)
     with services.db.writing() as session:
         user = session.get(User, user_id)
         user.session_version = (user.session_version or 0) + 1
+        user.password_hash = None
+        session.execute(update(AccountLink).where(AccountLink.user_id == user_id,
+                                                  AccountLink.used_at.is_(None))
+                        .values(used_at=utcnow()))
         tokens = list(session.scalars(select(ApiToken).where(
             ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))))
         for row in tokens:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -182,3 +183,45 @@ def test_users_revoke_ends_console_tokens_and_sessions_too(runner, client, servi
     _invoke(runner, "users", "revoke", str(staff.id))
     assert client.get("/api/v1/projects", headers=headers).status_code == 401
     assert current_staff(services, staff.id, staff.session_version) is None
+
+
+def test_a_revoked_user_cannot_sign_in_again_until_restored(runner, services, make_staff, app):
+    """A security review signed in again with the password after `users revoke`
+    and made a new organisation token. The password and any unused link end
+    too; "forgot password" sends no link to a revoked account; `users restore`
+    prints the one way back in."""
+    from engine.accounts.staff import (
+        can_reset,
+        find_staff,
+        issue_link,
+        link_holder,
+        sign_in,
+        use_link,
+    )
+    from engine.store.models import AccountLink
+    from engine.errors import GoneError, InvalidError
+
+    login = make_staff(org="Bat Count", email="ada@bats.org", role="admin")
+    staff = find_staff(services, login.email)
+    pending = issue_link(services, staff.id, "reset")
+    assert can_reset(services, staff)
+    _invoke(runner, "users", "revoke", str(staff.id))
+    with pytest.raises(InvalidError):
+        sign_in(services, login.email, login.password, "10.0.0.9")
+    with pytest.raises(GoneError):
+        link_holder(services, pending)  # a reset link sent before the revoke
+    assert not can_reset(services, staff)
+    forgot = app.test_client()
+    page = forgot.get("/console/forgot").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert forgot.post("/console/forgot", data={"email": login.email, "csrf_token": csrf}
+                       ).status_code == 200
+    with services.db.session() as session:
+        assert session.query(AccountLink).filter_by(user_id=staff.id, used_at=None).count() == 0
+    restored = runner.invoke(cli, args=["users", "restore", str(staff.id)])
+    assert restored.exit_code == 0, restored.output
+    token = restored.stdout.strip().rsplit("/", 1)[1]
+    use_link(services, token, "a new long password")
+    assert sign_in(services, login.email, "a new long password", "10.0.0.9").id == staff.id
+    nobody = runner.invoke(cli, args=["users", "restore", "999"])
+    assert nobody.exit_code == 1 and "no console account" in nobody.output

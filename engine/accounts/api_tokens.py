@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from engine.errors import InvalidError, NotFoundError
+from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity, forget_token
 from engine.services import Services
 from engine.store.models import ApiToken, User, aware, utcnow
@@ -32,6 +32,7 @@ class TokenRow:
     created_at: datetime
     revoked_at: datetime | None
     expires_at: datetime | None
+    revocable: bool = False  # by the caller who listed it (may_revoke)
 
     @property
     def expired(self) -> bool:
@@ -70,16 +71,28 @@ def list_api_tokens(services: Services, identity: Identity) -> list[TokenRow]:
              .order_by(ApiToken.id.desc()))
     with services.db.session() as session:
         return [TokenRow(t.id, t.name, u.email or u.name or f"user {u.id}", t.created_at,
-                         t.revoked_at, t.expires_at) for t, u in session.execute(query)]
+                         t.revoked_at, t.expires_at, may_revoke(identity, t))
+                for t, u in session.execute(query)]
+
+
+def may_revoke(identity: Identity, token: ApiToken) -> bool:
+    """Whoever made a token, and the organisation's admins, may end it; another
+    charity member may not (a security review ended an admin's token, and the
+    scripts it ran, from a charity member's session)."""
+    return token.user_id == identity.id or identity.moderates(token.organisation_id)
 
 
 def revoke_api_token(services: Services, identity: Identity, token_id: int) -> None:
-    """End one of the organisation's tokens; another organisation's looks missing."""
+    """End one of the organisation's tokens (see may_revoke); another
+    organisation's looks missing."""
     identity.require_user()
     with services.db.writing() as session:
         row = session.get(ApiToken, token_id)
         if row is None or row.organisation_id != identity.organisation_id:
             raise NotFoundError(f"token {token_id} does not exist", {"token": "not found"})
+        if not may_revoke(identity, row):
+            raise PermissionDeniedError("only whoever made this token, or an admin of the "
+                                        "organisation, may revoke it", {"token": "not yours"})
         if row.revoked_at is None:
             session.execute(update(ApiToken).where(ApiToken.id == token_id)
                             .values(revoked_at=utcnow()))

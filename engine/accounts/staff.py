@@ -113,6 +113,18 @@ def issue_link(services: Services, user_id: int, purpose: str) -> str:
     return token
 
 
+def restore(services: Services, user_id: int) -> str:
+    """A one-time link (7 days) for a staff account to set a new password: the
+    command line's way back in for an account `bitesize users revoke` locked, and
+    the link of a pending admin's account, which the console does not re-invite."""
+    with services.db.session() as session:
+        email = session.scalar(select(User.email).where(User.id == user_id))
+    if email is None:
+        raise NotFoundError(f"user {user_id} has no console account (no email)",
+                            {"user": "no console account"})
+    return issue_link(services, user_id, "invite")
+
+
 def link_holder(services: Services, token: str) -> Staff:
     """Whose link this is, if it can still be used."""
     with services.db.session() as session:
@@ -188,23 +200,45 @@ def current_staff(services: Services, user_id: int, session_version: int) -> Sta
         return _staff(session, user.id)
 
 
+def can_reset(services: Services, staff: Staff) -> bool:
+    """Whether "forgot password" may send this account a link: only one that has a
+    password to forget. A pending invitation asks its inviter for a new link, and
+    an account `bitesize users revoke` locked (its password cleared) must not let
+    its owner back in through their own mailbox."""
+    return _has_password(services, staff.id)
+
+
 def find_staff(services: Services, email: str) -> Staff | None:
     with services.db.session() as session:
         user_id = session.scalar(select(User.id).where(User.email == email.strip().lower()))
         return _staff(session, user_id) if user_id is not None else None
 
 
+# The role an invitation from the console makes; an account above it (an admin,
+# a platform admin) gets its links from the command line only.
+INVITED_ROLE = "charity"
+
+
 def invite(services: Services, inviter: Staff, email: str, name: str = "") -> tuple[Staff, str]:
     """Invite a colleague into the inviter's organisation; (their account, link token).
-    Inviting again someone who never set a password sends a fresh link."""
+
+    Inviting again a colleague who never set a password sends a fresh link, but
+    only to an account an invitation could have made (role ``charity``): the
+    inviter sees the link, so re-inviting a pending admin or platform admin
+    would hand the inviter that account (a security review took over a
+    platform admin's pending account this way)."""
     email = normal_email(email)
     existing = find_staff(services, email)
     if existing is None:
-        create_staff(services, inviter.organisation_id, email, "charity", name)
+        create_staff(services, inviter.organisation_id, email, INVITED_ROLE, name)
         existing = find_staff(services, email)
     elif existing.organisation_id != inviter.organisation_id or _has_password(services,
                                                                                existing.id):
         raise ConflictError(f"{email} already has an account", {"email": "already has an account"})
+    elif existing.role != INVITED_ROLE:
+        raise ConflictError(f"{email} is an account with the role {existing.role}: its link "
+                            "comes from whoever runs this bitesize (bitesize users restore)",
+                            {"email": "an account only the command line can invite"})
     return existing, issue_link(services, existing.id, "invite")
 
 

@@ -111,6 +111,23 @@ def test_inviting_someone_of_another_organisation_is_refused(console, forms, mak
     assert "already has an account" in reply.get_data(as_text=True)
 
 
+def test_only_a_pending_charity_account_is_invited_again(console, forms, services):
+    """A security review re-invited a pending platform admin of its organisation
+    from the Team page, which showed the new link: the charity member set the
+    password and was a platform admin. Such an account's link comes from the
+    command line only; a pending charity colleague still gets a fresh one."""
+    boss = accounts.create_staff(services, "Penguin Watch", "boss@penguins.org",
+                                 "platform-admin")
+    first = accounts.issue_link(services, boss, "invite")
+    reply = forms.post(console, "/console/team", {"email": "boss@penguins.org"})
+    assert reply.status_code == 422
+    assert "only the command line" in reply.get_data(as_text=True)
+    assert accounts.link_holder(services, first).id == boss  # its own link still works
+    accounts.create_staff(services, "Penguin Watch", "cy@penguins.org", "charity")
+    again = forms.post(console, "/console/team", {"email": "cy@penguins.org"})
+    assert again.status_code == 200 and 'id="invite-link"' in again.get_data(as_text=True)
+
+
 def test_an_expired_or_unknown_link_is_refused(services, staff):
     with pytest.raises(Exception, match="not valid"):
         accounts.link_holder(services, "made-up")
@@ -146,6 +163,31 @@ def test_api_tokens_are_shown_once_and_revoked_at_once(app, console, forms):
     assert forms.post(console, f"/console/tokens/{token_id}/revoke", {},
                       page="/console/tokens").status_code == 302
     assert api.get("/api/v1/projects", headers=headers).status_code == 401
+
+
+def test_only_its_maker_or_an_admin_revokes_a_token(app, forms, make_staff, services):
+    """A security review revoked an admin's token (and stopped the scripts it
+    ran) from a charity member's session."""
+    from engine.accounts import api_tokens
+
+    admin_login = make_staff(email="ada@penguins.org", role="admin")
+    member_login = make_staff(email="cy@penguins.org")
+    admin = accounts.find_staff(services, admin_login.email)
+    token_id, token = api_tokens.create_api_token(services, admin.identity, "nightly export")
+    member = app.test_client()
+    forms.sign_in(member, member_login)
+    page = member.get("/console/tokens").get_data(as_text=True)
+    assert "nightly export" in page and f"/console/tokens/{token_id}/revoke" not in page
+    refused = forms.post(member, f"/console/tokens/{token_id}/revoke", {},
+                         page="/console/tokens")
+    assert refused.status_code == 403
+    headers = {"Authorization": f"Bearer {token}"}
+    assert app.test_client().get("/api/v1/projects", headers=headers).status_code == 200
+    boss = app.test_client()
+    forms.sign_in(boss, admin_login)
+    assert forms.post(boss, f"/console/tokens/{token_id}/revoke", {},
+                      page="/console/tokens").status_code == 302
+    assert app.test_client().get("/api/v1/projects", headers=headers).status_code == 401
 
 
 def test_a_nameless_token_is_refused_beside_its_field(console, forms):

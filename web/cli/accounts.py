@@ -104,10 +104,25 @@ def users_list(organisation: str | None) -> None:
 @USER_ID
 @with_database
 def users_revoke(user_id: int) -> None:
-    """End every API token of user USER_ID (its number in `bitesize users list`),
-    at once, on every process; `rotate` gives them a new one."""
+    """End everything user USER_ID (its number in `bitesize users list`) signs in
+    with, at once, on every process: API tokens, console sessions, password and
+    unused links. `rotate` gives them a new API token, `restore` a link to set a
+    new password."""
     revoke_user(services(), user_id)
-    click.echo(f"user {user_id}: token revoked")
+    click.echo(f"user {user_id}: tokens, sessions and password revoked")
+
+
+@users.command("restore")
+@USER_ID
+@with_database
+def users_restore(user_id: int) -> None:
+    """Print a one-time link (valid 7 days) for console user USER_ID to set a new
+    password: the way back in after `revoke`, and the link of an admin's account
+    whose first link expired (the console re-invites charity members only)."""
+    link = accounts.restore(services(), user_id)
+    click.echo(console_url(f"/console/set-password/{link}"))
+    click.echo(f"user {user_id}: send them the link above (it works once, for 7 days)",
+               err=True)
 
 
 @users.command("rotate")

@@ -112,7 +112,7 @@ def forgot():
         if not errors:
             staff = accounts.find_staff(services(), values["email"])
             sent = True
-            if staff is not None:
+            if staff is not None and accounts.can_reset(services(), staff):
                 token = accounts.issue_link(services(), staff.id, "reset")
                 problem = send_mail(services().settings, staff.email,
                                     "Reset your bitesize password",

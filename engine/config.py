@@ -47,6 +47,7 @@ class Settings:
     secret_key: str = ""
     sqlite_synchronous: str = "NORMAL"
     max_upload_mb: int = 200
+    max_body_kb: int = 1024  # every request body but an upload's (web.body_limits)
     max_image_pixels: int = 50_000_000
     max_items_per_request: int = 10_000
     # Where people reach the site: links in invitations and password emails, and

@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from web import (
         api,
+        body_limits,
         console,
         converters,
         errors,
@@ -47,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
 
     log_format.init_app(app)
+    body_limits.init_app(app)
     converters.init_app(app)
     errors.init_app(app)
     templating.init_app(app)

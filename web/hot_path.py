@@ -34,6 +34,7 @@ from engine.identity import authenticate
 from web.api.schemas import load_object, parse_json
 from web.api.tasks import ANSWER_CREATE, answer_reply, next_reply
 from web.auth import token_from_header
+from web.body_limits import body_limit
 from web.converters import MAX_ID
 from web.errors import describe, error_body, error_headers, unexpected
 from web.metrics import ROUTE_KEY
@@ -86,9 +87,8 @@ class HotPath:
             environ[ROUTE_KEY] = _NEXT_RULE
             return lambda: self._next(environ, project_id)
         if method == "POST" and (task_id := _row_id(_ANSWERS, path)):
-            length = _plain_json_length(environ)
-            limit = self.app.config["MAX_CONTENT_LENGTH"]
-            if length is not None and (limit is None or length <= limit):
+            length = _plain_json_length(environ)  # a longer body: Flask's 413 (web.body_limits)
+            if length is not None and length <= body_limit(self.app):
                 environ[ROUTE_KEY] = _ANSWERS_RULE
                 return lambda: self._answer(environ, task_id, length)
         return None

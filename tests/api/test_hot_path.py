@@ -74,9 +74,9 @@ def test_it_leaves_every_other_request_to_flask(client, hot, api, project, metho
     assert r.status_code != 500
 
 
-def test_a_body_over_the_upload_limit_goes_to_flask_for_its_413(app, client, hot, api,
-                                                                 project):
-    app.config["MAX_CONTENT_LENGTH"] = 100
+def test_a_body_over_the_body_limit_goes_to_flask_for_its_413(app, client, hot, api,
+                                                               project):
+    app.config["BITESIZE_MAX_BODY"] = 100
     volunteer = api.volunteer()
     r, served = _served(hot, client, "/api/v1/tasks/1/answers", method="POST",
                         headers=volunteer["headers"],

@@ -94,6 +94,30 @@ def test_a_huge_json_body_is_413(api, small_client, auth, project_body):
                              headers=charity).status_code == 201
 
 
+def test_bodies_that_are_not_uploads_are_limited_to_max_body_kb(api, app, client, auth,
+                                                                project_body):
+    """A security review posted 45 MB of JSON to the anonymous sign-up: 6 s to
+    refuse it and 0.6 GB more memory in the worker. Every body but an upload's
+    is held to BITESIZE_MAX_BODY_KB (1 MB by default) before it is read."""
+    charity = auth.charity()
+    over = "x" * (1024 * 1024)
+    assert api.error(client.post("/api/v1/volunteers", json={"name": over}), 413)
+    assert api.error(client.post("/api/v1/projects", json=project_body(description=over),
+                                 headers=charity), 413)
+    volunteer = api.volunteer()
+    hot = app.extensions["hot_path"]
+    served = hot.served
+    assert api.error(client.post("/api/v1/tasks/1/answers", headers=volunteer["headers"],
+                                 json={"lease": over, "answer": {"label": "seal"}}), 413)
+    assert hot.served == served  # the hot path left it to Flask's 413
+    project = api.project(charity)
+    items = [{"image": f"https://example.org/{n:06d}-{'y' * 100}.jpg"} for n in range(9000)]
+    upload = client.post(f"/api/v1/projects/{project['id']}/jobs", headers=charity,
+                         json={"items": items})
+    assert upload.status_code == 202, upload.get_data(as_text=True)  # over 1 MB: an upload
+    assert client.post("/api/v1/volunteers", json={"name": "Ann"}).status_code == 201
+
+
 def test_a_huge_upload_is_413(small_client, auth, api):
     charity = auth.charity()
     project = api.project(charity)

@@ -24,6 +24,8 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import SplitResult, urljoin, urlsplit
@@ -31,6 +33,10 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 from engine.errors import InvalidError, TooLargeError
 
 MAX_REDIRECTS = 3
+# The whole request (every hop: connect, send, every read) ends after this many
+# times ``timeout``: a timeout bounds each socket wait, so a receiver sending a
+# byte a second held a webhook delivery (and the worker) for as long as it liked.
+DEADLINE_TIMEOUTS = 2
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECTS = (301, 302, 303, 307, 308)
 CHUNK = 64 * 1024
@@ -225,12 +231,14 @@ def request(url: str, allow: Allowed | str = "", *, method: str = "GET",
     Up to ``redirects`` redirects are followed (each hop checked); with 0 a
     redirect is returned as the reply. The body is read up to ``max_bytes``:
     past it, FetchTooLargeError, or with ``cut`` the rest is left unread.
-    ``timeout`` bounds each connect and each read, as before the guard."""
+    ``timeout`` bounds each connect and each read, and the whole request ends
+    after DEADLINE_TIMEOUTS times it, however slowly the other side trickles."""
     allow = allowed(allow) if isinstance(allow, str) else allow
+    ends = time.monotonic() + DEADLINE_TIMEOUTS * timeout
     for hop in range(redirects + 1):
         target = check_target(url, allow)
         status, location, data = _exchange(url, target, method, body, headers or {}, timeout,
-                                           max_bytes, cut)
+                                           max_bytes, cut, ends)
         if status not in REDIRECTS or location is None or redirects == 0:
             return Reply(status, data)
         if hop == redirects:
@@ -255,21 +263,56 @@ def _next_hop(url: str, location: str, scheme: str) -> str:
 
 def _exchange(url: str, target: Target, method: str, body: bytes | None,
               headers: dict[str, str], timeout: float, max_bytes: int,
-              cut: bool) -> tuple[int, str | None, bytes]:
-    """One request on a connection made to a checked address."""
-    connection = _connection(target, timeout)
+              cut: bool, ends: float) -> tuple[int, str | None, bytes]:
+    """One request on a connection made to a checked address, cut off at the
+    monotonic time ``ends``."""
+    left = ends - time.monotonic()
+    if left <= 0:
+        raise FetchError(url, "timed out", transient=True)
+    connection = _connection(target, min(timeout, left))
+    deadline = _Deadline(connection, left)
     try:
         connection.request(method, target.path, body=body, headers=headers)
         response = connection.getresponse()
         location = response.getheader("Location")
         data = _read(url, response, max_bytes, cut) if 200 <= response.status < 300 else b""
-        return response.status, location, data
     except TimeoutError:
         raise FetchError(url, "timed out", transient=True) from None
     except (OSError, http.client.HTTPException, ValueError):
+        if deadline.passed:
+            raise FetchError(url, "timed out", transient=True) from None
         raise FetchError(url, "no answer", transient=True) from None
     finally:
+        deadline.cancel()
         connection.close()
+    if deadline.passed:  # a body read "to its end" may have been cut short
+        raise FetchError(url, "timed out", transient=True)
+    return response.status, location, data
+
+
+class _Deadline:
+    """Shuts a connection's socket down once ``seconds`` have passed, which ends
+    whatever read or write is waiting on it (the socket's own timeout only
+    bounds each wait)."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.passed = False
+        self._connection = connection
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        self.passed = True
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed meanwhile
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:

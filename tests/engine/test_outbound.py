@@ -8,8 +8,10 @@ in the tests about DNS answers.
 """
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -349,3 +351,47 @@ def test_a_webhook_reply_is_never_logged(services, owner, project, site, make_pr
     with services.db.session() as session:
         errors = [d.error for d in session.query(WebhookDelivery)]
     assert errors == ["HTTP 500"]
+
+
+class Drip:
+    """A receiver that answers one byte of its headers every 0.1 s (for 10 s):
+    each read finishes well inside any timeout, the request does not."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nX-Slow: "
+            # 10 s at most, so that a broken deadline fails the test instead of hanging it
+            for byte in itertools.islice(itertools.chain(head, itertools.repeat(ord("a"))), 100):
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    self.closed.set()
+                    return
+                time.sleep(0.1)
+
+
+def test_a_receiver_that_trickles_is_cut_off_at_the_deadline():
+    """A security review held a webhook delivery with timeout 5 s for 25 s (and
+    could for ever) by sending one header byte a second: the timeout bounds each
+    read. The whole request now ends after DEADLINE_TIMEOUTS x timeout."""
+    drip = Drip()
+    started = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        outbound.request(f"http://127.0.0.1:{drip.port}/hook", "127.0.0.1", method="POST",
+                         body=b"{}", timeout=0.5, redirects=0)
+    took = time.monotonic() - started
+    assert "timed out" in caught.value.message
+    assert 2 * 0.5 <= took < 2 * 0.5 + 1.5, took
+    assert drip.closed.wait(5)  # the connection was dropped, not left open
+    drip.sock.close()

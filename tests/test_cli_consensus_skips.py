@@ -161,3 +161,42 @@ def test_a_formula_read_from_an_export_is_written_escaped_again(runner, tmp_path
     assert merged.exit_code == 0, merged.output
     # a plain number is a label to keep as it is (sentiment -1/0/1), never escaped
     assert results(merged.stdout) == {"t1": "'@SUM(A1)", "t2": "-1"}
+
+
+def test_input_that_used_to_crash_is_skipped_or_one_line(runner, tmp_path):
+    """A robustness audit's tracebacks: a box cell nested 1,000 deep
+    (RecursionError), a 400-digit coordinate (OverflowError in isfinite), labels
+    "①" and "10²" that isdigit() calls digits (int() refused them), a config
+    nested too deeply; and a full disk when the results are written."""
+    deep = "[" * 1000 + "]" * 1000
+    boxes = write(tmp_path / "boxes.csv", 'task,worker,answer\n'
+                  'p1,w1,"[[10,10,50,50]]"\n'
+                  f'p1,w2,"{deep}"\n'
+                  f'p1,w3,"[[10,10,50,{"9" * 400}]]"\n')
+    merged = runner.invoke(cli, args=["consensus", "--type", "locate", str(boxes)])
+    assert merged.exit_code == 0, merged.output
+    assert "skipped 2 rows" in merged.stderr
+    labels = write(tmp_path / "labels.csv", "task,worker,answer\n"
+                   "t1,w1,①\nt1,w2,①\nt1,w3,10²\nt2,w1,10²\nt2,w2,10²\n")
+    named = runner.invoke(cli, args=["consensus", str(labels)])
+    assert named.exit_code == 0, named.output
+    assert results(named.stdout) == {"t1": "①", "t2": "10²"}
+    config = write(tmp_path / "config.json", "[" * 100_000 + "]" * 100_000)
+    nested = runner.invoke(cli, args=["consensus", "--type", "locate", "--config", str(config),
+                                      str(boxes)])
+    assert nested.exit_code == 1 and "nested too deeply" in nested.output
+    assert "Traceback" not in nested.output
+    full = runner.invoke(cli, args=["consensus", str(labels), "-o", "/dev/full"])
+    assert full.exit_code == 1 and "cannot write the results" in full.output, full.output
+
+
+def test_live_accuracy_counts_a_gold_task_without_a_result_as_missed(runner, tmp_path):
+    """A robustness audit: with no counted answer, every result is blank, yet
+    --method live scored 100% against gold that was the first label."""
+    answers = write(tmp_path / "answers.csv", "task,worker,answer,counted\n"
+                    "t1,w1,a,False\nt1,w2,a,False\nt2,w1,b,False\nt2,w2,b,False\n")
+    gold = write(tmp_path / "gold.csv", "task,answer\nt1,a\nt2,a\n")
+    result = runner.invoke(cli, args=["consensus", "--method", "live", "--gold", str(gold),
+                                      str(answers)])
+    assert result.exit_code == 0, result.output
+    assert "accuracy 0.00%" in result.stderr, result.stderr

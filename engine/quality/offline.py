@@ -257,7 +257,10 @@ def _scored(summary: Summary, answers: truth.Answers, gold: dict[str, str],
             blind: truth.Inference) -> Summary:
     codes = answers.gold_codes(gold)
     known = codes >= 0
-    accuracy = float(np.mean(blind.label[known] == codes[known])) if known.any() else None
+    # a task with no result (live: no counted answer) has no label to be right with;
+    # its all-zero posterior's argmax would read as the first label
+    right = (blind.label == codes) & blind.posterior.any(axis=1)
+    accuracy = float(np.mean(right[known])) if known.any() else None
     return replace(summary, gold=int(known.sum()), accuracy=accuracy)
 
 

@@ -94,7 +94,8 @@ def natural_sort(values: Iterable[str]) -> tuple[str, ...]:
     """Distinct labels with digit runs compared as numbers: "2" < "10", "a9" < "a10"."""
     def key(value: str) -> tuple:
         parts = re.split(r"(\d+)", value)
-        return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts], value
+        # isdecimal, as \d matches: "①" and "²" are digits to isdigit, not to int()
+        return [(0, int(p), "") if p.isdecimal() else (1, 0, p) for p in parts], value
 
     return tuple(sorted(set(values), key=key))
 

@@ -1,6 +1,7 @@
 """`bitesize consensus`: merge answers collected anywhere, with no database."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -23,7 +24,7 @@ EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
               "otherwise; classify: its labels, in order, are the label list).")
 @click.option("--gold", "gold_path", type=EXISTING_FILE, metavar="GOLD.csv",
               help="GOLD.csv (task,answer): known answers, used as gold and to score.")
-@click.option("-o", "--output", type=click.File("w", lazy=True), default="-",
+@click.option("-o", "--output", type=click.File("w", lazy=True, encoding="utf-8"), default="-",
               metavar="RESULTS.csv",
               help="RESULTS.csv (task,answer,confidence); stdout by default.")
 @click.option("--strict", is_flag=True,
@@ -81,8 +82,14 @@ def consensus(task_type: str, method: str | None, config_path: Path | None,
         else:
             given = config if config_path is not None else None  # None: read off the answers
             summary = offline.run_typed(answers_path, output, kind, given, gold_path, skipped)
+        output.flush()  # a full disk says so here, not in a traceback at exit
     except (InvalidError, TaskTypeError) as exc:
         error = exc.message
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        error = f"cannot write the results{where}: {exc.strerror or exc}"
+        with contextlib.suppress(OSError):  # else click's own close fails the same way
+            output.close()
     if skipped.lines():  # rows skipped, or parts of kept rows left out
         click.echo("consensus: " + "\n".join(skipped.lines()), err=True)
     if report_path is not None:
@@ -117,6 +124,7 @@ def _offline_config(kind, config_path: Path | None) -> dict:
         return kind.offline_config()
     try:
         return kind.load_config(json.loads(config_path.read_text(encoding="utf-8")))
-    except (ValueError, ValidationError) as exc:
-        detail = exc.messages if isinstance(exc, ValidationError) else exc
+    except (ValueError, ValidationError, RecursionError) as exc:
+        detail = (exc.messages if isinstance(exc, ValidationError)
+                  else "nested too deeply" if isinstance(exc, RecursionError) else exc)
         raise click.ClickException(f"{config_path}: not a {kind.name} config: {detail}") from exc

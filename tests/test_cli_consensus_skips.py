@@ -200,3 +200,19 @@ def test_live_accuracy_counts_a_gold_task_without_a_result_as_missed(runner, tmp
                                       str(answers)])
     assert result.exit_code == 0, result.output
     assert "accuracy 0.00%" in result.stderr, result.stderr
+
+
+def test_a_gold_label_no_answer_gives_is_skipped_not_made_a_class(runner, tmp_path):
+    """A robustness audit: without a config, gold "zzz" on t1 became a class of
+    its own and turned t2 and t3 (answered b by everyone) away from b."""
+    answers = write(tmp_path / "answers.csv", "task,worker,answer\n"
+                    "t1,w1,a\nt1,w2,a\nt1,w3,b\nt2,w1,b\nt2,w2,b\nt2,w3,a\n"
+                    "t3,w1,b\nt3,w2,b\nt3,w3,b\n")
+    gold = write(tmp_path / "gold.csv", "task,answer\nt1,zzz\nt2,b\n")
+    result = runner.invoke(cli, args=["consensus", "--gold", str(gold), str(answers)])
+    assert result.exit_code == 0, result.output
+    assert results(result.stdout) == {"t1": "a", "t2": "b", "t3": "b"}
+    assert "line 2: answer: gold.csv: gold label 'zzz' is no answer's" in result.stderr
+    strict = runner.invoke(cli, args=["consensus", "--strict", "--gold", str(gold),
+                                      str(answers)])
+    assert strict.exit_code == 1 and "gold label 'zzz'" in strict.output

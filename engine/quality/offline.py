@@ -59,6 +59,7 @@ from engine.quality.offline_rows import (
     GOLD_COLUMNS,
     Skipped,
     SkippedRow,
+    answered_gold,
     read_answers,
     read_counted,
     read_gold,
@@ -231,7 +232,8 @@ def run(answers_path: Path | str, output: TextIO, gold_path: Path | str | None =
     else:
         rows, counted = read_answers(answers_path, skipped, labels), None
     _something_to_merge(rows, answers_path, skipped)
-    gold = read_gold(gold_path) if gold_path else {}
+    gold = {} if not gold_path else read_gold(gold_path) if labels else answered_gold(
+        gold_path, rows, skipped)
     started = time.perf_counter()
     answers, inference = merge(rows, gold, method, labels, counted)
     seconds = time.perf_counter() - started

@@ -216,3 +216,16 @@ def test_a_gold_label_no_answer_gives_is_skipped_not_made_a_class(runner, tmp_pa
     strict = runner.invoke(cli, args=["consensus", "--strict", "--gold", str(gold),
                                       str(answers)])
     assert strict.exit_code == 1 and "gold label 'zzz'" in strict.output
+
+
+def test_a_row_shorter_than_the_header_is_skipped_not_read_as_blank(runner, tmp_path):
+    """A robustness audit: rows with no answer cell at all were read as "no text"
+    (transcribe) and "none of these" (tag), and outvoted the real answer. A cell
+    left empty is still an answer ("t1,w3," is no text)."""
+    texts = write(tmp_path / "texts.csv", "task,worker,answer\n"
+                  "t1,w1\nt1,w2\nt1,w3,hello\nt2,w1,\nt2,w2,\n")
+    result = runner.invoke(cli, args=["consensus", "--type", "transcribe", str(texts)])
+    assert result.exit_code == 0, result.output
+    assert results(result.stdout)["t1"] == "hello"
+    assert "line 2: answer: missing (the row has fewer cells than the header)" in result.stderr
+    assert "skipped 2 rows" in result.stderr  # t2's empty cells are answers

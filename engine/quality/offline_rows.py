@@ -292,6 +292,14 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
         records += 1
         if row is None:
             continue  # the csv module could not parse it; noted
+        # a cell that may be empty (a transcription's "no text") but is left out
+        # altogether: the row is broken, not an answer (the others say "empty")
+        short = next((column for column, i in zip(columns, where, strict=True)
+                      if i >= len(row) and column in may_be_empty
+                      and column not in optional), None)
+        if short is not None:
+            skipped.note(name, line, short, "missing (the row has fewer cells than the header)")
+            continue
         values = [_unescaped(row[i].strip()) if 0 <= i < len(row) else "" for i in where]
         empty = next((column for column, value in zip(columns, values, strict=True)
                       if not value and column not in may_be_empty), None)

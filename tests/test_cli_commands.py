@@ -198,8 +198,8 @@ def test_a_revoked_user_cannot_sign_in_again_until_restored(runner, services, ma
         sign_in,
         use_link,
     )
-    from engine.store.models import AccountLink
     from engine.errors import GoneError, InvalidError
+    from engine.store.models import AccountLink
 
     login = make_staff(org="Bat Count", email="ada@bats.org", role="admin")
     staff = find_staff(services, login.email)

@@ -83,6 +83,10 @@ def move(services: Services, identity: Identity, project_id: int, action: str) -
         if project.state not in starts:
             raise ConflictError(_refusal(action, project.state), {"state": project.state})
         project.state = target
+    if target == "archived":
+        # final: its tasks leave Redis (a rebuild loads none of an archived
+        # project's), so a lease handed out before is answered as surplus
+        services.dispatcher.drop_project(project_id)
     publish(services, project)
     return project_view(services, project)
 

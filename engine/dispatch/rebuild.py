@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, cast, false, func, select, true
 
 from engine.dispatch.dispatcher import OpenTask, keys
 from engine.errors import NotFoundError
@@ -82,17 +82,19 @@ def _rebuild(services: Services, project_id: int) -> int:
         # not count here, so that its submit finds it surplus and marks it so.
         muted = set(blocked) | set(quarantined)
         rows = session.connection()  # Core rows for the big reads: no ORM per row
+        # An archived project's results are final: no task of it is loaded, so an
+        # answer to a lease handed out before the archive is kept, as surplus.
+        open_task = (Task.project_id == project_id, Task.state == "open",
+                     false() if project.state == "archived" else true())
         answered = [(task, volunteer, counted and volunteer not in muted)
                     for task, volunteer, counted in rows.execute(
                         select(Answer.task_id, Answer.volunteer_id, Answer.counted)
-                        .join(Task, Task.id == Answer.task_id)
-                        .where(Task.project_id == project_id, Task.state == "open"))]
+                        .join(Task, Task.id == Answer.task_id).where(*open_task))]
         handed = rows.execute(
             select(Handout.task_id, Handout.volunteer_id)
-            .join(Task, Task.id == Handout.task_id)
-            .where(Task.project_id == project_id, Task.state == "open")).all()
+            .join(Task, Task.id == Handout.task_id).where(*open_task)).all()
         dispatcher.drop_project(project_id)
-        loaded = dispatcher.add_tasks(project_id, _open_tasks(rows, project_id, muted),
+        loaded = dispatcher.add_tasks(project_id, _open_tasks(rows, open_task, muted),
                                       answered, handed, project.strategy)
     dispatcher.block(project_id, blocked)
     dispatcher.mute(project_id, quarantined)
@@ -100,11 +102,10 @@ def _rebuild(services: Services, project_id: int) -> int:
     return loaded
 
 
-def _open_tasks(connection, project_id: int, muted: set[int]) -> Iterator[OpenTask]:
-    """The open tasks with their counted answers, leaving out blocked or
-    quarantined volunteers' (``muted``), as they are read."""
-    open_ids = (select(Task.id).where(Task.project_id == project_id, Task.state == "open")
-                .scalar_subquery())
+def _open_tasks(connection, open_task: tuple, muted: set[int]) -> Iterator[OpenTask]:
+    """The open tasks (``open_task``: their conditions) with their counted answers,
+    leaving out blocked or quarantined volunteers' (``muted``), as they are read."""
+    open_ids = select(Task.id).where(*open_task).scalar_subquery()
     counted = (select(Answer.task_id, func.count())
                .where(Answer.task_id.in_(open_ids), Answer.counted.is_(True)))
     if muted:
@@ -113,8 +114,7 @@ def _open_tasks(connection, project_id: int, muted: set[int]) -> Iterator[OpenTa
     rows = connection.execution_options(yield_per=5000).execute(
         # the payload as its JSON text: Redis stores it so
         select(Task.id, Task.need, cast(Task.payload, Text), Task.priority, Task.is_gold)
-        .where(Task.project_id == project_id, Task.state == "open")
-        .order_by(Task.id))
+        .where(*open_task).order_by(Task.id))
     for tid, need, payload, priority, is_gold in rows:
         yield OpenTask(tid, need, done.get(tid, 0), payload, priority, is_gold)
 

@@ -46,6 +46,26 @@ def test_publish_pause_complete_archive(api, client, charity, draft):
     assert draft["id"] not in [p["id"] for p in listed]
 
 
+def test_an_answer_to_an_archived_project_is_kept_but_changes_no_result(api, client, charity,
+                                                                         services):
+    """A security review answered a lease after the project was archived: the
+    answer counted and the task retired, so "final" results changed. It is
+    stored (it got a 2xx) as surplus; the project's tasks stay as they were,
+    through a rebuild too."""
+    project = api.project(charity, min_answers=1, max_answers=1)
+    api.items(charity, project["id"], [{"text": "a seal?"}, {"text": "a gull?"}])
+    volunteer = api.volunteer()
+    task = api.next_task(volunteer["headers"], project["id"])
+    assert client.post(path(project, "/archive"), headers=charity).status_code == 200
+    answered = api.answer(volunteer["headers"], task["task"]["id"], task["lease"]["token"])
+    assert answered.status_code == 201 and answered.json["counted"] is False
+    services.dispatcher.drop_project(project["id"])  # Redis lost: rebuilt from SQL
+    late = api.volunteer()
+    api.error(client.get(path(project, "/tasks/next"), headers=late["headers"]), 409)
+    tasks = client.get(path(project, "/results?format=json"), headers=charity).json
+    assert [row["state"] for row in tasks] == ["open", "open"]
+
+
 def test_an_illegal_move_is_409_naming_the_state(api, client, charity, draft):
     error = api.error(client.post(path(draft, "/pause"), headers=charity), 409)
     assert "draft" in error["message"]

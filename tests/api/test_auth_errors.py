@@ -126,11 +126,18 @@ def test_a_paused_project_is_hidden_from_other_charities(api, client, url, servi
     assert len(client.get("/api/v1/projects", headers=charity).json["projects"]) == 1
 
 
-def test_owner_only_fields_are_not_shown_to_others(client, url, scene, charity, other_charity):
+@pytest.mark.parametrize("field", ["lease_seconds", "quality", "gold_start", "gold_floor",
+                                   "gold_ramp"])
+def test_owner_only_fields_are_not_shown_to_others(client, url, scene, charity, other_charity,
+                                                   field):
+    """The quality flags' thresholds and the gold mix were public: a security
+    review read how fast and how samey a cheat may answer unflagged."""
     path = url("/api/v1/projects/{project}", scene)
-    assert "lease_seconds" in client.get(path, headers=charity).json
-    assert "lease_seconds" not in client.get(path, headers=other_charity).json
-    assert "lease_seconds" not in client.get(path).json
+    assert field in client.get(path, headers=charity).json
+    assert field not in client.get(path, headers=other_charity).json
+    assert field not in client.get(path).json
+    listed = client.get("/api/v1/projects").json["projects"]
+    assert listed and all(field not in shown for shown in listed)
 
 
 def test_another_charitys_task_does_not_reveal_its_project(api, client, url, scene, auth):

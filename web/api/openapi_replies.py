@@ -26,6 +26,7 @@ PROJECT = _object(id=_INT, name=_TEXT, description=_TEXT, task_type=_TEXT,
                   max_answers=_INT, confidence={"type": "number"}, strategy=_TEXT,
                   quality={"type": "object"}, created_at=_TIME, progress={"type": "object"},
                   tutorial={"type": "array", "items": _TEXT}, field_guide=_TEXT)
+PROJECT["required"].remove("quality")  # its owners' only (web.api.serialize.OWNERS_ONLY)
 JOB = _object(id=_INT, project=_INT, kind=_TEXT, state=_TEXT, priority=_INT,
               progress={"type": "object"}, problems={"type": "array"}, problems_count=_INT,
               created_at=_TIME)

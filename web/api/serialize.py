@@ -20,8 +20,14 @@ def project(view: ProjectView, owner: bool) -> dict[str, Any]:
            "tutorial": p.tutorial or [], "field_guide": p.field_guide or "",
            "translations": p.translations or {}}
     if not owner:
-        out.pop("lease_seconds")
+        # The quality flags' thresholds and the gold mix tell a cheat how fast to
+        # answer and how often gold comes to stay unflagged (security review).
+        for private in OWNERS_ONLY:
+            out.pop(private)
     return out
+
+
+OWNERS_ONLY = ("lease_seconds", "quality", "gold_start", "gold_floor", "gold_ramp")
 
 
 def job(j: Job, max_problems: int | None = None) -> dict[str, Any]:

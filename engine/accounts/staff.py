@@ -36,6 +36,7 @@ from engine.errors import (
 )
 from engine.identity import ROLES, Identity, revoked_marker
 from engine.services import Services
+from engine.store.redis_server import REDIS_DOWN
 from engine.store.models import AccountLink, Organisation, User, aware, utcnow
 from engine.tokens import token_hash
 
@@ -183,6 +184,31 @@ def sign_in(services: Services, email: str, password: str, address: str) -> Staf
         if needs_rehash(stored):
             _set_password(session, user.id, password)
         return _staff(session, user.id)
+
+
+def new_session_id() -> str:
+    """A console session's own id, kept in its cookie, so that signing out can end
+    that one session (the cookie is signed, not stored: without this a copy of
+    it stayed valid for its whole lifetime after "Sign out")."""
+    return secrets.token_urlsafe(16)
+
+
+def end_session(services: Services, session_id: str, seconds: int) -> None:
+    """Remember, for the session's remaining ``seconds``, that it was signed out."""
+    services.redis.set(_signed_out_key(session_id), "1", ex=max(1, int(seconds)))
+
+
+def session_ended(services: Services, session_id: str) -> bool:
+    """Whether this session was signed out. While Redis cannot be reached, no: the
+    console then serves on SQL alone, and the browser dropped its cookie anyway."""
+    try:
+        return bool(services.redis.exists(_signed_out_key(session_id)))
+    except REDIS_DOWN:
+        return False
+
+
+def _signed_out_key(session_id: str) -> str:
+    return f"bs:signedout:{token_hash(session_id)}"
 
 
 def sign_out_everywhere(services: Services, user_id: int) -> None:

@@ -77,6 +77,20 @@ def test_failed_sign_ins_are_limited_per_address(services, make_staff):
     assert accounts.sign_in(services, other.email, other.password, "10.0.0.10").id == other.id
 
 
+def test_signing_out_ends_that_session_even_for_a_copy_of_its_cookie(app, staff, forms):
+    """A security review copied the session cookie, signed out, and was still
+    let in with the copy for up to 7 days. Another session goes on."""
+    laptop, phone = app.test_client(), app.test_client()
+    forms.sign_in(laptop, staff)
+    forms.sign_in(phone, staff)
+    copy = laptop.get_cookie("session", path="/console")
+    assert forms.post(laptop, "/console/logout", {}, page="/console/team").status_code == 302
+    thief = app.test_client()
+    thief.set_cookie(copy.key, copy.value, path="/console")
+    assert thief.get("/console/").status_code == 302  # to sign in
+    assert phone.get("/console/").status_code == 200
+
+
 def test_sign_out_everywhere_ends_other_sessions(app, staff, forms):
     laptop, phone = app.test_client(), app.test_client()
     forms.sign_in(laptop, staff)

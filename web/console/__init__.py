@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import Blueprint, Flask, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from engine.accounts.staff import current_staff
+from engine.accounts.staff import current_staff, new_session_id, session_ended
 from web.services import services
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -61,8 +61,11 @@ def _require_staff():
     g.staff = None
     if "uid" in session:
         g.staff = current_staff(services(), session["uid"], session.get("sv", -1))
+        if g.staff is not None and session.get("sid") and session_ended(services(),
+                                                                          session["sid"]):
+            g.staff = None  # this session was signed out (a copy of its cookie)
         if g.staff is None:
-            session.clear()  # signed out everywhere, or the account is gone
+            session.clear()  # signed out (everywhere), or the account is gone
     if g.staff is None and request.endpoint not in OPEN_VIEWS:
         return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
     return None
@@ -74,6 +77,7 @@ def sign_in_session(staff) -> None:
     session.permanent = True
     session["uid"] = staff.id
     session["sv"] = staff.session_version
+    session["sid"] = new_session_id()
 
 
 def staff_identity():

@@ -229,3 +229,21 @@ def test_a_row_shorter_than_the_header_is_skipped_not_read_as_blank(runner, tmp_
     assert results(result.stdout)["t1"] == "hello"
     assert "line 2: answer: missing (the row has fewer cells than the header)" in result.stderr
     assert "skipped 2 rows" in result.stderr  # t2's empty cells are answers
+
+
+def test_a_bad_typed_gold_file_stops_before_any_result_is_written(runner, tmp_path):
+    """A robustness audit: a tag gold file with an unknown tag failed only after
+    RESULTS.csv was written whole; a task given two typed gold answers was taken
+    silently (the later one won), where classify refuses it."""
+    config = write(tmp_path / "config.json", json.dumps(
+        {"question": "What is in it?", "tags": ["bird", "seal"]}))
+    answers = write(tmp_path / "tags.csv", "task,worker,answer\nt1,w1,bird\nt1,w2,bird\n")
+    out = tmp_path / "results.csv"
+    unknown = write(tmp_path / "gold.csv", "task,answer\nt1,whale\n")
+    bad = runner.invoke(cli, args=["consensus", "--type", "tag", "--config", str(config),
+                                   "--gold", str(unknown), "-o", str(out), str(answers)])
+    assert bad.exit_code == 1 and not out.exists(), bad.output
+    twice = write(tmp_path / "twice.csv", "task,answer\nt1,bird\nt1,seal\n")
+    doubled = runner.invoke(cli, args=["consensus", "--type", "tag", "--config", str(config),
+                                       "--gold", str(twice), str(answers)])
+    assert doubled.exit_code == 1 and "has two gold answers" in doubled.output

@@ -345,6 +345,8 @@ def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
     reading = config if config is not None else task_type.offline_config()
     rows = read_typed(answers_path, task_type, reading, skipped)
     _something_to_merge(rows, answers_path, skipped)
+    # before anything is written: a bad gold file stops the run with no results
+    gold = read_typed_gold(gold_path, task_type, reading) if gold_path else None
     chose = ""
     if config is None:
         config = fitted_config(task_type, rows)
@@ -356,9 +358,8 @@ def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
     summary = Summary(tasks=len(merged.tasks), answers=len(rows),
                       workers=len({worker for _, worker, _ in rows}),
                       method=f"{task_type.name} aggregate{chose}", seconds=seconds)
-    if not gold_path:
+    if gold is None:
         return summary
-    gold = read_typed_gold(gold_path, task_type, reading)
     scores = [task_type.score(task_type.answer_from_text(
         task_type.value_to_text(merged.results[task].value), config), value, config)
         for task, value in gold.items() if task in merged.results]

@@ -220,7 +220,11 @@ def read_typed_gold(path: Path | str, task_type: TaskType, config: dict) -> dict
     path = Path(path)
     schema = task_type.answer_schema(config)
     gold, strict = {}, Skipped(strict=True)
+    texts: dict[str, str] = {}
     for line, (task, text) in _rows(path, GOLD_COLUMNS, strict, ("answer",)):
+        if texts.setdefault(task, text) != text:  # as read_gold refuses it
+            raise InvalidError(f"{path.name}: line {line}: task {task!r} has two gold "
+                               f"answers, {texts[task]!r} and {text!r}")
         try:
             read = task_type.answer_from_text(text, config)
             answer = schema.load(read)

@@ -247,3 +247,14 @@ def test_a_bad_typed_gold_file_stops_before_any_result_is_written(runner, tmp_pa
     doubled = runner.invoke(cli, args=["consensus", "--type", "tag", "--config", str(config),
                                        "--gold", str(twice), str(answers)])
     assert doubled.exit_code == 1 and "has two gold answers" in doubled.output
+
+
+def test_a_header_repeated_mid_file_is_skipped_not_merged(runner, tmp_path):
+    """A robustness audit joined two exports (the second with its BOM): the header
+    line became a task "task" answered "answer" by a worker "worker"."""
+    joined = write(tmp_path / "joined.csv", "task,worker,answer\nt1,w1,seal\nt1,w2,seal\n"
+                   "\ufefftask,worker,answer\nt2,w1,gull\nt2,w2,gull\n")
+    result = runner.invoke(cli, args=["consensus", str(joined)])
+    assert result.exit_code == 0, result.output
+    assert results(result.stdout) == {"t1": "seal", "t2": "gull"}
+    assert "line 4: the header again (files joined together?)" in result.stderr

@@ -289,6 +289,7 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
     if not header or not any(cell.strip() for cell in header):
         raise InvalidError(f"{name} is empty: expected a header line {','.join(columns)}")
     where = _positions(header, name, columns, optional)
+    heading = [cell.strip().lower() for cell in header]
     records = 0
     for line, row in _records(reader, name, skipped):
         if row is not None and not any(cell.strip() for cell in row):
@@ -296,6 +297,9 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
         records += 1
         if row is None:
             continue  # the csv module could not parse it; noted
+        if [cell.strip().lstrip("\ufeff").lower() for cell in row] == heading:
+            skipped.note(name, line, None, "the header again (files joined together?)")
+            continue
         # a cell that may be empty (a transcription's "no text") but is left out
         # altogether: the row is broken, not an answer (the others say "empty")
         short = next((column for column, i in zip(columns, where, strict=True)

@@ -258,3 +258,16 @@ def test_a_header_repeated_mid_file_is_skipped_not_merged(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert results(result.stdout) == {"t1": "seal", "t2": "gull"}
     assert "line 4: the header again (files joined together?)" in result.stderr
+
+
+def test_one_stray_quote_costs_its_own_row_only(runner, tmp_path):
+    """A robustness audit: one unclosed quote at line 2, then 2,000 good rows:
+    every row after it was lost ("nothing to merge")."""
+    rows = "".join(f"t{n},w{k},{'seal' if n % 2 else 'gull'}\n"
+                   for n in range(500) for k in range(4))
+    answers = write(tmp_path / "answers.csv", 'task,worker,answer\nt0,w9,"unclosed\n' + rows)
+    result = runner.invoke(cli, args=["consensus", "--method", "mv", str(answers)])
+    assert result.exit_code == 0, result.output
+    merged = results(result.stdout)
+    assert len(merged) == 500 and merged["t1"] == "seal" and merged["t0"] == "gull"
+    assert "skipped 1 row" in result.stderr

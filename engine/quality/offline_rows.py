@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -271,10 +272,20 @@ def _rows(path: Path, columns: tuple[str, ...], skipped: Skipped,
     """(line number, the named columns) of each data row that has them all
     (``optional`` ones may be missing, then empty) and none empty but
     ``may_be_empty``; other rows are noted in ``skipped``."""
-    with path.open(newline="", encoding="utf-8-sig") as stream:
-        reader = csv.reader(stream, strict=True)  # an unclosed quote must not eat the file
+    with path.open(newline="", encoding="utf-8-sig") as stream, ExitStack() as reopened:
+        reader = csv.reader(stream, strict=True)
+
+        def resume(after: int):
+            """A reader from the line after physical line ``after``: where to go on
+            when a quote never closed took the rest of the file."""
+            again = reopened.enter_context(path.open(newline="", encoding="utf-8-sig"))
+            for _ in range(after):
+                again.readline()
+            return csv.reader(again, strict=True)
+
         try:
-            yield from _checked(reader, path.name, columns, skipped, may_be_empty, optional)
+            yield from _checked(reader, path.name, columns, skipped, may_be_empty, optional,
+                                resume)
         except UnicodeDecodeError as exc:
             raise InvalidError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
         except csv.Error as exc:  # the header's: without it no row means anything
@@ -283,7 +294,7 @@ def _rows(path: Path, columns: tuple[str, ...], skipped: Skipped,
 
 
 def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
-             may_be_empty: tuple[str, ...], optional: tuple[str, ...]
+             may_be_empty: tuple[str, ...], optional: tuple[str, ...], resume=None
              ) -> Iterator[tuple[int, list[str]]]:
     header = next(reader, None)
     if not header or not any(cell.strip() for cell in header):
@@ -291,7 +302,7 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
     where = _positions(header, name, columns, optional)
     heading = [cell.strip().lower() for cell in header]
     records = 0
-    for line, row in _records(reader, name, skipped):
+    for line, row in _records(reader, name, skipped, resume):
         if row is not None and not any(cell.strip() for cell in row):
             continue  # blank lines, as spreadsheets leave at the end
         records += 1
@@ -319,21 +330,28 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
         raise InvalidError(f"{name} has a header but no rows")
 
 
-def _records(reader, name: str, skipped: Skipped) -> Iterator[tuple[int, list[str] | None]]:
+def _records(reader, name: str, skipped: Skipped,
+             resume=None) -> Iterator[tuple[int, list[str] | None]]:
     """(first line, cells) of each record after the header; None for one the csv
     module cannot parse (noted in ``skipped``), after which it reads on from the
-    next line."""
+    next line. A quote opened and never closed reads to the end of the file
+    ("unexpected end of data"): ``resume(line)`` then gives a reader from the
+    line after the record's first, so one stray quote costs one row, not the
+    rest of the file."""
+    offset = 0  # physical lines before the current reader's first
     while True:
-        line = reader.line_num + 1
+        line = offset + reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            end = reader.line_num
+            end = offset + reader.line_num
             to = f" (lines {line}-{end}: a quote never closed?)" if end > line else ""
             skipped.note(name, line, None, f"not readable as CSV ({exc}){to}")
             row = None
+            if end > line and resume is not None and "unexpected end of data" in str(exc):
+                reader, offset = resume(line), line
         yield line, row
 
 

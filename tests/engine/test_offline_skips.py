@@ -173,14 +173,16 @@ def test_rows_the_csv_module_cannot_parse_are_skipped_and_reading_goes_on(tmp_pa
                     '\n'                   # a blank line: not a row, not skipped
                     't1,w3,cat\n'
                     't2,w1,dog\n'
-                    't2,w2,"dog\n'         # line 7: a quote never closed eats the rest
+                    't2,w2,"dog\n'         # line 7: a quote never closed: this row only
                     't2,w3,dog\n')
     skipped = Skipped()
     rows, summary = merged(answers, method="mv", skipped=skipped)
     assert [(row.line, row.column) for row in skipped.rows] == [(3, None), (7, None)]
     assert skipped.rows[0].reason.startswith("not readable as CSV")
     assert "lines 7-8" in skipped.rows[1].reason
-    assert summary.answers == 3 and rows["t2"]["answer"] == "dog"
+    # reading went on at line 8 (a robustness audit's stray quote discarded the
+    # 2,000 rows after it)
+    assert summary.answers == 4 and rows["t2"]["answer"] == "dog"
 
 
 def test_a_file_with_nothing_readable_is_an_error_that_counts_the_rows(tmp_path):

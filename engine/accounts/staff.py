@@ -36,8 +36,8 @@ from engine.errors import (
 )
 from engine.identity import ROLES, Identity, revoked_marker
 from engine.services import Services
-from engine.store.redis_server import REDIS_DOWN
 from engine.store.models import AccountLink, Organisation, User, aware, utcnow
+from engine.store.redis_server import REDIS_DOWN
 from engine.tokens import token_hash
 
 LINK_DAYS = {"invite": 7, "reset": 1}

@@ -272,13 +272,13 @@ def _rows(path: Path, columns: tuple[str, ...], skipped: Skipped,
     """(line number, the named columns) of each data row that has them all
     (``optional`` ones may be missing, then empty) and none empty but
     ``may_be_empty``; other rows are noted in ``skipped``."""
-    with path.open(newline="", encoding="utf-8-sig") as stream, ExitStack() as reopened:
+    with _opened(path) as stream, ExitStack() as reopened:
         reader = csv.reader(stream, strict=True)
 
         def resume(after: int):
             """A reader from the line after physical line ``after``: where to go on
             when a quote never closed took the rest of the file."""
-            again = reopened.enter_context(path.open(newline="", encoding="utf-8-sig"))
+            again = reopened.enter_context(_opened(path))
             for _ in range(after):
                 again.readline()
             return csv.reader(again, strict=True)
@@ -286,11 +286,15 @@ def _rows(path: Path, columns: tuple[str, ...], skipped: Skipped,
         try:
             yield from _checked(reader, path.name, columns, skipped, may_be_empty, optional,
                                 resume)
-        except UnicodeDecodeError as exc:
-            raise InvalidError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
         except csv.Error as exc:  # the header's: without it no row means anything
             raise InvalidError(f"{path.name}: line {reader.line_num}: not readable as CSV "
                                f"({exc})") from exc
+
+
+def _opened(path: Path):
+    """The file as text: UTF-8 (a BOM dropped), bytes that are not UTF-8 kept as
+    lone surrogates for ``_utf8`` to find row by row."""
+    return path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
 
 
 def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
@@ -308,6 +312,9 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
         records += 1
         if row is None:
             continue  # the csv module could not parse it; noted
+        if not _utf8(row):
+            skipped.note(name, line, None, "not UTF-8 text (another encoding's bytes)")
+            continue
         if [cell.strip().lstrip("\ufeff").lower() for cell in row] == heading:
             skipped.note(name, line, None, "the header again (files joined together?)")
             continue
@@ -353,6 +360,20 @@ def _records(reader, name: str, skipped: Skipped,
             if end > line and resume is not None and "unexpected end of data" in str(exc):
                 reader, offset = resume(line), line
         yield line, row
+
+
+def _utf8(row: list[str]) -> bool:
+    """Whether a row read with errors="surrogateescape" was UTF-8: a byte that is
+    not comes in as a lone surrogate. One such row (a Latin-1 name pasted in) is
+    skipped like any unreadable row, instead of the whole file refused."""
+    text = "".join(row)
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _unescaped(cell: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 
 from engine.identity import Identity
+from engine.projects import get_owned_project
 from engine.services import Services
 from engine.store.models import (
     Job,
@@ -44,6 +45,8 @@ def inbox(services: Services, identity: Identity, limit: int = 50, offset: int =
           kind: str | None = None, project_id: int | None = None) -> dict[str, Any]:
     """A page of the inbox, newest first, with how many of each kind wait."""
     identity.require_user()
+    if project_id is not None:  # another organisation's is missing, as everywhere
+        get_owned_project(services, identity, project_id)
     kinds = [k for k in _kinds(identity) if kind in (None, k)]
     with services.db.session() as session:
         projects = _projects(session, identity, project_id)

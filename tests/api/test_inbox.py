@@ -47,7 +47,8 @@ def test_the_inbox_lists_each_kind_newest_first(api, client, charity, auth, serv
     first, second = inbox(client, admin, limit=2), inbox(client, admin, limit=2, offset=2)
     assert [i["kind"] for i in first["items"] + second["items"]] == kinds
     assert [i["kind"] for i in inbox(client, admin, kind="task")["items"]] == ["task"]
-    assert inbox(client, admin, project=project["id"] + 999)["items"] == []
+    assert client.get("/api/v1/inbox", headers=admin, query_string={
+        "project": project["id"] + 999}).status_code == 404  # no such project
     # a charity member sees the tasks and jobs, not the volunteers (an admin's business)
     assert sorted(i["kind"] for i in inbox(client, charity)["items"]) == ["job", "task"]
     # another organisation's admin sees none of it; a platform admin sees all
@@ -134,3 +135,15 @@ def test_openapi_lists_the_inbox_and_the_audit_log(client):
     assert inbox_op["get"]["x-roles"] == ["charity", "admin", "platform-admin"]
     assert audit_op["get"]["x-roles"] == ["admin", "platform-admin"]
     assert "quarantined" in inbox_op["get"]["summary"]
+
+
+def test_another_organisations_project_is_missing_from_the_inbox(api, client, charity,
+                                                                   other_charity):
+    """As the audit log (and every owner-only call) answers: 404, not an empty
+    200 that tells the project exists; a project unknown to anyone alike."""
+    project = api.project(charity)
+    for headers, status in ((charity, 200), (other_charity, 404)):
+        r = client.get("/api/v1/inbox", headers=headers, query_string={"project": project["id"]})
+        assert r.status_code == status, r.json
+    assert client.get("/api/v1/inbox", headers=charity,
+                      query_string={"project": 999_999}).status_code == 404

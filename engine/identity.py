@@ -212,6 +212,12 @@ def create_user(services: Services, organisation: str, role: str,
         return user.id, token
 
 
+# The password hash of an account `revoke_user` locked: no password matches it,
+# and unlike a pending account's None it tells "forgot password" and the
+# console's invitations to leave the account alone (engine.accounts.staff).
+LOCKED_PASSWORD = "locked"
+
+
 def revoke_user(services: Services, user_id: int) -> None:
     """End everything the user signs in with, at once and on every process: their
     personal API token, every organisation token they made in the console, their
@@ -222,7 +228,8 @@ def revoke_user(services: Services, user_id: int) -> None:
     with services.db.writing() as session:
         user = session.get(User, user_id)
         user.session_version = (user.session_version or 0) + 1
-        user.password_hash = None
+        if user.email is not None:  # a console account: locked until restored
+            user.password_hash = LOCKED_PASSWORD
         session.execute(update(AccountLink).where(AccountLink.user_id == user_id,
                                                   AccountLink.used_at.is_(None))
                         .values(used_at=utcnow()))

@@ -225,3 +225,20 @@ def test_a_revoked_user_cannot_sign_in_again_until_restored(runner, services, ma
     assert sign_in(services, login.email, "a new long password", "10.0.0.9").id == staff.id
     nobody = runner.invoke(cli, args=["users", "restore", "999"])
     assert nobody.exit_code == 1 and "no console account" in nobody.output
+
+
+def test_a_revoked_colleague_is_not_invited_back_from_the_console(runner, services,
+                                                                  make_staff):
+    """The console re-invites a charity member who never set a password, and shows
+    the inviter the link: a revoked one must not come back (or be taken over)
+    that way. The Team page says which is which."""
+    from engine.accounts.staff import find_staff, invite, team
+    from engine.errors import ConflictError
+
+    alice = find_staff(services, make_staff(email="alice@bats.org", org="Bat Count").email)
+    bob = find_staff(services, make_staff(email="bob@bats.org", org="Bat Count").email)
+    _invoke(runner, "users", "revoke", str(bob.id))
+    with pytest.raises(ConflictError):
+        invite(services, alice, "bob@bats.org")
+    assert dict((m.email, status) for m, status in team(services, alice.organisation_id)) == {
+        "alice@bats.org": "active", "bob@bats.org": "revoked"}

@@ -277,9 +277,9 @@ def test_a_row_in_another_encoding_is_skipped_by_its_line(runner, tmp_path):
     """A robustness audit: one byte that is not UTF-8, at line 500,002 of a
     million rows, refused the whole file without saying where."""
     answers = tmp_path / "answers.csv"
-    answers.write_bytes("task,worker,answer\nt1,w1,seal\nt1,w2,seal\n".encode()
+    answers.write_bytes(b"task,worker,answer\nt1,w1,seal\nt1,w2,seal\n"
                         + "t1,w3,phoque caf\xe9\n".encode("latin-1")
-                        + "t2,w1,gull\nt2,w2,gull\n".encode())
+                        + b"t2,w1,gull\nt2,w2,gull\n")
     result = runner.invoke(cli, args=["consensus", str(answers)])
     assert result.exit_code == 0, result.output
     assert results(result.stdout) == {"t1": "seal", "t2": "gull"}

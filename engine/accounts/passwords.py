@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from engine.errors import InvalidError, TooManyRequestsError
+from engine.identity import LOCKED_PASSWORD
 from engine.services import Services
 
 MIN_PASSWORD = 10
@@ -43,8 +44,9 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """Whether `password` is the one hashed in `stored`; None (no account) takes
     as long as a real check and is always False."""
+    real = stored if stored != LOCKED_PASSWORD else None  # a revoked account: as none
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password or "") and stored is not None
+        return _hasher.verify(real or _DUMMY_HASH, password or "") and real is not None
     except (VerificationError, InvalidHashError):
         return False
 

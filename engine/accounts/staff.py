@@ -34,7 +34,7 @@ from engine.errors import (
     InvalidError,
     NotFoundError,
 )
-from engine.identity import ROLES, Identity, revoked_marker
+from engine.identity import LOCKED_PASSWORD, ROLES, Identity, revoked_marker
 from engine.services import Services
 from engine.store.models import AccountLink, Organisation, User, aware, utcnow
 from engine.store.redis_server import REDIS_DOWN
@@ -221,7 +221,8 @@ def current_staff(services: Services, user_id: int, session_version: int) -> Sta
     """The staff member of a console session, unless that session was ended."""
     with services.db.session() as session:
         user = session.get(User, user_id)
-        if user is None or user.session_version != session_version or not user.password_hash:
+        if (user is None or user.session_version != session_version
+                or _status(user.password_hash) != "active"):
             return None
         return _staff(session, user.id)
 
@@ -229,9 +230,11 @@ def current_staff(services: Services, user_id: int, session_version: int) -> Sta
 def can_reset(services: Services, staff: Staff) -> bool:
     """Whether "forgot password" may send this account a link: only one that has a
     password to forget. A pending invitation asks its inviter for a new link, and
-    an account `bitesize users revoke` locked (its password cleared) must not let
-    its owner back in through their own mailbox."""
-    return _has_password(services, staff.id)
+    an account `bitesize users revoke` locked must not let its owner back in
+    through their own mailbox."""
+    with services.db.session() as session:
+        stored = session.scalar(select(User.password_hash).where(User.id == staff.id))
+    return _status(stored) == "active"
 
 
 def find_staff(services: Services, email: str) -> Staff | None:
@@ -273,12 +276,19 @@ def _has_password(services: Services, user_id: int) -> bool:
         return session.scalar(select(User.password_hash).where(User.id == user_id)) is not None
 
 
-def team(services: Services, organisation_id: int) -> list[tuple[Staff, bool]]:
-    """The organisation's staff, and whether each has set a password yet."""
+def team(services: Services, organisation_id: int) -> list[tuple[Staff, str]]:
+    """The organisation's staff, each with their status: "active", "invited" (no
+    password set yet) or "revoked" (`bitesize users revoke`)."""
     with services.db.session() as session:
         users = session.scalars(select(User).where(User.organisation_id == organisation_id,
                                                    User.email.is_not(None)).order_by(User.id))
-        return [(_staff(session, u.id), u.password_hash is not None) for u in users]
+        return [(_staff(session, u.id), _status(u.password_hash)) for u in users]
+
+
+def _status(password_hash: str | None) -> str:
+    if password_hash is None:
+        return "invited"
+    return "revoked" if password_hash == LOCKED_PASSWORD else "active"
 
 
 def _staff(session, user_id: int) -> Staff:

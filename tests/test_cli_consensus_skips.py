@@ -284,3 +284,14 @@ def test_a_row_in_another_encoding_is_skipped_by_its_line(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert results(result.stdout) == {"t1": "seal", "t2": "gull"}
     assert "line 4: not UTF-8 text" in result.stderr
+
+
+def test_a_typed_summary_counts_the_answers_it_merged(runner, tmp_path):
+    """A worker's answer given twice is merged once (the later): the summary said
+    "6 answers" where 3 were merged, while classify said 3."""
+    numbers = write(tmp_path / "n.csv", "task,worker,answer\n"
+                    "t1,w1,3\nt1,w2,4\nt1,w3,4\nt1,w1,4\nt1,w2,4\nt1,w3,4\n")
+    result = runner.invoke(cli, args=["consensus", "--type", "number", str(numbers)])
+    assert result.exit_code == 0, result.output
+    assert "1 tasks, 3 answers, 3 workers" in result.stderr, result.stderr
+    assert results(result.stdout) == {"t1": "4"}

@@ -355,7 +355,8 @@ def run_typed(answers_path: Path | str, output: TextIO, task_type: TaskType,
     merged = merge_typed(task_type, config, rows)
     seconds = time.perf_counter() - started
     write_typed(output, task_type, merged)
-    summary = Summary(tasks=len(merged.tasks), answers=len(rows),
+    summary = Summary(tasks=len(merged.tasks),  # a worker's answer given twice: the later
+                      answers=len({(task, worker) for task, worker, _ in rows}),
                       workers=len({worker for _, worker, _ in rows}),
                       method=f"{task_type.name} aggregate{chose}", seconds=seconds)
     if gold is None:

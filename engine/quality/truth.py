@@ -249,7 +249,7 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     too few answers to hold out, the pooled vote while the median worker has
     fewer than MIN_CHECKED checkable answers, else ``smoothed``."""
     gold = checked_gold(answers, gold)
-    if answers.shape[2] > MAX_MODEL_LABELS:
+    if too_big_to_model(answers):
         return _voted(answers, gold)
     fallback = "pooled" if checked_per_worker(answers, gold) < MIN_CHECKED else "smoothed"
     choice = truth_choice.choose(answers, gold, CANDIDATES, fallback, confusions_of)
@@ -263,17 +263,27 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
                    tempered_by=choice.tempered_by)
 
 
-# More labels than a project may list (classify's config: 50), as an answers file
-# of free-typed labels has: every candidate keeps a K x K matrix per volunteer,
-# and a robustness audit's 1,000 labels took auto past 4 minutes and 3.6 GB.
+# Every candidate keeps a K x K matrix per volunteer, several times over while it
+# chooses: a robustness audit's answers file of 1,000 free-typed labels and 50
+# volunteers took auto past 4 minutes and 3.6 GB (300 labels: 22 s, 0.55 GB).
+# Past both limits (more labels than a project may list, and more cells than
+# this), auto is the weighted vote; a fine-grained set (120 dog breeds, a few
+# hundred volunteers) stays well inside.
 MAX_MODEL_LABELS = 50
+MAX_MODEL_CELLS = 10_000_000  # volunteers x labels x labels
+
+
+def too_big_to_model(answers: Answers) -> bool:
+    _, workers, labels = answers.shape
+    return labels > MAX_MODEL_LABELS and workers * labels * labels > MAX_MODEL_CELLS
 
 
 def _voted(answers: Answers, gold: np.ndarray) -> Inference:
-    """auto past MAX_MODEL_LABELS: the weighted vote, and why."""
+    """auto on a file too big to model (too_big_to_model): the weighted vote, and why."""
     voted = infer(answers, "wmv", gold)
-    choice = truth_choice.Choice("vote", {}, 0, f"more than {MAX_MODEL_LABELS} labels: "
-                                 "the weighted vote (no model of each volunteer)")
+    choice = truth_choice.Choice("vote", {}, 0, f"more than {MAX_MODEL_LABELS} labels and "
+                                 f"{MAX_MODEL_CELLS:,} volunteer-label-label cells: the "
+                                 "weighted vote (no model of each volunteer)")
     return replace(voted, method="auto", choice=choice)
 
 

@@ -348,22 +348,26 @@ def test_a_label_nobody_could_check_yet_does_not_outweigh_a_majority():
     assert np.allclose(matrices[0], matrices[0].T)  # one accuracy, no per-label noise
 
 
-def test_auto_past_fifty_labels_is_the_weighted_vote_and_says_so():
+def test_auto_on_a_file_too_big_to_model_is_the_weighted_vote_and_says_so():
     """A robustness audit's answers file of 1,000 free-typed labels took auto past
     4 minutes and 3.6 GB (a K x K matrix per volunteer per candidate). Past the
-    50 labels a project may list, auto is the weighted vote."""
+    50 labels a project may list and 10 million cells, auto is the weighted
+    vote; 120 labels and 100 volunteers are still modelled."""
     rng = np.random.default_rng(0)
-    n_tasks, labels = 300, [f"species {n}" for n in range(120)]
+    n_tasks, labels = 300, [f"species {n}" for n in range(600)]
     truth_codes = rng.integers(0, len(labels), n_tasks)
     rows = []
     for task in range(n_tasks):
-        for worker in rng.choice(40, 3, replace=False):
+        for worker in rng.choice(100, 3, replace=False):
             right = rng.random() < 0.8
             label = truth_codes[task] if right else rng.integers(0, len(labels))
             rows.append((f"t{task}", f"w{worker}", labels[label]))
     answers = truth.encode(rows)
+    assert answers.shape[1] * answers.shape[2] ** 2 > truth.MAX_MODEL_CELLS
     fitted = truth.infer(answers, "auto")
     assert fitted.choice.chosen == "vote" and "more than 50 labels" in fitted.choice.reason
+    small = truth.encode([row for row in rows if int(row[2].split()[1]) < 120])
+    assert not truth.too_big_to_model(small)
     assert fitted.method == "auto"
     hits = [answers.labels[code] == labels[truth_codes[int(t[1:])]]
             for t, code in zip(answers.tasks, fitted.label.tolist(), strict=True)]

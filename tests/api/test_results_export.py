@@ -11,7 +11,13 @@ import json
 
 import pytest
 
-from engine.delivery.exports import ANSWER_COLUMNS, COLUMNS, ITEM_COLUMNS, escape_cell
+from engine.delivery.exports import (
+    ANSWER_COLUMNS,
+    COLUMNS,
+    ITEM_COLUMNS,
+    escape_cell,
+    unescape_cell,
+)
 from engine.quality import offline
 
 LABELS = ["penguin", "=2+5", "-1", "@seal"]
@@ -175,7 +181,11 @@ def test_answers_csv_is_what_consensus_reads(client, charity, project, tmp_path)
     merged = {row["task"]: row["answer"] for row in csv.DictReader(io.StringIO(out.getvalue()))}
     by_task = {row["task"]: row["item_ref"] for row in table}
     assert {by_task[task]: label for task, label in merged.items()}["'+SUM(1)"] == "-1"
-    assert set(merged.values()) == {"=2+5", "-1", "@seal", "penguin"}
+    # the merge read "=2+5"; its results are escaped again as exports are (a plain
+    # number such as -1 never needs it)
+    assert set(merged.values()) == {"'=2+5", "-1", "'@seal", "penguin"}
+    assert {unescape_cell(value) for value in merged.values()} == {"=2+5", "-1", "@seal",
+                                                                   "penguin"}
 
 
 def test_answers_json_keeps_the_answer_objects(client, charity, project):

@@ -193,9 +193,14 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def end_session(services: Services, session_id: str, seconds: int) -> None:
-    """Remember, for the session's remaining ``seconds``, that it was signed out."""
-    services.redis.set(_signed_out_key(session_id), "1", ex=max(1, int(seconds)))
+def end_session(services: Services, session_id: str, seconds: int) -> bool:
+    """Remember, for the session's remaining ``seconds``, that it was signed out;
+    False when Redis cannot be reached (the browser still drops its cookie)."""
+    try:
+        services.redis.set(_signed_out_key(session_id), "1", ex=max(1, int(seconds)))
+    except REDIS_DOWN:
+        return False
+    return True
 
 
 def session_ended(services: Services, session_id: str) -> bool:
@@ -232,9 +237,7 @@ def can_reset(services: Services, staff: Staff) -> bool:
     password to forget. A pending invitation asks its inviter for a new link, and
     an account `bitesize users revoke` locked must not let its owner back in
     through their own mailbox."""
-    with services.db.session() as session:
-        stored = session.scalar(select(User.password_hash).where(User.id == staff.id))
-    return _status(stored) == "active"
+    return _password_status(services, staff.id) == "active"
 
 
 def find_staff(services: Services, email: str) -> Staff | None:
@@ -261,8 +264,8 @@ def invite(services: Services, inviter: Staff, email: str, name: str = "") -> tu
     if existing is None:
         create_staff(services, inviter.organisation_id, email, INVITED_ROLE, name)
         existing = find_staff(services, email)
-    elif existing.organisation_id != inviter.organisation_id or _has_password(services,
-                                                                               existing.id):
+    elif (existing.organisation_id != inviter.organisation_id
+          or _password_status(services, existing.id) != "invited"):
         raise ConflictError(f"{email} already has an account", {"email": "already has an account"})
     elif existing.role != INVITED_ROLE:
         raise ConflictError(f"{email} is an account with the role {existing.role}: its link "
@@ -271,9 +274,10 @@ def invite(services: Services, inviter: Staff, email: str, name: str = "") -> tu
     return existing, issue_link(services, existing.id, "invite")
 
 
-def _has_password(services: Services, user_id: int) -> bool:
+def _password_status(services: Services, user_id: int) -> str:
+    """The account's status as _status reads it from its password hash."""
     with services.db.session() as session:
-        return session.scalar(select(User.password_hash).where(User.id == user_id)) is not None
+        return _status(session.scalar(select(User.password_hash).where(User.id == user_id)))
 
 
 def team(services: Services, organisation_id: int) -> list[tuple[Staff, str]]:

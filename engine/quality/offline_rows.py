@@ -160,18 +160,9 @@ def _label_rows(path: Path, skipped: Skipped, labels: list[str] | None,
         yield values
 
 
-def read_gold(path: Path | str, lines: dict[str, int] | None = None) -> dict[str, str]:
-    """task -> gold answer (and, into ``lines``, task -> its line); a task given
-    two different gold answers is an error."""
-    path = Path(path)
-    gold: dict[str, str] = {}
-    for line, (task, answer) in _rows(path, GOLD_COLUMNS, Skipped(strict=True)):
-        if gold.setdefault(task, answer) != answer:
-            raise InvalidError(f"{path.name}: line {line}: task {task!r} has two gold "
-                               f"answers, {gold[task]!r} and {answer!r}")
-        if lines is not None:
-            lines.setdefault(task, line)
-    return gold
+def read_gold(path: Path | str) -> dict[str, str]:
+    """task -> gold answer; a task given two different gold answers is an error."""
+    return {task: answer for _, task, answer in _gold_rows(Path(path))}
 
 
 def answered_gold(path: Path | str, rows: list[tuple[str, str, str]],
@@ -180,15 +171,32 @@ def answered_gold(path: Path | str, rows: list[tuple[str, str, str]],
     ``skipped`` (strict: an error): with the labels read off the answers (no
     config), such a label (a typo, another case) became a class of its own,
     and a robustness audit saw it turn a hundred other tasks' results to it."""
-    lines: dict[str, int] = {}
-    gold = read_gold(path, lines)
+    path = Path(path)
     given = {label for _, _, label in rows}
-    skipped, name = _strict_unless(skipped), Path(path).name
-    for task in [task for task, label in gold.items() if label not in given]:
-        skipped.note(name, lines[task], "answer",
-                     f"{name}: gold label {gold.pop(task)!r} is no answer's (a typo? a "
-                     "--config listing it makes a label nobody chose gold)")
+    skipped, gold = _strict_unless(skipped), {}
+    for line, task, answer in _gold_rows(path):
+        if answer in given:
+            gold[task] = answer
+        else:
+            skipped.note(path.name, line, "answer",
+                         f"{path.name}: gold label {answer!r} is no answer's (a typo? a "
+                         "--config listing it makes a label nobody chose gold)")
     return gold
+
+
+def _gold_rows(path: Path, may_be_empty: tuple[str, ...] = ()
+               ) -> Iterator[tuple[int, str, str]]:
+    """(line, task, answer) of each task's gold, once; a task given two different
+    gold answers is an error (for label and typed gold alike)."""
+    seen: dict[str, str] = {}
+    for line, (task, answer) in _rows(path, GOLD_COLUMNS, Skipped(strict=True),
+                                      may_be_empty):
+        if task not in seen:
+            seen[task] = answer
+            yield line, task, answer
+        elif seen[task] != answer:  # a repeat of the same gold is ignored
+            raise InvalidError(f"{path.name}: line {line}: task {task!r} has two gold "
+                               f"answers, {seen[task]!r} and {answer!r}")
 
 
 # -- every other type: the cells read by the type -------------------------------------
@@ -221,11 +229,7 @@ def read_typed_gold(path: Path | str, task_type: TaskType, config: dict) -> dict
     path = Path(path)
     schema = task_type.answer_schema(config)
     gold, strict = {}, Skipped(strict=True)
-    texts: dict[str, str] = {}
-    for line, (task, text) in _rows(path, GOLD_COLUMNS, strict, ("answer",)):
-        if texts.setdefault(task, text) != text:  # as read_gold refuses it
-            raise InvalidError(f"{path.name}: line {line}: task {task!r} has two gold "
-                               f"answers, {texts[task]!r} and {text!r}")
+    for line, task, text in _gold_rows(path, ("answer",)):
         try:
             read = task_type.answer_from_text(text, config)
             answer = schema.load(read)

@@ -12,7 +12,6 @@ from marshmallow.validate import Length
 from engine.accounts import staff as accounts
 from engine.accounts.mail import mail_configured, send_mail
 from engine.errors import BitesizeError, TooManyRequestsError
-from engine.store.redis_server import REDIS_DOWN
 from web.console import SESSION_LIFETIME, bp, sign_in_session
 from web.console.forms import engine_errors, load_form
 from web.services import services
@@ -68,13 +67,11 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    if session.get("sid"):
-        try:  # a copy of this cookie is refused from now on (engine.accounts.staff)
-            accounts.end_session(services(), session["sid"],
-                                 SESSION_LIFETIME.total_seconds())
-        except REDIS_DOWN:
-            current_app.logger.warning("sign-out of user %s not remembered: Redis is away",
-                                       session.get("uid"))
+    # a copy of this cookie is refused from now on (engine.accounts.staff)
+    if session.get("sid") and not accounts.end_session(
+            services(), session["sid"], SESSION_LIFETIME.total_seconds()):
+        current_app.logger.warning("sign-out of user %s not remembered: Redis is away",
+                                   session.get("uid"))
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("console.login"))

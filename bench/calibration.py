@@ -78,8 +78,8 @@ def live_posterior(answers: truth.Answers, model: truth.Inference) -> np.ndarray
     prior the quality job stores (truth_live.reported_prior), tempered by the
     model's τ; truth_live.posterior_from for all tasks at once."""
     prior = truth_live.reported_prior(model, answers)
-    return truth_choice.softmax(model.temperature * (
-        np.log(prior) + truth_choice.answer_evidence(answers, model.confusion)))
+    return truth_choice.lapsed(truth_choice.softmax(model.temperature * (
+        np.log(prior) + truth_choice.answer_evidence(answers, model.confusion))), model.lapse)
 
 
 def posteriors(answers: truth.Answers, gold: np.ndarray | None = None

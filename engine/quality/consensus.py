@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
-from engine.quality import merge_sql, trust, truth_live
+from engine.quality import merge_sql, trust, truth_choice, truth_live
 from engine.quality.retirement import HOLD, MORE, Policy, decide
 from engine.services import Services
 from engine.store.models import (
@@ -253,16 +253,18 @@ def _posterior(task_type: TaskType, labels: list[str], rows,
         matrices.append(_matrix(confusion, reliability, len(labels)))
     if not codes:
         return Aggregate(None, 0.0, {}), None
-    tau = _temperature(calibration)
+    tau, lapse = _temperature(calibration), _lapse(calibration)
     evidence = truth_live.evidence_from(codes, matrices)
     even = truth_live.tempered(evidence, None, tau)
     prior = _prior(calibration, labels)
-    if prior is None:
+    reported = even if prior is None else truth_live.tempered(evidence, prior, tau)
+    if prior is None and not lapse:
         return _aggregate(labels, even), None
-    reported = truth_live.tempered(evidence, prior, tau)
     # the answers alone must carry the label reported (a prior that turned a close
-    # call asks for more answers)
-    return _aggregate(labels, reported), float(even[int(reported.argmax())])
+    # call asks for more answers), and gold's lapse caps what is reported, not
+    # what retires (else a lapse of 0.05 would never let a task reach 0.98)
+    return (_aggregate(labels, truth_choice.lapsed(reported, lapse)),
+            float(even[int(reported.argmax())]))
 
 
 def _aggregate(labels: list[str], posterior) -> Aggregate:
@@ -283,6 +285,12 @@ def _prior(calibration: dict | None, labels: list[str]):
 def _temperature(calibration: dict | None) -> float:
     """The project's τ as the last quality run stored it; 1 before any."""
     return float((calibration or {}).get("temperature") or 1.0)
+
+
+def _lapse(calibration: dict | None) -> float:
+    """The share of firm mistakes the last quality run found on gold (truth_choice.
+    GoldFit); 0 before any, or without enough gold."""
+    return float((calibration or {}).get("lapse") or 0.0)
 
 
 def _matrix(confusion, reliability: float | None, n_labels: int):

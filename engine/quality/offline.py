@@ -51,7 +51,7 @@ import numpy as np
 
 from engine.delivery.exports import escape_cell
 from engine.errors import InvalidError
-from engine.quality import truth, truth_live
+from engine.quality import truth, truth_choice, truth_live
 from engine.quality.consensus import UNKNOWN_RELIABILITY
 from engine.quality.offline_rows import (
     ANSWER_COLUMNS,
@@ -103,13 +103,17 @@ class Summary:
 
 
 def _model_of(choice) -> str | None:
-    """auto's choice as the summary line names it: the model, and its τ when tempered."""
+    """auto's choice as the summary line names it: the model, and its τ and gold's
+    lapse when it has them."""
     if choice is None:
         return None
-    if choice.temperature == 1.0:
+    if choice.temperature == 1.0 and not choice.lapse:
         return choice.chosen
+    parts = [f"confidence tempered by {choice.temperature:g}"] if choice.temperature != 1.0 else []
+    if choice.lapse:  # truth_choice.GoldFit
+        parts.append(f"allowing for {100 * choice.lapse:g}% shared mistakes")
     by = " (by gold)" if choice.tempered_by == "gold" else ""
-    return f"{choice.chosen}, confidence tempered by {choice.temperature:g}{by}"
+    return f"{choice.chosen}, {', '.join(parts)}{by}"
 
 
 def merge(rows: list[tuple[str, str, str]], gold: dict[str, str] | None = None,
@@ -152,9 +156,9 @@ def live(answers: truth.Answers, gold: np.ndarray | None = None,
     tasks, starts = np.unique(answers.task[rows], return_index=True)
     parts = np.split(rows, starts[1:]) if len(rows) else []  # nothing counted: no result
     for task, part in zip(tasks.tolist(), parts, strict=True):
-        posterior[task] = truth_live.posterior_from(answers.label[part],
-                                                    fitted.confusion[answers.worker[part]],
-                                                    prior, fitted.temperature)
+        posterior[task] = truth_choice.lapsed(truth_live.posterior_from(
+            answers.label[part], fitted.confusion[answers.worker[part]], prior,
+            fitted.temperature), fitted.lapse)
     if gold is not None:
         known = np.flatnonzero(np.asarray(gold) >= 0)
         posterior[known] = np.eye(n_labels)[np.asarray(gold)[known]]

@@ -124,7 +124,8 @@ class Inference:
     iterations: int = 0
     choice: truth_choice.Choice | None = None  # auto's: which model, and why
     temperature: float = 1.0  # τ the posteriors are tempered by (truth_choice.temper)
-    tempered_by: str = "held-out answers"  # or "gold" (truth_choice.gold_temperature)
+    tempered_by: str = "held-out answers"  # or "gold" (truth_choice.gold_calibration)
+    lapse: float = 0.0  # gold's share of firm mistakes, mixed into posterior (GoldFit)
 
     @cached_property
     def label(self) -> np.ndarray:
@@ -253,14 +254,18 @@ def auto(answers: Answers, gold: np.ndarray | None = None) -> Inference:
         return _voted(answers, gold)
     fallback = "pooled" if checked_per_worker(answers, gold) < MIN_CHECKED else "smoothed"
     choice = truth_choice.choose(answers, gold, CANDIDATES, fallback, confusions_of)
-    fitted = {**CANDIDATES, "smoothed": smoothed}[choice.chosen](answers, gold)
-    choice = _gold_tempered(choice, answers, gold, fitted)
+    fitted = refit(choice, answers, gold)
+    choice = _gold_tempered(choice, answers, gold)
     if choice.temperature != 1.0:  # as sure as held-out answers (or gold) bear out
         evidence = truth_choice.log_evidence(answers, fitted, confusions_of)
         fitted = replace(fitted, posterior=truth_choice.temper(
             evidence, choice.temperature, fitted.posterior, gold))
+    if choice.lapse > 0:  # and no surer than gold's firm mistakes allow
+        lapsed = truth_choice.lapsed(fitted.posterior, choice.lapse)
+        fitted = replace(fitted, posterior=np.where((gold >= 0)[:, None], fitted.posterior,
+                                                    lapsed))
     return replace(fitted, method="auto", choice=choice, temperature=choice.temperature,
-                   tempered_by=choice.tempered_by)
+                   tempered_by=choice.tempered_by, lapse=choice.lapse)
 
 
 # Every candidate keeps a K x K matrix per volunteer, several times over while it
@@ -287,16 +292,23 @@ def _voted(answers: Answers, gold: np.ndarray) -> Inference:
     return replace(voted, method="auto", choice=choice)
 
 
-def _gold_tempered(choice: truth_choice.Choice, answers: Answers, gold: np.ndarray,
-                   fitted: Inference) -> truth_choice.Choice:
-    """The choice with τ lowered where the gold tasks' own answers were surer than
-    their gold labels bear out (truth_choice.gold_temperature)."""
-    tau = truth_choice.tempered_by_gold(
-        answers, gold, lambda sample: truth_choice.log_evidence(sample, fitted, confusions_of),
-        choice.temperature)
-    if tau >= choice.temperature:
+def _gold_tempered(choice: truth_choice.Choice, answers: Answers,
+                   gold: np.ndarray) -> truth_choice.Choice:
+    """The choice with τ lowered, and a lapse, where the gold tasks' own answers
+    were surer than their gold labels bear out (truth_choice.gold_calibration)."""
+    found = truth_choice.tempered_by_gold(
+        answers, gold, lambda sample, kept: truth_choice.log_evidence(
+            sample, refit(choice, answers, kept), confusions_of), choice.temperature)
+    if found.temperature >= choice.temperature and not found.lapse:
         return choice
-    return replace(choice, temperature=tau, tempered_by="gold")
+    return replace(choice, temperature=found.temperature, tempered_by="gold",
+                   lapse=found.lapse)
+
+
+def refit(choice: truth_choice.Choice, answers: Answers, gold: np.ndarray) -> Inference:
+    """auto's chosen model fitted again with this gold, untempered (gold's own
+    calibration judges each gold task by a fit that did not see it)."""
+    return {**CANDIDATES, "smoothed": smoothed}[choice.chosen](answers, gold)
 
 
 def confusions_of(inference: Inference) -> np.ndarray:

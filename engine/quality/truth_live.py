@@ -27,6 +27,7 @@ from engine.quality.truth import (
     checked_gold,
     checked_per_worker,
     encode,
+    refit,
 )
 
 
@@ -127,11 +128,18 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
               or checked_per_worker(answers, gold) < MIN_CHECKED)
     live = calibrated(fitted, answers, gold, pooled=pooled)
     held_out = truth_choice.live_temperature(answers, live.confusion, gold)
-    tau = truth_choice.tempered_by_gold(
-        answers, gold, lambda sample: truth_choice.answer_evidence(sample, live.confusion),
-        held_out)
-    return replace(live, reliability=fitted.reliability, temperature=tau,
-                   tempered_by="gold" if tau < held_out else "held-out answers")
+    # gold judges the confidence a result reports, which starts from the class prior
+    log_prior = np.log(reported_prior(live, answers))
+
+    def evidence_of(sample: Answers, kept: np.ndarray) -> np.ndarray:
+        matrices = calibrated(refit(fitted.choice, answers, kept), answers, kept,
+                              pooled=pooled).confusion
+        return truth_choice.answer_evidence(sample, matrices) + log_prior
+
+    found = truth_choice.tempered_by_gold(answers, gold, evidence_of, held_out)
+    by_gold = found.temperature < held_out or found.lapse > 0
+    return replace(live, reliability=fitted.reliability, temperature=found.temperature,
+                   tempered_by="gold" if by_gold else "held-out answers", lapse=found.lapse)
 
 
 # Pseudo-answers per true label, at the crowd's matrix, that ``calibrated`` adds
@@ -237,8 +245,8 @@ class WorkerFit:
     reliability: dict  # worker -> auto's reliability
     confusion: dict  # worker -> cross-fitted matrix, as lists
     choice: truth_choice.Choice | None  # the model auto chose (None: no answers)
-    # {"temperature": τ, "tempered_by": what chose it, "prior": {label: p}} for the
-    # merge (Project.calibration)
+    # {"temperature": τ, "tempered_by": what chose it, "lapse": gold's share of firm
+    # mistakes, "prior": {label: p}} for the merge (Project.calibration)
     calibration: dict | None
 
 
@@ -253,6 +261,7 @@ def fit_workers(triples: Iterable[tuple], labels: Sequence[str], gold: Mapping) 
     fitted = live_model(answers, answers.gold_codes(usable))
     prior = reported_prior(fitted, answers)
     calibration = {"temperature": fitted.temperature, "tempered_by": fitted.tempered_by,
+                   "lapse": fitted.lapse,
                    "prior": dict(zip(answers.labels, prior.tolist(), strict=True))}
     return WorkerFit(dict(zip(answers.workers, fitted.reliability.tolist(), strict=True)),
                      dict(zip(answers.workers, fitted.confusion.tolist(), strict=True)),

@@ -228,6 +228,13 @@ def test_the_page_says_which_crowd_model_weighs_answers(desk, services, seals):
     assert "Results' confidence is tempered (τ 0.30)" in page
     assert "results on gold tasks, merged from their answers, were right" in page
     assert "how common each label is" not in page  # no class prior stored
+    assert "mistakes the whole crowd shares" not in page  # nor any lapse
+    with services.db.writing() as session:  # gold found firm mistakes too
+        session.get(Project, seals.id).calibration = {"temperature": 0.9, "tempered_by": "gold",
+                                                      "lapse": 0.075}
+    page = html.unescape(squash(text_of(desk.get(f"/console/projects/{seals.id}/quality"))))
+    assert ("allows for mistakes the whole crowd shares: at the last quality run, 7.5% of "
+            "gold tasks were answered firmly the wrong way") in page
     with services.db.writing() as session:  # what a quality run stores now
         session.get(Project, seals.id).calibration = {
             "temperature": 1.0, "prior": {"seal": 0.25, "penguin": 0.7, "empty": 0.05}}

@@ -109,9 +109,10 @@ def test_the_quality_job_stores_the_merges_tau(services, make_project, volunteer
     estimate_project(services, project.id)
     with services.db.session() as session:
         calibration = session.get(Project, project.id).calibration
-    assert set(calibration) == {"temperature", "tempered_by", "prior"}
+    assert set(calibration) == {"temperature", "tempered_by", "lapse", "prior"}
     assert 0.1 <= calibration["temperature"] <= 1.0
     assert calibration["tempered_by"] == "held-out answers"  # no gold in this project
+    assert calibration["lapse"] == 0.0  # nor any lapse only gold could show
     # the class prior results report from: "a" won 4 tasks in 5, shrunk toward even
     prior = calibration["prior"]
     assert set(prior) == {"a", "b"} and abs(sum(prior.values()) - 1) < 1e-9
@@ -146,3 +147,28 @@ def test_a_result_reports_the_class_prior_but_retires_on_the_answers_alone():
     # a prior that does not know a label (the labels were edited since) is not used
     stale = merge(classify, CONFIG, rows, {"prior": {"a": 0.8, "c": 0.2}}).aggregate
     assert abs(stale.confidence - 0.5) < 1e-9
+
+
+def test_gold_s_lapse_caps_what_a_result_reports_but_not_what_retires_it():
+    """Project.calibration's lapse (gold found 10% of firm results wrong): five
+    agreeing 0.9 volunteers are reported at no more than 1 - 0.1 / 2 = 0.95, yet
+    the task retires at 0.98 on what the answers alone say (0.99998)."""
+    from engine.quality.consensus import judge
+    from engine.quality.retirement import Policy
+
+    rows = [({"label": "a"}, 0.9, None)] * 5
+    calibration = {"temperature": 1.0, "lapse": 0.1}
+    plain = merge(classify, CONFIG, rows, {"temperature": 1.0}).aggregate
+    capped = merge(classify, CONFIG, rows, calibration)
+    assert plain.confidence > 0.9999
+    assert capped.aggregate.value == "a" and capped.aggregate.confidence <= 0.95 + 1e-9
+    assert abs(capped.deciding_confidence - plain.confidence) < 1e-12
+    assert abs(sum(capped.aggregate.support.values()) - 1.0) < 1e-9
+    answers = [(value, reliability, confusion, None, None, None, None)
+               for value, reliability, confusion in rows]
+    everyone = {"trusted_after_minutes": 0}
+    _, decision = judge(classify, CONFIG, everyone, Policy(5, 5, 0.98), answers, calibration)
+    assert decision == "retired"
+    # with the class prior too, the lapse caps the reported (prior-weighed) result
+    both = merge(classify, CONFIG, rows, {**calibration, "prior": {"a": 0.5, "b": 0.5}})
+    assert abs(both.aggregate.confidence - capped.aggregate.confidence) < 1e-12

@@ -225,3 +225,72 @@ def test_gold_with_many_answers_does_not_leave_ordinary_tasks_unsure():
     assert _calibration_error(given.posterior[rest], codes[rest]) < \
         _calibration_error(without.posterior[rest], codes[rest])
     assert given.temperature > 0.15
+
+
+def test_gold_finds_the_firm_mistakes_a_temperature_cannot_express():
+    """Half the gold tasks have answers that agree firmly (10 nats), and one in
+    ten of them is wrong anyway (a mistake the whole crowd shares); the other
+    half are close calls (1 nat: 0.73), right as often as they say. A τ alone
+    would have to flatten the close calls to bring the firm ones down; the
+    lapse brings the firm ones to about 0.9 and leaves the close calls be."""
+    firm, close = 100, 100
+    evidence = np.vstack([np.tile([10.0, 0.0], (firm, 1)), np.tile([1.0, 0.0], (close, 1))])
+    gold = np.zeros(firm + close, dtype=np.int64)
+    gold[:10] = 1  # firm and wrong
+    gold[firm:firm + 27] = 1  # close calls: right 73 times in 100
+    answered = np.ones(firm + close, dtype=bool)
+    fit = truth_choice.gold_calibration(evidence, gold, answered, 1.0)
+    assert fit.temperature >= 0.9
+    assert 0.15 <= fit.lapse <= 0.25
+    flat = np.full(firm + close, -1)
+    posterior = truth_choice.lapsed(truth_choice.temper(evidence, fit.temperature, evidence,
+                                                        flat), fit.lapse)
+    confidence = posterior.max(axis=1)
+    assert abs(confidence[:firm].mean() - 0.9) < 0.03  # as often right as it says
+    assert confidence[firm:].mean() > 0.6  # close calls still say which way they lean
+    assert (posterior.argmax(axis=1) == 0).all()  # the lapse never turns a label
+    # τ alone (the fit before there was a lapse) brings the firm ones down only
+    # by flattening the close calls below how often they are right (0.56 < 0.73)
+    tau = truth_choice.TEMPERATURES[np.argmax([
+        np.log(0.98 * truth_choice.softmax(t * evidence)[np.arange(len(gold)), gold] + 0.01).sum()
+        for t in truth_choice.TEMPERATURES])]
+    alone = truth_choice.softmax(tau * evidence).max(axis=1)
+    assert alone[firm:].mean() < 0.6
+
+
+def test_no_gold_no_lapse():
+    evidence, gold, answered = _gold_evidence(120, 0)
+    assert truth_choice.gold_calibration(evidence, gold, answered, 1.0).lapse == 0.0
+    few = truth_choice.MIN_GOLD_TASKS - 1
+    evidence, gold, answered = _gold_evidence(few, few // 3)
+    assert truth_choice.gold_calibration(evidence, gold, answered, 0.8) == \
+        truth_choice.GoldFit(0.8, 0.0)
+
+
+def test_each_gold_task_is_judged_by_a_fit_that_did_not_see_its_label():
+    """A fit that had the gold label clamped learnt the task from it: its
+    evidence there says nothing about ordinary tasks. tempered_by_gold asks for
+    refits, each with a share of the gold hidden, and takes each gold task's
+    evidence from the refit that hid it."""
+    answers, codes = _hard_items_crowd(0.2, 0)
+    gold = np.full(answers.shape[0], truth.UNKNOWN)
+    gold[:60] = codes[:60]
+    calls = []
+
+    def evidence_of(sample, kept):
+        calls.append(kept.copy())
+        hidden = (gold >= 0) & (kept < 0)
+        seen = (gold >= 0) & (kept >= 0)
+        evidence = np.zeros((answers.shape[0], answers.shape[2]))
+        evidence[hidden, codes[hidden]] = 3.0  # right, from a refit that hid them
+        evidence[seen, (codes[seen] + 1) % answers.shape[2]] = 10.0  # firmly wrong: unused
+        return evidence
+
+    fit = truth_choice.tempered_by_gold(answers, gold, evidence_of, 1.0)
+    assert len(calls) == truth_choice.GOLD_FOLDS
+    hidden = np.concatenate([np.flatnonzero((gold >= 0) & (kept < 0)) for kept in calls])
+    assert sorted(hidden.tolist()) == list(range(60))  # each gold task hidden once
+    assert all((kept[60:] == truth.UNKNOWN).all() for kept in calls)  # no gold made up
+    # every gold task read the refit that hid it (right by 3 nats), none the
+    # firmly wrong evidence of a refit that saw it: nothing to temper
+    assert fit == truth_choice.GoldFit(1.0, 0.0)

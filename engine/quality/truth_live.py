@@ -127,7 +127,8 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     pooled = (fitted.choice.chosen == "pooled"
               or checked_per_worker(answers, gold) < MIN_CHECKED)
     live = calibrated(fitted, answers, gold, pooled=pooled)
-    held_out = truth_choice.live_temperature(answers, live.confusion, gold)
+    held_out = truth_choice.live_temperature(answers, gold, lambda kept: calibrated(
+        refit(fitted.choice, kept, gold), kept, gold, pooled=pooled).confusion)
     # gold judges the confidence a result reports, which starts from the class prior
     log_prior = np.log(reported_prior(live, answers))
 

@@ -294,8 +294,9 @@ def test_calibrated_pools_like_the_fit_and_keeps_gold():
     assert np.allclose(same, same[0])  # one matrix for everyone, as the fit had
     gold = np.array([0, 1])  # t is x, u is y: c's lone x on u is checked, and wrong
     checked = truth_live.calibrated(truth.auto(answers, gold), answers, gold).confusion
-    c = answers.workers.index("c")
-    assert checked[c, 1, 0] > checked[c, 1, 1]
+    c, a = answers.workers.index("c"), answers.workers.index("a")
+    assert checked[c, 1, 1] < checked[a, 1, 1]  # a's two answers agree with gold
+    assert checked[c, 1, 1] <= 0.5 + 1e-9  # c is worth no more than a coin
     with pytest.raises(ValueError, match="no worker model"):
         truth_live.calibrated(truth.majority_vote(answers), answers)
 
@@ -372,3 +373,29 @@ def test_auto_on_a_file_too_big_to_model_is_the_weighted_vote_and_says_so():
     hits = [answers.labels[code] == labels[truth_codes[int(t[1:])]]
             for t, code in zip(answers.tasks, fitted.label.tolist(), strict=True)]
     assert np.mean(hits) > 0.9
+
+
+def test_a_one_coin_fit_is_cross_fitted_into_one_coin_matrices():
+    """auto fits one accuracy per worker when their answers cannot fill K x K
+    cells; the live model keeps that shape. Ten labels, four answers a task: the
+    others' posterior is spread thin, and cross-fitted into full matrices that
+    spread read as each worker's habits."""
+    rng = np.random.default_rng(3)
+    labels = [f"l{n}" for n in range(10)]
+    skill = rng.uniform(0.5, 0.95, 30)
+    rows = []
+    for task in range(400):
+        true = int(rng.integers(10))
+        for worker in rng.choice(30, 4, replace=False):
+            said = true if rng.random() < skill[worker] else int(rng.integers(10))
+            rows.append((f"t{task}", f"w{worker}", labels[said]))
+    answers = truth.encode(rows, labels)
+    fitted = truth.one_coin(answers)
+    live = truth_live.calibrated(fitted, answers).confusion
+    off = live * (1 - np.eye(10))
+    # every row of every matrix: one accuracy, the rest spread evenly
+    assert np.allclose(off.sum(axis=2), 9 * off.max(axis=2))
+    assert np.allclose(np.einsum("wkk->wk", live), np.einsum("wkk->wk", live)[:, :1])
+    accuracy = live[:, 0, 0]
+    workers = [int(name[1:]) for name in answers.workers]
+    assert np.corrcoef(accuracy, skill[workers])[0, 1] > 0.8  # and it tracks real skill

@@ -311,10 +311,10 @@ def test_the_live_tau_is_chosen_on_matrices_that_never_saw_the_hidden_answers():
     gold = np.full(answers.shape[0], truth.UNKNOWN)
     tau = truth_choice.live_temperature(answers, gold, matrices_of)
     assert len(seen) == truth_choice.FOLDS and tau in truth_choice.TEMPERATURES
-    everyone = set(zip(answers.task.tolist(), answers.worker.tolist()))
+    everyone = set(zip(answers.task.tolist(), answers.worker.tolist(), strict=True))
     for fold, kept in enumerate(seen):
         _, hidden = truth_choice._hide(answers, fold)
-        pairs = set(zip(kept.task.tolist(), kept.worker.tolist()))
+        pairs = set(zip(kept.task.tolist(), kept.worker.tolist(), strict=True))
         assert len(pairs) == len(answers.task) - len(hidden) and pairs <= everyone
         assert not pairs & set(zip(answers.task[hidden].tolist(),
-                                   answers.worker[hidden].tolist()))
+                                   answers.worker[hidden].tolist(), strict=True))

@@ -24,7 +24,10 @@ any gold. Beside it, "mv" replays with the vote share as confidence (classify's
 aggregate, the live path before consensus used the model).
 
 Reported per set and target: accuracy on gold of the results as retired, share
-of the answers used, contested tasks; against accuracy with all answers (auto).
+of the answers used, contested tasks; against accuracy with all answers (auto);
+and ECE, the calibration error of the confidence retired results report (what a
+charity reads on them; bench/calibration.py's measure, on the answers they
+retired with rather than on every answer).
 Table to stdout, figures to bench/results/replay.json.
 
 ``--crowds`` adds the hard crowds of bench/consensus_hard.py, replayed alike and
@@ -46,6 +49,7 @@ from pathlib import Path
 import crowd_cuts
 import crowds
 import numpy as np
+from calibration import reliability
 from crowd_data import DATA_DIR, categorical_sets, require
 from reporting import write_report
 
@@ -90,21 +94,24 @@ class Replay:
                       for w in np.unique(subset.worker)}
         self.fits += 1
 
-    def merged(self, task: int, method: str) -> tuple[float, int]:
-        """(confidence, label) of one task from the answers it has so far."""
+    def merged(self, task: int, method: str) -> tuple[float, int, float]:
+        """(confidence retirement weighs, label, confidence the result reports) of
+        one task from the answers it has so far."""
         rows = np.asarray(self.per_task[task])
         a = self.answers
         if method == "mv":
             votes = np.bincount(a.label[rows], minlength=len(a.labels))
-            return votes.max() / votes.sum(), int(votes.argmax())
+            share = votes.max() / votes.sum()
+            return share, int(votes.argmax()), share
         if self.model is None:
-            return 0.0, int(np.bincount(a.label[rows]).argmax())
+            return 0.0, int(np.bincount(a.label[rows]).argmax()), 0.0
         # the live merge, on the stored estimates (a worker without any: None)
         answers = [({"label": a.labels[a.label[r]]},
                     *self.stats.get(int(a.worker[r]), (None, None))) for r in rows]
         merged = consensus.merge(CLASSIFY, {"labels": list(a.labels)}, answers,
                                  self.calibration)
-        return merged.deciding_confidence, a.labels.index(merged.aggregate.value)
+        return (merged.deciding_confidence, a.labels.index(merged.aggregate.value),
+                merged.aggregate.confidence)
 
 
 def replay(answers: truth.Answers, target: float, method: str, seed: int) -> Replay:
@@ -119,24 +126,29 @@ def replay(answers: truth.Answers, target: float, method: str, seed: int) -> Rep
         state.per_task.setdefault(task, []).append(row)
         if method == "auto" and len(state.used) % refit_every == 0:
             state.refit()
-        confidence, label = state.merged(task, method)
+        confidence, label, reported = state.merged(task, method)
         # a task with fewer answers in the data than min_answers decides on all it has
         policy = Policy(min(MIN_ANSWERS, int(available[task])), int(available[task]), target)
         decision = decide(policy, confidence, len(state.per_task[task]))
         if decision != MORE:
-            state.outcome[task] = (decision, label)
+            state.outcome[task] = (decision, label, reported)
     return state
 
 
 def summarise(state: Replay, gold: np.ndarray, total: int) -> dict:
     labels = np.array([state.outcome[t][1] for t in range(len(state.answers.tasks))])
     known = gold >= 0
-    contested = sum(1 for decision, _ in state.outcome.values() if decision == CONTEST)
+    contested = sum(1 for decision, *_ in state.outcome.values() if decision == CONTEST)
+    # what a charity reads on each retired result: is it as often right as it says?
+    retired = np.array([state.outcome[t][0] != CONTEST for t in range(len(labels))]) & known
+    reported = np.array([state.outcome[t][2] for t in range(len(labels))])
+    calibration = reliability(reported[retired], labels[retired] == gold[retired])
     state.refit()  # a last re-estimation over every answer used, re-merging retired tasks
     remerged = state.model.label  # auto's labels: calibration leaves them alone
     return {"accuracy": 100 * float((labels[known] == gold[known]).mean()),
             "remerged": 100 * float((remerged[known] == gold[known]).mean()),
-            "used": len(state.used) / total, "contested": contested, "fits": state.fits}
+            "used": len(state.used) / total, "contested": contested, "fits": state.fits,
+            "reported_ece": calibration["ece"], "reported_signed": calibration["signed"]}
 
 
 def eligible(data_dir: Path) -> list[str]:
@@ -178,6 +190,7 @@ def run_answers(answers: truth.Answers, gold: np.ndarray, seeds: list[int],
                 "remerged": statistics.mean(s["remerged"] for s in per_seed),
                 "used": statistics.mean(s["used"] for s in per_seed),
                 "contested": statistics.mean(s["contested"] for s in per_seed),
+                "reported_ece": statistics.mean(s["reported_ece"] for s in per_seed),
                 "seconds": time.perf_counter() - started}
     return {"tasks": len(answers.tasks), "answers": len(answers.task),
             "answers_per_task": len(answers.task) / len(answers.tasks),
@@ -239,7 +252,8 @@ def print_table(sets: dict, seeds: list[int]) -> None:
           f"each {100 * REFIT_SHARE:g}% of the set's answers, consensus.merge in between")
     width = max(16, *(len(name) + 1 for name in sets))
     print(f"{'set':{width}}{'ans/task':>9}{'all auto':>9}{'all mv':>8} {'method':>7}{'target':>7}"
-          f"{'accuracy':>9}{'delta':>7}{'used':>7}{'contested':>10}{'re-merged':>10}")
+          f"{'accuracy':>9}{'delta':>7}{'used':>7}{'contested':>10}{'re-merged':>10}"
+          f"{'ECE':>7}")
     for name, result in sets.items():
         every = result["all_answers"]
         for n, run in enumerate(result["replays"].values()):
@@ -248,7 +262,7 @@ def print_table(sets: dict, seeds: list[int]) -> None:
             delta = run["accuracy"] - every["auto"]
             print(f"{lead} {run['method']:>7}{run['target']:>7}{run['accuracy']:>9.2f}"
                   f"{delta:>+7.2f}{100 * run['used']:>6.1f}%{run['contested']:>10.1f}"
-                  f"{run['remerged']:>10.2f}")
+                  f"{run['remerged']:>10.2f}{run['reported_ece']:>7.3f}")
 
 
 def print_verdicts(targets: dict) -> None:

@@ -131,3 +131,28 @@ def test_rebuild_bench_at_a_tiny_size(settings, tmp_path):
         modules.close()
     assert result["loaded"] == result["pooled"] == 300
     assert result["seconds_per_million"] > 0 and isinstance(result["met"], bool)
+
+
+def test_replay_reports_the_calibration_of_retired_results():
+    """bench/replay.py on a small synthetic crowd (no dev data needed): each run
+    gives the accuracy, the share of answers used and the calibration error of
+    the confidence the retired results report, which a run that only ever
+    reported 0 or 1 would fail."""
+    bench_dir = str(BENCH_PATH.parent)
+    sys.path.insert(0, bench_dir)  # replay imports its sibling modules by name
+    try:
+        spec = importlib.util.spec_from_file_location("bench_replay", BENCH_PATH.parent
+                                                      / "replay.py")
+        replay = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = replay
+        spec.loader.exec_module(replay)
+        crowd = replay.crowds.generate("control", seed=0, scale=0.2)
+        result = replay.run_answers(crowd.answers, crowd.truth, [0], (0.9,), ("auto",))
+    finally:
+        sys.modules.pop("bench_replay", None)
+        sys.path.remove(bench_dir)
+    run = result["replays"]["auto@0.9"]
+    assert 50 <= run["accuracy"] <= 100 and 0 < run["used"] <= 1
+    assert 0 <= run["reported_ece"] < 0.5
+    seed = run["seeds"][0]
+    assert seed["reported_ece"] == run["reported_ece"] and -0.5 < seed["reported_signed"] < 0.5

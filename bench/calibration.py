@@ -15,7 +15,7 @@ confidences are scored on the tasks that have a truth:
 
 and each again with GOLD_SHARE of the tasks that have a truth given as gold
 (``auto_gold``, ``live_gold``: a charity that mixed some gold in, which
-``truth_choice.gold_temperature`` may temper by), scored on the other tasks.
+``truth_choice.gold_calibration`` may temper by), scored on the other tasks.
 
 The winning label's confidence goes into BINS equal-width bins; the expected
 calibration error (ECE) is the tasks-weighted mean of |mean confidence -

@@ -253,17 +253,15 @@ def _posterior(task_type: TaskType, labels: list[str], rows,
         matrices.append(_matrix(confusion, reliability, len(labels)))
     if not codes:
         return Aggregate(None, 0.0, {}), None
-    tau, lapse = _temperature(calibration), _lapse(calibration)
+    tau = _temperature(calibration)
     evidence = truth_live.evidence_from(codes, matrices)
     even = truth_live.tempered(evidence, None, tau)
     prior = _prior(calibration, labels)
     reported = even if prior is None else truth_live.tempered(evidence, prior, tau)
-    if prior is None and not lapse:
-        return _aggregate(labels, even), None
     # the answers alone must carry the label reported (a prior that turned a close
     # call asks for more answers), and gold's lapse caps what is reported, not
     # what retires (else a lapse of 0.05 would never let a task reach 0.98)
-    return (_aggregate(labels, truth_choice.lapsed(reported, lapse)),
+    return (_aggregate(labels, truth_choice.lapsed(reported, _lapse(calibration))),
             float(even[int(reported.argmax())]))
 
 

@@ -154,12 +154,6 @@ def live_temperature(answers, gold: np.ndarray, matrices_of: Callable) -> float:
     return float(TEMPERATURES[best])
 
 
-def gold_temperature(evidence: np.ndarray, gold: np.ndarray, answered: np.ndarray,
-                     ceiling: float) -> float:
-    """τ of ``gold_calibration``: the tempering gold bears out, at most ``ceiling``."""
-    return gold_calibration(evidence, gold, answered, ceiling).temperature
-
-
 @dataclass(frozen=True)
 class GoldFit:
     """How sure gold says a project's results may be: the posterior's τ, and the
@@ -227,14 +221,11 @@ def tempered_by_gold(answers, gold: np.ndarray, evidence_of: Callable,
     if len(usable) < MIN_GOLD_TASKS:
         return GoldFit(ceiling)
     sample = gold_sample(answers, gold)
-    evidence = None
+    evidence = np.zeros((answers.shape[0], answers.shape[2]))
     for held in np.array_split(np.random.default_rng(0).permutation(usable), GOLD_FOLDS):
         kept = gold.copy()
         kept[held] = -1
-        rows = evidence_of(sample, kept)
-        if evidence is None:
-            evidence = np.zeros_like(rows)
-        evidence[held] = rows[held]
+        evidence[held] = evidence_of(sample, kept)[held]
     return gold_calibration(evidence, gold, answered, ceiling)
 
 

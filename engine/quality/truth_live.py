@@ -113,7 +113,7 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     cross-fitted by ``calibrated`` (one crowd matrix while auto pools), the
     reliabilities and labels left as auto estimated them, and the τ its merges
     are tempered by (``truth_choice.live_temperature``, lowered by
-    ``gold_temperature`` where the project has enough gold). Retirement weighs a
+    ``gold_calibration`` where the project has enough gold). Retirement weighs a
     task's answers with its labels equally likely: auto's class prior (kept in
     ``prior``) made the replayed retirements worse (dog_breeds at 0.8: 2.7 → 4.1
     pt below all answers, rte 1.6 → 3.0, at the same share of answers). The
@@ -127,15 +127,19 @@ def live_model(answers: Answers, gold: np.ndarray | None = None) -> Inference:
     pooled = (fitted.choice.chosen == "pooled"
               or checked_per_worker(answers, gold) < MIN_CHECKED)
     live = calibrated(fitted, answers, gold, pooled=pooled)
-    held_out = truth_choice.live_temperature(answers, gold, lambda kept: calibrated(
-        refit(fitted.choice, kept, gold), kept, gold, pooled=pooled).confusion)
+
+    def cross_fitted(train: Answers, known: np.ndarray) -> np.ndarray:
+        """The live matrices again, from these answers and this gold alone."""
+        return calibrated(refit(fitted.choice, train, known), train, known,
+                          pooled=pooled).confusion
+
+    held_out = truth_choice.live_temperature(answers, gold,
+                                             lambda kept: cross_fitted(kept, gold))
     # gold judges the confidence a result reports, which starts from the class prior
     log_prior = np.log(reported_prior(live, answers))
 
     def evidence_of(sample: Answers, kept: np.ndarray) -> np.ndarray:
-        matrices = calibrated(refit(fitted.choice, answers, kept), answers, kept,
-                              pooled=pooled).confusion
-        return truth_choice.answer_evidence(sample, matrices) + log_prior
+        return truth_choice.answer_evidence(sample, cross_fitted(answers, kept)) + log_prior
 
     found = truth_choice.tempered_by_gold(answers, gold, evidence_of, held_out)
     by_gold = found.temperature < held_out or found.lapse > 0

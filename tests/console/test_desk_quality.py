@@ -222,7 +222,7 @@ def test_the_page_says_which_crowd_model_weighs_answers(desk, services, seals):
     page = html.unescape(squash(text_of(desk.get(f"/console/projects/{seals.id}/quality"))))
     assert "Results' confidence is tempered (τ 0.65)" in page
     assert "predict answers they were not shown" in page
-    with services.db.writing() as session:  # gold lowered it (truth_choice.gold_temperature)
+    with services.db.writing() as session:  # gold lowered it (truth_choice.gold_calibration)
         session.get(Project, seals.id).calibration = {"temperature": 0.3, "tempered_by": "gold"}
     page = html.unescape(squash(text_of(desk.get(f"/console/projects/{seals.id}/quality"))))
     assert "Results' confidence is tempered (τ 0.30)" in page

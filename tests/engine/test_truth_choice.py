@@ -141,7 +141,7 @@ def test_gold_lowers_tau_to_what_its_labels_bear_out():
     """A quarter of the gold tasks contradict a posterior of 0.99995: τ falls
     until the winning label's confidence is about as often right as it says."""
     evidence, gold, answered = _gold_evidence(120, 30)
-    tau = truth_choice.gold_temperature(evidence, gold, answered, 1.0)
+    tau = truth_choice.gold_calibration(evidence, gold, answered, 1.0).temperature
     confidence = truth_choice.temper(evidence, tau, evidence, np.full(120, -1)).max(axis=1)
     assert tau < 0.2
     assert 0.65 < confidence.mean() < 0.85
@@ -149,18 +149,19 @@ def test_gold_lowers_tau_to_what_its_labels_bear_out():
 
 def test_gold_never_raises_tau_and_needs_enough_tasks():
     evidence, gold, answered = _gold_evidence(120, 0)
-    assert truth_choice.gold_temperature(evidence, gold, answered, 0.4) == 0.4  # all right
+    all_right = truth_choice.gold_calibration(evidence, gold, answered, 0.4)
+    assert all_right.temperature == 0.4
     few = truth_choice.MIN_GOLD_TASKS - 1
     evidence, gold, answered = _gold_evidence(few, few // 2)
-    assert truth_choice.gold_temperature(evidence, gold, answered, 0.7) == 0.7
+    assert truth_choice.gold_calibration(evidence, gold, answered, 0.7).temperature == 0.7
     evidence, gold, _ = _gold_evidence(120, 60)
     unanswered = np.zeros(120, dtype=bool)  # gold nobody answered says nothing
-    assert truth_choice.gold_temperature(evidence, gold, unanswered, 0.7) == 0.7
+    assert truth_choice.gold_calibration(evidence, gold, unanswered, 0.7).temperature == 0.7
 
 
 def test_one_wrong_gold_label_does_not_make_every_result_unsure():
     evidence, gold, answered = _gold_evidence(100, 1)
-    assert truth_choice.gold_temperature(evidence, gold, answered, 1.0) >= 0.5
+    assert truth_choice.gold_calibration(evidence, gold, answered, 1.0).temperature >= 0.5
 
 
 def test_gold_tempers_where_the_whole_crowd_misses_the_same_items():

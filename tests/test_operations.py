@@ -85,7 +85,9 @@ def test_a_hanging_redis_answers_the_probe_in_bounded_time(services, settings, r
                                                            silent_redis):
     hung = Services(replace(settings, redis_url=silent_redis), registry)
     try:
-        readiness = Readiness(hung, seconds=0.3)
+        # Long enough for a fresh engine's first connection on a busy CI machine;
+        # the hung Redis would otherwise hold the probe forever.
+        readiness = Readiness(hung, seconds=3)
         assert readiness.run() == {"database": "ok", "redis": "timed out", "migrations": "ok"}
     finally:
         hung.close()

@@ -148,6 +148,22 @@ def test_every_built_in_type_through_the_wizard(console_page, live_server, servi
             assert project.config["question"] == fill["Question"]
 
 
+def test_what_was_typed_before_the_script_ran_still_reaches_the_preview(console_page,
+                                                                          live_server):
+    """A slow page: the wizard's script arrives after the person has typed. Their
+    keystrokes fired no listener, so the script must notice the edited form."""
+    page, held = console_page, []
+    page.route("**/console/wizard.js", lambda route: held.append(route))
+    page.goto(live_server + "/console/projects/new", wait_until="commit")
+    page.get_by_label("Question", exact=True).fill("Which gull is it?")
+    page.get_by_label("Labels", exact=True).fill("Herring\nCommon")
+    page.wait_for_timeout(800)  # longer than the debounce: nothing listened yet
+    assert len(held) == 1
+    expect(preview_frame(page).get_by_text("Which gull is it?")).to_have_count(0)
+    held[0].continue_()
+    expect(preview_frame(page).get_by_text("Which gull is it?")).to_be_visible()
+
+
 def test_archive_asks_first(console_page, live_server, services, accessible):
     page = console_page
     page.goto(live_server + "/console/projects/new")

@@ -29,7 +29,19 @@
     if (timer !== null) clearTimeout(timer);
     timer = setTimeout(refreshPreview, WAIT_MS);
   });
-  // The iframe's first address could not carry every value (long instructions):
-  // send them all now.
-  if (frame && "stale" in frame.dataset) refreshPreview();
+  // Someone may have typed before this script ran (a slow page after the type
+  // was chosen): those keystrokes fired no listener, so look at the form itself.
+  function editedAlready() {
+    return Array.from(form.elements).some(function (el) {
+      if (el.type === "hidden" || el.type === "submit" || el.type === "button") return false;
+      if (el.type === "checkbox" || el.type === "radio") return el.checked !== el.defaultChecked;
+      if (el.options) {
+        return Array.from(el.options).some(function (o) { return o.selected !== o.defaultSelected; });
+      }
+      return "defaultValue" in el && el.value !== el.defaultValue;
+    });
+  }
+  // The iframe's first address could not carry every value (long instructions),
+  // or the form changed before we listened: send them all now.
+  if (frame && ("stale" in frame.dataset || editedAlready())) refreshPreview();
 })();

@@ -302,11 +302,14 @@ def _matrix(confusion, reliability: float | None, n_labels: int):
 
 
 def store_result(session, task: Task, value: Any, confidence: float, method: str,
-                 support: dict | None = None, answers: int | None = None) -> None:
+                 support: dict | None = None, answers: int | None = None,
+                 result: Result | None = None) -> None:
     """Create or update a task's result row on an ORM session (admins' settlements;
     live merges upsert it in update_result); `support` and `answers` left None keep
-    what the row had."""
-    result = session.get(Result, task.id) or Result(task_id=task.id, project_id=task.project_id)
+    what the row had. `result` is the row when the caller has it (``remerge``)."""
+    if result is None:
+        result = session.get(Result, task.id) or Result(task_id=task.id,
+                                                        project_id=task.project_id)
     result.value, result.confidence, result.method = value, float(confidence), method
     if support is not None:
         result.support = support or None
@@ -362,27 +365,43 @@ def remerge(session, task_type: TaskType, project: Project,
     changes: list[Change] = []
     recorded = False
     for start in range(0, len(ids), CHUNK):
-        tasks = list(session.scalars(
-            select(Task).where(Task.id.in_(ids[start:start + CHUNK]), Task.is_gold.is_(False))
-            .order_by(Task.id).with_for_update()))
-        rows = _counted_rows(session, [task.id for task in tasks])
-        for task in tasks:
-            before = task.state
-            aggregate = _remerge_task(session, task_type, project, policy, task,
-                                      rows[task.id])
-            if aggregate is None:
-                continue
-            changes.append(Change(task.id, before, task.state, task.need))
-            if task.state != before:
-                recorded = outbox.task_finished(session, task, aggregate.value,
-                                                aggregate.confidence, before) or recorded
+        # A chunk's tasks, answers and results are read in three queries and its
+        # changes flushed once: a get and an autoflush per task cost a volunteer
+        # with thousands of answers seconds of the write lock when quarantined.
+        with session.no_autoflush:
+            tasks = list(session.scalars(
+                select(Task).where(Task.id.in_(ids[start:start + CHUNK]),
+                                   Task.is_gold.is_(False))
+                .order_by(Task.id).with_for_update()))
+            rows = _counted_rows(session, [task.id for task in tasks])
+            results = loaded_results(session, [task.id for task in tasks])
+            for task in tasks:
+                before = task.state
+                aggregate = _remerge_task(session, task_type, project, policy, task,
+                                          rows[task.id], results.get(task.id))
+                if aggregate is None:
+                    continue
+                changes.append(Change(task.id, before, task.state, task.need))
+                if task.state != before:
+                    recorded = outbox.task_finished(session, task, aggregate.value,
+                                                    aggregate.confidence, before) or recorded
+        session.flush()
     return Remerged(changes, recorded)
 
 
+def loaded_results(session, task_ids: list[int]) -> dict[int, Result]:
+    """These tasks' result rows as ORM objects, in one query; held by the caller,
+    so the session's identity map keeps them and later gets need no query."""
+    if not task_ids:
+        return {}
+    return {result.task_id: result for result in session.scalars(
+        select(Result).where(Result.task_id.in_(task_ids)))}
+
+
 def _remerge_task(session, task_type: TaskType, project: Project, policy: Policy, task: Task,
-                  rows: list[tuple]) -> Aggregate | None:
-    """One task of ``remerge``; its new result, or None when nothing was merged."""
-    result = session.get(Result, task.id)
+                  rows: list[tuple], result: Result | None) -> Aggregate | None:
+    """One task of ``remerge`` (``result``: its row, None if it has none yet);
+    its new result, or None when nothing was merged."""
     if task.state == "settled":
         if result is not None:
             result.answers = len(rows)
@@ -399,7 +418,8 @@ def _remerge_task(session, task_type: TaskType, project: Project, policy: Policy
     elif outcome != task.state:
         task.state, task.retired_at = outcome, utcnow()
     store_result(session, task, aggregate.value, aggregate.confidence, merged.method,
-                 support=aggregate.support or {}, answers=len(rows))
+                 support=aggregate.support or {}, answers=len(rows),
+                 result=result or Result(task_id=task.id, project_id=task.project_id))
     return aggregate
 
 

@@ -191,8 +191,14 @@ def reopened_events(session, project_id: int, old: dict[int, tuple[Any, float]],
                     changes: list[consensus.Change]) -> bool:
     """task.reopened for the tasks of a remerge that left ``retired``, given
     their results before it (``results_of``); True if events were recorded."""
-    reopened = [reopened_entry(session.get(Task, change.task_id), old.get(change.task_id,
-                                                                          (None, 0.0)),
-                               session.get(Result, change.task_id))
-                for change in changes if change.before == "retired" and change.after != "retired"]
+    ids = [change.task_id for change in changes
+           if change.before == "retired" and change.after != "retired"]
+    reopened = []
+    for start in range(0, len(ids), CHUNK):  # a query per chunk, not two per task
+        part = ids[start:start + CHUNK]
+        tasks = {task.id: task for task in session.scalars(select(Task).where(
+            Task.id.in_(part)))}
+        results = consensus.loaded_results(session, part)
+        reopened += [reopened_entry(tasks[task_id], old.get(task_id, (None, 0.0)),
+                                    results.get(task_id)) for task_id in part]
     return record_reopened(session, project_id, reopened)

@@ -272,3 +272,33 @@ def test_a_moderated_volunteers_answer_to_gold_does_not_count(services, make_pro
     with services.db.session() as session:
         stat_row = session.get(VolunteerStat, (project.id, script.id))
         assert (stat_row.gold_answers, stat_row.blocked) == (0, action == "block")
+
+
+def test_quarantining_a_prolific_volunteer_reads_their_tasks_in_a_few_queries(
+        services, make_project, volunteer):
+    """A volunteer with thousands of answers is quarantined inside one write
+    transaction (SQLite's lock held throughout): the re-merge reads tasks,
+    answers and results a chunk at a time, not a query (and a flush) per task."""
+    from sqlalchemy import event
+
+    project = make_project(tasks=60, min_answers=1, max_answers=1)
+    prolific = volunteer()
+    while (handout := next_task(services, prolific, project.id)) is not None:
+        submit_answer(services, prolific, handout.task_id, handout.lease, {"label": "a"})
+    statements = []
+
+    def seen(_conn, _cursor, sql, *_args):
+        statements.append(sql)
+
+    event.listen(services.db.engine, "before_cursor_execute", seen)
+    try:
+        assert moderation.quarantine(services, project.id, prolific.id, ["manual"])
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", seen)
+    assert len(statements) < 40, len(statements)  # a query per task made 240 and more
+    with services.db.session() as session:
+        states = set(session.scalars(select(Task.state).where(Task.project_id == project.id)))
+        values = set(session.scalars(select(Result.value).where(
+            Result.project_id == project.id)))
+    assert states == {"open"} and values == {None}  # nothing counts: every task reopened
+    assert not any(counted(services, prolific.id))

@@ -40,7 +40,7 @@ def parse_mapping(text: str | None) -> dict[str, str] | None:
         return None
     try:
         mapping = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # a few KB of "[[[[" recurse too deep
         raise InvalidError(f"the mapping is not JSON: {exc}", {"mapping": "not JSON"}) from exc
     if not isinstance(mapping, dict) or not mapping or not all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in mapping.items()):

@@ -43,15 +43,18 @@ MAX_OFFSET = 10_000  # deeper than anyone pages; filter by kind or project inste
 
 def inbox(services: Services, identity: Identity, limit: int = 50, offset: int = 0,
           kind: str | None = None, project_id: int | None = None) -> dict[str, Any]:
-    """A page of the inbox, newest first, with how many of each kind wait."""
+    """A page of the inbox, newest first: `total` items match the filter, and
+    `counts` says how many of each kind wait, whichever kind is asked for (the
+    desk's tabs show them all at once)."""
     identity.require_user()
     if project_id is not None:  # another organisation's is missing, as everywhere
         get_owned_project(services, identity, project_id)
-    kinds = [k for k in _kinds(identity) if kind in (None, k)]
+    allowed = _kinds(identity)
+    kinds = [k for k in allowed if kind in (None, k)]
     with services.db.session() as session:
         projects = _projects(session, identity, project_id)
         counts = {k: (session.scalar(select(func.count()).select_from(
-            _QUERIES[k](projects).subquery())) if k in kinds else 0) for k in KINDS}
+            _QUERIES[k](projects).subquery())) if k in allowed else 0) for k in KINDS}
         rows = []
         for k in kinds:
             query = _QUERIES[k](projects)
@@ -67,7 +70,7 @@ def inbox(services: Services, identity: Identity, limit: int = 50, offset: int =
     for row in page:
         row["project_name"] = names.get(row["project"], "")
         row["since"] = row["since"].isoformat()
-    return {"total": sum(counts.values()), "counts": counts, "limit": limit,
+    return {"total": sum(counts[k] for k in kinds), "counts": counts, "limit": limit,
             "offset": offset, "items": page}
 
 

@@ -125,6 +125,7 @@ def test_a_csv_without_mapping_takes_the_columns_named_like_item_fields(client, 
     (b"ref,caption\nr1,x\n", '{"colour": "caption"}', "mapping.colour", "not an item field"),
     (b"ref,caption,caption\nr1,x,y\n", '{"text": "caption"}', "mapping.text", "twice"),
     (b"ref,caption\nr1,x\n", "{not json", "mapping", "not JSON"),
+    (b"ref,caption\nr1,x\n", "[" * 5000 + "]" * 5000, "mapping", "not JSON"),  # was a 500
     (b"ref,caption\nr1,x\n", '["text"]', "mapping", "object"),
     (b"ref,caption\nr1,x\n", '{"text": 5}', "mapping", "object"),
     (b"ref,caption\nr1,x\n", None, "file", "no CSV column is named like an item field"),

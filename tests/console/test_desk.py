@@ -61,6 +61,8 @@ def test_the_inbox_lists_what_waits_with_links(app, api, auth, services, make_st
     assert "Everything (3)" in page and "Quarantined volunteers (1)" in page
     only = admin.get("/console/desk?kind=task").get_data(as_text=True)
     assert f"Task {task_id} contested" in only and "quarantined</a>" not in only
+    # the tabs keep their counts whichever is chosen (other tabs read 0 before)
+    assert "Everything (3)" in only and "Quarantined volunteers (1)" in only
     assert admin.get("/console/desk?kind=spam").status_code in (400, 422)
     # a charity member: no volunteers; another organisation's admin: nothing
     member = _signed_in(app, make_staff, forms, email="cy@penguins.org")
@@ -94,6 +96,10 @@ def test_the_audit_log_page_and_its_csv(app, api, auth, services, make_staff, fo
     stranger = _signed_in(app, make_staff, forms, org="Seal Trust", email="x@seals.org",
                           role="admin")
     assert stranger.get(f"/console/desk/audit?project={project['id']}").status_code == 404
+    for path in ("/console/desk", "/console/desk/audit", "/console/desk/audit.csv"):
+        # past a database integer: a 4xx naming the field, not an OverflowError's 500
+        reply = stranger.get(f"{path}?project=99999999999999999999")
+        assert 400 <= reply.status_code < 500, (path, reply.status_code)
 
 
 def test_the_project_page_says_how_many_tasks_are_held_for_trust(app, api, auth, services,

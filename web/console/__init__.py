@@ -14,6 +14,8 @@ from flask import Blueprint, Flask, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from engine.accounts.staff import current_staff, new_session_id, session_ended
+from engine.errors import InvalidError
+from web.api.schemas import unstorable_fields
 from web.services import services
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -69,6 +71,19 @@ def _require_staff():
     if g.staff is None and request.endpoint not in OPEN_VIEWS:
         return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
     return None
+
+
+@bp.before_request
+def _refuse_unstorable():
+    """No form or query value with a NUL or an unpaired surrogate reaches a view:
+    no database stores them (on PostgreSQL a name with a NUL was a 500), as the
+    API's bodies and query strings refuse them too."""
+    unstorable = {**unstorable_fields(request.args.to_dict()),
+                  **unstorable_fields(request.form.to_dict())}
+    if unstorable:
+        names = ", ".join(sorted(unstorable))
+        raise InvalidError(f"{names}: holds a NUL character or an unpaired surrogate, which "
+                           "is not text. Remove it and try again.", unstorable)
 
 
 def sign_in_session(staff) -> None:

@@ -18,6 +18,7 @@ from engine.delivery.exports import render
 from engine.quality import audit, held, inbox, trust
 from web.api.schemas import load_query
 from web.console import bp, staff_identity
+from web.converters import MAX_ID
 from web.services import services
 
 PAGE = 50
@@ -34,13 +35,13 @@ ACTION_NAMES = {"quarantine": "Quarantined", "clear": "Cleared", "block": "Block
 
 class DeskQuery(Schema):
     kind = fields.String(validate=validate.OneOf(inbox.KINDS), load_default=None)
-    project = fields.Integer(validate=validate.Range(min=1), load_default=None)
+    project = fields.Integer(validate=validate.Range(min=1, max=MAX_ID), load_default=None)
     page = fields.Integer(validate=validate.Range(min=1, max=inbox.MAX_OFFSET // PAGE + 1),
                           load_default=1)
 
 
 class AuditPageQuery(Schema):
-    project = fields.Integer(validate=validate.Range(min=1), load_default=None)
+    project = fields.Integer(validate=validate.Range(min=1, max=MAX_ID), load_default=None)
     page = fields.Integer(validate=validate.Range(min=1, max=100_000), load_default=1)
 
 

@@ -16,7 +16,7 @@ from engine.dispatch.dispatcher import Dispatcher
 from engine.intake.media import MediaStore
 from engine.intake.uploads import Uploads
 from engine.store.db import Database
-from engine.store.redis_server import connect, connect_queue
+from engine.store.redis_server import connect, connect_queue, connect_worker
 from task_types import TaskTypeRegistry
 
 QUEUE_NAMES = ("high", "default", "low")
@@ -62,6 +62,12 @@ class Services:
         return connect_queue(self.settings) or self.redis
 
     @cached_property
+    def worker_redis(self) -> redis.Redis:
+        """The connection RQ's workers block on (redis_server.connect_worker):
+        never this process's dispatch or enqueueing client."""
+        return connect_worker(self.settings)
+
+    @cached_property
     def dispatcher(self) -> Dispatcher:
         return Dispatcher(self.redis)
 
@@ -86,5 +92,7 @@ class Services:
         self.db.dispose()
         if "queue_redis" in self.__dict__ and self.queue_redis is not self.__dict__.get("redis"):
             self.queue_redis.close()
+        if "worker_redis" in self.__dict__:
+            self.worker_redis.close()
         if "redis" in self.__dict__:
             self.redis.close()

@@ -97,13 +97,13 @@ def run_worker(services: Services, burst: bool = False, name: str | None = None,
     """Work every queue; returns when stopped (or, in burst, when they are empty)."""
     set_services(services)
     if burst:
-        worker = BurstWorker(services.queues(), connection=services.queue_redis, name=name)
+        worker = BurstWorker(services.queues(), connection=services.worker_redis, name=name)
         return worker.work(burst=True, logging_level="WARNING")
     ensure_all(services)
     start_upkeep(services)
     lanes = start_lanes(services, imports, name)
     periodic = [services.queue(q) for q in QUEUE_NAMES if q != SPLIT_QUEUE or not lanes]
-    worker = PeriodicWorker(periodic, connection=services.queue_redis, name=name)
+    worker = PeriodicWorker(periodic, connection=services.worker_redis, name=name)
     try:
         return worker.work(with_scheduler=True, logging_level="WARNING")
     finally:
@@ -143,7 +143,7 @@ def start_lanes(services: Services, count: int, name: str | None = None
     """Start ``count`` import lanes, each a daemon thread working the split queue."""
     lanes = []
     for n in range(1, count + 1):
-        lane = LaneWorker([services.queue(SPLIT_QUEUE)], connection=services.queue_redis,
+        lane = LaneWorker([services.queue(SPLIT_QUEUE)], connection=services.worker_redis,
                           name=f"{name}-imports-{n}" if name else None)
         thread = threading.Thread(target=_work_lane, args=(lane,), daemon=True,
                                   name=f"import-lane-{n}")

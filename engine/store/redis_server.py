@@ -88,6 +88,25 @@ def connect_queue(settings: Settings) -> redis.Redis | None:
                                 socket_connect_timeout=CONNECT_TIMEOUT)
 
 
+def connect_worker(settings: Settings) -> redis.Redis:
+    """RQ's workers' own client to the queue Redis, shared with no other caller.
+
+    A worker blocks on it for minutes (BLPOP until a job comes), and RQ raises
+    its client's read timeout to fit, for connections made from then on. On the
+    dispatch client (the queues' home unless BITESIZE_QUEUE_REDIS_URL names
+    another Redis) that went wrong both ways: connections made before the worker
+    started kept their short timeout, so its wait for jobs broke off every
+    minute and RQ backed off for up to a minute more while jobs queued, and the
+    process's dispatch calls got a timeout of minutes instead of seconds."""
+    if settings.queue_redis_url:
+        return connect_queue(settings)
+    if settings.redis_sentinels:
+        return sentinel_master(settings, socket_timeout=None)
+    if settings.redis_url:
+        return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=CONNECT_TIMEOUT)
+    return EmbeddedRedis(settings.instance_path).client(socket_timeout=None)
+
+
 def cluster(settings: Settings, **options) -> redis.Redis:
     """A Redis Cluster client, from any one node's URL: it learns the others
     and which slots each serves, and follows MOVED replies when they move.
@@ -113,8 +132,8 @@ def sentinel_master(settings: Settings, **options) -> redis.Redis:
     sentinels = [_host_port(part) for part in settings.redis_sentinels.split(",")
                  if part.strip()]
     return Sentinel(sentinels, socket_timeout=CONNECT_TIMEOUT).master_for(
-        settings.redis_sentinel_master, **TIMEOUTS, **_url_options(settings.redis_url),
-        **options)
+        settings.redis_sentinel_master,
+        **{**TIMEOUTS, **_url_options(settings.redis_url), **options})
 
 
 def _host_port(text: str) -> tuple[str, int]:

@@ -231,6 +231,26 @@ def test_a_row_shorter_than_the_header_is_skipped_not_read_as_blank(runner, tmp_
     assert "skipped 2 rows" in result.stderr  # t2's empty cells are answers
 
 
+def test_a_row_longer_than_the_header_is_skipped_not_cut_at_its_comma(runner, tmp_path):
+    """A robustness audit: "Dear Sir, I write from the front" unquoted was read as
+    "Dear Sir" and agreed with the others, even with --strict. Trailing empty
+    cells (a spreadsheet's ",,") are not more cells."""
+    texts = write(tmp_path / "texts.csv", "task,worker,answer\n"
+                  "p1,alice,Dear Sir, I write from the front\np1,bob,Dear Sir\n"
+                  "p1,carol,Dear Sir,,\n")
+    result = runner.invoke(cli, args=["consensus", "--type", "transcribe", str(texts)])
+    assert result.exit_code == 0, result.output
+    assert "line 2: the row has 4 cells but the header has 3" in result.stderr
+    assert "skipped 1 row" in result.stderr
+    strict = runner.invoke(cli, args=["consensus", "--strict", "--type", "transcribe",
+                                      str(texts)])
+    assert strict.exit_code == 1 and "4 cells" in strict.output
+    labels = write(tmp_path / "labels.csv", "task,worker,answer\nc1,alice,Deer,Fox\n"
+                   "c1,bob,Fox\nc1,carol,Fox\n")
+    result = runner.invoke(cli, args=["consensus", str(labels)])
+    assert result.exit_code == 0 and "line 2: the row has 4 cells" in result.stderr
+
+
 def test_a_bad_typed_gold_file_stops_before_any_result_is_written(runner, tmp_path):
     """A robustness audit: a tag gold file with an unknown tag failed only after
     RESULTS.csv was written whole; a task given two typed gold answers was taken
@@ -295,3 +315,19 @@ def test_a_typed_summary_counts_the_answers_it_merged(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 tasks, 3 answers, 3 workers" in result.stderr, result.stderr
     assert results(result.stdout) == {"t1": "4"}
+
+
+def test_the_readme_s_point_config_needs_no_question(runner, tmp_path):
+    """A robustness audit: the README's `{"shape": "point"}` was refused for
+    lacking the question, which never changes a merge."""
+    config = write(tmp_path / "config.json", '{"shape": "point"}')
+    points = write(tmp_path / "points.csv",
+                   'task,worker,answer\nt1,w1,"[[10,10]]"\nt1,w2,"[[11,10]]"\n')
+    result = runner.invoke(cli, args=["consensus", "--type", "locate", "--config",
+                                      str(config), str(points)])
+    assert result.exit_code == 0, result.output
+    assert results(result.stdout) == {"t1": "[[10.5,10.0]]"}
+    wrong = write(tmp_path / "wrong.json", '{"shape": "circle"}')
+    refused = runner.invoke(cli, args=["consensus", "--type", "locate", "--config",
+                                       str(wrong), str(points)])
+    assert refused.exit_code == 1 and "shape" in refused.output

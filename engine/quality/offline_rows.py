@@ -330,6 +330,11 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
         if short is not None:
             skipped.note(name, line, short, "missing (the row has fewer cells than the header)")
             continue
+        if any(cell.strip() for cell in row[len(header):]):
+            # "Dear Sir, I write" unquoted: its answer would be cut at the comma
+            skipped.note(name, line, None, f"the row has {len(row)} cells but the header "
+                         f"has {len(header)} (a comma in an answer that is not quoted?)")
+            continue
         values = [_unescaped(row[i].strip()) if 0 <= i < len(row) else "" for i in where]
         empty = next((column for column, value in zip(columns, values, strict=True)
                       if not value and column not in may_be_empty), None)

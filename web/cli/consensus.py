@@ -116,6 +116,20 @@ def _write_report(path: Path, skipped, summary, method: str, error: str | None) 
         raise click.ClickException(f"cannot write the report {path}: {exc.strerror}") from exc
 
 
+def _without_question(kind, config) -> dict:
+    """A config checked by the type; one that leaves out the question (the
+    README's own `{"shape": "point"}`) gets a stand-in: what the volunteers were
+    asked never changes a merge."""
+    from marshmallow import ValidationError
+
+    try:
+        return kind.load_config(config)
+    except ValidationError as exc:
+        if not isinstance(config, dict) or "question" in config or "question" not in exc.messages:
+            raise
+        return kind.load_config({"question": "(merged offline)", **config})
+
+
 def _offline_config(kind, config_path: Path | None) -> dict:
     """The --config file checked by the type, or the type's offline defaults."""
     from marshmallow import ValidationError
@@ -123,7 +137,7 @@ def _offline_config(kind, config_path: Path | None) -> dict:
     if config_path is None:
         return kind.offline_config()
     try:
-        return kind.load_config(json.loads(config_path.read_text(encoding="utf-8")))
+        return _without_question(kind, json.loads(config_path.read_text(encoding="utf-8")))
     except (ValueError, ValidationError, RecursionError) as exc:
         detail = (exc.messages if isinstance(exc, ValidationError)
                   else "nested too deeply" if isinstance(exc, RecursionError) else exc)

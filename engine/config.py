@@ -69,6 +69,9 @@ class Settings:
     limit_api: str = "600/minute"  # calls per user token
     limit_auth_failures: str = "20/minute"  # failed token checks per client address
     limit_uploads: str = "60/hour"  # job uploads per organisation
+    # requests naming an e-mail address (a password reset, a volunteer's account)
+    limit_emails: str = "5/hour;20/day"  # per address named: mail to any one inbox
+    limit_emails_client: str = "30/hour"  # per client address: guessing who has an account
     # Proof of work for anonymous sign-up (engine.accounts.challenge): the leading
     # zero bits of SHA-256 asked for; 0, off.
     signup_work: int = 0

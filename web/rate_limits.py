@@ -23,6 +23,11 @@ Which limit keys on what:
                                   never locks the others out: a correct token
                                   always passes, a bad one past the limit gets 429
   uploads                         job uploads per organisation
+  emails, emails_client           requests that name an e-mail address (a staff
+                                  member's password reset, a volunteer keeping their
+                                  work under one) per address named, and per client
+                                  address: mail to one inbox, links voided by newer
+                                  ones and guesses at who has an account stay few
 
 The client address is request.remote_addr (REMOTE_ADDR on the hot path): behind
 a proxy, ProxyFix in front of the whole WSGI stack makes it the client's.
@@ -48,7 +53,8 @@ from engine.services import Services
 from engine.store.redis_server import REDIS_DOWN, is_cluster
 from engine.store.redis_wire import RedisWire
 
-NAMES = ("volunteers", "volunteers_network", "answers", "api", "auth_failures", "uploads")
+NAMES = ("volunteers", "volunteers_network", "answers", "api", "auth_failures", "uploads",
+         "emails", "emails_client")
 # While Redis cannot be reached nothing can be counted. Answers (kept in SQL for
 # replay) and users' calls go on uncounted rather than lose volunteers' work or
 # lock charities out of their data; sign-ups, bad tokens and uploads get the 503.
@@ -309,6 +315,12 @@ def api_checks(user_id: int) -> tuple[tuple[str, str], ...]:
 
 def auth_failure_checks(address: str) -> tuple[tuple[str, str], ...]:
     return (("auth_failures", address),)
+
+
+def email_checks(address: str, email: str) -> tuple[tuple[str, str], ...]:
+    """A request naming `email`, from client `address`: the same allowance whether
+    or not an account has that address, so a 429 tells nobody which have one."""
+    return (("emails", email.strip().lower()), ("emails_client", address))
 
 
 def upload_checks(caller: Identity) -> tuple[tuple[str, str], ...]:

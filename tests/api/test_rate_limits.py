@@ -352,3 +352,37 @@ def test_uploads_per_organisation(limited, auth):
     assert upload(colleague).headers["RateLimit-Remaining"] == "0"
     _assert_refused(upload(charity))  # the organisation's allowance, not the member's
     assert upload(other).status_code == 202
+
+
+def test_requests_naming_an_email_are_limited_per_address_named_and_per_client(
+        limited, make_staff, services):
+    """A security review: 'forgot password' had no limit (30 posts, 30 reset
+    mails, each voiding the last link) and claiming an email for a volunteer
+    told which addresses had accounts, 30 a second. Known or not, an address
+    gets the same allowance, so a 429 tells nobody which have an account."""
+    import re
+
+    client = limited(limit_emails="2/hour", limit_emails_client="3/hour")
+    staff = make_staff()
+
+    def forgot(email: str, address: str = "203.0.113.7"):
+        page = client.get("/console/forgot", environ_base={"REMOTE_ADDR": address})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(True)).group(1)
+        return client.post("/console/forgot", data={"email": email, "csrf_token": token},
+                           environ_base={"REMOTE_ADDR": address})
+
+    assert forgot(staff.email).status_code == 200
+    assert forgot(staff.email.upper(), "198.51.100.1").status_code == 200
+    refused = forgot(staff.email, "192.0.2.1")  # a third for this address, from anywhere
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert forgot("nobody@example.org").status_code == 200
+    assert forgot("nobody@example.org").status_code == 200  # this client's 3rd allowed
+    assert forgot("someone@example.org").status_code == 429  # 4th from this client
+    # a volunteer keeping their work under an email counts against the same address
+    volunteer = client.post("/api/v1/volunteers", environ_base={"REMOTE_ADDR": "192.0.2.9"})
+    headers = {"Authorization": f"Bearer {volunteer.json['token']}"}
+    body = {"email": "victim@charity.org", "password": "longpassword1"}
+    claims = [client.post("/api/v1/volunteers/me/account", json=body, headers=headers,
+                          environ_base={"REMOTE_ADDR": "192.0.2.9"}) for _ in range(3)]
+    assert [c.status_code for c in claims] == [201, 201, 429]
+    _assert_refused(claims[2])

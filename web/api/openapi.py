@@ -127,7 +127,8 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "they can sign in on another device", VOLUNTEER, VolunteerClaim,
      {"201": "the account (email, whether a recovery code exists)",
       "409": "the email already keeps another volunteer's work",
-      "422": "not an email address, or a password under 10 characters"}),
+      "422": "not an email address, or a password under 10 characters",
+      "429": "too many requests naming this email, or from this address (Retry-After)"}),
     ("post", "/volunteers/me/recovery-code",
      "A recovery code to write down (for volunteers without email), shown once; an earlier "
      "code stops working", VOLUNTEER, None, {"201": "the code and the account"}),

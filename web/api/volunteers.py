@@ -89,6 +89,8 @@ def claim_work():
     """Keep this volunteer's work under an email and password (set or changed)."""
     caller = identity().require_volunteer()
     data = load_body(VolunteerClaim())
+    rate_limits.enforce(*rate_limits.email_checks(rate_limits.client_address(),
+                                                  data["email"]))
     return {"account": _account(accounts.claim(services(), caller, data["email"],
                                                data["password"]))}, 201
 

@@ -12,6 +12,7 @@ from marshmallow.validate import Length
 from engine.accounts import staff as accounts
 from engine.accounts.mail import mail_configured, send_mail
 from engine.errors import BitesizeError, TooManyRequestsError
+from web import rate_limits
 from web.console import SESSION_LIFETIME, bp, sign_in_session
 from web.console.forms import engine_errors, load_form
 from web.services import services
@@ -115,6 +116,8 @@ def forgot():
     if request.method == "POST":
         values, errors = load_form(EmailForm())
         if not errors:
+            rate_limits.enforce(*rate_limits.email_checks(rate_limits.client_address(),
+                                                          values["email"]))
             staff = accounts.find_staff(services(), values["email"])
             sent = True
             if staff is not None and accounts.can_reset(services(), staff):

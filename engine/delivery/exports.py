@@ -36,6 +36,10 @@ _DONE = ("retired", "settled")
 # after leading blanks (" =1") and in their full-width forms ("＝1"); "|" starts a
 # DDE call in some programs. Tabs and CRs are escaped even alone, as before.
 _FORMULA_MARKS = frozenset("=+-@|＝＋－＠｜")
+# Characters that show nothing and that str.lstrip keeps (zero-width space and
+# joiners, word joiner, byte-order mark, soft hyphen): a spreadsheet may pass
+# over them to a formula mark behind.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _BLANK_START = ("\t", "\r")
 
 
@@ -175,7 +179,7 @@ def looks_like_formula(text: str) -> bool:
     non-blank character is a formula mark (or it starts with a tab or CR)."""
     if text.startswith(_BLANK_START):
         return True
-    stripped = text.lstrip()
+    stripped = text.lstrip().lstrip(_INVISIBLE).lstrip()
     return bool(stripped) and stripped[0] in _FORMULA_MARKS
 
 

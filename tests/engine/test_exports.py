@@ -29,6 +29,7 @@ def test_a_download_cut_short_closes_its_cursor(services, make_project):
     " =1+1", "  =HYPERLINK(\"http://x\")", "\n=1", " \t\r\n@A1", " +1", " -1",
     "＝1+1", "＋1", "－1", "＠A1", " ＝1", "|cmd", " |cmd", "｜cmd",
     "=1", "+1", "-1", "@A1", "\t", "\tplain", "\r=1",
+    "\u200b=1+7", "\ufeff=1+7", " \u200d\u2060@A1",  # invisible marks before one
 ])
 def test_formula_looking_text_gets_an_apostrophe_and_reads_back(value):
     cell = escape_cell(value)
@@ -37,7 +38,7 @@ def test_formula_looking_text_gets_an_apostrophe_and_reads_back(value):
 
 
 @pytest.mark.parametrize("value", [
-    "plain", "1=1", "a|b", "x＝y", "", "   ", "'quoted", "1-2",
+    "plain", "1=1", "a|b", "x＝y", "", "   ", "'quoted", "1-2", "\u200bword",
 ])
 def test_other_text_is_left_as_it_is(value):
     assert escape_cell(value) == value

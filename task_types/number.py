@@ -50,8 +50,9 @@ class NumberConfigSchema(Schema):
     max = fields.Float(load_default=None, allow_none=True, allow_nan=False,
                        validate=Range(-LARGEST, LARGEST))
     integer = fields.Boolean(load_default=False)
-    method = fields.String(load_default="median", validate=OneOf(METHODS), metadata={
-        "description": "median: one true value, typos set aside; trimmed_mean: the same, "
+    method = fields.String(load_default="median", validate=OneOf(METHODS, labels=(
+        "Median", "Trimmed mean", "Mean")), metadata={
+        "description": "Median: one true value, typos set aside; trimmed mean: the same, "
                        "smoother; mean: a rating, every volunteer's opinion counting once."})
     trim = fields.Float(load_default=0.2, allow_nan=False,
                         validate=Range(0, 0.5, max_inclusive=False), metadata={

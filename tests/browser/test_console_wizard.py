@@ -164,6 +164,21 @@ def test_what_was_typed_before_the_script_ran_still_reaches_the_preview(console_
     expect(preview_frame(page).get_by_text("Which gull is it?")).to_be_visible()
 
 
+def test_an_untouched_wizard_does_not_post_its_preview_again(console_page, live_server):
+    """The iframe's first address already shows the page's values: nothing to send
+    until someone types (a select the page marked nothing in reads as its first)."""
+    page, posts = console_page, []
+    page.on("request", lambda request: posts.append(request.url)
+            if request.method == "POST" and "/console/preview" in request.url else None)
+    page.goto(live_server + "/console/projects/new")
+    expect(preview_frame(page).get_by_role("button").first).to_be_visible()
+    page.wait_for_timeout(800)  # past the debounce
+    assert posts == []
+    page.get_by_label("Question", exact=True).fill("Which gull?")
+    expect(preview_frame(page).get_by_text("Which gull?")).to_be_visible()
+    assert len(posts) == 1
+
+
 def test_archive_asks_first(console_page, live_server, services, accessible):
     page = console_page
     page.goto(live_server + "/console/projects/new")

@@ -233,6 +233,9 @@ def test_show_this_types_settings_redraws_the_form_without_making_anything(
     page = reply.get_data(as_text=True)
     assert re.search(r'<button type="submit" name="show_type"[^>]*>Show this type\'s '
                      r'settings</button>', page)
+    # choices read as words, their values stay the schema's
+    assert '<option value="trimmed_mean">Trimmed mean</option>' in page
+    assert '<option value="fifo">In upload order (fifo)</option>' in page
 
 
 def test_a_form_without_its_csrf_token_is_refused(console, services, draft_of):

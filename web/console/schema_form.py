@@ -48,11 +48,17 @@ class FormField:
     required: bool = False
     hint: str = ""
     choices: list[str] = field(default_factory=list)
+    choice_labels: list[str] = field(default_factory=list)  # what each choice reads as
     min: float | None = None
     max: float | None = None
     step: str = "any"
     checked: bool = False
     children: list[FormField] = field(default_factory=list)
+
+    @property
+    def options(self) -> list[tuple[str, str]]:
+        """(value, what it reads as) of each choice of a select."""
+        return list(zip(self.choices, self.choice_labels or self.choices, strict=True))
 
     @property
     def id(self) -> str:
@@ -112,8 +118,10 @@ def describe(schema: Schema, values: Mapping[str, Any] | None = None, *, prefix:
         else:
             item.value = posted.get(full, "") if posted is not None else as_text(kind, value)
         if kind == "select":
-            item.choices = [str(c) for c in next(
-                v for v in f.validators if isinstance(v, OneOf)).choices]
+            one_of = next(v for v in f.validators if isinstance(v, OneOf))
+            item.choices = [str(c) for c in one_of.choices]
+            # OneOf(labels=...) names them for people ("Trimmed mean", not trimmed_mean)
+            item.choice_labels = [str(label) for label in one_of.labels] or item.choices
         if kind == "number":
             _bounds(item, f)
         item.hint = item.hint or _hint(kind, f)

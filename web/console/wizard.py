@@ -79,7 +79,8 @@ class AdvancedForm(Schema):
                        "(0 to 1); higher asks more volunteers."})
     lease_seconds = fields.Integer(load_default=None, allow_none=True, validate=Range(5, 3600),
                                    metadata={"label": "Lease length in seconds"})
-    strategy = fields.String(load_default="breadth", validate=OneOf(STRATEGIES), metadata={
+    strategy = fields.String(load_default="breadth", validate=OneOf(
+        STRATEGIES, labels=("Breadth", "In upload order (fifo)", "Depth", "Random")), metadata={
         "label": "Strategy",
         "description": "Default breadth: tasks with the fewest answers first; depth finishes "
                        "tasks one by one; fifo goes in upload order; random shuffles."})

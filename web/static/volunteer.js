@@ -34,6 +34,7 @@
   const reportForm = document.getElementById("report");
   const feedbackBox = document.getElementById("feedback");
   const announce = document.getElementById("task-announce");
+  const keysHelp = document.getElementById("keys-help");
   const feedbackText = document.getElementById("feedback-text");
   const reportOpen = document.getElementById("report-open");
   // A type whose answer is more than one click (tags, text, boxes, numbers)
@@ -259,6 +260,7 @@
       setLoading(false);
       const wasHidden = done.hidden;
       taskBox.hidden = true; actions.hidden = true; done.hidden = false; say("");
+      keysHelp.hidden = true; announce.textContent = "";  // no task: no keys, no "ready"
       if (wasHidden) done.focus();  // keyboard and screen-reader users learn it at once
       return;
     }
@@ -268,6 +270,7 @@
     bind(shown.task.payload);
     taskBox.dataset.task = shown.task.id;
     taskBox.hidden = false; actions.hidden = false; done.hidden = true;
+    keysHelp.hidden = !keysHelp.textContent;
     let failed = false;
     await Promise.all(Array.from(taskBox.querySelectorAll("img[data-bind-src]:not([hidden])"))
       .map(function (img) { return img.decode().catch(function () { failed = true; }); }));
@@ -593,6 +596,9 @@
     reportForm.querySelector("input[name=reason]").focus();
   });
   document.getElementById("report-cancel").addEventListener("click", function () { closeReport(true); });
+  reportForm.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape") { ev.preventDefault(); closeReport(true); }
+  });
   reportForm.addEventListener("submit", async function (ev) {
     ev.preventDefault();
     const chosen = reportForm.querySelector("input[name=reason]:checked");
@@ -698,8 +704,8 @@
   // Which keys do what, from the page itself: the type's [data-key] controls,
   // Enter where there is a field to type in, and S, which never fires while
   // typing (the keydown handler above leaves fields alone).
-  (function keysHelp() {
-    const help = document.getElementById("keys-help");
+  (function describeKeys() {
+    const help = keysHelp;
     const keyed = Array.from(taskBox.querySelectorAll("[data-key]")).slice(0, 9).map(function (el) {
       return el.dataset.key + " " + (el.dataset.keyLabel || el.textContent.replace(/\s+/g, " ").trim()
         .replace(new RegExp("^" + el.dataset.key + "\\s*"), ""));  // its own <kbd>
@@ -709,7 +715,7 @@
     }
     keyed.push(t("S skip (when not typing in a field)"));
     help.textContent = t("Keys: {keys}", {keys: keyed.join(" · ")});
-    help.hidden = false;
+    help.hidden = taskBox.hidden;
   })();
   if (!preview) setInterval(keepLeases, 2000);
   load();

@@ -36,7 +36,10 @@
       if (el.type === "hidden" || el.type === "submit" || el.type === "button") return false;
       if (el.type === "checkbox" || el.type === "radio") return el.checked !== el.defaultChecked;
       if (el.options) {
-        return Array.from(el.options).some(function (o) { return o.selected !== o.defaultSelected; });
+        const options = Array.from(el.options);
+        // no option marked selected in the page: the first one is the default
+        if (!options.some(function (o) { return o.defaultSelected; })) return el.selectedIndex > 0;
+        return options.some(function (o) { return o.selected !== o.defaultSelected; });
       }
       return "defaultValue" in el && el.value !== el.defaultValue;
     });

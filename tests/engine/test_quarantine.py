@@ -302,3 +302,38 @@ def test_quarantining_a_prolific_volunteer_reads_their_tasks_in_a_few_queries(
             Result.project_id == project.id)))
     assert states == {"open"} and values == {None}  # nothing counts: every task reopened
     assert not any(counted(services, prolific.id))
+
+
+def test_the_answer_path_s_check_reads_only_a_volunteer_s_latest_answers(
+        services, make_project, volunteer, monkeypatch):
+    """The check on the answer's own request read the volunteer's whole record
+    (a second every 50th answer for one with 50,000): it reads the latest
+    CHECK_WINDOW. So a volunteer who turns to wrong answers after good ones is
+    judged by what they do now; over the whole record they would pass."""
+    from engine.quality import reliability
+    from engine.store.models import Volunteer
+
+    monkeypatch.setattr(reliability, "CHECK_WINDOW", 20)
+    project = make_project(tasks=40, quality={"quarantine": True, "trusted_after_minutes": 0})
+    who = volunteer()
+    now = utcnow()
+    with services.db.writing() as session:
+        tasks = list(session.scalars(select(Task.id).where(Task.project_id == project.id)
+                                     .order_by(Task.id)))
+        assert session.get(Volunteer, who.id) is not None
+        for n, task_id in enumerate(tasks):
+            result = LABELS[n % 2]
+            given = result if n < 20 else LABELS[1 - n % 2]  # good, then always wrong
+            session.add(Handout(task_id=task_id, volunteer_id=who.id, project_id=project.id,
+                                created_at=now - timedelta(seconds=60 - n)))
+            session.add(Answer(task_id=task_id, project_id=project.id, volunteer_id=who.id,
+                               value={"label": given}, lease="x", counted=True,
+                               created_at=now - timedelta(seconds=50 - n)))
+            session.add(Result(task_id=task_id, project_id=project.id, value=result,
+                               confidence=0.9, answers=3, method="test"))
+    with services.db.session() as session:  # over the whole record: half agree
+        tally = reliability.tally_rows(services.registry.get("classify"), project.config,
+                                       reliability.answer_rows(session, project.id, who.id))
+    assert reliability.flags(tally[who.id], 0.0, reliability.thresholds(project)) == []
+    assert check_volunteer(services, project.id, who.id)  # the latest 20: none agree
+    assert "low_agreement" in stat(services, project.id, who.id).quarantine_reasons

@@ -89,6 +89,10 @@ class TaskType(ABC):
     # Answers given faster than this look like clicking without looking; the
     # engine flags volunteers whose median time per task is below it.
     min_seconds: float = 1.0
+    # Whether an answer written as text (an answers CSV's cell) may hold line
+    # breaks. Where it may not, `bitesize consensus` reads a cell that runs over
+    # lines as a quote never closed, and the rows it swallowed one by one.
+    multiline_text: bool = False
     config_schema: type[Schema]
 
     def labels(self, config: dict) -> list[str] | None:

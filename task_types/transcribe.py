@@ -143,6 +143,7 @@ class TranscribeType(TaskType):
     description = "Volunteers type the text of one line of a scanned page."
     lease_seconds = 300  # reading old handwriting takes minutes, not seconds
     min_seconds = 3.0
+    multiline_text = True  # free wording (a translation, a description) may break lines
     config_schema = TranscribeConfigSchema
 
     def item_schema(self, config: dict) -> Schema:

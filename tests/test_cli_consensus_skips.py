@@ -331,3 +331,28 @@ def test_the_readme_s_point_config_needs_no_question(runner, tmp_path):
     refused = runner.invoke(cli, args=["consensus", "--type", "locate", "--config",
                                        str(wrong), str(points)])
     assert refused.exit_code == 1 and "shape" in refused.output
+
+
+def test_a_stray_quote_closed_rows_later_costs_its_own_row_only(runner, tmp_path):
+    """A robustness audit: `t1,w1,"Deer` ... `t4,w1,Badger"` read as one label made
+    of four lines, t2-t4 gone, nothing reported, even with --strict. A label never
+    breaks lines: the cell is a quote never closed, and the rows in it are read
+    on their own. A transcription may break lines, so there it is an answer."""
+    text = ('task,worker,answer\nt1,w1,"Deer\nt2,w1,Fox\nt3,w1,Fox\nt4,w1,Badger"\n'
+            't5,w1,Fox\n')
+    labels = write(tmp_path / "labels.csv", text)
+    result = runner.invoke(cli, args=["consensus", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert set(results(result.stdout)) == {"t2", "t3", "t4", "t5"}
+    assert results(result.stdout)["t2"] == "Fox"
+    assert "line 2: a cell runs over lines 2-5 (a quote never closed?)" in result.stderr
+    strict = runner.invoke(cli, args=["consensus", "--strict", str(labels)])
+    assert strict.exit_code == 1 and "line 2" in strict.output
+    numbers = write(tmp_path / "numbers.csv", text.replace("Deer", "1").replace(
+        "Fox", "2").replace("Badger", "3"))
+    typed = runner.invoke(cli, args=["consensus", "--type", "number", str(numbers)])
+    assert typed.exit_code == 0 and "a cell runs over lines 2-5" in typed.stderr
+    texts = write(tmp_path / "texts.csv", text)
+    free = runner.invoke(cli, args=["consensus", "--type", "transcribe", str(texts)])
+    assert free.exit_code == 0 and "runs over" not in free.stderr
+    assert results(free.stdout)["t1"].startswith("Deer")

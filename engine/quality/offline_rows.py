@@ -152,7 +152,8 @@ def _label_rows(path: Path, skipped: Skipped, labels: list[str] | None,
                 columns: tuple[str, ...]) -> Iterator[list[str]]:
     """Rows whose answer is a usable label: any non-empty one, or one of ``labels``."""
     listed = None if labels is None else set(labels)
-    for line, values in _rows(path, columns, skipped, (COUNTED_COLUMN,), (COUNTED_COLUMN,)):
+    for line, values in _rows(path, columns, skipped, (COUNTED_COLUMN,), (COUNTED_COLUMN,),
+                              one_line=True):
         if listed is not None and values[2] not in listed:
             skipped.note(path.name, line, "answer", f"{values[2][:SHOWN]!r} is not listed; "
                          f"the labels are {', '.join(labels)}")
@@ -211,7 +212,8 @@ def read_typed(path: Path | str, task_type: TaskType, config: dict,
     schema = task_type.answer_schema(config)
     rows = []
     # an empty cell is an answer for some types: no tags apply, nothing to mark
-    for line, (task, worker, text) in _rows(path, ANSWER_COLUMNS, skipped, ("answer",)):
+    for line, (task, worker, text) in _rows(path, ANSWER_COLUMNS, skipped, ("answer",),
+                                            one_line=not task_type.multiline_text):
         try:
             read = task_type.answer_from_text(text, config)
             rows.append((task, worker, schema.load(read)))
@@ -271,11 +273,12 @@ def _leaves(messages: Any) -> Iterator[str]:
 
 
 def _rows(path: Path, columns: tuple[str, ...], skipped: Skipped,
-          may_be_empty: tuple[str, ...] = (), optional: tuple[str, ...] = ()
-          ) -> Iterator[tuple[int, list[str]]]:
+          may_be_empty: tuple[str, ...] = (), optional: tuple[str, ...] = (),
+          one_line: bool = False) -> Iterator[tuple[int, list[str]]]:
     """(line number, the named columns) of each data row that has them all
     (``optional`` ones may be missing, then empty) and none empty but
-    ``may_be_empty``; other rows are noted in ``skipped``."""
+    ``may_be_empty``; other rows are noted in ``skipped``. With ``one_line``
+    no cell may hold a line break (see _records)."""
     with _opened(path) as stream, ExitStack() as reopened:
         reader = csv.reader(stream, strict=True)
 
@@ -289,7 +292,7 @@ def _rows(path: Path, columns: tuple[str, ...], skipped: Skipped,
 
         try:
             yield from _checked(reader, path.name, columns, skipped, may_be_empty, optional,
-                                resume)
+                                resume, one_line)
         except csv.Error as exc:  # the header's: without it no row means anything
             raise InvalidError(f"{path.name}: line {reader.line_num}: not readable as CSV "
                                f"({exc})") from exc
@@ -302,15 +305,15 @@ def _opened(path: Path):
 
 
 def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
-             may_be_empty: tuple[str, ...], optional: tuple[str, ...], resume=None
-             ) -> Iterator[tuple[int, list[str]]]:
+             may_be_empty: tuple[str, ...], optional: tuple[str, ...], resume=None,
+             one_line: bool = False) -> Iterator[tuple[int, list[str]]]:
     header = next(reader, None)
     if not header or not any(cell.strip() for cell in header):
         raise InvalidError(f"{name} is empty: expected a header line {','.join(columns)}")
     where = _positions(header, name, columns, optional)
     heading = [cell.strip().lower() for cell in header]
     records = 0
-    for line, row in _records(reader, name, skipped, resume):
+    for line, row in _records(reader, name, skipped, resume, one_line):
         if row is not None and not any(cell.strip() for cell in row):
             continue  # blank lines, as spreadsheets leave at the end
         records += 1
@@ -346,14 +349,17 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
         raise InvalidError(f"{name} has a header but no rows")
 
 
-def _records(reader, name: str, skipped: Skipped,
-             resume=None) -> Iterator[tuple[int, list[str] | None]]:
+def _records(reader, name: str, skipped: Skipped, resume=None,
+             one_line: bool = False) -> Iterator[tuple[int, list[str] | None]]:
     """(first line, cells) of each record after the header; None for one the csv
     module cannot parse (noted in ``skipped``), after which it reads on from the
     next line. A quote opened and never closed reads to the end of the file
     ("unexpected end of data"): ``resume(line)`` then gives a reader from the
     line after the record's first, so one stray quote costs one row, not the
-    rest of the file."""
+    rest of the file. A stray quote that a later one happens to close reads
+    fine but swallows the rows between into one cell; with ``one_line`` (answers
+    that never break lines: labels, numbers, boxes) such a cell is that mistake,
+    and the rows it swallowed are read again one by one."""
     offset = 0  # physical lines before the current reader's first
     while True:
         line = offset + reader.line_num + 1
@@ -368,6 +374,13 @@ def _records(reader, name: str, skipped: Skipped,
             row = None
             if end > line and resume is not None and "unexpected end of data" in str(exc):
                 reader, offset = resume(line), line
+        else:
+            end = offset + reader.line_num
+            if one_line and end > line and resume is not None and any(
+                    "\n" in cell or "\r" in cell for cell in row):
+                skipped.note(name, line, None, f"a cell runs over lines {line}-{end} (a quote "
+                             "never closed?): the rows in it are read on their own")
+                reader, offset, row = resume(line), line, None
         yield line, row
 
 

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 from collections.abc import Collection, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -90,19 +91,19 @@ def preview(upload: IO[bytes], rows: int = 5,
 
 def count_rows(path: Path) -> int:
     """How many data rows ``read_rows`` will yield (a pass over the file)."""
-    with _open(path) as text:
+    with _open(path) as text, ExitStack() as reopened:
         reader = csv.reader(text, strict=True)
         next(reader, None)  # the header
-        return sum(1 for _ in _records(reader))
+        return sum(1 for _ in _records(reader, _resumer(path, reopened)))
 
 
 def read_rows(path: Path, columns: dict[str, int]) -> Iterator[Row]:
     """The data rows as item fields; an empty cell is a field left out, so a CSV
     can give some rows an image and others a text."""
-    with _open(path) as text:
+    with _open(path) as text, ExitStack() as reopened:
         reader = csv.reader(text, strict=True)
         width = len(next(reader, []))
-        for line, cells, error in _records(reader):
+        for line, cells, error in _records(reader, _resumer(path, reopened)):
             yield _row(line, cells, error, width, columns)
 
 
@@ -110,18 +111,37 @@ def _open(path: Path) -> IO[str]:
     return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by callers
 
 
-def _records(reader: Any) -> Iterator[tuple[int, list[str] | None, str | None]]:
+def _resumer(path: Path, reopened: ExitStack):
+    """A reader of ``path`` from the line after physical line ``after``."""
+    def resume(after: int):
+        again = reopened.enter_context(_open(path))
+        for _ in range(after):
+            again.readline()
+        return csv.reader(again, strict=True)
+
+    return resume
+
+
+def _records(reader: Any, resume=None) -> Iterator[tuple[int, list[str] | None, str | None]]:
     """(line, cells, None) per data row after the header, or (line, None, why) for
     a row the CSV reader refused; blank lines are skipped. Counting and reading
-    both go through here, so they agree on what a row is."""
+    both go through here, so they agree on what a row is. A quote opened and
+    never closed reads to the end of the file: with ``resume(line)`` (a reader
+    from the line after that row's first) the rows after it are read on their
+    own, so one stray quote costs one row, not the rest of the file."""
+    offset = 0  # physical lines before the current reader's first
     while True:
-        line = reader.line_num + 1
+        line = offset + reader.line_num + 1
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield line, None, f"not valid CSV: {exc}"
+            end = offset + reader.line_num
+            to = f" (lines {line}-{end}: a quote never closed?)" if end > line else ""
+            yield line, None, f"not valid CSV: {exc}{to}"
+            if end > line and resume is not None and "unexpected end of data" in str(exc):
+                reader, offset = resume(line), line
             continue
         if cells:
             yield line, cells, None

@@ -102,6 +102,19 @@ def test_a_csv_becomes_items_and_bad_rows_are_reported_by_line(client, api, serv
     assert "not valid CSV" in problems[9]["reason"]
 
 
+def test_a_quote_never_closed_costs_its_own_row_not_the_rest_of_the_file(
+        client, api, services, charity, project):
+    """A robustness audit: `"hello,f1` read to the end of the file, so f2 and f3
+    were lost with one problem that did not name them."""
+    rows = 'text,id\n"hello,f1\nbye,f2\nok,f3\n'
+    job = run(client, api, charity, project["id"], rows.encode(), "rows.csv")
+    assert job["state"] == "done", job
+    assert [item["id"] for item in stored_items(services, job["id"])] == ["f2", "f3"]
+    (problem,) = job["problems"]
+    assert problem["line"] == 2 and "lines 2-4: a quote never closed?" in problem["reason"]
+    assert job["progress"]["items_total"] == 3
+
+
 def test_a_csv_without_mapping_takes_the_columns_named_like_item_fields(client, api, services,
                                                                        charity, project):
     stored = services.media.put(jpeg("teal"), "teal.jpg")

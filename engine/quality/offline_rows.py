@@ -313,7 +313,8 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
     where = _positions(header, name, columns, optional)
     heading = [cell.strip().lower() for cell in header]
     records = 0
-    for line, row in _records(reader, name, skipped, resume, one_line):
+    for line, row in _records(reader, name, skipped, resume,
+                              [i for i in where if i >= 0] if one_line else None):
         if row is not None and not any(cell.strip() for cell in row):
             continue  # blank lines, as spreadsheets leave at the end
         records += 1
@@ -350,16 +351,18 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
 
 
 def _records(reader, name: str, skipped: Skipped, resume=None,
-             one_line: bool = False) -> Iterator[tuple[int, list[str] | None]]:
+             one_line: list[int] | None = None) -> Iterator[tuple[int, list[str] | None]]:
     """(first line, cells) of each record after the header; None for one the csv
     module cannot parse (noted in ``skipped``), after which it reads on from the
     next line. A quote opened and never closed reads to the end of the file
     ("unexpected end of data"): ``resume(line)`` then gives a reader from the
     line after the record's first, so one stray quote costs one row, not the
     rest of the file. A stray quote that a later one happens to close reads
-    fine but swallows the rows between into one cell; with ``one_line`` (answers
-    that never break lines: labels, numbers, boxes) such a cell is that mistake,
-    and the rows it swallowed are read again one by one."""
+    fine but swallows the rows between into one cell; where ``one_line`` names
+    the cells read (the task, the worker and an answer that never breaks lines:
+    a label, a number, boxes), a line break in one of them is that mistake, and
+    the rows it swallowed are read again one by one. Other columns (an export's
+    item ref) may hold line breaks."""
     offset = 0  # physical lines before the current reader's first
     while True:
         line = offset + reader.line_num + 1
@@ -377,7 +380,7 @@ def _records(reader, name: str, skipped: Skipped, resume=None,
         else:
             end = offset + reader.line_num
             if one_line and end > line and resume is not None and any(
-                    "\n" in cell or "\r" in cell for cell in row):
+                    "\n" in row[i] or "\r" in row[i] for i in one_line if i < len(row)):
                 skipped.note(name, line, None, f"a cell runs over lines {line}-{end} (a quote "
                              "never closed?): the rows in it are read on their own")
                 reader, offset, row = resume(line), line, None

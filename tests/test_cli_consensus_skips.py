@@ -356,3 +356,32 @@ def test_a_stray_quote_closed_rows_later_costs_its_own_row_only(runner, tmp_path
     free = runner.invoke(cli, args=["consensus", "--type", "transcribe", str(texts)])
     assert free.exit_code == 0 and "runs over" not in free.stderr
     assert results(free.stdout)["t1"].startswith("Deer")
+
+
+def test_a_header_that_is_not_ours_says_what_it_most_likely_is(runner, tmp_path):
+    """A robustness audit: semicolon and tab files were refused with no hint, a
+    UTF-16 one with its NULs printed raw, and a config saved with a BOM was
+    refused although CSV BOMs are read."""
+    cases = {"semi.csv": (b"task;worker;answer\nt1;w1;a\n", "separated by semicolons"),
+             "tabs.csv": (b"task\tworker\tanswer\nt1\tw1\ta\n", "separated by tabs"),
+             "wide.csv": ("task,worker,answer\nt1,w1,a\n".encode("utf-16"), "UTF-16")}
+    for name, (data, hint) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        result = runner.invoke(cli, args=["consensus", str(tmp_path / name)])
+        assert result.exit_code == 1 and hint in result.output, result.output
+        assert "\x00" not in result.output
+    config = tmp_path / "config.json"
+    config.write_bytes('\ufeff{"question": "Which?", "labels": ["a", "b"]}'.encode())
+    answers = write(tmp_path / "answers.csv", "task,worker,answer\nt1,w1,a\nt1,w2,a\n")
+    result = runner.invoke(cli, args=["consensus", "--config", str(config), str(answers)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_counted_cell_that_is_neither_true_nor_false_is_skipped(runner, tmp_path):
+    """A robustness audit: counted "maybe" was silently counted."""
+    answers = write(tmp_path / "answers.csv", "task,worker,answer,counted\n"
+                    "t1,w1,a,True\nt1,w2,b,maybe\nt1,w3,a,\nt2,w1,b,no\nt2,w2,b,1\n")
+    result = runner.invoke(cli, args=["consensus", "--method", "live", str(answers)])
+    assert result.exit_code == 0, result.output
+    assert "line 3: counted: 'maybe' is neither true nor false" in result.stderr
+    assert "skipped 1 row" in result.stderr

@@ -36,6 +36,8 @@ from task_types import TaskType
 
 ANSWER_COLUMNS = ("task", "worker", "answer")
 COUNTED_COLUMN = "counted"  # optional: an export's; "False" marks an answer that does not count
+# what a counted cell may say (empty: counted, as when the column is missing)
+COUNTED_WORDS = frozenset({"", "true", "false", "1", "0", "yes", "no"})
 GOLD_COLUMNS = ("task", "answer")
 REPORT_ROWS = 10_000  # skipped rows kept for the report; the count goes on past it
 SHOWN = 50  # characters of a cell quoted in a reason
@@ -157,6 +159,10 @@ def _label_rows(path: Path, skipped: Skipped, labels: list[str] | None,
         if listed is not None and values[2] not in listed:
             skipped.note(path.name, line, "answer", f"{values[2][:SHOWN]!r} is not listed; "
                          f"the labels are {', '.join(labels)}")
+            continue
+        if len(values) > 3 and values[3].strip().lower() not in COUNTED_WORDS:
+            skipped.note(path.name, line, COUNTED_COLUMN, f"{values[3][:SHOWN]!r} is neither "
+                         "true nor false")
             continue
         yield values
 
@@ -408,6 +414,17 @@ def _unescaped(cell: str) -> str:
     return unescape_cell(cell).strip()
 
 
+def _header_hint(header: list[str]) -> str:
+    """What a header that names no expected column most likely is."""
+    text = ",".join(header)
+    if "\x00" in text or any("\udc80" <= ch <= "\udcff" for ch in text):
+        return " (the file is not UTF-8 text: UTF-16 or another encoding? save it as CSV UTF-8)"
+    for mark, what in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        if len(header) == 1 and mark in text:
+            return f" (the columns seem separated by {what}: save it as CSV with commas)"
+    return ""
+
+
 def _positions(header: list[str], name: str, columns: tuple[str, ...],
                optional: tuple[str, ...] = ()) -> list[int]:
     """Each column's index in the header; -1 for an optional column it lacks."""
@@ -416,5 +433,7 @@ def _positions(header: list[str], name: str, columns: tuple[str, ...],
     if missing:
         expected = [column for column in columns if column not in optional]
         raise InvalidError(f"{name}: line 1: missing column(s) {', '.join(missing)}; "
-                           f"expected {','.join(expected)}, found {','.join(header)}")
+                           f"expected {','.join(expected)}, found "
+                           f"{','.join(header).encode('unicode_escape').decode()[:200]}"
+                           f"{_header_hint(header)}")
     return [names.index(column) if column in names else -1 for column in columns]

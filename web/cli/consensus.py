@@ -137,7 +137,7 @@ def _offline_config(kind, config_path: Path | None) -> dict:
     if config_path is None:
         return kind.offline_config()
     try:
-        return _without_question(kind, json.loads(config_path.read_text(encoding="utf-8")))
+        return _without_question(kind, json.loads(config_path.read_text(encoding="utf-8-sig")))
     except (ValueError, ValidationError, RecursionError) as exc:
         detail = (exc.messages if isinstance(exc, ValidationError)
                   else "nested too deeply" if isinstance(exc, RecursionError) else exc)

@@ -92,7 +92,9 @@ def check_image_archive(file: IO[bytes], limits: ArchiveLimits = DEFAULT_LIMITS)
     the central directory only, and leave ``file`` at its start: a wrong or huge
     upload is then refused while the charity is still there to read why."""
     with _open_zip(file) as archive:
-        _plan(archive.infolist(), limits)
+        if not _plan(archive.infolist(), limits):
+            raise InvalidError("the archive holds no files (folders only, or nothing): "
+                               "nothing would become an item")
     file.seek(0)
 
 

@@ -59,7 +59,11 @@ def check_csv(upload: IO[bytes], fields: Collection[str],
     upload.seek(0)
     header = _header(upload)
     upload.seek(0)
-    return _columns([name.strip() for name in header], list(fields), mapping)
+    columns = _columns([name.strip() for name in header], list(fields), mapping)
+    if not preview(upload, rows=1, checked=True)[1]:
+        raise InvalidError("the CSV has a header but no rows: nothing would become an item",
+                           {"file": "no rows"})
+    return columns
 
 
 def preview(upload: IO[bytes], rows: int = 5,

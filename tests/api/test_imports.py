@@ -145,6 +145,8 @@ def test_a_csv_without_mapping_takes_the_columns_named_like_item_fields(client, 
     (b"id;text\na;b\n", None, "file", "semicolons"),
     (b"", None, "file", "empty"),
     (b"\n\n", None, "file", "empty"),
+    (b"text,id\n", None, "file", "header but no rows"),  # was a job "done" with nothing
+    (b"text,id\n\n\n", None, "file", "header but no rows"),
     (b"id,text\na,caf\xe9\n", None, "file", "line 2 of the CSV is not UTF-8"),
     (b"id,text\n" + b"a,b\n" * 5000 + b"c,\xff\n", None, "file", "line 5002"),
     (b'id,"text\n', None, "file", "header"),
@@ -166,9 +168,12 @@ def test_a_mapping_is_only_for_a_csv(client, api, charity, project):
     assert job["state"] == "done"  # an empty form field is no mapping
 
 
-def test_a_csv_with_a_header_only_finishes_empty(client, api, charity, project):
-    job = run(client, api, charity, project["id"], b"id,text\r\n", "rows.csv")
-    assert job["state"] == "done" and job["progress"]["items_total"] == 0, job
+def test_a_csv_with_a_header_only_is_refused_at_upload(client, api, services, charity,
+                                                      project):
+    """It made a job "done" with no item and no word of why (a robustness audit)."""
+    error = api.error(upload(client, charity, project["id"], b"id,text\r\n", "rows.csv"), 422)
+    assert "header but no rows" in error["message"] and error["fields"] == {"file": "no rows"}
+    assert count(services, Job) == 0
 
 
 # --- zips: nested folders, duplicates -------------------------------------------

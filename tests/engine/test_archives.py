@@ -251,3 +251,17 @@ def test_a_member_that_understates_its_size_is_not_passed_on(tmp_path):
 
     assert [p for p, _ in problems(results)] == ["liar.jpg"]
     assert members(results) == [("ok.jpg", small)]
+
+
+def test_an_archive_with_no_files_is_refused_at_upload(tmp_path):
+    """A robustness audit: an empty zip (or one of folders) made a job that ended
+    "done" with no item and no word of why."""
+    from engine.intake.archives import check_image_archive
+
+    for members in ([], [("photos/", b"")]):
+        path = make_zip(tmp_path / "empty.zip", members)
+        with path.open("rb") as upload, pytest.raises(InvalidError, match="holds no files"):
+            check_image_archive(upload)
+    path = make_zip(tmp_path / "one.zip", [("a.jpg", PHOTO)])
+    with path.open("rb") as upload:
+        check_image_archive(upload)  # one file: fine

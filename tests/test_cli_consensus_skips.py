@@ -385,3 +385,25 @@ def test_a_counted_cell_that_is_neither_true_nor_false_is_skipped(runner, tmp_pa
     assert result.exit_code == 0, result.output
     assert "line 3: counted: 'maybe' is neither true nor false" in result.stderr
     assert "skipped 1 row" in result.stderr
+
+
+def test_rows_a_later_answer_replaced_are_counted_and_listed(runner, tmp_path):
+    """A robustness audit: two of w1's three answers to t1 were dropped without a
+    word. The later answer still counts (as the README says), and a file with
+    such rows is readable, so --strict goes on too."""
+    numbers = write(tmp_path / "numbers.csv",
+                    "task,worker,answer\nt1,w1,10\nt1,w1,10\nt1,w1,100\nt1,w2,10\n")
+    report = tmp_path / "report.json"
+    for strict in ([], ["--strict"]):
+        result = runner.invoke(cli, args=["consensus", "--type", "number", *strict,
+                                          "--report", str(report), str(numbers)])
+        assert result.exit_code == 0, result.output
+        assert results(result.stdout) == {"t1": "55"}  # 100 and 10: the later w1 answer
+        assert "2 rows replaced by the same worker's later answer" in result.stderr
+        assert "line 2: replaced by line 3" in result.stderr
+        found = json.loads(report.read_text())
+        assert found["replaced"] == 2 and found["skipped"] == 0
+        assert [r["line"] for r in found["replaced_rows"]] == [2, 3]
+    labels = write(tmp_path / "labels.csv", "task,worker,answer\nt1,w1,a\nt1,w1,b\nt1,w2,b\n")
+    result = runner.invoke(cli, args=["consensus", str(labels)])
+    assert result.exit_code == 0 and "line 2: replaced by line 3" in result.stderr

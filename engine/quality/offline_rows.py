@@ -66,6 +66,9 @@ class Skipped:
         self.total = 0
         self.parts: list[SkippedRow] = []  # parts of rows that were kept
         self.parts_total = 0
+        self.replaced: list[SkippedRow] = []  # rows a later answer of the same pair replaced
+        self.replaced_total = 0
+        self._seen: dict[tuple[str, str, str], int] = {}  # (file, task, worker) -> line
 
     def note(self, name: str, line: int, column: str | None, reason: str) -> None:
         """Count a row the merge cannot use (raise, when strict: ``name`` is the file's)."""
@@ -86,9 +89,22 @@ class Skipped:
         if len(self.parts) < self.keep:
             self.parts.append(part)
 
+    def note_answer(self, name: str, line: int, task: str, worker: str) -> None:
+        """A kept row's (task, worker): a row before it with the same pair is
+        replaced by it (the later answer counts, as the README says). Counted and
+        listed, never an error, even when strict: the file is readable."""
+        earlier = self._seen.get((name, task, worker))
+        self._seen[(name, task, worker)] = line
+        if earlier is not None:
+            self.replaced_total += 1
+            if len(self.replaced) < self.keep:
+                self.replaced.append(SkippedRow(earlier, None, f"replaced by line {line}: "
+                                                "the same worker answered this task again"))
+
     @property
     def truncated(self) -> bool:
-        return self.total > len(self.rows) or self.parts_total > len(self.parts)
+        return (self.total > len(self.rows) or self.parts_total > len(self.parts)
+                or self.replaced_total > len(self.replaced))
 
     def lines(self, first: int = 20) -> list[str]:
         """What a person reads: the count, then the first rows by line; then the
@@ -99,6 +115,10 @@ class Skipped:
             out += _listed(f"left out {self.parts_total} "
                            f"{'part' if self.parts_total == 1 else 'parts'} of rows it kept",
                            self.parts, self.parts_total, first)
+        if self.replaced_total:
+            out += _listed(f"{self.replaced_total} {_rows_noun(self.replaced_total)} "
+                           "replaced by the same worker's later answer to the task",
+                           self.replaced, self.replaced_total, first)
         return out
 
     def report(self) -> dict[str, Any]:
@@ -107,7 +127,9 @@ class Skipped:
         return {"skipped": self.total, "truncated": self.truncated,
                 "rows": [asdict(row) for row in self.rows],
                 "left_out": self.parts_total,
-                "left_out_rows": [asdict(part) for part in self.parts]}
+                "left_out_rows": [asdict(part) for part in self.parts],
+                "replaced": self.replaced_total,
+                "replaced_rows": [asdict(row) for row in self.replaced]}
 
 
 def _rows_noun(count: int) -> str:
@@ -164,6 +186,7 @@ def _label_rows(path: Path, skipped: Skipped, labels: list[str] | None,
             skipped.note(path.name, line, COUNTED_COLUMN, f"{values[3][:SHOWN]!r} is neither "
                          "true nor false")
             continue
+        skipped.note_answer(path.name, line, values[0], values[1])
         yield values
 
 
@@ -226,6 +249,7 @@ def read_typed(path: Path | str, task_type: TaskType, config: dict,
         except (ValueError, ValidationError) as exc:
             skipped.note(path.name, line, "answer", _unreadable(task_type, exc))
             continue
+        skipped.note_answer(path.name, line, task, worker)
         for reason in _left_out(read):
             skipped.note_part(path.name, line, "answer", reason)
     return rows

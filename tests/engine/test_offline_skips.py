@@ -205,7 +205,7 @@ def test_the_collector_counts_past_what_it_keeps():
     assert skipped.total == 25 and len(skipped.rows) == 3 and skipped.truncated
     assert skipped.report() == {"skipped": 25, "truncated": True, "rows": [
         {"line": n, "column": "answer", "reason": "empty"} for n in (2, 3, 4)],
-        "left_out": 0, "left_out_rows": []}
+        "left_out": 0, "left_out_rows": [], "replaced": 0, "replaced_rows": []}
     lines = Skipped()
     for line in range(2, 27):
         lines.note("a.csv", line, "answer", "empty")

@@ -90,7 +90,7 @@ def consensus(task_type: str, method: str | None, config_path: Path | None,
         error = f"cannot write the results{where}: {exc.strerror or exc}"
         with contextlib.suppress(OSError):  # else click's own close fails the same way
             output.close()
-    if skipped.lines():  # rows skipped, or parts of kept rows left out
+    if skipped.lines():  # rows skipped or replaced, or parts of kept rows left out
         click.echo("consensus: " + "\n".join(skipped.lines()), err=True)
     if report_path is not None:
         named = (method or "auto") if labelled else f"{kind.name} aggregate"

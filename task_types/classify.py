@@ -81,7 +81,9 @@ class ClassifyItemSchema(LabelledSchema):
     @validates_schema
     def check_item(self, data: dict, **kwargs: Any) -> None:
         if ("image" in data) == ("text" in data):
-            message = "Give exactly one of image or text."
+            message = ("Give exactly one of image or text, not both." if "image" in data else
+                       "Give exactly one of image or text: this item has neither (an empty "
+                       "cell?).")
             raise ValidationError({"image": [message], "text": [message]})
         if "gold" in data:
             self.check_label(data["gold"], "gold")

@@ -313,8 +313,11 @@ def _reason(item: dict, messages: Any) -> str:
     """marshmallow's messages as one line; a file path where an image URL belongs
     gets a hint, since it is the commonest mistake in a spreadsheet."""
     flat = messages if isinstance(messages, dict) else {"item": messages}
-    parts = [f"{field}: {' '.join(map(str, text)) if isinstance(text, list) else text}"
-             for field, text in flat.items()]
+    said: dict[str, list[str]] = {}  # one message, every field it is about
+    for field, text in flat.items():
+        said.setdefault(" ".join(map(str, text)) if isinstance(text, list) else str(text),
+                        []).append(str(field))
+    parts = [f"{', '.join(fields)}: {text}" for text, fields in said.items()]
     image = item.get("image")
     if "image" in flat and isinstance(image, str) and "://" not in image \
             and not image.startswith("/media/"):

@@ -102,6 +102,17 @@ def test_a_csv_becomes_items_and_bad_rows_are_reported_by_line(client, api, serv
     assert "not valid CSV" in problems[9]["reason"]
 
 
+def test_a_row_with_an_empty_text_cell_is_told_once_and_why(client, api, services, charity,
+                                                            project):
+    """The browser audit read "image: Give exactly one of image or text.; text: Give
+    exactly one of image or text." for an empty text cell."""
+    job = run(client, api, charity, project["id"], b"text,id\nhello,a\n,b\n", "rows.csv")
+    (problem,) = job["problems"]
+    assert problem["line"] == 3 and problem["reason"] == (
+        "image, text: Give exactly one of image or text: this item has neither (an empty "
+        "cell?).")
+
+
 def test_a_quote_never_closed_costs_its_own_row_not_the_rest_of_the_file(
         client, api, services, charity, project):
     """A robustness audit: `"hello,f1` read to the end of the file, so f2 and f3
@@ -130,7 +141,8 @@ def test_a_csv_without_mapping_takes_the_columns_named_like_item_fields(client, 
     problems = {p["line"]: p["reason"] for p in job["problems"]}
     assert set(problems) == {4, 5}
     assert "'photos/c.jpg' is a file path" in problems[4] and ".zip" in problems[4]
-    assert "exactly one of image or text" in problems[5]
+    # said once, for both fields: this row gives both
+    assert problems[5] == "image, text: Give exactly one of image or text, not both."
 
 
 @pytest.mark.parametrize(("data", "mapping", "field", "words"), [

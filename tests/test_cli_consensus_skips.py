@@ -407,3 +407,21 @@ def test_rows_a_later_answer_replaced_are_counted_and_listed(runner, tmp_path):
     labels = write(tmp_path / "labels.csv", "task,worker,answer\nt1,w1,a\nt1,w1,b\nt1,w2,b\n")
     result = runner.invoke(cli, args=["consensus", str(labels)])
     assert result.exit_code == 0 and "line 2: replaced by line 3" in result.stderr
+
+
+def test_a_stray_quote_costs_one_row_however_the_csv_module_refuses_it(runner, tmp_path):
+    """A review: resuming only after "unexpected end of data" lost every row behind
+    a stray quote when more than 128 KB followed it (the csv module then says
+    "field larger than field limit"), or when the quote that closed it had text
+    behind it ("',' expected after '\\"'"): one skipped row, thousands gone."""
+    big = "task,worker,answer\nt0,w1,\"a\n" + "".join(
+        f"t{n},w1,{'ab' if n % 2 else 'b'}\n" for n in range(1, 20_001))
+    labels = write(tmp_path / "big.csv", big)
+    result = runner.invoke(cli, args=["consensus", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert len(results(result.stdout)) == 20_000 and "skipped 1 row" in result.stderr
+    closed = write(tmp_path / "closed.csv", 'task,worker,answer\nt1,w1,"a\nt2,w1,b\n'
+                   't3,w1,"c" x\nt4,w1,d\n')
+    result = runner.invoke(cli, args=["consensus", str(closed)])
+    assert result.exit_code == 0, result.output
+    assert set(results(result.stdout)) == {"t2", "t4"}, result.stderr

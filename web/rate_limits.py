@@ -45,6 +45,7 @@ import redis
 from flask import Flask, current_app, g, request
 from limits import RateLimitItem, parse_many
 
+from engine.accounts.staff import normal_email
 from engine.config import Settings
 from engine.dispatch.dispatcher import Tally
 from engine.errors import BitesizeError, TooManyRequestsError
@@ -52,6 +53,7 @@ from engine.identity import Identity
 from engine.services import Services
 from engine.store.redis_server import REDIS_DOWN, is_cluster
 from engine.store.redis_wire import RedisWire
+from engine.tokens import token_hash
 
 NAMES = ("volunteers", "volunteers_network", "answers", "api", "auth_failures", "uploads",
          "emails", "emails_client")
@@ -319,8 +321,10 @@ def auth_failure_checks(address: str) -> tuple[tuple[str, str], ...]:
 
 def email_checks(address: str, email: str) -> tuple[tuple[str, str], ...]:
     """A request naming `email`, from client `address`: the same allowance whether
-    or not an account has that address, so a 429 tells nobody which have one."""
-    return (("emails", email.strip().lower()), ("emails_client", address))
+    or not an account has that address, so a 429 tells nobody which have one.
+    The address is keyed by its hash, as sign-in failures are: no e-mail address
+    sits in Redis's key names."""
+    return (("emails", token_hash(normal_email(email))), ("emails_client", address))
 
 
 def upload_checks(caller: Identity) -> tuple[tuple[str, str], ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ _FORMULA_MARKS = frozenset("=+-@|＝＋－＠｜")
 # Characters that show nothing and that str.lstrip keeps (zero-width space and
 # joiners, word joiner, byte-order mark, soft hyphen): a spreadsheet may pass
 # over them to a formula mark behind.
-_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_LEADING_BLANKS = re.compile("^[\\s\u200b\u200c\u200d\u2060\ufeff\u00ad]+")
 _BLANK_START = ("\t", "\r")
 
 
@@ -179,7 +180,7 @@ def looks_like_formula(text: str) -> bool:
     non-blank character is a formula mark (or it starts with a tab or CR)."""
     if text.startswith(_BLANK_START):
         return True
-    stripped = text.lstrip().lstrip(_INVISIBLE).lstrip()
+    stripped = _LEADING_BLANKS.sub("", text)
     return bool(stripped) and stripped[0] in _FORMULA_MARKS
 
 

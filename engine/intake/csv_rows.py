@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from engine.delivery.csv_records import records, resumer
 from engine.errors import InvalidError
 
 CHUNK = 1024 * 1024
@@ -98,7 +99,7 @@ def count_rows(path: Path) -> int:
     with _open(path) as text, ExitStack() as reopened:
         reader = csv.reader(text, strict=True)
         next(reader, None)  # the header
-        return sum(1 for _ in _records(reader, _resumer(path, reopened)))
+        return sum(1 for _ in _records(reader, resumer(lambda: _open(path), reopened)))
 
 
 def read_rows(path: Path, columns: dict[str, int]) -> Iterator[Row]:
@@ -107,7 +108,7 @@ def read_rows(path: Path, columns: dict[str, int]) -> Iterator[Row]:
     with _open(path) as text, ExitStack() as reopened:
         reader = csv.reader(text, strict=True)
         width = len(next(reader, []))
-        for line, cells, error in _records(reader, _resumer(path, reopened)):
+        for line, cells, error in _records(reader, resumer(lambda: _open(path), reopened)):
             yield _row(line, cells, error, width, columns)
 
 
@@ -115,39 +116,18 @@ def _open(path: Path) -> IO[str]:
     return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by callers
 
 
-def _resumer(path: Path, reopened: ExitStack):
-    """A reader of ``path`` from the line after physical line ``after``."""
-    def resume(after: int):
-        again = reopened.enter_context(_open(path))
-        for _ in range(after):
-            again.readline()
-        return csv.reader(again, strict=True)
-
-    return resume
 
 
 def _records(reader: Any, resume=None) -> Iterator[tuple[int, list[str] | None, str | None]]:
     """(line, cells, None) per data row after the header, or (line, None, why) for
     a row the CSV reader refused; blank lines are skipped. Counting and reading
-    both go through here, so they agree on what a row is. A quote opened and
-    never closed reads to the end of the file: with ``resume(line)`` (a reader
-    from the line after that row's first) the rows after it are read on their
-    own, so one stray quote costs one row, not the rest of the file."""
-    offset = 0  # physical lines before the current reader's first
-    while True:
-        line = offset + reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            end = offset + reader.line_num
+    both go through here, so they agree on what a row is; one stray quote costs
+    one row, not the rest of the file (``records``)."""
+    for line, end, cells, error in records(reader, resume):
+        if error is not None:
             to = f" (lines {line}-{end}: a quote never closed?)" if end > line else ""
-            yield line, None, f"not valid CSV: {exc}{to}"
-            if end > line and resume is not None and "unexpected end of data" in str(exc):
-                reader, offset = resume(line), line
-            continue
-        if cells:
+            yield line, None, f"not valid CSV: {error}{to}"
+        elif cells:
             yield line, cells, None
 
 

@@ -383,6 +383,10 @@ def remerge(session, task_type: TaskType, project: Project,
                     continue
                 changes.append(Change(task.id, before, task.state, task.need))
                 if task.state != before:
+                    if task.state in outbox.FINISHED:
+                        # the outbox asks SQL whether any task is left unfinished
+                        # (project.completed): it must see this chunk's changes so far
+                        session.flush()
                     recorded = outbox.task_finished(session, task, aggregate.value,
                                                     aggregate.confidence, before) or recorded
         session.flush()

@@ -30,6 +30,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from engine.delivery.csv_records import RUNS_OVER, records, resumer
 from engine.delivery.exports import unescape_cell
 from engine.errors import InvalidError
 from task_types import TaskType
@@ -37,7 +38,8 @@ from task_types import TaskType
 ANSWER_COLUMNS = ("task", "worker", "answer")
 COUNTED_COLUMN = "counted"  # optional: an export's; "False" marks an answer that does not count
 # what a counted cell may say (empty: counted, as when the column is missing)
-COUNTED_WORDS = frozenset({"", "true", "false", "1", "0", "yes", "no"})
+NOT_COUNTED_WORDS = frozenset({"false", "0", "no"})
+COUNTED_WORDS = frozenset({"", "true", "1", "yes"}) | NOT_COUNTED_WORDS
 GOLD_COLUMNS = ("task", "answer")
 REPORT_ROWS = 10_000  # skipped rows kept for the report; the count goes on past it
 SHOWN = 50  # characters of a cell quoted in a reason
@@ -168,7 +170,7 @@ def read_counted(path: Path | str, skipped: Skipped | None = None,
     for task, worker, answer, flag in _label_rows(Path(path), _strict_unless(skipped), labels,
                                                   (*ANSWER_COLUMNS, COUNTED_COLUMN)):
         rows.append((task, worker, answer))
-        counted.append(flag.strip().lower() not in ("false", "0", "no"))
+        counted.append(flag.strip().lower() not in NOT_COUNTED_WORDS)
     return rows, counted
 
 
@@ -311,15 +313,7 @@ def _rows(path: Path, columns: tuple[str, ...], skipped: Skipped,
     no cell may hold a line break (see _records)."""
     with _opened(path) as stream, ExitStack() as reopened:
         reader = csv.reader(stream, strict=True)
-
-        def resume(after: int):
-            """A reader from the line after physical line ``after``: where to go on
-            when a quote never closed took the rest of the file."""
-            again = reopened.enter_context(_opened(path))
-            for _ in range(after):
-                again.readline()
-            return csv.reader(again, strict=True)
-
+        resume = resumer(lambda: _opened(path), reopened)
         try:
             yield from _checked(reader, path.name, columns, skipped, may_be_empty, optional,
                                 resume, one_line)
@@ -383,37 +377,24 @@ def _checked(reader, name: str, columns: tuple[str, ...], skipped: Skipped,
 def _records(reader, name: str, skipped: Skipped, resume=None,
              one_line: list[int] | None = None) -> Iterator[tuple[int, list[str] | None]]:
     """(first line, cells) of each record after the header; None for one the csv
-    module cannot parse (noted in ``skipped``), after which it reads on from the
-    next line. A quote opened and never closed reads to the end of the file
-    ("unexpected end of data"): ``resume(line)`` then gives a reader from the
-    line after the record's first, so one stray quote costs one row, not the
-    rest of the file. A stray quote that a later one happens to close reads
-    fine but swallows the rows between into one cell; where ``one_line`` names
-    the cells read (the task, the worker and an answer that never breaks lines:
-    a label, a number, boxes), a line break in one of them is that mistake, and
-    the rows it swallowed are read again one by one. Other columns (an export's
-    item ref) may hold line breaks."""
-    offset = 0  # physical lines before the current reader's first
-    while True:
-        line = offset + reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            end = offset + reader.line_num
-            to = f" (lines {line}-{end}: a quote never closed?)" if end > line else ""
-            skipped.note(name, line, None, f"not readable as CSV ({exc}){to}")
+    module cannot parse (noted in ``skipped``); one stray quote costs one row,
+    not the rest of the file (engine.intake.csv_rows.records). A stray quote
+    that a later one happens to close reads fine but swallows the rows between
+    into one cell; where ``one_line`` names the cells read (the task, the worker
+    and an answer that never breaks lines: a label, a number, boxes), a line
+    break in one of them is that mistake, and the rows it swallowed are read
+    again one by one. Other columns (an export's item ref) may hold line breaks."""
+    def runs_over(row: list[str]) -> bool:
+        return any("\n" in row[i] or "\r" in row[i] for i in one_line if i < len(row))
+
+    for line, end, row, error in records(reader, resume, runs_over if one_line else None):
+        if error == RUNS_OVER:
+            skipped.note(name, line, None, f"a cell runs over lines {line}-{end} (a quote "
+                         "never closed?): the rows in it are read on their own")
             row = None
-            if end > line and resume is not None and "unexpected end of data" in str(exc):
-                reader, offset = resume(line), line
-        else:
-            end = offset + reader.line_num
-            if one_line and end > line and resume is not None and any(
-                    "\n" in row[i] or "\r" in row[i] for i in one_line if i < len(row)):
-                skipped.note(name, line, None, f"a cell runs over lines {line}-{end} (a quote "
-                             "never closed?): the rows in it are read on their own")
-                reader, offset, row = resume(line), line, None
+        elif error is not None:
+            to = f" (lines {line}-{end}: a quote never closed?)" if end > line else ""
+            skipped.note(name, line, None, f"not readable as CSV ({error}){to}")
         yield line, row
 
 

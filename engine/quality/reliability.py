@@ -158,11 +158,13 @@ def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> b
         if stat is not None and (stat.blocked or stat.quarantined_at is not None):
             return False
         rows = answer_rows(session, project_id, volunteer_id,
-                            stat.cleared_at if stat is not None else None, CHECK_WINDOW)
+                            stat.cleared_at if stat is not None else None, CHECK_WINDOW + 1)
+        whole = len(rows) <= CHECK_WINDOW  # one more asked for: did the window hold them all?
+        rows = rows[-CHECK_WINDOW:]
         gold_before = (stat.gold_answers, stat.gold_score) if stat is not None else (None, None)
     task_type = services.registry.get(project.task_type)
     tally = tally_rows(task_type, project.config, rows).get(volunteer_id, Tally())
-    if limits["trusted_after_minutes"] and len(rows) < CHECK_WINDOW:  # all of them:
+    if limits["trusted_after_minutes"] and whole:
         # a record from part of the answers would undercount; the periodic job has it
         _record_gold(services, project_id, volunteer_id, tally, limits, gold_before)
     found = flags(tally, task_type.min_seconds, limits)

@@ -30,6 +30,7 @@ def test_a_download_cut_short_closes_its_cursor(services, make_project):
     "＝1+1", "＋1", "－1", "＠A1", " ＝1", "|cmd", " |cmd", "｜cmd",
     "=1", "+1", "-1", "@A1", "\t", "\tplain", "\r=1",
     "\u200b=1+7", "\ufeff=1+7", " \u200d\u2060@A1",  # invisible marks before one
+    "\u200b \u200b=1", " \u200b\u00a0\ufeff=1",  # mixed with blanks, in any order
 ])
 def test_formula_looking_text_gets_an_apostrophe_and_reads_back(value):
     cell = escape_cell(value)

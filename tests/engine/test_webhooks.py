@@ -280,3 +280,25 @@ def test_deleting_the_webhook_stops_recording(services, hooked, make_project, ow
     with services.db.session() as session:
         assert session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
         assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+
+
+def test_re_merging_the_last_unfinished_task_completes_the_project(services, hooked,
+                                                                   make_project, volunteer):
+    """A re-merge (here the operator's `bitesize projects remerge`) that retires the
+    last open task records project.completed: the outbox's check for unfinished
+    tasks must see the chunk's changes (a review found it read the old states)."""
+    from sqlalchemy import update
+
+    from engine.quality.consensus import remerge_project
+
+    project = hooked()
+    make_project.add_items(project, [{"text": "t0"}, {"text": "t1"}])
+    answer_everything(services, project, [volunteer()], "a")
+    assert [e.type for e in events(services)][-1] == "project.completed"
+    with services.db.writing() as session:  # the last task reopened by hand, its answer kept
+        last = session.scalar(select(func.max(Task.id)).where(Task.project_id == project.id))
+        session.execute(update(Task).where(Task.id == last).values(state="open",
+                                                                   retired_at=None))
+    before = len(events(services))
+    remerge_project(services, project.id)
+    assert [e.type for e in events(services)[before:]] == ["task.retired", "project.completed"]

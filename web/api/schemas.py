@@ -306,19 +306,20 @@ def load_query(schema: Schema) -> dict:
 
 def load_form(schema: Schema, values) -> dict:
     """Query strings and form fields: one value per name, checked by a schema."""
-    raw = values.to_dict()
-    unstorable = unstorable_fields(raw)
+    unstorable = unstorable_fields(values)
     if unstorable:
         raise InvalidError("the query string is not valid", unstorable)
     try:
-        return schema.load(raw)
+        return schema.load(values.to_dict())
     except ValidationError as exc:
         raise InvalidError("the query string is not valid", exc.messages) from exc
 
 
-def unstorable_fields(raw: dict[str, Any]) -> dict[str, str]:
-    """Form or query values holding a NUL or an unpaired surrogate, by name: as in
-    JSON bodies (parse_json), no database stores them (PostgreSQL's text refuses
-    NUL with an error that would be a 500)."""
+def unstorable_fields(values) -> dict[str, str]:
+    """Form or query values (a MultiDict: every value of a repeated name) holding
+    a NUL or an unpaired surrogate, by name: as in JSON bodies (parse_json), no
+    database stores them (PostgreSQL's text refuses NUL with an error that would
+    be a 500)."""
     return {name: "holds a NUL character or an unpaired surrogate: not text"
-            for name, value in raw.items() if isinstance(value, str) and _UNSTORABLE.search(value)}
+            for name, value in values.items(multi=True)
+            if isinstance(value, str) and _UNSTORABLE.search(value)}

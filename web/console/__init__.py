@@ -78,8 +78,8 @@ def _refuse_unstorable():
     """No form or query value with a NUL or an unpaired surrogate reaches a view:
     no database stores them (on PostgreSQL a name with a NUL was a 500), as the
     API's bodies and query strings refuse them too."""
-    unstorable = {**unstorable_fields(request.args.to_dict()),
-                  **unstorable_fields(request.form.to_dict())}
+    unstorable = {name: reason for values in (request.args, request.form)
+                  for name, reason in unstorable_fields(values).items()}
     if unstorable:
         names = ", ".join(sorted(unstorable))
         raise InvalidError(f"{names}: holds a NUL character or an unpaired surrogate, which "

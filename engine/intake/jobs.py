@@ -173,7 +173,10 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
     A run that finds the job taken over (the watchdog judged it dead and
     resumed it elsewhere) stops at its next batch and records nothing.
     """
-    with services.db.session() as session:
+    # read, then write: SQLite's write lock taken first (a deferred transaction
+    # that another process wrote under fails at once with "database is locked";
+    # CI saw a split fail so, its job left queued)
+    with services.db.writing() as session:
         job = session.get(Job, job_id)
         project = session.get(Project, job.project_id)
         now = utcnow()

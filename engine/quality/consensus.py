@@ -365,9 +365,8 @@ def remerge(session, task_type: TaskType, project: Project,
     changes: list[Change] = []
     recorded = False
     for start in range(0, len(ids), CHUNK):
-        # A chunk's tasks, answers and results are read in three queries and its
-        # changes flushed once: a get and an autoflush per task cost a volunteer
-        # with thousands of answers seconds of the write lock when quarantined.
+        # three queries a chunk, not a get and an autoflush per task (seconds of
+        # the write lock when a volunteer with thousands of answers is quarantined)
         with session.no_autoflush:
             tasks = list(session.scalars(
                 select(Task).where(Task.id.in_(ids[start:start + CHUNK]),
@@ -394,11 +393,9 @@ def remerge(session, task_type: TaskType, project: Project,
 
 
 def loaded_results(session, task_ids: list[int]) -> dict[int, Result]:
-    """These tasks' result rows as ORM objects, in one query; held by the caller,
-    so the session's identity map keeps them and later gets need no query."""
-    if not task_ids:
-        return {}
-    return {result.task_id: result for result in session.scalars(
+    """These tasks' result rows in one query (held by the caller, so later gets
+    find them in the session's identity map)."""
+    return {} if not task_ids else {result.task_id: result for result in session.scalars(
         select(Result).where(Result.task_id.in_(task_ids)))}
 
 

@@ -9,6 +9,12 @@ that device a token of its own (VolunteerDevice), so no device signs another
 out. Only what this needs is kept: the email, argon2 hashes, the code's
 SHA-256 (a code has about 80 random bits, so a fast hash is enough).
 
+Once an account keeps the work, changing how (a new email or password, a new
+recovery code) needs its current password or recovery code: a device's token
+alone, left in a shared or stolen browser, cannot take the account over. A new
+email or password also signs out every other device, since a change is what
+people do when they think someone else got in.
+
 Deleting the account removes the account, every device token, the name and
 any project news subscription (engine.accounts.news),
 and ends the volunteer's own token on every process at once; the answers stay
@@ -35,7 +41,13 @@ from engine.accounts.passwords import (
 )
 from engine.accounts.staff import normal_email
 from engine.errors import ConflictError, InvalidError
-from engine.identity import Identity, forget_token, revoked_marker, volunteer_token_hashes
+from engine.identity import (
+    Identity,
+    forget_token,
+    is_revoked,
+    revoked_marker,
+    volunteer_token_hashes,
+)
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -70,8 +82,21 @@ def account_of(services: Services, volunteer_id: int) -> Account | None:
         return None if row is None else _account(row)
 
 
-def claim(services: Services, identity: Identity, email: str, password: str) -> Account:
-    """Keep this volunteer's work under an email and password (set or changed)."""
+@dataclass(frozen=True)
+class Proof:
+    """What a change to a kept account is asked for: the current password or
+    recovery code, from this client address (failures count against both), and
+    the hash of the token the change is made with (the device that stays)."""
+
+    current: str | None
+    address: str
+    device_digest: str
+
+
+def claim(services: Services, identity: Identity, email: str, password: str,
+          proof: Proof) -> tuple[Account, int]:
+    """Keep this volunteer's work under an email and password (set, or changed
+    with proof); (the account, how many other devices were signed out)."""
     identity.require_volunteer()
     email = normal_email(email)
     check_password(password)
@@ -82,20 +107,63 @@ def claim(services: Services, identity: Identity, email: str, password: str) -> 
             if taken is not None and taken != identity.id:
                 raise _email_taken()
             row = _account_row(session, identity.id)
+            changing = _check_proof(services, row, identity.id, proof)
             row.email, row.password_hash = email, hash_password(password)
+            ended = _other_devices_ended(session, identity.id, proof) if changing else []
             session.flush()
-            return _account(row)
+            account = _account(row)
     except IntegrityError as exc:  # another claim of this email won the race
         raise _email_taken() from exc
+    for digest in ended:
+        forget_token(services, digest)
+    return account, len(ended)
 
 
-def new_recovery_code(services: Services, identity: Identity) -> str:
-    """A recovery code for this volunteer, shown once; an earlier code stops working."""
+def new_recovery_code(services: Services, identity: Identity, proof: Proof) -> str:
+    """A recovery code for this volunteer, shown once; an earlier code stops
+    working. Once the account is kept, only with proof."""
     identity.require_volunteer()
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     with services.db.writing() as session:
-        _account_row(session, identity.id).recovery_hash = token_hash(code)
+        row = _account_row(session, identity.id)
+        _check_proof(services, row, identity.id, proof)
+        row.recovery_hash = token_hash(code)
     return "-".join(code[i:i + 4] for i in range(0, CODE_LENGTH, 4))
+
+
+def _check_proof(services: Services, row: VolunteerAccount, volunteer_id: int,
+                 proof: Proof) -> bool:
+    """Whether the account already kept the work (so this is a change); if so,
+    InvalidError on `current_password` unless the proof is its password or its
+    recovery code. Failures count per volunteer and per address, as sign-ins do."""
+    if row.password_hash is None and row.recovery_hash is None:
+        return False
+    keys = [f"bs:vproof:volunteer:{volunteer_id}", f"bs:vproof:address:{proof.address}"]
+    check_attempts(services, keys)
+    typed = proof.current or ""
+    code = _NOT_CODE.sub("", typed).upper()
+    if (verify_password(row.password_hash, typed)
+            or (row.recovery_hash is not None and code
+                and secrets.compare_digest(token_hash(code), row.recovery_hash))):
+        return True
+    count_failure(services, keys)
+    raise InvalidError("your work is kept already: to change how, give its current password "
+                       "or recovery code",
+                       {"current_password": "not right" if typed else "needed"})
+
+
+def _other_devices_ended(session, volunteer_id: int, proof: Proof) -> list[str]:
+    """Sign out every device of this volunteer but the one making the change;
+    the hashes of the tokens that ended."""
+    ended = [digest for digest in volunteer_token_hashes(session, volunteer_id)
+             if digest != proof.device_digest and not is_revoked(digest)]
+    session.execute(delete(VolunteerDevice).where(
+        VolunteerDevice.volunteer_id == volunteer_id,
+        VolunteerDevice.token_hash != proof.device_digest))
+    volunteer = session.get(Volunteer, volunteer_id)
+    if volunteer.token_hash != proof.device_digest:
+        volunteer.token_hash = revoked_marker()
+    return ended
 
 
 def sign_in(services: Services, address: str, email: str | None = None,

@@ -28,9 +28,11 @@ def _answered(api, project, volunteer) -> int:
     return handout["task"]["id"]
 
 
-def _claim(client, volunteer, email="ada@example.org", password=PASSWORD):
-    return client.post("/api/v1/volunteers/me/account", headers=volunteer["headers"],
-                       json={"email": email, "password": password})
+def _claim(client, volunteer, email="ada@example.org", password=PASSWORD, current=None):
+    body = {"email": email, "password": password}
+    if current is not None:
+        body["current_password"] = current
+    return client.post("/api/v1/volunteers/me/account", headers=volunteer["headers"], json=body)
 
 
 def _sign_in(client, **body):
@@ -79,7 +81,15 @@ def test_a_recovery_code_signs_in_and_a_new_code_replaces_the_old(client, api, s
     # typed as people type it: lower case, spaces instead of dashes
     signed = _sign_in(client, recovery_code=code.lower().replace("-", " "))
     assert signed.status_code == 201 and signed.json["id"] == volunteer["id"]
-    second = client.post("/api/v1/volunteers/me/recovery-code", headers=volunteer["headers"])
+    # a token alone cannot replace the code (a stolen device would lock its owner out)
+    for proof in ({}, {"current_password": "WRNG-CODE-WRNG-CODE"}):
+        refused = client.post("/api/v1/volunteers/me/recovery-code",
+                              headers=volunteer["headers"], json=proof or None)
+        assert api.error(refused, 422)["fields"] == {
+            "current_password": "not right" if proof else "needed"}
+    second = client.post("/api/v1/volunteers/me/recovery-code", headers=volunteer["headers"],
+                         json={"current_password": code.lower()})
+    assert second.status_code == 201, second.get_data(True)
     assert second.json["recovery_code"] != code
     error = api.error(_sign_in(client, recovery_code=code), 422)
     assert "recovery_code" in error["fields"]
@@ -105,10 +115,45 @@ def test_an_email_keeps_one_volunteers_work(client, api):
     assert _claim(client, first).status_code == 201
     error = api.error(_claim(client, second, email="ADA@example.org"), 409)
     assert error["fields"] == {"email": "already in use"}
-    # the owner may change their own password
-    assert _claim(client, first, password="a new long password").status_code == 201
+    # the owner may change their own password, giving the current one
+    assert _claim(client, first, password="a new long password",
+                  current=PASSWORD).status_code == 201
     assert _sign_in(client, email="ada@example.org",
                     password="a new long password").status_code == 201
+
+
+def test_changing_a_kept_account_needs_its_password_and_signs_out_other_devices(
+        client, api, services):
+    volunteer = api.volunteer()
+    assert _claim(client, volunteer).status_code == 201
+    phone = _sign_in(client, email="ada@example.org", password=PASSWORD).json["token"]
+    laptop = _sign_in(client, email="ada@example.org", password=PASSWORD).json["token"]
+    assert _me(client, _headers(phone)).status_code == 200  # cached as valid
+    # someone holding the laptop's token cannot take the account over
+    for current, detail in ((None, "needed"), ("a wrong guess at it", "not right")):
+        taken = _claim(client, {"headers": _headers(laptop)}, email="thief@example.org",
+                       password="the thief's password", current=current)
+        assert api.error(taken, 422)["fields"] == {"current_password": detail}
+    tablet = _sign_in(client, email="ada@example.org", password=PASSWORD).json["token"]
+    # the owner, on the laptop, changes it: every other device is signed out
+    changed = _claim(client, {"headers": _headers(laptop)}, password="a brand new password",
+                     current=PASSWORD)
+    assert changed.status_code == 201, changed.get_data(True)
+    assert changed.json["other_devices_signed_out"] == 3
+    for token in (volunteer["token"], phone, tablet):
+        api.error(_me(client, _headers(token)), 401)
+    assert _me(client, _headers(laptop)).json["id"] == volunteer["id"]
+    assert _sign_in(client, email="ada@example.org",
+                    password="a brand new password").status_code == 201
+
+
+def test_wrong_current_passwords_are_limited_like_sign_ins(client, api):
+    volunteer = api.volunteer()
+    assert _claim(client, volunteer).status_code == 201
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        _claim(client, volunteer, password="another password", current="not it at all")
+    refused = _claim(client, volunteer, password="another password", current=PASSWORD)
+    assert api.error(refused, 429) and int(refused.headers["Retry-After"]) > 0
 
 
 def test_bad_bodies_name_their_field(client, api):

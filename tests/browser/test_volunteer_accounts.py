@@ -52,9 +52,9 @@ def test_work_kept_with_an_email_follows_the_volunteer_to_another_device(
     accessible(page)
     # a password too short is refused beside its field
     keep.get_by_label("Email").fill("ada@example.org")
-    keep.get_by_label("Password").fill("short")
+    keep.get_by_label("Password", exact=True).fill("short")
     keep.get_by_role("button", name="Keep my work").click()
-    password = keep.get_by_label("Password")
+    password = keep.get_by_label("Password", exact=True)
     expect(password).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#claim-password-error")).to_be_visible()
     expect(password).to_have_attribute("aria-describedby",
@@ -99,11 +99,51 @@ def test_a_recovery_code_signs_in_without_an_email(page, live_server, client, au
     context, elsewhere = _another_device(page)
     try:
         elsewhere.goto(live_server + "/me")
-        elsewhere.get_by_label("Recovery code").fill(written_down.lower())
+        elsewhere.get_by_label("Recovery code", exact=True).fill(written_down.lower())
         elsewhere.get_by_role("button", name="Sign in with the code").click()
         expect(elsewhere.locator("#me-summary")).to_contain_text("You have answered 2 tasks")
     finally:
         context.close()
+
+
+def test_changing_kept_work_asks_for_the_current_password_and_signs_out_elsewhere(
+        page, live_server, client, auth, work, accessible):
+    _answer_two(page, live_server, client, auth, work)
+    page.goto(live_server + "/me")
+    keep = page.get_by_role("region", name="Keep your work")
+    current = keep.get_by_label("Current password or recovery code")
+    expect(current).to_be_hidden()  # nothing kept yet: nothing to prove
+    keep.get_by_label("Email").fill("ada@example.org")
+    keep.get_by_label("Password", exact=True).fill(PASSWORD)
+    keep.get_by_role("button", name="Keep my work").click()
+    expect(current).to_be_visible()
+    phone = client.post("/api/v1/volunteers/sign-in",
+                        json={"email": "ada@example.org", "password": PASSWORD}).json["token"]
+    # a change without the current password is refused beside that field
+    keep.get_by_label("Email").fill("ada@example.org")
+    keep.get_by_label("Password", exact=True).fill("a brand new password")
+    keep.get_by_role("button", name="Change the email or password").click()
+    expect(current).to_have_attribute("aria-invalid", "true")
+    expect(current).to_be_focused()
+    expect(page.locator("#current-password-error")).to_have_text(
+        "Type your current password or recovery code to change how your work is kept.")
+    accessible(page)
+    current.fill(PASSWORD)
+    keep.get_by_role("button", name="Change the email or password").click()
+    expect(page.locator("#account-status")).to_have_text(
+        "Your work is kept under ada@example.org. Your other devices were signed out.")
+    expect(current).not_to_have_attribute("aria-invalid", "true")
+    assert client.get("/api/v1/volunteers/me",
+                      headers={"Authorization": f"Bearer {phone}"}).status_code == 401
+    # a new recovery code needs the (new) password too
+    keep.get_by_role("button", name="Make a recovery code").click()
+    expect(page.locator("#current-password-error")).to_be_visible()
+    expect(page.locator("#code-shown")).to_be_hidden()
+    current.fill("a brand new password")
+    keep.get_by_role("button", name="Make a recovery code").click()
+    expect(page.locator("#recovery-code")).to_have_text(
+        re.compile(r"^[A-Z2-9]{4}(-[A-Z2-9]{4}){3}$"))
+    expect(page.locator("#current-password-error")).to_have_count(0)
 
 
 def test_a_volunteer_downloads_their_data_and_deletes_the_account(
@@ -146,7 +186,7 @@ def test_a_volunteer_with_an_email_asks_a_project_for_its_news(
     expect(news).to_be_hidden()  # no email kept yet: nothing to send news to
     keep = page.get_by_role("region", name="Keep your work")
     keep.get_by_label("Email").fill("ada@example.org")
-    keep.get_by_label("Password").fill(PASSWORD)
+    keep.get_by_label("Password", exact=True).fill(PASSWORD)
     keep.get_by_role("button", name="Keep my work").click()
     expect(news).to_be_visible()
     box = page.get_by_role("checkbox", name="Email me news of Seal counts")

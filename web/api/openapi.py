@@ -26,6 +26,7 @@ from web.api.review import AuditQuery, BlockBody, InboxQuery, Resolution, Review
 from web.api.schemas import (
     AnswerCreate,
     AnswersQuery,
+    CurrentCredential,
     JobForm,
     JobItems,
     JobsQuery,
@@ -123,15 +124,24 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "10 minutes a task), and per project the tasks they helped finish", VOLUNTEER, None,
      {"200": "the record"}),
     ("post", "/volunteers/me/account",
-     "Keep the calling volunteer's work under an email and password (set or changed), so "
-     "they can sign in on another device", VOLUNTEER, VolunteerClaim,
-     {"201": "the account (email, whether a recovery code exists)",
+     "Keep the calling volunteer's work under an email and password, so they can sign in "
+     "on another device. Once the work is kept (by a password or a recovery code), a change "
+     "needs current_password (the password or the recovery code) and signs out every other "
+     "device", VOLUNTEER, VolunteerClaim,
+     {"201": "the account (email, whether a recovery code exists) and how many other "
+             "devices were signed out",
       "409": "the email already keeps another volunteer's work",
-      "422": "not an email address, or a password under 10 characters",
-      "429": "too many requests naming this email, or from this address (Retry-After)"}),
+      "422": "not an email address, a password under 10 characters, or current_password "
+             "needed or not right",
+      "429": "too many requests naming this email, or from this address, or too many wrong "
+             "current passwords (Retry-After)"}),
     ("post", "/volunteers/me/recovery-code",
      "A recovery code to write down (for volunteers without email), shown once; an earlier "
-     "code stops working", VOLUNTEER, None, {"201": "the code and the account"}),
+     "code stops working. Once the work is kept, the body gives current_password (the "
+     "password or the recovery code)", VOLUNTEER, CurrentCredential,
+     {"201": "the code and the account",
+      "422": "current_password needed or not right",
+      "429": "too many wrong current passwords (Retry-After)"}),
     ("post", "/volunteers/sign-in",
      "Sign in on this device with an email and password or a recovery code: a new token of "
      "that volunteer's, for this device (other devices stay signed in)", ANYONE,
@@ -269,7 +279,7 @@ QUERIES: dict[tuple[str, str], type[Schema]] = {
 }
 
 # Bodies that may be left out: the defaults (or no reason) apply.
-OPTIONAL_BODY = {VolunteerCreate, BlockBody, Why}
+OPTIONAL_BODY = {VolunteerCreate, BlockBody, Why, CurrentCredential}
 
 # What every call may answer besides its own statuses (README: Errors).
 UNAUTHENTICATED = "no token, or a token that matches nobody (WWW-Authenticate: Bearer)"

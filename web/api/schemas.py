@@ -25,7 +25,14 @@ class VolunteerCreate(Schema):
                           allow_none=True, load_default=None)
 
 
-class VolunteerClaim(Schema):
+class CurrentCredential(Schema):
+    """Proof for changing how a volunteer's work is kept, once it is: the current
+    password or recovery code (engine.accounts.volunteers)."""
+
+    current_password = fields.String(validate=validate.Length(max=MAX_PASSWORD))
+
+
+class VolunteerClaim(CurrentCredential):
     """Keep this volunteer's work under an email and password (engine.accounts.volunteers)."""
 
     email = fields.String(required=True, validate=validate.Length(min=3, max=320))

@@ -22,10 +22,17 @@ from engine.accounts.mail import mail_configured
 from engine.delivery.contributions import volunteer_record
 from engine.identity import create_volunteer
 from engine.projects import names_in_language
+from engine.tokens import token_hash
 from web import rate_limits
 from web.api import bp, serialize
-from web.api.schemas import VolunteerClaim, VolunteerCreate, VolunteerSignIn, load_body
-from web.auth import identity
+from web.api.schemas import (
+    CurrentCredential,
+    VolunteerClaim,
+    VolunteerCreate,
+    VolunteerSignIn,
+    load_body,
+)
+from web.auth import bearer_token, identity
 from web.i18n import chosen_language
 from web.services import services
 
@@ -86,20 +93,25 @@ def my_record():
 
 @bp.post("/volunteers/me/account")
 def claim_work():
-    """Keep this volunteer's work under an email and password (set or changed)."""
+    """Keep this volunteer's work under an email and password (set, or changed
+    with the current password or recovery code: other devices are signed out)."""
     caller = identity().require_volunteer()
     data = load_body(VolunteerClaim())
     rate_limits.enforce(*rate_limits.email_checks(rate_limits.client_address(),
                                                   data["email"]))
-    return {"account": _account(accounts.claim(services(), caller, data["email"],
-                                               data["password"]))}, 201
+    account, signed_out = accounts.claim(services(), caller, data["email"], data["password"],
+                                         _proof(data.get("current_password")))
+    return {"account": _account(account), "other_devices_signed_out": signed_out}, 201
 
 
 @bp.post("/volunteers/me/recovery-code")
 def make_recovery_code():
-    """A recovery code to write down, shown this once; an earlier one stops working."""
+    """A recovery code to write down, shown this once; an earlier one stops working.
+    Once the work is kept, the body gives the current password or recovery code."""
     caller = identity().require_volunteer()
-    code = accounts.new_recovery_code(services(), caller)
+    data = load_body(CurrentCredential()) if _has_body() else {}
+    code = accounts.new_recovery_code(services(), caller,
+                                      _proof(data.get("current_password")))
     return {"recovery_code": code,
             "account": _account(accounts.account_of(services(), caller.id))}, 201
 
@@ -130,6 +142,10 @@ def delete_me():
     caller = identity().require_volunteer()
     accounts.delete_account(services(), caller)
     return {"deleted": True}
+
+
+def _proof(current: str | None) -> accounts.Proof:
+    return accounts.Proof(current, rate_limits.client_address(), token_hash(bearer_token()))
 
 
 def _account(account: accounts.Account | None) -> dict | None:

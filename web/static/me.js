@@ -108,6 +108,7 @@
     document.getElementById("your-data").hidden = !token;
     if (!token || account === undefined) return;
     const keep = document.getElementById("keep-status");
+    document.getElementById("current-field").hidden = !(account && (account.email || account.recovery_code));
     if (account && account.email) {
       keep.textContent = t("Your work is kept under {email}: sign in with it on another device to carry on there.", {email: account.email}) +
         (account.recovery_code ? " " + t("You also have a recovery code.") : "");
@@ -143,6 +144,8 @@
     if (name === "email" && detail === "already in use") return t("This email already keeps another volunteer's work: sign in with it.");
     if (name === "email") return t("This is not an email address.");
     if (name === "recovery_code") return t("This recovery code is not right.");
+    if (name === "current_password" && detail === "needed") return t("Type your current password or recovery code to change how your work is kept.");
+    if (name === "current_password") return t("This is not your current password or recovery code.");
     if (name === "password" && detail === "not right") return t("The email or the password is not right.");
     if (name === "password") return t("A password needs at least 10 characters.");
     return t("This could not be done (error {status}).", {status: status_});
@@ -153,13 +156,13 @@
     const error = (body && body.error) || {fields: {}};
     let placed = false;
     Object.keys(error.fields || {}).forEach(function (name) {
-      const input = form.querySelector("[name='" + name + "']");
+      const input = form.elements.namedItem(name);  // fields with form= too
       if (!input) return;
       const detail = error.fields[name];
       fieldError(input, explain(status_, name, typeof detail === "string" ? detail : ""));
       placed = true;
     });
-    if (placed) form.querySelector("[aria-invalid]").focus();
+    if (placed) Array.prototype.find.call(form.elements, function (el) { return el.hasAttribute("aria-invalid"); }).focus();
     else said.textContent = explain(status_, "", "");
   }
 
@@ -183,17 +186,23 @@
     ev.preventDefault();
     const form = ev.target;
     clearErrors(form);
+    clearErrors(document.getElementById("current-field"));
     const r = await send("POST", "/volunteers/me/account", values(form), stored());
     if (!r.ok) { refused(form, r.data, r.status); return; }
     form.reset();
     showAccount(r.data.account);
-    said.textContent = t("Your work is kept under {email}.", {email: r.data.account.email});
+    said.textContent = t("Your work is kept under {email}.", {email: r.data.account.email}) +
+      (r.data.other_devices_signed_out ? " " + t("Your other devices were signed out.") : "");
     await load();  // news by email may be had now
   });
 
   document.getElementById("make-code").addEventListener("click", async function () {
-    const r = await send("POST", "/volunteers/me/recovery-code", null, stored());
-    if (!r.ok) { said.textContent = explain(r.status, "", ""); return; }
+    const current = document.getElementById("current-password");
+    clearErrors(document.getElementById("current-field"));
+    const body = document.getElementById("current-field").hidden ? null : {current_password: current.value};
+    const r = await send("POST", "/volunteers/me/recovery-code", body, stored());
+    if (!r.ok) { refused(document.getElementById("claim-form"), r.data, r.status); return; }
+    current.value = "";
     text("recovery-code", r.data.recovery_code);
     document.getElementById("code-shown").hidden = false;
     showAccount(r.data.account);

@@ -185,7 +185,8 @@ def test_users_revoke_ends_console_tokens_and_sessions_too(runner, client, servi
     assert current_staff(services, staff.id, staff.session_version) is None
 
 
-def test_a_revoked_user_cannot_sign_in_again_until_restored(runner, services, make_staff, app):
+def test_a_revoked_user_cannot_sign_in_again_until_restored(runner, services, make_staff, app,
+                                                            work):
     """A security review signed in again with the password after `users revoke`
     and made a new organisation token. The password and any unused link end
     too; "forgot password" sends no link to a revoked account; `users restore`
@@ -216,6 +217,7 @@ def test_a_revoked_user_cannot_sign_in_again_until_restored(runner, services, ma
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert forgot.post("/console/forgot", data={"email": login.email, "csrf_token": csrf}
                        ).status_code == 200
+    work()  # the worker that would send the link
     with services.db.session() as session:
         assert session.query(AccountLink).filter_by(user_id=staff.id, used_at=None).count() == 0
     restored = runner.invoke(cli, args=["users", "restore", str(staff.id)])

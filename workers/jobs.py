@@ -115,3 +115,11 @@ def send_project_news(news_id: int) -> dict:
     from engine.accounts.news import send_news
 
     return send_news(services(), news_id)
+
+
+def send_password_reset(email: str, link_prefix: str) -> None:
+    """Email a console account's "forgot password" link (engine.accounts.resets);
+    returns nothing, so no job result says whether the address has an account."""
+    from engine.accounts.resets import send_reset
+
+    send_reset(services(), email, link_prefix)

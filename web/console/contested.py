@@ -264,15 +264,20 @@ def typed_field(task_type: TaskType, project: Project) -> dict[str, Any]:
 def label_counts(project: Project, task: dict, given: list[Given],
                  choices: list[Choice]) -> dict[str, Any]:
     """classify: how many answers chose each of the project's labels (every
-    label listed, 0 included: the right one may be one nobody chose)."""
+    label listed, 0 included: the right one may be one nobody chose), and each
+    label's share of the merge: the result's support made to sum to 1, since a
+    model's support is a probability but a weighted vote's is a sum of weights
+    (2.00 beside a newcomer's 1.00 read as a reliability)."""
     support = task.get("distribution") or {}
+    total = sum(support.values())
+    support = {label: weight / total for label, weight in support.items()} if total else {}
     labels = list((project.config or {}).get("labels") or [])
     chosen = Counter(g.value.get("label") for g in given if isinstance(g.value, dict))
     counted = Counter(g.value.get("label") for g in given
                       if isinstance(g.value, dict) and g.counted)
     extra = [label for label in chosen if label not in labels]  # labels since removed
     return {"rows": [{"name": label, "answers": chosen.get(label, 0),
-                      "counted": counted.get(label, 0), "weight": support.get(label)}
+                      "counted": counted.get(label, 0), "share": support.get(label)}
                      for label in labels + extra]}
 
 

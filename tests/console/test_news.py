@@ -8,8 +8,9 @@ import pytest
 
 from engine.accounts import news
 from engine.accounts.staff import find_staff
-from engine.accounts.volunteers import claim
+from engine.accounts.volunteers import Proof, claim
 from engine.identity import Identity, authenticate, create_volunteer
+from engine.tokens import token_hash
 
 from .test_dashboard import make_project
 
@@ -26,9 +27,10 @@ def _use_smtp(services, server) -> None:
 
 
 def _subscriber(services, project_id: int, email: str) -> None:
-    volunteer_id, _ = create_volunteer(services)
+    volunteer_id, token = create_volunteer(services)
     who = Identity("volunteer", volunteer_id)
-    claim(services, who, email, "penguins on the ice")
+    claim(services, who, email, "penguins on the ice",
+          Proof(None, "192.0.2.1", token_hash(token)))
     news.subscribe(services, who, project_id)
 
 

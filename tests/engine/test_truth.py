@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.quality import truth, truth_live
+from engine.quality import truth, truth_choice, truth_live
 from task_types.classify import classify
 
 DATA = Path(__file__).parents[1] / "data"  # vendored: see tests/data/README.md
@@ -158,14 +158,22 @@ def test_gold_is_clamped_and_steers_the_start():
         assert (result.confidence[known] == 1.0).all()
 
 
-def test_task_posterior_reproduces_the_fit_and_handles_new_workers(swapping_crowd):
+def test_task_posterior_reproduces_the_fit_and_handles_new_workers(swapping_crowd,
+                                                                   monkeypatch):
     answers, _, _ = swapping_crowd
+    capped = truth.infer(answers, "auto")
+    # auto's in-sample posteriors are capped by cross-fitted ones (truth_choice):
+    # the live path, which merges tasks the fit has not seen, reproduces them uncapped
+    monkeypatch.setattr(truth_choice, "MIN_CROSS_TASKS", 10**9)
     for method in ("ds", "onecoin", "auto"):
         fitted = truth.infer(answers, method)
         for task in (0, 7, 42):
             mine = answers.task == task
             alone = truth_live.task_posterior(fitted, answers.worker[mine], answers.label[mine])
             assert alone == pytest.approx(fitted.posterior[task])
+            if method == "auto":
+                assert capped.label[task] == alone.argmax()
+                assert capped.confidence[task] <= alone.max() + 1e-12
         stranger = truth_live.task_posterior(fitted, [truth.UNKNOWN, 10_000], [2, 2])
         assert stranger.argmax() == 2 and stranger.sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="no worker model"):

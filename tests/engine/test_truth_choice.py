@@ -4,6 +4,7 @@ re-run, the vote when the crowd is uniform, and a stated fallback on too little.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from engine.quality import truth, truth_choice, truth_live
 
@@ -113,10 +114,16 @@ def test_auto_tempers_its_confidence_where_volunteers_miss_the_same_items():
         assert (fitted.label == untempered.label).all()
         assert _calibration_error(fitted.posterior, codes) < \
             _calibration_error(untempered.posterior, codes) - 0.02
-        # the live path's one-task posterior applies the same τ
-        first = answers.task == 0
-        again = truth_live.task_posterior(fitted, answers.worker[first], answers.label[first])
-        assert np.allclose(again, fitted.posterior[0])
+        # the live path's one-task posterior applies the same τ, on a task the
+        # cross-fitted cap left alone (the live path merges out of sample)
+        refitted = truth.refit(fitted.choice, answers, np.full(answers.shape[0], -1))
+        evidence = truth_choice.log_evidence(answers, refitted, truth.confusions_of)
+        uncapped = truth_choice.softmax(fitted.choice.temperature * evidence)
+        assert (fitted.confidence <= uncapped.max(axis=1) + 1e-12).all()
+        task = int(np.flatnonzero(np.isclose(fitted.confidence, uncapped.max(axis=1)))[0])
+        mine = answers.task == task
+        again = truth_live.task_posterior(fitted, answers.worker[mine], answers.label[mine])
+        assert np.allclose(again, fitted.posterior[task])
 
 
 def test_gold_tasks_keep_their_clamped_posterior_when_tempered():
@@ -319,3 +326,48 @@ def test_the_live_tau_is_chosen_on_matrices_that_never_saw_the_hidden_answers():
         assert len(pairs) == len(answers.task) - len(hidden) and pairs <= everyone
         assert not pairs & set(zip(answers.task[hidden].tolist(),
                                    answers.worker[hidden].tolist(), strict=True))
+
+
+def test_capped_lowers_the_winner_only_where_the_cap_is_lower_and_never_to_a_tie():
+    posterior = np.array([[0.9, 0.08, 0.02], [0.2, 0.7, 0.1], [0.5, 0.5, 0.0],
+                          [0.45, 0.4, 0.15]])
+    out = truth_choice.capped(posterior, np.array([0.6, 0.95, 0.1, 0.2]))
+    assert np.allclose(out.sum(axis=1), 1.0)
+    assert (out.argmax(axis=1) == posterior.argmax(axis=1)).all()
+    assert out[0, 0] == pytest.approx(0.6)  # lowered to the cap, the rest scaled up
+    assert out[0, 1] / out[0, 2] == pytest.approx(0.08 / 0.02)
+    assert np.allclose(out[1], posterior[1])  # a cap above the confidence: unchanged
+    assert np.allclose(out[2], posterior[2])  # a tie stays a tie
+    assert out[3, 0] > out[3, 1] and out[3, 0] < 0.45  # lowered, but short of a tie
+
+
+def test_each_task_is_judged_by_a_fit_that_saw_none_of_its_answers():
+    """auto caps its confidence by cross-fitted evidence: the fit that scores a
+    task left out every answer of that task, and each answer is left out once."""
+    answers, _ = _crowd([(0.8, 1.0)] * 30, n_tasks=120)
+    kept_by_fit = []
+
+    def fit_without(kept):
+        kept_by_fit.append(set(kept.tolist()))
+        return truth.CANDIDATES["onecoin"](truth_choice.subset(answers, kept), None)
+
+    evidence = truth_choice.cross_fitted_evidence(answers, fit_without, truth.confusions_of)
+    assert evidence.shape == (answers.shape[0], answers.shape[2])
+    assert len(kept_by_fit) == truth_choice.CROSS_FOLDS
+    rows = np.arange(len(answers.task))
+    left_out = [set(rows.tolist()) - kept for kept in kept_by_fit]
+    assert sorted(r for part in left_out for r in part) == rows.tolist()  # each once
+    for part in left_out:  # whole tasks: no task has answers on both sides
+        tasks = set(answers.task[sorted(part)].tolist())
+        assert not tasks & set(answers.task[sorted(set(rows.tolist()) - part)].tolist())
+
+
+def test_auto_is_no_surer_than_out_of_sample_and_keeps_every_result(monkeypatch):
+    answers, codes = _hard_items_crowd(0.2, 0, n_workers=120)
+    capped = truth.auto(answers)
+    assert (truth.auto(answers).posterior == capped.posterior).all()  # same file, same
+    monkeypatch.setattr(truth_choice, "MIN_CROSS_TASKS", 10**9)
+    plain = truth.auto(answers)
+    assert (capped.label == plain.label).all()
+    assert (capped.confidence <= plain.confidence + 1e-12).all()
+    assert (capped.confidence < plain.confidence - 1e-3).any()

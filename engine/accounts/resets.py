@@ -14,20 +14,27 @@ import logging
 
 from engine.accounts.mail import send_mail
 from engine.accounts.staff import LINK_DAYS, can_reset, find_staff, issue_link, normal_email
+from engine.errors import InvalidError
 from engine.services import Services
 
 log = logging.getLogger(__name__)
 SUBJECT = "Reset your bitesize password"
-# A failed job (the database was away) keeps its arguments, an email address,
-# in Redis: for a day, not RQ's default year.
+# A job not run (no worker) or failed (the database was away) keeps its
+# arguments, an email address, in Redis: for a day at most, not for ever or
+# RQ's default year (a link asked for yesterday is not wanted today).
 FAILED_JOB_SECONDS = 24 * 3600
 
 
 def request_reset(services: Services, email: str, link_prefix: str) -> None:
     """Queue the reset email for `email` (sent only if an account may reset);
     `link_prefix` is the set-password link without its token, on the public URL."""
-    services.queue("high").enqueue("workers.jobs.send_password_reset", normal_email(email),
-                                   link_prefix, result_ttl=0, failure_ttl=FAILED_JOB_SECONDS)
+    try:
+        email = normal_email(email)
+    except InvalidError:  # no account can have it: the page reads the same
+        return
+    services.queue("high").enqueue("workers.jobs.send_password_reset", email, link_prefix,
+                                   ttl=FAILED_JOB_SECONDS, result_ttl=0,
+                                   failure_ttl=FAILED_JOB_SECONDS)
 
 
 def send_reset(services: Services, email: str, link_prefix: str) -> bool:

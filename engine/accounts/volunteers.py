@@ -11,9 +11,9 @@ SHA-256 (a code has about 80 random bits, so a fast hash is enough).
 
 Once an account keeps the work, changing how (a new email or password, a new
 recovery code) needs its current password or recovery code: a device's token
-alone, left in a shared or stolen browser, cannot take the account over. A new
-email or password also signs out every other device, since a change is what
-people do when they think someone else got in.
+alone, left in a shared or stolen browser, cannot take the account over. Such
+a change also signs out every other device, since a change is what people do
+when they think someone else got in.
 
 Deleting the account removes the account, every device token, the name and
 any project news subscription (engine.accounts.news),
@@ -107,7 +107,7 @@ def claim(services: Services, identity: Identity, email: str, password: str,
             if taken is not None and taken != identity.id:
                 raise _email_taken()
             row = _account_row(session, identity.id)
-            changing = _check_proof(services, row, identity.id, proof)
+            changing = _check_proof(services, row, proof)
             row.email, row.password_hash = email, hash_password(password)
             ended = _other_devices_ended(session, identity.id, proof) if changing else []
             session.flush()
@@ -119,37 +119,49 @@ def claim(services: Services, identity: Identity, email: str, password: str,
     return account, len(ended)
 
 
-def new_recovery_code(services: Services, identity: Identity, proof: Proof) -> str:
+def new_recovery_code(services: Services, identity: Identity,
+                      proof: Proof) -> tuple[str, int]:
     """A recovery code for this volunteer, shown once; an earlier code stops
-    working. Once the account is kept, only with proof."""
+    working. Once the account is kept, only with proof, and every other device
+    is signed out (an old code that leaked may have signed one in). Returns the
+    code and how many other devices were signed out."""
     identity.require_volunteer()
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     with services.db.writing() as session:
         row = _account_row(session, identity.id)
-        _check_proof(services, row, identity.id, proof)
+        changing = _check_proof(services, row, proof)
         row.recovery_hash = token_hash(code)
-    return "-".join(code[i:i + 4] for i in range(0, CODE_LENGTH, 4))
+        ended = _other_devices_ended(session, identity.id, proof) if changing else []
+    for digest in ended:
+        forget_token(services, digest)
+    return "-".join(code[i:i + 4] for i in range(0, CODE_LENGTH, 4)), len(ended)
 
 
-def _check_proof(services: Services, row: VolunteerAccount, volunteer_id: int,
-                 proof: Proof) -> bool:
+def _check_proof(services: Services, row: VolunteerAccount, proof: Proof) -> bool:
     """Whether the account already kept the work (so this is a change); if so,
     InvalidError on `current_password` unless the proof is its password or its
-    recovery code. Failures count per volunteer and per address, as sign-ins do."""
+    recovery code. Wrong ones count per device token and per address, as
+    sign-ins count theirs: not per volunteer, or a thief's token could spend the
+    owner's allowance and keep them from the change that signs the thief out."""
     if row.password_hash is None and row.recovery_hash is None:
         return False
-    keys = [f"bs:vproof:volunteer:{volunteer_id}", f"bs:vproof:address:{proof.address}"]
-    check_attempts(services, keys)
     typed = proof.current or ""
+    if not typed:
+        raise _proof_refused("needed")
+    keys = [f"bs:vproof:device:{proof.device_digest}", f"bs:vproof:address:{proof.address}"]
+    check_attempts(services, keys)
     code = _NOT_CODE.sub("", typed).upper()
     if (verify_password(row.password_hash, typed)
             or (row.recovery_hash is not None and code
                 and secrets.compare_digest(token_hash(code), row.recovery_hash))):
         return True
     count_failure(services, keys)
-    raise InvalidError("your work is kept already: to change how, give its current password "
-                       "or recovery code",
-                       {"current_password": "not right" if typed else "needed"})
+    raise _proof_refused("not right")
+
+
+def _proof_refused(detail: str) -> InvalidError:
+    return InvalidError("your work is kept already: to change how, give its current password "
+                        "or recovery code", {"current_password": detail})
 
 
 def _other_devices_ended(session, volunteer_id: int, proof: Proof) -> list[str]:
@@ -178,7 +190,7 @@ def sign_in(services: Services, address: str, email: str | None = None,
     check_attempts(services, keys)
     with services.db.writing() as session:
         row = session.scalar(select(VolunteerAccount).where(
-            VolunteerAccount.email == email)) if email else None
+            VolunteerAccount.email == email).with_for_update()) if email else None
         stored = row.password_hash if row is not None else None
         if not verify_password(stored, password or "") or _blocked(session, row):
             count_failure(services, keys)
@@ -196,7 +208,8 @@ def _sign_in_with_code(services: Services, address: str, code: str) -> tuple[int
     typed = _NOT_CODE.sub("", code or "").upper()
     with services.db.writing() as session:
         row = session.scalar(select(VolunteerAccount).where(
-            VolunteerAccount.recovery_hash == token_hash(typed))) if typed else None
+            VolunteerAccount.recovery_hash == token_hash(typed)).with_for_update()) \
+            if typed else None
         if row is None or _blocked(session, row):
             count_failure(services, keys)
             raise InvalidError("this recovery code is not right",
@@ -258,7 +271,9 @@ def delete_account(services: Services, identity: Identity) -> None:
 
 
 def _account_row(session, volunteer_id: int) -> VolunteerAccount:
-    row = session.get(VolunteerAccount, volunteer_id)
+    """The volunteer's account row, new if none, locked on PostgreSQL until the
+    change commits (a sign-in with the old password waits, then sees the new)."""
+    row = session.get(VolunteerAccount, volunteer_id, with_for_update=True)
     if row is None:
         row = VolunteerAccount(volunteer_id=volunteer_id)
         session.add(row)

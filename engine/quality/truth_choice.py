@@ -314,15 +314,23 @@ def capped(posterior: np.ndarray, cap: np.ndarray) -> np.ndarray:
     """Posteriors (rows) whose winning label's probability is lowered to ``cap``
     where that is lower, the others scaled up to fill the rest; never so far
     that another label ties the winner, so the result does not change."""
+    labels = posterior.shape[1]
+    if labels < 2:
+        return posterior
     rows = np.arange(len(posterior))
     winner = posterior.argmax(axis=1)
     top = posterior[rows, winner]
     others = posterior.copy()
     others[rows, winner] = 0.0
-    second = others.max(axis=1)
-    tie = second / np.maximum(1.0 - top + second, FLOOR)  # the winner's share at a tie
-    target = np.minimum(top, np.maximum(cap, tie + 1e-9))
-    out = others * ((1.0 - target) / np.maximum(1.0 - top, FLOOR))[:, None]
+    rest = others.sum(axis=1)
+    # how the rest is shared: as the other labels had it, or evenly if they had none
+    even = (np.arange(labels)[None, :] != winner[:, None]) / (labels - 1)
+    shares = np.where((rest > 0)[:, None], others / np.where(rest > 0, rest, 1.0)[:, None],
+                      even)
+    runner = shares.max(axis=1)
+    tie = runner / (1.0 + runner)  # the winner's probability that the runner-up would equal
+    target = np.minimum(top, np.maximum(np.where(np.isfinite(cap), cap, 1.0), tie + 1e-9))
+    out = shares * (1.0 - target)[:, None]
     out[rows, winner] = target
     return out
 

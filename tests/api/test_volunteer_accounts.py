@@ -147,13 +147,32 @@ def test_changing_a_kept_account_needs_its_password_and_signs_out_other_devices(
                     password="a brand new password").status_code == 201
 
 
-def test_wrong_current_passwords_are_limited_like_sign_ins(client, api):
+def test_wrong_current_passwords_are_limited_per_device_not_per_volunteer(client, api):
     volunteer = api.volunteer()
     assert _claim(client, volunteer).status_code == 201
+    thief = {"headers": _headers(_sign_in(client, email="ada@example.org",
+                                          password=PASSWORD).json["token"])}
     for _ in range(MAX_FAILURES_PER_ACCOUNT):
-        _claim(client, volunteer, password="another password", current="not it at all")
-    refused = _claim(client, volunteer, password="another password", current=PASSWORD)
+        _claim(client, thief, password="the thief's password", current="a guess at it")
+    refused = _claim(client, thief, password="the thief's password", current=PASSWORD)
     assert api.error(refused, 429) and int(refused.headers["Retry-After"]) > 0
+    # the thief used up their own tries, not the owner's: the owner's change
+    # goes through and signs the thief out
+    changed = _claim(client, volunteer, password="a brand new password", current=PASSWORD)
+    assert changed.status_code == 201, changed.get_data(True)
+    api.error(_me(client, thief["headers"]), 401)
+
+
+def test_a_new_recovery_code_signs_out_the_other_devices(client, api):
+    volunteer = api.volunteer()
+    code = client.post("/api/v1/volunteers/me/recovery-code",
+                       headers=volunteer["headers"]).json["recovery_code"]
+    found = _headers(_sign_in(client, recovery_code=code).json["token"])  # a code that leaked
+    again = client.post("/api/v1/volunteers/me/recovery-code", headers=volunteer["headers"],
+                        json={"current_password": code})
+    assert again.status_code == 201 and again.json["other_devices_signed_out"] == 1
+    api.error(_me(client, found), 401)
+    assert _me(client, volunteer["headers"]).status_code == 200
 
 
 def test_bad_bodies_name_their_field(client, api):

@@ -161,6 +161,16 @@ def test_forgot_password_reads_the_same_for_known_and_unknown_emails(app, staff,
     assert known.get_data(as_text=True) == unknown.get_data(as_text=True)
 
 
+def test_forgot_password_refuses_a_non_address_beside_the_field(app, forms, services):
+    client = app.test_client()
+    for typed in ("not-an-email", "ada@localhost"):
+        page = forms.post(client, "/console/forgot", {"email": typed})
+        text = page.get_data(as_text=True)
+        assert page.status_code == 422
+        assert "This is not an email address." in text and 'aria-invalid="true"' in text
+    assert services.queue("high").count == 0  # nothing queued for the worker
+
+
 def test_api_tokens_are_shown_once_and_revoked_at_once(app, console, forms):
     made = forms.post(console, "/console/tokens", {"name": "nightly export"})
     assert made.status_code == 201

@@ -339,6 +339,12 @@ def test_capped_lowers_the_winner_only_where_the_cap_is_lower_and_never_to_a_tie
     assert np.allclose(out[1], posterior[1])  # a cap above the confidence: unchanged
     assert np.allclose(out[2], posterior[2])  # a tie stays a tie
     assert out[3, 0] > out[3, 1] and out[3, 0] < 0.45  # lowered, but short of a tie
+    # near-certain rows: the rest shared as it was, or evenly when it was nothing
+    edges = truth_choice.capped(np.array([[1 - 5e-7, 5e-7, 0.0], [1.0, 0.0, 0.0],
+                                          [1.0, 0.0, 0.0]]), np.array([0.9, 0.8, np.nan]))
+    assert np.allclose(edges.sum(axis=1), 1.0) and (edges.argmax(axis=1) == 0).all()
+    assert np.allclose(edges[:2], [[0.9, 0.1, 0.0], [0.8, 0.1, 0.1]])
+    assert np.allclose(edges[2], [1.0, 0.0, 0.0])  # no cap known: unchanged
 
 
 def test_each_task_is_judged_by_a_fit_that_saw_none_of_its_answers():

@@ -138,8 +138,9 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("post", "/volunteers/me/recovery-code",
      "A recovery code to write down (for volunteers without email), shown once; an earlier "
      "code stops working. Once the work is kept, the body gives current_password (the "
-     "password or the recovery code)", VOLUNTEER, CurrentCredential,
-     {"201": "the code and the account",
+     "password or the recovery code) and every other device is signed out", VOLUNTEER,
+     CurrentCredential,
+     {"201": "the code, the account and how many other devices were signed out",
       "422": "current_password needed or not right",
       "429": "too many wrong current passwords (Retry-After)"}),
     ("post", "/volunteers/sign-in",

@@ -64,8 +64,8 @@ REPLIES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
                                                              recipients=_INT)),
     ("post", "/volunteers/me/account"): ("201", _object(account=ACCOUNT,
                                                        other_devices_signed_out=_INT)),
-    ("post", "/volunteers/me/recovery-code"): ("201", _object(recovery_code=_TEXT,
-                                                              account=ACCOUNT)),
+    ("post", "/volunteers/me/recovery-code"): ("201", _object(
+        recovery_code=_TEXT, account=ACCOUNT, other_devices_signed_out=_INT)),
     ("post", "/volunteers/sign-in"): ("201", _object(id=_INT, token=_TEXT)),
     ("delete", "/volunteers/me"): ("200", _object(deleted=_BOOL)),
     ("post", "/projects"): ("201", PROJECT),

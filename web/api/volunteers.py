@@ -107,13 +107,15 @@ def claim_work():
 @bp.post("/volunteers/me/recovery-code")
 def make_recovery_code():
     """A recovery code to write down, shown this once; an earlier one stops working.
-    Once the work is kept, the body gives the current password or recovery code."""
+    Once the work is kept, the body gives the current password or recovery code,
+    and other devices are signed out."""
     caller = identity().require_volunteer()
     data = load_body(CurrentCredential()) if _has_body() else {}
-    code = accounts.new_recovery_code(services(), caller,
-                                      _proof(data.get("current_password")))
+    code, signed_out = accounts.new_recovery_code(services(), caller,
+                                                  _proof(data.get("current_password")))
     return {"recovery_code": code,
-            "account": _account(accounts.account_of(services(), caller.id))}, 201
+            "account": _account(accounts.account_of(services(), caller.id)),
+            "other_devices_signed_out": signed_out}, 201
 
 
 @bp.post("/volunteers/sign-in")

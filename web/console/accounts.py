@@ -6,13 +6,13 @@ Messages never say whether an email has an account (sign-in failures and
 from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
 from marshmallow.validate import Length
 
 from engine.accounts import staff as accounts
 from engine.accounts.mail import mail_configured, send_mail
 from engine.accounts.resets import request_reset
-from engine.errors import BitesizeError, TooManyRequestsError
+from engine.errors import BitesizeError, InvalidError, TooManyRequestsError
 from web import rate_limits
 from web.console import SESSION_LIFETIME, bp, sign_in_session
 from web.console.forms import engine_errors, load_form
@@ -30,8 +30,17 @@ class PasswordForm(Schema):
     confirm = fields.String(required=True, validate=Length(1, accounts.MAX_PASSWORD))
 
 
+def _an_email(value: str) -> None:
+    """Refused beside the field (forgot password, invitations), as accounts
+    would refuse it, rather than as an error page."""
+    try:
+        accounts.normal_email(value)
+    except InvalidError as exc:
+        raise ValidationError("This is not an email address.") from exc
+
+
 class EmailForm(Schema):
-    email = fields.String(required=True, validate=Length(1, 320))
+    email = fields.String(required=True, validate=[Length(1, 320), _an_email])
 
 
 class InviteForm(EmailForm):
@@ -123,7 +132,8 @@ def forgot():
             # does the same work, so takes the same time, for any address
             request_reset(services(), values["email"], emailed_link(_TOKEN_SPOT)[:-1])
             sent = True
-    return render_template("console/forgot.html", errors=errors, sent=sent)
+    return render_template("console/forgot.html", errors=errors, sent=sent), \
+        422 if errors else 200
 
 
 _TOKEN_SPOT = "-"  # stands for the token when a link without one is built

@@ -158,6 +158,7 @@
     Object.keys(error.fields || {}).forEach(function (name) {
       const input = form.elements.namedItem(name);  // fields with form= too
       if (!input) return;
+      input.closest(".field").hidden = false;  // the account changed in another tab
       const detail = error.fields[name];
       fieldError(input, explain(status_, name, typeof detail === "string" ? detail : ""));
       placed = true;
@@ -199,6 +200,7 @@
   document.getElementById("make-code").addEventListener("click", async function () {
     const current = document.getElementById("current-password");
     clearErrors(document.getElementById("current-field"));
+    clearErrors(document.getElementById("claim-form"));
     const body = document.getElementById("current-field").hidden ? null : {current_password: current.value};
     const r = await send("POST", "/volunteers/me/recovery-code", body, stored());
     if (!r.ok) { refused(document.getElementById("claim-form"), r.data, r.status); return; }
@@ -206,7 +208,8 @@
     text("recovery-code", r.data.recovery_code);
     document.getElementById("code-shown").hidden = false;
     showAccount(r.data.account);
-    said.textContent = t("Your recovery code is {code}. Write it down now.", {code: r.data.recovery_code.split("").join(" ")});
+    said.textContent = t("Your recovery code is {code}. Write it down now.", {code: r.data.recovery_code.split("").join(" ")}) +
+      (r.data.other_devices_signed_out ? " " + t("Your other devices were signed out.") : "");
   });
 
   // Answers still waiting in an answering page's outbox were leased to this

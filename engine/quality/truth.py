@@ -311,8 +311,8 @@ def _gold_tempered(choice: truth_choice.Choice, answers: Answers,
 
 def _cross_capped(choice: truth_choice.Choice, answers: Answers, gold: np.ndarray,
                   fitted: Inference) -> np.ndarray:
-    """The posteriors no surer than the chosen model, refitted without each task's
-    fold and tempered alike, is of the same label (truth_choice.cross_fitted_evidence);
+    """The posteriors, each winner no surer than the chosen model refitted without
+    the task's fold and tempered alike says it is (truth_choice.cross_fitted_evidence);
     gold tasks stay clamped."""
     honest = truth_choice.cross_fitted_evidence(
         answers, lambda kept: refit(choice, truth_choice.subset(answers, kept), gold),

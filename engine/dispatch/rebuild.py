@@ -22,6 +22,7 @@ LOCK_MS = 120_000
 # Checkouts and submits that reached Redis just before it was wiped are still
 # committing their SQL rows; a rebuild that waits this long reads them too.
 IN_FLIGHT_GRACE_SECONDS = 0.25
+LOAD_CHUNK = 500  # task ids per IN (...) when a few tasks are loaded back
 
 
 def rebuild_project(services: Services, project_id: int, wait_seconds: float = 30) -> int:
@@ -72,34 +73,66 @@ def _rebuild(services: Services, project_id: int) -> int:
         project = session.get(Project, project_id)
         if project is None:
             raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
-        blocked = session.scalars(select(VolunteerStat.volunteer_id).where(
-            VolunteerStat.project_id == project_id, VolunteerStat.blocked.is_(True))).all()
-        quarantined = session.scalars(select(VolunteerStat.volunteer_id).where(
-            VolunteerStat.project_id == project_id,
-            VolunteerStat.quarantined_at.is_not(None))).all()
-        # An answer stored while its volunteer was being blocked or quarantined
-        # (after the recount, before this read) may still say counted: it must
-        # not count here, so that its submit finds it surplus and marks it so.
-        muted = set(blocked) | set(quarantined)
-        rows = session.connection()  # Core rows for the big reads: no ORM per row
-        # An archived project's results are final: no task of it is loaded, so an
-        # answer to a lease handed out before the archive is kept, as surplus.
-        open_task = (Task.project_id == project_id, Task.state == "open",
-                     false() if project.state == "archived" else true())
-        answered = [(task, volunteer, counted and volunteer not in muted)
-                    for task, volunteer, counted in rows.execute(
-                        select(Answer.task_id, Answer.volunteer_id, Answer.counted)
-                        .join(Task, Task.id == Answer.task_id).where(*open_task))]
-        handed = rows.execute(
-            select(Handout.task_id, Handout.volunteer_id)
-            .join(Task, Task.id == Handout.task_id).where(*open_task)).all()
+        blocked, quarantined = _moderated(session, project_id)
         dispatcher.drop_project(project_id)
-        loaded = dispatcher.add_tasks(project_id, _open_tasks(rows, open_task, muted),
-                                      answered, handed, project.strategy)
+        loaded = _load(services, session, project, (), set(blocked) | set(quarantined))
     dispatcher.block(project_id, blocked)
     dispatcher.mute(project_id, quarantined)
     publish(services, project)  # meta last: its presence means "state is complete"
     return loaded
+
+
+def load_tasks(services: Services, project_id: int, task_ids: list[int]) -> int:
+    """Put these tasks back into a project's dispatch state from SQL, those of
+    them that are open and have no state there: a re-merge reopened them, and
+    Redis keeps nothing of a closed task. The project is not rebuilt (a
+    rebuild holds every volunteer's calls while it reads SQL); nothing is
+    done when it has no state at all (its rebuild will read SQL). Returns how
+    many tasks were put. The caller holds the project's rebuild lock, so that
+    no rebuild loads them too."""
+    absent = services.dispatcher.stateless(project_id, sorted(set(task_ids)))
+    loaded = 0
+    for start in range(0, len(absent), LOAD_CHUNK):
+        with services.db.session() as session:
+            project = session.get(Project, project_id)
+            blocked, quarantined = _moderated(session, project_id)
+            loaded += _load(services, session, project,
+                            (Task.id.in_(absent[start:start + LOAD_CHUNK]),),
+                            set(blocked) | set(quarantined))
+    return loaded
+
+
+def _moderated(session, project_id: int) -> tuple[list[int], list[int]]:
+    """The volunteers blocked in the project, and those quarantined there."""
+    blocked = session.scalars(select(VolunteerStat.volunteer_id).where(
+        VolunteerStat.project_id == project_id, VolunteerStat.blocked.is_(True))).all()
+    quarantined = session.scalars(select(VolunteerStat.volunteer_id).where(
+        VolunteerStat.project_id == project_id,
+        VolunteerStat.quarantined_at.is_not(None))).all()
+    return list(blocked), list(quarantined)
+
+
+def _load(services: Services, session, project: Project, which: tuple,
+          muted: set[int]) -> int:
+    """Stream the project's open tasks (``which``: more conditions on them), their
+    stored answers and hand-outs into Redis; returns how many tasks were put."""
+    rows = session.connection()  # Core rows for the big reads: no ORM per row
+    # An archived project's results are final: no task of it is loaded, so an
+    # answer to a lease handed out before the archive is kept, as surplus.
+    open_task = (Task.project_id == project.id, Task.state == "open",
+                 false() if project.state == "archived" else true(), *which)
+    # An answer stored while its volunteer was being blocked or quarantined
+    # (after the recount, before this read) may still say counted: it must
+    # not count here, so that its submit finds it surplus and marks it so.
+    answered = [(task, volunteer, counted and volunteer not in muted)
+                for task, volunteer, counted in rows.execute(
+                    select(Answer.task_id, Answer.volunteer_id, Answer.counted)
+                    .join(Task, Task.id == Answer.task_id).where(*open_task))]
+    handed = rows.execute(
+        select(Handout.task_id, Handout.volunteer_id)
+        .join(Task, Task.id == Handout.task_id).where(*open_task)).all()
+    return services.dispatcher.add_tasks(project.id, _open_tasks(rows, open_task, muted),
+                                         answered, handed, project.strategy)
 
 
 def _open_tasks(connection, open_task: tuple, muted: set[int]) -> Iterator[OpenTask]:

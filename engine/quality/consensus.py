@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
-from engine.dispatch.rebuild import rebuild_project
+from engine.dispatch.rebuild import load_tasks, rebuild_lock, rebuild_project
 from engine.quality import merge_sql, trust, truth_choice, truth_live
 from engine.quality.retirement import HOLD, MORE, Policy, decide
 from engine.services import Services
@@ -443,15 +443,17 @@ def _counted_rows(session, task_ids: list[int]) -> dict[int, list[tuple]]:
 
 def sync_dispatch(services: Services, project_id: int, remerged: Remerged) -> None:
     """Tell Redis what a re-merge decided: a task that closed leaves the pool, an
-    open one gets its new need, and one that reopened (Redis keeps nothing of a
-    closed task) makes the project's dispatch state be rebuilt from SQL."""
-    if any(c.before != "open" and c.after == "open" for c in remerged.changes):
-        rebuild_project(services, project_id)
-        return
+    open one gets its new need (lower too: every answer was counted again), and
+    one that reopened is loaded back from SQL
+    (Redis keeps nothing of a closed task), without rebuilding the project."""
+    reopened = [c.task_id for c in remerged.changes if c.before != "open" and c.after == "open"]
     for change in remerged.changes:
         if change.before == "open":
             services.dispatcher.settle(project_id, change.task_id,
-                                       change.need if change.after == "open" else None)
+                                       change.need if change.after == "open" else None, True)
+    if reopened:
+        with rebuild_lock(services, project_id):
+            load_tasks(services, project_id, reopened)
 
 
 def answer_uncounted(services: Services, project_id: int, task_id: int) -> bool:

@@ -16,7 +16,9 @@ typed is deleted); they are just no longer counted.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -32,9 +34,20 @@ from engine.identity import (
 from engine.projects import get_moderated_project
 from engine.quality import audit, consensus, recheck
 from engine.services import Services
-from engine.store.models import Answer, Handout, Project, Volunteer, VolunteerStat, utcnow
+from engine.store.models import (
+    Answer,
+    AuditEntry,
+    Handout,
+    Project,
+    Volunteer,
+    VolunteerStat,
+    utcnow,
+)
 
 SCOPES = ("project", "organisation", "platform")
+# A re-merge marked under way longer than this was left by a lost process (ten
+# thousand answers take seconds): the periodic quality job finishes it.
+REMERGE_STALE_SECONDS = 600
 
 
 def block(services: Services, identity: Identity, project_id: int,
@@ -77,18 +90,18 @@ class _Why:
 def _block_in(services: Services, project_id: int, volunteer_id: int, why: _Why) -> int:
     """One project's block (the caller checked who may): no more tasks, answers
     not counted, the touched tasks merged again; a quarantine ends in it. Its
-    audit entry is written in the same transaction."""
-    with rebuild_lock(services, project_id), services.db.writing() as session:
-        services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
-        stat = stat_row(session, project_id, volunteer_id)
-        stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
-        stat.quarantined_at = None
-        touched = _recount(session, project_id, volunteer_id, counted=False)
-        remerged = _remerge(services, session, project_id, touched)
-        _audit(session, project_id, "block", volunteer_id, why,
-               {"tasks_remerged": len(touched), "tasks_reopened": remerged.reopened})
-    _after(services, project_id, remerged)
-    return remerged.reopened
+    audit entry is written in the same transaction as the recount."""
+    with rebuild_lock(services, project_id):
+        with services.db.writing() as session:
+            services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
+            stat = stat_row(session, project_id, volunteer_id)
+            stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
+            stat.quarantined_at = None
+            touched = _recount(session, project_id, volunteer_id, counted=False)
+            mark = _remerging(session, stat, _audit(session, project_id, "block", volunteer_id,
+                                                    why, {"tasks_remerged": len(touched)}))
+        services.dispatcher.recount(project_id, _deltas(touched, -1))
+    return _remerge(services, project_id, volunteer_id, touched, mark).reopened
 
 
 def quarantine(services: Services, project_id: int, volunteer_id: int,
@@ -97,21 +110,23 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
     tasks they touched again, and list them for review; they still get tasks.
     No admin needed (the flags decide: ``user_id`` None in the audit log);
     False if already quarantined or blocked."""
-    with rebuild_lock(services, project_id), services.db.writing() as session:
-        services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
-        stat = stat_row(session, project_id, volunteer_id)
-        if stat.blocked or stat.quarantined_at is not None:
-            return False
-        stat.quarantined_at, stat.quarantine_reasons = utcnow(), sorted(set(reasons))
-        stat.flags = sorted(set(stat.flags or []) | set(reasons) - {"manual"})
-        touched = _recount(session, project_id, volunteer_id, counted=False)
-        remerged = _remerge(services, session, project_id, touched)
-        audit.record(session, session.get(Project, project_id), "quarantine", user_id,
-                     volunteer_id, scope="project",
-                     reason=note or ", ".join(sorted(set(reasons))),
-                     detail={"flags": sorted(set(reasons)), "tasks_remerged": len(touched),
-                             "tasks_reopened": remerged.reopened})
-    _after(services, project_id, remerged)
+    with rebuild_lock(services, project_id):
+        with services.db.writing() as session:
+            services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
+            stat = stat_row(session, project_id, volunteer_id)
+            if stat.blocked or stat.quarantined_at is not None:
+                return False
+            stat.quarantined_at, stat.quarantine_reasons = utcnow(), sorted(set(reasons))
+            stat.flags = sorted(set(stat.flags or []) | set(reasons) - {"manual"})
+            touched = _recount(session, project_id, volunteer_id, counted=False)
+            entry = audit.record(session, session.get(Project, project_id), "quarantine",
+                                 user_id, volunteer_id, scope="project",
+                                 reason=note or ", ".join(sorted(set(reasons))),
+                                 detail={"flags": sorted(set(reasons)),
+                                         "tasks_remerged": len(touched)})
+            mark = _remerging(session, stat, entry)
+        services.dispatcher.recount(project_id, _deltas(touched, -1))
+    _remerge(services, project_id, volunteer_id, touched, mark)
     return True
 
 
@@ -132,20 +147,22 @@ def clear(services: Services, identity: Identity, project_id: int,
     answers (so the old ones do not quarantine them at once). Returns how many
     tasks were merged again; 409 if they are not quarantined."""
     project = _admin_project(services, identity, project_id)
-    with services.db.writing() as session:
-        stat = stat_row(session, project.id, volunteer_id)
-        if stat.quarantined_at is None:
-            raise ConflictError(f"volunteer {volunteer_id} is not quarantined here",
-                                {"volunteer": "not quarantined"})
-        was = stat.quarantine_reasons or []
-        stat.quarantined_at, stat.quarantine_reasons = None, None
-        stat.cleared_at, stat.flags = utcnow(), []
-        touched = _recount(session, project.id, volunteer_id, counted=True)
-        remerged = _remerge(services, session, project.id, touched)
-        audit.record(session, project, "clear", identity.id, volunteer_id, scope="project",
-                     reason=reason, detail={"flags": was, "tasks_remerged": len(touched)})
-    _after(services, project.id, remerged)  # the rebuild drops them from the muted set
-    return len(remerged.changes)
+    with rebuild_lock(services, project.id):
+        with services.db.writing() as session:
+            stat = stat_row(session, project.id, volunteer_id)
+            if stat.quarantined_at is None:
+                raise ConflictError(f"volunteer {volunteer_id} is not quarantined here",
+                                    {"volunteer": "not quarantined"})
+            was = stat.quarantine_reasons or []
+            stat.quarantined_at, stat.quarantine_reasons = None, None
+            stat.cleared_at, stat.flags = utcnow(), []
+            touched = _recount(session, project.id, volunteer_id, counted=True)
+            audit.record(session, project, "clear", identity.id, volunteer_id, scope="project",
+                         reason=reason, detail={"flags": was, "tasks_remerged": len(touched)})
+            mark = _remerging(session, stat)
+        services.dispatcher.unmute(project.id, [volunteer_id])
+        services.dispatcher.recount(project.id, _deltas(touched, 1))
+    return len(_remerge(services, project.id, volunteer_id, touched, mark).changes)
 
 
 def unblock(services: Services, identity: Identity, project_id: int,
@@ -178,17 +195,20 @@ def unblock(services: Services, identity: Identity, project_id: int,
 
 
 def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Why) -> int:
-    with services.db.writing() as session:
-        stat = stat_row(session, project_id, volunteer_id)
-        touched: list[int] = []
-        if stat.blocked:
-            touched = _recount(session, project_id, volunteer_id, counted=True)
-        stat.blocked = False
-        remerged = _remerge(services, session, project_id, touched)
-        _audit(session, project_id, "unblock", volunteer_id, why,
-               {"tasks_remerged": len(touched)})
-    _after(services, project_id, remerged)
-    return len(remerged.changes)
+    with rebuild_lock(services, project_id):
+        with services.db.writing() as session:
+            stat = stat_row(session, project_id, volunteer_id)
+            was_blocked = stat.blocked
+            touched = _recount(session, project_id, volunteer_id, counted=True) \
+                if was_blocked else []
+            stat.blocked = False
+            _audit(session, project_id, "unblock", volunteer_id, why,
+                   {"tasks_remerged": len(touched)})
+            mark = _remerging(session, stat)
+        if was_blocked:  # a block ended any quarantine: their answers count again
+            services.dispatcher.unmute(project_id, [volunteer_id])
+            services.dispatcher.recount(project_id, _deltas(touched, 1))
+    return len(_remerge(services, project_id, volunteer_id, touched, mark).changes)
 
 
 def _scoped(services: Services, identity: Identity, project_id: int, scope: str) -> Project:
@@ -203,8 +223,8 @@ def _scoped(services: Services, identity: Identity, project_id: int, scope: str)
 
 
 def _audit(session, project_id: int, action: str, volunteer_id: int, why: _Why,
-           detail: dict) -> None:
-    audit.record(session, session.get(Project, project_id), action, why.user_id,
+           detail: dict) -> AuditEntry:
+    return audit.record(session, session.get(Project, project_id), action, why.user_id,
                  volunteer_id, scope=why.scope, reason=why.reason,
                  detail={**detail, "acted_from": why.acted_from})
 
@@ -248,23 +268,84 @@ def _recount(session, project_id: int, volunteer_id: int, counted: bool) -> list
     return touched
 
 
-def _remerge(services: Services, session, project_id: int,
-             task_ids: list[int]) -> consensus.Remerged:
-    """The touched tasks merged again from what counts now, in the same transaction;
-    a retired task that reopens is reported to the webhook as task.reopened."""
-    project = session.get(Project, project_id)
-    old = recheck.results_of(session, sorted(set(task_ids)))
-    remerged = consensus.remerge(session, services.registry.get(project.task_type), project,
-                                 task_ids)
-    reported = recheck.reopened_events(session, project_id, old, remerged.changes)
-    return consensus.Remerged(remerged.changes, remerged.recorded or reported)
+def _deltas(task_ids: list[int], step: int) -> dict[int, int]:
+    """How each task's count of counted answers moves when these answers (one per
+    task they are in) stop counting (step -1) or count again (+1)."""
+    return {task_id: count * step for task_id, count in Counter(task_ids).items()}
 
 
-def _after(services: Services, project_id: int, remerged: consensus.Remerged) -> None:
-    """Once committed: dispatch rebuilt from SQL, webhook events on their way."""
-    rebuild_project(services, project_id)
-    if remerged.recorded:
+@dataclass(frozen=True)
+class _Mark:
+    """A re-merge under way: when the volunteer was marked, and the audit entry
+    (block, quarantine) that is to learn how many tasks reopened."""
+
+    since: datetime
+    audit_id: int | None = None
+
+
+def _remerging(session, stat: VolunteerStat, entry: AuditEntry | None = None) -> _Mark:
+    """Mark the volunteer's re-merge as under way, in the recount's transaction:
+    a re-merge left unfinished by a lost process is finished by ``finish_remerges``."""
+    stat.remerging_since = since = utcnow()
+    if entry is not None:
+        session.flush()  # its id, while the transaction holds it
+    return _Mark(since, entry.id if entry is not None else None)
+
+
+def _remerge(services: Services, project_id: int, volunteer_id: int, task_ids: list[int],
+             mark: _Mark) -> consensus.Remerged:
+    """The touched tasks merged again from what counts now, a chunk per
+    transaction (one transaction for a prolific volunteer's ten thousand answers
+    held SQLite's write lock for six seconds, every writer waiting), each
+    chunk's dispatch told once it committed; a retired task that reopens is
+    reported to the webhook as task.reopened. Then the volunteer's mark is
+    taken off (unless a later moderation of theirs set it again), and the
+    mark's audit entry, if any, learns how many tasks reopened."""
+    ids = sorted(set(task_ids))
+    changes: list[consensus.Change] = []
+    recorded = False
+    for start in range(0, len(ids), consensus.CHUNK):
+        chunk = ids[start:start + consensus.CHUNK]
+        with services.db.writing() as session:
+            project = session.get(Project, project_id)
+            old = recheck.results_of(session, chunk)
+            part = consensus.remerge(session, services.registry.get(project.task_type),
+                                     project, chunk)
+            reported = recheck.reopened_events(session, project_id, old, part.changes)
+        consensus.sync_dispatch(services, project_id, part)
+        changes += part.changes
+        recorded = recorded or part.recorded or reported
+    remerged = consensus.Remerged(changes, recorded)
+    with services.db.writing() as session:
+        session.execute(update(VolunteerStat).where(
+            VolunteerStat.project_id == project_id, VolunteerStat.volunteer_id == volunteer_id,
+            VolunteerStat.remerging_since == mark.since).values(remerging_since=None))
+        if mark.audit_id is not None:
+            found = session.get(AuditEntry, mark.audit_id)
+            found.detail = {**found.detail, "tasks_reopened": remerged.reopened}
+    if recorded:
         outbox.nudge(services)
+    return remerged
+
+
+def finish_remerges(services: Services, stale_seconds: float = REMERGE_STALE_SECONDS) -> int:
+    """Finish the re-merges that a lost process left (marked longer ago than
+    ``stale_seconds``; the periodic quality job calls this): every task the
+    volunteer answered in the project merged again, then the project's
+    dispatch rebuilt from SQL, since the lost process may have moved counts
+    in Redis that it never merged, or not moved them. Returns how many."""
+    cutoff = utcnow() - timedelta(seconds=stale_seconds)
+    with services.db.session() as session:
+        left = session.execute(select(
+            VolunteerStat.project_id, VolunteerStat.volunteer_id, VolunteerStat.remerging_since)
+            .where(VolunteerStat.remerging_since < cutoff)).all()
+    for project_id, volunteer_id, since in left:
+        with services.db.session() as session:
+            task_ids = list(session.scalars(select(Answer.task_id).where(
+                Answer.project_id == project_id, Answer.volunteer_id == volunteer_id)))
+        _remerge(services, project_id, volunteer_id, task_ids, _Mark(since))
+        rebuild_project(services, project_id)
+    return len(left)
 
 
 def _admin_project(services: Services, identity: Identity, project_id: int) -> Project:

@@ -20,6 +20,14 @@ def owner(services) -> Identity:
 
 
 @pytest.fixture
+def admin(services) -> Identity:
+    """An admin of the owner's organisation: the one who may block and clear."""
+    user_id, _ = create_user(services, "Owls Trust", "admin")
+    with services.db.session() as session:
+        return Identity("user", user_id, session.get(User, user_id).organisation_id, "admin")
+
+
+@pytest.fixture
 def make_project(services, owner):
     """A classify project whose `items` (default: `tasks` texts) are split already."""
 

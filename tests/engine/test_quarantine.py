@@ -16,17 +16,10 @@ from engine.intake.jobs import create_job, run_job
 from engine.projects import create_project
 from engine.quality import moderation
 from engine.quality.reliability import check_volunteer, estimate_project
-from engine.store.models import Answer, Handout, Result, Task, User, VolunteerStat, utcnow
+from engine.store.models import Answer, Handout, Result, Task, VolunteerStat, utcnow
 from engine.volunteering import next_task, submit_answer
 
 LABELS = ["a", "b"]
-
-
-@pytest.fixture
-def admin(services) -> Identity:
-    user_id, _ = create_user(services, "Owls Trust", "admin")  # the owner's organisation
-    with services.db.session() as session:
-        return Identity("user", user_id, session.get(User, user_id).organisation_id, "admin")
 
 
 def human_pace(services, volunteer, task_id, seconds=5.0):

@@ -70,6 +70,7 @@ JS_MESSAGES = (
     N_('Your work is kept with a recovery code. You may add an email and a password too.'),
     N_('Too many failed sign-ins: please wait a while, then try again.'),
     N_('Type your current password or recovery code to change how your work is kept.'),
+    N_('Type your password or recovery code to delete your account.'),
     N_('This is not your current password or recovery code.'),
     N_('Your other devices were signed out.'),
     N_("This email already keeps another volunteer's work: sign in with it."),

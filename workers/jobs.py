@@ -60,11 +60,11 @@ def estimate_quality() -> dict:
     (engine.quality.recheck), then merge again the tasks held for an
     established volunteer's support (engine.quality.held): time and gold
     establish volunteers, not new answers. First, the re-merges of a block or
-    quarantine that a lost process left unfinished (engine.quality.moderation)."""
+    quarantine that a lost process left unfinished (engine.quality.remerging)."""
     from engine.quality.held import release_held
-    from engine.quality.moderation import finish_remerges
     from engine.quality.recheck import recheck_projects
     from engine.quality.reliability import estimate_changed
+    from engine.quality.remerging import finish_remerges
     from workers.schedule import renew
 
     s = services()

@@ -137,7 +137,8 @@ def new_recovery_code(services: Services, identity: Identity,
     return "-".join(code[i:i + 4] for i in range(0, CODE_LENGTH, 4)), len(ended)
 
 
-def _check_proof(services: Services, row: VolunteerAccount, proof: Proof) -> bool:
+def _check_proof(services: Services, row: VolunteerAccount, proof: Proof,
+                 purpose: str = "to change how") -> bool:
     """Whether the account already kept the work (so this is a change); if so,
     InvalidError on `current_password` unless the proof is its password or its
     recovery code. Wrong ones count per device token and per address, as
@@ -147,7 +148,7 @@ def _check_proof(services: Services, row: VolunteerAccount, proof: Proof) -> boo
         return False
     typed = proof.current or ""
     if not typed:
-        raise _proof_refused("needed")
+        raise _proof_refused("needed", purpose)
     keys = [f"bs:vproof:device:{proof.device_digest}", f"bs:vproof:address:{proof.address}"]
     check_attempts(services, keys)
     code = _NOT_CODE.sub("", typed).upper()
@@ -156,11 +157,11 @@ def _check_proof(services: Services, row: VolunteerAccount, proof: Proof) -> boo
                 and secrets.compare_digest(token_hash(code), row.recovery_hash))):
         return True
     count_failure(services, keys)
-    raise _proof_refused("not right")
+    raise _proof_refused("not right", purpose)
 
 
-def _proof_refused(detail: str) -> InvalidError:
-    return InvalidError("your work is kept already: to change how, give its current password "
+def _proof_refused(detail: str, purpose: str) -> InvalidError:
+    return InvalidError(f"your work is kept already: {purpose}, give its current password "
                         "or recovery code", {"current_password": detail})
 
 
@@ -252,11 +253,16 @@ def export(services: Services, identity: Identity) -> dict[str, Any]:
     }
 
 
-def delete_account(services: Services, identity: Identity) -> None:
+def delete_account(services: Services, identity: Identity, proof: Proof) -> None:
     """Forget who this volunteer is: account, name and every token end now,
-    on every process; their answers stay in the results, unlinked from them."""
+    on every process; their answers stay in the results, unlinked from them.
+    Once the work is kept, the proof is asked for (its password or recovery
+    code), so that a token left in a shared browser cannot delete the record."""
     identity.require_volunteer()
     with services.db.writing() as session:
+        row = session.get(VolunteerAccount, identity.id, with_for_update=True)
+        if row is not None:
+            _check_proof(services, row, proof, "to delete it")
         volunteer = session.get(Volunteer, identity.id)
         digests = volunteer_token_hashes(session, identity.id)
         volunteer.token_hash, volunteer.name = revoked_marker(), None

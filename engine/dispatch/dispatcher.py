@@ -292,28 +292,32 @@ class Dispatcher:
         return bool(reply)
 
     def settle(self, project_id: int, task_id: int, need: int | None,
-               exact: bool = False) -> None:
+               exact: bool = False) -> int:
         """Retire a task (need None) or raise its need so it collects more answers;
-        `exact`: set the need, lower too (a re-merge counted every answer again)."""
+        `exact`: set the need, lower too (a re-merge counted every answer again).
+        0: the task has no state; 1: settled; 2: settled, and it already holds
+        the need (answers counted against a higher one): the caller merges it."""
         (base, (payload, *_), _), prefix, _ = _script_keys(project_id)
-        self._wire.script(self._scripts["settle"], (*base, payload),
-                          (prefix, task_id, need or 0, int(exact)))
+        return int(self._wire.script(self._scripts["settle"], (*base, payload),
+                                     (prefix, task_id, need or 0, int(exact))))
 
-    def recount(self, project_id: int, deltas: dict[int, int]) -> int:
+    def recount(self, project_id: int, volunteer_id: int, deltas: dict[int, int]) -> int:
         """Move each task's count of counted answers by its delta (task id ->
-        delta): a volunteer's answers stopped counting, or count again
+        delta): the volunteer's answers stopped counting, or count again
         (engine.quality.moderation), and their tasks go back into the pool, or
-        leave it, at once. Tasks with no state (retired, gold) are passed over.
-        Returns how many tasks had state; -1 when the project has none."""
+        leave it, at once. Tasks with no state (retired, gold) are passed over,
+        and so is an answer Redis never counted (lua/recount.lua). Returns how
+        many tasks moved; -1 when the project has no state."""
         (base, _, _), prefix, _ = _script_keys(project_id)
-        changed = 0
+        moved = 0
         for chunk in _batched(sorted(deltas.items()), 5000):
-            got = int(self._wire.script(self._scripts["recount"], base,
-                                        (prefix, *itertools.chain.from_iterable(chunk))))
+            got = int(self._wire.script(
+                self._scripts["recount"], base,
+                (prefix, volunteer_id, *itertools.chain.from_iterable(chunk))))
             if got < 0:
                 return -1
-            changed += got
-        return changed
+            moved += got
+        return moved
 
     def stateless(self, project_id: int, task_ids: Sequence[int]) -> list[int]:
         """Those of these tasks that have no state in Redis (retired, never

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import load_tasks, rebuild_lock, rebuild_project
-from engine.quality import merge_sql, trust, truth_choice, truth_live
+from engine.quality import merge_sql, posterior, trust
 from engine.quality.retirement import HOLD, MORE, Policy, decide
 from engine.services import Services
 from engine.store.models import (
@@ -40,8 +40,7 @@ from engine.store.models import (
 from engine.store.prepared import transaction
 from task_types import Aggregate, TaskType
 
-UNKNOWN_RELIABILITY = trust.NEWCOMER_RELIABILITY  # no estimate yet: better than chance
-MOST_RELIABLE = 0.99  # no volunteer known only by a reliability is certain
+UNKNOWN_RELIABILITY = posterior.UNKNOWN_RELIABILITY
 ATTEMPTS = 10  # each failed attempt means another writer changed the task meanwhile
 NO_ANSWERS = "none"  # the method of a result merged from no counted answer
 CHUNK = 500  # task ids per IN (...) when re-merging many tasks
@@ -52,7 +51,7 @@ class Merged:
     aggregate: Aggregate
     method: str
     # what retirement weighs, when it is not the result's confidence: the posterior
-    # from the answers alone, labels equally likely (see _posterior)
+    # from the answers alone, labels equally likely (see posterior.label_posterior)
     deciding: float | None = None
 
     @property
@@ -226,79 +225,8 @@ def merge(task_type: TaskType, config: dict, rows: list[tuple[Any, Any, Any]],
     if labels is None:
         weights = [r if r is not None else UNKNOWN_RELIABILITY for _, r, _ in rows]
         return Merged(task_type.aggregate(values, weights, config), "weighted")
-    aggregate, deciding = _posterior(task_type, labels, rows, calibration)
+    aggregate, deciding = posterior.label_posterior(task_type, labels, rows, calibration)
     return Merged(aggregate, "posterior", deciding)
-
-
-def _posterior(task_type: TaskType, labels: list[str], rows,
-               calibration: dict | None) -> tuple[Aggregate, float | None]:
-    """The task's posterior over labels under each volunteer's confusion matrix,
-    tempered by the project's τ, and the confidence retirement weighs.
-
-    Two priors, two jobs. Retirement asks how strongly the answers alone point
-    to a label (labels equally likely beforehand): with the class prior a
-    common label's tasks retired on fewer answers and more of them wrongly
-    (truth_live.live_model). The result reports how likely its label is right,
-    which also depends on how common each label is: from the project's class
-    prior (Project.calibration's "prior", stored by the quality job) when there
-    is one. Without it, on an imbalanced set, reported confidence was far too
-    low (product_match: tasks reported at 0.55 were right 77% of the time)."""
-    index = {label: n for n, label in enumerate(labels)}
-    codes, matrices = [], []
-    for value, reliability, confusion in rows:
-        label = task_type.label_of(value)
-        if label not in index:
-            continue
-        codes.append(index[label])
-        matrices.append(_matrix(confusion, reliability, len(labels)))
-    if not codes:
-        return Aggregate(None, 0.0, {}), None
-    tau = _temperature(calibration)
-    evidence = truth_live.evidence_from(codes, matrices)
-    even = truth_live.tempered(evidence, None, tau)
-    prior = _prior(calibration, labels)
-    reported = even if prior is None else truth_live.tempered(evidence, prior, tau)
-    # the answers alone must carry the label reported (a prior that turned a close
-    # call asks for more answers), and gold's lapse caps what is reported, not
-    # what retires (else a lapse of 0.05 would never let a task reach 0.98)
-    return (_aggregate(labels, truth_choice.lapsed(reported, _lapse(calibration))),
-            float(even[int(reported.argmax())]))
-
-
-def _aggregate(labels: list[str], posterior) -> Aggregate:
-    best = int(posterior.argmax())
-    support = {label: float(p) for label, p in zip(labels, posterior, strict=True) if p > 1e-6}
-    return Aggregate(labels[best], float(posterior[best]), support)
-
-
-def _prior(calibration: dict | None, labels: list[str]):
-    """The stored class prior over these labels; None before any, or when the labels
-    changed since it was fitted (a label it does not know)."""
-    stored = (calibration or {}).get("prior")
-    if not stored or any(label not in stored for label in labels):
-        return None
-    return truth_live.normalised([float(stored[label]) for label in labels])
-
-
-def _temperature(calibration: dict | None) -> float:
-    """The project's τ as the last quality run stored it; 1 before any."""
-    return float((calibration or {}).get("temperature") or 1.0)
-
-
-def _lapse(calibration: dict | None) -> float:
-    """The share of firm mistakes the last quality run found on gold (truth_choice.
-    GoldFit); 0 before any, or without enough gold."""
-    return float((calibration or {}).get("lapse") or 0.0)
-
-
-def _matrix(confusion, reliability: float | None, n_labels: int):
-    """A volunteer's stored matrix, else the one-coin matrix of their reliability,
-    kept below certainty: a fallback reliability (a gold score of 1.0 on a few
-    gold answers) must not make one answer final, nor two that differ a 0/0."""
-    if confusion is not None and len(confusion) == n_labels:
-        return confusion
-    r = reliability if reliability is not None else UNKNOWN_RELIABILITY
-    return truth_live.one_coin_confusions([min(r, MOST_RELIABLE)], n_labels)[0]
 
 
 def store_result(session, task: Task, value: Any, confidence: float, method: str,
@@ -442,18 +370,32 @@ def _counted_rows(session, task_ids: list[int]) -> dict[int, list[tuple]]:
 
 
 def sync_dispatch(services: Services, project_id: int, remerged: Remerged) -> None:
-    """Tell Redis what a re-merge decided: a task that closed leaves the pool, an
-    open one gets its new need (lower too: every answer was counted again), and
-    one that reopened is loaded back from SQL
-    (Redis keeps nothing of a closed task), without rebuilding the project."""
-    reopened = [c.task_id for c in remerged.changes if c.before != "open" and c.after == "open"]
-    for change in remerged.changes:
-        if change.before == "open":
-            services.dispatcher.settle(project_id, change.task_id,
-                                       change.need if change.after == "open" else None, True)
-    if reopened:
-        with rebuild_lock(services, project_id):
-            load_tasks(services, project_id, reopened)
+    """Tell Redis what a re-merge decided, without rebuilding the project: a task
+    that closed leaves the pool, an open one gets its new need (lower too: every
+    answer was counted again), and an open one Redis has no state for (it
+    reopened: Redis keeps nothing of a closed task) is loaded back from SQL. A
+    task whose lowered need its counted answers already meet is merged now
+    (no submit will start that). Under the project's rebuild lock, so that a
+    rebuild reading SQL before the re-merge committed cannot write over it."""
+    if not remerged.changes:
+        return
+    due, missing = [], []
+    with rebuild_lock(services, project_id):
+        for change in remerged.changes:
+            opened = change.after == "open"
+            if change.before != "open":  # it was closed: Redis has nothing of it
+                got = 0
+            else:
+                got = services.dispatcher.settle(project_id, change.task_id,
+                                                 change.need if opened else None, exact=True)
+            if got == 2:
+                due.append(change.task_id)
+            elif got == 0 and opened:
+                missing.append(change.task_id)
+        if missing:
+            load_tasks(services, project_id, missing)
+    for task_id in due:
+        update_result(services, project_id, task_id)
 
 
 def answer_uncounted(services: Services, project_id: int, task_id: int) -> bool:

@@ -16,14 +16,11 @@ typed is deleted); they are just no longer counted.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from engine.delivery import outbox
-from engine.dispatch.rebuild import rebuild_lock, rebuild_project
+from engine.dispatch.rebuild import rebuild_lock
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import (
     Identity,
@@ -32,7 +29,7 @@ from engine.identity import (
     volunteer_token_hashes,
 )
 from engine.projects import get_moderated_project
-from engine.quality import audit, consensus, recheck
+from engine.quality import audit, remerging
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -45,9 +42,6 @@ from engine.store.models import (
 )
 
 SCOPES = ("project", "organisation", "platform")
-# A re-merge marked under way longer than this was left by a lost process (ten
-# thousand answers take seconds): the periodic quality job finishes it.
-REMERGE_STALE_SECONDS = 600
 
 
 def block(services: Services, identity: Identity, project_id: int,
@@ -98,10 +92,11 @@ def _block_in(services: Services, project_id: int, volunteer_id: int, why: _Why)
             stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
             stat.quarantined_at = None
             touched = _recount(session, project_id, volunteer_id, counted=False)
-            mark = _remerging(session, stat, _audit(session, project_id, "block", volunteer_id,
-                                                    why, {"tasks_remerged": len(touched)}))
-        services.dispatcher.recount(project_id, _deltas(touched, -1))
-    return _remerge(services, project_id, volunteer_id, touched, mark).reopened
+            mark = remerging.begin(session, stat, touched, -1, _audit(
+                session, project_id, "block", volunteer_id, why,
+                {"tasks_remerged": len(touched)}))
+        remerging.recount(services, project_id, volunteer_id, mark)
+    return remerging.merge_again(services, project_id, volunteer_id, mark).reopened
 
 
 def quarantine(services: Services, project_id: int, volunteer_id: int,
@@ -124,9 +119,9 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
                                  reason=note or ", ".join(sorted(set(reasons))),
                                  detail={"flags": sorted(set(reasons)),
                                          "tasks_remerged": len(touched)})
-            mark = _remerging(session, stat, entry)
-        services.dispatcher.recount(project_id, _deltas(touched, -1))
-    _remerge(services, project_id, volunteer_id, touched, mark)
+            mark = remerging.begin(session, stat, touched, -1, entry)
+        remerging.recount(services, project_id, volunteer_id, mark)
+    remerging.merge_again(services, project_id, volunteer_id, mark)
     return True
 
 
@@ -159,10 +154,10 @@ def clear(services: Services, identity: Identity, project_id: int,
             touched = _recount(session, project.id, volunteer_id, counted=True)
             audit.record(session, project, "clear", identity.id, volunteer_id, scope="project",
                          reason=reason, detail={"flags": was, "tasks_remerged": len(touched)})
-            mark = _remerging(session, stat)
+            mark = remerging.begin(session, stat, touched, 1)
         services.dispatcher.unmute(project.id, [volunteer_id])
-        services.dispatcher.recount(project.id, _deltas(touched, 1))
-    return len(_remerge(services, project.id, volunteer_id, touched, mark).changes)
+        remerging.recount(services, project.id, volunteer_id, mark)
+    return len(remerging.merge_again(services, project.id, volunteer_id, mark).changes)
 
 
 def unblock(services: Services, identity: Identity, project_id: int,
@@ -204,11 +199,11 @@ def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Wh
             stat.blocked = False
             _audit(session, project_id, "unblock", volunteer_id, why,
                    {"tasks_remerged": len(touched)})
-            mark = _remerging(session, stat)
+            mark = remerging.begin(session, stat, touched, 1)
         if was_blocked:  # a block ended any quarantine: their answers count again
             services.dispatcher.unmute(project_id, [volunteer_id])
-            services.dispatcher.recount(project_id, _deltas(touched, 1))
-    return len(_remerge(services, project_id, volunteer_id, touched, mark).changes)
+            remerging.recount(services, project_id, volunteer_id, mark)
+    return len(remerging.merge_again(services, project_id, volunteer_id, mark).changes)
 
 
 def _scoped(services: Services, identity: Identity, project_id: int, scope: str) -> Project:
@@ -266,86 +261,6 @@ def _recount(session, project_id: int, volunteer_id: int, counted: bool) -> list
         Answer.project_id == project_id, Answer.volunteer_id == volunteer_id)
         .values(counted=counted))
     return touched
-
-
-def _deltas(task_ids: list[int], step: int) -> dict[int, int]:
-    """How each task's count of counted answers moves when these answers (one per
-    task they are in) stop counting (step -1) or count again (+1)."""
-    return {task_id: count * step for task_id, count in Counter(task_ids).items()}
-
-
-@dataclass(frozen=True)
-class _Mark:
-    """A re-merge under way: when the volunteer was marked, and the audit entry
-    (block, quarantine) that is to learn how many tasks reopened."""
-
-    since: datetime
-    audit_id: int | None = None
-
-
-def _remerging(session, stat: VolunteerStat, entry: AuditEntry | None = None) -> _Mark:
-    """Mark the volunteer's re-merge as under way, in the recount's transaction:
-    a re-merge left unfinished by a lost process is finished by ``finish_remerges``."""
-    stat.remerging_since = since = utcnow()
-    if entry is not None:
-        session.flush()  # its id, while the transaction holds it
-    return _Mark(since, entry.id if entry is not None else None)
-
-
-def _remerge(services: Services, project_id: int, volunteer_id: int, task_ids: list[int],
-             mark: _Mark) -> consensus.Remerged:
-    """The touched tasks merged again from what counts now, a chunk per
-    transaction (one transaction for a prolific volunteer's ten thousand answers
-    held SQLite's write lock for six seconds, every writer waiting), each
-    chunk's dispatch told once it committed; a retired task that reopens is
-    reported to the webhook as task.reopened. Then the volunteer's mark is
-    taken off (unless a later moderation of theirs set it again), and the
-    mark's audit entry, if any, learns how many tasks reopened."""
-    ids = sorted(set(task_ids))
-    changes: list[consensus.Change] = []
-    recorded = False
-    for start in range(0, len(ids), consensus.CHUNK):
-        chunk = ids[start:start + consensus.CHUNK]
-        with services.db.writing() as session:
-            project = session.get(Project, project_id)
-            old = recheck.results_of(session, chunk)
-            part = consensus.remerge(session, services.registry.get(project.task_type),
-                                     project, chunk)
-            reported = recheck.reopened_events(session, project_id, old, part.changes)
-        consensus.sync_dispatch(services, project_id, part)
-        changes += part.changes
-        recorded = recorded or part.recorded or reported
-    remerged = consensus.Remerged(changes, recorded)
-    with services.db.writing() as session:
-        session.execute(update(VolunteerStat).where(
-            VolunteerStat.project_id == project_id, VolunteerStat.volunteer_id == volunteer_id,
-            VolunteerStat.remerging_since == mark.since).values(remerging_since=None))
-        if mark.audit_id is not None:
-            found = session.get(AuditEntry, mark.audit_id)
-            found.detail = {**found.detail, "tasks_reopened": remerged.reopened}
-    if recorded:
-        outbox.nudge(services)
-    return remerged
-
-
-def finish_remerges(services: Services, stale_seconds: float = REMERGE_STALE_SECONDS) -> int:
-    """Finish the re-merges that a lost process left (marked longer ago than
-    ``stale_seconds``; the periodic quality job calls this): every task the
-    volunteer answered in the project merged again, then the project's
-    dispatch rebuilt from SQL, since the lost process may have moved counts
-    in Redis that it never merged, or not moved them. Returns how many."""
-    cutoff = utcnow() - timedelta(seconds=stale_seconds)
-    with services.db.session() as session:
-        left = session.execute(select(
-            VolunteerStat.project_id, VolunteerStat.volunteer_id, VolunteerStat.remerging_since)
-            .where(VolunteerStat.remerging_since < cutoff)).all()
-    for project_id, volunteer_id, since in left:
-        with services.db.session() as session:
-            task_ids = list(session.scalars(select(Answer.task_id).where(
-                Answer.project_id == project_id, Answer.volunteer_id == volunteer_id)))
-        _remerge(services, project_id, volunteer_id, task_ids, _Mark(since))
-        rebuild_project(services, project_id)
-    return len(left)
 
 
 def _admin_project(services: Services, identity: Identity, project_id: int) -> Project:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from engine.dispatch.rebuild import load_tasks, rebuild_lock
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
 from engine.projects import owned_project_of_task
@@ -92,6 +93,9 @@ def dismiss_reports(services: Services, identity: Identity, task_id: int,
         state = task.state
     if remerged is not None:
         sync_dispatch(services, project.id, remerged)
+    if state == "open":  # withdrawn, Redis kept nothing of it (a merge may change nothing)
+        with rebuild_lock(services, project.id):
+            load_tasks(services, project.id, [task_id])
     return {"task": task_id, "dismissed": dismissed, "state": state}
 
 

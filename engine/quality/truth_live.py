@@ -78,7 +78,7 @@ PRIOR_PSEUDO_TASKS = 10
 
 def reported_prior(inference: Inference, answers: Answers) -> np.ndarray:
     """The class prior a result's reported confidence starts from (engine.quality.
-    consensus._posterior): auto's, fitted on these answers, shrunk toward labels
+    posterior.label_posterior): auto's, fitted on these answers, shrunk toward labels
     equally likely by PRIOR_PSEUDO_TASKS a label (against the tasks answered)."""
     prior = np.asarray(inference.prior, dtype=float)
     tasks = len(np.unique(answers.task))

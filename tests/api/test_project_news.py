@@ -104,6 +104,7 @@ def test_deleting_the_account_ends_its_subscriptions(client, api, project, servi
     _subscribe(client, ada, project["id"])
     assert client.get("/api/v1/volunteers/me/data", headers=ada["headers"]).json[
         "news_by_email_from_projects"] == [project["id"]]
-    client.delete("/api/v1/volunteers/me", headers=ada["headers"])
+    client.delete("/api/v1/volunteers/me", headers=ada["headers"],
+                  json={"current_password": PASSWORD})
     from engine.accounts.news import subscribed_projects
     assert subscribed_projects(services, ada["id"]) == set()

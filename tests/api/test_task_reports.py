@@ -88,8 +88,9 @@ def test_two_reports_take_a_task_out_of_circulation_until_dismissed(
     assert r.status_code == 200, r.get_data(True)
     assert r.json == {"task": task_id, "dismissed": 2, "state": "open"}
     assert _inbox(client, charity) == []
-    again = _next(client, api.volunteer(), project["id"])
-    assert again.status_code == 200
+    fresh = api.volunteer()  # may have it again: it went back into the pool
+    again = [_next(client, fresh, project["id"]) for _ in range(2)]
+    assert task_id in [r.json["task"]["id"] for r in again if r.status_code == 200]
     with services.db.session() as session:
         entry = session.scalars(select(AuditEntry).where(
             AuditEntry.action == "dismiss_reports")).one()

@@ -210,7 +210,8 @@ def test_deleting_the_account_ends_every_token_and_keeps_the_answers(client, api
     _answered(api, project, volunteer)
     _claim(client, volunteer)
     device = _sign_in(client, email="ada@example.org", password=PASSWORD).json["token"]
-    r = client.delete("/api/v1/volunteers/me", headers=_headers(device))
+    r = client.delete("/api/v1/volunteers/me", headers=_headers(device),
+                      json={"current_password": PASSWORD})
     assert r.status_code == 200 and r.json == {"deleted": True}
     for token in (volunteer["token"], device):
         api.error(_me(client, _headers(token)), 401)
@@ -222,3 +223,24 @@ def test_deleting_the_account_ends_every_token_and_keeps_the_answers(client, api
         assert session.get(Volunteer, volunteer["id"]).name is None
     # the email is free for someone else now
     assert _claim(client, api.volunteer()).status_code == 201
+
+
+def test_a_kept_account_is_deleted_only_with_its_password_or_recovery_code(client, api):
+    """A token alone (left in a shared browser, taken from localStorage) could
+    delete a kept account and the volunteer's whole record with it."""
+    kept, anonymous = api.volunteer(), api.volunteer()
+    _claim(client, kept)
+
+    def delete(volunteer, current=None):
+        body = None if current is None else {"current_password": current}
+        return client.delete("/api/v1/volunteers/me", headers=volunteer["headers"], json=body)
+
+    assert api.error(delete(kept), 422)["fields"] == {"current_password": "needed"}
+    assert api.error(delete(kept, "not the password"), 422)["fields"] == {
+        "current_password": "not right"}
+    assert _me(client, kept["headers"]).status_code == 200  # still there
+    code = client.post("/api/v1/volunteers/me/recovery-code", headers=kept["headers"],
+                       json={"current_password": PASSWORD}).json["recovery_code"]
+    assert delete(kept, code.lower()).json == {"deleted": True}  # typed as people type it
+    api.error(_me(client, kept["headers"]), 401)
+    assert delete(anonymous).json == {"deleted": True}  # nothing kept: the token is all

@@ -169,6 +169,39 @@ def test_a_volunteer_downloads_their_data_and_deletes_the_account(
     expect(page.get_by_role("region", name="Keep your work")).to_be_hidden()
 
 
+def test_deleting_kept_work_asks_for_its_password_beside_the_field(
+        page, live_server, client, auth, work, accessible):
+    """A token alone (a shared browser) cannot delete a kept account."""
+    _answer_two(page, live_server, client, auth, work)
+    token = page.evaluate(f"localStorage.getItem({TOKEN_KEY!r})")
+    page.goto(live_server + "/me")
+    data = page.get_by_role("region", name="Your data")
+    proof = data.get_by_label("Your password or recovery code")
+    expect(proof).to_be_hidden()  # anonymous: the token is all there is
+    keep = page.get_by_role("region", name="Keep your work")
+    keep.get_by_label("Email").fill("ada@example.org")
+    keep.get_by_label("Password", exact=True).fill(PASSWORD)
+    keep.get_by_role("button", name="Keep my work").click()
+    expect(proof).to_be_visible()
+    data.get_by_label("I understand that this cannot be undone").check()
+    data.get_by_role("button", name="Delete my account").click()
+    expect(page.locator("#delete-current-error")).to_have_text(
+        "Type your password or recovery code to delete your account.")
+    expect(proof).to_be_focused()
+    accessible(page)
+    proof.fill("not my password")
+    data.get_by_role("button", name="Delete my account").click()
+    expect(page.locator("#delete-current-error")).to_have_text(
+        "This is not your current password or recovery code.")
+    assert client.get("/api/v1/volunteers/me",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    proof.fill(PASSWORD)
+    data.get_by_role("button", name="Delete my account").click()
+    expect(page.locator("#account-status")).to_contain_text("Your account is deleted")
+    assert client.get("/api/v1/volunteers/me",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
 def test_a_volunteer_with_an_email_asks_a_project_for_its_news(
         page, live_server, client, auth, work, services, smtp_server, accessible):
     import dataclasses

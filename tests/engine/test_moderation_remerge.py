@@ -8,9 +8,10 @@ import random
 import pytest
 from sqlalchemy import event, select
 
+from engine import volunteering
 from engine.dispatch.dispatcher import keys, seen_key
 from engine.dispatch.rebuild import rebuild_project
-from engine.quality import consensus, moderation
+from engine.quality import consensus, moderation, remerging
 from engine.store.models import Answer, AuditEntry, Result, Task, VolunteerStat
 from engine.volunteering import next_task, submit_answer
 
@@ -152,10 +153,170 @@ def test_a_re_merge_left_by_a_lost_process_is_finished_by_the_quality_job(
     with services.db.session() as session:
         assert not any(session.scalars(select(Answer.counted).where(
             Answer.volunteer_id == lost.id)))
-    assert moderation.finish_remerges(services) == 0  # not stale yet: maybe still running
-    assert moderation.finish_remerges(services, stale_seconds=-1) == 1
+    assert remerging.finish_remerges(services) == 0  # not stale yet: maybe still running
+    assert remerging.finish_remerges(services, stale_seconds=-1) == 1
     assert results() == [None] * 40  # nothing counts: every task re-merged, reopened
     with services.db.session() as session:
         assert session.get(VolunteerStat, (project.id, lost.id)).remerging_since is None
     assert len(services.redis.zrange(keys(project.id)["pool"], 0, -1)) == 40
-    assert moderation.finish_remerges(services, stale_seconds=-1) == 0
+    assert remerging.finish_remerges(services, stale_seconds=-1) == 0
+
+
+def task_state(services, project_id: int, task_id: int) -> tuple[int, ...] | None:
+    """(need, done, live, priority) of a task in Redis, None without state."""
+    raw = services.redis.hget(keys(project_id)["state"], task_id)
+    return None if raw is None else tuple(int(x) for x in raw.decode().split(":"))
+
+
+def test_a_need_lowered_below_what_is_counted_merges_the_task(
+        services, make_project, volunteer, admin, monkeypatch):
+    """A block lowers a task's need (3 -> 2 in SQL); before the re-merge's settle
+    reaches Redis, another answer is counted there against the old need, so it
+    starts no merge. Setting the lower need then leaves the task holding it,
+    out of the pool: it must be merged now, or it stays open and unoffered."""
+    project = make_project(tasks=1, min_answers=2, max_answers=4, confidence=0.9)
+    a, blocked, b = volunteer(), volunteer(), volunteer()
+    for who, label in ((a, "a"), (blocked, "b")):
+        handout = next_task(services, who, project.id)
+        submit_answer(services, who, handout.task_id, handout.lease, {"label": label})
+    held = next_task(services, b, project.id)
+    assert task_state(services, project.id, held.task_id)[:3] == (3, 2, 1)
+    sync = consensus.sync_dispatch
+
+    def answered_in_between(*args):
+        submit_answer(services, b, held.task_id, held.lease, {"label": "a"})
+        return sync(*args)
+
+    monkeypatch.setattr(consensus, "sync_dispatch", answered_in_between)
+    moderation.block(services, admin, project.id, blocked.id)
+    with services.db.session() as session:
+        task = session.get(Task, held.task_id)
+        assert (task.state, session.get(Result, task.id).value) == ("retired", "a")
+    assert task_state(services, project.id, held.task_id) is None
+
+
+def test_an_answer_redis_never_counted_is_not_taken_off_its_count(
+        services, make_project, volunteer, admin, monkeypatch):
+    """The answer's row is stored counted; the block's Redis step lands before
+    its submit, which then finds the volunteer blocked (surplus). The recount
+    reads the row as counted: taking it off Redis's count too would have the
+    task hand out one answer more than it needs."""
+    project = make_project(tasks=1, min_answers=3, max_answers=3)
+    a, blocked = volunteer(), volunteer()
+    first = next_task(services, a, project.id)
+    submit_answer(services, a, first.task_id, first.lease, {"label": "a"})
+    late = next_task(services, blocked, project.id)
+    submitted = volunteering._submitted
+
+    def block_lands_meanwhile(*args):
+        services.dispatcher.block(project.id, [blocked.id])  # the block's first step
+        out = submitted(*args)  # the submit: surplus
+        moderation.block(services, admin, project.id, blocked.id)
+        return out
+
+    monkeypatch.setattr(volunteering, "_submitted", block_lands_meanwhile)
+    submit_answer(services, blocked, late.task_id, late.lease, {"label": "b"})
+    after = task_state(services, project.id, late.task_id)
+    rebuild_project(services, project.id)
+    assert after == task_state(services, project.id, late.task_id) == (3, 1, 0, 0)
+
+
+def test_a_lost_re_merge_keeps_its_mark_until_dispatch_is_rebuilt(
+        services, make_project, volunteer, monkeypatch):
+    """Finishing a lost re-merge rebuilds the project's dispatch (the lost process
+    may have moved counts it never merged): if the rebuild fails, the mark stays
+    for the next run."""
+    monkeypatch.setattr(consensus, "CHUNK", 10)
+    project = make_project(tasks=30, min_answers=1, max_answers=1)
+    lost = volunteer()
+    while (handout := next_task(services, lost, project.id)) is not None:
+        submit_answer(services, lost, handout.task_id, handout.lease, {"label": "a"})
+    monkeypatch.setattr(consensus, "remerge", dies_on_call(consensus.remerge, 2))
+    with pytest.raises(SystemExit):
+        moderation.quarantine(services, project.id, lost.id, ["manual"])
+    monkeypatch.undo()
+
+    def marked() -> bool:
+        with services.db.session() as session:
+            return session.get(VolunteerStat, (project.id, lost.id)).remerging_since is not None
+
+    def redis_times_out(*_args):
+        raise ConnectionError("Redis timed out")
+
+    monkeypatch.setattr(remerging, "rebuild_project", redis_times_out)
+    assert remerging.finish_remerges(services, stale_seconds=-1) == 0 and marked()
+    monkeypatch.undo()
+    assert remerging.finish_remerges(services, stale_seconds=-1) == 1 and not marked()
+
+
+def test_a_block_during_a_quarantine_s_re_merge_takes_it_over(
+        services, make_project, volunteer, admin, monkeypatch):
+    """An admin blocks a volunteer while their quarantine's chunks still run: the
+    block finds nothing more to stop counting, but must not take the mark
+    away: when the quarantine's process then dies, the block has merged
+    every task they answered again."""
+    monkeypatch.setattr(consensus, "CHUNK", 10)
+    project = make_project(tasks=30, min_answers=1, max_answers=1)
+    who = volunteer()
+    while (handout := next_task(services, who, project.id)) is not None:
+        submit_answer(services, who, handout.task_id, handout.lease, {"label": "a"})
+    sync, calls = consensus.sync_dispatch, []
+
+    def block_then_die(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise SystemExit("the quarantining process was killed")
+        sync(*args)
+        with monkeypatch.context() as another_process:  # whose syncs go through
+            another_process.setattr(consensus, "sync_dispatch", sync)
+            moderation.block(services, admin, project.id, who.id)
+
+    monkeypatch.setattr(consensus, "sync_dispatch", block_then_die)
+    with pytest.raises(SystemExit):
+        moderation.quarantine(services, project.id, who.id, ["manual"])
+    monkeypatch.undo()
+    with services.db.session() as session:
+        values = list(session.scalars(select(Result.value).where(
+            Result.project_id == project.id)))
+    assert values == [None] * 30  # nothing of theirs counts in any result
+
+
+def dies_on_call(function, n: int):
+    """``function``, except that its ``n``th call kills the process."""
+    calls = []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise SystemExit("the worker was killed")
+        return function(*args, **kwargs)
+
+    return dying
+
+
+def test_an_answer_stored_while_redis_was_away_is_not_taken_off_its_count(
+        services, make_project, volunteer, monkeypatch):
+    """An answer stored while Redis was out of reach waits for its replay, and
+    Redis never counted it; its lease meanwhile expired. Quarantining its
+    volunteer before the replay must not take it off the task's count."""
+    import redis
+
+    project = make_project(tasks=1, min_answers=3, max_answers=3)
+    a, away, c = volunteer(), volunteer(), volunteer()
+    first = next_task(services, a, project.id)
+    submit_answer(services, a, first.task_id, first.lease, {"label": "a"})
+    late = next_task(services, away, project.id)
+
+    def redis_away(*_args):
+        raise redis.exceptions.ConnectionError("Redis is away")
+
+    monkeypatch.setattr(volunteering, "_submitted", redis_away)
+    receipt = submit_answer(services, away, late.task_id, late.lease, {"label": "b"})
+    assert receipt.handout_error is not None  # stored, kept for the replay
+    monkeypatch.undo()
+    services.redis.zadd(keys(project.id)["leases"], {f"{late.task_id}:{away.id}": 0})
+    assert next_task(services, c, project.id).task_id == late.task_id  # expired lease reaped
+    moderation.quarantine(services, project.id, away.id, ["manual"])
+    after = task_state(services, project.id, late.task_id)
+    rebuild_project(services, project.id)
+    assert after[:2] == task_state(services, project.id, late.task_id)[:2] == (3, 1)

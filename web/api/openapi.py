@@ -155,8 +155,12 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "file", VOLUNTEER, None, {"200": "the data, as an attachment"}),
     ("delete", "/volunteers/me",
      "Delete the calling volunteer's account: email, name and every token end at once; "
-     "their answers stay in the results, no longer linked to anyone", VOLUNTEER, None,
-     {"200": "deleted"}),
+     "their answers stay in the results, no longer linked to anyone. Once the work is kept, "
+     "the body gives current_password (the password or the recovery code)", VOLUNTEER,
+     CurrentCredential,
+     {"200": "deleted",
+      "422": "current_password needed or not right",
+      "429": "too many wrong current passwords (Retry-After)"}),
     ("put", "/projects/{project_id}/news-subscription",
      "The calling volunteer gets this project's news by email (they must have kept their "
      "work with an email, and the site must send email)", VOLUNTEER, None,

@@ -140,9 +140,11 @@ def download_my_data():
 
 @bp.delete("/volunteers/me")
 def delete_me():
-    """Delete the account: email, name and every token end now; answers stay, unlinked."""
+    """Delete the account: email, name and every token end now; answers stay, unlinked.
+    Once the work is kept, the body gives the current password or recovery code."""
     caller = identity().require_volunteer()
-    accounts.delete_account(services(), caller)
+    data = load_body(CurrentCredential()) if _has_body() else {}
+    accounts.delete_account(services(), caller, _proof(data.get("current_password")))
     return {"deleted": True}
 
 

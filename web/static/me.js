@@ -108,7 +108,9 @@
     document.getElementById("your-data").hidden = !token;
     if (!token || account === undefined) return;
     const keep = document.getElementById("keep-status");
-    document.getElementById("current-field").hidden = !(account && (account.email || account.recovery_code));
+    const kept = !!(account && (account.email || account.recovery_code));
+    document.getElementById("current-field").hidden = !kept;
+    document.getElementById("delete-current-field").hidden = !kept;
     if (account && account.email) {
       keep.textContent = t("Your work is kept under {email}: sign in with it on another device to carry on there.", {email: account.email}) +
         (account.recovery_code ? " " + t("You also have a recovery code.") : "");
@@ -283,8 +285,18 @@
       confirm.focus();
       return;
     }
-    const r = await send("DELETE", "/volunteers/me", null, stored());
+    const current = document.getElementById("delete-current");
+    const proof = document.getElementById("delete-current-field").hidden ? null : {current_password: current.value};
+    const r = await send("DELETE", "/volunteers/me", proof, stored());
+    const fields = (r.data && r.data.error && r.data.error.fields) || {};
+    if (!r.ok && fields.current_password) {
+      document.getElementById("delete-current-field").hidden = false;  // kept in another tab
+      fieldError(current, fields.current_password === "needed" ? t("Type your password or recovery code to delete your account.") : explain(r.status, "current_password", fields.current_password));
+      current.focus();
+      return;
+    }
     if (!r.ok) { said.textContent = explain(r.status, "", ""); return; }
+    current.value = "";
     try { localStorage.removeItem(KEY); } catch (e) { /* storage refused */ }
     document.getElementById("me-record").hidden = true;
     status.hidden = false;

@@ -4,18 +4,24 @@
 -- rebuilt for it: a rebuild holds every volunteer's calls while it reads SQL.
 -- Deltas commute with the submits that run between them, as a count read
 -- from SQL would not (an answer counted in Redis may not be committed yet).
+-- An answer Redis did not count is not taken off: its submit found it surplus
+-- (the block or mute came first; SQL marks it so a moment later), or has not
+-- run yet (its lease is live: it will find the volunteer muted).
 -- KEYS: meta, pool, state, leases
--- ARGV: prefix, then (task, delta) pairs
--- -> how many tasks had state (retired and gold tasks have none: passed over);
---    -1 when the project has no state (the rebuild that makes it reads SQL)
+-- ARGV: prefix, volunteer, then (task, delta) pairs
+-- -> how many tasks moved; -1 when the project has no state (the rebuild that
+--    makes it reads SQL)
 if redis.call('EXISTS', META) == 0 then return -1 end
-local changed = 0
-for i = 2, #ARGV, 2 do
+local vol = ARGV[2]
+local moved = 0
+for i = 3, #ARGV, 2 do
   local task, delta = ARGV[i], tonumber(ARGV[i + 1])
   local need, done, live, prio = get_state(task)
-  if need then
+  local uncounted = delta < 0 and (redis.call('GET', lease_key(task, vol)) == 'surplus'
+    or redis.call('ZSCORE', LEASES, task .. ':' .. vol))
+  if need and not uncounted then
     put_state(task, need, math.max(done + delta, 0), live, prio)
-    changed = changed + 1
+    moved = moved + 1
   end
 end
-return changed
+return moved

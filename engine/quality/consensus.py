@@ -258,6 +258,7 @@ class Change:
     before: str
     after: str
     need: int
+    counted: int = 0  # the counted answers it was merged from
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,8 @@ def remerge(session, task_type: TaskType, project: Project,
                                           rows[task.id], results.get(task.id))
                 if aggregate is None:
                     continue
-                changes.append(Change(task.id, before, task.state, task.need))
+                changes.append(Change(task.id, before, task.state, task.need,
+                                      len(rows[task.id])))
                 if task.state != before:
                     if task.state in outbox.FINISHED:
                         # the outbox asks SQL whether any task is left unfinished
@@ -374,9 +376,11 @@ def sync_dispatch(services: Services, project_id: int, remerged: Remerged) -> No
     that closed leaves the pool, an open one gets its new need (lower too: every
     answer was counted again), and an open one Redis has no state for (it
     reopened: Redis keeps nothing of a closed task) is loaded back from SQL. A
-    task whose lowered need its counted answers already meet is merged now
-    (no submit will start that). Under the project's rebuild lock, so that a
-    rebuild reading SQL before the re-merge committed cannot write over it."""
+    task that asks for more answers than it was merged from, but whose lowered
+    need Redis's count already meets (an answer counted against the old need
+    started no merge), is merged now: no submit will start that. Under the
+    project's rebuild lock, so that a rebuild reading SQL before the re-merge
+    committed cannot write over it."""
     if not remerged.changes:
         return
     due, missing = [], []
@@ -388,7 +392,7 @@ def sync_dispatch(services: Services, project_id: int, remerged: Remerged) -> No
             else:
                 got = services.dispatcher.settle(project_id, change.task_id,
                                                  change.need if opened else None, exact=True)
-            if got == 2:
+            if got == 2 and change.need > change.counted:  # not a held task: its need is met
                 due.append(change.task_id)
             elif got == 0 and opened:
                 missing.append(change.task_id)

@@ -51,6 +51,7 @@ class Mark:
     task_ids: list[int]
     deltas: dict[int, int]
     audit_id: int | None = None
+    took_over: bool = False  # another re-merge's mark was found: it may not have moved Redis
 
 
 def begin(session, stat: VolunteerStat, touched: list[int], step: int,
@@ -58,13 +59,15 @@ def begin(session, stat: VolunteerStat, touched: list[int], step: int,
     """Mark the volunteer in the moderation's transaction, whose recount changed
     the answers of ``touched`` tasks (``step`` -1: they stopped counting, +1:
     they count again). Another re-merge of theirs still marked (under way, or
-    lost) is taken over: every task they answered is merged again, since that
-    one's mark is replaced and its process may never finish."""
-    task_ids = touched
-    if stat.remerging_since is not None:
-        task_ids = answered_tasks(session, stat.project_id, stat.volunteer_id)
-    # answers stored while Redis was out of reach were never counted there
-    pending = set() if step > 0 else set(session.scalars(select(PendingSubmit.task_id).where(
+    lost) is taken over: every task they answered is merged again, and the
+    project's dispatch rebuilt, since that one's mark is replaced and its
+    process may never finish, nor have moved the counts in Redis. Waiting
+    submits (answers stored while Redis was out of reach) are left out of the
+    counts' moves either way: Redis never counted them, and their replay will."""
+    took_over = stat.remerging_since is not None
+    task_ids = answered_tasks(session, stat.project_id, stat.volunteer_id) if took_over \
+        else touched
+    pending = set(session.scalars(select(PendingSubmit.task_id).where(
         PendingSubmit.project_id == stat.project_id,
         PendingSubmit.volunteer_id == stat.volunteer_id)))
     deltas = {task_id: count * step for task_id, count in Counter(touched).items()
@@ -72,7 +75,8 @@ def begin(session, stat: VolunteerStat, touched: list[int], step: int,
     stat.remerging_since = since = utcnow()
     if entry is not None:
         session.flush()  # its id, while the transaction holds it
-    return Mark(since, sorted(set(task_ids)), deltas, entry.id if entry is not None else None)
+    return Mark(since, sorted(set(task_ids)), deltas, entry.id if entry is not None else None,
+                took_over)
 
 
 def answered_tasks(session, project_id: int, volunteer_id: int) -> list[int]:
@@ -93,6 +97,8 @@ def merge_again(services: Services, project_id: int, volunteer_id: int,
     moderation of theirs set it again) and its audit entry told how many
     tasks reopened."""
     remerged = _chunks(services, project_id, mark.task_ids)
+    if mark.took_over:  # as finish_remerges: the lost process may not have moved counts
+        rebuild_project(services, project_id)
     _unmark(services, project_id, volunteer_id, mark, remerged)
     return remerged
 

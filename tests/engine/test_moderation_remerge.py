@@ -294,17 +294,13 @@ def dies_on_call(function, n: int):
     return dying
 
 
-def test_an_answer_stored_while_redis_was_away_is_not_taken_off_its_count(
-        services, make_project, volunteer, monkeypatch):
-    """An answer stored while Redis was out of reach waits for its replay, and
-    Redis never counted it; its lease meanwhile expired. Quarantining its
-    volunteer before the replay must not take it off the task's count."""
+def answered_while_redis_is_away(services, monkeypatch, project, first, away):
+    """``first`` answers the project's task, then ``away`` answers it while Redis
+    cannot be reached: stored, kept for the replay. Returns away's handout."""
     import redis
 
-    project = make_project(tasks=1, min_answers=3, max_answers=3)
-    a, away, c = volunteer(), volunteer(), volunteer()
-    first = next_task(services, a, project.id)
-    submit_answer(services, a, first.task_id, first.lease, {"label": "a"})
+    handout = next_task(services, first, project.id)
+    submit_answer(services, first, handout.task_id, handout.lease, {"label": "a"})
     late = next_task(services, away, project.id)
 
     def redis_away(*_args):
@@ -312,11 +308,130 @@ def test_an_answer_stored_while_redis_was_away_is_not_taken_off_its_count(
 
     monkeypatch.setattr(volunteering, "_submitted", redis_away)
     receipt = submit_answer(services, away, late.task_id, late.lease, {"label": "b"})
-    assert receipt.handout_error is not None  # stored, kept for the replay
+    assert receipt.handout_error is not None
     monkeypatch.undo()
+    return late
+
+
+def test_an_answer_stored_while_redis_was_away_is_not_taken_off_its_count(
+        services, make_project, volunteer, monkeypatch):
+    """An answer stored while Redis was out of reach waits for its replay, and
+    Redis never counted it; its lease meanwhile expired. Quarantining its
+    volunteer before the replay must not take it off the task's count."""
+    project = make_project(tasks=1, min_answers=3, max_answers=3)
+    a, away, c = volunteer(), volunteer(), volunteer()
+    late = answered_while_redis_is_away(services, monkeypatch, project, a, away)
     services.redis.zadd(keys(project.id)["leases"], {f"{late.task_id}:{away.id}": 0})
     assert next_task(services, c, project.id).task_id == late.task_id  # expired lease reaped
     moderation.quarantine(services, project.id, away.id, ["manual"])
     after = task_state(services, project.id, late.task_id)
     rebuild_project(services, project.id)
     assert after[:2] == task_state(services, project.id, late.task_id)[:2] == (3, 1)
+
+
+# Found by a review of the first mends: each failed before its fix.
+
+def test_a_surplus_lease_mark_outlives_a_clear_and_the_next_block_keeps_the_count(
+        services, make_project, volunteer, admin):
+    """A quarantined volunteer's answer is surplus in Redis (its lease key says
+    'surplus' for 24 h). A clear counts it again (+1 in Redis). A block the
+    same day must take it off again; recount.lua reads the stale 'surplus'
+    key and passes over it, so Redis counts an answer SQL no longer counts."""
+    project = make_project(tasks=1, min_answers=3, max_answers=3)
+    a, suspect = volunteer(), volunteer()
+    first = next_task(services, a, project.id)
+    submit_answer(services, a, first.task_id, first.lease, {"label": "a"})
+    late = next_task(services, suspect, project.id)
+    moderation.quarantine_volunteer(services, admin, project.id, suspect.id)
+    submit_answer(services, suspect, late.task_id, late.lease, {"label": "b"})  # surplus
+    moderation.clear(services, admin, project.id, suspect.id)
+    assert task_state(services, project.id, late.task_id) == (3, 2, 0, 0)  # right so far
+    moderation.block(services, admin, project.id, suspect.id)
+    after = task_state(services, project.id, late.task_id)
+    rebuild_project(services, project.id)
+    assert after == task_state(services, project.id, late.task_id) == (3, 1, 0, 0)
+
+
+def test_a_rebuild_during_a_quarantine_leaves_surplus_marks_a_later_block_trips_on(
+        services, make_project, volunteer, admin):
+    """Same, via a rebuild while quarantined (Redis restart, finish_remerges,
+    intake): mark.lua writes 'surplus' for each of the volunteer's answers."""
+    project = make_project(tasks=1, min_answers=3, max_answers=3)
+    a, suspect = volunteer(), volunteer()
+    for who in (a, suspect):
+        h = next_task(services, who, project.id)
+        submit_answer(services, who, h.task_id, h.lease, {"label": "a"})
+    task_id = h.task_id
+    moderation.quarantine_volunteer(services, admin, project.id, suspect.id)
+    rebuild_project(services, project.id)
+    moderation.clear(services, admin, project.id, suspect.id)
+    moderation.block(services, admin, project.id, suspect.id)
+    after = task_state(services, project.id, task_id)
+    rebuild_project(services, project.id)
+    assert after == task_state(services, project.id, task_id)
+
+
+def test_a_takeover_drops_the_rebuild_a_lost_recount_needed(
+        services, make_project, volunteer, admin, monkeypatch):
+    """A quarantine commits its recount and mark, then its Redis step fails (a
+    timeout) or its process dies before it: Redis still counts the answers.
+    finish_remerges would rebuild the project for that; but a block within ten
+    minutes takes the mark over, merges again and takes the mark off, with no
+    rebuild: the stale count stays until something else rebuilds."""
+    project = make_project(tasks=1, min_answers=3, max_answers=3)
+    a, suspect = volunteer(), volunteer()
+    for who in (a, suspect):
+        h = next_task(services, who, project.id)
+        submit_answer(services, who, h.task_id, h.lease, {"label": "a"})
+
+    def redis_times_out(*_args):
+        raise ConnectionError("Redis timed out")
+
+    monkeypatch.setattr(services.dispatcher, "recount", redis_times_out)
+    with pytest.raises(ConnectionError):
+        moderation.quarantine(services, project.id, suspect.id, ["manual"])
+    monkeypatch.undo()
+    moderation.block(services, admin, project.id, suspect.id)
+    assert remerging.finish_remerges(services, stale_seconds=-1) == 0  # no mark left
+    after = task_state(services, project.id, h.task_id)
+    rebuild_project(services, project.id)
+    assert after == task_state(services, project.id, h.task_id) == (3, 1, 0, 0)
+
+
+def test_a_held_task_is_not_merged_again_by_sync_dispatch(
+        services, make_project, volunteer, admin, monkeypatch):
+    """settle.lua's 2 ('already holding its need') is also what every held task
+    (open, need == its counted answers, out of the pool) returns: sync_dispatch
+    then runs update_result on it, one more read and write transaction per held
+    task of a re-merge, for nothing (the merge decides HOLD again)."""
+    project = make_project(tasks=1, min_answers=2, max_answers=2, confidence=0.6,
+                           quality={"quarantine": False, "trusted_after_minutes": 10_000})
+    a, suspect = volunteer(), volunteer()
+    for who in (a, suspect):
+        h = next_task(services, who, project.id)
+        submit_answer(services, who, h.task_id, h.lease, {"label": "a"})
+    assert task_state(services, project.id, h.task_id)[:2] == (2, 2)  # held
+    moderation.quarantine_volunteer(services, admin, project.id, suspect.id)
+    calls = []
+    update = consensus.update_result
+    monkeypatch.setattr(consensus, "update_result",
+                        lambda *args: (calls.append(args[2]), update(*args))[1])
+    moderation.clear(services, admin, project.id, suspect.id)
+    assert task_state(services, project.id, h.task_id)[:2] == (2, 2)  # held again
+    assert calls == []
+
+
+def test_a_clear_before_the_replay_counts_a_pending_answer_twice(
+        services, make_project, volunteer, admin, monkeypatch):
+    """begin() leaves pending submits out of a block's or quarantine's deltas
+    only (step -1). A clear (or unblock) before the replay adds +1 for an answer
+    Redis never counted; the replay then counts it again."""
+    project = make_project(tasks=1, min_answers=3, max_answers=3)
+    a, away = volunteer(), volunteer()
+    late = answered_while_redis_is_away(services, monkeypatch, project, a, away)
+    moderation.quarantine_volunteer(services, admin, project.id, away.id)
+    moderation.clear(services, admin, project.id, away.id)
+    volunteering.replay_pending(services)
+    after = task_state(services, project.id, late.task_id)
+    rebuild_project(services, project.id)
+    assert after[:2] == task_state(services, project.id, late.task_id)[:2] == (3, 2)

@@ -277,7 +277,8 @@
     said.textContent = t("Your data was downloaded.");
   });
 
-  document.getElementById("delete-account").addEventListener("click", async function () {
+  document.getElementById("delete-form").addEventListener("submit", async function (ev) {
+    ev.preventDefault();  // Enter in the password field sends it too
     const confirm = document.getElementById("delete-confirm");
     clearErrors(document.getElementById("your-data"));
     if (!confirm.checked) {

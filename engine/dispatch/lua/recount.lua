@@ -6,7 +6,9 @@
 -- from SQL would not (an answer counted in Redis may not be committed yet).
 -- An answer Redis did not count is not taken off: its submit found it surplus
 -- (the block or mute came first; SQL marks it so a moment later), or has not
--- run yet (its lease is live: it will find the volunteer muted).
+-- run yet (its lease is live: it will find the volunteer muted). An answer that
+-- counts again has its 'surplus' note made 'done', or the next -1 would pass
+-- over it.
 -- KEYS: meta, pool, state, leases
 -- ARGV: prefix, volunteer, then (task, delta) pairs
 -- -> how many tasks moved; -1 when the project has no state (the rebuild that
@@ -22,6 +24,13 @@ for i = 3, #ARGV, 2 do
   if need and not uncounted then
     put_state(task, need, math.max(done + delta, 0), live, prio)
     moved = moved + 1
+    if delta > 0 then  -- Redis counts it now: a 'surplus' mark would hide the next -1
+      local key = lease_key(task, vol)
+      local ttl = redis.call('PTTL', key)
+      if ttl > 0 and redis.call('GET', key) == 'surplus' then
+        redis.call('SET', key, 'done', 'PX', ttl)
+      end
+    end
   end
 end
 return moved

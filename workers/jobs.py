@@ -59,14 +59,17 @@ def estimate_quality() -> dict:
     re-check the retired work of volunteers now below the threshold
     (engine.quality.recheck), then merge again the tasks held for an
     established volunteer's support (engine.quality.held): time and gold
-    establish volunteers, not new answers."""
+    establish volunteers, not new answers. First, the re-merges of a block or
+    quarantine that a lost process left unfinished (engine.quality.remerging)."""
     from engine.quality.held import release_held
     from engine.quality.recheck import recheck_projects
     from engine.quality.reliability import estimate_changed
+    from engine.quality.remerging import finish_remerges
     from workers.schedule import renew
 
     s = services()
     renew(s, "quality")
+    finish_remerges(s)
     done = estimate_changed(s)
     recheck_projects(s, list(done))
     release_held(s)

@@ -173,9 +173,9 @@ class Dispatcher:
         common = (LUA_DIR / "common.lua").read_text()
         bodies = {name: (LUA_DIR / f"{name}.lua").read_text()
                   for name in ("checkout", "submit", "release", "settle", "extend",
-                               "submit_checkout", "tally", "tallied")}
+                               "submit_checkout", "tally", "tallied", "recount")}
         texts = {name: common + bodies[name]
-                 for name in ("checkout", "submit", "release", "settle", "extend")}
+                 for name in ("checkout", "submit", "release", "settle", "extend", "recount")}
         parts = common + _as_function("submit", bodies["submit"]) + _as_function(
             "checkout", bodies["checkout"])
         texts["submit_checkout"] = parts + bodies["submit_checkout"]
@@ -291,16 +291,38 @@ class Dispatcher:
                                   (prefix, task_id, volunteer_id, GRACE_MS))
         return bool(reply)
 
-    def settle(self, project_id: int, task_id: int, need: int | None) -> None:
-        """Retire a task (need None) or raise its need so it collects more answers."""
+    def settle(self, project_id: int, task_id: int, need: int | None,
+               exact: bool = False) -> int:
+        """Retire a task (need None) or raise its need so it collects more answers;
+        `exact`: set the need, lower too (a re-merge counted every answer again).
+        0: the task has no state; 1: settled; 2: settled, and it already holds
+        the need (answers counted against a higher one): the caller merges it."""
         (base, (payload, *_), _), prefix, _ = _script_keys(project_id)
-        self._wire.script(self._scripts["settle"], (*base, payload),
-                          (prefix, task_id, need or 0))
+        return int(self._wire.script(self._scripts["settle"], (*base, payload),
+                                     (prefix, task_id, need or 0, int(exact))))
+
+    def recount(self, project_id: int, volunteer_id: int, deltas: dict[int, int]) -> int:
+        """Move each task's count of counted answers by its delta (task id ->
+        delta): the volunteer's answers stopped counting, or count again
+        (engine.quality.moderation), and their tasks go back into the pool, or
+        leave it, at once. Tasks with no state (retired, gold) are passed over,
+        and so is an answer Redis never counted (lua/recount.lua). Returns how
+        many tasks moved; -1 when the project has no state."""
+        (base, _, _), prefix, _ = _script_keys(project_id)
+        moved = 0
+        for chunk in _batched(sorted(deltas.items()), 5000):
+            got = int(self._wire.script(
+                self._scripts["recount"], base,
+                (prefix, volunteer_id, *itertools.chain.from_iterable(chunk))))
+            if got < 0:
+                return -1
+            moved += got
+        return moved
 
     def stateless(self, project_id: int, task_ids: Sequence[int]) -> list[int]:
-        """Those of these tasks that have no state in Redis (retired, withdrawn,
-        never loaded); none when the project has no state at all (a rebuild
-        will load it whole)."""
+        """Those of these tasks that have no state in Redis (retired, never
+        loaded); none when the project has no state at all (a rebuild will
+        load it whole)."""
         k = keys(project_id)
         if not task_ids or not self.redis.exists(k["meta"]):
             return []
@@ -425,6 +447,15 @@ class Dispatcher:
         ids = list(volunteer_ids)
         if ids:
             self.redis.sadd(keys(project_id)["muted"], *ids)
+
+    def unmute(self, project_id: int, volunteer_ids: Iterable[int]) -> None:
+        """Their answers count again, and they get tasks (unblock, clear): out of
+        both the blocked and the muted sets (a block ends a quarantine)."""
+        ids = list(volunteer_ids)
+        if ids:
+            k = keys(project_id)
+            self.redis.srem(k["blocked"], *ids)
+            self.redis.srem(k["muted"], *ids)
 
     def drop_project(self, project_id: int) -> None:
         """Forget a project's dispatch state entirely (before a rebuild)."""

@@ -84,12 +84,12 @@ def _rebuild(services: Services, project_id: int) -> int:
 
 def load_tasks(services: Services, project_id: int, task_ids: list[int]) -> int:
     """Put these tasks back into a project's dispatch state from SQL, those of
-    them that are open and have no state there (a task withdrawn by reports
-    and then dismissed: Redis keeps nothing of a closed task). The project is
-    not rebuilt (a rebuild holds every volunteer's calls while it reads SQL);
-    nothing is done when it has no state at all (its rebuild will read SQL).
-    Returns how many tasks were put. The caller holds the project's rebuild
-    lock, so that no rebuild loads them too."""
+    them that are open and have no state there: a re-merge reopened them, and
+    Redis keeps nothing of a closed task. The project is not rebuilt (a
+    rebuild holds every volunteer's calls while it reads SQL); nothing is
+    done when it has no state at all (its rebuild will read SQL). Returns how
+    many tasks were put. The caller holds the project's rebuild lock, so that
+    no rebuild loads them too."""
     absent = services.dispatcher.stateless(project_id, sorted(set(task_ids)))
     loaded = 0
     for start in range(0, len(absent), LOAD_CHUNK):

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
-from engine.dispatch.rebuild import rebuild_project
+from engine.dispatch.rebuild import load_tasks, rebuild_lock, rebuild_project
 from engine.quality import merge_sql, posterior, trust
 from engine.quality.retirement import HOLD, MORE, Policy, decide
 from engine.services import Services
@@ -258,6 +258,7 @@ class Change:
     before: str
     after: str
     need: int
+    counted: int = 0  # the counted answers it was merged from
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,8 @@ def remerge(session, task_type: TaskType, project: Project,
                                           rows[task.id], results.get(task.id))
                 if aggregate is None:
                     continue
-                changes.append(Change(task.id, before, task.state, task.need))
+                changes.append(Change(task.id, before, task.state, task.need,
+                                      len(rows[task.id])))
                 if task.state != before:
                     if task.state in outbox.FINISHED:
                         # the outbox asks SQL whether any task is left unfinished
@@ -370,16 +372,34 @@ def _counted_rows(session, task_ids: list[int]) -> dict[int, list[tuple]]:
 
 
 def sync_dispatch(services: Services, project_id: int, remerged: Remerged) -> None:
-    """Tell Redis what a re-merge decided: a task that closed leaves the pool, an
-    open one gets its new need, and one that reopened (Redis keeps nothing of a
-    closed task) makes the project's dispatch state be rebuilt from SQL."""
-    if any(c.before != "open" and c.after == "open" for c in remerged.changes):
-        rebuild_project(services, project_id)
+    """Tell Redis what a re-merge decided, without rebuilding the project: a task
+    that closed leaves the pool, an open one gets its new need (lower too: every
+    answer was counted again), and an open one Redis has no state for (it
+    reopened: Redis keeps nothing of a closed task) is loaded back from SQL. A
+    task that asks for more answers than it was merged from, but whose lowered
+    need Redis's count already meets (an answer counted against the old need
+    started no merge), is merged now: no submit will start that. Under the
+    project's rebuild lock, so that a rebuild reading SQL before the re-merge
+    committed cannot write over it."""
+    if not remerged.changes:
         return
-    for change in remerged.changes:
-        if change.before == "open":
-            services.dispatcher.settle(project_id, change.task_id,
-                                       change.need if change.after == "open" else None)
+    due, missing = [], []
+    with rebuild_lock(services, project_id):
+        for change in remerged.changes:
+            opened = change.after == "open"
+            if change.before != "open":  # it was closed: Redis has nothing of it
+                got = 0
+            else:
+                got = services.dispatcher.settle(project_id, change.task_id,
+                                                 change.need if opened else None, exact=True)
+            if got == 2 and change.need > change.counted:  # not a held task: its need is met
+                due.append(change.task_id)
+            elif got == 0 and opened:
+                missing.append(change.task_id)
+        if missing:
+            load_tasks(services, project_id, missing)
+    for task_id in due:
+        update_result(services, project_id, task_id)
 
 
 def answer_uncounted(services: Services, project_id: int, task_id: int) -> bool:

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from engine.delivery import outbox
-from engine.dispatch.rebuild import rebuild_lock, rebuild_project
+from engine.dispatch.rebuild import rebuild_lock
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import (
     Identity,
@@ -30,9 +29,17 @@ from engine.identity import (
     volunteer_token_hashes,
 )
 from engine.projects import get_moderated_project
-from engine.quality import audit, consensus, recheck
+from engine.quality import audit, remerging
 from engine.services import Services
-from engine.store.models import Answer, Handout, Project, Volunteer, VolunteerStat, utcnow
+from engine.store.models import (
+    Answer,
+    AuditEntry,
+    Handout,
+    Project,
+    Volunteer,
+    VolunteerStat,
+    utcnow,
+)
 
 SCOPES = ("project", "organisation", "platform")
 
@@ -77,18 +84,19 @@ class _Why:
 def _block_in(services: Services, project_id: int, volunteer_id: int, why: _Why) -> int:
     """One project's block (the caller checked who may): no more tasks, answers
     not counted, the touched tasks merged again; a quarantine ends in it. Its
-    audit entry is written in the same transaction."""
-    with rebuild_lock(services, project_id), services.db.writing() as session:
-        services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
-        stat = stat_row(session, project_id, volunteer_id)
-        stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
-        stat.quarantined_at = None
-        touched = _recount(session, project_id, volunteer_id, counted=False)
-        remerged = _remerge(services, session, project_id, touched)
-        _audit(session, project_id, "block", volunteer_id, why,
-               {"tasks_remerged": len(touched), "tasks_reopened": remerged.reopened})
-    _after(services, project_id, remerged)
-    return remerged.reopened
+    audit entry is written in the same transaction as the recount."""
+    with rebuild_lock(services, project_id):
+        with services.db.writing() as session:
+            services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
+            stat = stat_row(session, project_id, volunteer_id)
+            stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
+            stat.quarantined_at = None
+            touched = _recount(session, project_id, volunteer_id, counted=False)
+            mark = remerging.begin(session, stat, touched, -1, _audit(
+                session, project_id, "block", volunteer_id, why,
+                {"tasks_remerged": len(touched)}))
+        remerging.recount(services, project_id, volunteer_id, mark)
+    return remerging.merge_again(services, project_id, volunteer_id, mark).reopened
 
 
 def quarantine(services: Services, project_id: int, volunteer_id: int,
@@ -97,21 +105,23 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
     tasks they touched again, and list them for review; they still get tasks.
     No admin needed (the flags decide: ``user_id`` None in the audit log);
     False if already quarantined or blocked."""
-    with rebuild_lock(services, project_id), services.db.writing() as session:
-        services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
-        stat = stat_row(session, project_id, volunteer_id)
-        if stat.blocked or stat.quarantined_at is not None:
-            return False
-        stat.quarantined_at, stat.quarantine_reasons = utcnow(), sorted(set(reasons))
-        stat.flags = sorted(set(stat.flags or []) | set(reasons) - {"manual"})
-        touched = _recount(session, project_id, volunteer_id, counted=False)
-        remerged = _remerge(services, session, project_id, touched)
-        audit.record(session, session.get(Project, project_id), "quarantine", user_id,
-                     volunteer_id, scope="project",
-                     reason=note or ", ".join(sorted(set(reasons))),
-                     detail={"flags": sorted(set(reasons)), "tasks_remerged": len(touched),
-                             "tasks_reopened": remerged.reopened})
-    _after(services, project_id, remerged)
+    with rebuild_lock(services, project_id):
+        with services.db.writing() as session:
+            services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
+            stat = stat_row(session, project_id, volunteer_id)
+            if stat.blocked or stat.quarantined_at is not None:
+                return False
+            stat.quarantined_at, stat.quarantine_reasons = utcnow(), sorted(set(reasons))
+            stat.flags = sorted(set(stat.flags or []) | set(reasons) - {"manual"})
+            touched = _recount(session, project_id, volunteer_id, counted=False)
+            entry = audit.record(session, session.get(Project, project_id), "quarantine",
+                                 user_id, volunteer_id, scope="project",
+                                 reason=note or ", ".join(sorted(set(reasons))),
+                                 detail={"flags": sorted(set(reasons)),
+                                         "tasks_remerged": len(touched)})
+            mark = remerging.begin(session, stat, touched, -1, entry)
+        remerging.recount(services, project_id, volunteer_id, mark)
+    remerging.merge_again(services, project_id, volunteer_id, mark)
     return True
 
 
@@ -132,20 +142,22 @@ def clear(services: Services, identity: Identity, project_id: int,
     answers (so the old ones do not quarantine them at once). Returns how many
     tasks were merged again; 409 if they are not quarantined."""
     project = _admin_project(services, identity, project_id)
-    with services.db.writing() as session:
-        stat = stat_row(session, project.id, volunteer_id)
-        if stat.quarantined_at is None:
-            raise ConflictError(f"volunteer {volunteer_id} is not quarantined here",
-                                {"volunteer": "not quarantined"})
-        was = stat.quarantine_reasons or []
-        stat.quarantined_at, stat.quarantine_reasons = None, None
-        stat.cleared_at, stat.flags = utcnow(), []
-        touched = _recount(session, project.id, volunteer_id, counted=True)
-        remerged = _remerge(services, session, project.id, touched)
-        audit.record(session, project, "clear", identity.id, volunteer_id, scope="project",
-                     reason=reason, detail={"flags": was, "tasks_remerged": len(touched)})
-    _after(services, project.id, remerged)  # the rebuild drops them from the muted set
-    return len(remerged.changes)
+    with rebuild_lock(services, project.id):
+        with services.db.writing() as session:
+            stat = stat_row(session, project.id, volunteer_id)
+            if stat.quarantined_at is None:
+                raise ConflictError(f"volunteer {volunteer_id} is not quarantined here",
+                                    {"volunteer": "not quarantined"})
+            was = stat.quarantine_reasons or []
+            stat.quarantined_at, stat.quarantine_reasons = None, None
+            stat.cleared_at, stat.flags = utcnow(), []
+            touched = _recount(session, project.id, volunteer_id, counted=True)
+            audit.record(session, project, "clear", identity.id, volunteer_id, scope="project",
+                         reason=reason, detail={"flags": was, "tasks_remerged": len(touched)})
+            mark = remerging.begin(session, stat, touched, 1)
+        services.dispatcher.unmute(project.id, [volunteer_id])
+        remerging.recount(services, project.id, volunteer_id, mark)
+    return len(remerging.merge_again(services, project.id, volunteer_id, mark).changes)
 
 
 def unblock(services: Services, identity: Identity, project_id: int,
@@ -178,17 +190,20 @@ def unblock(services: Services, identity: Identity, project_id: int,
 
 
 def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Why) -> int:
-    with services.db.writing() as session:
-        stat = stat_row(session, project_id, volunteer_id)
-        touched: list[int] = []
-        if stat.blocked:
-            touched = _recount(session, project_id, volunteer_id, counted=True)
-        stat.blocked = False
-        remerged = _remerge(services, session, project_id, touched)
-        _audit(session, project_id, "unblock", volunteer_id, why,
-               {"tasks_remerged": len(touched)})
-    _after(services, project_id, remerged)
-    return len(remerged.changes)
+    with rebuild_lock(services, project_id):
+        with services.db.writing() as session:
+            stat = stat_row(session, project_id, volunteer_id)
+            was_blocked = stat.blocked
+            touched = _recount(session, project_id, volunteer_id, counted=True) \
+                if was_blocked else []
+            stat.blocked = False
+            _audit(session, project_id, "unblock", volunteer_id, why,
+                   {"tasks_remerged": len(touched)})
+            mark = remerging.begin(session, stat, touched, 1)
+        if was_blocked:  # a block ended any quarantine: their answers count again
+            services.dispatcher.unmute(project_id, [volunteer_id])
+            remerging.recount(services, project_id, volunteer_id, mark)
+    return len(remerging.merge_again(services, project_id, volunteer_id, mark).changes)
 
 
 def _scoped(services: Services, identity: Identity, project_id: int, scope: str) -> Project:
@@ -203,8 +218,8 @@ def _scoped(services: Services, identity: Identity, project_id: int, scope: str)
 
 
 def _audit(session, project_id: int, action: str, volunteer_id: int, why: _Why,
-           detail: dict) -> None:
-    audit.record(session, session.get(Project, project_id), action, why.user_id,
+           detail: dict) -> AuditEntry:
+    return audit.record(session, session.get(Project, project_id), action, why.user_id,
                  volunteer_id, scope=why.scope, reason=why.reason,
                  detail={**detail, "acted_from": why.acted_from})
 
@@ -246,25 +261,6 @@ def _recount(session, project_id: int, volunteer_id: int, counted: bool) -> list
         Answer.project_id == project_id, Answer.volunteer_id == volunteer_id)
         .values(counted=counted))
     return touched
-
-
-def _remerge(services: Services, session, project_id: int,
-             task_ids: list[int]) -> consensus.Remerged:
-    """The touched tasks merged again from what counts now, in the same transaction;
-    a retired task that reopens is reported to the webhook as task.reopened."""
-    project = session.get(Project, project_id)
-    old = recheck.results_of(session, sorted(set(task_ids)))
-    remerged = consensus.remerge(session, services.registry.get(project.task_type), project,
-                                 task_ids)
-    reported = recheck.reopened_events(session, project_id, old, remerged.changes)
-    return consensus.Remerged(remerged.changes, remerged.recorded or reported)
-
-
-def _after(services: Services, project_id: int, remerged: consensus.Remerged) -> None:
-    """Once committed: dispatch rebuilt from SQL, webhook events on their way."""
-    rebuild_project(services, project_id)
-    if remerged.recorded:
-        outbox.nudge(services)
 
 
 def _admin_project(services: Services, identity: Identity, project_id: int) -> Project:

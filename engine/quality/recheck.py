@@ -116,7 +116,8 @@ def _recheck(services: Services, project_id: int, fallen: list[int]) -> Rechecke
             before = old.get(change.task_id, (None, 0.0))
             if task.state == "retired" and result is not None and result.value != before[0]:
                 _reopen(task, result.answers or 0, project)
-            changes.append(consensus.Change(task.id, change.before, task.state, task.need))
+            changes.append(consensus.Change(task.id, change.before, task.state, task.need,
+                                            change.counted))
             if change.before == "retired" and task.state != "retired":
                 reopened.append(reopened_entry(task, before, result))
         recorded = record_reopened(session, project_id, reopened) or remerged.recorded

@@ -335,6 +335,11 @@ class VolunteerStat(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # an admin looked at their first answers (the newcomers' spot-check)
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # their answers started or stopped counting, and the tasks they answered are
+    # being merged again, a chunk per transaction (engine.quality.moderation),
+    # since then; left set by a process that was lost, it is finished by the
+    # periodic quality job
+    remerging_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -91,14 +91,15 @@ def load_tasks(services: Services, project_id: int, task_ids: list[int]) -> int:
     many tasks were put. The caller holds the project's rebuild lock, so that
     no rebuild loads them too."""
     absent = services.dispatcher.stateless(project_id, sorted(set(task_ids)))
+    if not absent:
+        return 0
     loaded = 0
-    for start in range(0, len(absent), LOAD_CHUNK):
-        with services.db.session() as session:
-            project = session.get(Project, project_id)
-            blocked, quarantined = _moderated(session, project_id)
+    with services.db.session() as session:
+        project = session.get(Project, project_id)
+        moderated = set().union(*_moderated(session, project_id))
+        for start in range(0, len(absent), LOAD_CHUNK):
             loaded += _load(services, session, project,
-                            (Task.id.in_(absent[start:start + LOAD_CHUNK]),),
-                            set(blocked) | set(quarantined))
+                            (Task.id.in_(absent[start:start + LOAD_CHUNK]),), moderated)
     return loaded
 
 

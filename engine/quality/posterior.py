@@ -12,7 +12,7 @@ MOST_RELIABLE = 0.99  # no volunteer known only by a reliability is certain
 
 
 def label_posterior(task_type: TaskType, labels: list[str], rows,
-               calibration: dict | None) -> tuple[Aggregate, float | None]:
+                    calibration: dict | None) -> tuple[Aggregate, float | None]:
     """The task's posterior over labels under each volunteer's confusion matrix,
     tempered by the project's τ, and the confidence retirement weighs.
 

@@ -13,6 +13,12 @@ all): when they differ, every project's meta is dropped, and the next call
 to each project rebuilds it from SQL (engine.dispatch.rebuild.ensure_state),
 as after a wipe. GETSET makes one process, not all, do it.
 
+The same process drops every cached identity too: a revocation's tombstone
+(engine.identity.forget_token) written just before the failover may not have
+reached the replica, nor a Redis restarted from an older snapshot, and the
+identity cached beside it would then be honoured for a day. SQL refuses the
+token; the next call reads SQL again.
+
 On a Redis Cluster every primary has its id, and the state keeps the set. Only
 the projects whose slot is served by a primary with an id not in that set are
 dropped: a failover drops the projects of the node that failed over, not
@@ -27,6 +33,7 @@ import logging
 from sqlalchemy import select
 
 from engine.dispatch.dispatcher import keys
+from engine.identity import forget_cached_identities
 from engine.services import Services
 from engine.store.models import Project
 from engine.store.redis_server import is_cluster, replication_ids
@@ -57,8 +64,10 @@ def check_master(services: Services) -> bool:
         return False  # no change, or a master gone whose slots had moved away
     nodes = {name for name, replid in ids.items() if replid in new}
     dropped = drop_states(services, nodes if is_cluster(services.redis) else None)
+    forgotten = forget_cached_identities(services)
     log.warning("Redis master changed (replication ids %s, were %s): dispatch state of "
-                "%d projects is rebuilt from SQL", replids, previous.decode(), dropped)
+                "%d projects is rebuilt from SQL, %d cached identities are read from it "
+                "again", replids, previous.decode(), dropped, forgotten)
     return True
 
 

@@ -1,0 +1,57 @@
+"""A new Redis master (a failover, or a restart from an older snapshot): what
+engine.dispatch.failover.check_master drops so that SQL decides again. The
+Sentinel and Cluster runs are in tests/test_redis_topologies.py; this is the
+single server every deployment starts with."""
+from __future__ import annotations
+
+import pytest
+
+from engine import identity as identity_module
+from engine.dispatch.dispatcher import keys
+from engine.dispatch.failover import REPLID_KEY, check_master
+from engine.errors import AuthenticationError
+from engine.identity import Identity, authenticate, create_volunteer
+from engine.store.models import Volunteer
+
+
+def _new_master(services) -> bool:
+    """As after a reconnection that found a master with another replication id."""
+    services.redis_reconnected = True
+    check_master(services)  # the first check only notes the ids
+    services.redis.set(REPLID_KEY, "an-old-master")
+    services.redis_reconnected = True
+    return check_master(services)
+
+
+def test_a_new_master_forgets_identities_whose_tombstone_it_may_lack(services, make_project):
+    """A volunteer blocked platform-wide just before a failover: SQL refuses
+    them, but the tombstone that replaced their cached identity had not
+    reached the replica, which still holds the identity (a day's lifetime)."""
+    project = make_project(tasks=2)
+    volunteer_id, token = create_volunteer(services)
+    assert authenticate(services, token) == Identity("volunteer", volunteer_id)
+    with services.db.writing() as session:  # the block, its tombstone lost
+        session.get(Volunteer, volunteer_id).blocked = True
+    identity_module._local_cache(services).clear()  # another process, or seconds later
+    assert authenticate(services, token) == Identity("volunteer", volunteer_id)  # stale
+
+    assert services.redis.exists(keys(project.id)["meta"])
+    assert _new_master(services) is True
+    assert not services.redis.exists(keys(project.id)["meta"])  # dispatch rebuilt from SQL
+    with pytest.raises(AuthenticationError):
+        authenticate(services, token)
+
+
+def test_the_same_master_keeps_the_cached_identities(services):
+    """A new connection to the same master (a pool growing, a process starting)
+    costs nobody a lookup in SQL."""
+    volunteer_id, token = create_volunteer(services)
+    authenticate(services, token)
+    services.redis_reconnected = True
+    check_master(services)
+    services.redis_reconnected = True
+    assert check_master(services) is False
+    digest = identity_module.token_hash(token)
+    assert services.redis.exists(identity_module._cache_key(digest))
+    identity_module._local_cache(services).clear()
+    assert authenticate(services, token) == Identity("volunteer", volunteer_id)

@@ -17,6 +17,8 @@ import json
 import secrets
 import time
 import weakref
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -225,7 +227,7 @@ def revoke_user(services: Services, user_id: int) -> None:
     would set one. Only the command line gives them a way back in
     (engine.accounts.staff's restore: a new one-time link)."""
     _replace_token(services, user_id, None)
-    with services.db.writing() as session:
+    with revoking(services) as forget, services.db.writing() as session:
         user = session.get(User, user_id)
         user.session_version = (user.session_version or 0) + 1
         if user.email is not None:  # a console account: locked until restored
@@ -237,9 +239,7 @@ def revoke_user(services: Services, user_id: int) -> None:
             ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))))
         for row in tokens:
             row.revoked_at = utcnow()
-        digests = [row.token_hash for row in tokens]
-    for digest in digests:
-        forget_token(services, digest)
+        forget(row.token_hash for row in tokens)
 
 
 def rotate_user(services: Services, user_id: int) -> str:
@@ -250,14 +250,13 @@ def rotate_user(services: Services, user_id: int) -> str:
 
 
 def _replace_token(services: Services, user_id: int, token: str | None) -> None:
-    with services.db.writing() as session:
+    with revoking(services) as forget, services.db.writing() as session:
         user = session.get(User, user_id)
         if user is None:
             raise NotFoundError(f"user {user_id} does not exist", {"user": "not found"})
         old = user.token_hash
         user.token_hash = token_hash(token) if token else revoked_marker()
-    if not is_revoked(old):
-        forget_token(services, old)
+        forget([] if is_revoked(old) else [old])
 
 
 def volunteer_token_hashes(session, volunteer_id: int) -> list[str]:
@@ -275,6 +274,39 @@ def forget_token(services: Services, digest: str) -> None:
     process forgets it at once, others within LOCAL_SECONDS."""
     services.redis.set(_cache_key(digest), REVOKED, ex=CACHE_SECONDS)
     _local_cache(services).pop(digest, None)
+
+
+@contextmanager
+def revoking(services: Services) -> Iterator[Callable[[Iterable[str]], None]]:
+    """Tombstones for the tokens a transaction revokes, written before it commits.
+
+        with revoking(services) as forget, services.db.writing() as session:
+            ...  # the tokens end in SQL
+            forget(digests)
+
+    Written after the commit, a tombstone Redis failed to take left the token's
+    cached identity honoured for a day while the caller got a 503 for a change
+    that had gone through. Before it, Redis out of reach rolls the revocation
+    back (a 503, nothing changed: the caller tries again), and a lookup that read
+    SQL before the commit cannot cache over a tombstone (authenticate's NX). If
+    the transaction then fails, the tombstones are taken back, best effort: the
+    token may still be valid, and SQL decides again."""
+    written: list[str] = []
+
+    def forget(digests: Iterable[str]) -> None:
+        for digest in digests:
+            forget_token(services, digest)
+            written.append(digest)
+
+    try:
+        yield forget
+    except BaseException:
+        for digest in written:
+            try:
+                trust_token_again(services, digest)
+            except REDIS_DOWN:  # it lives a day at most, and SQL is asked on a miss
+                break
+        raise
 
 
 def forget_cached_identities(services: Services) -> int:

@@ -2,7 +2,7 @@
 
 A token acts as the staff member who made it (same organisation, same role),
 is shown once and stored as a SHA-256 hash like every bitesize token.
-Revoking one ends it at once on every process (engine.identity.forget_token).
+Revoking one ends it at once on every process (engine.identity.revoking).
 A token may also be made to end by itself after EXPIRY_DAYS days: past its
 expiry it is refused like a revoked one, and no process keeps its identity
 cached beyond that moment (engine.identity).
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
-from engine.identity import Identity, forget_token
+from engine.identity import Identity, revoking
 from engine.services import Services
 from engine.store.models import ApiToken, User, aware, utcnow
 from engine.tokens import USER_PREFIX, new_token, token_hash
@@ -86,7 +86,7 @@ def revoke_api_token(services: Services, identity: Identity, token_id: int) -> N
     """End one of the organisation's tokens (see may_revoke); another
     organisation's looks missing."""
     identity.require_user()
-    with services.db.writing() as session:
+    with revoking(services) as forget, services.db.writing() as session:
         row = session.get(ApiToken, token_id)
         if row is None or row.organisation_id != identity.organisation_id:
             raise NotFoundError(f"token {token_id} does not exist", {"token": "not found"})
@@ -96,5 +96,4 @@ def revoke_api_token(services: Services, identity: Identity, token_id: int) -> N
         if row.revoked_at is None:
             session.execute(update(ApiToken).where(ApiToken.id == token_id)
                             .values(revoked_at=utcnow()))
-        digest = row.token_hash
-    forget_token(services, digest)
+        forget([row.token_hash])

@@ -43,9 +43,9 @@ from engine.accounts.staff import normal_email
 from engine.errors import ConflictError, InvalidError
 from engine.identity import (
     Identity,
-    forget_token,
     is_revoked,
     revoked_marker,
+    revoking,
     volunteer_token_hashes,
 )
 from engine.services import Services
@@ -101,7 +101,7 @@ def claim(services: Services, identity: Identity, email: str, password: str,
     email = normal_email(email)
     check_password(password)
     try:
-        with services.db.writing() as session:
+        with revoking(services) as forget, services.db.writing() as session:
             taken = session.scalar(select(VolunteerAccount.volunteer_id).where(
                 VolunteerAccount.email == email))
             if taken is not None and taken != identity.id:
@@ -112,10 +112,9 @@ def claim(services: Services, identity: Identity, email: str, password: str,
             ended = _other_devices_ended(session, identity.id, proof) if changing else []
             session.flush()
             account = _account(row)
+            forget(ended)
     except IntegrityError as exc:  # another claim of this email won the race
         raise _email_taken() from exc
-    for digest in ended:
-        forget_token(services, digest)
     return account, len(ended)
 
 
@@ -127,13 +126,12 @@ def new_recovery_code(services: Services, identity: Identity,
     code and how many other devices were signed out."""
     identity.require_volunteer()
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    with services.db.writing() as session:
+    with revoking(services) as forget, services.db.writing() as session:
         row = _account_row(session, identity.id)
         changing = _check_proof(services, row, proof)
         row.recovery_hash = token_hash(code)
         ended = _other_devices_ended(session, identity.id, proof) if changing else []
-    for digest in ended:
-        forget_token(services, digest)
+        forget(ended)
     return "-".join(code[i:i + 4] for i in range(0, CODE_LENGTH, 4)), len(ended)
 
 
@@ -259,7 +257,7 @@ def delete_account(services: Services, identity: Identity, proof: Proof) -> None
     Once the work is kept, the proof is asked for (its password or recovery
     code), so that a token left in a shared browser cannot delete the record."""
     identity.require_volunteer()
-    with services.db.writing() as session:
+    with revoking(services) as forget, services.db.writing() as session:
         row = session.get(VolunteerAccount, identity.id, with_for_update=True)
         if row is not None:
             _check_proof(services, row, proof, "to delete it")
@@ -272,8 +270,7 @@ def delete_account(services: Services, identity: Identity, proof: Proof) -> None
             NewsSubscription.volunteer_id == identity.id))
         session.execute(delete(VolunteerAccount).where(
             VolunteerAccount.volunteer_id == identity.id))
-    for digest in digests:
-        forget_token(services, digest)
+        forget(digests)
 
 
 def _account_row(session, volunteer_id: int) -> VolunteerAccount:

@@ -24,7 +24,7 @@ from engine.dispatch.rebuild import rebuild_lock
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import (
     Identity,
-    forget_token,
+    revoking,
     trust_token_again,
     volunteer_token_hashes,
 )
@@ -51,7 +51,7 @@ def block(services: Services, identity: Identity, project_id: int,
     blocked in every project they answered in. Returns how many tasks reopened.
     Each project it blocks them in gets an entry in the audit log."""
     project = _scoped(services, identity, project_id, scope)
-    with services.db.writing() as session:
+    with revoking(services) as forget, services.db.writing() as session:
         volunteer = _known_volunteer(session, identity, project, volunteer_id)
         if scope == "project":
             projects = [project.id]
@@ -60,12 +60,10 @@ def block(services: Services, identity: Identity, project_id: int,
                 Project.organisation_id == project.organisation_id)))
         else:
             volunteer.blocked = True
-            digests = volunteer_token_hashes(session, volunteer_id)
             projects = sorted({project.id, *session.scalars(select(Answer.project_id).where(
                 Answer.volunteer_id == volunteer_id).distinct())})
-    if scope == "platform":
-        for digest in digests:  # every process refuses their tokens from now on
-            forget_token(services, digest)
+            # every process refuses their tokens from now on
+            forget(volunteer_token_hashes(session, volunteer_id))
     why = _Why(identity.id, scope, reason, project.id)
     return sum(_block_in(services, pid, volunteer_id, why) for pid in projects)
 

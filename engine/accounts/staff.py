@@ -258,20 +258,56 @@ def invite(services: Services, inviter: Staff, email: str, name: str = "") -> tu
     only to an account an invitation could have made (role ``charity``): the
     inviter sees the link, so re-inviting a pending admin or platform admin
     would hand the inviter that account (a security review took over a
-    platform admin's pending account this way)."""
+    platform admin's pending account this way).
+
+    An address is one account on the whole site, so an invitation another
+    organisation made holds it; one never taken up holds it for UNCLAIMED_DAYS
+    (counted from the account's making: inviting again does not extend it),
+    then an invitation from elsewhere moves the account there (``_claim``)."""
     email = normal_email(email)
     existing = find_staff(services, email)
     if existing is None:
         create_staff(services, inviter.organisation_id, email, INVITED_ROLE, name)
         existing = find_staff(services, email)
-    elif (existing.organisation_id != inviter.organisation_id
-          or _password_status(services, existing.id) != "invited"):
+    elif existing.organisation_id != inviter.organisation_id:
+        if not _claim(services, existing.id, inviter.organisation_id, name):
+            raise ConflictError(f"{email} already has an account",
+                                {"email": "already has an account"})
+        existing = find_staff(services, email)
+    elif _password_status(services, existing.id) != "invited":
         raise ConflictError(f"{email} already has an account", {"email": "already has an account"})
     elif existing.role != INVITED_ROLE:
         raise ConflictError(f"{email} is an account with the role {existing.role}: its link "
                             "comes from whoever runs this bitesize (bitesize users restore)",
                             {"email": "an account only the command line can invite"})
     return existing, issue_link(services, existing.id, "invite")
+
+
+# How long an invitation never taken up holds its address against other
+# organisations. A charity that typed someone else's address (by mistake, or
+# to squat it: the inviter sees the link where no mail server is configured)
+# would otherwise keep it from the organisation the person works for for good.
+UNCLAIMED_DAYS = LINK_DAYS["invite"]
+
+
+def _claim(services: Services, user_id: int, organisation_id: int, name: str) -> bool:
+    """Move an account nobody took up to this organisation: a pending charity
+    member's, made more than UNCLAIMED_DAYS ago. Its unused links end (the old
+    inviter's would otherwise open an account in this organisation). False if
+    it does not qualify; one UPDATE, so two organisations claiming at once
+    cannot both move it."""
+    cutoff = utcnow() - timedelta(days=UNCLAIMED_DAYS)
+    with services.db.writing() as session:
+        moved = session.execute(update(User).where(
+            User.id == user_id, User.password_hash.is_(None), User.role == INVITED_ROLE,
+            User.created_at < cutoff, User.organisation_id != organisation_id).values(
+            organisation_id=organisation_id, name=name.strip()[:200], created_at=utcnow(),
+            session_version=User.session_version + 1)).rowcount
+        if moved:
+            session.execute(update(AccountLink).where(
+                AccountLink.user_id == user_id, AccountLink.used_at.is_(None))
+                .values(used_at=utcnow()))
+    return bool(moved)
 
 
 def _password_status(services: Services, user_id: int) -> str:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from engine.accounts import staff as accounts
-from engine.errors import GoneError, InvalidError
+from engine.errors import ConflictError, GoneError, InvalidError
+from engine.store.models import User, utcnow
 
 
 def test_sign_in_with_the_right_password_opens_the_console(app, staff, forms):
@@ -123,6 +126,51 @@ def test_inviting_someone_of_another_organisation_is_refused(console, forms, mak
     reply = forms.post(console, "/console/team", {"email": "dee@seals.org"})
     assert reply.status_code == 422
     assert "already has an account" in reply.get_data(as_text=True)
+
+
+def _made_days_ago(services, email: str, days: int) -> None:
+    with services.db.writing() as session:
+        session.execute(update(User).where(User.email == email).values(
+            created_at=utcnow() - timedelta(days=days)))
+
+
+def test_an_invitation_never_taken_up_stops_holding_the_address(console, forms, services,
+                                                                make_staff):
+    """A security review: any charity could make a pending account of any address,
+    and no other organisation could then invite that person, ever. An invitation
+    holds the address for 7 days from the account's making; then an invitation
+    from the organisation the person works for moves the account there, and the
+    first inviter's link stops working."""
+    make_staff(org="Seal Count", email="lee@seals.org")
+    seals = accounts.find_staff(services, "lee@seals.org")
+    squatter, first = accounts.invite(services, seals, "dee@penguins.org")
+    refused = forms.post(console, "/console/team", {"email": "dee@penguins.org"})
+    assert refused.status_code == 422 and "already has an account" in refused.get_data(
+        as_text=True)
+    accounts.invite(services, seals, "dee@penguins.org")  # inviting again extends nothing
+    _made_days_ago(services, "dee@penguins.org", 8)
+
+    reply = forms.post(console, "/console/team", {"email": "dee@penguins.org", "name": "Dee"})
+    assert reply.status_code == 200 and 'id="invite-link"' in reply.get_data(as_text=True)
+    moved = accounts.find_staff(services, "dee@penguins.org")
+    assert moved.id == squatter.id and moved.organisation == "Penguin Watch"
+    assert moved.name == "Dee"
+    with pytest.raises(GoneError):
+        accounts.link_holder(services, first)  # the first inviter's link is over
+    # now it is Penguin Watch's invitation that holds the address
+    with pytest.raises(ConflictError):
+        accounts.invite(services, seals, "dee@penguins.org")
+
+
+def test_an_account_someone_took_up_or_the_command_line_made_is_never_moved(
+        console, forms, services, make_staff):
+    make_staff(org="Seal Count", email="dee@seals.org")  # has a password
+    accounts.create_staff(services, "Seal Count", "boss@seals.org", "admin")  # pending
+    for email in ("dee@seals.org", "boss@seals.org"):
+        _made_days_ago(services, email, 30)
+        reply = forms.post(console, "/console/team", {"email": email})
+        assert reply.status_code == 422, email
+        assert accounts.find_staff(services, email).organisation == "Seal Count"
 
 
 def test_only_a_pending_charity_account_is_invited_again(console, forms, services):

@@ -151,14 +151,23 @@ def team():
             except BitesizeError as exc:
                 errors = engine_errors(exc)
             else:
-                link = url_for("console.set_password", token=token, _external=True)
-                problem = send_mail(services().settings, person.email,
-                                    f"Join {g.staff.organisation} on bitesize",
-                                    _invite_body(g.staff, emailed_link(token)))
-                invited = {"email": person.email, "link": link, "problem": problem}
+                invited = _send_invitation(person, token)
     return render_template("console/team.html", members=accounts.team(
         services(), g.staff.organisation_id), errors=errors, invited=invited,
         mail=mail_configured(services().settings)), 422 if errors else 200
+
+
+def _send_invitation(person, token: str) -> dict:
+    """Mail the link; show it to the inviter only where no mail server is
+    configured. Where one is, the link goes to the mailbox alone: whoever uses
+    it has shown they own the address (shown, it let a charity make an account
+    of anyone's address, which then no other organisation could invite)."""
+    settings = services().settings
+    problem = send_mail(settings, person.email, f"Join {g.staff.organisation} on bitesize",
+                        _invite_body(g.staff, emailed_link(token)))
+    shown = None if mail_configured(settings) else url_for(
+        "console.set_password", token=token, _external=True)
+    return {"email": person.email, "link": shown, "problem": problem}
 
 
 def emailed_link(token: str) -> str:

@@ -45,9 +45,14 @@ from engine.store.redis_server import REDIS_DOWN, unlink_matching
 from engine.tokens import USER_PREFIX, VOLUNTEER_PREFIX, new_token, token_hash
 
 CACHE_SECONDS = 24 * 3600
-# What the cache holds for a token that was revoked or rotated away, for as long
-# as a cached identity could have lived, so no process honours it after SQL has.
+# What the cache holds for a token that was revoked or rotated away: it replaces
+# the cached identity, so no process honours it after SQL has, and keeps a
+# lookup that read SQL just before the revocation from caching the identity
+# again (authenticate's NX), a race of milliseconds. After it a miss asks SQL,
+# which refuses the token; kept short, a tombstone a failed revocation could
+# not take back refuses a valid token for a minute, not a day.
 REVOKED = b"revoked"
+TOMBSTONE_SECONDS = 60
 # Volunteer identities are also kept in each process for a second: a volunteer's
 # calls in quick succession (a page preloading, a retried submit) skip a Redis
 # round trip, and a token blocked platform-wide (forget_token) is refused by
@@ -272,7 +277,7 @@ def forget_token(services: Services, digest: str) -> None:
     """Make every process refuse the token with this hash from now on: its
     cached identity is replaced by a tombstone (SQL already refuses it); this
     process forgets it at once, others within LOCAL_SECONDS."""
-    services.redis.set(_cache_key(digest), REVOKED, ex=CACHE_SECONDS)
+    services.redis.set(_cache_key(digest), REVOKED, ex=TOMBSTONE_SECONDS)
     _local_cache(services).pop(digest, None)
 
 
@@ -290,7 +295,12 @@ def revoking(services: Services) -> Iterator[Callable[[Iterable[str]], None]]:
     back (a 503, nothing changed: the caller tries again), and a lookup that read
     SQL before the commit cannot cache over a tombstone (authenticate's NX). If
     the transaction then fails, the tombstones are taken back, best effort: the
-    token may still be valid, and SQL decides again."""
+    token is still valid, and one left behind refuses it for TOMBSTONE_SECONDS.
+
+    On SQLite the writes run under the database's write lock: a Redis that
+    hangs (not one that refuses connections) holds every writer for up to the
+    client's read timeout. Revocations are rare, and SQLite deployments use the
+    embedded Redis on the same machine."""
     written: list[str] = []
 
     def forget(digests: Iterable[str]) -> None:
@@ -304,7 +314,7 @@ def revoking(services: Services) -> Iterator[Callable[[Iterable[str]], None]]:
         for digest in written:
             try:
                 trust_token_again(services, digest)
-            except REDIS_DOWN:  # it lives a day at most, and SQL is asked on a miss
+            except REDIS_DOWN:  # the rest expire within TOMBSTONE_SECONDS
                 break
         raise
 
@@ -322,13 +332,16 @@ def trust_token_again(services: Services, digest: str) -> None:
     services.redis.delete(_cache_key(digest))
 
 
+REVOKED_PREFIX = "revoked:"  # a stored token hash no token has (SHA-256 hex has no colon)
+
+
 def revoked_marker() -> str:
-    """A stored token hash that no token has (SHA-256 hex has no colon), unique per user."""
-    return "revoked:" + secrets.token_hex(16)
+    """A stored token hash that no token has, unique per user."""
+    return REVOKED_PREFIX + secrets.token_hex(16)
 
 
 def is_revoked(stored_hash: str) -> bool:
-    return stored_hash.startswith("revoked:")
+    return stored_hash.startswith(REVOKED_PREFIX)
 
 
 @dataclass(frozen=True)

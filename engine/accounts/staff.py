@@ -34,9 +34,9 @@ from engine.errors import (
     InvalidError,
     NotFoundError,
 )
-from engine.identity import LOCKED_PASSWORD, ROLES, Identity, revoked_marker
+from engine.identity import LOCKED_PASSWORD, REVOKED_PREFIX, ROLES, Identity, revoked_marker
 from engine.services import Services
-from engine.store.models import AccountLink, Organisation, User, aware, utcnow
+from engine.store.models import AccountLink, ApiToken, Organisation, User, aware, utcnow
 from engine.store.redis_server import REDIS_DOWN
 from engine.tokens import token_hash
 
@@ -102,15 +102,18 @@ def _organisation_id(session, organisation: str | int) -> int:
 def issue_link(services: Services, user_id: int, purpose: str) -> str:
     """A one-time link token (invite: 7 days, reset: 1 day); earlier unused
     links of the same user and purpose stop working."""
+    with services.db.writing() as session:
+        return _new_link(session, user_id, purpose)
+
+
+def _new_link(session, user_id: int, purpose: str) -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    with services.db.writing() as session:
-        session.execute(update(AccountLink).where(
-            AccountLink.user_id == user_id, AccountLink.purpose == purpose,
-            AccountLink.used_at.is_(None)).values(used_at=now))
-        session.add(AccountLink(user_id=user_id, purpose=purpose, token_hash=token_hash(token),
-                                created_at=now,
-                                expires_at=now + timedelta(days=LINK_DAYS[purpose])))
+    session.execute(update(AccountLink).where(
+        AccountLink.user_id == user_id, AccountLink.purpose == purpose,
+        AccountLink.used_at.is_(None)).values(used_at=now))
+    session.add(AccountLink(user_id=user_id, purpose=purpose, token_hash=token_hash(token),
+                            created_at=now, expires_at=now + timedelta(days=LINK_DAYS[purpose])))
     return token
 
 
@@ -280,7 +283,22 @@ def invite(services: Services, inviter: Staff, email: str, name: str = "") -> tu
         raise ConflictError(f"{email} is an account with the role {existing.role}: its link "
                             "comes from whoever runs this bitesize (bitesize users restore)",
                             {"email": "an account only the command line can invite"})
-    return existing, issue_link(services, existing.id, "invite")
+    return existing, _invitation_link(services, existing, inviter.organisation_id)
+
+
+def _invitation_link(services: Services, person: Staff, organisation_id: int) -> str:
+    """The link, made in one transaction with a last look at the account: still
+    pending, a charity member's, in this organisation. Another organisation's
+    claim (``_claim``) could otherwise move it between invite's checks and the
+    link, and the link shown here would open an account over there (a review
+    found this race); a claim after this commit ends the link instead."""
+    with services.db.writing() as session:
+        user = session.get(User, person.id, with_for_update=True)
+        if (user is None or user.organisation_id != organisation_id
+                or user.password_hash is not None or user.role != INVITED_ROLE):
+            raise ConflictError(f"{person.email} already has an account",
+                                {"email": "already has an account"})
+        return _new_link(session, person.id, "invite")
 
 
 # How long an invitation never taken up holds its address against other
@@ -292,15 +310,20 @@ UNCLAIMED_DAYS = LINK_DAYS["invite"]
 
 def _claim(services: Services, user_id: int, organisation_id: int, name: str) -> bool:
     """Move an account nobody took up to this organisation: a pending charity
-    member's, made more than UNCLAIMED_DAYS ago. Its unused links end (the old
-    inviter's would otherwise open an account in this organisation). False if
-    it does not qualify; one UPDATE, so two organisations claiming at once
+    member's, made more than UNCLAIMED_DAYS ago, with no token that works (the
+    command line can give a pending account one: a script of the old
+    organisation's would then act in the new one). Its unused links end (the
+    old inviter's would otherwise open an account in this organisation). False
+    if it does not qualify; one UPDATE, so two organisations claiming at once
     cannot both move it."""
     cutoff = utcnow() - timedelta(days=UNCLAIMED_DAYS)
+    live_token = select(ApiToken.id).where(ApiToken.user_id == User.id,
+                                           ApiToken.revoked_at.is_(None)).exists()
     with services.db.writing() as session:
         moved = session.execute(update(User).where(
             User.id == user_id, User.password_hash.is_(None), User.role == INVITED_ROLE,
-            User.created_at < cutoff, User.organisation_id != organisation_id).values(
+            User.created_at < cutoff, User.organisation_id != organisation_id,
+            User.token_hash.startswith(REVOKED_PREFIX), ~live_token).values(
             organisation_id=organisation_id, name=name.strip()[:200], created_at=utcnow(),
             session_version=User.session_version + 1)).rowcount
         if moved:

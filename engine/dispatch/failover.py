@@ -36,7 +36,7 @@ from engine.dispatch.dispatcher import keys
 from engine.identity import forget_cached_identities
 from engine.services import Services
 from engine.store.models import Project
-from engine.store.redis_server import is_cluster, replication_ids
+from engine.store.redis_server import REDIS_DOWN, is_cluster, replication_ids
 
 REPLID_KEY = "bs:replid"
 log = logging.getLogger(__name__)
@@ -63,12 +63,27 @@ def check_master(services: Services) -> bool:
     if not new:
         return False  # no change, or a master gone whose slots had moved away
     nodes = {name for name, replid in ids.items() if replid in new}
-    dropped = drop_states(services, nodes if is_cluster(services.redis) else None)
-    forgotten = forget_cached_identities(services)
+    try:
+        dropped = drop_states(services, nodes if is_cluster(services.redis) else None)
+        forgotten = forget_cached_identities(services)
+    except BaseException:  # not done: the next check (here or elsewhere) does it
+        services.redis_reconnected = True
+        _put_back(services, previous)
+        raise
     log.warning("Redis master changed (replication ids %s, were %s): dispatch state of "
                 "%d projects is rebuilt from SQL, %d cached identities are read from it "
                 "again", replids, previous.decode(), dropped, forgotten)
     return True
+
+
+def _put_back(services: Services, previous: bytes) -> None:
+    """The ids as they were before GETSET, so that the drop is not lost with
+    this process's failure; if Redis refuses this too, it stays lost."""
+    try:
+        services.redis.set(REPLID_KEY, previous)
+    except REDIS_DOWN:
+        log.error("Redis master changed; dropping the dispatch state and cached "
+                  "identities failed and will not be tried again")
 
 
 def drop_states(services: Services, nodes: set[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from engine.accounts import staff as accounts
 from engine.errors import ConflictError, GoneError, InvalidError
+from engine.identity import authenticate, rotate_user
 from engine.store.models import User, utcnow
 
 
@@ -162,15 +163,40 @@ def test_an_invitation_never_taken_up_stops_holding_the_address(console, forms, 
         accounts.invite(services, seals, "dee@penguins.org")
 
 
-def test_an_account_someone_took_up_or_the_command_line_made_is_never_moved(
+def test_an_account_taken_up_above_a_charity_member_or_with_a_token_is_never_moved(
         console, forms, services, make_staff):
+    """Someone set its password; an admin the command line made; a pending charity
+    account the command line gave a token (a review: a script of Seal Count's
+    would have acted in Penguin Watch once moved)."""
     make_staff(org="Seal Count", email="dee@seals.org")  # has a password
     accounts.create_staff(services, "Seal Count", "boss@seals.org", "admin")  # pending
-    for email in ("dee@seals.org", "boss@seals.org"):
+    bot = accounts.create_staff(services, "Seal Count", "bot@seals.org", "charity")
+    token = rotate_user(services, bot)
+    for email in ("dee@seals.org", "boss@seals.org", "bot@seals.org"):
         _made_days_ago(services, email, 30)
         reply = forms.post(console, "/console/team", {"email": email})
         assert reply.status_code == 422, email
         assert accounts.find_staff(services, email).organisation == "Seal Count"
+    assert authenticate(services, token).organisation_id == accounts.find_staff(
+        services, "bot@seals.org").organisation_id
+
+
+def test_a_claim_between_a_re_invitation_and_its_link_leaves_no_link_for_the_old_inviter(
+        console, forms, services, make_staff):
+    """A review: invite read the account, another organisation's claim moved it,
+    then the link was made, and the old inviter's link opened an account of the
+    claiming organisation. The link is made with a last look at the account."""
+    make_staff(org="Seal Count", email="lee@seals.org")
+    seals = accounts.find_staff(services, "lee@seals.org")
+    accounts.invite(services, seals, "dee@penguins.org")
+    _made_days_ago(services, "dee@penguins.org", 8)
+    read_before = accounts.find_staff(services, "dee@penguins.org")  # invite's first look
+    reply = forms.post(console, "/console/team", {"email": "dee@penguins.org"})  # the claim
+    link = re.search(r'id="invite-link"[^>]*value="([^"]+)"', reply.get_data(as_text=True))
+    with pytest.raises(ConflictError):
+        accounts._invitation_link(services, read_before, seals.organisation_id)
+    ours = accounts.link_holder(services, link.group(1).rsplit("/", 1)[1])
+    assert ours.organisation == "Penguin Watch"  # the claimer's link still works
 
 
 def test_only_a_pending_charity_account_is_invited_again(console, forms, services):

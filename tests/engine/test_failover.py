@@ -5,8 +5,10 @@ single server every deployment starts with."""
 from __future__ import annotations
 
 import pytest
+import redis
 
 from engine import identity as identity_module
+from engine.dispatch import failover
 from engine.dispatch.dispatcher import keys
 from engine.dispatch.failover import REPLID_KEY, check_master
 from engine.errors import AuthenticationError
@@ -55,3 +57,23 @@ def test_the_same_master_keeps_the_cached_identities(services):
     assert services.redis.exists(identity_module._cache_key(digest))
     identity_module._local_cache(services).clear()
     assert authenticate(services, token) == Identity("volunteer", volunteer_id)
+
+
+def test_a_drop_that_fails_is_done_by_the_next_check(services, make_project, monkeypatch):
+    """GETSET records the new master before the drop: a drop that failed half way
+    (a SCAN timing out) would otherwise never be tried again."""
+    project = make_project(tasks=2)
+    services.redis_reconnected = True
+    check_master(services)
+    services.redis.set(REPLID_KEY, "an-old-master")
+    services.redis_reconnected = True
+    with monkeypatch.context() as patched:
+        def fails(*_args, **_kwargs):
+            raise redis.exceptions.TimeoutError("SCAN timed out")
+        patched.setattr(failover, "forget_cached_identities", fails)
+        with pytest.raises(redis.exceptions.TimeoutError):
+            check_master(services)
+    assert services.redis_reconnected is True
+    assert services.redis.get(REPLID_KEY) == b"an-old-master"
+    assert check_master(services) is True  # done now
+    assert not services.redis.exists(keys(project.id)["meta"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import g, request
 
+from engine.dispatch.failover import check_master_before_auth
 from engine.errors import AuthenticationError
 from engine.identity import Identity, authenticate
 from web import rate_limits
@@ -36,6 +37,7 @@ def identity() -> Identity:
 
 
 def _authenticated(token: str | None) -> Identity:
+    check_master_before_auth(services())
     try:
         return authenticate(services(), token)
     except AuthenticationError:

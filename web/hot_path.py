@@ -29,6 +29,7 @@ from typing import Any
 
 from flask import Flask
 
+from engine.dispatch.failover import check_master_before_auth
 from engine.errors import AuthenticationError, BadRequestError
 from engine.identity import authenticate
 from web.api.schemas import load_object, parse_json
@@ -109,6 +110,7 @@ class HotPath:
 
     def _volunteer(self, environ: dict):
         token = token_from_header(environ.get("HTTP_AUTHORIZATION", ""))
+        check_master_before_auth(self.services)
         try:
             caller = authenticate(self.services, token)
         except AuthenticationError:

@@ -76,6 +76,17 @@ def check_master(services: Services) -> bool:
     return True
 
 
+def check_master_before_auth(services: Services) -> None:
+    """check_master before a token is looked up: the first call after a failover
+    must not be answered from identities the new master may lack the
+    tombstones of. While Redis is out of reach, authenticate reads SQL, and
+    the check waits for the next call (check_master keeps it owed)."""
+    try:
+        check_master(services)
+    except REDIS_DOWN:
+        pass
+
+
 def _put_back(services: Services, previous: bytes) -> None:
     """The ids as they were before GETSET, so that the drop is not lost with
     this process's failure; if Redis refuses this too, it stays lost."""

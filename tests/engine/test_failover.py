@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import pytest
 import redis
+from sqlalchemy import update
 
 from engine import identity as identity_module
 from engine.dispatch import failover
 from engine.dispatch.dispatcher import keys
 from engine.dispatch.failover import REPLID_KEY, check_master
 from engine.errors import AuthenticationError
-from engine.identity import Identity, authenticate, create_volunteer
-from engine.store.models import Volunteer
+from engine.identity import Identity, authenticate, create_volunteer, revoked_marker
+from engine.store.models import User, Volunteer
+from engine.tokens import token_hash
 
 
 def _new_master(services) -> bool:
@@ -77,3 +79,20 @@ def test_a_drop_that_fails_is_done_by_the_next_check(services, make_project, mon
     assert services.redis.get(REPLID_KEY) == b"an-old-master"
     assert check_master(services) is True  # done now
     assert not services.redis.exists(keys(project.id)["meta"])
+
+
+def test_the_first_api_call_after_a_failover_is_not_answered_from_a_stale_identity(
+        services, client, auth):
+    """The check used to run on the dispatch path only, after the token was looked
+    up: a staff token whose tombstone the new master lacked kept working until
+    some volunteer asked for a task."""
+    headers = auth.charity()
+    assert client.get("/api/v1/projects", headers=headers).status_code == 200  # cached
+    digest = token_hash(headers["Authorization"].split()[1])
+    with services.db.writing() as session:  # rotated away, the tombstone lost
+        session.execute(update(User).where(User.token_hash == digest)
+                        .values(token_hash=revoked_marker()))
+    assert client.get("/api/v1/projects", headers=headers).status_code == 200  # stale
+    services.redis.set(REPLID_KEY, "an-old-master")
+    services.redis_reconnected = True
+    assert client.get("/api/v1/projects", headers=headers).status_code == 401

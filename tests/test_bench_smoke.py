@@ -133,6 +133,28 @@ def test_rebuild_bench_at_a_tiny_size(settings, tmp_path):
     assert result["seconds_per_million"] > 0 and isinstance(result["met"], bool)
 
 
+def test_moderation_bench_at_a_tiny_size(settings, tmp_path):
+    """bench/moderation.py: the quarantine reopens the tasks its volunteer's answers
+    had retired, in more than one write transaction, while another volunteer's
+    calls go on."""
+    from dataclasses import replace
+
+    from engine.quality.consensus import CHUNK
+
+    from .bench_modules import bench_modules
+
+    modules = bench_modules(("moderation",))
+    moderation = next(modules)["moderation"]
+    try:
+        result = moderation.run(CHUNK + 100, CHUNK + 50,
+                                replace(settings, instance_path=tmp_path / "bench"))
+    finally:
+        modules.close()
+    assert result["touched_tasks_reopened"] is True
+    assert result["write_transactions"] >= 3  # the recount, then two chunks at least
+    assert result["other_next_task_calls"] > 0 and result["other_next_task_max_ms"] > 0
+
+
 def test_replay_reports_the_calibration_of_retired_results():
     """bench/replay.py on a small synthetic crowd (no dev data needed): each run
     gives the accuracy, the share of answers used and the calibration error of

@@ -127,9 +127,10 @@ def authenticate(services: Services, token: str | None) -> Identity:
     else:
         identity, lifetime = _lookup(services, token, digest)
         # NX: a lookup that read SQL just before a revocation must not overwrite
-        # the revocation's tombstone with the identity it found. A token that
+        # the revocation's tombstone with the identity it found; one that took
+        # so long the tombstone may be gone caches nothing. A token that
         # expires is cached no longer than it lives.
-        if reachable:
+        if reachable and time.monotonic() - now < TOMBSTONE_SECONDS / 2:
             services.redis.set(_cache_key(digest), json.dumps(identity.__dict__),
                                ex=max(1, min(CACHE_SECONDS, lifetime)), nx=True)
     if identity.is_volunteer:

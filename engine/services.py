@@ -30,6 +30,9 @@ class Services:
         # Set whenever a connection to the dispatch Redis is opened (at start, and
         # after one was lost); engine.dispatch.failover checks the master then.
         self.redis_reconnected = False
+        # The replication ids a new master replaced, while this process owes the
+        # drop that failed (engine.dispatch.failover.check_master).
+        self.failover_owed: bytes | None = None
 
     @cached_property
     def reader(self) -> Database:

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from engine.accounts.passwords import (  # noqa: F401  (MIN_PASSWORD, MAX_FAILURES_*: callers')
     MAX_FAILURES_PER_ACCOUNT,
@@ -317,8 +317,9 @@ def _claim(services: Services, user_id: int, organisation_id: int, name: str) ->
     if it does not qualify; one UPDATE, so two organisations claiming at once
     cannot both move it."""
     cutoff = utcnow() - timedelta(days=UNCLAIMED_DAYS)
-    live_token = select(ApiToken.id).where(ApiToken.user_id == User.id,
-                                           ApiToken.revoked_at.is_(None)).exists()
+    live_token = select(ApiToken.id).where(
+        ApiToken.user_id == User.id, ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow())).exists()
     with services.db.writing() as session:
         moved = session.execute(update(User).where(
             User.id == user_id, User.password_hash.is_(None), User.role == INVITED_ROLE,

@@ -57,6 +57,9 @@ def check_master(services: Services) -> bool:
     except BaseException:
         services.redis_reconnected = True
         raise
+    # a drop this process failed to finish is owed whatever GETSET says now
+    # (its own new ids, set before the drop)
+    previous = services.failover_owed or previous
     if previous is None:  # a Redis that does not say, or the first check on an
         return False      # empty one (rebuilt anyway): nothing to compare
     new = set(ids.values()) - set(previous.decode().split(","))
@@ -66,10 +69,12 @@ def check_master(services: Services) -> bool:
     try:
         dropped = drop_states(services, nodes if is_cluster(services.redis) else None)
         forgotten = forget_cached_identities(services)
-    except BaseException:  # not done: the next check (here or elsewhere) does it
-        services.redis_reconnected = True
+    except BaseException:  # not done: this process's next check does it, and
+        services.redis_reconnected = True  # others' if the old ids can be put back
+        services.failover_owed = previous
         _put_back(services, previous)
         raise
+    services.failover_owed = None
     log.warning("Redis master changed (replication ids %s, were %s): dispatch state of "
                 "%d projects is rebuilt from SQL, %d cached identities are read from it "
                 "again", replids, previous.decode(), dropped, forgotten)
@@ -79,12 +84,16 @@ def check_master(services: Services) -> bool:
 def check_master_before_auth(services: Services) -> None:
     """check_master before a token is looked up: the first call after a failover
     must not be answered from identities the new master may lack the
-    tombstones of. While Redis is out of reach, authenticate reads SQL, and
-    the check waits for the next call (check_master keeps it owed)."""
+    tombstones of. A check that fails (Redis out of reach, a demoted master
+    refusing writes) fails no call: authenticate reads SQL while Redis is
+    away, and check_master keeps the check owed for the next call."""
     try:
         check_master(services)
     except REDIS_DOWN:
         pass
+    except Exception as exc:  # a check that failed is owed, not a failed call
+        log.warning("the Redis master check failed (%s); tried again on the next call",
+                    exc)
 
 
 def _put_back(services: Services, previous: bytes) -> None:
@@ -94,7 +103,7 @@ def _put_back(services: Services, previous: bytes) -> None:
         services.redis.set(REPLID_KEY, previous)
     except REDIS_DOWN:
         log.error("Redis master changed; dropping the dispatch state and cached "
-                  "identities failed and will not be tried again")
+                  "identities failed: only this process will try again")
 
 
 def drop_states(services: Services, nodes: set[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from engine.accounts import staff as accounts
 from engine.errors import ConflictError, GoneError, InvalidError
 from engine.identity import authenticate, rotate_user
-from engine.store.models import User, utcnow
+from engine.store.models import ApiToken, User, utcnow
 
 
 def test_sign_in_with_the_right_password_opens_the_console(app, staff, forms):
@@ -179,6 +179,19 @@ def test_an_account_taken_up_above_a_charity_member_or_with_a_token_is_never_mov
         assert accounts.find_staff(services, email).organisation == "Seal Count"
     assert authenticate(services, token).organisation_id == accounts.find_staff(
         services, "bot@seals.org").organisation_id
+
+
+def test_a_token_that_expired_keeps_no_address(console, forms, services):
+    """Only a token that still works holds a never-used account back."""
+    bot = accounts.create_staff(services, "Seal Count", "bot@seals.org", "charity")
+    with services.db.writing() as session:
+        org = session.get(User, bot).organisation_id
+        session.add(ApiToken(organisation_id=org, user_id=bot, name="old script",
+                             token_hash="0" * 64, expires_at=utcnow() - timedelta(days=1)))
+    _made_days_ago(services, "bot@seals.org", 30)
+    reply = forms.post(console, "/console/team", {"email": "bot@seals.org"})
+    assert reply.status_code == 200
+    assert accounts.find_staff(services, "bot@seals.org").organisation == "Penguin Watch"
 
 
 def test_a_claim_between_a_re_invitation_and_its_link_leaves_no_link_for_the_old_inviter(

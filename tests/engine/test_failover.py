@@ -4,6 +4,8 @@ Sentinel and Cluster runs are in tests/test_redis_topologies.py; this is the
 single server every deployment starts with."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import redis
 from sqlalchemy import update
@@ -96,3 +98,53 @@ def test_the_first_api_call_after_a_failover_is_not_answered_from_a_stale_identi
     services.redis.set(REPLID_KEY, "an-old-master")
     services.redis_reconnected = True
     assert client.get("/api/v1/projects", headers=headers).status_code == 401
+
+
+def test_a_drop_owed_when_redis_went_away_is_done_by_this_process_later(
+        services, make_project, monkeypatch):
+    """The drop failed because Redis went away, so putting the old ids back failed
+    too: GETSET now answers this process's own new ids, and only the drop it
+    remembers owing makes the next check do it (a review found it lost)."""
+    project = make_project(tasks=2)
+    services.redis_reconnected = True
+    check_master(services)
+    services.redis.set(REPLID_KEY, "an-old-master")
+    services.redis_reconnected = True
+    with monkeypatch.context() as patched:
+        def gone(*_args, **_kwargs):
+            raise redis.exceptions.ConnectionError("Redis went away")
+        patched.setattr(failover, "forget_cached_identities", gone)
+        patched.setattr(failover, "_put_back", lambda *_args: None)  # refused as well
+        with pytest.raises(redis.exceptions.ConnectionError):
+            check_master(services)
+    assert services.redis.get(REPLID_KEY) != b"an-old-master"
+    assert check_master(services) is True
+    assert not services.redis.exists(keys(project.id)["meta"])
+    assert services.failover_owed is None
+    services.redis_reconnected = True
+    assert check_master(services) is False  # paid: nothing owed any more
+
+
+def test_a_failed_master_check_fails_no_api_call(services, client, auth, monkeypatch):
+    """A demoted master refusing writes during a failover: the check fails, the
+    call is still answered (it used to be answered, from the cache)."""
+    headers = auth.charity()
+    assert client.get("/api/v1/projects", headers=headers).status_code == 200
+    services.redis.set(REPLID_KEY, "an-old-master")
+    services.redis_reconnected = True
+
+    def refused(*_args, **_kwargs):
+        raise redis.exceptions.ReadOnlyError("READONLY You can't write against a replica.")
+    monkeypatch.setattr(failover, "drop_states", refused)
+    assert client.get("/api/v1/projects", headers=headers).status_code == 200
+    assert services.redis_reconnected is True  # owed, for the next call
+
+
+def test_a_lookup_slower_than_a_tombstone_lives_caches_nothing(services, monkeypatch):
+    """A lookup that read SQL just before a revocation, then stalled past the
+    tombstone's minute, would cache the revoked token's identity for a day."""
+    volunteer_id, token = create_volunteer(services)
+    clock = iter([1000.0, 1000.0 + identity_module.TOMBSTONE_SECONDS])
+    monkeypatch.setattr(identity_module, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    assert authenticate(services, token) == Identity("volunteer", volunteer_id)
+    assert not services.redis.exists(identity_module._cache_key(token_hash(token)))

@@ -16,6 +16,7 @@ from engine.dispatch.dispatcher import OpenTask, keys
 from engine.errors import NotFoundError
 from engine.projects import publish
 from engine.services import Services
+from engine.store.db import custom_plans
 from engine.store.models import Answer, Handout, Project, Task, VolunteerStat
 
 LOCK_MS = 120_000
@@ -95,6 +96,7 @@ def load_tasks(services: Services, project_id: int, task_ids: list[int]) -> int:
         return 0
     loaded = 0
     with services.db.session() as session:
+        custom_plans(session)
         project = session.get(Project, project_id)
         moderated = set().union(*_moderated(session, project_id))
         for start in range(0, len(absent), LOAD_CHUNK):

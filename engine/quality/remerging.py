@@ -25,6 +25,7 @@ from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
 from engine.quality import consensus, recheck
 from engine.services import Services
+from engine.store.db import custom_plans
 from engine.store.models import (
     Answer,
     AuditEntry,
@@ -112,6 +113,7 @@ def _chunks(services: Services, project_id: int, task_ids: list[int]) -> consens
     for start in range(0, len(task_ids), consensus.CHUNK):
         chunk = task_ids[start:start + consensus.CHUNK]
         with services.db.writing() as session:
+            custom_plans(session)
             project = session.get(Project, project_id)
             old = recheck.results_of(session, chunk)
             part = consensus.remerge(session, services.registry.get(project.task_type),

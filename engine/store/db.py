@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 _SQLITE_PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=15000")
@@ -176,6 +176,17 @@ def _close(connection: Any) -> None:
         connection.close()
     except Exception:  # noqa: BLE001 - closing a broken connection may fail too
         pass
+
+
+def custom_plans(session: Session) -> None:
+    """Plan this transaction's statements for their own values (PostgreSQL; a
+    no-op elsewhere). psycopg prepares a statement run five times, and
+    PostgreSQL may then use one generic plan for every value: for the chunks
+    of 500 task ids a re-merge reads, a fresh project's tables (not analysed
+    yet) got a plan that scanned the whole project each time, 0.5 s a query
+    instead of 16 ms, and a quarantine of 10,000 answers took 23 s instead of 4."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def dialect_insert(database: Database, table):

@@ -57,3 +57,20 @@ def test_the_stream_raises_an_error_reply_after_reading_every_reply(services):
     assert services.redis.mget("bs:test:a", "bs:test:b", "bs:test:c") == [b"1", b"2", b"3"]
     # the connection went back in step: the next call reads its own reply
     assert wire.call(("GET", "bs:test:a"), lambda: None) == b"1"
+
+
+def test_chunked_reads_are_planned_for_their_own_ids(services):
+    """engine.store.db.custom_plans: on PostgreSQL the transaction plans each
+    statement for its values (a generic plan for 500 task ids scanned a fresh
+    project's tasks every time), and only that transaction; elsewhere nothing."""
+    from sqlalchemy import text
+
+    from engine.store.db import custom_plans
+
+    with services.db.session() as session:
+        custom_plans(session)
+        if services.db.engine.dialect.name != "postgresql":
+            return  # SQLite plans every statement as it runs
+        assert session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+    with services.db.session() as session:
+        assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"

@@ -20,13 +20,24 @@ from engine.store.models import User, Volunteer
 from engine.tokens import token_hash
 
 
-def _new_master(services) -> bool:
-    """As after a reconnection that found a master with another replication id."""
+def _master_changes(services) -> None:
+    """As after a reconnection to a master with another replication id: the
+    next check_master finds it."""
     services.redis_reconnected = True
     check_master(services)  # the first check only notes the ids
     services.redis.set(REPLID_KEY, "an-old-master")
     services.redis_reconnected = True
+
+
+def _new_master(services) -> bool:
+    _master_changes(services)
     return check_master(services)
+
+
+def _failing(patched, name: str, error: Exception) -> None:
+    def fail(*_args, **_kwargs):
+        raise error
+    patched.setattr(failover, name, fail)
 
 
 def test_a_new_master_forgets_identities_whose_tombstone_it_may_lack(services, make_project):
@@ -67,14 +78,10 @@ def test_a_drop_that_fails_is_done_by_the_next_check(services, make_project, mon
     """GETSET records the new master before the drop: a drop that failed half way
     (a SCAN timing out) would otherwise never be tried again."""
     project = make_project(tasks=2)
-    services.redis_reconnected = True
-    check_master(services)
-    services.redis.set(REPLID_KEY, "an-old-master")
-    services.redis_reconnected = True
+    _master_changes(services)
     with monkeypatch.context() as patched:
-        def fails(*_args, **_kwargs):
-            raise redis.exceptions.TimeoutError("SCAN timed out")
-        patched.setattr(failover, "forget_cached_identities", fails)
+        _failing(patched, "forget_cached_identities",
+                 redis.exceptions.TimeoutError("SCAN timed out"))
         with pytest.raises(redis.exceptions.TimeoutError):
             check_master(services)
     assert services.redis_reconnected is True
@@ -106,14 +113,10 @@ def test_a_drop_owed_when_redis_went_away_is_done_by_this_process_later(
     too: GETSET now answers this process's own new ids, and only the drop it
     remembers owing makes the next check do it (a review found it lost)."""
     project = make_project(tasks=2)
-    services.redis_reconnected = True
-    check_master(services)
-    services.redis.set(REPLID_KEY, "an-old-master")
-    services.redis_reconnected = True
+    _master_changes(services)
     with monkeypatch.context() as patched:
-        def gone(*_args, **_kwargs):
-            raise redis.exceptions.ConnectionError("Redis went away")
-        patched.setattr(failover, "forget_cached_identities", gone)
+        _failing(patched, "forget_cached_identities",
+                 redis.exceptions.ConnectionError("Redis went away"))
         patched.setattr(failover, "_put_back", lambda *_args: None)  # refused as well
         with pytest.raises(redis.exceptions.ConnectionError):
             check_master(services)
@@ -132,10 +135,8 @@ def test_a_failed_master_check_fails_no_api_call(services, client, auth, monkeyp
     assert client.get("/api/v1/projects", headers=headers).status_code == 200
     services.redis.set(REPLID_KEY, "an-old-master")
     services.redis_reconnected = True
-
-    def refused(*_args, **_kwargs):
-        raise redis.exceptions.ReadOnlyError("READONLY You can't write against a replica.")
-    monkeypatch.setattr(failover, "drop_states", refused)
+    _failing(monkeypatch, "drop_states",
+             redis.exceptions.ReadOnlyError("READONLY You can't write against a replica."))
     assert client.get("/api/v1/projects", headers=headers).status_code == 200
     assert services.redis_reconnected is True  # owed, for the next call
 

@@ -15,11 +15,11 @@ retired on three agreeing counted answers, one of them the quarantined
 volunteer's, the rest open. Its dispatch state is built, then the volunteer is
 quarantined while another volunteer asks for a task (and gives it back) in a
 loop, 5 ms apart (in the same process: back to back, its calls took most of the
-GIL and the quarantine ran 7 times slower on PostgreSQL). Reported: the quarantine's seconds, its write transactions (count,
-longest), the other volunteer's next_task latencies during it, and the tasks
-it reopened. Embedded defaults (SQLite and the embedded Redis) unless
---database-url / --redis-url name servers. Prints a table and writes
-bench/results/moderation.json.
+GIL and the quarantine ran 7 times slower on PostgreSQL). Reported: the
+quarantine's seconds, its write transactions (count, longest), the other
+volunteer's next_task latencies during it, and the tasks it reopened.
+Embedded defaults (SQLite and the embedded Redis) unless --database-url /
+--redis-url name servers. Prints a table and writes bench/results/moderation.json.
 """
 from __future__ import annotations
 

@@ -274,11 +274,10 @@ def invite(services: Services, inviter: Staff, email: str, name: str = "") -> tu
         existing = find_staff(services, email)
     elif existing.organisation_id != inviter.organisation_id:
         if not _claim(services, existing.id, inviter.organisation_id, name):
-            raise ConflictError(f"{email} already has an account",
-                                {"email": "already has an account"})
+            raise _taken(email)
         existing = find_staff(services, email)
     elif _password_status(services, existing.id) != "invited":
-        raise ConflictError(f"{email} already has an account", {"email": "already has an account"})
+        raise _taken(email)
     elif existing.role != INVITED_ROLE:
         raise ConflictError(f"{email} is an account with the role {existing.role}: its link "
                             "comes from whoever runs this bitesize (bitesize users restore)",
@@ -296,9 +295,12 @@ def _invitation_link(services: Services, person: Staff, organisation_id: int) ->
         user = session.get(User, person.id, with_for_update=True)
         if (user is None or user.organisation_id != organisation_id
                 or user.password_hash is not None or user.role != INVITED_ROLE):
-            raise ConflictError(f"{person.email} already has an account",
-                                {"email": "already has an account"})
+            raise _taken(person.email)
         return _new_link(session, person.id, "invite")
+
+
+def _taken(email: str) -> ConflictError:
+    return ConflictError(f"{email} already has an account", {"email": "already has an account"})
 
 
 # How long an invitation never taken up holds its address against other

@@ -20,7 +20,13 @@ from typing import NamedTuple
 
 import redis
 
-from engine.errors import ConflictError, GoneError, TooManyRequestsError, UnavailableError
+from engine.dispatch.refusals import (
+    ExtendLimitError,
+    LeaseLimitError,
+    LeaseSkippedError,  # noqa: F401  (exported: callers import the refusals from here)
+    ProjectClosedError,
+    StateMissingError,
+)
 from engine.store.redis_server import REDIS_DOWN, is_cluster, unlink_matching
 from engine.store.redis_wire import RedisWire
 
@@ -31,45 +37,6 @@ VERSION_SECONDS = 1.0  # how long a process trusts the config version it read la
 STRATEGIES = ("breadth", "fifo", "depth", "random")
 TASK_SPAN = 2**32  # as in lua/common.lua
 PRIORITY_OFFSET = 1000
-
-
-class StateMissingError(UnavailableError):
-    """The project's dispatch state is not in Redis (never built, or wiped)."""
-
-    code = "state_missing"
-
-
-class ProjectClosedError(ConflictError):
-    """The project is paused or completed: no tasks are handed out."""
-
-    code = "project_closed"
-
-
-class LeaseLimitError(TooManyRequestsError):
-    """Fair hand-out: the volunteer holds the most live leases allowed, so that a
-    few volunteers cannot lease a whole project and leave the others nothing.
-    ``retry_after``: seconds until the oldest of their leases expires."""
-
-    code = "too_many_leases"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("too many tasks held: answer or skip one first", retry_after)
-
-
-class ExtendLimitError(ConflictError):
-    """The lease was extended as often as allowed: one volunteer cannot keep a
-    task from everyone else for ever."""
-
-    code = "too_many_extends"
-
-
-class LeaseSkippedError(GoneError):
-    """The volunteer gave this task back: an answer sent with its lease is refused."""
-
-    code = "lease_skipped"
-
-    def __init__(self) -> None:
-        super().__init__("this task was skipped", {"lease": "skipped"})
 
 
 # Rate-limit windows an answer is counted in by its own submit (web.rate_limits):

@@ -538,8 +538,8 @@
         outbox.save();
         backoff = 0;
         if (r.status === 201) {
+          counted();  // in the same turn as the outbox's save: a reload cannot split them
           const reply = await r.json();
-          counted();
           if (reply.feedback) tell(reply.feedback);
           if (want > 0) nothingLeft = reply.next === null && !reply.next_error;
           enqueue(reply.next);

@@ -258,10 +258,19 @@ def lease_seconds(services: Services, project: Project) -> int:
     return services.registry.get(project.task_type).lease_seconds
 
 
+def config_version(project: Project) -> str:
+    """What publish mirrors as the project's version: a hash of its config and
+    its quality thresholds, so that whatever a process caches from either (the
+    answer schema, whether answers are judged as they arrive) is keyed by it
+    and goes stale when either changes."""
+    both = {"config": project.config, "quality": project.quality or {}}
+    return hashlib.sha1(json.dumps(both, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def publish(services: Services, project: Project) -> None:
     """Mirror what the hot path needs about a project into Redis."""
-    version = hashlib.sha1(json.dumps(project.config, sort_keys=True).encode()).hexdigest()[:12]
     services.dispatcher.set_meta(ProjectMeta(
         project.id, project.state == "active", project.task_type,
-        lease_seconds(services, project), project.config, version, project.strategy,
+        lease_seconds(services, project), project.config, config_version(project),
+        project.strategy,
         GoldMix(project.gold_start, project.gold_floor, project.gold_ramp)))

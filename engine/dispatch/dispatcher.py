@@ -90,7 +90,7 @@ class ProjectMeta:
     task_type: str
     lease_seconds: int
     config: dict
-    version: str  # changes whenever the config changes: keys caches of schemas
+    version: str  # changes with the config or quality thresholds: keys per-process caches
     strategy: str = "breadth"
     gold: GoldMix = GoldMix()
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from engine.projects import get_owned_project
+from engine.projects import config_version, get_owned_project
 from engine.quality import crowd_model, held, moderation, trust, truth_live
 from engine.services import Services
 from engine.store.models import (
@@ -28,6 +28,7 @@ from engine.store.models import (
     iso,
     utcnow,
 )
+from engine.store.redis_server import REDIS_DOWN
 
 # The flags' thresholds, per project (Project.quality holds what differs from
 # these). The defaults catch a script answering one label in well under a second
@@ -57,7 +58,8 @@ QUALITY_DEFAULTS: dict[str, Any] = {
 QUARANTINING = ("too_fast", "same_answer", "failing_gold", "low_agreement")
 # The volunteer's own answers are checked as they arrive, at these counts (the
 # periodic job checks everyone anyway): each of answers 3 to 10 (a script is
-# caught early), every 5th to the 50th, then every 50th. One small read each.
+# caught early), every 5th to the 50th, then every 50th. One small read each
+# where the thresholds judge anything (judges_arrivals), none elsewhere.
 CHECK_FIRST, CHECK_EARLY, CHECK_EVERY, CHECK_LATE = (3, 10), 50, 5, 50
 # ... on their latest answers only: the whole record cost 25 us an answer on the
 # answer's own request (a volunteer with 50,000 answers waited a second every
@@ -147,6 +149,8 @@ def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> b
     """Judge one volunteer's answers in a project (since an admin last cleared
     them) against the project's thresholds as they arrive, without waiting for
     the periodic job; quarantine them if a flag fires. True if this did."""
+    if not judges_arrivals(services, project_id):
+        return False
     with services.db.session() as session:
         project = session.get(Project, project_id)
         if project is None:
@@ -170,6 +174,45 @@ def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> b
     found = flags(tally, task_type.min_seconds, limits)
     return limits["quarantine"] and any(flag in QUARANTINING for flag in found) and \
         moderation.quarantine(services, project_id, volunteer_id, found)
+
+
+# Whether a project judges answers as they arrive, by (project, version): the
+# version (engine.projects.config_version) hashes the quality thresholds, so an
+# entry never outlives the thresholds it was read from.
+_judging: dict[tuple[int, str], bool] = {}
+
+
+def judges_arrivals(services: Services, project_id: int) -> bool:
+    """Whether check_volunteer has anything to judge in this project: its
+    thresholds quarantine, or hold newcomers back until their record is in.
+
+    Asked on a volunteer's answers 3 to 10 and every few after (check_due):
+    answered from this process's cache, keyed by the project's version as the
+    answer's own validation read it (Dispatcher.meta_version: no call of its
+    own, and another process's change of thresholds is seen within its
+    VERSION_SECONDS), a project that judges nothing costs those answers no SQL
+    at all; on PostgreSQL the read was four round trips. True when unsure
+    (Redis out of reach): check_volunteer then reads SQL as before."""
+    try:
+        version = services.dispatcher.meta_version(project_id)
+    except REDIS_DOWN:
+        return True
+    if version is None:
+        return True
+    judged = _judging.get((project_id, version))
+    if judged is None:
+        with services.db.session() as session:
+            project = session.get(Project, project_id)
+            if project is None:
+                return False
+            limits, read = thresholds(project), config_version(project)
+        judged = bool(limits["quarantine"] or limits["trusted_after_minutes"])
+        if read != version:  # changed since Redis had it: not cached under the old one
+            return judged
+        if len(_judging) > 10_000:
+            _judging.clear()
+        _judging[(project_id, version)] = judged
+    return judged
 
 
 def _record_gold(services: Services, project_id: int, volunteer_id: int, tally: Tally,

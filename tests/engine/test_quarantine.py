@@ -7,9 +7,9 @@ import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
-from engine import volunteering
+from engine import lifecycle, volunteering
 from engine.dispatch.rebuild import rebuild_project
 from engine.identity import Identity, authenticate, create_user, create_volunteer
 from engine.intake.jobs import create_job, run_job
@@ -330,3 +330,28 @@ def test_the_answer_path_s_check_reads_only_a_volunteer_s_latest_answers(
     assert reliability.flags(tally[who.id], 0.0, reliability.thresholds(project)) == []
     assert check_volunteer(services, project.id, who.id)  # the latest 20: none agree
     assert "low_agreement" in stat(services, project.id, who.id).quarantine_reasons
+
+
+def test_a_project_that_judges_nothing_costs_its_checks_no_sql(services, make_project,
+                                                                volunteer, owner):
+    """check_volunteer runs on each of a volunteer's answers 3 to 10: where the
+    thresholds neither quarantine nor hold newcomers back (the suite's default
+    project), it answers from the process's cache, keyed by the version that
+    hashes the thresholds, so turning quarantine on is judged at once."""
+    project = make_project(tasks=12, min_answers=1, max_answers=1)
+    script = volunteer()
+    for _ in range(10):  # one label, in no time: too_fast and same_answer
+        leased = next_task(services, script, project.id)
+        submit_answer(services, script, leased.task_id, leased.lease, {"label": "a"})
+    assert stat(services, project.id, script.id) is None  # nothing judged them
+
+    statements = []
+    event.listen(services.db.engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    assert check_volunteer(services, project.id, script.id) is False
+    assert statements == []
+
+    lifecycle.update_project(services, owner, project.id, {"quality": {"quarantine": True}})
+    assert check_volunteer(services, project.id, script.id) is True  # judged at once
+    assert stat(services, project.id, script.id).quarantined_at is not None
+    assert not any(counted(services, script.id))

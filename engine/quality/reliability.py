@@ -248,6 +248,17 @@ def answer_rows(session, project_id: int, volunteer_id: int | None = None,
     """(volunteer, task, answer value, gold or settled value, result value, seconds,
     counted), oldest first: of one volunteer only, only answers after `since`, and
     only the `latest` of them, when given."""
+    query = answer_query(project_id, volunteer_id, since, latest)
+    rows = [(v, t, value, gold, result, _seconds(answered, handed), counted)
+            for v, t, value, gold, result, answered, handed, counted in session.execute(query)]
+    return rows[::-1] if latest is not None else rows
+
+
+def answer_query(project_id: int, volunteer_id: int | None = None, since=None,
+                 latest: int | None = None):
+    """answer_rows' SELECT. One volunteer's latest answers are read on the answer
+    path: the answer table's index (volunteer_id, project_id, id) serves them in
+    id order under any plan (migration 0020)."""
     query = (select(Answer.volunteer_id, Answer.task_id, Answer.value, Task.gold,
                     Result.value, Answer.created_at, Handout.created_at, Answer.counted)
              .join(Task, Task.id == Answer.task_id)
@@ -261,9 +272,7 @@ def answer_rows(session, project_id: int, volunteer_id: int | None = None,
         query = query.where(Answer.created_at > since)
     if latest is not None:
         query = query.order_by(None).order_by(Answer.id.desc()).limit(latest)
-    rows = [(v, t, value, gold, result, _seconds(answered, handed), counted)
-            for v, t, value, gold, result, answered, handed, counted in session.execute(query)]
-    return rows[::-1] if latest is not None else rows
+    return query
 
 
 def _seconds(answered, handed) -> float | None:

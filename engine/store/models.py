@@ -283,11 +283,15 @@ class Answer(Base):
     __table_args__ = (
         UniqueConstraint("task_id", "volunteer_id", name="uq_answer_task_volunteer"),
         Index("ix_answer_project", "project_id", "id"),
+        # a volunteer's latest answers in a project, newest first, read on the
+        # answer path (engine.quality.reliability.check_volunteer); also every
+        # answer of a volunteer (its prefix)
+        Index("ix_answer_volunteer_project", "volunteer_id", "project_id", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id"))
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
-    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"))
     value: Mapped[Any] = mapped_column(JSON)
     lease: Mapped[str | None] = mapped_column(String(200))
     counted: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -4,10 +4,11 @@ again; an admin clears or blocks them; Redis rebuilt from SQL keeps it."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 
 from engine import lifecycle, volunteering
 from engine.dispatch.rebuild import rebuild_project
@@ -15,7 +16,12 @@ from engine.identity import Identity, authenticate, create_user, create_voluntee
 from engine.intake.jobs import create_job, run_job
 from engine.projects import create_project
 from engine.quality import moderation
-from engine.quality.reliability import check_volunteer, estimate_project
+from engine.quality.reliability import (
+    CHECK_WINDOW,
+    answer_query,
+    check_volunteer,
+    estimate_project,
+)
 from engine.store.models import Answer, Handout, Result, Task, VolunteerStat, utcnow
 from engine.volunteering import next_task, submit_answer
 
@@ -355,3 +361,48 @@ def test_a_project_that_judges_nothing_costs_its_checks_no_sql(services, make_pr
     assert check_volunteer(services, project.id, script.id) is True  # judged at once
     assert stat(services, project.id, script.id).quarantined_at is not None
     assert not any(counted(services, script.id))
+
+
+def _plan(services, query) -> str:
+    """The plan the database keeps for `query`: on PostgreSQL the generic one
+    (psycopg prepares what it runs five times), on SQLite its only one."""
+    with services.db.engine.connect() as conn:
+        if services.db.is_sqlite:
+            sql = str(query.compile(dialect=services.db.engine.dialect,
+                                    compile_kwargs={"literal_binds": True}))
+            return "\n".join(str(row) for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + sql))
+        compiled = query.compile(dialect=postgresql.dialect(paramstyle="numeric_dollar"))
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        conn.exec_driver_sql(f"PREPARE latest AS {compiled.string}")
+        values = ", ".join(repr(compiled.params[name]) if not isinstance(
+            compiled.params[name], datetime) else f"'{compiled.params[name].isoformat()}'"
+            for name in compiled.positiontup)
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql(
+            f"EXPLAIN EXECUTE latest({values})"))
+        conn.exec_driver_sql("DEALLOCATE latest")
+        return plan
+
+
+def test_a_volunteers_latest_answers_are_read_through_their_own_index(services,
+                                                                      make_project):
+    """check_volunteer reads a volunteer's latest answers in a project on the
+    answer path. PostgreSQL's generic plan for it once walked the whole answer
+    table backwards by id, filtering (25 ms a check on a bench project of
+    35,000 answers, growing with it); the index (volunteer_id, project_id, id)
+    serves it in order under any plan."""
+    project = make_project(tasks=100)
+    volunteers = [create_volunteer(services)[0] for _ in range(30)]
+    with services.db.session() as session:
+        task_ids = session.scalars(select(Task.id).where(Task.project_id == project.id)).all()
+        session.execute(insert(Answer), [
+            {"task_id": task_id, "project_id": project.id, "volunteer_id": volunteer_id,
+             "value": {"label": "a"}, "counted": True, "created_at": utcnow()}
+            for task_id in task_ids for volunteer_id in volunteers])
+        if not services.db.is_sqlite:
+            session.execute(text("ANALYZE answer"))
+    query = answer_query(project.id, volunteers[3], utcnow() - timedelta(days=1),
+                         CHECK_WINDOW + 1)
+    plan = _plan(services, query)
+    assert "ix_answer_volunteer_project" in plan, plan
+    assert "answer_pkey" not in plan, plan

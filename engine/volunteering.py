@@ -8,7 +8,7 @@ of doubled; an answer to a skipped lease is withdrawn again in the same call
 (the skip may land between the insert and Redis), so it never gets a 2xx.
 Fair hand-out: a volunteer holds at most Settings.max_leases live leases in a
 project and extends each at most Settings.max_extends times.
-Every few answers of a volunteer (engine.quality.reliability.check_due)
+Every few answers of a volunteer (engine.quality.arrivals.check_due)
 their answers are checked against the project's flags, and a flag quarantines.
 Both run their SQL as prepared statements (engine.store.prepared).
 """
@@ -44,9 +44,9 @@ from engine.errors import (
     UnavailableError,
 )
 from engine.identity import Identity
+from engine.quality.arrivals import check_due, check_volunteer
 from engine.quality.consensus import answer_uncounted, update_result
 from engine.quality.feedback import gold_feedback
-from engine.quality.reliability import check_due, check_volunteer
 from engine.quality.reports import REASONS, Filed, file_report
 from engine.services import Services
 from engine.store.db import Database, insert_ignoring_duplicates

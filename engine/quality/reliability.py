@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from engine.projects import config_version, get_owned_project
-from engine.quality import crowd_model, held, moderation, trust, truth_live
+from engine.projects import get_owned_project
+from engine.quality import crowd_model, moderation, trust, truth_live
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -28,7 +28,6 @@ from engine.store.models import (
     iso,
     utcnow,
 )
-from engine.store.redis_server import REDIS_DOWN
 
 # The flags' thresholds, per project (Project.quality holds what differs from
 # these). The defaults catch a script answering one label in well under a second
@@ -56,16 +55,6 @@ QUALITY_DEFAULTS: dict[str, Any] = {
     "gold_feedback": 5,
 }
 QUARANTINING = ("too_fast", "same_answer", "failing_gold", "low_agreement")
-# The volunteer's own answers are checked as they arrive, at these counts (the
-# periodic job checks everyone anyway): each of answers 3 to 10 (a script is
-# caught early), every 5th to the 50th, then every 50th. One small read each
-# where the thresholds judge anything (judges_arrivals), none elsewhere.
-CHECK_FIRST, CHECK_EARLY, CHECK_EVERY, CHECK_LATE = (3, 10), 50, 5, 50
-# ... on their latest answers only: the whole record cost 25 us an answer on the
-# answer's own request (a volunteer with 50,000 answers waited a second every
-# 50th), and a volunteer who turns to clicking at random after thousands of good
-# answers is caught by what they do now. The periodic job reads everything.
-CHECK_WINDOW = 500
 
 
 @dataclass
@@ -135,109 +124,6 @@ def thresholds(project: Project) -> dict[str, Any]:
     return {**QUALITY_DEFAULTS, **(project.quality or {})}
 
 
-def check_due(answered: int) -> bool:
-    """Whether a volunteer's answer number `answered` (in the project) is one to
-    check their answers at: cheap enough for the hot path."""
-    if answered < CHECK_FIRST[0]:
-        return False
-    if answered <= CHECK_FIRST[1]:
-        return True
-    return answered % (CHECK_EVERY if answered <= CHECK_EARLY else CHECK_LATE) == 0
-
-
-def check_volunteer(services: Services, project_id: int, volunteer_id: int) -> bool:
-    """Judge one volunteer's answers in a project (since an admin last cleared
-    them) against the project's thresholds as they arrive, without waiting for
-    the periodic job; quarantine them if a flag fires. True if this did."""
-    if not judges_arrivals(services, project_id):
-        return False
-    with services.db.session() as session:
-        project = session.get(Project, project_id)
-        if project is None:
-            return False
-        limits = thresholds(project)
-        if not limits["quarantine"] and not limits["trusted_after_minutes"]:
-            return False  # nothing to judge: one read, then nothing
-        stat = session.get(VolunteerStat, (project_id, volunteer_id))
-        if stat is not None and (stat.blocked or stat.quarantined_at is not None):
-            return False
-        rows = answer_rows(session, project_id, volunteer_id,
-                            stat.cleared_at if stat is not None else None, CHECK_WINDOW + 1)
-        whole = len(rows) <= CHECK_WINDOW  # one more asked for: did the window hold them all?
-        rows = rows[-CHECK_WINDOW:]
-        gold_before = (stat.gold_answers, stat.gold_score) if stat is not None else (None, None)
-    task_type = services.registry.get(project.task_type)
-    tally = tally_rows(task_type, project.config, rows).get(volunteer_id, Tally())
-    if limits["trusted_after_minutes"] and whole:
-        # a record from part of the answers would undercount; the periodic job has it
-        _record_gold(services, project_id, volunteer_id, tally, limits, gold_before)
-    found = flags(tally, task_type.min_seconds, limits)
-    return limits["quarantine"] and any(flag in QUARANTINING for flag in found) and \
-        moderation.quarantine(services, project_id, volunteer_id, found)
-
-
-# Whether a project judges answers as they arrive, by (project, version): the
-# version (engine.projects.config_version) hashes the quality thresholds, so an
-# entry never outlives the thresholds it was read from.
-_judging: dict[tuple[int, str], bool] = {}
-
-
-def judges_arrivals(services: Services, project_id: int) -> bool:
-    """Whether check_volunteer has anything to judge in this project: its
-    thresholds quarantine, or hold newcomers back until their record is in.
-
-    Asked on a volunteer's answers 3 to 10 and every few after (check_due):
-    answered from this process's cache, keyed by the project's version as the
-    answer's own validation read it (Dispatcher.meta_version: no call of its
-    own, and another process's change of thresholds is seen within its
-    VERSION_SECONDS), a project that judges nothing costs those answers no SQL
-    at all; on PostgreSQL the read was four round trips. True when unsure
-    (Redis out of reach): check_volunteer then reads SQL as before."""
-    try:
-        version = services.dispatcher.meta_version(project_id)
-    except REDIS_DOWN:
-        return True
-    if version is None:
-        return True
-    judged = _judging.get((project_id, version))
-    if judged is None:
-        with services.db.session() as session:
-            project = session.get(Project, project_id)
-            if project is None:
-                return False
-            limits, read = thresholds(project), config_version(project)
-        judged = bool(limits["quarantine"] or limits["trusted_after_minutes"])
-        if read != version:  # changed since Redis had it: not cached under the old one
-            return judged
-        if len(_judging) > 10_000:
-            _judging.clear()
-        _judging[(project_id, version)] = judged
-    return judged
-
-
-def _record_gold(services: Services, project_id: int, volunteer_id: int, tally: Tally,
-                 limits: dict[str, Any], before: tuple) -> None:
-    """Store a volunteer's gold record as it grows, so that gold establishes them
-    (engine.quality.trust) by their next answer rather than at the next periodic
-    estimate. `before` is the stored (gold answers, gold score) that
-    check_volunteer has already read: this runs on the answer path, and most
-    checks find no new gold answer, so they take no write lock and no second
-    read. When this record is the one
-    that establishes them, their held tasks are merged again soon
-    (engine.quality.held) rather than at the next periodic run."""
-    answers, score = len(tally.gold_scores), _mean(tally.gold_scores) or 0.0
-    if (before[0] or 0) == answers:
-        return
-    with services.db.writing() as session:
-        stat = session.get(VolunteerStat, (project_id, volunteer_id)) or VolunteerStat(
-            project_id=project_id, volunteer_id=volunteer_id, blocked=False, answers=0,
-            flags=[])
-        stat.gold_answers, stat.gold_score = answers, score
-        session.add(stat)
-    if trust.by_gold(answers, score, limits) and not trust.by_gold(*before, limits):
-        held.release_soon(services, project_id)
-
-
 def _quarantines(stat: VolunteerStat, limits: dict[str, Any]) -> bool:
     return (limits["quarantine"] and not stat.blocked and stat.quarantined_at is None
             and any(flag in QUARANTINING for flag in stat.flags))
@@ -248,17 +134,23 @@ def answer_rows(session, project_id: int, volunteer_id: int | None = None,
     """(volunteer, task, answer value, gold or settled value, result value, seconds,
     counted), oldest first: of one volunteer only, only answers after `since`, and
     only the `latest` of them, when given."""
-    query = answer_query(project_id, volunteer_id, since, latest)
-    rows = [(v, t, value, gold, result, _seconds(answered, handed), counted)
-            for v, t, value, gold, result, answered, handed, counted in session.execute(query)]
+    rows = [answer_row(*row) for row in session.execute(
+        answer_query(project_id, volunteer_id, since, latest))]
     return rows[::-1] if latest is not None else rows
+
+
+def answer_row(volunteer, task, value, gold, result, answered, handed, counted) -> tuple:
+    """answer_rows' tuple from a row of answer_query: the seconds from hand-out
+    to answer in place of the two times."""
+    return volunteer, task, value, gold, result, _seconds(answered, handed), counted
 
 
 def answer_query(project_id: int, volunteer_id: int | None = None, since=None,
                  latest: int | None = None):
-    """answer_rows' SELECT. One volunteer's latest answers are read on the answer
-    path: the answer table's index (volunteer_id, project_id, id) serves them in
-    id order under any plan (migration 0020)."""
+    """answer_rows' SELECT (the arguments may be bind parameters). One
+    volunteer's latest answers are read on the answer path
+    (engine.quality.arrivals): the answer table's index (volunteer_id,
+    project_id, id) serves them in id order under any plan (migration 0020)."""
     query = (select(Answer.volunteer_id, Answer.task_id, Answer.value, Task.gold,
                     Result.value, Answer.created_at, Handout.created_at, Answer.counted)
              .join(Task, Task.id == Answer.task_id)

@@ -284,7 +284,7 @@ class Answer(Base):
         UniqueConstraint("task_id", "volunteer_id", name="uq_answer_task_volunteer"),
         Index("ix_answer_project", "project_id", "id"),
         # a volunteer's latest answers in a project, newest first, read on the
-        # answer path (engine.quality.reliability.check_volunteer); also every
+        # answer path (engine.quality.arrivals.check_volunteer); also every
         # answer of a volunteer (its prefix)
         Index("ix_answer_volunteer_project", "volunteer_id", "project_id", "id"),
     )

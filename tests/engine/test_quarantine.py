@@ -16,12 +16,8 @@ from engine.identity import Identity, authenticate, create_user, create_voluntee
 from engine.intake.jobs import create_job, run_job
 from engine.projects import create_project
 from engine.quality import moderation
-from engine.quality.reliability import (
-    CHECK_WINDOW,
-    answer_query,
-    check_volunteer,
-    estimate_project,
-)
+from engine.quality.arrivals import CHECK_WINDOW, check_volunteer
+from engine.quality.reliability import answer_query, estimate_project
 from engine.store.models import Answer, Handout, Result, Task, VolunteerStat, utcnow
 from engine.volunteering import next_task, submit_answer
 
@@ -309,10 +305,10 @@ def test_the_answer_path_s_check_reads_only_a_volunteer_s_latest_answers(
     (a second every 50th answer for one with 50,000): it reads the latest
     CHECK_WINDOW. So a volunteer who turns to wrong answers after good ones is
     judged by what they do now; over the whole record they would pass."""
-    from engine.quality import reliability
+    from engine.quality import arrivals, reliability
     from engine.store.models import Volunteer
 
-    monkeypatch.setattr(reliability, "CHECK_WINDOW", 20)
+    monkeypatch.setattr(arrivals, "CHECK_WINDOW", 20)
     project = make_project(tasks=40, quality={"quarantine": True, "trusted_after_minutes": 0})
     who = volunteer()
     now = utcnow()

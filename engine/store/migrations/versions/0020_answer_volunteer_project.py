@@ -1,7 +1,7 @@
 """answer: index (volunteer_id, project_id, id) in place of (volunteer_id)
 
 The answer path reads a volunteer's latest answers in a project (answers 3 to
-10, then every few: engine.quality.reliability.check_volunteer). psycopg
+10, then every few: engine.quality.arrivals.check_volunteer). psycopg
 prepares a statement it has run five times, and PostgreSQL's generic plan for
 that read walked the answer table's primary key backwards, filtering every
 row, until it had found the volunteer's: on a bench project of 35,000 answers

@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from engine.dispatch.dispatcher import GoldMix, ProjectMeta
+from engine.dispatch.dispatcher import GoldMix, ProjectMeta, keys
 from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity
 from engine.services import Services
@@ -259,18 +259,43 @@ def lease_seconds(services: Services, project: Project) -> int:
 
 
 def config_version(project: Project) -> str:
-    """What publish mirrors as the project's version: a hash of its config and
-    its quality thresholds, so that whatever a process caches from either (the
-    answer schema, whether answers are judged as they arrive) is keyed by it
-    and goes stale when either changes."""
-    both = {"config": project.config, "quality": project.quality or {}}
-    return hashlib.sha1(json.dumps(both, sort_keys=True).encode()).hexdigest()[:12]
+    """What publish mirrors as the project's version: a hash of its task type,
+    config and quality thresholds, so that whatever a process keeps from them
+    (the answer schema, engine.quality.project_settings) is keyed by it and
+    goes stale when any of them changes."""
+    kept = {"type": project.task_type, "config": project.config,
+            "quality": project.quality or {}}
+    return hashlib.sha1(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def publish(services: Services, project: Project) -> None:
-    """Mirror what the hot path needs about a project into Redis."""
-    services.dispatcher.set_meta(ProjectMeta(
+def publish(services: Services, project: Project, replacing: str | None = None) -> bool:
+    """Mirror what the hot path needs about a project into Redis (with
+    `replacing`, only while Redis still has that version: Dispatcher.set_meta)."""
+    return services.dispatcher.set_meta(ProjectMeta(
         project.id, project.state == "active", project.task_type,
         lease_seconds(services, project), project.config, config_version(project),
         project.strategy,
-        GoldMix(project.gold_start, project.gold_floor, project.gold_ramp)))
+        GoldMix(project.gold_start, project.gold_floor, project.gold_ramp)), replacing)
+
+
+def refresh_versions(services: Services) -> int:
+    """Publish again the projects whose version in Redis is not the one their
+    row hashes to; returns how many. Run by the periodic quality job.
+
+    A version written before config_version hashed the thresholds too (or by a
+    process of that code during a rolling upgrade) never matches, and
+    engine.quality.project_settings then reads SQL on every answer it serves.
+    Each write is conditional on the version this read (Dispatcher.set_meta),
+    so a publish that came in between is never overwritten with what this
+    read before it; a project with no meta in Redis is left to its rebuild."""
+    with services.db.session() as session:
+        projects = session.scalars(select(Project)).all()
+    refreshed = 0
+    for project in projects:
+        held = services.redis.hget(keys(project.id)["meta"], "version")
+        if held is None:
+            continue
+        held = held.decode() if isinstance(held, bytes) else held
+        if held != config_version(project) and publish(services, project, replacing=held):
+            refreshed += 1
+    return refreshed

@@ -60,7 +60,10 @@ def estimate_quality() -> dict:
     (engine.quality.recheck), then merge again the tasks held for an
     established volunteer's support (engine.quality.held): time and gold
     establish volunteers, not new answers. First, the re-merges of a block or
-    quarantine that a lost process left unfinished (engine.quality.remerging)."""
+    quarantine that a lost process left unfinished (engine.quality.remerging),
+    and the projects whose version in Redis is stale
+    (engine.projects.refresh_versions)."""
+    from engine.projects import refresh_versions
     from engine.quality.held import release_held
     from engine.quality.recheck import recheck_projects
     from engine.quality.reliability import estimate_changed
@@ -70,6 +73,7 @@ def estimate_quality() -> dict:
     s = services()
     renew(s, "quality")
     finish_remerges(s)
+    refresh_versions(s)
     done = estimate_changed(s)
     recheck_projects(s, list(done))
     release_held(s)

@@ -154,6 +154,8 @@ class Dispatcher:
             parts + tally + _as_function("call", bodies["submit_checkout"]) + bodies["tallied"])
         self._scripts = {name: connection.register_script(text) for name, text in texts.items()}
         self._scripts["mark"] = connection.register_script((LUA_DIR / "mark.lua").read_text())
+        self._scripts["remeta"] = connection.register_script(
+            (LUA_DIR / "remeta.lua").read_text())
         self._scripts["tally"] = connection.register_script(bodies["tally"])
         self._wire = RedisWire(connection)
         # On a Redis Cluster an answer's rate-limit counters (keyed by volunteer)
@@ -328,8 +330,10 @@ class Dispatcher:
         self._versions[project_id] = (now + VERSION_SECONDS, _text(version))
         return _text(version)
 
-    def set_meta(self, meta: ProjectMeta) -> None:
-        self.redis.hset(keys(meta.project_id)["meta"], mapping={
+    def set_meta(self, meta: ProjectMeta, replacing: str | None = None) -> bool:
+        """Write the project's meta; with `replacing`, only while its version
+        in Redis is still that one (False when it was not written)."""
+        fields = {
             "active": "1" if meta.active else "0",
             "task_type": meta.task_type,
             "lease_seconds": meta.lease_seconds,
@@ -339,8 +343,16 @@ class Dispatcher:
             "gold_start": meta.gold.start,
             "gold_floor": meta.gold.floor,
             "gold_ramp": meta.gold.ramp,
-        })
+        }
+        key = keys(meta.project_id)["meta"]
+        if replacing is None:
+            self.redis.hset(key, mapping=fields)
+            written = True
+        else:
+            pairs = [part for field in fields.items() for part in field]
+            written = self._scripts["remeta"](keys=[key], args=[replacing, *pairs]) == 1
         self._versions.pop(meta.project_id, None)  # after the write: no stale re-read
+        return written
 
     def add_tasks(self, project_id: int, tasks: Iterable[OpenTask],
                   answered: Iterable[tuple[int, int, bool]] = (),

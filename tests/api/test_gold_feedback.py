@@ -47,3 +47,18 @@ def test_a_project_can_turn_feedback_off(api, charity):
     project = _gold_project(api, charity, golds=1, gold_feedback=0)
     _, reply = _answer_next(api, api.volunteer(), project, "seal")
     assert "feedback" not in reply
+
+
+def test_a_change_of_the_setting_holds_from_the_next_answer(api, charity, client):
+    """The settings are kept per process by the project's version, which hashes
+    the quality thresholds (engine.quality.project_settings): turning feedback
+    off mid-way is not answered from what was kept."""
+    project = _gold_project(api, charity, golds=3)
+    volunteer = api.volunteer()
+    _, told = _answer_next(api, volunteer, project, "seal")
+    assert told["feedback"]["right"] is True
+    r = client.patch(f"/api/v1/projects/{project['id']}", headers=charity,
+                     json={"quality": {"gold_feedback": 0}})
+    assert r.status_code == 200, r.get_data(True)
+    _, untold = _answer_next(api, volunteer, project, "seal")
+    assert "feedback" not in untold

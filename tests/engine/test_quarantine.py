@@ -19,6 +19,7 @@ from engine.quality import moderation
 from engine.quality.arrivals import CHECK_WINDOW, check_volunteer
 from engine.quality.reliability import answer_query, estimate_project
 from engine.store.models import Answer, Handout, Result, Task, VolunteerStat, utcnow
+from engine.store.prepared import Prepared
 from engine.volunteering import next_task, submit_answer
 
 LABELS = ["a", "b"]
@@ -335,7 +336,8 @@ def test_the_answer_path_s_check_reads_only_a_volunteer_s_latest_answers(
 
 
 def test_a_project_that_judges_nothing_costs_its_checks_no_sql(services, make_project,
-                                                                volunteer, owner):
+                                                                volunteer, owner,
+                                                                monkeypatch):
     """check_volunteer runs on each of a volunteer's answers 3 to 10: where the
     thresholds neither quarantine nor hold newcomers back (the suite's default
     project), it answers from the process's cache, keyed by the version that
@@ -350,6 +352,9 @@ def test_a_project_that_judges_nothing_costs_its_checks_no_sql(services, make_pr
     statements = []
     event.listen(services.db.engine, "before_cursor_execute",
                  lambda *args: statements.append(args[2]))
+    original = Prepared.execute  # the check's own reads run on bare connections
+    monkeypatch.setattr(Prepared, "execute", lambda self, *args: (
+        statements.append(self.statement), original(self, *args))[1])
     assert check_volunteer(services, project.id, script.id) is False
     assert statements == []
 

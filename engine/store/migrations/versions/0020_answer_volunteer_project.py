@@ -10,14 +10,14 @@ scan in id order under any plan (4.7 ms a check there, nearly all of it
 Python). The old index on volunteer_id alone is its prefix, so it goes.
 
 On PostgreSQL the index is built with the table locked against writes: on a
-large table, run the upgrade in a quiet moment (or build the index first
-with CREATE INDEX CONCURRENTLY under the same name; this then finds it).
+large table, run the upgrade in a quiet moment, or build the index first with
+CREATE INDEX CONCURRENTLY under the same name (this then keeps it; check that
+the build succeeded: a failed one leaves an INVALID index of that name).
 
 Revision ID: 0020
 Revises: 0019
 Create Date: 2026-12-06
 """
-import sqlalchemy as sa
 from alembic import op
 
 revision = '0020'
@@ -29,14 +29,12 @@ NEW = 'ix_answer_volunteer_project'
 
 
 def upgrade() -> None:
-    existing = {index['name'] for index in sa.inspect(op.get_bind()).get_indexes('answer')}
-    with op.batch_alter_table('answer') as batch:
-        if NEW not in existing:
-            batch.create_index(NEW, ['volunteer_id', 'project_id', 'id'], unique=False)
-        batch.drop_index('ix_answer_volunteer_id')
+    # IF NOT EXISTS: built beforehand (CONCURRENTLY, under this name), it is kept
+    op.create_index(NEW, 'answer', ['volunteer_id', 'project_id', 'id'], unique=False,
+                    if_not_exists=True)
+    op.drop_index('ix_answer_volunteer_id', table_name='answer')
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('answer') as batch:
-        batch.create_index('ix_answer_volunteer_id', ['volunteer_id'], unique=False)
-        batch.drop_index(NEW)
+    op.create_index('ix_answer_volunteer_id', 'answer', ['volunteer_id'], unique=False)
+    op.drop_index(NEW, table_name='answer')

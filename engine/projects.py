@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from engine.dispatch.dispatcher import GoldMix, ProjectMeta, keys
+from engine.dispatch.dispatcher import GoldMix, ProjectMeta
 from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity
 from engine.services import Services
@@ -258,7 +258,7 @@ def lease_seconds(services: Services, project: Project) -> int:
     return services.registry.get(project.task_type).lease_seconds
 
 
-def config_version(project: Project) -> str:
+def config_version(project) -> str:
     """What publish mirrors as the project's version: a hash of its task type,
     config and quality thresholds, so that whatever a process keeps from them
     (the answer schema, engine.quality.project_settings) is keyed by it and
@@ -268,34 +268,47 @@ def config_version(project: Project) -> str:
     return hashlib.sha1(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def publish(services: Services, project: Project, replacing: str | None = None) -> bool:
-    """Mirror what the hot path needs about a project into Redis (with
-    `replacing`, only while Redis still has that version: Dispatcher.set_meta)."""
-    return services.dispatcher.set_meta(ProjectMeta(
+def publish(services: Services, project: Project) -> None:
+    """Mirror what the hot path needs about a project into Redis."""
+    services.dispatcher.set_meta(ProjectMeta(
         project.id, project.state == "active", project.task_type,
         lease_seconds(services, project), project.config, config_version(project),
         project.strategy,
-        GoldMix(project.gold_start, project.gold_floor, project.gold_ramp)), replacing)
+        GoldMix(project.gold_start, project.gold_floor, project.gold_ramp)))
+
+
+def _config_only_version(config: dict) -> str:
+    """The version publish wrote before config_version hashed the task type and
+    thresholds too (up to schema 0019)."""
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def refresh_versions(services: Services) -> int:
-    """Publish again the projects whose version in Redis is not the one their
-    row hashes to; returns how many. Run by the periodic quality job.
+    """Give the projects whose version in Redis is in the form written before
+    config_version hashed type and thresholds the version their row hashes to;
+    returns how many. Run by the periodic quality job: such a version never
+    matches, and engine.quality.project_settings then reads SQL on every answer
+    it serves (safe, only slow).
 
-    A version written before config_version hashed the thresholds too (or by a
-    process of that code during a rolling upgrade) never matches, and
-    engine.quality.project_settings then reads SQL on every answer it serves.
-    Each write is conditional on the version this read (Dispatcher.set_meta),
-    so a publish that came in between is never overwritten with what this
-    read before it; a project with no meta in Redis is left to its rebuild."""
+    Redis is read first, then SQL: only a version that is the older hash of the
+    row read after it (so Redis's config is SQL's) is replaced, by the version
+    alone, and only while Redis still has it (Dispatcher.replace_version).
+    The meta's other fields are never written here, so a pause or an edit
+    published meanwhile (by a process of either code) stands; a version that
+    is neither form of the row's (a change on its way to Redis) is left to the
+    publish that follows it."""
     with services.db.session() as session:
-        projects = session.scalars(select(Project)).all()
+        project_ids = list(session.scalars(select(Project.id)))
+    held = services.dispatcher.versions(project_ids)
+    if not held:
+        return 0
+    with services.db.session() as session:
+        rows = session.execute(select(Project.id, Project.task_type, Project.config,
+                                      Project.quality).where(Project.id.in_(list(held))))
+        rows = rows.all()
     refreshed = 0
-    for project in projects:
-        held = services.redis.hget(keys(project.id)["meta"], "version")
-        if held is None:
-            continue
-        held = held.decode() if isinstance(held, bytes) else held
-        if held != config_version(project) and publish(services, project, replacing=held):
-            refreshed += 1
+    for row in rows:
+        current = config_version(row)
+        if held[row.id] != current and held[row.id] == _config_only_version(row.config):
+            refreshed += services.dispatcher.replace_version(row.id, held[row.id], current)
     return refreshed

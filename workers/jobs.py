@@ -1,12 +1,16 @@
 """RQ job functions. Each takes ids, resolves them, and calls the engine."""
 from __future__ import annotations
 
+import logging
+
 from rq import get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
 from engine.intake.jobs import is_transient, record_failure, run_job
 from workers.context import services
+
+log = logging.getLogger(__name__)
 
 
 def split_job(job_id: int) -> dict:
@@ -73,7 +77,10 @@ def estimate_quality() -> dict:
     s = services()
     renew(s, "quality")
     finish_remerges(s)
-    refresh_versions(s)
+    try:  # only a speed-up: never in the way of the estimates
+        refresh_versions(s)
+    except Exception:
+        log.exception("refreshing the projects' versions in Redis failed; tried next run")
     done = estimate_changed(s)
     recheck_projects(s, list(done))
     release_held(s)

@@ -330,10 +330,8 @@ class Dispatcher:
         self._versions[project_id] = (now + VERSION_SECONDS, _text(version))
         return _text(version)
 
-    def set_meta(self, meta: ProjectMeta, replacing: str | None = None) -> bool:
-        """Write the project's meta; with `replacing`, only while its version
-        in Redis is still that one (False when it was not written)."""
-        fields = {
+    def set_meta(self, meta: ProjectMeta) -> None:
+        self.redis.hset(keys(meta.project_id)["meta"], mapping={
             "active": "1" if meta.active else "0",
             "task_type": meta.task_type,
             "lease_seconds": meta.lease_seconds,
@@ -343,15 +341,23 @@ class Dispatcher:
             "gold_start": meta.gold.start,
             "gold_floor": meta.gold.floor,
             "gold_ramp": meta.gold.ramp,
-        }
-        key = keys(meta.project_id)["meta"]
-        if replacing is None:
-            self.redis.hset(key, mapping=fields)
-            written = True
-        else:
-            pairs = [part for field in fields.items() for part in field]
-            written = self._scripts["remeta"](keys=[key], args=[replacing, *pairs]) == 1
+        })
         self._versions.pop(meta.project_id, None)  # after the write: no stale re-read
+
+    def versions(self, project_ids: Sequence[int]) -> dict[int, str]:
+        """The version each of these projects has in Redis (those with none are
+        left out), in one pipelined round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for project_id in project_ids:
+            pipe.hget(keys(project_id)["meta"], "version")
+        return {project_id: _text(version) for project_id, version
+                in zip(project_ids, pipe.execute(), strict=True) if version is not None}
+
+    def replace_version(self, project_id: int, read: str, version: str) -> bool:
+        """Set the project's version alone, only while it is still `read`."""
+        written = self._scripts["remeta"](keys=[keys(project_id)["meta"]],
+                                          args=[read, version]) == 1
+        self._versions.pop(project_id, None)
         return written
 
     def add_tasks(self, project_id: int, tasks: Iterable[OpenTask],

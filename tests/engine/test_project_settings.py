@@ -3,16 +3,13 @@ the project's version (engine.quality.project_settings), and the periodic
 refresh of versions Redis holds in an older form (engine.projects.refresh_versions)."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from sqlalchemy import event
 
 from engine.dispatch.dispatcher import keys
-from engine.projects import config_version, publish, refresh_versions
+from engine.projects import _config_only_version, config_version, refresh_versions
 from engine.quality import project_settings
 from engine.quality.project_settings import quality_settings
-from engine.store.models import Project
 
 
 @pytest.fixture(autouse=True)
@@ -44,13 +41,11 @@ def test_settings_are_kept_while_the_version_holds(services, make_project):
 
 
 def test_an_older_version_in_redis_is_read_from_sql_until_refreshed(services, make_project):
-    """A version written before it hashed the thresholds (an upgrade, or a
-    process of the old code in a rolling one) never matches the row: every
-    call reads SQL, correctly, until the quality job publishes it again."""
+    """A version written before it hashed type and thresholds (an upgrade, or
+    a process of the old code in a rolling one) never matches the row: every
+    call reads SQL, correctly, until the quality job gives it the new one."""
     project = make_project()
-    legacy = "0123456789ab"
-    services.redis.hset(keys(project.id)["meta"], "version", legacy)
-    services.dispatcher._versions.clear()  # as another process would see it
+    _older_version(services, project)
     reads = _reads(services)
     quality_settings(services, project.id)
     quality_settings(services, project.id)
@@ -65,18 +60,41 @@ def test_an_older_version_in_redis_is_read_from_sql_until_refreshed(services, ma
     assert len([r for r in reads if "FROM project" in r]) == 1  # then kept
 
 
-def test_a_refresh_never_overwrites_a_publish_that_came_in_between(services, make_project):
-    """The refresh writes only while Redis still has the version it read: a
-    newer publish (another process saved the project meanwhile) stands."""
+def _older_version(services, project) -> str:
+    older = _config_only_version(project.config)
+    services.redis.hset(keys(project.id)["meta"], "version", older)
+    services.dispatcher._versions.clear()  # as another process would see it
+    return older
+
+
+def test_a_refresh_writes_the_version_alone(services, make_project):
+    """A pause published by a process of the old code (its older version, and
+    active 0) while the refresh read SQL's row, still active: the refresh must
+    not bring the row's other fields back, only the version."""
     project = make_project()
-    newer = replace(services.dispatcher.meta(project.id), version="published-since")
-    services.dispatcher.set_meta(newer)
-    with services.db.session() as session:
-        row = session.get(Project, project.id)
-    assert publish(services, row, replacing="what-the-refresh-read") is False
+    _older_version(services, project)
+    services.redis.hset(keys(project.id)["meta"], "active", "0")
+    assert refresh_versions(services) == 1
+    meta = services.dispatcher.meta(project.id)
+    assert meta.version == config_version(project) and meta.active is False
+
+
+def test_a_version_that_is_not_the_rows_older_hash_is_left(services, make_project):
+    """Another version (a change published ahead of SQL's row as this read it,
+    or one on its way): not this refresh's to replace."""
+    project = make_project()
+    services.redis.hset(keys(project.id)["meta"], "version", "published-since")
+    assert refresh_versions(services) == 0
     assert _redis_version(services, project.id) == "published-since"
-    assert publish(services, row, replacing="published-since") is True
-    assert _redis_version(services, project.id) == config_version(row)
+
+
+def test_the_version_is_replaced_only_while_it_is_the_one_read(services, make_project):
+    project = make_project()
+    current = _redis_version(services, project.id)
+    assert services.dispatcher.replace_version(project.id, "what-was-read", "x") is False
+    assert _redis_version(services, project.id) == current
+    assert services.dispatcher.replace_version(project.id, current, "x") is True
+    assert _redis_version(services, project.id) == "x"
 
 
 def test_a_project_without_meta_is_left_to_its_rebuild(services, make_project):

@@ -5,6 +5,8 @@ import random
 
 from sqlalchemy import select
 
+from engine.dispatch.dispatcher import keys
+from engine.projects import _config_only_version, config_version
 from engine.quality.consensus import merge
 from engine.quality.reliability import estimate_changed, estimate_project
 from engine.store.models import VolunteerStat
@@ -75,8 +77,11 @@ def test_periodic_estimation_runs_in_the_worker(services, make_project, voluntee
     crowd_answers(services, project, [volunteer(), volunteer()], lambda v, h: "a")
     assert ensure_scheduled(services, "quality", delay=0) is True
     assert ensure_scheduled(services, "quality", delay=0) is False  # one chain at a time
+    meta = keys(project.id)["meta"]  # a version in its older form (engine.projects)
+    services.redis.hset(meta, "version", _config_only_version(project.config))
     services.queue("high").enqueue("workers.jobs.estimate_quality")
     work()
+    assert services.redis.hget(meta, "version").decode() == config_version(project)
     with services.db.session() as session:
         assert len(session.scalars(select(VolunteerStat)).all()) == 2
     assert services.redis.exists("bs:periodic:quality")  # the chain renewed itself

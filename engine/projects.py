@@ -300,15 +300,32 @@ def refresh_versions(services: Services) -> int:
     with services.db.session() as session:
         project_ids = list(session.scalars(select(Project.id)))
     held = services.dispatcher.versions(project_ids)
-    if not held:
-        return 0
-    with services.db.session() as session:
-        rows = session.execute(select(Project.id, Project.task_type, Project.config,
-                                      Project.quality).where(Project.id.in_(list(held))))
-        rows = rows.all()
     refreshed = 0
-    for row in rows:
+    for row in _settings_rows(services):  # after Redis: every project, no IN list
         current = config_version(row)
-        if held[row.id] != current and held[row.id] == _config_only_version(row.config):
-            refreshed += services.dispatcher.replace_version(row.id, held[row.id], current)
+        if row.id not in held or held[row.id] == current or \
+                held[row.id] != _config_only_version(row.config):
+            continue
+        if services.dispatcher.replace_version(row.id, held[row.id], current):
+            refreshed += _kept_or_undone(services, row.id, held[row.id], current)
     return refreshed
+
+
+def _settings_rows(services: Services) -> list:
+    with services.db.session() as session:
+        return session.execute(select(Project.id, Project.task_type, Project.config,
+                                      Project.quality)).all()
+
+
+def _kept_or_undone(services: Services, project_id: int, older: str, current: str) -> bool:
+    """After refresh_versions replaced a version: a process of the old code may
+    have changed the thresholds since the row was read, which its publish (of
+    the same older version) does not show. Read the row again: changed, the
+    older version goes back (the caches then read SQL, as before). A change
+    committed after this read is published after it, over the version."""
+    with services.db.session() as session:
+        project = session.get(Project, project_id)
+        if project is not None and config_version(project) == current:
+            return True
+    services.dispatcher.replace_version(project_id, current, older)
+    return False

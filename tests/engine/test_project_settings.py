@@ -4,12 +4,13 @@ refresh of versions Redis holds in an older form (engine.projects.refresh_versio
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from engine.dispatch.dispatcher import keys
 from engine.projects import _config_only_version, config_version, refresh_versions
 from engine.quality import project_settings
 from engine.quality.project_settings import quality_settings
+from engine.store.models import Project
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +103,27 @@ def test_a_project_without_meta_is_left_to_its_rebuild(services, make_project):
     services.redis.delete(keys(project.id)["meta"])
     assert refresh_versions(services) == 0
     assert not services.redis.exists(keys(project.id)["meta"])
+
+
+def test_thresholds_changed_by_old_code_meanwhile_put_the_older_version_back(
+        services, make_project, monkeypatch):
+    """A process of the old code commits new thresholds after the refresh read
+    the row; its publish writes the same older version, so the compare cannot
+    see it. The refresh reads the row again and puts the older version back:
+    no process keeps the old thresholds under the new version."""
+    project = make_project(quality={"quarantine": True})
+    older = _older_version(services, project)
+    replace_version = services.dispatcher.replace_version
+
+    def old_code_commits_first(project_id, read, version):
+        if read == older:  # the refresh's own compare-and-set
+            with services.db.writing() as session:
+                session.execute(update(Project).where(Project.id == project_id)
+                                .values(quality={"quarantine": False}))
+        return replace_version(project_id, read, version)
+
+    monkeypatch.setattr(services.dispatcher, "replace_version", old_code_commits_first)
+    assert refresh_versions(services) == 0
+    assert _redis_version(services, project.id) == older
+    settings = quality_settings(services, project.id)
+    assert settings.limits["quarantine"] is False

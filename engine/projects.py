@@ -263,9 +263,12 @@ def config_version(project) -> str:
     config and quality thresholds, so that whatever a process keeps from them
     (the answer schema, engine.quality.project_settings) is keyed by it and
     goes stale when any of them changes."""
-    kept = {"type": project.task_type, "config": project.config,
-            "quality": project.quality or {}}
-    return hashlib.sha1(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
+    return _digest({"type": project.task_type, "config": project.config,
+                    "quality": project.quality or {}})
+
+
+def _digest(value) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def publish(services: Services, project: Project) -> None:
@@ -280,7 +283,7 @@ def publish(services: Services, project: Project) -> None:
 def _config_only_version(config: dict) -> str:
     """The version publish wrote before config_version hashed the task type and
     thresholds too (up to schema 0019)."""
-    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    return _digest(config)
 
 
 def refresh_versions(services: Services) -> int:

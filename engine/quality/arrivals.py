@@ -147,8 +147,7 @@ def _record_gold(services: Services, project_id: int, volunteer_id: int, tally: 
     read. When this record is the one that establishes them, their held tasks
     are merged again soon (engine.quality.held) rather than at the next
     periodic run."""
-    scores = tally.gold_scores
-    answers, score = len(scores), (sum(scores) / len(scores) if scores else 0.0)
+    answers, score = tally.gold_record()
     if (before[0] or 0) == answers:
         return
     with services.db.writing() as session:

@@ -4,8 +4,8 @@ An answer may be checked (engine.quality.arrivals: a volunteer's answers 3 to
 10, then every few) and, on a gold task, told the charity's answer
 (engine.quality.feedback): both need the project's flag thresholds, task type
 and config. Read through the ORM on each such answer they cost PostgreSQL four
-round trips; here they are kept by the project's version, which hashes config
-and thresholds (engine.projects.config_version) and which the answer's own
+round trips; here they are kept by the project's version, which hashes type,
+config and thresholds (engine.projects.config_version) and which the answer's own
 validation has just read (Dispatcher.meta_version: no Redis call of its own,
 and another process's change is seen within its VERSION_SECONDS).
 """

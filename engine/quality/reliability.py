@@ -67,6 +67,11 @@ class Tally:
     seconds: list[float] = field(default_factory=list)
     values: Counter = field(default_factory=Counter)
 
+    def gold_record(self) -> tuple[int, float]:
+        """(gold answers, mean gold score, 0 with none): what VolunteerStat
+        stores, from the periodic job and from the answer path's check alike."""
+        return len(self.gold_scores), _mean(self.gold_scores) or 0.0
+
 
 def estimate_changed(services: Services) -> dict[int, int]:
     """Re-estimate the projects that got answers since their last estimate.
@@ -209,8 +214,7 @@ def _reliability(task_type, config: dict, rows) -> truth_live.WorkerFit:
 def _fill(stat: VolunteerStat, tally: Tally, reliability: float | None,
           confusion: Any) -> None:
     stat.answers = tally.answers
-    stat.gold_answers = len(tally.gold_scores)
-    stat.gold_score = _mean(tally.gold_scores) or 0.0
+    stat.gold_answers, stat.gold_score = tally.gold_record()
     stat.agreement = _mean(tally.agreements)
     stat.median_seconds = statistics.median(tally.seconds) if tally.seconds else None
     stat.reliability = reliability if reliability is not None else _fallback(stat)

@@ -4,7 +4,7 @@ States: draft (only its organisation sees it) -> active (volunteers get its
 tasks) <-> paused -> completed -> archived (final). Each move is checked
 here, in one table, so the API and the console refuse the same things with
 the same reason; after each one the project is mirrored into Redis
-(engine.projects.publish), since only active projects hand out tasks.
+(engine.dispatch.rebuild.republish), since only active projects hand out tasks.
 
 Edits are refused when they would change what volunteers' existing answers
 mean. The rule is generic, read off the task type's config schema, so a
@@ -22,10 +22,11 @@ from marshmallow import Schema, ValidationError, fields
 from marshmallow.validate import OneOf
 from sqlalchemy import delete, exists, select
 
+from engine.dispatch.rebuild import republish
 from engine.errors import BitesizeError, ConflictError, InvalidError
 from engine.identity import Identity
 from engine.intake.uploads import options_name
-from engine.projects import ProjectView, get_owned_project, project_view, publish
+from engine.projects import ProjectView, get_owned_project, project_view
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -83,11 +84,7 @@ def move(services: Services, identity: Identity, project_id: int, action: str) -
         if project.state not in starts:
             raise ConflictError(_refusal(action, project.state), {"state": project.state})
         project.state = target
-    if target == "archived":
-        # final: its tasks leave Redis (a rebuild loads none of an archived
-        # project's), so a lease handed out before is answered as surplus
-        services.dispatcher.drop_project(project_id)
-    publish(services, project)
+    republish(services, project_id)  # archived: its tasks leave Redis
     return project_view(services, project)
 
 
@@ -203,7 +200,7 @@ def update_project(services: Services, identity: Identity, project_id: int,
             changes["quality"] = {**(project.quality or {}), **data["quality"]}
         for key, value in changes.items():
             setattr(project, key, value)
-    publish(services, project)
+    republish(services, project_id)
     return project_view(services, project)
 
 

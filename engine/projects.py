@@ -271,13 +271,16 @@ def _digest(value) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def publish(services: Services, project: Project) -> None:
-    """Mirror what the hot path needs about a project into Redis."""
+def publish(services: Services, project: Project, present_only: bool = False) -> None:
+    """Mirror what the hot path needs about a project into Redis (with
+    `present_only`, only where Redis still holds the project's state). A change
+    to a project that exists publishes through engine.dispatch.rebuild.republish,
+    which orders it with rebuilds."""
     services.dispatcher.set_meta(ProjectMeta(
         project.id, project.state == "active", project.task_type,
         lease_seconds(services, project), project.config, config_version(project),
         project.strategy,
-        GoldMix(project.gold_start, project.gold_floor, project.gold_ramp)))
+        GoldMix(project.gold_start, project.gold_floor, project.gold_ramp)), present_only)
 
 
 def _config_only_version(config: dict) -> str:

@@ -154,8 +154,9 @@ class Dispatcher:
             parts + tally + _as_function("call", bodies["submit_checkout"]) + bodies["tallied"])
         self._scripts = {name: connection.register_script(text) for name, text in texts.items()}
         self._scripts["mark"] = connection.register_script((LUA_DIR / "mark.lua").read_text())
-        self._scripts["remeta"] = connection.register_script(
-            (LUA_DIR / "remeta.lua").read_text())
+        for name in ("remeta", "setmeta"):
+            self._scripts[name] = connection.register_script(
+                (LUA_DIR / f"{name}.lua").read_text())
         self._scripts["tally"] = connection.register_script(bodies["tally"])
         self._wire = RedisWire(connection)
         # On a Redis Cluster an answer's rate-limit counters (keyed by volunteer)
@@ -330,8 +331,10 @@ class Dispatcher:
         self._versions[project_id] = (now + VERSION_SECONDS, _text(version))
         return _text(version)
 
-    def set_meta(self, meta: ProjectMeta) -> None:
-        self.redis.hset(keys(meta.project_id)["meta"], mapping={
+    def set_meta(self, meta: ProjectMeta, present_only: bool = False) -> bool:
+        """Write the project's meta; with `present_only`, only over a meta Redis
+        still has (lua/setmeta.lua says why). Returns whether it was written."""
+        fields = {
             "active": "1" if meta.active else "0",
             "task_type": meta.task_type,
             "lease_seconds": meta.lease_seconds,
@@ -341,8 +344,12 @@ class Dispatcher:
             "gold_start": meta.gold.start,
             "gold_floor": meta.gold.floor,
             "gold_ramp": meta.gold.ramp,
-        })
+        }
+        written = self._scripts["setmeta"](
+            keys=[keys(meta.project_id)["meta"]],
+            args=["1" if present_only else "0", *(x for pair in fields.items() for x in pair)])
         self._versions.pop(meta.project_id, None)  # after the write: no stale re-read
+        return written == 1
 
     def versions(self, project_ids: Sequence[int]) -> dict[int, str]:
         """The version each of these projects has in Redis (those with none are

@@ -79,8 +79,40 @@ def _rebuild(services: Services, project_id: int) -> int:
         loaded = _load(services, session, project, (), set(blocked) | set(quarantined))
     dispatcher.block(project_id, blocked)
     dispatcher.mute(project_id, quarantined)
-    publish(services, project)  # meta last: its presence means "state is complete"
+    # Meta last: its presence means "state is complete". Of the row as it is
+    # now, not as the load's snapshot read it: a change committed during the
+    # load is waiting on this lock to publish (republish), and must not find
+    # its own publish written over by an older row.
+    publish(services, _current(services, project_id))
     return loaded
+
+
+def republish(services: Services, project_id: int) -> None:
+    """Publish a project's settings after a change to its row has committed.
+
+    Under the rebuild lock, reading the row again there: two changes, or a
+    change and a rebuild that read the row before it, then publish in the
+    order they hold the lock, each the row as it is then, so the last publish
+    is never an older row's (a stale answer schema, stale kept quality
+    thresholds, or a paused project handing out tasks). Only over state Redis
+    still has (a wiped project is left to its rebuild). An archived project's
+    tasks leave Redis: its results are final, a late answer is surplus."""
+    with rebuild_lock(services, project_id):
+        project = _current(services, project_id)
+        if project is None:
+            return
+        if project.state == "archived":
+            services.dispatcher.drop_project(project_id)
+            publish(services, project)  # the meta alone is its whole state
+        else:
+            publish(services, project, present_only=True)
+
+
+def _current(services: Services, project_id: int) -> Project | None:
+    """The project's row as committed now (a session of its own: a snapshot
+    older than this call would miss what it must not miss)."""
+    with services.db.session() as session:
+        return session.get(Project, project_id)
 
 
 def load_tasks(services: Services, project_id: int, task_ids: list[int]) -> int:

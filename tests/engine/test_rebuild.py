@@ -74,3 +74,63 @@ def test_chunked_reads_are_planned_for_their_own_ids(services):
         assert session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
     with services.db.session() as session:
         assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
+
+
+def test_an_edit_while_redis_is_empty_leaves_the_project_to_its_rebuild(
+        services, make_project, volunteer, owner):
+    """A publish once wrote the meta into an empty Redis; the meta's presence
+    says "this project's state is complete", so no rebuild ran and the
+    project handed out nothing until someone ran `queue rebuild`."""
+    from engine.lifecycle import update_project
+    project = make_project(tasks=2)
+    services.redis.flushdb()
+    update_project(services, owner, project.id, {"name": "barn owls"})
+    assert next_task(services, volunteer(), project.id) is not None
+
+
+@pytest.mark.parametrize("change", ["edit", "pause"])
+def test_a_rebuild_never_publishes_over_a_newer_change(services, make_project, owner,
+                                                       monkeypatch, change):
+    """A rebuild reads the project, loads its tasks for a while, then publishes.
+    An edit or a pause committed and published meanwhile must not be written
+    over by the row the rebuild read before it (the answer schema, the kept
+    quality thresholds and the active flag would be stale until the next
+    publish): the last publish is of the row as it is then."""
+    import threading
+
+    from engine import lifecycle
+    from engine.dispatch.dispatcher import keys
+    from engine.dispatch.rebuild import rebuild_project as rebuild
+    from engine.projects import config_version
+    from engine.store.models import Project
+
+    project = make_project(tasks=2)
+    loading, go = threading.Event(), threading.Event()
+    add_tasks = services.dispatcher.add_tasks
+
+    def slow_add_tasks(*args, **kwargs):
+        loading.set()
+        go.wait(10)
+        return add_tasks(*args, **kwargs)
+
+    monkeypatch.setattr(services.dispatcher, "add_tasks", slow_add_tasks)
+    rebuilding = threading.Thread(target=rebuild, args=(services, project.id))
+    rebuilding.start()
+    assert loading.wait(10)
+    if change == "edit":
+        changing = threading.Thread(target=lifecycle.update_project, args=(
+            services, owner, project.id, {"config": {"question": "Which owl?"}}))
+    else:
+        changing = threading.Thread(target=lifecycle.pause_project,
+                                    args=(services, owner, project.id))
+    changing.start()
+    changing.join(0.5)  # before: it published and returned; now: waits for the rebuild
+    go.set()
+    rebuilding.join(10)
+    changing.join(10)
+    with services.db.session() as session:
+        row = session.get(Project, project.id)
+        version, state = config_version(row), row.state
+    meta = services.redis.hgetall(keys(project.id)["meta"])
+    assert meta[b"version"].decode() == version
+    assert meta[b"active"] == (b"1" if state == "active" else b"0")

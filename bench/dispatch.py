@@ -237,7 +237,7 @@ def check_redis_url(url: str) -> None:
 
 def run(sizes: Sizes, parts: str, redis_url: str, database_url: str, quick: bool,
         log: Callable[[str], None] = print, queue_redis_url: str = "",
-        cluster: bool = False) -> dict:
+        cluster: bool = False, checks: bool = False) -> dict:
     if cluster and (not redis_url or not queue_redis_url or set(parts) - {"b"}):
         raise SystemExit("--redis-cluster needs --redis-url (a node) and --queue-redis-url, "
                          "and runs part b only")
@@ -249,13 +249,14 @@ def run(sizes: Sizes, parts: str, redis_url: str, database_url: str, quick: bool
         mode = ("cluster of " if cluster else "server ") + _without_password(redis_url) \
             if redis_url else "embedded, unix socket"
         machine = machine_info(r, services.settings, mode)
+        machine["quality_checks"] = checks
         results: dict = {}
         r.flushdb()
         check_fill_pool(dispatcher)
         steps = [
             ("a", "lua", "(a) Lua calls/s", lambda: measure_lua_rates(
                 dispatcher, sizes.lua_pool, sizes.lua_rounds, sizes.lua_seconds)),
-            ("b", "http", "(b) HTTP cycles", lambda: measure_http(services, sizes)),
+            ("b", "http", "(b) HTTP cycles", lambda: measure_http(services, sizes, checks)),
             ("c", "scaling", "(c) checkout vs pool size", lambda: measure_checkout_scaling(
                 dispatcher, sizes.small_pool, sizes.large_pool, sizes.checkouts)),
             ("d", "memory", "(d) memory per task", lambda: measure_memory(
@@ -296,6 +297,9 @@ def main(argv: list[str] | None = None) -> None:
                              "which is FLUSHED; needs --queue-redis-url; part b only")
     parser.add_argument("--queue-redis-url", default="",
                         help="RQ's queues on a Redis of their own (with --redis-cluster)")
+    parser.add_argument("--checks", action="store_true",
+                        help="part (b)'s project keeps a default project's per-answer quality "
+                             "checks (quarantine on, thresholds no bench volunteer reaches)")
     parser.add_argument("--parts", default="abcd", help="which parts to run, e.g. 'ac'")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
@@ -303,14 +307,15 @@ def main(argv: list[str] | None = None) -> None:
     began = time.perf_counter()
     report = run(sizes, args.parts, args.redis_url, args.database_url, args.quick,
                  log=lambda line: print(line, file=sys.stderr, flush=True),
-                 queue_redis_url=args.queue_redis_url, cluster=args.redis_cluster)
+                 queue_redis_url=args.queue_redis_url, cluster=args.redis_cluster,
+                 checks=args.checks)
     report["wall_seconds"] = time.perf_counter() - began
     write_report(args.output, report)
     machine = report["machine"]
     print(f"\nbitesize dispatch benchmark ({'quick' if args.quick else 'full'}), "
           f"{machine['timestamp']}, {machine['nproc']} CPUs, Python {machine['python']}, "
           f"Redis {machine['redis_version']} ({machine['redis']}), {machine['database']}, "
-          f"git {machine['git']}\n")
+          f"git {machine['git']}{', quality checks on' if args.checks else ''}\n")
     print(format_table(table_rows(report)))
     print(f"\n{report['wall_seconds']:.0f} s; every figure in {args.output}")
 

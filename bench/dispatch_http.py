@@ -54,8 +54,20 @@ LOAD_PROCESSES, LOAD_THREADS = 2, 16  # 32 concurrent connections
 HTTP_STRATEGY = "depth"
 
 
+# The bench's volunteers answer in no time: flags would quarantine them and
+# rebuild the project mid-run. By default the project turns quarantine off,
+# which also skips the per-answer checks' reads (engine.quality.arrivals);
+# `--checks` keeps quarantine on, as a default project has it, with thresholds
+# no bench volunteer reaches, so that every check reads what it reads in a
+# default project and never fires.
+UNCHECKED_QUALITY = {"quarantine": False, "trusted_after_minutes": 0}
+CHECKED_QUALITY = {"quarantine": True, "trusted_after_minutes": 0,
+                   "too_fast_seconds": 0, "same_answer_share": 1.01,
+                   "failing_gold_below": 0, "low_agreement_below": 0}
+
+
 def prepare_http_project(services: Services, tasks: int, strategy: str = HTTP_STRATEGY,
-                         batch: int = 10_000) -> int:
+                         batch: int = 10_000, checks: bool = False) -> int:
     """A classify project with `tasks` open tasks, made through the engine's own functions
     (the same path as the API and the RQ job), before any server starts."""
     migrate.upgrade(services.db, services.settings.instance_path)
@@ -65,9 +77,7 @@ def prepare_http_project(services: Services, tasks: int, strategy: str = HTTP_ST
         "name": "Bench camera traps", "task_type": "classify", "config": CONFIG,
         "min_answers": NEED, "max_answers": 5, "confidence": 0.8,
         "strategy": strategy,
-        # the bench's volunteers answer in no time: flags would quarantine them and
-        # rebuild the project mid-run; the per-answer checks still run (and cost)
-        "quality": {"quarantine": False, "trusted_after_minutes": 0}}).project
+        "quality": CHECKED_QUALITY if checks else UNCHECKED_QUALITY}).project
     for first in range(0, tasks, batch):
         items = [{"image": payload(n)["image"], "id": payload(n)["ref"]}
                  for n in range(first, min(first + batch, tasks))]
@@ -249,10 +259,10 @@ def machine_cpu() -> tuple[int, int, int]:
     return busy, steal, busy + steal + idle + iowait
 
 
-def measure_http(services: Services, sizes: Sizes) -> dict:
+def measure_http(services: Services, sizes: Sizes, checks: bool = False) -> dict:
     """(b) volunteer cycles over HTTP against a trivial endpoint, alternating windows."""
     began = time.perf_counter()
-    project_id = prepare_http_project(services, sizes.http_tasks)
+    project_id = prepare_http_project(services, sizes.http_tasks, checks=checks)
     setup_seconds = time.perf_counter() - began
     env = gunicorn_env(services.settings)
     logs = services.settings.instance_path

@@ -73,7 +73,7 @@ def _rebuild(services: Services, project_id: int) -> int:
     with services.db.session() as session:
         project = session.get(Project, project_id)
         if project is None:
-            raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+            raise _missing(project_id)
         blocked, quarantined = _moderated(session, project_id)
         dispatcher.drop_project(project_id)
         loaded = _load(services, session, project, (), set(blocked) | set(quarantined))
@@ -83,8 +83,16 @@ def _rebuild(services: Services, project_id: int) -> int:
     # now, not as the load's snapshot read it: a change committed during the
     # load is waiting on this lock to publish (republish), and must not find
     # its own publish written over by an older row.
-    publish(services, _current(services, project_id))
+    project = _current(services, project_id)
+    if project is None:  # a draft deleted meanwhile: nothing of it stays in Redis
+        dispatcher.drop_project(project_id)
+        raise _missing(project_id)
+    publish(services, project)
     return loaded
+
+
+def _missing(project_id: int) -> NotFoundError:
+    return NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
 
 
 def republish(services: Services, project_id: int) -> None:
@@ -188,17 +196,25 @@ def _open_tasks(connection, open_task: tuple, muted: set[int]) -> Iterator[OpenT
 
 
 def ensure_state(services: Services, project_id: int, wait_seconds: float = 30) -> None:
-    """Rebuild a project's missing state once, however many processes notice."""
+    """Rebuild a project's missing state once, however many processes notice.
+
+    Those who find the lock taken wait for it, then look again: the holder may
+    not have been a rebuild (a republish, which leaves a lost project's state
+    to its rebuild, or a moderation), and then the state is still missing and
+    one of them rebuilds it."""
     lock = _lock_key(project_id)
     meta = keys(project_id)["meta"]
-    if services.redis.set(lock, "1", nx=True, px=LOCK_MS):
-        try:
-            if not services.redis.exists(meta):
-                time.sleep(IN_FLIGHT_GRACE_SECONDS)
-                _rebuild(services, project_id)
-        finally:
-            services.redis.delete(lock)
-        return
     deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline and services.redis.exists(lock):
-        time.sleep(0.02)
+    while True:
+        if services.redis.set(lock, "1", nx=True, px=LOCK_MS):
+            try:
+                if not services.redis.exists(meta):
+                    time.sleep(IN_FLIGHT_GRACE_SECONDS)
+                    _rebuild(services, project_id)
+            finally:
+                services.redis.delete(lock)
+            return
+        while time.monotonic() < deadline and services.redis.exists(lock):
+            time.sleep(0.02)
+        if time.monotonic() >= deadline or services.redis.exists(meta):
+            return

@@ -88,49 +88,162 @@ def test_an_edit_while_redis_is_empty_leaves_the_project_to_its_rebuild(
     assert next_task(services, volunteer(), project.id) is not None
 
 
-@pytest.mark.parametrize("change", ["edit", "pause"])
-def test_a_rebuild_never_publishes_over_a_newer_change(services, make_project, owner,
-                                                       monkeypatch, change):
-    """A rebuild reads the project, loads its tasks for a while, then publishes.
-    An edit or a pause committed and published meanwhile must not be written
-    over by the row the rebuild read before it (the answer schema, the kept
-    quality thresholds and the active flag would be stale until the next
-    publish): the last publish is of the row as it is then."""
+def _changing(services, owner, project_id: int, change: str):
+    """A thread that edits or pauses the project, and a test of whether its
+    change has committed."""
     import threading
 
     from engine import lifecycle
+    from engine.store.models import Project
+
+    if change == "edit":
+        thread = threading.Thread(target=lifecycle.update_project, args=(
+            services, owner, project_id, {"config": {"question": "Which owl?"}}))
+    else:
+        thread = threading.Thread(target=lifecycle.pause_project,
+                                  args=(services, owner, project_id))
+
+    def committed() -> bool:
+        with services.db.session() as session:
+            row = session.get(Project, project_id)
+            return row.state == "paused" or row.config["question"] == "Which owl?"
+
+    return thread, committed
+
+
+def _until(condition, seconds: float = 10) -> bool:
+    import time
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _published_row(services, project_id: int) -> None:
+    """Redis's meta is the project's row as SQL has it now."""
     from engine.dispatch.dispatcher import keys
-    from engine.dispatch.rebuild import rebuild_project as rebuild
     from engine.projects import config_version
     from engine.store.models import Project
 
+    with services.db.session() as session:
+        row = session.get(Project, project_id)
+        version, state = config_version(row), row.state
+    meta = services.redis.hgetall(keys(project_id)["meta"])
+    assert meta[b"version"].decode() == version
+    assert meta[b"active"] == (b"1" if state == "active" else b"0")
+
+
+@pytest.mark.parametrize("change", ["edit", "pause"])
+@pytest.mark.parametrize("when", ["while it loads", "before it publishes"])
+def test_a_rebuild_never_publishes_over_a_newer_change(services, make_project, owner,
+                                                       monkeypatch, change, when):
+    """A rebuild reads the project, loads its tasks for a while, then publishes.
+    An edit or a pause committed and published meanwhile must not be written
+    over by an older row (the answer schema, the kept quality thresholds and
+    the active flag would be stale until the next publish): while it loads,
+    the rebuild must publish the row as it is after; once it has read the row
+    to publish, the change must publish after it (the rebuild lock)."""
+    import threading
+
+    from engine.dispatch import rebuild
+
     project = make_project(tasks=2)
-    loading, go = threading.Event(), threading.Event()
-    add_tasks = services.dispatcher.add_tasks
+    paused, go = threading.Event(), threading.Event()
+    real = {"while it loads": services.dispatcher.add_tasks,
+            "before it publishes": rebuild.publish}[when]
 
-    def slow_add_tasks(*args, **kwargs):
-        loading.set()
-        go.wait(10)
-        return add_tasks(*args, **kwargs)
+    def held(*args, **kwargs):
+        if not paused.is_set():  # the rebuild's own call (the change's comes after)
+            paused.set()
+            go.wait(10)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(services.dispatcher, "add_tasks", slow_add_tasks)
-    rebuilding = threading.Thread(target=rebuild, args=(services, project.id))
-    rebuilding.start()
-    assert loading.wait(10)
-    if change == "edit":
-        changing = threading.Thread(target=lifecycle.update_project, args=(
-            services, owner, project.id, {"config": {"question": "Which owl?"}}))
+    if when == "while it loads":
+        monkeypatch.setattr(services.dispatcher, "add_tasks", held)
     else:
-        changing = threading.Thread(target=lifecycle.pause_project,
-                                    args=(services, owner, project.id))
+        monkeypatch.setattr(rebuild, "publish", held)
+    rebuilding = threading.Thread(target=rebuild.rebuild_project, args=(services, project.id))
+    rebuilding.start()
+    assert paused.wait(10)
+    changing, committed = _changing(services, owner, project.id, change)
     changing.start()
+    assert _until(committed)
     changing.join(0.5)  # before: it published and returned; now: waits for the rebuild
     go.set()
     rebuilding.join(10)
     changing.join(10)
-    with services.db.session() as session:
-        row = session.get(Project, project.id)
-        version, state = config_version(row), row.state
-    meta = services.redis.hgetall(keys(project.id)["meta"])
-    assert meta[b"version"].decode() == version
-    assert meta[b"active"] == (b"1" if state == "active" else b"0")
+    assert not rebuilding.is_alive() and not changing.is_alive()
+    _published_row(services, project.id)
+
+
+def test_an_answer_during_an_edit_after_a_wipe_is_taken(services, make_project, volunteer,
+                                                         owner, monkeypatch):
+    """An edit's publish holds the rebuild lock and, Redis having lost the
+    project, writes nothing. A submit that found the state missing and waited
+    on that lock once gave up with "project does not exist"; it must rebuild."""
+    import threading
+
+    from engine.dispatch import rebuild
+    from engine.lifecycle import update_project
+
+    project = make_project(tasks=2)
+    v = volunteer()
+    handout = next_task(services, v, project.id)
+    services.redis.flushdb()
+    current, inside = rebuild._current, threading.Event()
+
+    def slow_current(*args):
+        if not inside.is_set():  # the edit's re-read, holding the lock
+            inside.set()
+            import time
+            time.sleep(0.5)
+        return current(*args)
+
+    monkeypatch.setattr(rebuild, "_current", slow_current)
+    editing = threading.Thread(target=update_project,
+                               args=(services, owner, project.id, {"name": "barn owls"}))
+    editing.start()
+    assert inside.wait(10)
+    receipt = submit_answer(services, v, handout.task_id, handout.lease, {"label": "a"})
+    editing.join(10)
+    assert receipt.counted
+
+
+def test_a_draft_deleted_while_it_rebuilds_leaves_nothing_in_redis(
+        services, make_project, owner, monkeypatch):
+    """The rebuild publishes the row as it is after its load: a draft deleted
+    meanwhile has none, and none of its state may stay behind."""
+    import threading
+
+    from engine.dispatch import rebuild
+    from engine.errors import NotFoundError
+    from engine.lifecycle import delete_draft
+
+    project = make_project(tasks=2, state="draft")
+    paused, go = threading.Event(), threading.Event()
+    add_tasks = services.dispatcher.add_tasks
+
+    def held(*args, **kwargs):
+        paused.set()
+        go.wait(10)
+        return add_tasks(*args, **kwargs)
+
+    monkeypatch.setattr(services.dispatcher, "add_tasks", held)
+    failed = []
+
+    def rebuild_it():
+        try:
+            rebuild.rebuild_project(services, project.id)
+        except NotFoundError as exc:
+            failed.append(exc)
+
+    rebuilding = threading.Thread(target=rebuild_it)
+    rebuilding.start()
+    assert paused.wait(10)
+    delete_draft(services, owner, project.id)
+    go.set()
+    rebuilding.join(10)
+    assert failed
+    assert not services.redis.keys(f"*{{p:{project.id}}}*")

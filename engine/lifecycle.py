@@ -26,7 +26,7 @@ from engine.dispatch.rebuild import republish
 from engine.errors import BitesizeError, ConflictError, InvalidError
 from engine.identity import Identity
 from engine.intake.uploads import options_name
-from engine.projects import ProjectView, get_owned_project, project_view
+from engine.projects import ProjectView, get_owned_project, project_view, refuse_if_final
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -174,6 +174,7 @@ def update_project(services: Services, identity: Identity, project_id: int,
     get_owned_project(services, identity, project_id)
     with services.db.writing() as session:
         project = session.get(Project, project_id)
+        refuse_if_final(project)
         task_type = services.registry.get(project.task_type)
         changes = {key: data[key] for key in EDITABLE if key in data}
         low = changes.get("min_answers", project.min_answers)

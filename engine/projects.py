@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from engine.dispatch.dispatcher import GoldMix, ProjectMeta
-from engine.errors import InvalidError, NotFoundError, PermissionDeniedError
+from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity
 from engine.services import Services
 from engine.store.models import Job, Project, Result, Task
@@ -108,6 +108,16 @@ def get_project(services: Services, identity: Identity | None, project_id: int) 
         raise NotFoundError(f"project {project_id} does not exist",
                             {"project": "not found"})
     return project
+
+
+def refuse_if_final(project: Project) -> None:
+    """Archiving is final (engine.lifecycle): an archived project's results,
+    tasks and settings no longer change, so nothing that would change them
+    (an edit, an upload, a settle, a block or a clear there) is taken."""
+    if project.state == "archived":
+        raise ConflictError(f"project {project.id} is archived, and archiving is final: its "
+                            "results, tasks and settings no longer change",
+                            {"state": "archived"})
 
 
 def get_owned_project(services: Services, identity: Identity, project_id: int) -> Project:

@@ -27,8 +27,10 @@ GROUP_ARROWS = {
     "accounts": {"store"},
 }
 # The root's shared vocabulary (config, errors, services, identity, ...)
-# builds on storage and on the building blocks Services holds.
-ROOT_MAY_USE = {"engine.dispatch.dispatcher", "engine.intake.media", "engine.intake.uploads"}
+# builds on storage and on the building blocks Services holds; a project's
+# moves and edits (engine.lifecycle) publish under dispatch's rebuild lock.
+ROOT_MAY_USE = {"engine.dispatch.dispatcher", "engine.dispatch.rebuild", "engine.intake.media",
+                "engine.intake.uploads"}
 # The volunteer's door sits on top of dispatch and quality: nothing below calls it.
 DOORS = {"engine.volunteering"}
 

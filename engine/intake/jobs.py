@@ -42,7 +42,7 @@ from engine.identity import Identity
 from engine.intake.importers import Entry, open_source, plan_upload, write_options
 from engine.intake.media import SplitMedia
 from engine.intake.queueing import enqueue_split, forget_rq_job
-from engine.projects import get_owned_project
+from engine.projects import get_owned_project, refuse_if_final
 from engine.services import Services
 from engine.store.models import Item, Job, Project, Task, utcnow
 from task_types import ItemError
@@ -69,6 +69,7 @@ def create_job(services: Services, identity: Identity, project_id: int, *,
     the job that splits it; ``enqueue=False`` leaves the running to the caller
     (the command line splits in its own process)."""
     project = get_owned_project(services, identity, project_id)
+    refuse_if_final(project)
     planned = plan_upload(services, project, items=items, upload=upload, filename=filename,
                           mapping=mapping, iiif=iiif, folder=folder)
     with services.db.session() as session:

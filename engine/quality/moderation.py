@@ -28,7 +28,7 @@ from engine.identity import (
     trust_token_again,
     volunteer_token_hashes,
 )
-from engine.projects import get_moderated_project
+from engine.projects import get_moderated_project, refuse_if_final
 from engine.quality import audit, remerging
 from engine.services import Services
 from engine.store.models import (
@@ -64,6 +64,7 @@ def block(services: Services, identity: Identity, project_id: int,
                 Answer.volunteer_id == volunteer_id).distinct())})
             # every process refuses their tokens from now on
             forget(volunteer_token_hashes(session, volunteer_id))
+        projects = _not_final(session, projects)
     why = _Why(identity.id, scope, reason, project.id)
     return sum(_block_in(services, pid, volunteer_id, why) for pid in projects)
 
@@ -107,7 +108,8 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
         with services.db.writing() as session:
             services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
             stat = stat_row(session, project_id, volunteer_id)
-            if stat.blocked or stat.quarantined_at is not None:
+            if stat.blocked or stat.quarantined_at is not None or \
+                    session.get(Project, project_id).state == "archived":
                 return False
             stat.quarantined_at, stat.quarantine_reasons = utcnow(), sorted(set(reasons))
             stat.flags = sorted(set(stat.flags or []) | set(reasons) - {"manual"})
@@ -125,12 +127,17 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
 
 def quarantine_volunteer(services: Services, identity: Identity, project_id: int,
                          volunteer_id: int, reason: str = "") -> bool:
-    """An admin quarantines a volunteer by hand (flag "manual")."""
+    """An admin quarantines a volunteer by hand (flag "manual"); 409 if they
+    are quarantined or blocked here already."""
     project = _admin_project(services, identity, project_id)
+    refuse_if_final(project)
     with services.db.session() as session:
         _known_volunteer(session, identity, project, volunteer_id)
-    return quarantine(services, project.id, volunteer_id, ["manual"], identity.id,
-                      reason or "quarantined by hand")
+    if not quarantine(services, project.id, volunteer_id, ["manual"], identity.id,
+                      reason or "quarantined by hand"):
+        raise ConflictError(f"volunteer {volunteer_id} is already quarantined or blocked here",
+                            {"volunteer": "already quarantined or blocked"})
+    return True
 
 
 def clear(services: Services, identity: Identity, project_id: int,
@@ -140,8 +147,10 @@ def clear(services: Services, identity: Identity, project_id: int,
     answers (so the old ones do not quarantine them at once). Returns how many
     tasks were merged again; 409 if they are not quarantined."""
     project = _admin_project(services, identity, project_id)
+    refuse_if_final(project)
     with rebuild_lock(services, project.id):
         with services.db.writing() as session:
+            _known_volunteer(session, identity, project, volunteer_id)
             stat = stat_row(session, project.id, volunteer_id)
             if stat.quarantined_at is None:
                 raise ConflictError(f"volunteer {volunteer_id} is not quarantined here",
@@ -168,6 +177,10 @@ def unblock(services: Services, identity: Identity, project_id: int,
     project = _scoped(services, identity, project_id, scope)
     with services.db.writing() as session:
         volunteer = _known_volunteer(session, identity, project, volunteer_id)
+        if volunteer.blocked and scope != "platform":
+            raise ConflictError(
+                f"volunteer {volunteer_id} is blocked platform-wide: only a platform admin "
+                "can unblock them, everywhere at once", {"scope": "blocked platform-wide"})
         blocked_in = select(VolunteerStat.project_id).where(
             VolunteerStat.volunteer_id == volunteer_id, VolunteerStat.blocked.is_(True))
         if scope == "project":
@@ -180,6 +193,7 @@ def unblock(services: Services, identity: Identity, project_id: int,
             volunteer.blocked = False
             digests = volunteer_token_hashes(session, volunteer_id)
             projects = sorted({project.id, *session.scalars(blocked_in)})
+        projects = _not_final(session, projects)
     if scope == "platform":
         for digest in digests:  # blocking platform-wide tombstoned them
             trust_token_again(services, digest)
@@ -212,7 +226,18 @@ def _scoped(services: Services, identity: Identity, project_id: int, scope: str)
     project = _admin_project(services, identity, project_id)
     if scope == "platform" and not identity.is_platform_admin:
         raise PermissionDeniedError("only a platform admin may act platform-wide")
+    if scope == "project":
+        refuse_if_final(project)
     return project
+
+
+def _not_final(session, project_ids: list[int]) -> list[int]:
+    """Those of these projects whose results may still change: a block or an
+    unblock at a wider scope leaves an archived project's final results alone."""
+    if not project_ids:
+        return []
+    return sorted(session.scalars(select(Project.id).where(
+        Project.id.in_(project_ids), Project.state != "archived")))
 
 
 def _audit(session, project_id: int, action: str, volunteer_id: int, why: _Why,

@@ -15,7 +15,7 @@ from engine.answers import load_answer
 from engine.delivery import outbox
 from engine.errors import ConflictError
 from engine.identity import Identity
-from engine.projects import get_owned_project, owned_project_of_task
+from engine.projects import get_owned_project, owned_project_of_task, refuse_if_final
 from engine.quality import audit, reports
 from engine.quality.consensus import store_result
 from engine.services import Services
@@ -63,6 +63,7 @@ def resolve(services: Services, identity: Identity, task_id: int,
     with services.db.writing() as session:
         task = session.get(Task, task_id)
         project = owned_project_of_task(services, identity, task, task_id)
+        refuse_if_final(project)
         if task.is_gold or task.state not in REVIEWABLE:
             raise ConflictError(f"task {task_id} is {'gold' if task.is_gold else task.state}"
                                 " and cannot be settled", {"task": "not reviewable"})

@@ -108,3 +108,10 @@ def test_deleting_the_account_ends_its_subscriptions(client, api, project, servi
                   json={"current_password": PASSWORD})
     from engine.accounts.news import subscribed_projects
     assert subscribed_projects(services, ada["id"]) == set()
+
+
+def test_a_caller_without_a_token_hears_401_before_anything_about_the_body(client, api,
+                                                                           project):
+    """The body was read first: an anonymous caller with an empty body got 422."""
+    r = client.post(f"/api/v1/projects/{project['id']}/news", json={})
+    api.error(r, 401)

@@ -85,7 +85,7 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "answered, list entries (labels, tags) may be added but not removed or renamed, wording "
      "(question, instructions) may change, other config fields may not",
      OWNER, ProjectUpdate,
-     {"200": "the project", "404": "no such project",
+     {"200": "the project", "404": "no such project", "409": "the project is archived",
       "422": "invalid values, or a config change that would change how answers are read"}),
     ("post", "/projects/{project_id}/publish",
      "Publish: a draft, paused or completed project becomes active and hands out tasks",
@@ -109,8 +109,8 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("post", "/projects/{project_id}/jobs",
      "Upload a job: JSON {items} or {iiif: manifest URL}, or multipart file= (.zip of images, "
      ".csv with an optional mapping= field, .json of items or a IIIF manifest) and priority=",
-     OWNER, JobItems, {"202": "the job, queued", "413": "file too large",
-                         "422": "invalid items, file or mapping"}),
+     OWNER, JobItems, {"202": "the job, queued", "409": "the project is archived",
+                         "413": "file too large", "422": "invalid items, file or mapping"}),
     ("get", "/projects/{project_id}/jobs", "List a project's jobs, newest first "
      "(?state=queued|running|done|failed, ?limit, ?offset)", OWNER, None,
      {"200": "the jobs, each with its first 20 problems"}),
@@ -224,7 +224,8 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      OWNER, None, {"200": "the review queue"}),
     ("post", "/tasks/{task_id}/resolution", "Settle a task; it serves as gold from then on "
      "(`note`: why, kept in the audit log)",
-     OWNER, Resolution, {"200": "settled", "409": "not reviewable", "422": "invalid answer"}),
+     OWNER, Resolution, {"200": "settled", "409": "not reviewable, or the project is archived",
+                         "422": "invalid answer"}),
     ("post", "/tasks/{task_id}/reports/dismiss",
      "Volunteers' reports of this task were unfounded: resolved, and a task they took out "
      "of circulation is merged again from its answers (`reason`: kept in the audit log)",
@@ -237,18 +238,24 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "Block a volunteer: answers stop counting, touched tasks merged again; `scope`: "
      "`project` (default), `organisation` (every project of the project's organisation) "
      "or `platform` (the volunteer's token stops working; platform-admin only, 403 "
-     "otherwise)", ADMIN, BlockBody, {"200": "blocked", "403": "scope not allowed"}),
+     "otherwise; an archived project's results are left as they are)", ADMIN, BlockBody,
+     {"200": "blocked", "403": "scope not allowed",
+      "409": "scope `project` in an archived project"}),
     ("post", "/projects/{project_id}/volunteers/{volunteer_id}/quarantine",
      "Quarantine a volunteer by hand (flags do it by themselves): answers stop counting, "
      "touched tasks merged again, still handed tasks; listed for review", ADMIN, Why,
-     {"200": "quarantined"}),
+     {"200": "quarantined",
+      "409": "already quarantined or blocked here, or the project is archived"}),
     ("post", "/projects/{project_id}/volunteers/{volunteer_id}/clear",
      "Clear a quarantined volunteer: answers count again, tasks merged again, flags start "
      "again from their next answers", ADMIN, Why,
-     {"200": "cleared", "409": "not quarantined"}),
+     {"200": "cleared", "409": "not quarantined, or the project is archived"}),
     ("delete", "/projects/{project_id}/volunteers/{volunteer_id}/block",
      "Unblock a volunteer (their answers count again; the tasks are merged again) at a "
-     "`scope` as for block", ADMIN, BlockBody, {"200": "unblocked", "403": "scope not allowed"}),
+     "`scope` as for block (a volunteer blocked platform-wide: platform scope only)", ADMIN,
+     BlockBody, {"200": "unblocked", "403": "scope not allowed",
+                 "409": "blocked platform-wide (below platform scope), or scope `project` "
+                        "in an archived project"}),
     ("put", "/projects/{project_id}/webhook",
      "Set or replace the project's webhook (url, secret, events, active)", OWNER, WebhookSet,
      {"201": "created", "200": "replaced", "422": "invalid URL, secret or events"}),

@@ -23,7 +23,7 @@ from flask import flash, redirect, render_template, url_for
 from markupsafe import Markup
 from marshmallow import Schema, fields, validate
 
-from engine.errors import BitesizeError, ConflictError
+from engine.errors import BitesizeError
 from engine.projects import get_moderated_project
 from engine.quality import moderation, volunteer_view
 from engine.store.models import Organisation, Project
@@ -102,9 +102,8 @@ def _clear(project: Project, volunteer_id: int, _scope: str, reason: str) -> str
 
 def quarantine(project: Project, volunteer_id: int, _scope: str, reason: str) -> str:
     """Quarantine by hand (the newcomers' page too); a 409 if nothing changed."""
-    if not moderation.quarantine_volunteer(services(), staff_identity(), project.id,
-                                           volunteer_id, reason):
-        raise ConflictError(f"volunteer {volunteer_id} is already quarantined or blocked here")
+    moderation.quarantine_volunteer(services(), staff_identity(), project.id, volunteer_id,
+                                    reason)
     return (f"Volunteer {volunteer_id} quarantined: their answers no longer count until "
             "someone blocks or clears them")
 

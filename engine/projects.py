@@ -17,7 +17,16 @@ from engine.dispatch.dispatcher import GoldMix, ProjectMeta
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity
 from engine.services import Services
-from engine.store.models import Job, Project, Result, Task
+from engine.store.models import (
+    Job,
+    Organisation,
+    OrganisationBlock,
+    Project,
+    Result,
+    Task,
+    VolunteerStat,
+    utcnow,
+)
 
 PUBLIC_STATES = ("active",)
 # What a project may start as: the API makes active ones (as it always has),
@@ -49,13 +58,37 @@ def create_project(services: Services, identity: Identity, data: dict[str, Any])
     if data["max_answers"] < data["min_answers"]:
         raise InvalidError("max_answers must be at least min_answers",
                            {"max_answers": "smaller than min_answers"})
-    with services.db.session() as session:
+    with services.db.writing() as session:
+        lock_organisation(session, identity.organisation_id)
         project = Project(organisation_id=identity.organisation_id, config=config, state=state,
                           **{k: v for k, v in data.items() if k != "config"})
         session.add(project)
         session.flush()
+        blocked = _blocked_from_start(session, project)
     publish(services, project)
+    services.dispatcher.block(project.id, blocked)
     return ProjectView(project, _empty_progress())
+
+
+def lock_organisation(session, organisation_id: int) -> None:
+    """Hold the organisation's row until the transaction ends. A block at
+    organisation scope and a new project take it, so that one of them sees the
+    other: the block lists the project, or the project finds the block."""
+    session.execute(select(Organisation.id).where(Organisation.id == organisation_id)
+                    .with_for_update())
+
+
+def _blocked_from_start(session, project: Project) -> list[int]:
+    """The volunteers blocked in every project of the organisation
+    (OrganisationBlock), blocked in this new one too; returns their ids."""
+    rows = session.execute(select(OrganisationBlock.volunteer_id, OrganisationBlock.blocked_by)
+                           .where(OrganisationBlock.organisation_id == project.organisation_id)
+                           ).all()
+    for volunteer_id, blocked_by in rows:
+        session.add(VolunteerStat(project_id=project.id, volunteer_id=volunteer_id, answers=0,
+                                  flags=[], blocked=True, blocked_by=blocked_by,
+                                  blocked_at=utcnow()))
+    return [volunteer_id for volunteer_id, _ in rows]
 
 
 @dataclass(frozen=True)

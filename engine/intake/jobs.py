@@ -100,6 +100,7 @@ def rerun_job(services: Services, identity: Identity, job_id: int) -> Job:
     nothing is made twice. 409 for any other job."""
     job = get_job(services, identity, job_id)
     with services.db.session() as session:
+        refuse_if_final(session.get(Project, job.project_id))
         claimed = session.execute(
             update(Job).where(Job.id == job.id, or_(Job.state == "failed",
                                                     stalled(utcnow() - STALE_AFTER)))
@@ -184,6 +185,10 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
         job.state, job.started_at, job.error = "running", now, None
         job.heartbeat_at, job.items_read = now, 0
         owner = job.resumed  # the watchdog bumps it when it hands the job to another run
+    if project.state == "archived":  # queued before the archive: final, no task added
+        return _finish(services, job, "failed", error=(
+            "the project was archived before this job ran, and archiving is final: "
+            "no task was added"))
     heartbeat = Heartbeat(services, job.id, owner)
     try:
         with heartbeat:

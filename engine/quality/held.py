@@ -18,7 +18,7 @@ from sqlalchemy import select
 from engine.projects import count_held, is_held
 from engine.quality.consensus import update_result
 from engine.services import Services
-from engine.store.models import Result, Task
+from engine.store.models import Project, Result, Task
 
 __all__ = ["count_held", "held_tasks", "is_held", "release_held", "release_soon"]
 PER_RUN = 5_000  # held tasks merged again per project per run; the rest wait a run
@@ -56,7 +56,9 @@ def release_held(services: Services, project_ids: list[int] | None = None) -> di
         else:
             for project_id in project_ids:  # merges from here on see every volunteer's standing
                 services.queue_redis.delete(NUDGE_KEY.format(project_id=project_id))
-        held = {pid: held_tasks(session, pid) for pid in project_ids}
+        # an archived project's results are final: its held tasks stay as they are
+        held = {pid: held_tasks(session, pid) for pid in project_ids
+                if (project := session.get(Project, pid)) and project.state != "archived"}
     released = {}
     for project_id, task_ids in held.items():
         states = [update_result(services, project_id, task_id) for task_id in task_ids]

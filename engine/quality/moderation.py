@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from engine.dispatch.rebuild import rebuild_lock
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
@@ -28,13 +28,14 @@ from engine.identity import (
     trust_token_again,
     volunteer_token_hashes,
 )
-from engine.projects import get_moderated_project, refuse_if_final
+from engine.projects import get_moderated_project, lock_organisation, refuse_if_final
 from engine.quality import audit, remerging
 from engine.services import Services
 from engine.store.models import (
     Answer,
     AuditEntry,
     Handout,
+    OrganisationBlock,
     Project,
     Volunteer,
     VolunteerStat,
@@ -46,18 +47,25 @@ SCOPES = ("project", "organisation", "platform")
 
 def block(services: Services, identity: Identity, project_id: int,
           volunteer_id: int, scope: str = "project", reason: str = "") -> int:
-    """Block a volunteer in a project, in every project of its organisation, or
-    (platform admins only) everywhere: their token stops working and they are
-    blocked in every project they answered in. Returns how many tasks reopened.
+    """Block a volunteer in a project, in every project of its organisation
+    (those it makes later too: OrganisationBlock), or (platform admins only)
+    everywhere: their token stops working and they are blocked in every
+    project they answered in. Returns how many tasks reopened.
     Each project it blocks them in gets an entry in the audit log."""
     project = _scoped(services, identity, project_id, scope)
+    why = _Why(identity.id, scope, reason, project.id)
     with revoking(services) as forget, services.db.writing() as session:
         volunteer = _known_volunteer(session, identity, project, volunteer_id)
         if scope == "project":
             projects = [project.id]
         elif scope == "organisation":
+            lock_organisation(session, project.organisation_id)  # no project made meanwhile
             projects = list(session.scalars(select(Project.id).where(
                 Project.organisation_id == project.organisation_id)))
+            if session.get(OrganisationBlock, (project.organisation_id, volunteer_id)) is None:
+                session.add(OrganisationBlock(organisation_id=project.organisation_id,
+                                              volunteer_id=volunteer_id,
+                                              blocked_by=identity.id))
         else:
             volunteer.blocked = True
             projects = sorted({project.id, *session.scalars(select(Answer.project_id).where(
@@ -65,7 +73,7 @@ def block(services: Services, identity: Identity, project_id: int,
             # every process refuses their tokens from now on
             forget(volunteer_token_hashes(session, volunteer_id))
         projects = _not_final(session, projects)
-    why = _Why(identity.id, scope, reason, project.id)
+        _audit_if_final(session, project, "block", volunteer_id, why, projects)
     return sum(_block_in(services, pid, volunteer_id, why) for pid in projects)
 
 
@@ -106,10 +114,11 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
     False if already quarantined or blocked."""
     with rebuild_lock(services, project_id):
         with services.db.writing() as session:
+            if session.get(Project, project_id).state == "archived":  # final
+                return False
             services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
             stat = stat_row(session, project_id, volunteer_id)
-            if stat.blocked or stat.quarantined_at is not None or \
-                    session.get(Project, project_id).state == "archived":
+            if stat.blocked or stat.quarantined_at is not None:
                 return False
             stat.quarantined_at, stat.quarantine_reasons = utcnow(), sorted(set(reasons))
             stat.flags = sorted(set(stat.flags or []) | set(reasons) - {"manual"})
@@ -175,6 +184,7 @@ def unblock(services: Services, identity: Identity, project_id: int,
     are re-merged (some may retire, or reopen). Returns how many tasks were
     re-merged."""
     project = _scoped(services, identity, project_id, scope)
+    why = _Why(identity.id, scope, reason, project.id)
     with services.db.writing() as session:
         volunteer = _known_volunteer(session, identity, project, volunteer_id)
         if volunteer.blocked and scope != "platform":
@@ -189,15 +199,20 @@ def unblock(services: Services, identity: Identity, project_id: int,
             projects = list(session.scalars(blocked_in.join(
                 Project, Project.id == VolunteerStat.project_id).where(
                 Project.organisation_id == project.organisation_id)))
+            session.execute(delete(OrganisationBlock).where(
+                OrganisationBlock.organisation_id == project.organisation_id,
+                OrganisationBlock.volunteer_id == volunteer_id))
         else:
             volunteer.blocked = False
+            session.execute(delete(OrganisationBlock).where(
+                OrganisationBlock.volunteer_id == volunteer_id))
             digests = volunteer_token_hashes(session, volunteer_id)
             projects = sorted({project.id, *session.scalars(blocked_in)})
         projects = _not_final(session, projects)
+        _audit_if_final(session, project, "unblock", volunteer_id, why, projects)
     if scope == "platform":
         for digest in digests:  # blocking platform-wide tombstoned them
             trust_token_again(services, digest)
-    why = _Why(identity.id, scope, reason, project.id)
     return sum(_unblock_in(services, pid, volunteer_id, why) for pid in projects)
 
 
@@ -229,6 +244,16 @@ def _scoped(services: Services, identity: Identity, project_id: int, scope: str)
     if scope == "project":
         refuse_if_final(project)
     return project
+
+
+def _audit_if_final(session, project: Project, action: str, volunteer_id: int, why: _Why,
+                    projects: list[int]) -> None:
+    """The audit entry of an action taken from an archived project's page, which
+    changes nothing there (its results are final) but may change much
+    elsewhere (a platform block ends the volunteer's tokens): each project it
+    changes has its own entry, and the one it was taken from has this one."""
+    if project.state == "archived" and project.id not in projects:
+        _audit(session, project.id, action, volunteer_id, why, {"tasks_remerged": 0})
 
 
 def _not_final(session, project_ids: list[int]) -> list[int]:

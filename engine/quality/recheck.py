@@ -82,7 +82,7 @@ def recheck_project(services: Services, project_id: int) -> Rechecked:
     key = BELOW_KEY.format(project_id)
     with services.db.session() as session:
         project = session.get(Project, project_id)
-        if project is None:
+        if project is None or project.state == "archived":  # archived: results are final
             return Rechecked([], 0, [])
         below_at = threshold(services.registry.get(project.task_type), project.config)
         below = set(session.scalars(select(VolunteerStat.volunteer_id).where(

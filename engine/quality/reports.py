@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from engine.dispatch.rebuild import load_tasks, rebuild_lock
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
-from engine.projects import owned_project_of_task
+from engine.projects import owned_project_of_task, refuse_if_final
 from engine.quality import audit, trust
 from engine.quality.consensus import remerge, sync_dispatch
 from engine.quality.reliability import thresholds
@@ -78,6 +78,7 @@ def dismiss_reports(services: Services, identity: Identity, task_id: int,
     with services.db.writing() as session:
         task = session.get(Task, task_id)
         project = owned_project_of_task(services, identity, task, task_id)
+        refuse_if_final(project)
         dismissed = resolve_reports(session, task_id)
         if not dismissed:
             raise ConflictError(f"task {task_id} has no open report", {"task": "no report"})

@@ -314,6 +314,20 @@ class PendingSubmit(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class OrganisationBlock(Base):
+    """A volunteer an admin blocked in every project of an organisation: the
+    projects it has then are blocked one by one (VolunteerStat.blocked), and
+    this row blocks them in each project it makes later (engine.projects).
+    Ended by an unblock at organisation or platform scope."""
+
+    __tablename__ = "organisation_block"
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"),
+                                                 primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), primary_key=True)
+    blocked_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    blocked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class VolunteerStat(Base):
     """What the engine knows of one volunteer in one project: how much and how
     well they answer, what looks suspicious, and whether an admin blocked them."""

@@ -297,6 +297,10 @@ def test_the_state_panel_moves_a_project_through_its_life(console, forms, servic
     assert get_project(services, draft_of.identity(), project.id).state == "archived"
     final = console.get(url).get_data(as_text=True)
     assert ">Publish<" not in final and "this is final" in final
+    # nor is an archived project's edit page offered, nor served
+    assert ">Edit project<" not in final
+    refused = console.get(f"{url}/edit")
+    assert refused.status_code == 409 and "archiving is final" in refused.get_data(as_text=True)
 
 
 def test_deleting_a_draft_asks_first_then_removes_it(console, forms, services, draft_of):

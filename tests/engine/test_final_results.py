@@ -104,3 +104,75 @@ def test_clearing_a_stranger_is_as_unknown_as_blocking_them(services, make_proje
     for call in (moderation.block, moderation.clear):
         with pytest.raises(NotFoundError):
             call(services, admin, project.id, stranger.id)
+
+
+def test_an_organisation_block_covers_the_projects_it_makes_later(services, make_project,
+                                                                  volunteer, admin):
+    """It blocked them in the projects of that moment only: a project made after
+    handed them tasks and counted their answers."""
+    first = make_project(tasks=2)
+    v = volunteer()
+    answered(services, first, v)
+    moderation.block(services, admin, first.id, v.id, "organisation")
+    later = make_project(tasks=2)
+    assert next_task(services, v, later.id) is None
+    services.redis.flushdb()  # a rebuild reads the block back from SQL
+    assert next_task(services, v, later.id) is None
+    moderation.unblock(services, admin, first.id, v.id, "organisation")
+    assert next_task(services, v, later.id) is not None
+    assert next_task(services, v, make_project(tasks=2).id) is not None
+
+
+def test_a_platform_unblock_ends_organisation_blocks_too(services, make_project, volunteer,
+                                                         admin):
+    first = make_project(tasks=2)
+    v = volunteer()
+    answered(services, first, v)
+    moderation.block(services, admin, first.id, v.id, "organisation")
+    moderation.unblock(services, platform_admin(services), first.id, v.id, "platform")
+    assert next_task(services, v, make_project(tasks=2).id) is not None
+
+
+def test_reports_and_jobs_leave_an_archived_project_alone(services, make_project, volunteer,
+                                                          owner):
+    """A security review's second look: dismissing reports re-merged a task
+    there, and a job queued before the archive (or run again) added tasks."""
+    from engine.intake.jobs import rerun_job, run_job
+    from engine.quality.reports import dismiss_reports, file_report
+    from engine.store.models import Job, Task
+
+    project = make_project(tasks=2)
+    v = volunteer()
+    handout = next_task(services, v, project.id)
+    file_report(services, project.id, handout.task_id, v.id, "offensive")
+    job = create_job(services, owner, project.id, items=[{"text": "late"}], enqueue=False)
+    lifecycle.archive_project(services, owner, project.id)
+    with pytest.raises(ConflictError):
+        dismiss_reports(services, owner, handout.task_id)
+    run_job(services, job.id)
+    with services.db.session() as session:
+        assert session.get(Job, job.id).state == "failed"
+        assert "archived" in session.get(Job, job.id).error
+        assert len(session.scalars(select(Task.id).where(
+            Task.project_id == project.id)).all()) == 2
+    with pytest.raises(ConflictError):
+        rerun_job(services, owner, job.id)
+
+
+def test_a_platform_block_from_an_archived_projects_page_is_in_the_audit_log(
+        services, make_project, volunteer):
+    """It changes nothing there, but ends the volunteer's tokens: with every
+    project they answered in archived, it once left no audit entry at all."""
+    from engine.store.models import AuditEntry
+
+    project = make_project(tasks=2)
+    v = volunteer()
+    answered(services, project, v)
+    platform = platform_admin(services)
+    lifecycle.archive_project(services, platform, project.id)
+    moderation.block(services, platform, project.id, v.id, "platform")
+    moderation.unblock(services, platform, project.id, v.id, "platform")
+    with services.db.session() as session:
+        logged = session.execute(select(AuditEntry.action, AuditEntry.project_id).where(
+            AuditEntry.volunteer_id == v.id).order_by(AuditEntry.id)).all()
+    assert [tuple(row) for row in logged] == [("block", project.id), ("unblock", project.id)]

@@ -118,7 +118,8 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      OWNER, None, {"200": "the job"}),
     ("post", "/jobs/{job_id}/rerun", "Run a failed job again (or one whose worker stopped): it "
      "resumes, making nothing twice", OWNER, None,
-     {"202": "the job, queued", "409": "the job has not failed and its worker is alive"}),
+     {"202": "the job, queued",
+      "409": "the job has not failed and its worker is alive, or the project is archived"}),
     ("get", "/volunteers/me",
      "The calling volunteer's record: answers, time given (hand-out to answer, at most "
      "10 minutes a task), and per project the tasks they helped finish", VOLUNTEER, None,
@@ -230,7 +231,7 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "Volunteers' reports of this task were unfounded: resolved, and a task they took out "
      "of circulation is merged again from its answers (`reason`: kept in the audit log)",
      OWNER, Why, {"200": "dismissed: how many, and the task's state now",
-                  "409": "the task has no open report"}),
+                  "409": "the task has no open report, or the project is archived"}),
     ("get", "/projects/{project_id}/volunteers",
      "Volunteers' reliability, speed, flags and quarantine (when, why)", OWNER, None,
      {"200": "per-volunteer statistics"}),

@@ -26,8 +26,8 @@ from marshmallow.validate import Length, OneOf, Range
 
 from engine import lifecycle
 from engine.dispatch.dispatcher import STRATEGIES
-from engine.errors import BitesizeError, NotFoundError
-from engine.projects import create_project, get_owned_project
+from engine.errors import BitesizeError, ConflictError, NotFoundError
+from engine.projects import create_project, get_owned_project, refuse_if_final
 from engine.store.models import Project
 from task_types.base import TaskType
 from web.api.schemas import MAX_TUTORIAL_SCREENS
@@ -183,6 +183,7 @@ def new_project():
 @bp.route("/projects/<int:project_id>/edit", methods=["GET", "POST"])
 def edit_project(project_id: int):
     project = get_owned_project(services(), staff_identity(), project_id)
+    refuse_if_final(project)  # the page says so rather than offer a form it would refuse
     task_type = services().registry.get(project.task_type)
     posted = request.form if request.method == "POST" else None
     page = _page(task_type, posted, posted, project)
@@ -191,8 +192,8 @@ def edit_project(project_id: int):
         if not page.errors:
             try:
                 lifecycle.update_project(services(), staff_identity(), project_id, values)
-            except NotFoundError:
-                raise
+            except (NotFoundError, ConflictError):
+                raise  # a missing or archived project: the whole page's error, not a field's
             except BitesizeError as exc:
                 page.errors = place_errors(engine_errors(exc), _known(page))
             else:

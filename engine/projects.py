@@ -65,8 +65,8 @@ def create_project(services: Services, identity: Identity, data: dict[str, Any])
         session.add(project)
         session.flush()
         blocked = _blocked_from_start(session, project)
+    services.dispatcher.block(project.id, blocked)  # before the meta: it says "complete"
     publish(services, project)
-    services.dispatcher.block(project.id, blocked)
     return ProjectView(project, _empty_progress())
 
 
@@ -75,7 +75,7 @@ def lock_organisation(session, organisation_id: int) -> None:
     organisation scope and a new project take it, so that one of them sees the
     other: the block lists the project, or the project finds the block."""
     session.execute(select(Organisation.id).where(Organisation.id == organisation_id)
-                    .with_for_update())
+                    .with_for_update(key_share=True))  # rows referring to it may still be added
 
 
 def _blocked_from_start(session, project: Project) -> list[int]:

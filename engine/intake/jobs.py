@@ -59,6 +59,10 @@ TRANSIENT = (sql_errors.OperationalError, sql_errors.InterfaceError,
              redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
              ConnectionError, TimeoutError, UnavailableError)
 
+# A job's end when its project was archived before or while it ran: archiving
+# is final, so the batches not yet stored are not.
+ARCHIVED_DURING_JOB = ("the project was archived while this job waited or ran, and archiving "
+                       "is final: items not yet stored were not added")
 
 def create_job(services: Services, identity: Identity, project_id: int, *,
                items: list[dict] | None = None, upload: IO[bytes] | None = None,
@@ -186,9 +190,7 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
         job.heartbeat_at, job.items_read = now, 0
         owner = job.resumed  # the watchdog bumps it when it hands the job to another run
     if project.state == "archived":  # queued before the archive: final, no task added
-        return _finish(services, job, "failed", error=(
-            "the project was archived before this job ran, and archiving is final: "
-            "no task was added"))
+        return _finish(services, job, "failed", error=ARCHIVED_DURING_JOB)
     heartbeat = Heartbeat(services, job.id, owner)
     try:
         with heartbeat:
@@ -392,7 +394,15 @@ def _store_batch(services: Services, job: Job, project: Project, batch: list[Ent
 
 def _insert(services: Services, job: Job, project: Project,
             split: list[tuple[int, dict, list]]) -> None:
-    with services.db.session() as session:
+    """Store a batch's items and tasks, and put the tasks in the pool; a project
+    archived since the job began takes none (ConflictError: the job fails saying
+    so). The project's row is read shared, so an archive waits for a batch
+    being stored, and the batch after it sees the archive."""
+    with services.db.writing() as session:
+        state = session.scalar(select(Project.state).where(Project.id == project.id)
+                               .with_for_update(read=True))
+        if state == "archived":
+            raise ConflictError(ARCHIVED_DURING_JOB, {"state": "archived"})
         item_ids = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), [
             {"project_id": project.id, "job_id": job.id, "seq": seq, "ref": _ref(item),
              "data": item} for seq, item, _ in split]).all()

@@ -196,6 +196,7 @@ def unblock(services: Services, identity: Identity, project_id: int,
         if scope == "project":
             projects = [project.id]
         elif scope == "organisation":
+            lock_organisation(session, project.organisation_id)  # no project made meanwhile
             projects = list(session.scalars(blocked_in.join(
                 Project, Project.id == VolunteerStat.project_id).where(
                 Project.organisation_id == project.organisation_id)))
@@ -204,6 +205,10 @@ def unblock(services: Services, identity: Identity, project_id: int,
                 OrganisationBlock.volunteer_id == volunteer_id))
         else:
             volunteer.blocked = False
+            for organisation_id in sorted(session.scalars(  # in order: no deadlock
+                    select(OrganisationBlock.organisation_id).where(
+                        OrganisationBlock.volunteer_id == volunteer_id))):
+                lock_organisation(session, organisation_id)
             session.execute(delete(OrganisationBlock).where(
                 OrganisationBlock.volunteer_id == volunteer_id))
             digests = volunteer_token_hashes(session, volunteer_id)

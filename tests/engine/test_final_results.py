@@ -176,3 +176,29 @@ def test_a_platform_block_from_an_archived_projects_page_is_in_the_audit_log(
         logged = session.execute(select(AuditEntry.action, AuditEntry.project_id).where(
             AuditEntry.volunteer_id == v.id).order_by(AuditEntry.id)).all()
     assert [tuple(row) for row in logged] == [("block", project.id), ("unblock", project.id)]
+
+
+def test_a_job_running_when_its_project_is_archived_adds_no_more(services, make_project,
+                                                                 owner, monkeypatch):
+    """The archive was checked once, when the job began: a long upload went on
+    adding every batch after it."""
+    from engine.intake import jobs
+    from engine.store.models import Job, Task
+
+    project = make_project(tasks=2)
+    job = create_job(services, owner, project.id, items=[{"text": f"x{n}"} for n in range(3)],
+                     enqueue=False)
+    insert = jobs._insert
+
+    def archived_first(*args):
+        lifecycle.archive_project(services, owner, project.id)
+        return insert(*args)
+
+    monkeypatch.setattr(jobs, "_insert", archived_first)
+    with pytest.raises(ConflictError):
+        jobs.run_job(services, job.id)
+    with services.db.session() as session:
+        assert session.get(Job, job.id).state == "failed"
+        assert session.get(Job, job.id).error == jobs.ARCHIVED_DURING_JOB
+        assert len(session.scalars(select(Task.id).where(
+            Task.project_id == project.id)).all()) == 2

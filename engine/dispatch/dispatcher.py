@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import redis
 
+from engine.dispatch.meta import GoldMix, ProjectMeta  # noqa: F401  (exported from here too)
+from engine.dispatch.meta import as_text as _text
 from engine.dispatch.refusals import (
     ExtendLimitError,
     LeaseLimitError,
@@ -69,30 +71,6 @@ class Submission:
     def counted(self) -> bool:
         """Whether the answer counts: toward redundancy, or (gold) toward reliability."""
         return self.outcome in ("counted", "repeat", "gold")
-
-
-@dataclass(frozen=True)
-class GoldMix:
-    """How often gold is mixed in: `start` for the first `ramp` tasks a volunteer
-    gets, then tapering linearly to `floor` over the next `ramp` tasks."""
-
-    start: float = 0.4
-    floor: float = 0.1
-    ramp: int = 20
-
-
-@dataclass(frozen=True)
-class ProjectMeta:
-    """What the hot path needs to know about a project, cached beside its tasks."""
-
-    project_id: int
-    active: bool
-    task_type: str
-    lease_seconds: int
-    config: dict
-    version: str  # changes with the config or quality thresholds: keys per-process caches
-    strategy: str = "breadth"
-    gold: GoldMix = GoldMix()
 
 
 class OpenTask(NamedTuple):
@@ -301,14 +279,7 @@ class Dispatcher:
 
     def meta(self, project_id: int) -> ProjectMeta | None:
         raw = self.redis.hgetall(keys(project_id)["meta"])
-        if not raw:
-            return None
-        meta = {_text(k): _text(v) for k, v in raw.items()}
-        gold = GoldMix(float(meta["gold_start"]), float(meta["gold_floor"]),
-                       int(meta["gold_ramp"]))
-        return ProjectMeta(project_id, meta["active"] == "1", meta["task_type"],
-                           int(meta["lease_seconds"]), json.loads(meta["config"]),
-                           meta["version"], meta["strategy"], gold)
+        return ProjectMeta.from_fields(project_id, raw) if raw else None
 
     def meta_version(self, project_id: int) -> str | None:
         """Just the config version: enough to tell whether cached schemas are fresh.
@@ -334,20 +305,8 @@ class Dispatcher:
     def set_meta(self, meta: ProjectMeta, present_only: bool = False) -> bool:
         """Write the project's meta; with `present_only`, only over a meta Redis
         still has (lua/setmeta.lua says why). Returns whether it was written."""
-        fields = {
-            "active": "1" if meta.active else "0",
-            "task_type": meta.task_type,
-            "lease_seconds": meta.lease_seconds,
-            "config": json.dumps(meta.config),
-            "version": meta.version,
-            "strategy": meta.strategy,
-            "gold_start": meta.gold.start,
-            "gold_floor": meta.gold.floor,
-            "gold_ramp": meta.gold.ramp,
-        }
-        written = self._scripts["setmeta"](
-            keys=[keys(meta.project_id)["meta"]],
-            args=["1" if present_only else "0", *(x for pair in fields.items() for x in pair)])
+        written = self._scripts["setmeta"](keys=[keys(meta.project_id)["meta"]], args=[
+            "1" if present_only else "0", *(x for pair in meta.fields().items() for x in pair)])
         self._versions.pop(meta.project_id, None)  # after the write: no stale re-read
         return written == 1
 
@@ -493,10 +452,6 @@ def _as_function(name: str, body: str) -> str:
     """A script's text as a local Lua function of its own KEYS and ARGV, so that a
     script can run another's body unchanged (lua/submit_checkout.lua)."""
     return f"local function {name}(KEYS, ARGV)\n{body}\nend\n"
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _batched(iterable, size: int):

@@ -138,16 +138,28 @@ def get_project(services: Services, identity: Identity | None, project_id: int) 
     with services.db.session() as session:
         project = session.get(Project, project_id)
     if project is None or not can_see(identity, project):
-        raise NotFoundError(f"project {project_id} does not exist",
-                            {"project": "not found"})
+        raise project_missing(project_id)
     return project
 
 
-def refuse_if_final(project: Project) -> None:
+def project_missing(project_id: int) -> NotFoundError:
+    """What a caller hears of a project that does not exist, or is not theirs."""
+    return NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+
+
+FINAL_STATE = "archived"  # engine.lifecycle: no move leaves it
+
+
+def is_final(project: Project) -> bool:
     """Archiving is final (engine.lifecycle): an archived project's results,
-    tasks and settings no longer change, so nothing that would change them
+    tasks and settings no longer change, nor does its state in Redis."""
+    return project.state == FINAL_STATE
+
+
+def refuse_if_final(project: Project) -> None:
+    """Nothing that would change a final project's results, tasks or settings
     (an edit, an upload, a settle, a block or a clear there) is taken."""
-    if project.state == "archived":
+    if is_final(project):
         raise ConflictError(f"project {project.id} is archived, and archiving is final: its "
                             "results, tasks and settings no longer change",
                             {"state": "archived"})
@@ -160,7 +172,7 @@ def get_owned_project(services: Services, identity: Identity, project_id: int) -
     identity.require_user()
     project = get_project(services, identity, project_id)
     if not owns(identity, project):
-        raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+        raise project_missing(project_id)
     return project
 
 

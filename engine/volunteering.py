@@ -44,6 +44,7 @@ from engine.errors import (
     UnavailableError,
 )
 from engine.identity import Identity
+from engine.projects import project_missing
 from engine.quality.arrivals import check_due, check_volunteer
 from engine.quality.consensus import answer_uncounted, update_result
 from engine.quality.feedback import gold_feedback
@@ -376,7 +377,7 @@ def _answer_schema(services: Services, project_id: int) -> Schema:
         ensure_state(services, project_id)
         meta = services.dispatcher.meta(project_id)
     if meta is None:
-        raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+        raise project_missing(project_id)
     if len(_schemas) > 1000:
         _schemas.clear()
     schema = services.registry.get(meta.task_type).answer_schema(meta.config)
@@ -388,7 +389,7 @@ def _schema_from_sql(services: Services, project_id: int) -> Schema:
     with services.db.session() as session:
         project = session.get(Project, project_id)
         if project is None:
-            raise NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+            raise project_missing(project_id)
         task_type, config = project.task_type, project.config
     return services.registry.get(task_type).answer_schema(config)
 

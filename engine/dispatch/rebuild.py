@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from sqlalchemy import Text, cast, false, func, select, true
 
 from engine.dispatch.dispatcher import OpenTask, keys
-from engine.errors import NotFoundError
-from engine.projects import publish
+from engine.projects import is_final, project_missing, publish
 from engine.services import Services
 from engine.store.db import custom_plans
 from engine.store.models import Answer, Handout, Project, Task, VolunteerStat
@@ -73,7 +72,7 @@ def _rebuild(services: Services, project_id: int) -> int:
     with services.db.session() as session:
         project = session.get(Project, project_id)
         if project is None:
-            raise _missing(project_id)
+            raise project_missing(project_id)
         blocked, quarantined = _moderated(session, project_id)
         dispatcher.drop_project(project_id)
         loaded = _load(services, session, project, (), set(blocked) | set(quarantined))
@@ -86,13 +85,9 @@ def _rebuild(services: Services, project_id: int) -> int:
     project = _current(services, project_id)
     if project is None:  # a draft deleted meanwhile: nothing of it stays in Redis
         dispatcher.drop_project(project_id)
-        raise _missing(project_id)
+        raise project_missing(project_id)
     publish(services, project)
     return loaded
-
-
-def _missing(project_id: int) -> NotFoundError:
-    return NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
 
 
 def republish(services: Services, project_id: int) -> None:
@@ -109,7 +104,7 @@ def republish(services: Services, project_id: int) -> None:
         project = _current(services, project_id)
         if project is None:
             return
-        if project.state == "archived":
+        if is_final(project):
             services.dispatcher.drop_project(project_id)
             publish(services, project)  # the meta alone is its whole state
         else:
@@ -163,7 +158,7 @@ def _load(services: Services, session, project: Project, which: tuple,
     # An archived project's results are final: no task of it is loaded, so an
     # answer to a lease handed out before the archive is kept, as surplus.
     open_task = (Task.project_id == project.id, Task.state == "open",
-                 false() if project.state == "archived" else true(), *which)
+                 false() if is_final(project) else true(), *which)
     # An answer stored while its volunteer was being blocked or quarantined
     # (after the recount, before this read) may still say counted: it must
     # not count here, so that its submit finds it surplus and marks it so.

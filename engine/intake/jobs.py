@@ -42,7 +42,7 @@ from engine.identity import Identity
 from engine.intake.importers import Entry, open_source, plan_upload, write_options
 from engine.intake.media import SplitMedia
 from engine.intake.queueing import enqueue_split, forget_rq_job
-from engine.projects import get_owned_project, refuse_if_final
+from engine.projects import FINAL_STATE, get_owned_project, is_final, refuse_if_final
 from engine.services import Services
 from engine.store.models import Item, Job, Project, Task, utcnow
 from task_types import ItemError
@@ -63,6 +63,7 @@ TRANSIENT = (sql_errors.OperationalError, sql_errors.InterfaceError,
 # is final, so the batches not yet stored are not.
 ARCHIVED_DURING_JOB = ("the project was archived while this job waited or ran, and archiving "
                        "is final: items not yet stored were not added")
+
 
 def create_job(services: Services, identity: Identity, project_id: int, *,
                items: list[dict] | None = None, upload: IO[bytes] | None = None,
@@ -189,7 +190,7 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
         job.state, job.started_at, job.error = "running", now, None
         job.heartbeat_at, job.items_read = now, 0
         owner = job.resumed  # the watchdog bumps it when it hands the job to another run
-    if project.state == "archived":  # queued before the archive: final, no task added
+    if is_final(project):  # queued before the archive: no task added
         return _finish(services, job, "failed", error=ARCHIVED_DURING_JOB)
     heartbeat = Heartbeat(services, job.id, owner)
     try:
@@ -401,7 +402,7 @@ def _insert(services: Services, job: Job, project: Project,
     with services.db.writing() as session:
         state = session.scalar(select(Project.state).where(Project.id == project.id)
                                .with_for_update(read=True))
-        if state == "archived":
+        if state == FINAL_STATE:
             raise ConflictError(ARCHIVED_DURING_JOB, {"state": "archived"})
         item_ids = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), [
             {"project_id": project.id, "job_id": job.id, "seq": seq, "ref": _ref(item),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine.projects import count_held, is_held
+from engine.projects import count_held, is_final, is_held
 from engine.quality.consensus import update_result
 from engine.services import Services
 from engine.store.models import Project, Result, Task
@@ -58,7 +58,7 @@ def release_held(services: Services, project_ids: list[int] | None = None) -> di
                 services.queue_redis.delete(NUDGE_KEY.format(project_id=project_id))
         # an archived project's results are final: its held tasks stay as they are
         held = {pid: held_tasks(session, pid) for pid in project_ids
-                if (project := session.get(Project, pid)) and project.state != "archived"}
+                if (project := session.get(Project, pid)) and not is_final(project)}
     released = {}
     for project_id, task_ids in held.items():
         states = [update_result(services, project_id, task_id) for task_id in task_ids]

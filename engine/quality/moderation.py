@@ -28,7 +28,13 @@ from engine.identity import (
     trust_token_again,
     volunteer_token_hashes,
 )
-from engine.projects import get_moderated_project, lock_organisation, refuse_if_final
+from engine.projects import (
+    FINAL_STATE,
+    get_moderated_project,
+    is_final,
+    lock_organisation,
+    refuse_if_final,
+)
 from engine.quality import audit, remerging
 from engine.services import Services
 from engine.store.models import (
@@ -114,7 +120,7 @@ def quarantine(services: Services, project_id: int, volunteer_id: int,
     False if already quarantined or blocked."""
     with rebuild_lock(services, project_id):
         with services.db.writing() as session:
-            if session.get(Project, project_id).state == "archived":  # final
+            if is_final(session.get(Project, project_id)):
                 return False
             services.dispatcher.mute(project_id, [volunteer_id])  # first: no answer slips by
             stat = stat_row(session, project_id, volunteer_id)
@@ -257,7 +263,7 @@ def _audit_if_final(session, project: Project, action: str, volunteer_id: int, w
     changes nothing there (its results are final) but may change much
     elsewhere (a platform block ends the volunteer's tokens): each project it
     changes has its own entry, and the one it was taken from has this one."""
-    if project.state == "archived" and project.id not in projects:
+    if is_final(project) and project.id not in projects:
         _audit(session, project.id, action, volunteer_id, why, {"tasks_remerged": 0})
 
 
@@ -267,7 +273,7 @@ def _not_final(session, project_ids: list[int]) -> list[int]:
     if not project_ids:
         return []
     return sorted(session.scalars(select(Project.id).where(
-        Project.id.in_(project_ids), Project.state != "archived")))
+        Project.id.in_(project_ids), Project.state != FINAL_STATE)))
 
 
 def _audit(session, project_id: int, action: str, volunteer_id: int, why: _Why,

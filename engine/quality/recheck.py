@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.delivery import outbox
+from engine.projects import is_final
 from engine.quality import audit, consensus
 from engine.services import Services
 from engine.store.models import Answer, Item, Project, Result, Task, VolunteerStat, utcnow
@@ -82,7 +83,7 @@ def recheck_project(services: Services, project_id: int) -> Rechecked:
     key = BELOW_KEY.format(project_id)
     with services.db.session() as session:
         project = session.get(Project, project_id)
-        if project is None or project.state == "archived":  # archived: results are final
+        if project is None or is_final(project):  # results are final
             return Rechecked([], 0, [])
         below_at = threshold(services.registry.get(project.task_type), project.config)
         below = set(session.scalars(select(VolunteerStat.volunteer_id).where(

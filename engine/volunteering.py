@@ -15,6 +15,7 @@ Both run their SQL as prepared statements (engine.store.prepared).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,11 @@ from engine.store.redis_server import REDIS_DOWN
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# A report may come a while after its lease ended (a tab left open overnight),
+# not with any lease ever issued: a volunteer's old tokens are not a store of
+# reports to file later.
+REPORT_WITHIN_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -316,6 +322,9 @@ def report_task(services: Services, identity: Identity, token: str, reason: str,
     reaches the charity, and the volunteer's lease is given back as with a skip,
     so they go on with another task and are not offered this one again."""
     claim = _own_claim(services, identity, token)
+    if claim.expires_ms < (time.time() - REPORT_WITHIN_SECONDS) * 1000:
+        raise GoneError("this lease ended too long ago to report its task",
+                        {"lease": "ended too long ago"})
     if reason not in REASONS:
         raise InvalidError(f"the reason must be one of {', '.join(REASONS)}",
                            {"reason": "unknown reason"})

@@ -197,6 +197,11 @@ def unblock(services: Services, identity: Identity, project_id: int,
             raise ConflictError(
                 f"volunteer {volunteer_id} is blocked platform-wide: only a platform admin "
                 "can unblock them, everywhere at once", {"scope": "blocked platform-wide"})
+        if scope == "project" and session.get(
+                OrganisationBlock, (project.organisation_id, volunteer_id)) is not None:
+            raise ConflictError(
+                f"volunteer {volunteer_id} is blocked in every project of this organisation: "
+                "unblock them at organisation scope", {"scope": "blocked organisation-wide"})
         blocked_in = select(VolunteerStat.project_id).where(
             VolunteerStat.volunteer_id == volunteer_id, VolunteerStat.blocked.is_(True))
         if scope == "project":
@@ -242,6 +247,22 @@ def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Wh
             services.dispatcher.unmute(project_id, [volunteer_id])
             remerging.recount(services, project_id, volunteer_id, mark)
     return len(remerging.merge_again(services, project_id, volunteer_id, mark).changes)
+
+
+def block_scopes(session, project: Project, blocked_here: dict[int, bool]) -> dict[int, str | None]:
+    """The widest scope each volunteer is blocked at, seen from this project
+    ("platform", "organisation", "project" or None), from whether each is blocked
+    in it. An admin must see an organisation-wide block: it also blocks the
+    volunteer in projects made later, and only an organisation-scope unblock
+    lifts it."""
+    ids = list(blocked_here)
+    platform = set(session.scalars(select(Volunteer.id).where(
+        Volunteer.id.in_(ids), Volunteer.blocked.is_(True)))) if ids else set()
+    organisation = set(session.scalars(select(OrganisationBlock.volunteer_id).where(
+        OrganisationBlock.organisation_id == project.organisation_id,
+        OrganisationBlock.volunteer_id.in_(ids)))) if ids else set()
+    return {vid: "platform" if vid in platform else "organisation" if vid in organisation
+            else "project" if here else None for vid, here in blocked_here.items()}
 
 
 def _scoped(services: Services, identity: Identity, project_id: int, scope: str) -> Project:

@@ -262,10 +262,13 @@ def volunteer_stats(services: Services, identity, project_id: int) -> list[dict[
     with services.db.session() as session:
         stats = list(session.scalars(select(VolunteerStat).where(
             VolunteerStat.project_id == project.id)))
+        scopes = moderation.block_scopes(session, project, {
+            s.volunteer_id: s.blocked for s in stats})
     rows = [{"volunteer": s.volunteer_id, "answers": s.answers, "gold_answers": s.gold_answers,
              "gold_score": s.gold_score, "reliability": s.reliability,
              "agreement": s.agreement, "median_seconds": s.median_seconds,
              "flags": s.flags or [], "blocked": s.blocked,
+             "blocked_scope": scopes[s.volunteer_id],
              "quarantined": s.quarantined_at is not None,
              "quarantined_at": iso(s.quarantined_at),
              "quarantine_reasons": s.quarantine_reasons or [],

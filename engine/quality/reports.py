@@ -47,11 +47,17 @@ class Filed:
 def file_report(services: Services, project_id: int, task_id: int, volunteer_id: int,
                 reason: str, note: str | None = None) -> Filed:
     """Store one volunteer's report (again: kept as first filed) and withdraw the
-    task if that makes enough. The caller has checked the volunteer's lease."""
+    task if that makes enough. The caller has checked the volunteer's lease.
+    A volunteer blocked in the project is answered as anyone else, but their
+    report is not kept: they are told nothing of the block (as a hand-out tells
+    them "nothing left"), and staff's inbox is not theirs to fill."""
     with services.db.writing() as session:
         task = session.get(Task, task_id)
         if task is None or task.project_id != project_id:
             raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
+        stat = session.get(VolunteerStat, (project_id, volunteer_id))
+        if stat is not None and stat.blocked:
+            return Filed(False, 0)
         mine = session.scalar(select(TaskReport).where(TaskReport.task_id == task_id,
                                                        TaskReport.volunteer_id == volunteer_id))
         if mine is None:

@@ -81,10 +81,13 @@ def volunteer_profile(services: Services, identity: Identity, project_id: int,
                                          .where(Task.state == "contested").limit(CONTESTED)))
         recent = list(session.execute(_answers(project.id, volunteer_id).limit(RECENT)))
         organisation = session.get(Organisation, project.organisation_id).name
+        scope = moderation.block_scopes(session, project, {
+            volunteer_id: bool(stat and stat.blocked)})[volunteer_id]
     return {
         "project": project, "organisation": organisation, "volunteer": volunteer_id,
         "name": volunteer.name if volunteer else None,
         "blocked_everywhere": bool(volunteer and volunteer.blocked),
+        "blocked_scope": scope,
         **_numbers(task_type, project.config, rows),
         **_state(stat),
         "days": _days(per_day),

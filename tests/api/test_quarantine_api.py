@@ -106,3 +106,35 @@ def test_openapi_lists_the_calls_with_roles(client):
     for action in ("quarantine", "clear", "block"):
         operation = paths.get(base + action) or paths[base.removeprefix("/api/v1") + action]
         assert operation["post"]["x-roles"] == ["admin", "platform-admin"]
+
+
+def test_an_organisation_wide_block_is_shown_and_lifted_only_as_a_whole(
+        api, client, charity, auth, services, scene):
+    """An organisation-wide block also covers projects made later, so an admin
+    must see it (``blocked_scope``), and unblocking in one project must not
+    leave it quietly in force: 409 there, the organisation scope lifts it."""
+    project, script = scene
+    answer_all(api, project, script, 2)
+    admin = auth.admin()
+    r = client.post(url(project, script, "block"), headers=admin,
+                    json={"scope": "organisation"})
+    assert r.status_code == 200, r.json
+    later = api.project(charity)  # made after the block: blocked there too
+    for p in (project, later):
+        assert volunteers(client, charity, p["id"])[script["id"]]["blocked_scope"] \
+            == "organisation"
+    r = client.delete(url(project, script, "block"), headers=admin, json={"scope": "project"})
+    assert r.status_code == 409, r.json
+    assert r.json["error"]["fields"] == {"scope": "blocked organisation-wide"}
+    assert volunteers(client, charity, project["id"])[script["id"]]["blocked"] is True
+    r = client.delete(url(project, script, "block"), headers=admin,
+                      json={"scope": "organisation"})
+    assert r.status_code == 200, r.json
+    for p in (project, later):
+        row = volunteers(client, charity, p["id"])[script["id"]]
+        assert (row["blocked"], row["blocked_scope"]) == (False, None)
+    r = client.post(url(project, script, "block"), headers=admin, json={"scope": "project"})
+    assert r.status_code == 200, r.json
+    rows = (volunteers(client, charity, project["id"]), volunteers(client, charity, later["id"]))
+    assert rows[0][script["id"]]["blocked_scope"] == "project"
+    assert rows[1][script["id"]]["blocked_scope"] is None

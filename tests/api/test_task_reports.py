@@ -3,6 +3,7 @@ hears of it, enough reports take the task out of circulation, staff settle it or
 dismiss the reports."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -190,3 +191,47 @@ def test_a_blocked_volunteers_report_does_not_count_toward_withdrawal(client, ap
     handout = api.next_task(second["headers"], project["id"])
     assert _report(client, second, handout).json == {"reported": True, "withdrawn": False}
     assert _state(services, handout["task"]["id"]) == "open"
+
+
+def test_a_volunteer_blocked_here_files_nothing_and_is_told_nothing(client, api, project,
+                                                                    charity, auth, services):
+    """A blocked volunteer keeps their tokens; a report with one is answered as
+    any other (the block is not revealed) but reaches neither SQL nor the inbox."""
+    volunteer = api.volunteer()
+    handout = api.next_task(volunteer["headers"], project["id"])
+    r = client.post(f"/api/v1/projects/{project['id']}/volunteers/{volunteer['id']}/block",
+                    headers=auth.admin(), json={"reason": "vandal"})
+    assert r.status_code == 200, r.json
+    r = _report(client, volunteer, handout, "offensive", note="spam spam")
+    assert r.status_code == 201 and r.json == {"reported": True, "withdrawn": False}
+    with services.db.session() as session:
+        assert session.scalars(select(TaskReport)).all() == []
+    assert _inbox(client, charity) == []
+
+
+def test_a_lease_long_over_cannot_report(client, api, project, services):
+    """Old tokens are not a store of reports to file whenever: a token whose
+    lease ended over a day ago is refused (410, with the field); one that ended
+    within the day (a slow reader) still reports."""
+    from engine.dispatch import leases
+    from engine.volunteering import REPORT_WITHIN_SECONDS
+
+    volunteer = api.volunteer()
+    handouts = [api.next_task(volunteer["headers"], project["id"]) for _ in range(2)]
+    now_ms = int(time.time() * 1000)
+
+    def issued(handout: dict, ended_seconds_ago: int) -> dict:
+        """The same lease as if it had been issued that long ago (our own signature)."""
+        claim = leases.LeaseClaim(project["id"], handout["task"]["id"], volunteer["id"],
+                                  now_ms - ended_seconds_ago * 1000)
+        return {**handout, "lease": {"token": leases.issue(services.settings.secret_key,
+                                                           claim)}}
+
+    r = _report(client, volunteer, issued(handouts[0], REPORT_WITHIN_SECONDS + 60))
+    assert r.status_code == 410, r.json
+    assert r.json["error"]["fields"] == {"lease": "ended too long ago"}
+    r = _report(client, volunteer, issued(handouts[1], REPORT_WITHIN_SECONDS - 600))
+    assert r.status_code == 201, r.json
+    with services.db.session() as session:
+        assert [row.task_id for row in session.scalars(select(TaskReport))] == [
+            handouts[1]["task"]["id"]]

@@ -112,6 +112,27 @@ def test_block_in_every_project_of_the_organisation(services, desk, forms, colon
     assert ">Unblock</button>" in html and ">Block</button>" not in html
 
 
+def test_an_organisation_block_is_shown_and_unblocked_as_a_whole(services, desk, forms,
+                                                                  colony, admin):
+    """The page says the block covers every project of the organisation, later
+    ones too, and its unblock form offers no "this project" (the engine would
+    refuse it: 409)."""
+    moderation.block(services, identity(services, admin), colony["project"].id,
+                     colony["subject"], "organisation")
+    url = page_of(colony)
+    html = text(desk.get(url))
+    assert re.search(r'id="volunteer-organisation-block">Blocked in every project of '
+                     r'Penguin Watch, those it makes later too', html)
+    assert 'id="unblock-scope-project"' not in html
+    assert re.search(r'value="organisation" id="unblock-scope-organisation" checked', html)
+    reply = forms.post(desk, url + "/unblock", {"scope": "project"}, page=url)
+    assert reply.status_code == 409
+    assert "blocked in every project of this organisation" in text(reply)
+    forms.post(desk, url + "/unblock", {"scope": "organisation"}, page=url)
+    html = text(desk.get(url))
+    assert "volunteer-organisation-block" not in html and ">Block</button>" in html
+
+
 def test_unblock_in_this_project(services, desk, forms, colony, admin):
     moderation.block(services, identity(services, admin), colony["project"].id,
                      colony["subject"])
@@ -176,6 +197,18 @@ def test_a_platform_admin_blocks_everywhere(services, app, forms, make_staff, co
     assert ("info", f"Volunteer {colony['subject']} blocked everywhere on this platform; "
             "4 tasks reopened for more answers") in flashes(html)
     assert "Blocked everywhere on this platform" in html
+    assert 'id="unblock-scope-platform"' in html
+
+
+def test_an_organisation_admin_cannot_unblock_a_platform_block(services, app, desk, make_staff,
+                                                             colony):
+    """No unblock form they could only be refused by: the page says who can."""
+    ops = make_staff(org="Bitesize Ops", email="ops@bitesize.example", role="platform-admin")
+    moderation.block(services, identity(services, ops), colony["project"].id,
+                     colony["subject"], "platform")
+    html = text(desk.get(page_of(colony)))
+    assert "only a platform admin can unblock them" in html
+    assert "/unblock" not in html and 'name="scope"' not in html
 
 
 def test_a_bad_scope_or_a_missing_csrf_token_changes_nothing(services, desk, forms, colony):

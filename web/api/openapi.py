@@ -193,7 +193,8 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "Something is wrong with this task (blank, offensive, unreadable, other): reported "
      "to the charity's inbox, the lease given back as with a skip; `withdrawn` when this "
      "report took the task out of circulation", VOLUNTEER, ReportCreate,
-     {"201": "reported", "410": "no such lease token, or not this volunteer's",
+     {"201": "reported", "410": "no such lease token, not this volunteer's, or a lease "
+                                "that ended over a day ago",
       "422": "an unknown reason, or a note over 300 characters"}),
     ("post", "/leases/{token}/extend", "Keep working: extend a live lease", VOLUNTEER, None,
      {"200": "the new expiry", "409": "extended max_extends times already",
@@ -233,7 +234,9 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      OWNER, Why, {"200": "dismissed: how many, and the task's state now",
                   "409": "the task has no open report, or the project is archived"}),
     ("get", "/projects/{project_id}/volunteers",
-     "Volunteers' reliability, speed, flags and quarantine (when, why)", OWNER, None,
+     "Volunteers' reliability, speed, flags, quarantine (when, why) and block "
+     "(`blocked_scope`: `project`, `organisation` or `platform`, the widest that applies)",
+     OWNER, None,
      {"200": "per-volunteer statistics"}),
     ("post", "/projects/{project_id}/volunteers/{volunteer_id}/block",
      "Block a volunteer: answers stop counting, touched tasks merged again; `scope`: "
@@ -253,10 +256,11 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      {"200": "cleared", "409": "not quarantined, or the project is archived"}),
     ("delete", "/projects/{project_id}/volunteers/{volunteer_id}/block",
      "Unblock a volunteer (their answers count again; the tasks are merged again) at a "
-     "`scope` as for block (a volunteer blocked platform-wide: platform scope only)", ADMIN,
+     "`scope` as for block (a volunteer blocked platform-wide: platform scope only; "
+     "blocked organisation-wide: organisation or platform scope)", ADMIN,
      BlockBody, {"200": "unblocked", "403": "scope not allowed",
-                 "409": "blocked platform-wide (below platform scope), or scope `project` "
-                        "in an archived project"}),
+                 "409": "blocked platform-wide (below platform scope) or organisation-wide "
+                        "(at project scope), or scope `project` in an archived project"}),
     ("put", "/projects/{project_id}/webhook",
      "Set or replace the project's webhook (url, secret, events, active)", OWNER, WebhookSet,
      {"201": "created", "200": "replaced", "422": "invalid URL, secret or events"}),

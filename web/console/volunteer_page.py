@@ -54,10 +54,11 @@ def volunteer_page(project_id: int, volunteer_id: int, status: int = 200):
     """The page, with the given status (an action refused shows it again)."""
     identity = staff_identity()
     profile = volunteer_view.volunteer_profile(services(), identity, project_id, volunteer_id)
+    scopes = scope_choices(profile["organisation"], identity.is_platform_admin)
     return render_template("console/desk/volunteer.html", p=profile,
-                           chart=days_chart(profile), reasons=REASONS,
-                           scopes=scope_choices(profile["organisation"],
-                                                identity.is_platform_admin)), status
+                           chart=days_chart(profile), reasons=REASONS, scopes=scopes,
+                           unblock_scopes=unblock_choices(scopes, profile["blocked_scope"])
+                           ), status
 
 
 @bp.post("/desk/projects/<int:project_id>/volunteers/<int:volunteer_id>/"
@@ -136,6 +137,15 @@ def scope_choices(organisation: str, platform_admin: bool) -> list[tuple[str, st
     if platform_admin:
         choices.append(("platform", "Everywhere on this platform"))
     return choices
+
+
+def unblock_choices(scopes: list[tuple[str, str]],
+                    blocked_scope: str | None) -> list[tuple[str, str]]:
+    """The unblock form's radios: only scopes that lift the block (an
+    organisation-wide block is not lifted in one project); none when the
+    block is wider than this admin may act."""
+    widest = moderation.SCOPES.index(blocked_scope or "project")
+    return [c for c in scopes if moderation.SCOPES.index(c[0]) >= widest]
 
 
 def days_chart(profile: dict) -> Markup | None:

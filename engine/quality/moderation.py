@@ -254,15 +254,17 @@ def block_scopes(session, project: Project, blocked_here: dict[int, bool]) -> di
     ("platform", "organisation", "project" or None), from whether each is blocked
     in it. An admin must see an organisation-wide block: it also blocks the
     volunteer in projects made later, and only an organisation-scope unblock
-    lifts it."""
-    ids = list(blocked_here)
+    lifts it. Wider blocks are read by the project's stat rows (a block at any
+    scope makes one), not by an IN list as long as the project's crowd."""
+    here = select(VolunteerStat.volunteer_id).where(VolunteerStat.project_id == project.id,
+                                                    VolunteerStat.blocked.is_(True))
     platform = set(session.scalars(select(Volunteer.id).where(
-        Volunteer.id.in_(ids), Volunteer.blocked.is_(True)))) if ids else set()
+        Volunteer.id.in_(here), Volunteer.blocked.is_(True))))
     organisation = set(session.scalars(select(OrganisationBlock.volunteer_id).where(
         OrganisationBlock.organisation_id == project.organisation_id,
-        OrganisationBlock.volunteer_id.in_(ids)))) if ids else set()
+        OrganisationBlock.volunteer_id.in_(here))))
     return {vid: "platform" if vid in platform else "organisation" if vid in organisation
-            else "project" if here else None for vid, here in blocked_here.items()}
+            else "project" if blocked else None for vid, blocked in blocked_here.items()}
 
 
 def _scoped(services: Services, identity: Identity, project_id: int, scope: str) -> Project:

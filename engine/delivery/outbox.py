@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from engine.projects import is_final
 from engine.services import Services
 from engine.store.models import Item, Job, Project, Task, Webhook, WebhookEvent, utcnow
 
@@ -93,11 +94,16 @@ def _record_if_completed(session, project_id: int) -> bool:
 
     The project row is locked first (PostgreSQL; SQLite's writer lock already
     serialises): two last tasks retiring at once would otherwise each still see
-    the other open, and neither would report the completion."""
+    the other open, and neither would report the completion. An archived
+    project is never completed afterwards: a job ended by the archive (its tasks
+    all finished, its items not all split) did not complete it, the charity
+    stopped it."""
     if not subscribed(session, project_id, "project.completed"):
         return False
     project = session.scalars(select(Project).where(Project.id == project_id)
                               .with_for_update()).one()
+    if is_final(project):
+        return False
     unfinished = session.scalar(select(Task.id).where(
         Task.project_id == project_id, Task.state.in_(UNFINISHED),
         Task.is_gold.is_(False)).limit(1))

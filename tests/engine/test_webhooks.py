@@ -20,7 +20,7 @@ from engine.errors import ConflictError, InvalidError, NotFoundError
 from engine.identity import Identity, create_user
 from engine.projects import create_project
 from engine.quality.review import resolve
-from engine.store.models import Task, User, WebhookDelivery, WebhookEvent, utcnow
+from engine.store.models import Job, Task, User, WebhookDelivery, WebhookEvent, utcnow
 from engine.volunteering import next_task, submit_answer
 from workers.schedule import ensure_scheduled
 
@@ -302,3 +302,26 @@ def test_re_merging_the_last_unfinished_task_completes_the_project(services, hoo
     before = len(events(services))
     remerge_project(services, project.id)
     assert [e.type for e in events(services)[before:]] == ["task.retired", "project.completed"]
+
+
+def test_a_job_ended_by_the_archive_does_not_complete_the_project(services, hooked, owner,
+                                                                  volunteer):
+    """A job that had made tasks, all finished since, is stopped by an archive
+    before its last items: the charity stopped the project, it did not complete."""
+    from engine import lifecycle
+    from engine.intake.jobs import ARCHIVED_DURING_JOB, create_job, run_job
+
+    project = hooked()
+    job = create_job(services, owner, project.id, items=[{"text": f"t{n}"} for n in range(4)],
+                     enqueue=False)
+    run_job(services, job.id)
+    with services.db.writing() as session:  # as if its run had stopped before the end
+        session.get(Job, job.id).state = "running"
+    answer_everything(services, project, [volunteer()], "a")
+    assert "project.completed" not in [e.type for e in events(services)]  # still splitting
+    lifecycle.archive_project(services, owner, project.id)
+    with services.db.writing() as session:  # handed to another run to finish
+        session.get(Job, job.id).state = "queued"
+    assert run_job(services, job.id).error == ARCHIVED_DURING_JOB
+    assert [e.type for e in events(services)][-1] == "job.split"
+    assert "project.completed" not in [e.type for e in events(services)]

@@ -115,6 +115,21 @@ def _past(action: str) -> str:
             "archive": "archived", "delete": "deleted"}[action]
 
 
+def _keep_audit(session, project: Project, user_id: int) -> None:
+    """The audit log is kept for good, a deleted draft's entries too (an
+    organisation-wide block writes one in each draft): they lose their project
+    and task, which go, and say which project they were about; an entry says
+    who deleted it."""
+    deleted = {"id": project.id, "name": project.name}
+    for entry in session.scalars(select(AuditEntry).where(AuditEntry.project_id == project.id)):
+        entry.project_id, entry.task_id = None, None
+        entry.detail = {**(entry.detail or {}), "deleted_project": deleted}
+    session.add(AuditEntry(organisation_id=project.organisation_id, project_id=None,
+                           user_id=user_id, action="delete_draft", reason="",
+                           detail={"deleted_project": deleted}))
+    session.flush()  # before the project's rows go
+
+
 def delete_draft(services: Services, identity: Identity, project_id: int) -> None:
     """Remove a draft and everything it holds (rows, uploaded files, Redis
     state). Only drafts: a project volunteers have seen keeps its answers;
@@ -128,6 +143,7 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
                 "(only a draft can be deleted; archive it instead)", {"state": project.state})
         jobs = session.execute(select(Job.id, Job.source).where(
             Job.project_id == project_id)).all()
+        _keep_audit(session, project, identity.id)
         task_ids = select(Task.id).where(Task.project_id == project_id).scalar_subquery()
         event_ids = (select(WebhookEvent.id).where(WebhookEvent.project_id == project_id)
                      .scalar_subquery())
@@ -139,7 +155,6 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
             delete(Webhook).where(Webhook.project_id == project_id),
             delete(Handout).where(Handout.task_id.in_(task_ids)),
             delete(Handout).where(Handout.project_id == project_id),
-            delete(AuditEntry).where(AuditEntry.project_id == project_id),
             delete(Answer).where(Answer.project_id == project_id),
             delete(Result).where(Result.project_id == project_id),
             delete(VolunteerStat).where(VolunteerStat.project_id == project_id),

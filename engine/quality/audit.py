@@ -26,7 +26,7 @@ from engine.store.models import AuditEntry, Project, User, iso
 # more answers; "spot_check" an admin's look at a newcomer's first answers.
 # "dismiss_reports": staff found volunteers' reports of a task unfounded.
 ACTIONS = ("quarantine", "clear", "block", "unblock", "settle", "spot_check", "reopen",
-           "dismiss_reports")
+           "dismiss_reports", "delete_draft")  # the last written by engine.lifecycle
 COLUMNS = ("id", "at", "who", "action", "project", "project_name", "volunteer", "task",
            "scope", "reason")
 ENGINE = "bitesize"  # who, when the engine acted by itself
@@ -95,6 +95,14 @@ def _entry(entry: AuditEntry, email: str | None, name: str | None,
     who = ENGINE if entry.user_id is None else (email or name or f"user {entry.user_id}")
     return {"id": entry.id, "at": iso(entry.created_at),
             "who": who, "user": entry.user_id, "action": entry.action,
-            "project": entry.project_id, "project_name": project_name or "",
+            "project": entry.project_id,
+            "project_name": project_name or _deleted(entry).get("name", ""),
             "volunteer": entry.volunteer_id, "task": entry.task_id, "scope": entry.scope,
             "reason": entry.reason, "detail": entry.detail}
+
+
+def _deleted(entry: AuditEntry) -> dict[str, Any]:
+    """The deleted draft an entry was about (engine.lifecycle keeps its name)."""
+    detail = entry.detail if isinstance(entry.detail, dict) else {}
+    deleted = detail.get("deleted_project")
+    return deleted if isinstance(deleted, dict) else {}

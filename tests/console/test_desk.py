@@ -118,3 +118,28 @@ def test_the_project_page_says_how_many_tasks_are_held_for_trust(app, api, auth,
         as_text=True).split())
     assert "3 tasks held: confident, but only volunteers without a track record" in page
     assert "(4 gold answers right, or 30 minutes since they joined without a flag)" in page
+
+
+def test_a_deleted_drafts_entries_stay_on_the_audit_page(app, api, auth, services, make_staff,
+                                                         forms):
+    """An organisation-wide block wrote an entry in a draft; the draft is
+    deleted: the page still lists the entry, naming the draft (no link: it is
+    gone, and a link to it would not build), and says who deleted it."""
+    from engine import lifecycle
+    from engine.identity import Identity
+
+    project, script, _ = _scene(api, auth, services)
+    charity = auth.charity("Penguin Watch")
+    draft = api.project(charity, name="Seal cams", state="draft")
+    admin_login = make_staff(email="ada@penguins.org", role="admin")
+    client = app.test_client()
+    forms.sign_in(client, admin_login)
+    who = find_staff(services, admin_login.email).identity
+    moderation.block(services, who, project["id"], script["id"], "organisation", "a script")
+    lifecycle.delete_draft(services, Identity("user", who.id, who.organisation_id, "admin"),
+                           draft["id"])
+    reply = client.get("/console/desk/audit")
+    page = reply.get_data(as_text=True)
+    assert reply.status_code == 200
+    assert "Deleted a draft" in page and page.count("Seal cams (deleted)") == 2
+    assert f'/console/projects/{draft["id"]}"' not in page

@@ -244,6 +244,32 @@ def test_deleting_a_draft_leaves_no_row_and_no_redis_key_behind(
     assert services.dispatcher.meta(keep.id) is not None
 
 
+def test_deleting_a_draft_keeps_its_audit_entries(services, draft, owner, admin, make_project,
+                                                  volunteer):
+    """The audit log is kept for good: an organisation-wide block wrote an entry
+    in the draft too, and deleting the draft must not erase it. It stays (no
+    project, no task: both are gone) naming the draft, and who deleted it is
+    written down."""
+    from engine.quality import audit, moderation
+
+    live = make_project(tasks=1, min_answers=1, max_answers=1)
+    who = answer_one(services, volunteer, live.id)
+    moderation.block(services, admin, live.id, who.id, "organisation", "a script")
+    lifecycle.delete_draft(services, owner, draft.id)
+    entries = audit.audit_log(services, admin)["entries"]
+    deleted = entries[0]
+    assert (deleted["action"], deleted["user"], deleted["project"], deleted["project_name"]) \
+        == ("delete_draft", owner.id, None, "owls")
+    blocks = {e["project"]: e for e in entries if e["action"] == "block"}
+    assert set(blocks) == {live.id, None}
+    kept = blocks[None]
+    assert (kept["volunteer"], kept["reason"], kept["project_name"]) == (who.id, "a script",
+                                                                         "owls")
+    assert kept["detail"]["deleted_project"] == {"id": draft.id, "name": "owls"}
+    assert [e["action"] for e in audit.audit_log(services, admin, live.id)["entries"]] \
+        == ["block"]
+
+
 def test_only_a_draft_can_be_deleted(services, draft, owner):
     lifecycle.move(services, owner, draft.id, "publish")
     with pytest.raises(ConflictError, match="only a draft can be deleted"):

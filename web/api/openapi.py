@@ -218,8 +218,9 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      {"200": "a page of the inbox", "404": "?project names no project the caller manages"}),
     ("get", "/audit",
      "The audit log: every block, unblock, quarantine (the flags' own, by `bitesize`), "
-     "clear, settle, spot-check and re-check reopen with who, when and why, newest first "
-     "(?project, ?limit, ?offset; ?format=csv downloads all of it, formula-escaped)",
+     "clear, settle, spot-check, re-check reopen, reports dismissed and draft deleted with "
+     "who, when and why, newest first; a deleted draft's entries are kept with `project` "
+     "null (?project, ?limit, ?offset; ?format=csv downloads all of it, formula-escaped)",
      AUDITOR, None, {"200": "a page of entries, or the CSV",
                      "404": "?project names no project the caller audits"}),
     ("get", "/projects/{project_id}/review", "Contested tasks with every answer (?limit, ?offset)",

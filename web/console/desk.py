@@ -30,7 +30,8 @@ REASONS = {"too_fast": "answers too fast", "same_answer": "gives the same answer
            "manual": "quarantined by hand"}
 ACTION_NAMES = {"quarantine": "Quarantined", "clear": "Cleared", "block": "Blocked",
                 "unblock": "Unblocked", "settle": "Settled", "spot_check": "Spot-checked",
-                "reopen": "Reopened tasks", "dismiss_reports": "Dismissed reports"}
+                "reopen": "Reopened tasks", "dismiss_reports": "Dismissed reports",
+                "delete_draft": "Deleted a draft"}
 
 
 class DeskQuery(Schema):

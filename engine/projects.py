@@ -335,7 +335,8 @@ def publish(services: Services, project: Project, present_only: bool = False) ->
         project.id, project.state == "active", project.task_type,
         lease_seconds(services, project), project.config, config_version(project),
         project.strategy,
-        GoldMix(project.gold_start, project.gold_floor, project.gold_ramp)), present_only)
+        GoldMix(project.gold_start, project.gold_floor, project.gold_ramp),
+        project.state == "draft"), present_only)
 
 
 def _config_only_version(config: dict) -> str:

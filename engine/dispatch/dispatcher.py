@@ -27,6 +27,7 @@ from engine.dispatch.refusals import (
     LeaseLimitError,
     LeaseSkippedError,  # noqa: F401  (exported: callers import the refusals from here)
     ProjectClosedError,
+    ProjectHiddenError,
     StateMissingError,
 )
 from engine.store.redis_server import REDIS_DOWN, is_cluster, unlink_matching
@@ -47,7 +48,7 @@ Tally = Sequence[tuple[str, int]]
 
 # What an answer's own checkout came to (Dispatcher.submit_and_checkout): the
 # tasks handed out, or the refusal checkout would have raised.
-Handing = list["Checkout"] | ProjectClosedError | LeaseLimitError
+Handing = list["Checkout"] | ProjectClosedError | ProjectHiddenError | LeaseLimitError
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ class Dispatcher:
         submission = _submission(project_id, reply[0], tallied)
         try:
             return submission, _checkouts(project_id, reply[1]) if len(reply) > 1 else []
-        except (ProjectClosedError, LeaseLimitError) as refusal:
+        except (ProjectClosedError, ProjectHiddenError, LeaseLimitError) as refusal:
             return submission, refusal
 
     def _tallied(self, name: str, keys: tuple, args: tuple, tally: Tally) -> tuple[list, list]:
@@ -433,6 +434,8 @@ def _checkouts(project_id: int, reply: list) -> list[Checkout]:
         raise StateMissingError(f"no dispatch state for project {project_id}")
     if task_type == "closed" and len(reply) == 1:
         raise ProjectClosedError(f"project {project_id} is not taking answers now")
+    if task_type == "hidden" and len(reply) == 1:
+        raise ProjectHiddenError(project_id)
     if task_type == "full" and len(reply) == 2:  # a hand-out has 1 + 3n entries
         raise LeaseLimitError(int(reply[1]))
     return [Checkout(int(reply[i]), int(reply[i + 1]), json.loads(reply[i + 2]), task_type)

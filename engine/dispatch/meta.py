@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+HIDDEN = "draft"  # the meta's `active` for a project volunteers may not know of
+
 
 @dataclass(frozen=True)
 class GoldMix:
@@ -32,10 +34,13 @@ class ProjectMeta:
     version: str  # changes with the config or quality thresholds: keys per-process caches
     strategy: str = "breadth"
     gold: GoldMix = GoldMix()
+    hidden: bool = False  # a draft: a volunteer hears "does not exist", not "closed"
 
     def fields(self) -> dict[str, Any]:
-        """The meta hash's fields (the project id is in its key)."""
-        return {"active": "1" if self.active else "0", "task_type": self.task_type,
+        """The meta hash's fields (the project id is in its key). `active` is
+        "1", "0" (closed) or "draft" (hidden): the hand-out reads one field."""
+        active = "1" if self.active else HIDDEN if self.hidden else "0"
+        return {"active": active, "task_type": self.task_type,
                 "lease_seconds": self.lease_seconds, "config": json.dumps(self.config),
                 "version": self.version, "strategy": self.strategy,
                 "gold_start": self.gold.start, "gold_floor": self.gold.floor,
@@ -49,7 +54,7 @@ class ProjectMeta:
                        int(meta["gold_ramp"]))
         return cls(project_id, meta["active"] == "1", meta["task_type"],
                    int(meta["lease_seconds"]), json.loads(meta["config"]), meta["version"],
-                   meta["strategy"], gold)
+                   meta["strategy"], gold, meta["active"] == HIDDEN)
 
 
 def as_text(value) -> str:

@@ -3,7 +3,13 @@ Lua scripts' answers turned into exceptions by engine.dispatch.dispatcher,
 which also exports them."""
 from __future__ import annotations
 
-from engine.errors import ConflictError, GoneError, TooManyRequestsError, UnavailableError
+from engine.errors import (
+    ConflictError,
+    GoneError,
+    NotFoundError,
+    TooManyRequestsError,
+    UnavailableError,
+)
 
 
 class StateMissingError(UnavailableError):
@@ -16,6 +22,15 @@ class ProjectClosedError(ConflictError):
     """The project is paused or completed: no tasks are handed out."""
 
     code = "project_closed"
+
+
+class ProjectHiddenError(NotFoundError):
+    """A draft: only its organisation sees it, so a volunteer hears what they
+    would of a project that does not exist (engine.projects.project_missing's
+    words), not that it exists and is closed."""
+
+    def __init__(self, project_id: int) -> None:
+        super().__init__(f"project {project_id} does not exist", {"project": "not found"})
 
 
 class LeaseLimitError(TooManyRequestsError):

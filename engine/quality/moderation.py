@@ -197,11 +197,8 @@ def unblock(services: Services, identity: Identity, project_id: int,
             raise ConflictError(
                 f"volunteer {volunteer_id} is blocked platform-wide: only a platform admin "
                 "can unblock them, everywhere at once", {"scope": "blocked platform-wide"})
-        if scope == "project" and session.get(
-                OrganisationBlock, (project.organisation_id, volunteer_id)) is not None:
-            raise ConflictError(
-                f"volunteer {volunteer_id} is blocked in every project of this organisation: "
-                "unblock them at organisation scope", {"scope": "blocked organisation-wide"})
+        if scope == "project":
+            _refuse_if_organisation_blocked(session, project, volunteer_id)
         blocked_in = select(VolunteerStat.project_id).where(
             VolunteerStat.volunteer_id == volunteer_id, VolunteerStat.blocked.is_(True))
         if scope == "project":
@@ -235,6 +232,9 @@ def unblock(services: Services, identity: Identity, project_id: int,
 def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Why) -> int:
     with rebuild_lock(services, project_id):
         with services.db.writing() as session:
+            if why.scope == "project":  # again, under the lock an organisation block takes
+                _refuse_if_organisation_blocked(session, session.get(Project, project_id),
+                                                volunteer_id)
             stat = stat_row(session, project_id, volunteer_id)
             was_blocked = stat.blocked
             touched = _recount(session, project_id, volunteer_id, counted=True) \
@@ -265,6 +265,15 @@ def block_scopes(session, project: Project, blocked_here: dict[int, bool]) -> di
         OrganisationBlock.volunteer_id.in_(here))))
     return {vid: "platform" if vid in platform else "organisation" if vid in organisation
             else "project" if blocked else None for vid, blocked in blocked_here.items()}
+
+
+def _refuse_if_organisation_blocked(session, project: Project, volunteer_id: int) -> None:
+    """Unblocking in one project a volunteer blocked organisation-wide would leave
+    the block quietly in force in every other project, and in those made later."""
+    if session.get(OrganisationBlock, (project.organisation_id, volunteer_id)) is not None:
+        raise ConflictError(
+            f"volunteer {volunteer_id} is blocked in every project of this organisation: "
+            "unblock them at organisation scope", {"scope": "blocked organisation-wide"})
 
 
 def _scoped(services: Services, identity: Identity, project_id: int, scope: str) -> Project:

@@ -8,9 +8,10 @@ tasks; 0: never by itself), it is taken out of circulation: contested, out of
 the pool, waiting for staff. Only reports from volunteers established in the
 project (engine.quality.trust) and neither blocked nor quarantined count toward
 that: otherwise two fresh sign-ups could hide any task they liked. Every report
-still reaches the inbox. Staff then either settle it (engine.quality.review,
-which resolves its reports) or dismiss the reports, which puts it back exactly
-where its answers would have it (a re-merge). Both are in the audit log.
+still reaches the inbox, except a blocked volunteer's (not kept: file_report).
+Staff then either settle it (engine.quality.review, which resolves its reports)
+or dismiss the reports, which puts it back exactly where its answers would have
+it (a re-merge). Both are in the audit log.
 """
 from __future__ import annotations
 

@@ -32,8 +32,14 @@ def test_a_draft_is_hidden_from_everyone_but_its_organisation(api, client, chari
 def test_publish_pause_complete_archive(api, client, charity, draft):
     api.items(charity, draft["id"], [{"text": "a seal?"}])
     volunteer = api.volunteer()
-    closed = client.get(path(draft, "/tasks/next"), headers=volunteer["headers"])
-    assert api.error(closed, 409)["code"] == "project_closed"  # a draft hands out nothing
+    # a draft hands out nothing, and a volunteer hears of it what they would of a
+    # project that does not exist (it used to say 409 "not taking answers")
+    hidden = api.error(client.get(path(draft, "/tasks/next"), headers=volunteer["headers"]),
+                       404)
+    missing = api.error(client.get(path({"id": 999_999}, "/tasks/next"),
+                                   headers=volunteer["headers"]), 404)
+    assert hidden == {**missing, "message": missing["message"].replace(
+        "999999", str(draft["id"]))}
     for action, state in (("publish", "active"), ("pause", "paused"), ("publish", "active"),
                           ("complete", "completed"), ("archive", "archived")):
         r = client.post(path(draft, f"/{action}"), headers=charity)

@@ -138,3 +138,29 @@ def test_an_organisation_wide_block_is_shown_and_lifted_only_as_a_whole(
     rows = (volunteers(client, charity, project["id"]), volunteers(client, charity, later["id"]))
     assert rows[0][script["id"]]["blocked_scope"] == "project"
     assert rows[1][script["id"]]["blocked_scope"] is None
+
+
+def test_an_organisation_block_landing_during_a_project_unblock_stands(
+        api, client, charity, auth, services, scene, monkeypatch):
+    """The unblock's first look finds no organisation block; another admin's
+    lands before this project's stat is changed: the unblock must not lift it
+    here (it did: blocked in every other project, answering here)."""
+    from engine.quality import moderation
+
+    project, script = scene
+    answer_all(api, project, script, 2)
+    admin = auth.admin()
+    assert client.post(url(project, script, "block"), headers=admin).status_code == 200
+    real, raced = moderation._unblock_in, []
+
+    def unblock_in(*args):
+        if not raced:  # a second admin blocks organisation-wide meanwhile
+            raced.append(client.post(url(project, script, "block"), headers=admin,
+                                     json={"scope": "organisation"}).status_code)
+        return real(*args)
+
+    monkeypatch.setattr(moderation, "_unblock_in", unblock_in)
+    r = client.delete(url(project, script, "block"), headers=admin, json={"scope": "project"})
+    assert raced == [200] and r.status_code == 409, r.json
+    row = volunteers(client, charity, project["id"])[script["id"]]
+    assert (row["blocked"], row["blocked_scope"]) == (True, "organisation"), row

@@ -198,6 +198,8 @@ def test_a_platform_admin_blocks_everywhere(services, app, forms, make_staff, co
             "4 tasks reopened for more answers") in flashes(html)
     assert "Blocked everywhere on this platform" in html
     assert 'id="unblock-scope-platform"' in html
+    assert 'id="unblock-scope-project"' not in html
+    assert 'id="unblock-scope-organisation"' not in html
 
 
 def test_an_organisation_admin_cannot_unblock_a_platform_block(services, app, desk, make_staff,

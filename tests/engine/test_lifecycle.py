@@ -51,7 +51,13 @@ def test_a_draft_is_seen_only_by_its_organisation_and_gets_no_volunteers(
     with pytest.raises(NotFoundError):
         get_project(services, None, draft.id)
     assert get_project(services, owner, draft.id).id == draft.id
-    assert services.dispatcher.meta(draft.id).active is False
+    meta = services.dispatcher.meta(draft.id)
+    assert (meta.active, meta.hidden) == (False, True)
+    with pytest.raises(NotFoundError, match=f"project {draft.id} does not exist"):
+        next_tasks(services, volunteer(), draft.id)
+    lifecycle.move(services, owner, draft.id, "publish")
+    lifecycle.move(services, owner, draft.id, "pause")  # known now: closed, not hidden
+    assert services.dispatcher.meta(draft.id).hidden is False
     with pytest.raises(ConflictError):
         next_tasks(services, volunteer(), draft.id)
 

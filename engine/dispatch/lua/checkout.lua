@@ -3,7 +3,8 @@
 -- A volunteer holds at most max_leases live leases at once (0: no cap).
 -- KEYS: meta, pool, state, leases, seen(volunteer), payload, gold, blocked
 -- ARGV: prefix, volunteer, scan_limit, count, max_leases, random numbers (one per count)
--- -> {'missing'} | {'closed'} | {'full', seconds until their oldest lease expires}
+-- -> {'missing'} | {'closed'} | {'hidden'} (a draft)
+--    | {'full', seconds until their oldest lease expires}
 --    | {task_type, task, expires_ms, payload, task, ...}
 local SEEN, PAYLOAD, GOLD, BLOCKED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local vol, scan_limit, count = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -14,7 +15,10 @@ local meta = redis.call('HMGET', META, 'active', 'lease_seconds', 'task_type',
                         'gold_start', 'gold_floor', 'gold_ramp', 'strategy')
 if not meta[1] then return {'missing'} end
 strategy = meta[7]  -- saves score() its own read
-if meta[1] ~= '1' then return {'closed'} end
+if meta[1] ~= '1' then
+  if meta[1] == 'draft' then return {'hidden'} end
+  return {'closed'}
+end
 -- A blocked volunteer is simply told there is nothing left for them.
 if redis.call('SISMEMBER', BLOCKED, vol) == 1 then return {meta[3]} end
 local lease_ms = tonumber(meta[2]) * 1000

@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 
+from engine.accounts.confirmations import confirm_email
 from engine.accounts.news import unsubscribe_by_token
 from engine.errors import BitesizeError
 from engine.projects import get_project, in_language, list_projects, project_view
@@ -35,6 +36,9 @@ def init_app(app: Flask) -> None:
     # Volunteer pages have no session, so no CSRF token: the signed token in the
     # link, which only its email's reader has, is what a forger would need.
     app.extensions["csrf"].exempt(unsubscribe)
+    app.add_url_rule("/confirm-email/<token>", "confirm_email", confirm_email_page,
+                     methods=["GET", "POST"])
+    app.extensions["csrf"].exempt(confirm_email_page)  # the same: the token is the proof
     # a project's own words in the page's language, for the list of projects
     app.add_template_global(lambda project: in_language(project, page_lang()),
                             "in_page_language")
@@ -75,6 +79,19 @@ def unsubscribe(token: str):
     except BitesizeError:
         abort(404)
     return render_template("unsubscribe.html", done=name)
+
+
+def confirm_email_page(token: str):
+    """The link in a volunteer's confirmation email: a page with one button (a
+    mail scanner that fetches the link confirms nothing), then done. A link
+    that no longer works says so, with the way to a new one."""
+    if request.method == "GET":
+        return render_template("confirm_email.html", done=None)
+    try:
+        confirm_email(services(), token)
+    except BitesizeError:
+        return render_template("confirm_email.html", done=False), 410
+    return render_template("confirm_email.html", done=True)
 
 
 def media(name: str):

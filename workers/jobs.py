@@ -131,6 +131,14 @@ def send_project_news(news_id: int) -> dict:
     return send_news(services(), news_id)
 
 
+def send_email_confirmation(volunteer_id: int, email: str) -> None:
+    """Email a volunteer the link that confirms their address, if it is still
+    theirs and unconfirmed (engine.accounts.confirmations)."""
+    from engine.accounts.confirmations import send_confirmation
+
+    send_confirmation(services(), volunteer_id, email)
+
+
 def send_password_reset(email: str, link_prefix: str) -> None:
     """Email a console account's "forgot password" link (engine.accounts.resets);
     returns nothing, so no job result says whether the address has an account."""

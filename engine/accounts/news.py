@@ -2,8 +2,9 @@
 
 Opt-in only, per project, and only where the site has a mail server
 (BITESIZE_SMTP_URL): a volunteer who kept their work with an email
-(engine.accounts.volunteers) may ask a project to tell them when it has news;
-the charity writes a note, and bitesize sends it to them from a worker
+(engine.accounts.volunteers) and confirmed it (engine.accounts.confirmations:
+until then it may be someone else's address) may ask a project to tell them
+when it has news; the charity writes a note, and bitesize sends it to them from a worker
 (workers.jobs.send_project_news), so a slow mail server never holds a request
 and the charity never sees an address. Every email ends with a link that
 stops that project's news in one step: a signed token, no sign-in needed.
@@ -36,11 +37,13 @@ def subscribe(services: Services, identity: Identity, project_id: int) -> None:
         raise ConflictError("this site sends no email", {"mail": "not configured"})
     project = get_project(services, None, project_id)  # a public project, else 404
     with services.db.session() as session:
-        email = session.scalar(select(VolunteerAccount.email).where(
-            VolunteerAccount.volunteer_id == identity.id))
-        if not email:
+        account = session.get(VolunteerAccount, identity.id)
+        if account is None or not account.email:
             raise ConflictError("keep your work with an email first, to get news by email",
                                 {"email": "none kept"})
+        if account.email_confirmed_at is None:  # someone else's address, perhaps
+            raise ConflictError("confirm your email first: follow the link we sent to it",
+                                {"email": "not confirmed"})
         session.execute(insert_ignoring_duplicates(services.db, NewsSubscription.__table__)
                         .values(project_id=project.id, volunteer_id=identity.id,
                                 created_at=utcnow()))
@@ -140,7 +143,8 @@ def _recipients(session, project_id: int) -> list[tuple[int, str]]:
     return list(session.execute(
         select(NewsSubscription.volunteer_id, VolunteerAccount.email)
         .join(VolunteerAccount, VolunteerAccount.volunteer_id == NewsSubscription.volunteer_id)
-        .where(NewsSubscription.project_id == project_id, VolunteerAccount.email.is_not(None))
+        .where(NewsSubscription.project_id == project_id, VolunteerAccount.email.is_not(None),
+               VolunteerAccount.email_confirmed_at.is_not(None))
         .order_by(NewsSubscription.volunteer_id)))
 
 

@@ -74,6 +74,7 @@ class Account:
     email: str | None
     recovery_code: bool  # whether a recovery code was made
     created_at: datetime
+    email_confirmed: bool = False  # a link sent to it was followed (confirmations)
 
 
 def account_of(services: Services, volunteer_id: int) -> Account | None:
@@ -108,6 +109,8 @@ def claim(services: Services, identity: Identity, email: str, password: str,
                 raise _email_taken()
             row = _account_row(session, identity.id)
             changing = _check_proof(services, row, proof)
+            if row.email != email:  # a new address is confirmed anew
+                row.email_confirmed_at = None
             row.email, row.password_hash = email, hash_password(password)
             ended = _other_devices_ended(session, identity.id, proof) if changing else []
             session.flush()
@@ -239,7 +242,8 @@ def export(services: Services, identity: Identity) -> dict[str, Any]:
         "volunteer": {"id": volunteer.id, "name": volunteer.name,
                       "created_at": volunteer.created_at.isoformat()},
         "account": None if account is None else {
-            "email": account.email, "recovery_code": account.recovery_hash is not None,
+            "email": account.email, "email_confirmed": account.email_confirmed_at is not None,
+            "recovery_code": account.recovery_hash is not None,
             "created_at": account.created_at.isoformat(),
             "other_devices_signed_in": devices is not None},
         "answers": [{"project": p, "project_name": name, "task": t, "answer": value,
@@ -284,7 +288,8 @@ def _account_row(session, volunteer_id: int) -> VolunteerAccount:
 
 
 def _account(row: VolunteerAccount) -> Account:
-    return Account(row.email, row.recovery_hash is not None, row.created_at)
+    return Account(row.email, row.recovery_hash is not None, row.created_at,
+                   row.email_confirmed_at is not None)
 
 
 def _blocked(session, row: VolunteerAccount | None) -> bool:

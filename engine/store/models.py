@@ -122,6 +122,9 @@ class VolunteerAccount(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     recovery_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # when a link sent to `email` was followed (engine.accounts.confirmations);
+    # None until then, and again whenever the email changes
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class VolunteerDevice(Base):

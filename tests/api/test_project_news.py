@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
+
+import pytest
+
+from engine.accounts.confirmations import confirmation_token
 
 PASSWORD = "penguins on the ice"
 
@@ -15,11 +20,18 @@ def _use_smtp(services, server) -> None:
         services.settings, smtp_url=f"smtp://{host}:{port}?from=news%40bitesize.example")
 
 
-def _with_email(client, api, email: str) -> dict:
+def _with_email(client, api, email: str, confirmed: bool = True) -> dict:
+    """A volunteer who kept their work under `email` and (unless told not to)
+    followed a confirmation link to it: one made here, as the mail would carry
+    (test_a_kept_email_is_confirmed_by_the_link_mailed_to_it follows a mailed one)."""
     volunteer = api.volunteer()
     r = client.post("/api/v1/volunteers/me/account", headers=volunteer["headers"],
                     json={"email": email, "password": PASSWORD})
     assert r.status_code == 201, r.get_data(True)
+    if confirmed:
+        token = confirmation_token(api.client.application.config["SECRET_KEY"],
+                                   volunteer["id"], email, int(time.time()) + 60)
+        assert client.post(f"/confirm-email/{token}").status_code == 200
     return volunteer
 
 
@@ -115,3 +127,103 @@ def test_a_caller_without_a_token_hears_401_before_anything_about_the_body(clien
     """The body was read first: an anonymous caller with an empty body got 422."""
     r = client.post(f"/api/v1/projects/{project['id']}/news", json={})
     api.error(r, 401)
+
+
+def _confirm_links(smtp_server) -> list[str]:
+    """The confirmation links mailed so far, as paths."""
+    found = []
+    for mail in smtp_server.received:
+        body = mail["message"].get_payload(decode=True).decode()
+        found += re.findall(r"http://127\.0\.0\.1:5000(/confirm-email/\S+)", body)
+    return found
+
+
+def test_a_kept_email_is_confirmed_by_the_link_mailed_to_it(client, api, project, services,
+                                                            smtp_server, work):
+    """Anyone may type anyone's address: no news goes there until a link mailed
+    to it is followed (a security review: a volunteer could subscribe someone
+    else's address to a project's news)."""
+    _use_smtp(services, smtp_server)
+    ada = api.volunteer()
+    r = client.post("/api/v1/volunteers/me/account", headers=ada["headers"],
+                    json={"email": "ada@example.org", "password": PASSWORD})
+    assert r.status_code == 201 and r.json["confirmation_sent"] is True, r.json
+    assert r.json["account"]["email_confirmed"] is False
+    assert api.error(_subscribe(client, ada, project["id"]), 409)["fields"] == {
+        "email": "not confirmed"}
+    work()
+    [mail] = smtp_server.received
+    assert mail["message"]["To"] == "ada@example.org"
+    [path] = _confirm_links(smtp_server)
+    page = client.get(path)  # asks first: a mail scanner fetching it confirms nothing
+    assert page.status_code == 200 and "Yes, it is my email" in page.get_data(True)
+    me = client.get("/api/v1/volunteers/me", headers=ada["headers"]).json
+    assert me["account"]["email_confirmed"] is False
+    done = client.post(path)
+    assert done.status_code == 200 and "Your email is confirmed" in done.get_data(True)
+    assert client.post(path).status_code == 200  # again: no change
+    me = client.get("/api/v1/volunteers/me", headers=ada["headers"]).json
+    assert me["account"]["email_confirmed"] is True
+    assert _subscribe(client, ada, project["id"]).status_code == 200
+
+
+def test_a_changed_email_is_confirmed_anew_and_gets_no_news_until_then(
+        client, api, project, charity, services, smtp_server, work):
+    _use_smtp(services, smtp_server)
+    ada = _with_email(client, api, "ada@example.org")
+    assert _subscribe(client, ada, project["id"]).status_code == 200
+    old = confirmation_token(services.settings.secret_key, ada["id"], "ada@example.org",
+                             int(time.time()) + 60)
+    r = client.post("/api/v1/volunteers/me/account", headers=ada["headers"],
+                    json={"email": "eve@example.org", "password": PASSWORD,
+                          "current_password": PASSWORD})
+    assert r.status_code == 201 and r.json["account"]["email_confirmed"] is False, r.json
+    sent = client.post(f"/api/v1/projects/{project['id']}/news", headers=charity,
+                       json={"subject": "New photos", "message": "500 more are up."})
+    assert sent.json["recipients"] == 0  # not to an address nobody confirmed
+    refused = client.post(f"/confirm-email/{old}")  # the old address's link
+    assert refused.status_code == 410 and "no longer works" in refused.get_data(True)
+    work()
+    assert [m["message"]["To"] for m in smtp_server.received] == ["eve@example.org"]
+    assert client.post(_confirm_links(smtp_server)[0]).status_code == 200
+    again = client.post(f"/api/v1/projects/{project['id']}/news", headers=charity,
+                        json={"subject": "More", "message": "Even more."})
+    assert again.json["recipients"] == 1
+
+
+def test_the_link_is_sent_again_on_request_and_refused_when_it_cannot_help(
+        client, api, services, smtp_server, work):
+    anonymous, kept = api.volunteer(), _with_email(client, api, "ada@example.org",
+                                                   confirmed=False)
+    ask = "/api/v1/volunteers/me/email-confirmation"
+    assert api.error(client.post(ask, headers=kept["headers"]), 409)["fields"] == {
+        "mail": "not configured"}
+    _use_smtp(services, smtp_server)
+    assert api.error(client.post(ask, headers=anonymous["headers"]), 409)["fields"] == {
+        "email": "none kept"}
+    assert client.post(ask, headers=kept["headers"]).status_code == 202
+    work()
+    [path] = _confirm_links(smtp_server)
+    assert client.post(path).status_code == 200
+    assert api.error(client.post(ask, headers=kept["headers"]), 409)["fields"] == {
+        "email": "confirmed"}
+    api.error(client.post(ask), 401)
+
+
+@pytest.mark.parametrize("token", [
+    "1.2.0123456789abcdef0123456789abcdef",  # expired long ago, and forged
+    "1.99999999999.0123456789abcdef0123456789abcdef",  # forged
+    "not-a-token", "1.2", "１.2.0123456789abcdef0123456789abcdef"])
+def test_a_forged_or_expired_confirmation_link_is_refused(client, api, services, token):
+    _with_email(client, api, "ada@example.org", confirmed=False)
+    r = client.post(f"/confirm-email/{token}")
+    assert r.status_code == 410 and "no longer works" in r.get_data(True)
+
+
+def test_an_expired_link_of_ours_is_refused(client, api, services):
+    ada = _with_email(client, api, "ada@example.org", confirmed=False)
+    token = confirmation_token(services.settings.secret_key, ada["id"], "ada@example.org",
+                               int(time.time()) - 1)
+    assert client.post(f"/confirm-email/{token}").status_code == 410
+    me = client.get("/api/v1/volunteers/me", headers=ada["headers"]).json
+    assert me["account"]["email_confirmed"] is False

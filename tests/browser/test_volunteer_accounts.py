@@ -221,7 +221,24 @@ def test_a_volunteer_with_an_email_asks_a_project_for_its_news(
     keep.get_by_label("Email").fill("ada@example.org")
     keep.get_by_label("Password", exact=True).fill(PASSWORD)
     keep.get_by_role("button", name="Keep my work").click()
+    expect(page.locator("#account-status")).to_contain_text("We sent a link to confirm it")
+    expect(news).to_be_hidden()  # news goes only to a confirmed address
+    again = keep.get_by_role("button", name="Send the link again")
+    again.click()
+    expect(page.locator("#account-status")).to_have_text(
+        "A new link is on its way: it works for a week.")
+    work()
+    links = [re.search(r"http://127\.0\.0\.1:5000(/confirm-email/\S+)",
+                       m["message"].get_payload(decode=True).decode())[1]
+             for m in smtp_server.received]
+    assert len(links) == 2  # one when the email was kept, one asked for again
+    page.goto(live_server + links[-1])
+    page.get_by_role("button", name="Yes, it is my email").click()
+    expect(page.get_by_role("status")).to_contain_text("Your email is confirmed")
+    accessible(page)
+    page.get_by_role("link", name="Your volunteering").last.click()
     expect(news).to_be_visible()
+    expect(again).to_be_hidden()
     box = page.get_by_role("checkbox", name="Email me news of Seal counts")
     box.check()
     expect(page.locator("#account-status")).to_have_text(

@@ -129,13 +129,21 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "on another device. Once the work is kept (by a password or a recovery code), a change "
      "needs current_password (the password or the recovery code) and signs out every other "
      "device", VOLUNTEER, VolunteerClaim,
-     {"201": "the account (email, whether a recovery code exists) and how many other "
-             "devices were signed out",
+     {"201": "the account (email, whether it is confirmed, whether a recovery code "
+             "exists), how many other devices were signed out, and whether a link to "
+             "confirm a new email was sent (where the site sends email)",
       "409": "the email already keeps another volunteer's work",
       "422": "not an email address, a password under 10 characters, or current_password "
              "needed or not right",
       "429": "too many requests naming this email, or from this address, or too many wrong "
              "current passwords (Retry-After)"}),
+    ("post", "/volunteers/me/email-confirmation",
+     "Send again the link that confirms the kept email: news by email goes only to a "
+     "confirmed address (the link works for 7 days, and only while the email is the same)",
+     VOLUNTEER, None,
+     {"202": "a link is on its way",
+      "409": "the site sends no email, no email is kept, or it is confirmed already",
+      "429": "too many requests naming this email, or from this address (Retry-After)"}),
     ("post", "/volunteers/me/recovery-code",
      "A recovery code to write down (for volunteers without email), shown once; an earlier "
      "code stops working. Once the work is kept, the body gives current_password (the "
@@ -164,8 +172,9 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
       "429": "too many wrong current passwords (Retry-After)"}),
     ("put", "/projects/{project_id}/news-subscription",
      "The calling volunteer gets this project's news by email (they must have kept their "
-     "work with an email, and the site must send email)", VOLUNTEER, None,
-     {"200": "subscribed", "409": "no email kept, or the site sends no email"}),
+     "work with an email and confirmed it, and the site must send email)", VOLUNTEER, None,
+     {"200": "subscribed",
+      "409": "no email kept, the email not confirmed, or the site sends no email"}),
     ("delete", "/projects/{project_id}/news-subscription",
      "No more news by email from this project", VOLUNTEER, None, {"200": "unsubscribed"}),
     ("post", "/projects/{project_id}/news",

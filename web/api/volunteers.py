@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from flask import Response, request
 
-from engine.accounts import challenge, news
+from engine.accounts import challenge, confirmations, news
 from engine.accounts import volunteers as accounts
 from engine.accounts.mail import mail_configured
 from engine.delivery.contributions import volunteer_record
@@ -101,7 +101,22 @@ def claim_work():
                                                   data["email"]))
     account, signed_out = accounts.claim(services(), caller, data["email"], data["password"],
                                          _proof(data.get("current_password")))
-    return {"account": _account(account), "other_devices_signed_out": signed_out}, 201
+    sent = confirmations.confirm_after_claim(services(), caller.id)
+    return {"account": _account(account), "other_devices_signed_out": signed_out,
+            "confirmation_sent": sent}, 201
+
+
+@bp.post("/volunteers/me/email-confirmation")
+def send_email_confirmation():
+    """Send again the link that confirms the kept email (news goes only to a
+    confirmed address): 202; 409 without a mail server, an email, or when done."""
+    caller = identity().require_volunteer()
+    account = accounts.account_of(services(), caller.id)
+    if account is not None and account.email:  # the same allowance as a claim of it
+        rate_limits.enforce(*rate_limits.email_checks(rate_limits.client_address(),
+                                                      account.email))
+    confirmations.request_confirmation(services(), caller)
+    return {"sent": True}, 202
 
 
 @bp.post("/volunteers/me/recovery-code")
@@ -155,5 +170,6 @@ def _proof(current: str | None) -> accounts.Proof:
 def _account(account: accounts.Account | None) -> dict | None:
     if account is None:
         return None
-    return {"email": account.email, "recovery_code": account.recovery_code,
+    return {"email": account.email, "email_confirmed": account.email_confirmed,
+            "recovery_code": account.recovery_code,
             "created_at": serialize.iso(account.created_at)}

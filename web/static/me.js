@@ -37,7 +37,7 @@
     const body = document.querySelector("#me-projects tbody");
     body.textContent = "";
     // News by email: where the site sends email and the volunteer kept an email
-    const news = !!(me.mail && me.account && me.account.email);
+    const news = !!(me.mail && me.account && me.account.email && me.account.email_confirmed);
     document.getElementById("news-col").hidden = !news;
     document.getElementById("news-hint").hidden = !news;
     me.projects.forEach(function (p) {
@@ -90,6 +90,7 @@
       const r = await fetch(api + "/volunteers/me", {headers: {"Authorization": "Bearer " + token}});
       if (!r.ok) throw new Error("error " + r.status);
       const me = await r.json();
+      mailOn = !!me.mail;
       showAccount(me.account);
       if (!me.answers) { status.textContent = t("Nothing answered on this device yet: pick a project to start."); return; }
       render(me);
@@ -99,6 +100,7 @@
   // --- keeping the work (engine.accounts.volunteers) ---------------------------
 
   const said = document.getElementById("account-status");
+  let mailOn = false;  // whether the site sends email (news, confirmation links)
 
   // account: undefined while loading, null with no token on this device, else
   // the API's account object, or null for an anonymous volunteer (not kept yet).
@@ -111,6 +113,8 @@
     const kept = !!(account && (account.email || account.recovery_code));
     document.getElementById("current-field").hidden = !kept;
     document.getElementById("delete-current-field").hidden = !kept;
+    document.getElementById("confirm-email").hidden =
+      !(mailOn && account && account.email && !account.email_confirmed);
     if (account && account.email) {
       keep.textContent = t("Your work is kept under {email}: sign in with it on another device to carry on there.", {email: account.email}) +
         (account.recovery_code ? " " + t("You also have a recovery code.") : "");
@@ -195,8 +199,16 @@
     form.reset();
     showAccount(r.data.account);
     said.textContent = t("Your work is kept under {email}.", {email: r.data.account.email}) +
-      (r.data.other_devices_signed_out ? " " + t("Your other devices were signed out.") : "");
+      (r.data.other_devices_signed_out ? " " + t("Your other devices were signed out.") : "") +
+      (r.data.confirmation_sent ? " " + t("We sent a link to confirm it: project news can go there once you follow it.") : "");
     await load();  // news by email may be had now
+  });
+
+  document.getElementById("resend-confirmation").addEventListener("click", async function () {
+    const r = await send("POST", "/volunteers/me/email-confirmation", null, stored());
+    if (r.ok) said.textContent = t("A new link is on its way: it works for a week.");
+    else if (r.status === 429) said.textContent = t("Too many links asked for: please wait a while, then try again.");
+    else said.textContent = t("This could not be done (error {status}).", {status: r.status});
   });
 
   document.getElementById("make-code").addEventListener("click", async function () {

@@ -1,0 +1,118 @@
+"""Confirming a volunteer's email: a link sent to the address before any news goes there.
+
+A volunteer keeps their work under whatever address they type
+(engine.accounts.volunteers), someone else's too; only following a link sent
+to it shows the address is theirs. Until then no project's news goes there
+(engine.accounts.news). The link's token is signed over the volunteer, the
+address and an expiry, so it stops working once the address changes, and
+nothing is stored for it. A worker sends it (workers.jobs.send_email_confirmation),
+as password resets are sent: a slow mail server never holds a request.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import time
+
+from engine.accounts.mail import mail_configured, send_mail
+from engine.errors import ConflictError, GoneError
+from engine.identity import Identity
+from engine.services import Services
+from engine.store.models import VolunteerAccount, utcnow
+
+log = logging.getLogger(__name__)
+LINK_DAYS = 7
+SUBJECT = "Confirm your email for bitesize"
+# a job not run keeps the volunteer's id in Redis for a day at most (as resets)
+FAILED_JOB_SECONDS = 24 * 3600
+_TOKEN = re.compile(r"([1-9][0-9]{0,18})\.([1-9][0-9]{0,11})\.([0-9a-f]{32})")
+
+
+def request_confirmation(services: Services, identity: Identity) -> None:
+    """Queue a link to the volunteer's kept address (asked again: a new link).
+    409 where the site sends no email, with no address kept, or one confirmed."""
+    identity.require_volunteer()
+    if not mail_configured(services.settings):
+        raise ConflictError("this site sends no email", {"mail": "not configured"})
+    with services.db.session() as session:
+        row = session.get(VolunteerAccount, identity.id)
+        if row is None or not row.email:
+            raise ConflictError("keep your work with an email first", {"email": "none kept"})
+        if row.email_confirmed_at is not None:
+            raise ConflictError("your email is confirmed already", {"email": "confirmed"})
+        email = row.email
+    _enqueue(services, identity.id, email)
+
+
+def confirm_after_claim(services: Services, volunteer_id: int) -> bool:
+    """After a volunteer kept (or changed) an email: queue its link where the
+    site sends email and the address is not confirmed; whether one was queued."""
+    with services.db.session() as session:
+        row = session.get(VolunteerAccount, volunteer_id)
+        needed = row is not None and bool(row.email) and row.email_confirmed_at is None
+        email = row.email if needed else None
+    if email is None or not mail_configured(services.settings):
+        return False
+    _enqueue(services, volunteer_id, email)
+    return True
+
+
+def _enqueue(services: Services, volunteer_id: int, email: str) -> None:
+    services.queue("high").enqueue("workers.jobs.send_email_confirmation", volunteer_id,
+                                   email, ttl=FAILED_JOB_SECONDS, result_ttl=0,
+                                   failure_ttl=FAILED_JOB_SECONDS)
+
+
+def send_confirmation(services: Services, volunteer_id: int, email: str) -> bool:
+    """Email the link to `email` (the worker's job), unless the account's address
+    changed, went or was confirmed meanwhile; whether it was sent."""
+    with services.db.session() as session:
+        row = session.get(VolunteerAccount, volunteer_id)
+        if row is None or row.email != email or row.email_confirmed_at is not None:
+            return False
+    expires = int(time.time()) + LINK_DAYS * 24 * 3600
+    link = (services.settings.public_url.rstrip("/") + "/confirm-email/"
+            + confirmation_token(services.settings.secret_key, volunteer_id, email, expires))
+    problem = send_mail(services.settings, email, SUBJECT, _body(link))
+    if problem is not None:
+        log.warning("email confirmation for volunteer %s not sent: %s", volunteer_id, problem)
+    return problem is None
+
+
+def confirm_email(services: Services, token: str) -> str:
+    """Mark the address a link was sent to confirmed (again: no change); the
+    address. GoneError for a link not ours, expired, or to an address since changed."""
+    found = _TOKEN.fullmatch(token or "") if isinstance(token, str) else None
+    if found is None or int(found[2]) < time.time():
+        raise _gone()
+    volunteer_id, expires = int(found[1]), int(found[2])
+    with services.db.writing() as session:
+        row = session.get(VolunteerAccount, volunteer_id)
+        if row is None or not row.email or not hmac.compare_digest(
+                found[0], confirmation_token(services.settings.secret_key, volunteer_id,
+                                             row.email, expires)):
+            raise _gone()
+        if row.email_confirmed_at is None:
+            row.email_confirmed_at = utcnow()
+        return row.email
+
+
+def confirmation_token(secret: str, volunteer_id: int, email: str, expires: int) -> str:
+    body = f"{volunteer_id}.{expires}"
+    signed = hmac.new(secret.encode(), f"confirm-email:{body}:{email}".encode(),
+                      hashlib.sha256).hexdigest()[:32]
+    return f"{body}.{signed}"
+
+
+def _gone() -> GoneError:
+    return GoneError("this link no longer works: ask for a new one on your volunteering page",
+                     {"token": "unknown, expired or for another address"})
+
+
+def _body(link: str) -> str:
+    return ("Someone (we hope you) kept their bitesize volunteering under this address.\n\n"
+            f"Confirm it is yours here (the link works for {LINK_DAYS} days):\n{link}\n\n"
+            "Until you do, no project sends news to this address. If it was not you, "
+            "ignore this email: nothing will be sent here.\n")

@@ -27,7 +27,8 @@ LINK_DAYS = 7
 SUBJECT = "Confirm your email for bitesize"
 # a job not run keeps the volunteer's id in Redis for a day at most (as resets)
 FAILED_JOB_SECONDS = 24 * 3600
-_TOKEN = re.compile(r"([1-9][0-9]{0,18})\.([1-9][0-9]{0,11})\.([0-9a-f]{32})")
+_TOKEN = re.compile(r"([1-9][0-9]{0,9})\.([1-9][0-9]{0,11})\.([0-9a-f]{32})")
+MAX_ID = 2**31 - 1  # a database integer: a larger id is nobody, not an overflow
 
 
 def request_confirmation(services: Services, identity: Identity) -> None:
@@ -85,11 +86,13 @@ def confirm_email(services: Services, token: str) -> str:
     """Mark the address a link was sent to confirmed (again: no change); the
     address. GoneError for a link not ours, expired, or to an address since changed."""
     found = _TOKEN.fullmatch(token or "") if isinstance(token, str) else None
-    if found is None or int(found[2]) < time.time():
+    if found is None or int(found[2]) < time.time() or int(found[1]) > MAX_ID:
         raise _gone()
     volunteer_id, expires = int(found[1]), int(found[2])
     with services.db.writing() as session:
-        row = session.get(VolunteerAccount, volunteer_id)
+        # locked: an email change committed between this check and the write
+        # below would otherwise be confirmed by the old address's link
+        row = session.get(VolunteerAccount, volunteer_id, with_for_update=True)
         if row is None or not row.email or not hmac.compare_digest(
                 found[0], confirmation_token(services.settings.secret_key, volunteer_id,
                                              row.email, expires)):

@@ -213,7 +213,10 @@ def test_the_link_is_sent_again_on_request_and_refused_when_it_cannot_help(
 @pytest.mark.parametrize("token", [
     "1.2.0123456789abcdef0123456789abcdef",  # expired long ago, and forged
     "1.99999999999.0123456789abcdef0123456789abcdef",  # forged
-    "not-a-token", "1.2", "１.2.0123456789abcdef0123456789abcdef"])
+    "not-a-token", "1.2", "１.2.0123456789abcdef0123456789abcdef",
+    # past a database integer (a 500 on PostgreSQL before the bound)
+    "2147483648.99999999999.0123456789abcdef0123456789abcdef",
+    "9999999999999999999.99999999999.0123456789abcdef0123456789abcdef"])
 def test_a_forged_or_expired_confirmation_link_is_refused(client, api, services, token):
     _with_email(client, api, "ada@example.org", confirmed=False)
     r = client.post(f"/confirm-email/{token}")
@@ -227,3 +230,38 @@ def test_an_expired_link_of_ours_is_refused(client, api, services):
     assert client.post(f"/confirm-email/{token}").status_code == 410
     me = client.get("/api/v1/volunteers/me", headers=ada["headers"]).json
     assert me["account"]["email_confirmed"] is False
+
+
+def test_an_email_changed_while_the_old_address_link_is_followed_stays_unconfirmed(
+        client, api, services, monkeypatch):
+    """The link checks the address it was sent to, then marks the account
+    confirmed: a change to someone else's address committed in between was
+    confirmed by the old address's link (PostgreSQL; a review). The change now
+    waits for the confirmation, and then unconfirms the new address."""
+    import threading
+
+    from engine.accounts import confirmations
+    from engine.accounts.volunteers import Proof, claim
+    from engine.identity import Identity
+    from engine.tokens import token_hash
+
+    eve = _with_email(client, api, "eve@example.org", confirmed=False)
+    link = confirmation_token(services.settings.secret_key, eve["id"], "eve@example.org",
+                              int(time.time()) + 60)
+    real, changed = confirmations.confirmation_token, threading.Event()
+
+    def change_email():
+        claim(services, Identity("volunteer", eve["id"]), "victim@example.org", PASSWORD,
+              Proof(PASSWORD, "192.0.2.1", token_hash(eve["token"])))
+        changed.set()
+
+    def read_then_wait(*args):  # confirm_email has read the row: the change comes now
+        threading.Thread(target=change_email, daemon=True).start()
+        changed.wait(1.5)  # it cannot finish while the row is held
+        return real(*args)
+
+    monkeypatch.setattr(confirmations, "confirmation_token", read_then_wait)
+    assert confirmations.confirm_email(services, link) == "eve@example.org"
+    assert changed.wait(10)
+    me = client.get("/api/v1/volunteers/me", headers=eve["headers"]).json["account"]
+    assert (me["email"], me["email_confirmed"]) == ("victim@example.org", False)

@@ -166,3 +166,25 @@ def test_openapi_lists_the_state_calls(client):
         "properties"]
     assert "state" in paths["/projects"]["post"]["requestBody"]["content"][
         "application/json"]["schema"]["properties"]
+
+
+def test_a_draft_that_sent_news_is_deleted(api, client, charity, draft, services,
+                                           smtp_server):
+    """News is a draft's too (a charity may write before publishing): its rows
+    went undeleted and the project's delete failed on their foreign key (500)."""
+    import dataclasses
+
+    from sqlalchemy import func, select
+
+    from engine.store.models import ProjectNews
+
+    host, port = smtp_server.server_address
+    services.settings = dataclasses.replace(services.settings,
+                                            smtp_url=f"smtp://{host}:{port}")
+    r = client.post(path(draft, "/news"), headers=charity,
+                    json={"subject": "Soon", "message": "Seals are coming."})
+    assert r.status_code == 202, r.get_data(True)
+    assert client.delete(path(draft), headers=charity).status_code == 204
+    with services.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ProjectNews)) == 0
+    api.error(client.get(path(draft), headers=charity), 404)

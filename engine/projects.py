@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from engine.dispatch.dispatcher import GoldMix, ProjectMeta
+from engine.dispatch.dispatcher import GoldMix, ProjectMeta, ProjectMissingError
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import Identity
 from engine.services import Services
@@ -144,7 +144,7 @@ def get_project(services: Services, identity: Identity | None, project_id: int) 
 
 def project_missing(project_id: int) -> NotFoundError:
     """What a caller hears of a project that does not exist, or is not theirs."""
-    return NotFoundError(f"project {project_id} does not exist", {"project": "not found"})
+    return ProjectMissingError(project_id)
 
 
 FINAL_STATE = "archived"  # engine.lifecycle: no move leaves it

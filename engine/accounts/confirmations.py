@@ -17,6 +17,7 @@ import re
 import time
 
 from engine.accounts.mail import mail_configured, send_mail
+from engine.accounts.resets import FAILED_JOB_SECONDS  # an address kept in Redis a day at most
 from engine.errors import ConflictError, GoneError
 from engine.identity import Identity
 from engine.services import Services
@@ -25,8 +26,6 @@ from engine.store.models import VolunteerAccount, utcnow
 log = logging.getLogger(__name__)
 LINK_DAYS = 7
 SUBJECT = "Confirm your email for bitesize"
-# a job not run keeps the volunteer's id in Redis for a day at most (as resets)
-FAILED_JOB_SECONDS = 24 * 3600
 _TOKEN = re.compile(r"([1-9][0-9]{0,9})\.([1-9][0-9]{0,11})\.([0-9a-f]{32})")
 MAX_ID = 2**31 - 1  # a database integer: a larger id is nobody, not an overflow
 
@@ -47,16 +46,13 @@ def request_confirmation(services: Services, identity: Identity) -> None:
     _enqueue(services, identity.id, email)
 
 
-def confirm_after_claim(services: Services, volunteer_id: int) -> bool:
-    """After a volunteer kept (or changed) an email: queue its link where the
-    site sends email and the address is not confirmed; whether one was queued."""
-    with services.db.session() as session:
-        row = session.get(VolunteerAccount, volunteer_id)
-        needed = row is not None and bool(row.email) and row.email_confirmed_at is None
-        email = row.email if needed else None
-    if email is None or not mail_configured(services.settings):
+def confirm_after_claim(services: Services, identity: Identity) -> bool:
+    """After a volunteer kept (or changed) an email: request_confirmation, where
+    it would send one (no refusal to report here); whether a link was queued."""
+    try:
+        request_confirmation(services, identity)
+    except ConflictError:  # no mail server, or nothing to confirm
         return False
-    _enqueue(services, volunteer_id, email)
     return True
 
 

@@ -27,7 +27,7 @@ from engine.dispatch.refusals import (
     LeaseLimitError,
     LeaseSkippedError,  # noqa: F401  (exported: callers import the refusals from here)
     ProjectClosedError,
-    ProjectHiddenError,
+    ProjectMissingError,
     StateMissingError,
 )
 from engine.store.redis_server import REDIS_DOWN, is_cluster, unlink_matching
@@ -48,7 +48,7 @@ Tally = Sequence[tuple[str, int]]
 
 # What an answer's own checkout came to (Dispatcher.submit_and_checkout): the
 # tasks handed out, or the refusal checkout would have raised.
-Handing = list["Checkout"] | ProjectClosedError | ProjectHiddenError | LeaseLimitError
+Handing = list["Checkout"] | ProjectClosedError | ProjectMissingError | LeaseLimitError
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class Dispatcher:
         submission = _submission(project_id, reply[0], tallied)
         try:
             return submission, _checkouts(project_id, reply[1]) if len(reply) > 1 else []
-        except (ProjectClosedError, ProjectHiddenError, LeaseLimitError) as refusal:
+        except (ProjectClosedError, ProjectMissingError, LeaseLimitError) as refusal:
             return submission, refusal
 
     def _tallied(self, name: str, keys: tuple, args: tuple, tally: Tally) -> tuple[list, list]:
@@ -435,7 +435,7 @@ def _checkouts(project_id: int, reply: list) -> list[Checkout]:
     if task_type == "closed" and len(reply) == 1:
         raise ProjectClosedError(f"project {project_id} is not taking answers now")
     if task_type == "hidden" and len(reply) == 1:
-        raise ProjectHiddenError(project_id)
+        raise ProjectMissingError(project_id)
     if task_type == "full" and len(reply) == 2:  # a hand-out has 1 + 3n entries
         raise LeaseLimitError(int(reply[1]))
     return [Checkout(int(reply[i]), int(reply[i + 1]), json.loads(reply[i + 2]), task_type)

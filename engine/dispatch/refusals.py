@@ -24,10 +24,11 @@ class ProjectClosedError(ConflictError):
     code = "project_closed"
 
 
-class ProjectHiddenError(NotFoundError):
-    """A draft: only its organisation sees it, so a volunteer hears what they
-    would of a project that does not exist (engine.projects.project_missing's
-    words), not that it exists and is closed."""
+class ProjectMissingError(NotFoundError):
+    """A project that does not exist, or that the caller may not know of (another
+    organisation's project; for volunteers, a draft, which the hand-out refuses
+    with these words rather than say it exists and is closed). The one wording:
+    engine.projects.project_missing makes it too."""
 
     def __init__(self, project_id: int) -> None:
         super().__init__(f"project {project_id} does not exist", {"project": "not found"})

@@ -197,8 +197,6 @@ def unblock(services: Services, identity: Identity, project_id: int,
             raise ConflictError(
                 f"volunteer {volunteer_id} is blocked platform-wide: only a platform admin "
                 "can unblock them, everywhere at once", {"scope": "blocked platform-wide"})
-        if scope == "project":
-            _refuse_if_organisation_blocked(session, project, volunteer_id)
         blocked_in = select(VolunteerStat.project_id).where(
             VolunteerStat.volunteer_id == volunteer_id, VolunteerStat.blocked.is_(True))
         if scope == "project":
@@ -232,7 +230,7 @@ def unblock(services: Services, identity: Identity, project_id: int,
 def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Why) -> int:
     with rebuild_lock(services, project_id):
         with services.db.writing() as session:
-            if why.scope == "project":  # again, under the lock an organisation block takes
+            if why.scope == "project":  # under the lock an organisation block takes too
                 _refuse_if_organisation_blocked(session, session.get(Project, project_id),
                                                 volunteer_id)
             stat = stat_row(session, project_id, volunteer_id)

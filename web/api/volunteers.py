@@ -101,7 +101,7 @@ def claim_work():
                                                   data["email"]))
     account, signed_out = accounts.claim(services(), caller, data["email"], data["password"],
                                          _proof(data.get("current_password")))
-    sent = confirmations.confirm_after_claim(services(), caller.id)
+    sent = confirmations.confirm_after_claim(services(), caller)
     return {"account": _account(account), "other_devices_signed_out": signed_out,
             "confirmation_sent": sent}, 201
 

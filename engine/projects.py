@@ -58,14 +58,23 @@ def create_project(services: Services, identity: Identity, data: dict[str, Any])
     if data["max_answers"] < data["min_answers"]:
         raise InvalidError("max_answers must be at least min_answers",
                            {"max_answers": "smaller than min_answers"})
-    with services.db.writing() as session:
-        lock_organisation(session, identity.organisation_id)
-        project = Project(organisation_id=identity.organisation_id, config=config, state=state,
-                          **{k: v for k, v in data.items() if k != "config"})
-        session.add(project)
-        session.flush()
-        blocked = _blocked_from_start(session, project)
-    services.dispatcher.block(project.id, blocked)  # before the meta: it says "complete"
+    project = Project(organisation_id=identity.organisation_id, config=config, state=state,
+                      **{k: v for k, v in data.items() if k != "config"})
+    given = None
+    try:
+        with services.db.writing() as session:
+            lock_organisation(session, identity.organisation_id)
+            session.add(project)
+            session.flush()
+            given = project.id
+            # In Redis before the commit (and before the meta, which says
+            # "complete"): an unblock that lists this project waits for the
+            # organisation's row until the commit, so its removal comes after.
+            services.dispatcher.block(given, _blocked_from_start(session, project))
+    except BaseException:
+        if given is not None:  # not stored, and SQLite may give the id again
+            services.dispatcher.drop_project(given)
+        raise
     publish(services, project)
     return ProjectView(project, _empty_progress())
 

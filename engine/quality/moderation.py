@@ -33,6 +33,7 @@ from engine.projects import (
     get_moderated_project,
     is_final,
     lock_organisation,
+    project_missing,
     refuse_if_final,
 )
 from engine.quality import audit, remerging
@@ -100,6 +101,8 @@ def _block_in(services: Services, project_id: int, volunteer_id: int, why: _Why)
     audit entry is written in the same transaction as the recount."""
     with rebuild_lock(services, project_id):
         with services.db.writing() as session:
+            if not _still_to_take(session, project_id, volunteer_id, why, blocking=True):
+                return 0
             services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
             stat = stat_row(session, project_id, volunteer_id)
             stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
@@ -194,9 +197,7 @@ def unblock(services: Services, identity: Identity, project_id: int,
     with services.db.writing() as session:
         volunteer = _known_volunteer(session, identity, project, volunteer_id)
         if volunteer.blocked and scope != "platform":
-            raise ConflictError(
-                f"volunteer {volunteer_id} is blocked platform-wide: only a platform admin "
-                "can unblock them, everywhere at once", {"scope": "blocked platform-wide"})
+            raise _blocked_platform_wide(volunteer_id)
         blocked_in = select(VolunteerStat.project_id).where(
             VolunteerStat.volunteer_id == volunteer_id, VolunteerStat.blocked.is_(True))
         if scope == "project":
@@ -230,9 +231,8 @@ def unblock(services: Services, identity: Identity, project_id: int,
 def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Why) -> int:
     with rebuild_lock(services, project_id):
         with services.db.writing() as session:
-            if why.scope == "project":  # under the lock an organisation block takes too
-                _refuse_if_organisation_blocked(session, session.get(Project, project_id),
-                                                volunteer_id)
+            if not _still_to_take(session, project_id, volunteer_id, why, blocking=False):
+                return 0
             stat = stat_row(session, project_id, volunteer_id)
             was_blocked = stat.blocked
             touched = _recount(session, project_id, volunteer_id, counted=True) \
@@ -265,13 +265,64 @@ def block_scopes(session, project: Project, blocked_here: dict[int, bool]) -> di
             else "project" if blocked else None for vid, blocked in blocked_here.items()}
 
 
-def _refuse_if_organisation_blocked(session, project: Project, volunteer_id: int) -> None:
+def _still_to_take(session, project_id: int, volunteer_id: int, why: _Why,
+                   blocking: bool) -> bool:
+    """Whether one project's step of a block (``blocking``) or unblock is still to
+    be taken, judged in the step's own transaction under the project's rebuild
+    lock. A block or unblock at a wider scope lists its projects first and acts
+    on each after; meanwhile a draft may be deleted, a project archived, or
+    another admin may undo the wider action. The project's row is read shared
+    and the wider block's row locked, so that an archive, a deletion or the
+    other admin's action waits for this step or this step sees it: the action
+    that came last decides. At project scope the admin asked for this project
+    alone, so they are told (404, 409) rather than the step passed by."""
+    project = session.get(Project, project_id, with_for_update={"read": True})
+    if why.scope == "project":
+        if project is None:
+            raise project_missing(project_id)
+        refuse_if_final(project)
+        if not blocking:
+            _refuse_if_blocked_wider(session, project, volunteer_id)
+        return True
+    if project is None or is_final(project):
+        return False
+    if not blocking and why.scope == "organisation" and _platform_blocked(session, volunteer_id):
+        return False  # a platform block came since: only a platform unblock lifts it
+    return _wider_block_stands(session, project, volunteer_id, why.scope) == blocking
+
+
+def _wider_block_stands(session, project: Project, volunteer_id: int, scope: str) -> bool:
+    """Whether the volunteer's block at this wider scope is in force now: the
+    organisation's block row (its organisation row locked, as block and unblock
+    lock it), or the volunteer's platform flag (their row read shared)."""
+    if scope == "organisation":
+        lock_organisation(session, project.organisation_id)
+        return session.get(OrganisationBlock, (project.organisation_id, volunteer_id)) \
+            is not None
+    return _platform_blocked(session, volunteer_id)
+
+
+def _platform_blocked(session, volunteer_id: int) -> bool:
+    return bool(session.scalar(select(Volunteer.blocked).where(Volunteer.id == volunteer_id)
+                               .with_for_update(read=True)))
+
+
+def _refuse_if_blocked_wider(session, project: Project, volunteer_id: int) -> None:
     """Unblocking in one project a volunteer blocked organisation-wide would leave
-    the block quietly in force in every other project, and in those made later."""
+    the block quietly in force in every other project, and in those made later;
+    one blocked platform-wide only a platform admin unblocks, everywhere at once."""
+    if _platform_blocked(session, volunteer_id):
+        raise _blocked_platform_wide(volunteer_id)
     if session.get(OrganisationBlock, (project.organisation_id, volunteer_id)) is not None:
         raise ConflictError(
             f"volunteer {volunteer_id} is blocked in every project of this organisation: "
             "unblock them at organisation scope", {"scope": "blocked organisation-wide"})
+
+
+def _blocked_platform_wide(volunteer_id: int) -> ConflictError:
+    return ConflictError(
+        f"volunteer {volunteer_id} is blocked platform-wide: only a platform admin "
+        "can unblock them, everywhere at once", {"scope": "blocked platform-wide"})
 
 
 def _scoped(services: Services, identity: Identity, project_id: int, scope: str) -> Project:

@@ -56,6 +56,8 @@ def file_report(services: Services, project_id: int, task_id: int, volunteer_id:
         task = session.get(Task, task_id)
         if task is None or task.project_id != project_id:
             raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
+        project = session.get(Project, project_id)
+        refuse_if_final(project)  # nobody could dismiss it: the task would stay out for good
         stat = session.get(VolunteerStat, (project_id, volunteer_id))
         if stat is not None and stat.blocked:
             return Filed(False, 0)
@@ -67,7 +69,6 @@ def file_report(services: Services, project_id: int, task_id: int, volunteer_id:
                                    note=(note or "").strip() or None))
             session.flush()
         count = _open_count(session, task_id)
-        project = session.get(Project, project_id)
         needed = thresholds(project)["reports_to_withdraw"]
         withdrawn = bool(needed) and task.state == "open" and not task.is_gold \
             and count >= needed and _weighty_count(session, project, task_id) >= needed

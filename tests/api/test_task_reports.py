@@ -235,3 +235,27 @@ def test_a_lease_long_over_cannot_report(client, api, project, services):
     with services.db.session() as session:
         assert [row.task_id for row in session.scalars(select(TaskReport))] == [
             handouts[1]["task"]["id"]]
+
+
+def test_an_archived_projects_tasks_take_no_reports(client, api, project, charity, services):
+    """Archiving is final: reports on leases handed out before the archive (they
+    may come for a day) would take a task out of circulation for good, since
+    staff can no longer dismiss them there. They are refused (409, the state)."""
+    handouts = []
+    for _ in range(2):
+        volunteer = api.volunteer()
+        handout = api.next_task(volunteer["headers"], project["id"])
+        if handouts and handout["task"]["id"] != handouts[0][1]["task"]["id"]:
+            handout = api.next_task(volunteer["headers"], project["id"])
+        handouts.append((volunteer, handout))
+    task_id = handouts[0][1]["task"]["id"]
+    assert handouts[1][1]["task"]["id"] == task_id
+    r = client.post(f"/api/v1/projects/{project['id']}/archive", headers=charity)
+    assert r.status_code == 200, r.get_data(True)
+    for volunteer, handout in handouts:
+        assert api.error(_report(client, volunteer, handout), 409)["fields"] == \
+            {"state": "archived"}
+    assert _state(services, task_id) == "open"
+    with services.db.session() as session:
+        assert session.scalars(select(TaskReport)).all() == []
+    assert _inbox(client, charity) == []

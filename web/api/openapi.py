@@ -202,8 +202,9 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "Something is wrong with this task (blank, offensive, unreadable, other): reported "
      "to the charity's inbox, the lease given back as with a skip; `withdrawn` when this "
      "report took the task out of circulation", VOLUNTEER, ReportCreate,
-     {"201": "reported", "410": "no such lease token, not this volunteer's, or a lease "
-                                "that ended over a day ago",
+     {"201": "reported", "409": "the project is archived",
+      "410": "no such lease token, not this volunteer's, or a lease "
+             "that ended over a day ago",
       "422": "an unknown reason, or a note over 300 characters"}),
     ("post", "/leases/{token}/extend", "Keep working: extend a live lease", VOLUNTEER, None,
      {"200": "the new expiry", "409": "extended max_extends times already",

@@ -8,6 +8,7 @@ loses a link, it only says it could not be sent.
 """
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -16,6 +17,22 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from engine.config import Settings
 
 TIMEOUT_SECONDS = 10
+# One plain address: a dot-atom local part (letters of any script, digits and
+# the RFC 5322 atom signs) and a domain of two labels or more. No comma, space,
+# quote, angle bracket or line break: a "To" of "me@x.org,them@y.org" went to
+# both, so one volunteer could confirm an address and have news mailed to
+# another that nobody confirmed.
+_ATOM = r"[\w!#$%&'*+/=?^`{|}~-]+"
+_LABEL = r"[^\W_](?:(?:[^\W_]|-)*[^\W_])?"
+ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
+MAX_ADDRESS, MAX_LOCAL = 320, 64
+
+
+def is_address(text: str) -> bool:
+    """Whether ``text`` is exactly one plain email address (see ADDRESS)."""
+    local = text.partition("@")[0]
+    return len(text) <= MAX_ADDRESS and len(local) <= MAX_LOCAL and \
+        ADDRESS.fullmatch(text) is not None
 
 
 def mail_configured(settings: Settings) -> bool:
@@ -28,17 +45,19 @@ def send_mail(settings: Settings, to: str, subject: str, body: str) -> str | Non
         return "no mail server is configured (BITESIZE_SMTP_URL)"
     url = urlsplit(settings.smtp_url)
     options = {k: v[-1] for k, v in parse_qs(url.query).items()}
+    if not is_address(to):  # stored before addresses were checked as they are now
+        return "not one plain email address"
     message = EmailMessage()
     message["From"] = options.get("from") or f"bitesize@{url.hostname or 'localhost'}"
     message["To"] = to
-    message["Subject"] = subject
+    message["Subject"] = " ".join(subject.split())  # a line break in a name: one line
     message.set_content(body)
     try:
         with _connect(url, options) as smtp:
             if url.username:
                 smtp.login(unquote(url.username), unquote(url.password or ""))
             smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, ValueError, smtplib.SMTPException) as exc:
         return f"the mail server did not take it ({type(exc).__name__}: {exc})"[:300]
     return None
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
+from engine.accounts.mail import is_address
 from engine.accounts.passwords import (  # noqa: F401  (MIN_PASSWORD, MAX_FAILURES_*: callers')
     MAX_FAILURES_PER_ACCOUNT,
     MAX_FAILURES_PER_ADDRESS,
@@ -61,9 +62,11 @@ class Staff:
 
 
 def normal_email(email: str) -> str:
+    """One plain address (engine.accounts.mail.is_address), lower-cased, as
+    accounts keep it; InvalidError for anything else, lists of addresses and
+    line breaks included."""
     email = (email or "").strip().lower()
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or len(email) > 320 or " " in email:
+    if not is_address(email):
         raise InvalidError("this is not an email address", {"email": "not an email address"})
     return email
 

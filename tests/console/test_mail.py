@@ -85,3 +85,19 @@ def test_an_unreachable_mail_server_says_so_and_shows_no_link(console, forms, se
 
 def test_without_smtp_nothing_is_sent_and_it_says_why(services):
     assert "BITESIZE_SMTP_URL" in send_mail(services.settings, "a@b.org", "s", "b")
+
+
+def test_a_list_of_addresses_or_a_broken_subject_is_not_sent_on(services, smtp_server):
+    """Addresses kept before they were checked as now may hold a list: nothing
+    goes to it. A line break in a subject (a project's name in news) is sent as
+    one line, not refused by the mail library in the middle of a job."""
+    _use_smtp(services, smtp_server)
+    assert send_mail(services.settings, "me@evil.org,you@example.org", "s", "b") == \
+        "not one plain email address"
+    assert smtp_server.received == []
+    assert send_mail(services.settings, "you@example.org", "Seals\r\nBcc: x@evil.org: news",
+                     "b") is None
+    [sent] = smtp_server.received
+    assert [line.lower() for line in sent["to"]] == ["rcpt to:<you@example.org>"]
+    assert sent["message"]["Subject"] == "Seals Bcc: x@evil.org: news"
+    assert sent["message"]["Bcc"] is None

@@ -114,4 +114,5 @@ def _body(link: str) -> str:
     return ("Someone (we hope you) kept their bitesize volunteering under this address.\n\n"
             f"Confirm it is yours here (the link works for {LINK_DAYS} days):\n{link}\n\n"
             "Until you do, no project sends news to this address. If it was not you, "
-            "ignore this email: nothing will be sent here.\n")
+            "ignore this email: nothing will be sent here, and once the link has "
+            "expired you can keep your own volunteering under this address.\n")

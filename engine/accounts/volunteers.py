@@ -25,12 +25,13 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from engine.accounts.confirmations import LINK_DAYS
 from engine.accounts.passwords import (
     check_attempts,
     check_password,
@@ -57,6 +58,8 @@ from engine.store.models import (
     Volunteer,
     VolunteerAccount,
     VolunteerDevice,
+    aware,
+    utcnow,
 )
 from engine.tokens import VOLUNTEER_PREFIX, new_token, token_hash
 
@@ -65,6 +68,9 @@ from engine.tokens import VOLUNTEER_PREFIX, new_token, token_hash
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 16
 _NOT_CODE = re.compile(r"[\s-]+")
+# An address kept but not confirmed for as long as its link works is free for
+# the next volunteer who keeps it (_free_if_lapsed).
+UNCONFIRMED = timedelta(days=LINK_DAYS)
 
 
 @dataclass(frozen=True)
@@ -103,14 +109,11 @@ def claim(services: Services, identity: Identity, email: str, password: str,
     check_password(password)
     try:
         with revoking(services) as forget, services.db.writing() as session:
-            taken = session.scalar(select(VolunteerAccount.volunteer_id).where(
-                VolunteerAccount.email == email))
-            if taken is not None and taken != identity.id:
-                raise _email_taken()
+            _free_if_lapsed(session, email, identity.id)
             row = _account_row(session, identity.id)
             changing = _check_proof(services, row, proof)
             if row.email != email:  # a new address is confirmed anew
-                row.email_confirmed_at = None
+                row.email_confirmed_at, row.email_set_at = None, utcnow()
             row.email, row.password_hash = email, hash_password(password)
             ended = _other_devices_ended(session, identity.id, proof) if changing else []
             session.flush()
@@ -119,6 +122,22 @@ def claim(services: Services, identity: Identity, email: str, password: str,
     except IntegrityError as exc:  # another claim of this email won the race
         raise _email_taken() from exc
     return account, len(ended)
+
+
+def _free_if_lapsed(session, email: str, volunteer_id: int) -> None:
+    """409 if another volunteer keeps this address, unless they never confirmed
+    it within UNCONFIRMED of keeping it: then it is no longer theirs (their
+    work stays, under their token and any recovery code). Anyone may type
+    anyone's address, and the owner must not be shut out of it for good."""
+    holder = session.scalar(select(VolunteerAccount).where(VolunteerAccount.email == email)
+                            .with_for_update())
+    if holder is None or holder.volunteer_id == volunteer_id:
+        return
+    kept = aware(holder.email_set_at or holder.created_at)
+    if holder.email_confirmed_at is not None or kept > utcnow() - UNCONFIRMED:
+        raise _email_taken()
+    holder.email = holder.email_set_at = None
+    session.flush()  # the address is unique: free before another row takes it
 
 
 def new_recovery_code(services: Services, identity: Identity,

@@ -122,6 +122,43 @@ def test_an_email_keeps_one_volunteers_work(client, api):
                     password="a new long password").status_code == 201
 
 
+def test_an_address_nobody_confirmed_goes_to_the_next_who_keeps_it(client, api, services):
+    """Anyone may type anyone's address: kept but never confirmed, it used to
+    shut its owner out for good (409). It is held for as long as its link
+    works; after that the next volunteer to keep it has it, and the first one's
+    old link no longer confirms anything. A confirmed address is never taken."""
+    import time
+    from datetime import timedelta
+
+    from engine.accounts.confirmations import LINK_DAYS, confirmation_token
+    from engine.store.models import utcnow
+
+    squatter, owner, late = api.volunteer(), api.volunteer(), api.volunteer()
+    assert _claim(client, squatter).status_code == 201
+    assert api.error(_claim(client, owner), 409)["fields"] == {"email": "already in use"}
+    old_link = confirmation_token(client.application.config["SECRET_KEY"], squatter["id"],
+                                  "ada@example.org", int(time.time()) + 60)
+    with services.db.writing() as session:
+        row = session.get(VolunteerAccount, squatter["id"])
+        row.email_set_at = utcnow() - timedelta(days=LINK_DAYS, minutes=1)
+    r = _claim(client, owner, password="the owner's own password")
+    assert r.status_code == 201, r.get_data(True)
+    assert r.json["account"]["email"] == "ada@example.org"
+    assert _me(client, squatter["headers"]).json["account"]["email"] is None
+    assert _me(client, squatter["headers"]).status_code == 200  # their work stays theirs
+    assert client.post(f"/confirm-email/{old_link}").status_code == 410
+    assert _sign_in(client, email="ada@example.org",
+                    password="the owner's own password").status_code == 201
+    # once confirmed, it stays the owner's however long ago it was kept
+    link = confirmation_token(client.application.config["SECRET_KEY"], owner["id"],
+                              "ada@example.org", int(time.time()) + 60)
+    assert client.post(f"/confirm-email/{link}").status_code == 200
+    with services.db.writing() as session:
+        session.get(VolunteerAccount, owner["id"]).email_set_at = \
+            utcnow() - timedelta(days=LINK_DAYS * 10)
+    assert api.error(_claim(client, late), 409)["fields"] == {"email": "already in use"}
+
+
 def test_changing_a_kept_account_needs_its_password_and_signs_out_other_devices(
         client, api, services):
     volunteer = api.volunteer()
@@ -186,6 +223,23 @@ def test_bad_bodies_name_their_field(client, api):
     anonymous = client.post("/api/v1/volunteers/me/account",
                             json={"email": "ada@example.org", "password": PASSWORD})
     api.error(anonymous, 401)
+
+
+def test_an_email_is_one_plain_address(client, api, services):
+    """A list of addresses, or a line break, was kept as "an email": the
+    confirmation (and later the project news) went to every address in it, so
+    one volunteer confirmed their own and had news mailed to others who never
+    confirmed; a line break crashed the mail job. Each is a 422 on the field."""
+    volunteer = api.volunteer()
+    for bad in ("ada@evil.org,victim@example.org", "ada@evil.org; victim@example.org",
+                "ada@example.org\r\nBcc: victim@example.org", "Ada <ada@example.org>",
+                '"ada example"@example.org', "ada@example..org", "ada@-example.org"):
+        assert api.error(_claim(client, volunteer, email=bad), 422)["fields"] == \
+            {"email": "not an email address"}, bad
+    with services.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(VolunteerAccount)) == 0
+    for good in ("o'neil+news@example.co.uk", "jürgen@bücher.example"):
+        assert _claim(client, api.volunteer(), email=good).status_code == 201, good
 
 
 def test_a_volunteer_downloads_everything_kept_about_them(client, api, project):

@@ -26,7 +26,13 @@ from engine.dispatch.rebuild import republish
 from engine.errors import BitesizeError, ConflictError, InvalidError
 from engine.identity import Identity
 from engine.intake.uploads import options_name
-from engine.projects import ProjectView, get_owned_project, project_view, refuse_if_final
+from engine.projects import (
+    ProjectView,
+    get_owned_project,
+    project_missing,
+    project_view,
+    refuse_if_final,
+)
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -83,7 +89,11 @@ def move(services: Services, identity: Identity, project_id: int, action: str) -
     starts, target = MOVES[action]
     get_owned_project(services, identity, project_id)  # 404 for anyone else's
     with services.db.writing() as session:
-        project = session.get(Project, project_id)
+        # locked: two moves at once (an archive and a pause) each saw the old
+        # state, and the later one undid the archive; a deletion waits too
+        project = session.get(Project, project_id, with_for_update=True)
+        if project is None:  # a draft deleted since
+            raise project_missing(project_id)
         if project.state not in starts:
             raise ConflictError(_refusal(action, project.state), {"state": project.state})
         project.state = target
@@ -139,7 +149,10 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
     archive it instead."""
     get_owned_project(services, identity, project_id)
     with services.db.writing() as session:
-        project = session.get(Project, project_id)
+        # locked: a publish, or a block's step writing its audit entry here, waits
+        project = session.get(Project, project_id, with_for_update=True)
+        if project is None:  # deleted by someone else since
+            raise project_missing(project_id)
         if project.state != "draft":
             raise ConflictError(
                 f"cannot delete this project: {MEANING.get(project.state, project.state)} "
@@ -194,7 +207,11 @@ def update_project(services: Services, identity: Identity, project_id: int,
                            {name: ["cannot be edited"] for name in unknown})
     get_owned_project(services, identity, project_id)
     with services.db.writing() as session:
-        project = session.get(Project, project_id)
+        # locked, as move locks it: an archive at the same moment is waited for
+        # and seen, and two edits merge one after the other
+        project = session.get(Project, project_id, with_for_update=True)
+        if project is None:  # a draft deleted since
+            raise project_missing(project_id)
         refuse_if_final(project)
         task_type = services.registry.get(project.task_type)
         changes = {key: data[key] for key in EDITABLE if key in data}

@@ -24,6 +24,8 @@ def split_job(job_id: int) -> dict:
         return current.get_retry_interval()
 
     job = run_job(services(), job_id, retry_in=retry_in)
+    if job is None:  # its draft was deleted
+        return {"job": job_id, "state": "deleted", "tasks_made": 0}
     return {"job": job.id, "state": job.state, "tasks_made": job.tasks_made}
 
 

@@ -171,8 +171,9 @@ Progress = Callable[[int, int], None]  # (entries read so far, entries in the up
 
 
 def run_job(services: Services, job_id: int, *, progress: Progress | None = None,
-            retry_in: Callable[[BaseException], int | None] | None = None) -> Job:
-    """Split a stored upload into items and tasks (the body of the RQ job).
+            retry_in: Callable[[BaseException], int | None] | None = None) -> Job | None:
+    """Split a stored upload into items and tasks (the body of the RQ job); None
+    when the job is gone (its draft was deleted before or while it ran).
 
     On failure the exception propagates and the job is marked failed with its
     error, unless ``retry_in`` gives the seconds until this job is run again
@@ -185,6 +186,8 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
     # CI saw a split fail so, its job left queued)
     with services.db.writing() as session:
         job = session.get(Job, job_id)
+        if job is None:  # its draft was deleted while it waited: nothing to split
+            return None
         project = session.get(Project, job.project_id)
         now = utcnow()
         job.state, job.started_at, job.error = "running", now, None
@@ -202,6 +205,9 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
         log.warning("job %s was taken over by another run: this one stops", job.id)
         with services.db.session() as session:
             return session.get(Job, job.id)
+    except DraftDeleted:  # the job went with it: nothing to record
+        log.info("job %s stops: its draft was deleted", job.id)
+        return None
     except Exception as exc:
         if not heartbeat.lost:  # else the job is another run's to record
             record_failure(services, job.id, exc, retry_in(exc) if retry_in else None)
@@ -211,6 +217,11 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
 
 class TakenOver(Exception):
     """This run's job was handed to another run: it must stop without recording."""
+
+
+class DraftDeleted(Exception):
+    """The job's project, a draft, was deleted while the job ran (engine.lifecycle
+    .delete_draft deletes its jobs too): the run stops, adding nothing."""
 
 
 class Heartbeat:
@@ -270,6 +281,8 @@ def record_failure(services: Services, job_id: int, exc: BaseException,
     seconds, it is queued again, its error saying what this attempt met."""
     with services.db.session() as session:
         job = session.get(Job, job_id)
+    if job is None:  # its draft was deleted: nothing left to record on
+        return
     if retry_in is None:
         _finish(services, job, "failed", error=_describe(exc))
     else:
@@ -402,6 +415,8 @@ def _insert(services: Services, job: Job, project: Project,
     with services.db.writing() as session:
         state = session.scalar(select(Project.state).where(Project.id == project.id)
                                .with_for_update(read=True))
+        if state is None:
+            raise DraftDeleted(project.id)
         if state == FINAL_STATE:
             raise ConflictError(ARCHIVED_DURING_JOB, {"state": "archived"})
         item_ids = session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), [

@@ -276,6 +276,70 @@ def test_deleting_a_draft_keeps_its_audit_entries(services, draft, owner, admin,
         == ["block"]
 
 
+def test_a_draft_deleted_while_its_import_splits_stops_the_split(services, draft, owner):
+    """Deleting a draft deletes its jobs: a split under way stops at its next
+    batch, adding nothing (it used to fail on the foreign key and then crash
+    recording the failure of a job that no longer existed); one still waiting
+    finds nothing to do."""
+    from engine.intake.jobs import BATCH, create_job, run_job
+
+    items = [{"text": f"letter {n}"} for n in range(BATCH * 2 + 100)]
+    running = create_job(services, owner, draft.id, items=items, enqueue=False)
+    waiting = create_job(services, owner, draft.id, items=items[:3], enqueue=False)
+    deleted = []
+
+    def progress(done: int, total: int) -> None:
+        if done == BATCH + 1 and not deleted:  # the first batch is stored
+            lifecycle.delete_draft(services, owner, draft.id)
+            deleted.append(done)
+
+    assert run_job(services, running.id, progress=progress) is None
+    assert deleted == [BATCH + 1]
+    assert run_job(services, waiting.id) is None
+    with services.db.session() as session:
+        for model in (models.Item, models.Task, models.Job):
+            assert session.scalar(select(func.count()).select_from(model)
+                                  .where(model.project_id == draft.id)) == 0, model.__name__
+    assert services.redis.keys(f"bs:{{p:{draft.id}}}:*") == []
+
+
+@pytest.mark.parametrize("change", ["pause", "edit"])
+def test_a_change_waiting_on_an_archive_leaves_it_archived(services, owner, make_project,
+                                                           change):
+    """Archiving is final, also against a change made at the same moment: a move
+    or an edit reads the project's row locked, so it waits for the archive and
+    then sees it (PostgreSQL: it read "active" unlocked, and its pause or edit
+    was written over the archive once the archive committed)."""
+    import threading
+
+    project = make_project(tasks=1)
+    outcome: list = []
+
+    def other_admin() -> None:
+        try:
+            if change == "pause":
+                outcome.append(lifecycle.move(services, owner, project.id, "pause"))
+            else:
+                outcome.append(lifecycle.update_project(services, owner, project.id,
+                                                        {"name": "renamed"}))
+        except ConflictError as exc:
+            outcome.append(exc)
+
+    with services.db.writing() as session:  # an archive, not yet committed
+        session.get(Project, project.id, with_for_update=True).state = "archived"
+        session.flush()
+        other = threading.Thread(target=other_admin)
+        other.start()
+        other.join(0.5)
+        assert other.is_alive()  # the change waits for the archive
+    other.join(30)
+    assert [type(o) for o in outcome] == [ConflictError]
+    assert "archived" in str(outcome[0])
+    with services.db.session() as session:
+        kept = session.get(Project, project.id)
+        assert (kept.state, kept.name) == ("archived", project.name)
+
+
 def test_only_a_draft_can_be_deleted(services, draft, owner):
     lifecycle.move(services, owner, draft.id, "publish")
     with pytest.raises(ConflictError, match="only a draft can be deleted"):

@@ -79,6 +79,11 @@ def actions(state: str) -> list[str]:
     found = [name for name, (starts, _) in MOVES.items() if state in starts]
     return found + (["delete"] if state == "draft" else [])
 
+# A project's row as moves, edits and deletion lock it (PostgreSQL's FOR NO KEY
+# UPDATE): one at a time, and blocks' steps and splits' batches (which read it
+# shared) wait for them; inserts of rows pointing at the project do not.
+_EXCLUSIVE = {"key_share": True}
+
 
 def move(services: Services, identity: Identity, project_id: int, action: str) -> ProjectView:
     """Publish, pause, complete or archive a project; ConflictError naming the
@@ -91,7 +96,7 @@ def move(services: Services, identity: Identity, project_id: int, action: str) -
     with services.db.writing() as session:
         # locked: two moves at once (an archive and a pause) each saw the old
         # state, and the later one undid the archive; a deletion waits too
-        project = session.get(Project, project_id, with_for_update=True)
+        project = session.get(Project, project_id, with_for_update=_EXCLUSIVE)
         if project is None:  # a draft deleted since
             raise project_missing(project_id)
         if project.state not in starts:
@@ -149,8 +154,11 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
     archive it instead."""
     get_owned_project(services, identity, project_id)
     with services.db.writing() as session:
-        # locked: a publish, or a block's step writing its audit entry here, waits
-        project = session.get(Project, project_id, with_for_update=True)
+        # locked: a publish, a block's step or a split's batch here waits for
+        # this (or this for it); rows that only point at the project (a job's
+        # event, a webhook's delivery) may still be added, as before: their
+        # writers lock those rows first, and a full lock here deadlocked with them
+        project = session.get(Project, project_id, with_for_update=_EXCLUSIVE)
         if project is None:  # deleted by someone else since
             raise project_missing(project_id)
         if project.state != "draft":
@@ -209,7 +217,7 @@ def update_project(services: Services, identity: Identity, project_id: int,
     with services.db.writing() as session:
         # locked, as move locks it: an archive at the same moment is waited for
         # and seen, and two edits merge one after the other
-        project = session.get(Project, project_id, with_for_update=True)
+        project = session.get(Project, project_id, with_for_update=_EXCLUSIVE)
         if project is None:  # a draft deleted since
             raise project_missing(project_id)
         refuse_if_final(project)

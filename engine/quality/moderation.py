@@ -286,9 +286,18 @@ def _still_to_take(session, project_id: int, volunteer_id: int, why: _Why,
         return True
     if project is None or is_final(project):
         return False
-    if not blocking and why.scope == "organisation" and _platform_blocked(session, volunteer_id):
-        return False  # a platform block came since: only a platform unblock lifts it
+    if not blocking and _blocked_otherwise(session, project, volunteer_id, why.scope):
+        return False
     return _wider_block_stands(session, project, volunteer_id, why.scope) == blocking
+
+
+def _blocked_otherwise(session, project: Project, volunteer_id: int, scope: str) -> bool:
+    """Whether a block at the other wider scope came since an unblock at this
+    one listed its projects: a platform block (only a platform unblock lifts
+    it), or an organisation block after a platform unblock (which had ended
+    every organisation's)."""
+    other = "platform" if scope == "organisation" else "organisation"
+    return _wider_block_stands(session, project, volunteer_id, other)
 
 
 def _wider_block_stands(session, project: Project, volunteer_id: int, scope: str) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
+from engine.projects import is_final
 from engine.quality import consensus, recheck
 from engine.services import Services
 from engine.store.db import custom_plans
@@ -115,6 +116,8 @@ def _chunks(services: Services, project_id: int, task_ids: list[int]) -> consens
         with services.db.writing() as session:
             custom_plans(session)
             project = session.get(Project, project_id)
+            if project is None or is_final(project):  # archived (or deleted) since
+                break
             old = recheck.results_of(session, chunk)
             part = consensus.remerge(session, services.registry.get(project.task_type),
                                      project, chunk)

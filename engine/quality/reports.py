@@ -53,10 +53,12 @@ def file_report(services: Services, project_id: int, task_id: int, volunteer_id:
     report is not kept: they are told nothing of the block (as a hand-out tells
     them "nothing left"), and staff's inbox is not theirs to fill."""
     with services.db.writing() as session:
-        task = session.get(Task, task_id)
+        # the task, then the project read shared (the order merges lock them in):
+        # an archive committing meanwhile is waited for and seen
+        task = session.get(Task, task_id, with_for_update=True)
         if task is None or task.project_id != project_id:
             raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
-        project = session.get(Project, project_id)
+        project = session.get(Project, project_id, with_for_update={"read": True})
         refuse_if_final(project)  # nobody could dismiss it: the task would stay out for good
         stat = session.get(VolunteerStat, (project_id, volunteer_id))
         if stat is not None and stat.blocked:

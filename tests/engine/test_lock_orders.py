@@ -1,0 +1,181 @@
+"""Row-lock orders around a project's row (PostgreSQL's row locks; on SQLite the
+writer lock serialises the same steps). Moves, edits and deletion lock the row
+FOR NO KEY UPDATE, so rows that point at the project (a job's event, a
+webhook's delivery) can still be added by writers that lock their own rows
+first: a full lock deadlocked with them. A report reads the project shared
+after locking its task (merges' order), so it waits for an archive and sees it.
+Wide blocks and unblocks act on a project only while they still stand, and a
+re-merge stops at an archive."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from engine import lifecycle
+from engine.delivery import sender, webhooks
+from engine.dispatch.dispatcher import keys
+from engine.errors import ConflictError
+from engine.intake import jobs
+from engine.projects import create_project
+from engine.quality import moderation, remerging
+from engine.store.models import (
+    Job,
+    OrganisationBlock,
+    Project,
+    Result,
+    Task,
+    TaskReport,
+    VolunteerStat,
+    utcnow,
+)
+from tests.engine.test_final_results import platform_admin
+from tests.engine.test_lifecycle import CLASSIFY, answer_one
+
+
+def _draft_with_a_webhook(services, owner, receiver) -> tuple[Project, Job]:
+    draft = create_project(services, owner, {**CLASSIFY, "state": "draft",
+                                             "min_answers": 1, "max_answers": 1}).project
+    webhooks.set_webhook(services, owner, draft.id, {"url": receiver.url,
+                                                     "secret": "s3cret-for-the-penguins"})
+    job = jobs.create_job(services, owner, draft.id, items=[{"text": "t"}], enqueue=False)
+    return draft, job
+
+
+def _while_deleting(services, owner, draft_id: int, monkeypatch,
+                    other: Callable[[], object]) -> dict[str, BaseException]:
+    """Run ``other`` while delete_draft holds the draft's row (paused just after
+    locking it); the errors of either, by name."""
+    locked, go = threading.Event(), threading.Event()
+    real_keep = lifecycle._keep_audit
+
+    def keep_audit(session, project, user_id):
+        locked.set()
+        go.wait(10)
+        return real_keep(session, project, user_id)
+
+    monkeypatch.setattr(lifecycle, "_keep_audit", keep_audit)
+    errors: dict[str, BaseException] = {}
+
+    def run(name: str, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion
+            errors[name] = exc
+
+    deleting = threading.Thread(target=run, args=(
+        "delete", lambda: lifecycle.delete_draft(services, owner, draft_id)))
+    deleting.start()
+    assert locked.wait(10)
+    second = threading.Thread(target=run, args=("other", other))
+    second.start()
+    second.join(0.5)  # it locks its own row, then adds one pointing at the project
+    go.set()
+    deleting.join(30)
+    second.join(30)
+    return errors
+
+
+def test_deleting_a_draft_while_its_split_finishes(services, owner, receiver, monkeypatch):
+    """finish_job updates the job's row, then adds its job.split event; the
+    deletion, holding the draft's row, then deletes that job's rows."""
+    draft, job = _draft_with_a_webhook(services, owner, receiver)
+    errors = _while_deleting(services, owner, draft.id, monkeypatch,
+                             lambda: jobs.finish_job(services, job.id, "done"))
+    assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
+    with services.db.session() as session:
+        assert session.get(Project, draft.id) is None
+
+
+def test_deleting_a_draft_while_a_webhook_attempt_is_logged(services, owner, receiver,
+                                                            monkeypatch):
+    """The sender updates the event's row, then adds the delivery's."""
+    draft, job = _draft_with_a_webhook(services, owner, receiver)
+    jobs.finish_job(services, job.id, "done")  # a job.split event waits for delivery
+    claimed = sender.claim(services, draft.id, utcnow())
+    assert claimed is not None
+    errors = _while_deleting(services, owner, draft.id, monkeypatch, lambda: sender._store(
+        services, claimed, sender.Outcome(200, None, 1.0), utcnow()))
+    assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
+
+
+def test_a_report_filed_as_the_project_is_archived_waits_and_is_refused(
+        services, make_project, volunteer):
+    from engine.quality.reports import file_report
+    from engine.volunteering import next_task
+
+    project = make_project(tasks=1, quality={"quarantine": False, "trusted_after_minutes": 0,
+                                             "reports_to_withdraw": 1})
+    who = volunteer()
+    handout = next_task(services, who, project.id)
+    outcome: list = []
+
+    def report() -> None:
+        try:
+            outcome.append(file_report(services, project.id, handout.task_id, who.id,
+                                       "offensive"))
+        except ConflictError as exc:
+            outcome.append(exc)
+
+    with services.db.writing() as session:  # the archive, locked as a move locks it
+        session.get(Project, project.id, with_for_update={"key_share": True}).state = \
+            "archived"
+        session.flush()
+        reporting = threading.Thread(target=report)
+        reporting.start()
+        reporting.join(0.5)
+        assert reporting.is_alive()  # the report waits for the archive
+    reporting.join(30)
+    assert [type(o) for o in outcome] == [ConflictError]
+    with services.db.session() as session:
+        assert session.scalars(select(TaskReport)).all() == []
+        assert session.get(Task, handout.task_id).state == "open"
+
+
+def test_a_project_archived_before_a_blocks_remerge_keeps_its_results(
+        services, owner, admin, make_project, volunteer, monkeypatch):
+    """The step's transaction sees an archive, but the re-merge it starts runs
+    after its commit: each chunk looks again."""
+    project = make_project(tasks=1, min_answers=1, max_answers=1)
+    who = answer_one(services, volunteer, project.id)
+    with services.db.session() as session:
+        task = session.scalars(select(Task).where(Task.project_id == project.id)).one()
+        before = (task.state, session.get(Result, task.id).value)
+    real = remerging.merge_again
+
+    def merge_again(services_, project_id, volunteer_id, mark):
+        lifecycle.move(services, owner, project_id, "archive")  # the charity archives now
+        return real(services_, project_id, volunteer_id, mark)
+
+    monkeypatch.setattr(remerging, "merge_again", merge_again)
+    moderation.block(services, admin, project.id, who.id, "organisation", "a script")
+    with services.db.session() as session:
+        assert session.get(Project, project.id).state == "archived"
+        task = session.get(Task, task.id)
+        assert (task.state, session.get(Result, task.id).value) == before
+
+
+def test_an_organisation_block_during_a_platform_unblock_stands(
+        services, admin, make_project, volunteer, monkeypatch):
+    """A platform unblock ends every organisation's block, lists the projects,
+    then unblocks them one by one: an organisation block landing in between
+    came last, and its project stays blocked."""
+    live = make_project(tasks=1, min_answers=1, max_answers=1)
+    who = answer_one(services, volunteer, live.id)
+    ops = platform_admin(services)
+    moderation.block(services, ops, live.id, who.id, "platform", "a script")
+    real, raced = moderation._unblock_in, []
+
+    def unblock_in(*args):
+        if not raced:  # the charity's admin blocks them organisation-wide meanwhile
+            raced.append(moderation.block(services, admin, live.id, who.id,
+                                          "organisation", "still a script"))
+        return real(*args)
+
+    monkeypatch.setattr(moderation, "_unblock_in", unblock_in)
+    moderation.unblock(services, ops, live.id, who.id, "platform", "cleared")
+    with services.db.session() as session:
+        assert session.get(OrganisationBlock, (live.organisation_id, who.id)) is not None
+        assert session.get(VolunteerStat, (live.id, who.id)).blocked
+    assert services.redis.sismember(keys(live.id)["blocked"], who.id)

@@ -27,6 +27,7 @@ from engine.errors import BitesizeError, ConflictError, InvalidError
 from engine.identity import Identity
 from engine.intake.uploads import options_name
 from engine.projects import (
+    NO_KEY_UPDATE,
     ProjectView,
     get_owned_project,
     project_missing,
@@ -79,10 +80,16 @@ def actions(state: str) -> list[str]:
     found = [name for name, (starts, _) in MOVES.items() if state in starts]
     return found + (["delete"] if state == "draft" else [])
 
-# A project's row as moves, edits and deletion lock it (PostgreSQL's FOR NO KEY
-# UPDATE): one at a time, and blocks' steps and splits' batches (which read it
-# shared) wait for them; inserts of rows pointing at the project do not.
-_EXCLUSIVE = {"key_share": True}
+def _locked_project(session, project_id: int) -> Project:
+    """The project's row, locked FOR NO KEY UPDATE (engine.projects.NO_KEY_UPDATE)
+    as moves, edits and deletion lock it: one of them at a time (two moves at
+    once each saw the old state, and a pause undid an archive), and a block's
+    step or a split's batch, which read it shared, waits for them or they for
+    it. NotFoundError for a draft deleted since."""
+    project = session.get(Project, project_id, with_for_update=NO_KEY_UPDATE)
+    if project is None:
+        raise project_missing(project_id)
+    return project
 
 
 def move(services: Services, identity: Identity, project_id: int, action: str) -> ProjectView:
@@ -94,11 +101,7 @@ def move(services: Services, identity: Identity, project_id: int, action: str) -
     starts, target = MOVES[action]
     get_owned_project(services, identity, project_id)  # 404 for anyone else's
     with services.db.writing() as session:
-        # locked: two moves at once (an archive and a pause) each saw the old
-        # state, and the later one undid the archive; a deletion waits too
-        project = session.get(Project, project_id, with_for_update=_EXCLUSIVE)
-        if project is None:  # a draft deleted since
-            raise project_missing(project_id)
+        project = _locked_project(session, project_id)
         if project.state not in starts:
             raise ConflictError(_refusal(action, project.state), {"state": project.state})
         project.state = target
@@ -133,6 +136,19 @@ def _past(action: str) -> str:
             "archive": "archived", "delete": "deleted"}[action]
 
 
+def _hold_off_new_rows(session, project_id: int) -> None:
+    """Lock the project fully, so that no row pointing at it is added while its
+    rows are deleted (one added between the deletes made the project's own
+    delete fail on the foreign key). Writers that add such rows after locking
+    a row of their own (a job finishing adds its event; a webhook attempt, its
+    delivery) have those rows locked first, in their order: locking the
+    project first deadlocked with them on PostgreSQL."""
+    session.execute(select(Job.id).where(Job.project_id == project_id).with_for_update())
+    session.execute(select(WebhookEvent.id).where(WebhookEvent.project_id == project_id)
+                    .with_for_update())
+    session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
+
+
 def _keep_audit(session, project: Project, user_id: int) -> None:
     """The audit log is kept for good, a deleted draft's entries too (an
     organisation-wide block writes one in each draft): they lose their project
@@ -154,17 +170,12 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
     archive it instead."""
     get_owned_project(services, identity, project_id)
     with services.db.writing() as session:
-        # locked: a publish, a block's step or a split's batch here waits for
-        # this (or this for it); rows that only point at the project (a job's
-        # event, a webhook's delivery) may still be added, as before: their
-        # writers lock those rows first, and a full lock here deadlocked with them
-        project = session.get(Project, project_id, with_for_update=_EXCLUSIVE)
-        if project is None:  # deleted by someone else since
-            raise project_missing(project_id)
+        project = _locked_project(session, project_id)
         if project.state != "draft":
             raise ConflictError(
                 f"cannot delete this project: {MEANING.get(project.state, project.state)} "
                 "(only a draft can be deleted; archive it instead)", {"state": project.state})
+        _hold_off_new_rows(session, project_id)
         jobs = session.execute(select(Job.id, Job.source).where(
             Job.project_id == project_id)).all()
         _keep_audit(session, project, identity.id)
@@ -215,11 +226,7 @@ def update_project(services: Services, identity: Identity, project_id: int,
                            {name: ["cannot be edited"] for name in unknown})
     get_owned_project(services, identity, project_id)
     with services.db.writing() as session:
-        # locked, as move locks it: an archive at the same moment is waited for
-        # and seen, and two edits merge one after the other
-        project = session.get(Project, project_id, with_for_update=_EXCLUSIVE)
-        if project is None:  # a draft deleted since
-            raise project_missing(project_id)
+        project = _locked_project(session, project_id)  # two edits merge in turn
         refuse_if_final(project)
         task_type = services.registry.get(project.task_type)
         changes = {key: data[key] for key in EDITABLE if key in data}

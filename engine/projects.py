@@ -79,12 +79,18 @@ def create_project(services: Services, identity: Identity, data: dict[str, Any])
     return ProjectView(project, _empty_progress())
 
 
+# PostgreSQL's FOR NO KEY UPDATE (SQLAlchemy's with_for_update(key_share=True)):
+# one holder at a time, and readers of the row shared wait for it; inserts of rows
+# that point at it (their foreign key's KEY SHARE) do not.
+NO_KEY_UPDATE = {"key_share": True}
+
+
 def lock_organisation(session, organisation_id: int) -> None:
     """Hold the organisation's row until the transaction ends. A block at
     organisation scope and a new project take it, so that one of them sees the
     other: the block lists the project, or the project finds the block."""
     session.execute(select(Organisation.id).where(Organisation.id == organisation_id)
-                    .with_for_update(key_share=True))  # rows referring to it may still be added
+                    .with_for_update(**NO_KEY_UPDATE))  # rows referring to it may still be added
 
 
 def _blocked_from_start(session, project: Project) -> list[int]:

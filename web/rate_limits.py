@@ -45,6 +45,7 @@ import redis
 from flask import Flask, current_app, g, request
 from limits import RateLimitItem, parse_many
 
+from engine.accounts.mail import folded
 from engine.config import Settings
 from engine.dispatch.dispatcher import Tally
 from engine.errors import BitesizeError, TooManyRequestsError
@@ -323,10 +324,9 @@ def email_checks(address: str, email: str) -> tuple[tuple[str, str], ...]:
     or not an account has that address, so a 429 tells nobody which have one.
     The address is keyed by its hash, as sign-in failures are: no e-mail address
     sits in Redis's key names."""
-    # normalised as accounts are, but not judged: an address kept before the
-    # check was as strict as now is still counted, not refused here
-    return (("emails", token_hash((email or "").strip().lower())),
-            ("emails_client", address))
+    # folded as accounts are, not judged: an address kept before the check was
+    # as strict as now is counted, not refused here
+    return (("emails", token_hash(folded(email))), ("emails_client", address))
 
 
 def upload_checks(caller: Identity) -> tuple[tuple[str, str], ...]:

@@ -16,7 +16,7 @@ import logging
 import re
 import time
 
-from engine.accounts.mail import mail_configured, send_mail
+from engine.accounts.mail import is_address, mail_configured, send_mail
 from engine.accounts.resets import FAILED_JOB_SECONDS  # an address kept in Redis a day at most
 from engine.errors import ConflictError, GoneError
 from engine.identity import Identity
@@ -42,6 +42,9 @@ def request_confirmation(services: Services, identity: Identity) -> None:
             raise ConflictError("keep your work with an email first", {"email": "none kept"})
         if row.email_confirmed_at is not None:
             raise ConflictError("your email is confirmed already", {"email": "confirmed"})
+        if not is_address(row.email):  # kept before addresses were checked as now
+            raise ConflictError("this email cannot be mailed: keep your work under one plain "
+                                "address", {"email": "not one plain address"})
         email = row.email
     _enqueue(services, identity.id, email)
 

@@ -28,6 +28,11 @@ ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
 MAX_ADDRESS, MAX_LOCAL = 320, 64
 
 
+def folded(email: str | None) -> str:
+    """An address as accounts keep and look it up: trimmed, lower case."""
+    return (email or "").strip().lower()
+
+
 def is_address(text: str) -> bool:
     """Whether ``text`` is exactly one plain email address (see ADDRESS)."""
     local = text.partition("@")[0]

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
-from engine.accounts.mail import is_address
+from engine.accounts.mail import folded, is_address
 from engine.accounts.passwords import (  # noqa: F401  (MIN_PASSWORD, MAX_FAILURES_*: callers')
     MAX_FAILURES_PER_ACCOUNT,
     MAX_FAILURES_PER_ADDRESS,
@@ -65,7 +65,7 @@ def normal_email(email: str) -> str:
     """One plain address (engine.accounts.mail.is_address), lower-cased, as
     accounts keep it; InvalidError for anything else, lists of addresses and
     line breaks included."""
-    email = (email or "").strip().lower()
+    email = folded(email)
     if not is_address(email):
         raise InvalidError("this is not an email address", {"email": "not an email address"})
     return email
@@ -177,7 +177,7 @@ def _set_password(session, user_id: int, password: str) -> None:
 def sign_in(services: Services, email: str, password: str, address: str) -> Staff:
     """The staff member these credentials belong to. Refused with the same
     message whatever was wrong; too many failures answer 429 for a while."""
-    email = (email or "").strip().lower()
+    email = folded(email)
     keys = [f"bs:signin:account:{token_hash(email)}", f"bs:signin:address:{address}"]
     check_attempts(services, keys, ", or reset your password")
     with services.db.session() as session:
@@ -248,7 +248,7 @@ def can_reset(services: Services, staff: Staff) -> bool:
 
 def find_staff(services: Services, email: str) -> Staff | None:
     with services.db.session() as session:
-        user_id = session.scalar(select(User.id).where(User.email == email.strip().lower()))
+        user_id = session.scalar(select(User.id).where(User.email == folded(email)))
         return _staff(session, user_id) if user_id is not None else None
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.accounts.confirmations import LINK_DAYS
+from engine.accounts.mail import folded
 from engine.accounts.passwords import (
     check_attempts,
     check_password,
@@ -68,8 +69,9 @@ from engine.tokens import VOLUNTEER_PREFIX, new_token, token_hash
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 16
 _NOT_CODE = re.compile(r"[\s-]+")
-# An address kept but not confirmed for as long as its link works is free for
-# the next volunteer who keeps it (_free_if_lapsed).
+# An address kept but not confirmed within a link's 7 days, counted from when it
+# was kept, is free for the next volunteer who keeps it (_free_if_lapsed); a
+# link sent again later still confirms it while nobody has.
 UNCONFIRMED = timedelta(days=LINK_DAYS)
 
 
@@ -206,7 +208,7 @@ def sign_in(services: Services, address: str, email: str | None = None,
     failures from one address (or on one email) answer 429 for a while."""
     if recovery_code is not None:
         return _sign_in_with_code(services, address, recovery_code)
-    email = (email or "").strip().lower()
+    email = folded(email)
     keys = [f"bs:vsignin:account:{token_hash(email)}", f"bs:vsignin:address:{address}"]
     check_attempts(services, keys)
     with services.db.writing() as session:

@@ -200,8 +200,9 @@ def _store(services: Services, claimed: Claimed, outcome: Outcome, now: datetime
     """Log the attempt and settle the event: delivered, failed (retried at its
     claimed time), or dead once a day has passed. Returns the event's state."""
     with services.db.writing() as session:
-        event = session.get(WebhookEvent, claimed.event_id)
-        if event is None:  # its webhook was deleted meanwhile
+        # locked: a draft being deleted holds its events, and this then finds it gone
+        event = session.get(WebhookEvent, claimed.event_id, with_for_update=True)
+        if event is None:  # its webhook (or its draft) was deleted meanwhile
             return "dead"
         session.add(WebhookDelivery(
             project_id=event.project_id, event_id=event.id, attempt=claimed.attempt, at=now,

@@ -322,7 +322,7 @@ def _refuse_if_blocked_wider(session, project: Project, volunteer_id: int) -> No
     one blocked platform-wide only a platform admin unblocks, everywhere at once."""
     if _platform_blocked(session, volunteer_id):
         raise _blocked_platform_wide(volunteer_id)
-    if session.get(OrganisationBlock, (project.organisation_id, volunteer_id)) is not None:
+    if _wider_block_stands(session, project, volunteer_id, "organisation"):
         raise ConflictError(
             f"volunteer {volunteer_id} is blocked in every project of this organisation: "
             "unblock them at organisation scope", {"scope": "blocked organisation-wide"})

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
-from engine.projects import is_final
+from engine.projects import FINAL_STATE, is_final
 from engine.quality import consensus, recheck
 from engine.services import Services
 from engine.store.db import custom_plans
@@ -113,21 +113,40 @@ def _chunks(services: Services, project_id: int, task_ids: list[int]) -> consens
     recorded = False
     for start in range(0, len(task_ids), consensus.CHUNK):
         chunk = task_ids[start:start + consensus.CHUNK]
-        with services.db.writing() as session:
-            custom_plans(session)
-            project = session.get(Project, project_id)
-            if project is None or is_final(project):  # archived (or deleted) since
-                break
-            old = recheck.results_of(session, chunk)
-            part = consensus.remerge(session, services.registry.get(project.task_type),
-                                     project, chunk)
-            reported = recheck.reopened_events(session, project_id, old, part.changes)
+        try:
+            with services.db.writing() as session:
+                custom_plans(session)
+                project = session.get(Project, project_id)
+                if project is None or is_final(project):  # archived (or deleted) since
+                    break
+                old = recheck.results_of(session, chunk)
+                part = consensus.remerge(session, services.registry.get(project.task_type),
+                                         project, chunk)
+                reported = recheck.reopened_events(session, project_id, old, part.changes)
+                _refuse_if_archived_meanwhile(session, project_id)
+        except _ArchivedMeanwhile:
+            break
         consensus.sync_dispatch(services, project_id, part)
         changes += part.changes
         recorded = recorded or part.recorded or reported
     if recorded:
         outbox.nudge(services)
     return consensus.Remerged(changes, recorded)
+
+
+class _ArchivedMeanwhile(Exception):
+    """A chunk's project was archived while the chunk was merged: it is undone."""
+
+
+def _refuse_if_archived_meanwhile(session, project_id: int) -> None:
+    """The end of a chunk's transaction: the project read shared, after the
+    chunk's tasks (the order merges lock them in), so an archive committed
+    while the chunk was merged is seen (and the chunk rolled back: archived
+    results are final), and one not yet committed waits for the chunk."""
+    state = session.scalar(select(Project.state).where(Project.id == project_id)
+                           .with_for_update(read=True))
+    if state is None or state == FINAL_STATE:
+        raise _ArchivedMeanwhile(project_id)
 
 
 def _unmark(services: Services, project_id: int, volunteer_id: int, mark: Mark,

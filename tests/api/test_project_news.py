@@ -210,6 +210,23 @@ def test_the_link_is_sent_again_on_request_and_refused_when_it_cannot_help(
     api.error(client.post(ask), 401)
 
 
+def test_an_address_kept_before_the_strict_check_is_never_mailed(client, api, services,
+                                                                smtp_server, work):
+    """A list of addresses kept before addresses were checked as now: asking for
+    the link again says it cannot be mailed (it answered 202 and sent nothing),
+    counted against the address as any request naming it."""
+    from engine.store.models import VolunteerAccount
+
+    kept = _with_email(client, api, "ada@example.org", confirmed=False)
+    with services.db.writing() as session:
+        session.get(VolunteerAccount, kept["id"]).email = "ada@example.org,eve@example.org"
+    _use_smtp(services, smtp_server)
+    ask = client.post("/api/v1/volunteers/me/email-confirmation", headers=kept["headers"])
+    assert api.error(ask, 409)["fields"] == {"email": "not one plain address"}
+    work()
+    assert smtp_server.received == []
+
+
 @pytest.mark.parametrize("token", [
     "1.2.0123456789abcdef0123456789abcdef",  # expired long ago, and forged
     "1.99999999999.0123456789abcdef0123456789abcdef",  # forged

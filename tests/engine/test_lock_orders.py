@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from engine import lifecycle
 from engine.delivery import sender, webhooks
@@ -179,3 +179,84 @@ def test_an_organisation_block_during_a_platform_unblock_stands(
         assert session.get(OrganisationBlock, (live.organisation_id, who.id)) is not None
         assert session.get(VolunteerStat, (live.id, who.id)).blocked
     assert services.redis.sismember(keys(live.id)["blocked"], who.id)
+
+
+def test_a_split_finishing_midway_through_a_deletion_waits(services, owner, receiver):
+    """A job's event added between the deletion's deletes made the project's own
+    delete fail on the foreign key (PostgreSQL): the deletion holds the job's
+    row, so the finishing split waits, and then finds its job gone."""
+    draft, job = _draft_with_a_webhook(services, owner, receiver)
+    paused, go, deleter, errors = threading.Event(), threading.Event(), {}, {}
+
+    def before(conn, cursor, statement, params, context, executemany):
+        if (threading.get_ident() == deleter.get("thread") and not paused.is_set()
+                and statement.lstrip().upper().startswith("DELETE FROM HANDOUT")):
+            paused.set()  # events and webhooks deleted, jobs not yet
+            go.wait(10)
+
+    def run(name: str, fn: Callable[[], object]) -> None:
+        deleter.setdefault("thread" if name == "delete" else name, threading.get_ident())
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion
+            errors[name] = exc
+
+    event.listen(services.db.engine, "before_cursor_execute", before)
+    try:
+        deleting = threading.Thread(target=run, args=(
+            "delete", lambda: lifecycle.delete_draft(services, owner, draft.id)))
+        deleting.start()
+        assert paused.wait(10)
+        finishing = threading.Thread(target=run, args=(
+            "finish", lambda: jobs.finish_job(services, job.id, "done")))
+        finishing.start()
+        finishing.join(0.5)
+        assert finishing.is_alive()  # it waits for the job's row
+        go.set()
+        deleting.join(30)
+        finishing.join(30)
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", before)
+    assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
+    with services.db.session() as session:
+        assert session.get(Project, draft.id) is None
+        assert session.get(Job, job.id) is None
+
+
+def test_an_archive_during_a_remerge_chunk_keeps_its_results(
+        services, owner, admin, make_project, volunteer, monkeypatch):
+    """A chunk reads the project shared as its transaction ends. On PostgreSQL an
+    archive may commit while the chunk merges: the chunk sees it and is undone.
+    On SQLite the archive waits for the chunk's writer lock: the re-merge came
+    first and stands, and the archive after it."""
+    from engine.quality import recheck
+
+    project = make_project(tasks=1, min_answers=1, max_answers=1)
+    who = answer_one(services, volunteer, project.id)
+    with services.db.session() as session:
+        task = session.scalars(select(Task).where(Task.project_id == project.id)).one()
+        before = (task.state, session.get(Result, task.id).value)
+    real, archiving, archived = recheck.results_of, [], []
+    waits = services.db.is_sqlite  # for the writer lock the chunk holds
+
+    def results_of(session, chunk):
+        if not archiving:  # the charity archives while this chunk's transaction is open
+            archiving.append(threading.Thread(target=lambda: archived.append(
+                lifecycle.move(services, owner, project.id, "archive"))))
+            archiving[0].start()
+            archiving[0].join(0.5 if waits else 10)
+            assert archiving[0].is_alive() == waits
+        return real(session, chunk)
+
+    monkeypatch.setattr(recheck, "results_of", results_of)
+    moderation.block(services, admin, project.id, who.id, "organisation", "a script")
+    archiving[0].join(30)
+    assert len(archived) == 1
+    with services.db.session() as session:
+        assert session.get(Project, project.id).state == "archived"
+        task = session.get(Task, task.id)
+        after = (task.state, session.get(Result, task.id).value)
+    if waits:  # the re-merge came first: the block reopened the task
+        assert after != before
+    else:
+        assert after == before, f"archived project's result changed: {before} -> {after}"

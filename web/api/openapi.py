@@ -142,7 +142,8 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "confirmed address (the link works for 7 days, and only while the email is the same)",
      VOLUNTEER, None,
      {"202": "a link is on its way",
-      "409": "the site sends no email, no email is kept, or it is confirmed already",
+      "409": "the site sends no email, no email is kept, it is confirmed already, or it is "
+             "not one plain address (kept before addresses were checked as now)",
       "429": "too many requests naming this email, or from this address (Retry-After)"}),
     ("post", "/volunteers/me/recovery-code",
      "A recovery code to write down (for volunteers without email), shown once; an earlier "

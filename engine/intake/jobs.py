@@ -185,7 +185,8 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
     # that another process wrote under fails at once with "database is locked";
     # CI saw a split fail so, its job left queued)
     with services.db.writing() as session:
-        job = session.get(Job, job_id)
+        # locked: a draft's deletion holding it is waited for, and then seen
+        job = session.get(Job, job_id, with_for_update=True)
         if job is None:  # its draft was deleted while it waited: nothing to split
             return None
         project = session.get(Project, job.project_id)

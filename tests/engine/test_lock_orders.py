@@ -181,6 +181,19 @@ def test_an_organisation_block_during_a_platform_unblock_stands(
     assert services.redis.sismember(keys(live.id)["blocked"], who.id)
 
 
+def test_a_split_starting_as_its_draft_is_deleted_finds_nothing(services, owner, receiver,
+                                                                 monkeypatch):
+    """The split's first step marks its job running: waiting on the deletion's
+    lock of the job's row, it then found the row gone (PostgreSQL: the ORM's
+    update matched no row, and the job crashed)."""
+    draft, job = _draft_with_a_webhook(services, owner, receiver)
+    ran: list = []
+    errors = _while_deleting(services, owner, draft.id, monkeypatch,
+                             lambda: ran.append(jobs.run_job(services, job.id)))
+    assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
+    assert ran == [None]
+
+
 def test_a_split_finishing_midway_through_a_deletion_waits(services, owner, receiver):
     """A job's event added between the deletion's deletes made the project's own
     delete fail on the foreign key (PostgreSQL): the deletion holds the job's

@@ -82,10 +82,10 @@ def actions(state: str) -> list[str]:
 
 def _locked_project(session, project_id: int) -> Project:
     """The project's row, locked FOR NO KEY UPDATE (engine.projects.NO_KEY_UPDATE)
-    as moves, edits and deletion lock it: one of them at a time (two moves at
-    once each saw the old state, and a pause undid an archive), and a block's
-    step or a split's batch, which read it shared, waits for them or they for
-    it. NotFoundError for a draft deleted since."""
+    as moves and edits lock it: one of them at a time (two moves at once each
+    saw the old state, and a pause undid an archive), and a block's step or a
+    split's batch, which read it shared, waits for them or they for it.
+    NotFoundError for a draft deleted since."""
     project = session.get(Project, project_id, with_for_update=NO_KEY_UPDATE)
     if project is None:
         raise project_missing(project_id)
@@ -136,16 +136,27 @@ def _past(action: str) -> str:
             "archive": "archived", "delete": "deleted"}[action]
 
 
+def _refuse_unless_draft(project: Project) -> None:
+    if project.state != "draft":
+        raise ConflictError(
+            f"cannot delete this project: {MEANING.get(project.state, project.state)} "
+            "(only a draft can be deleted; archive it instead)", {"state": project.state})
+
+
 def _hold_off_new_rows(session, project_id: int) -> None:
     """Lock the project fully, so that no row pointing at it is added while its
     rows are deleted (one added between the deletes made the project's own
-    delete fail on the foreign key). Writers that add such rows after locking
-    a row of their own (a job finishing adds its event; a webhook attempt, its
-    delivery) have those rows locked first, in their order: locking the
+    delete fail on the foreign key), and so that a move, an edit, a block's
+    step or a split's batch waits for the deletion or it for them. Writers that
+    lock a row of their own and then the project (a job finishing: its row,
+    its event, the project for project.completed; a webhook attempt: its
+    event, then its delivery; a batch: its job, then the project shared) have
+    those rows locked first, in that order and each table by id: locking the
     project first deadlocked with them on PostgreSQL."""
-    session.execute(select(Job.id).where(Job.project_id == project_id).with_for_update())
+    session.execute(select(Job.id).where(Job.project_id == project_id)
+                    .order_by(Job.id).with_for_update())
     session.execute(select(WebhookEvent.id).where(WebhookEvent.project_id == project_id)
-                    .with_for_update())
+                    .order_by(WebhookEvent.id).with_for_update())
     session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
 
 
@@ -168,14 +179,13 @@ def delete_draft(services: Services, identity: Identity, project_id: int) -> Non
     """Remove a draft and everything it holds (rows, uploaded files, Redis
     state). Only drafts: a project volunteers have seen keeps its answers;
     archive it instead."""
-    get_owned_project(services, identity, project_id)
+    _refuse_unless_draft(get_owned_project(services, identity, project_id))
     with services.db.writing() as session:
-        project = _locked_project(session, project_id)
-        if project.state != "draft":
-            raise ConflictError(
-                f"cannot delete this project: {MEANING.get(project.state, project.state)} "
-                "(only a draft can be deleted; archive it instead)", {"state": project.state})
         _hold_off_new_rows(session, project_id)
+        project = session.get(Project, project_id)
+        if project is None:  # deleted by someone else since
+            raise project_missing(project_id)
+        _refuse_unless_draft(project)  # published since, perhaps
         jobs = session.execute(select(Job.id, Job.source).where(
             Job.project_id == project_id)).all()
         _keep_audit(session, project, identity.id)

@@ -411,12 +411,16 @@ def _insert(services: Services, job: Job, project: Project,
             split: list[tuple[int, dict, list]]) -> None:
     """Store a batch's items and tasks, and put the tasks in the pool; a project
     archived since the job began takes none (ConflictError: the job fails saying
-    so). The project's row is read shared, so an archive waits for a batch
-    being stored, and the batch after it sees the archive."""
+    so), nor one deleted (DraftDeleted). The project's row is read shared, so an
+    archive waits for a batch being stored, and the batch after it sees the
+    archive."""
     with services.db.writing() as session:
+        # the job's row, then the project's (the order a deletion locks them in,
+        # and a finishing job or the watchdog's failing it: the project last)
+        mine = session.scalar(select(Job.id).where(Job.id == job.id).with_for_update())
         state = session.scalar(select(Project.state).where(Project.id == project.id)
                                .with_for_update(read=True))
-        if state is None:
+        if mine is None or state is None:
             raise DraftDeleted(project.id)
         if state == FINAL_STATE:
             raise ConflictError(ARCHIVED_DURING_JOB, {"state": "archived"})

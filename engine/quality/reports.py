@@ -86,7 +86,9 @@ def dismiss_reports(services: Services, identity: Identity, task_id: int,
     """Staff judged the reports unfounded: they are resolved and a task they took
     out of circulation goes back where its answers put it (merged again)."""
     with services.db.writing() as session:
-        task = session.get(Task, task_id)
+        # the task first, as a settlement locks it before its reports (the
+        # reports first deadlocked with one on PostgreSQL)
+        task = session.get(Task, task_id, with_for_update=True)
         project = owned_project_of_task(services, identity, task, task_id)
         refuse_if_final(project)
         dismissed = resolve_reports(session, task_id)

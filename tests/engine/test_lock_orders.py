@@ -9,12 +9,13 @@ re-merge stops at an archive."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import event, select
 
 from engine import lifecycle
-from engine.delivery import sender, webhooks
+from engine.delivery import outbox, sender, webhooks
 from engine.dispatch.dispatcher import keys
 from engine.errors import ConflictError
 from engine.intake import jobs
@@ -273,3 +274,143 @@ def test_an_archive_during_a_remerge_chunk_keeps_its_results(
         assert after != before
     else:
         assert after == before, f"archived project's result changed: {before} -> {after}"
+
+
+def _run(errors: dict, name: str, fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - reported by the assertion
+        errors[name] = exc
+
+
+def test_a_split_with_tasks_finishing_as_its_draft_is_deleted(services, owner, receiver,
+                                                              monkeypatch):
+    """finish_job: job row (UPDATE) -> project FOR UPDATE (outbox._record_if_completed,
+    the webhook subscribes to project.completed and the job made tasks).
+    delete_draft: project FOR NO KEY UPDATE -> the job's row FOR UPDATE. A cycle."""
+    draft = create_project(services, owner, {**CLASSIFY, "state": "draft",
+                                             "min_answers": 1, "max_answers": 1}).project
+    webhooks.set_webhook(services, owner, draft.id, {"url": receiver.url,
+                                                     "secret": "s3cret-for-the-penguins"})
+    job = jobs.create_job(services, owner, draft.id, items=[{"text": "t"}], enqueue=False)
+    real, job_locked, errors = outbox._record_if_completed, threading.Event(), {}
+
+    def record_if_completed(session, project_id):
+        job_locked.set()  # finish_job has updated its job's row
+        time.sleep(1.0)  # the deletion locks the draft, then waits for the job's row
+        return real(session, project_id)
+
+    monkeypatch.setattr(outbox, "_record_if_completed", record_if_completed)
+    splitting = threading.Thread(target=_run, args=(
+        errors, "split", lambda: jobs.run_job(services, job.id)))
+    splitting.start()
+    assert job_locked.wait(20)
+    deleting = threading.Thread(target=_run, args=(
+        errors, "delete", lambda: lifecycle.delete_draft(services, owner, draft.id)))
+    deleting.start()
+    splitting.join(30)
+    deleting.join(30)
+    assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
+    with services.db.session() as session:
+        assert session.get(Project, draft.id) is None
+        assert session.get(Job, job.id) is None
+
+
+def test_the_watchdog_failing_a_slow_split_midway_through_a_batch(services, owner, receiver):
+    """A split's batch (jobs._insert): project FOR SHARE -> items, tasks -> UPDATE job.
+    The watchdog failing the job at its third stop (watchdog._fail -> finish_job):
+    UPDATE job -> project FOR UPDATE (outbox._record_if_completed: the job made
+    tasks in an earlier batch, the webhook subscribes to project.completed). A
+    worker only slow (its heartbeat stale) still storing a batch: a cycle."""
+    from datetime import timedelta
+
+    from sqlalchemy import event, update
+
+    from engine.intake import watchdog
+    from engine.store.models import utcnow
+
+    live = create_project(services, owner, {**CLASSIFY, "min_answers": 1,
+                                            "max_answers": 1}).project
+    webhooks.set_webhook(services, owner, live.id, {"url": receiver.url,
+                                                    "secret": "s3cret-for-the-penguins"})
+    job = jobs.create_job(services, owner, live.id, items=[{"text": "t"}], enqueue=False)
+    with services.db.session() as session:  # stopped twice; an earlier batch made a task
+        session.execute(update(Job).where(Job.id == job.id).values(resumed=2, tasks_made=1))
+    paused, go, splitter, errors = threading.Event(), threading.Event(), {}, {}
+
+    def before(conn, cursor, statement, params, context, executemany):
+        if (threading.get_ident() == splitter.get("thread") and not paused.is_set()
+                and statement.lstrip().upper().startswith("INSERT INTO ITEM")):
+            paused.set()  # the batch holds the project's row shared
+            go.wait(10)
+
+    def split() -> None:
+        splitter["thread"] = threading.get_ident()
+        jobs.run_job(services, job.id)
+
+    event.listen(services.db.engine, "before_cursor_execute", before)
+    try:
+        splitting = threading.Thread(target=_run, args=(errors, "split", split))
+        splitting.start()
+        assert paused.wait(20)
+        sweeping = threading.Thread(target=_run, args=(errors, "sweep", lambda: watchdog.sweep(
+            services, now=utcnow() + timedelta(hours=1))))  # its heartbeat looks stale
+        sweeping.start()
+        sweeping.join(1.0)  # it updated the job's row, and waits for the project's
+        go.set()
+        splitting.join(30)
+        sweeping.join(30)
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", before)
+    deadlocks = {name: repr(exc)[:300] for name, exc in errors.items()
+                 if "deadlock" in repr(exc).lower()}
+    assert not deadlocks, deadlocks
+
+
+def _withdrawn_task(services, make_project, volunteer):
+    from engine.quality.reports import file_report
+    from engine.volunteering import next_task
+
+    project = make_project(tasks=1, quality={"quarantine": False, "trusted_after_minutes": 0,
+                                             "reports_to_withdraw": 1})
+    who = volunteer()
+    handout = next_task(services, who, project.id)
+    assert file_report(services, project.id, handout.task_id, who.id, "offensive").withdrawn
+    return project, handout.task_id
+
+
+def test_settling_a_reported_task_as_its_reports_are_dismissed(
+        services, owner, make_project, volunteer, monkeypatch):
+    """review.resolve: UPDATE task (flushed by resolve_reports' UPDATE) -> UPDATE its
+    task_report rows. reports.dismiss_reports: UPDATE task_report rows -> task
+    FOR UPDATE (consensus.remerge of the withdrawn task). A cycle."""
+    from engine.quality import reports
+    from engine.quality.review import resolve
+
+    _, task_id = _withdrawn_task(services, make_project, volunteer)
+    real, dismissing, resolved_reports, errors = reports.resolve_reports, {}, \
+        threading.Event(), {}
+
+    def resolve_reports(session, task):
+        count = real(session, task)
+        if threading.get_ident() == dismissing.get("thread"):
+            resolved_reports.set()
+            time.sleep(1.0)  # the settlement updates the task, then waits on its reports
+        return count
+
+    def dismiss() -> None:
+        dismissing["thread"] = threading.get_ident()
+        reports.dismiss_reports(services, owner, task_id)
+
+    monkeypatch.setattr(reports, "resolve_reports", resolve_reports)
+    first = threading.Thread(target=_run, args=(errors, "dismiss", dismiss))
+    first.start()
+    assert resolved_reports.wait(20)
+    second = threading.Thread(target=_run, args=(
+        errors, "settle", lambda: resolve(services, owner, task_id, {"label": "b"})))
+    second.start()
+    first.join(30)
+    second.join(30)
+    deadlocks = {name: repr(exc)[:300] for name, exc in errors.items()
+                 if "deadlock" in repr(exc).lower()}
+    assert not deadlocks, deadlocks

@@ -94,14 +94,18 @@ def _record_if_completed(session, project_id: int) -> bool:
 
     The project row is locked first (PostgreSQL; SQLite's writer lock already
     serialises): two last tasks retiring at once would otherwise each still see
-    the other open, and neither would report the completion. An archived
+    the other open, and neither would report the completion. FOR NO KEY UPDATE,
+    not FOR UPDATE: the transaction has usually added a row pointing at the
+    project already (its task.retired event, a first result), and two that
+    each held such a row's key share and asked for FOR UPDATE deadlocked on
+    PostgreSQL (one retirement's merge failed). An archived
     project is never completed afterwards: a job ended by the archive (its tasks
     all finished, its items not all split) did not complete it, the charity
     stopped it."""
     if not subscribed(session, project_id, "project.completed"):
         return False
     project = session.scalars(select(Project).where(Project.id == project_id)
-                              .with_for_update()).one()
+                              .with_for_update(key_share=True)).one()
     if is_final(project):
         return False
     unfinished = session.scalar(select(Task.id).where(

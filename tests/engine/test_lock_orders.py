@@ -414,3 +414,49 @@ def test_settling_a_reported_task_as_its_reports_are_dismissed(
     deadlocks = {name: repr(exc)[:300] for name, exc in errors.items()
                  if "deadlock" in repr(exc).lower()}
     assert not deadlocks, deadlocks
+
+
+def test_two_last_tasks_retiring_at_once_both_merge_and_complete_the_project_once(
+        services, owner, make_project, volunteer, receiver, monkeypatch):
+    """Each retiring merge adds its task.retired event (a row pointing at the
+    project), then locks the project to see whether it completed it. Two at
+    once each held that key share and asked for FOR UPDATE: PostgreSQL killed
+    one with a deadlock. The completion check serialises them, and only the
+    second sees the project complete."""
+    from sqlalchemy import func
+
+    from engine.store.models import WebhookEvent
+    from engine.volunteering import next_tasks, submit_answer
+
+    project = make_project(tasks=2, min_answers=1, max_answers=1)
+    webhooks.set_webhook(services, owner, project.id, {"url": receiver.url,
+                                                       "secret": "s3cret-for-the-penguins"})
+    first, second = volunteer(), volunteer()
+    handouts = [(first, next_tasks(services, first, project.id)[0])]
+    handouts.append((second, next(h for h in next_tasks(services, second, project.id, 2)
+                                  if h.task_id != handouts[0][1].task_id)))
+    both = threading.Barrier(2, timeout=2)  # SQLite: the writer lock lets one through
+    real, errors = outbox._record_if_completed, {}
+
+    def record_if_completed(session, project_id):
+        try:
+            both.wait()  # both hold their event's row: now both ask for the project
+        except threading.BrokenBarrierError:
+            pass
+        return real(session, project_id)
+
+    monkeypatch.setattr(outbox, "_record_if_completed", record_if_completed)
+    threads = [threading.Thread(target=_run, args=(errors, str(n), lambda v=v, h=h:
+                                submit_answer(services, v, h.task_id, h.lease,
+                                              {"label": "a"})))
+               for n, (v, h) in enumerate(handouts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
+    with services.db.session() as session:
+        states = session.scalars(select(Task.state).where(Task.project_id == project.id)).all()
+        completed = session.scalar(select(func.count()).select_from(WebhookEvent).where(
+            WebhookEvent.project_id == project.id, WebhookEvent.type == "project.completed"))
+    assert sorted(states) == ["retired", "retired"] and completed == 1

@@ -180,6 +180,19 @@ def refuse_if_final(project: Project) -> None:
                             {"state": "archived"})
 
 
+def task_project_unless_final(session, project_id: int) -> Project:
+    """A task's project in a transaction that has locked the task first (the
+    order merges lock them in), locked FOR NO KEY UPDATE, as an archive locks
+    it: an archive at the same moment is waited for and seen (409), so a
+    settlement, a report or a dismissal never changes a task of an archived
+    project."""
+    project = session.get(Project, project_id, with_for_update=NO_KEY_UPDATE)
+    if project is None:
+        raise project_missing(project_id)
+    refuse_if_final(project)
+    return project
+
+
 def get_owned_project(services: Services, identity: Identity, project_id: int) -> Project:
     """The project if this caller manages it: its organisation owns it, or the
     caller is a platform admin. Any other project, public or not, is reported

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from engine.dispatch.rebuild import load_tasks, rebuild_lock
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
-from engine.projects import owned_project_of_task, refuse_if_final
+from engine.projects import owned_project_of_task, task_project_unless_final
 from engine.quality import audit, trust
 from engine.quality.consensus import remerge, sync_dispatch
 from engine.quality.reliability import thresholds
@@ -58,8 +58,8 @@ def file_report(services: Services, project_id: int, task_id: int, volunteer_id:
         task = session.get(Task, task_id, with_for_update=True)
         if task is None or task.project_id != project_id:
             raise NotFoundError(f"task {task_id} does not exist", {"task": "not found"})
-        project = session.get(Project, project_id, with_for_update={"read": True})
-        refuse_if_final(project)  # nobody could dismiss it: the task would stay out for good
+        # nobody could dismiss it in an archived project: the task would stay out
+        project = task_project_unless_final(session, project_id)
         stat = session.get(VolunteerStat, (project_id, volunteer_id))
         if stat is not None and stat.blocked:
             return Filed(False, 0)
@@ -90,7 +90,7 @@ def dismiss_reports(services: Services, identity: Identity, task_id: int,
         # reports first deadlocked with one on PostgreSQL)
         task = session.get(Task, task_id, with_for_update=True)
         project = owned_project_of_task(services, identity, task, task_id)
-        refuse_if_final(project)
+        project = task_project_unless_final(session, project.id)
         dismissed = resolve_reports(session, task_id)
         if not dismissed:
             raise ConflictError(f"task {task_id} has no open report", {"task": "no report"})

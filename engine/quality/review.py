@@ -15,7 +15,11 @@ from engine.answers import load_answer
 from engine.delivery import outbox
 from engine.errors import ConflictError
 from engine.identity import Identity
-from engine.projects import get_owned_project, owned_project_of_task, refuse_if_final
+from engine.projects import (
+    get_owned_project,
+    owned_project_of_task,
+    task_project_unless_final,
+)
 from engine.quality import audit, reports
 from engine.quality.consensus import store_result
 from engine.services import Services
@@ -61,9 +65,9 @@ def resolve(services: Services, identity: Identity, task_id: int,
             raw_answer: Any, note: str = "") -> Task:
     """Settle a task with an admin's answer: final result, and gold from now on."""
     with services.db.writing() as session:
-        task = session.get(Task, task_id)
+        task = session.get(Task, task_id, with_for_update=True)
         project = owned_project_of_task(services, identity, task, task_id)
-        refuse_if_final(project)
+        project = task_project_unless_final(session, project.id)
         if task.is_gold or task.state not in REVIEWABLE:
             raise ConflictError(f"task {task_id} is {'gold' if task.is_gold else task.state}"
                                 " and cannot be settled", {"task": "not reviewable"})

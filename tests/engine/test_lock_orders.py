@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import event, select
 
 from engine import lifecycle
@@ -460,3 +461,46 @@ def test_two_last_tasks_retiring_at_once_both_merge_and_complete_the_project_onc
         completed = session.scalar(select(func.count()).select_from(WebhookEvent).where(
             WebhookEvent.project_id == project.id, WebhookEvent.type == "project.completed"))
     assert sorted(states) == ["retired", "retired"] and completed == 1
+
+
+@pytest.mark.parametrize("action", ["settle", "dismiss"])
+def test_an_archive_waits_for_a_settlement_or_dismissal_under_way(
+        services, owner, make_project, volunteer, monkeypatch, action):
+    """A settlement (or a dismissal of reports) checked the project unlocked, in
+    its own session: an archive committing after that check was neither
+    waited for nor seen (PostgreSQL), and an archived project's task was
+    settled. Now the project is locked after the task, as an archive locks it:
+    the archive waits for the change under way, and comes after it."""
+    from engine.quality import reports, review
+    from engine.quality.reports import file_report
+    from engine.volunteering import next_task
+
+    project = make_project(tasks=1, quality={"quarantine": False, "trusted_after_minutes": 0,
+                                             "reports_to_withdraw": 1})
+    who = volunteer()
+    handout = next_task(services, who, project.id)
+    assert file_report(services, project.id, handout.task_id, who.id, "offensive").withdrawn
+    archiving, archived = [], []
+
+    def archive_now() -> None:  # the charity archives while the change is under way
+        archiving.append(threading.Thread(target=lambda: archived.append(
+            lifecycle.move(services, owner, project.id, "archive"))))
+        archiving[0].start()
+        archiving[0].join(0.5)
+        assert archiving[0].is_alive()  # it waits for the change
+
+    # past the change's check of the project, before its commit
+    module, name = (review, "_settled_value") if action == "settle" else \
+        (reports, "resolve_reports")
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a: (archive_now(), real(*a))[1])
+    if action == "settle":
+        review.resolve(services, owner, handout.task_id, {"label": "b"})
+    else:
+        reports.dismiss_reports(services, owner, handout.task_id)
+    archiving[0].join(30)
+    assert len(archived) == 1
+    with services.db.session() as session:
+        assert session.get(Project, project.id).state == "archived"
+        assert session.get(Task, handout.task_id).state == \
+            ("settled" if action == "settle" else "open")

@@ -27,9 +27,9 @@ from engine.errors import BitesizeError, ConflictError, InvalidError
 from engine.identity import Identity
 from engine.intake.uploads import options_name
 from engine.projects import (
-    NO_KEY_UPDATE,
     ProjectView,
     get_owned_project,
+    locked_project,
     project_missing,
     project_view,
     refuse_if_final,
@@ -80,17 +80,6 @@ def actions(state: str) -> list[str]:
     found = [name for name, (starts, _) in MOVES.items() if state in starts]
     return found + (["delete"] if state == "draft" else [])
 
-def _locked_project(session, project_id: int) -> Project:
-    """The project's row, locked FOR NO KEY UPDATE (engine.projects.NO_KEY_UPDATE)
-    as moves and edits lock it: one of them at a time (two moves at once each
-    saw the old state, and a pause undid an archive), and a block's step or a
-    split's batch, which read it shared, waits for them or they for it.
-    NotFoundError for a draft deleted since."""
-    project = session.get(Project, project_id, with_for_update=NO_KEY_UPDATE)
-    if project is None:
-        raise project_missing(project_id)
-    return project
-
 
 def move(services: Services, identity: Identity, project_id: int, action: str) -> ProjectView:
     """Publish, pause, complete or archive a project; ConflictError naming the
@@ -101,7 +90,7 @@ def move(services: Services, identity: Identity, project_id: int, action: str) -
     starts, target = MOVES[action]
     get_owned_project(services, identity, project_id)  # 404 for anyone else's
     with services.db.writing() as session:
-        project = _locked_project(session, project_id)
+        project = locked_project(session, project_id)
         if project.state not in starts:
             raise ConflictError(_refusal(action, project.state), {"state": project.state})
         project.state = target
@@ -236,7 +225,7 @@ def update_project(services: Services, identity: Identity, project_id: int,
                            {name: ["cannot be edited"] for name in unknown})
     get_owned_project(services, identity, project_id)
     with services.db.writing() as session:
-        project = _locked_project(session, project_id)  # two edits merge in turn
+        project = locked_project(session, project_id)  # two edits merge in turn
         refuse_if_final(project)
         task_type = services.registry.get(project.task_type)
         changes = {key: data[key] for key in EDITABLE if key in data}

@@ -180,15 +180,24 @@ def refuse_if_final(project: Project) -> None:
                             {"state": "archived"})
 
 
-def task_project_unless_final(session, project_id: int) -> Project:
-    """A task's project in a transaction that has locked the task first (the
-    order merges lock them in), locked FOR NO KEY UPDATE, as an archive locks
-    it: an archive at the same moment is waited for and seen (409), so a
-    settlement, a report or a dismissal never changes a task of an archived
-    project."""
+def locked_project(session, project_id: int) -> Project:
+    """The project's row, locked FOR NO KEY UPDATE (NO_KEY_UPDATE) as moves and
+    edits lock it: one of them at a time (two moves at once each saw the old
+    state, and a pause undid an archive), and a block's step or a split's
+    batch, which read it shared, waits for them or they for it. NotFoundError
+    for a draft deleted since."""
     project = session.get(Project, project_id, with_for_update=NO_KEY_UPDATE)
     if project is None:
         raise project_missing(project_id)
+    return project
+
+
+def task_project_unless_final(session, project_id: int) -> Project:
+    """A task's project in a transaction that has locked the task first (the
+    order merges lock them in), locked as an archive locks it: an archive at
+    the same moment is waited for and seen (409), so a settlement, a report or
+    a dismissal never changes a task of an archived project."""
+    project = locked_project(session, project_id)
     refuse_if_final(project)
     return project
 

@@ -94,6 +94,13 @@ def delete_webhook(services: Services, identity: Identity, project_id: int) -> i
     recorded or sent. Returns how many undelivered events were dropped."""
     hook = get_webhook(services, identity, project_id)
     with services.db.writing() as session:
+        # the events locked first, in id order, as the sender locks them: an
+        # attempt being logged (event locked, then its delivery added) finishes
+        # before its delivery would be missed, and no physical-order delete
+        # deadlocks with a claim folding the events behind its head
+        session.execute(select(WebhookEvent.id).where(
+            WebhookEvent.project_id == hook.project_id)
+            .order_by(WebhookEvent.id).with_for_update())
         dropped = session.scalar(select(func.count()).select_from(WebhookEvent).where(
             WebhookEvent.project_id == hook.project_id,
             WebhookEvent.state.in_(("pending", "failed", "dead"))))

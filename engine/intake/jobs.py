@@ -118,7 +118,10 @@ def rerun_job(services: Services, identity: Identity, job_id: int) -> Job:
     forget_rq_job(services, job.id)  # its failed or dead run, so the id can be reused
     enqueue_split(services, job.id)
     with services.db.session() as session:
-        return session.get(Job, job.id)
+        rerun = session.get(Job, job.id)
+    if rerun is None:  # its draft was deleted meanwhile, and the job with it
+        raise NotFoundError(f"job {job_id} does not exist", {"job": "not found"})
+    return rerun
 
 
 def stalled(cutoff: datetime) -> ColumnElement[bool]:

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import event
 
 from engine import lifecycle
@@ -165,3 +166,25 @@ def test_a_split_with_tasks_finishing_as_its_draft_is_deleted(services, owner, r
     with services.db.session() as session:
         assert session.get(Project, draft.id) is None
         assert session.get(Job, job.id) is None
+
+
+def test_a_job_run_again_as_its_draft_is_deleted_is_not_found(services, owner, receiver,
+                                                              monkeypatch):
+    """rerun_job queues the job, then reads it back: a deletion landing between
+    them left None, which the API turned into a 500. It is a 404 now."""
+    from sqlalchemy import update
+
+    from engine.errors import NotFoundError
+
+    draft, job = _draft_with_a_webhook(services, owner, receiver)
+    with services.db.session() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(state="failed"))
+    real = jobs.enqueue_split
+
+    def enqueue_split(services_, job_id):
+        real(services_, job_id)
+        lifecycle.delete_draft(services, owner, draft.id)  # another admin, meanwhile
+
+    monkeypatch.setattr(jobs, "enqueue_split", enqueue_split)
+    with pytest.raises(NotFoundError):
+        jobs.rerun_job(services, owner, job.id)

@@ -207,3 +207,51 @@ def test_two_last_tasks_retiring_at_once_both_merge_and_complete_the_project_onc
         completed = session.scalar(select(func.count()).select_from(WebhookEvent).where(
             WebhookEvent.project_id == project.id, WebhookEvent.type == "project.completed"))
     assert sorted(states) == ["retired", "retired"] and completed == 1
+
+
+def test_deleting_a_webhook_while_an_attempt_is_logged_leaves_nothing(
+        services, owner, make_project, volunteer, receiver):
+    """The sender locks the event, then adds its delivery. The deletion deleted
+    the deliveries, then waited on that event; the delivery committed meanwhile
+    made the event's delete fail on the foreign key (PostgreSQL). It now locks
+    the events first, in the sender's order, and deletes after the attempt."""
+    from engine.delivery import sender
+    from engine.store.models import WebhookDelivery, WebhookEvent
+
+    project = make_project(tasks=1, min_answers=1, max_answers=1)
+    webhooks.set_webhook(services, owner, project.id, {"url": receiver.url,
+                                                       "secret": "s3cret-for-the-penguins"})
+    answer_one(services, volunteer, project.id)  # its task.retired event waits
+    claimed = sender.claim(services, project.id, utcnow())
+    assert claimed is not None
+    paused, go, storer, errors = threading.Event(), threading.Event(), {}, {}
+
+    def before(conn, cursor, statement, params, context, executemany):
+        if (threading.get_ident() == storer.get("thread") and not paused.is_set()
+                and statement.lstrip().upper().startswith("INSERT INTO WEBHOOK_DELIVERY")):
+            paused.set()  # the event's row is locked, its delivery not yet added
+            go.wait(10)
+
+    def store() -> None:
+        storer["thread"] = threading.get_ident()
+        sender._store(services, claimed, sender.Outcome(200, None, 1.0), utcnow())
+
+    event.listen(services.db.engine, "before_cursor_execute", before)
+    try:
+        storing = threading.Thread(target=run_recording, args=(errors, "store", store))
+        storing.start()
+        assert paused.wait(10)
+        deleting = threading.Thread(target=run_recording, args=(
+            errors, "delete", lambda: webhooks.delete_webhook(services, owner, project.id)))
+        deleting.start()
+        deleting.join(0.5)  # it waits for the event's row (SQLite: the writer lock)
+        go.set()
+        storing.join(30)
+        deleting.join(30)
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", before)
+    assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
+    with services.db.session() as session:
+        left = [session.scalars(select(model).where(model.project_id == project.id)).all()
+                for model in (WebhookEvent, WebhookDelivery)]
+    assert left == [[], []]

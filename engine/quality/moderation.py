@@ -106,6 +106,7 @@ def _block_in(services: Services, project_id: int, volunteer_id: int, why: _Why)
             services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
             stat = stat_row(session, project_id, volunteer_id)
             stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
+            stat.blocked_here = stat.blocked_here or why.scope == "project"
             stat.quarantined_at = None
             touched = _recount(session, project_id, volunteer_id, counted=False)
             mark = remerging.begin(session, stat, touched, -1, _audit(
@@ -190,7 +191,10 @@ def unblock(services: Services, identity: Identity, project_id: int,
     """Let a volunteer answer again, in this project, in every project of its
     organisation they are blocked in, or (platform admins) everywhere, their
     token working again: their answers count again and the tasks they answered
-    are re-merged (some may retire, or reopen). Returns how many tasks were
+    are re-merged (some may retire, or reopen). An organisation's unblock ends
+    its projects' own blocks too (its admins decide for all of them); a
+    platform unblock ends the platform's block alone: a charity's own blocks,
+    of a project or organisation-wide, stand. Returns how many tasks were
     re-merged."""
     project = _scoped(services, identity, project_id, scope)
     why = _Why(identity.id, scope, reason, project.id)
@@ -198,6 +202,9 @@ def unblock(services: Services, identity: Identity, project_id: int,
         volunteer = _known_volunteer(session, identity, project, volunteer_id)
         if volunteer.blocked and scope != "platform":
             raise _blocked_platform_wide(volunteer_id)
+        if scope == "platform" and not volunteer.blocked:  # it would end nothing
+            raise ConflictError(f"volunteer {volunteer_id} is not blocked platform-wide",
+                                {"scope": "not blocked platform-wide"})
         blocked_in = select(VolunteerStat.project_id).where(
             VolunteerStat.volunteer_id == volunteer_id, VolunteerStat.blocked.is_(True))
         if scope == "project":
@@ -212,12 +219,6 @@ def unblock(services: Services, identity: Identity, project_id: int,
                 OrganisationBlock.volunteer_id == volunteer_id))
         else:
             volunteer.blocked = False
-            for organisation_id in sorted(session.scalars(  # in order: no deadlock
-                    select(OrganisationBlock.organisation_id).where(
-                        OrganisationBlock.volunteer_id == volunteer_id))):
-                lock_organisation(session, organisation_id)
-            session.execute(delete(OrganisationBlock).where(
-                OrganisationBlock.volunteer_id == volunteer_id))
             digests = volunteer_token_hashes(session, volunteer_id)
             projects = sorted({project.id, *session.scalars(blocked_in)})
         projects = _not_final(session, projects)
@@ -234,10 +235,12 @@ def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Wh
             if not _still_to_take(session, project_id, volunteer_id, why, blocking=False):
                 return 0
             stat = stat_row(session, project_id, volunteer_id)
+            if stat.blocked_here and why.scope == "platform":
+                return 0  # the charity's own block here stands
             was_blocked = stat.blocked
             touched = _recount(session, project_id, volunteer_id, counted=True) \
                 if was_blocked else []
-            stat.blocked = False
+            stat.blocked = stat.blocked_here = False
             _audit(session, project_id, "unblock", volunteer_id, why,
                    {"tasks_remerged": len(touched)})
             mark = remerging.begin(session, stat, touched, 1)
@@ -292,10 +295,10 @@ def _still_to_take(session, project_id: int, volunteer_id: int, why: _Why,
 
 
 def _blocked_otherwise(session, project: Project, volunteer_id: int, scope: str) -> bool:
-    """Whether a block at the other wider scope came since an unblock at this
-    one listed its projects: a platform block (only a platform unblock lifts
-    it), or an organisation block after a platform unblock (which had ended
-    every organisation's)."""
+    """Whether a block at the other wider scope holds the project: a platform
+    block (only a platform unblock lifts it), made since an organisation
+    unblock listed its projects, or an organisation block, which a platform
+    unblock leaves in force."""
     other = "platform" if scope == "organisation" else "organisation"
     return _wider_block_stands(session, project, volunteer_id, other)
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -324,7 +325,7 @@ class OrganisationBlock(Base):
     """A volunteer an admin blocked in every project of an organisation: the
     projects it has then are blocked one by one (VolunteerStat.blocked), and
     this row blocks them in each project it makes later (engine.projects).
-    Ended by an unblock at organisation or platform scope."""
+    Ended by an unblock at organisation scope; a platform unblock leaves it."""
 
     __tablename__ = "organisation_block"
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"),
@@ -349,7 +350,13 @@ class VolunteerStat(Base):
     confusion: Mapped[Any | None] = mapped_column(JSON)  # label x label, for Dawid-Skene
     median_seconds: Mapped[float | None] = mapped_column(Float)
     flags: Mapped[Any] = mapped_column(JSON, default=list)
+    # blocked here, at any scope: what hand-out, merges and pages read. It holds
+    # while any of three blocks does: this project's own (blocked_here), the
+    # organisation's (OrganisationBlock) or the platform's (Volunteer.blocked).
+    # A platform unblock ends the platform's alone, so the charity's own stand
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    blocked_here: Mapped[bool] = mapped_column(Boolean, default=False,
+                                               server_default=false())
     blocked_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # quarantined: flagged, answers not counted, waiting for an admin's block or clear

@@ -294,3 +294,16 @@ def test_newcomers_come_twenty_a_page(services, desk, colony, admin):
     second = text(desk.get(url + "?page=2"))
     assert newcomer_ids(second) == [colony["other"], colony["subject"]]
     assert 'rel="prev">Newer</a>' in second and "Older</a>" not in second
+
+
+def test_the_unblock_form_offers_only_scopes_that_lift_the_block():
+    """A platform unblock lifts only a platform block (a charity's own stand),
+    and a narrower unblock does not lift a wider block: a platform admin
+    looking at an organisation-wide block is offered the organisation alone."""
+    from web.console.volunteer_page import scope_choices, unblock_choices
+
+    scopes = scope_choices("Penguin Watch", platform_admin=True)
+    offered = {blocked: [c[0] for c in unblock_choices(scopes, blocked)]
+               for blocked in ("project", "organisation", "platform")}
+    assert offered == {"project": ["project", "organisation"],
+                       "organisation": ["organisation"], "platform": ["platform"]}

@@ -123,16 +123,6 @@ def test_an_organisation_block_covers_the_projects_it_makes_later(services, make
     assert next_task(services, v, make_project(tasks=2).id) is not None
 
 
-def test_a_platform_unblock_ends_organisation_blocks_too(services, make_project, volunteer,
-                                                         admin):
-    first = make_project(tasks=2)
-    v = volunteer()
-    answered(services, first, v)
-    moderation.block(services, admin, first.id, v.id, "organisation")
-    moderation.unblock(services, platform_admin(services), first.id, v.id, "platform")
-    assert next_task(services, v, make_project(tasks=2).id) is not None
-
-
 def test_reports_and_jobs_leave_an_archived_project_alone(services, make_project, volunteer,
                                                           owner):
     """A security review's second look: dismissing reports re-merged a task

@@ -40,9 +40,10 @@ def run_recording(errors: dict, name: str, fn: Callable[[], object]) -> None:
 
 def test_an_organisation_block_during_a_platform_unblock_stands(
         services, admin, make_project, volunteer, monkeypatch):
-    """A platform unblock ends every organisation's block, lists the projects,
-    then unblocks them one by one: an organisation block landing in between
-    came last, and its project stays blocked."""
+    """A platform unblock ends the platform's block, lists the projects, then
+    unblocks them one by one: an organisation block landing in between stands
+    (a platform unblock leaves a charity's own blocks), and its project stays
+    blocked."""
     live = make_project(tasks=1, min_answers=1, max_answers=1)
     who = answer_one(services, volunteer, live.id)
     ops = platform_admin(services)

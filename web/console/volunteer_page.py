@@ -142,10 +142,12 @@ def scope_choices(organisation: str, platform_admin: bool) -> list[tuple[str, st
 def unblock_choices(scopes: list[tuple[str, str]],
                     blocked_scope: str | None) -> list[tuple[str, str]]:
     """The unblock form's radios: only scopes that lift the block (an
-    organisation-wide block is not lifted in one project); none when the
-    block is wider than this admin may act."""
+    organisation-wide block is not lifted in one project, and a platform
+    unblock lifts only a platform block); none when the block is wider than
+    this admin may act."""
     widest = moderation.SCOPES.index(blocked_scope or "project")
-    return [c for c in scopes if moderation.SCOPES.index(c[0]) >= widest]
+    return [c for c in scopes if moderation.SCOPES.index(c[0]) >= widest
+            and (c[0] != "platform" or blocked_scope == "platform")]
 
 
 def days_chart(profile: dict) -> Markup | None:

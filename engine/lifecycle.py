@@ -139,13 +139,16 @@ def _hold_off_new_rows(session, project_id: int) -> None:
     step or a split's batch waits for the deletion or it for them. Writers that
     lock a row of their own and then the project (a job finishing: its row,
     its event, the project for project.completed; a webhook attempt: its
-    event, then its delivery; a batch: its job, then the project shared) have
-    those rows locked first, in that order and each table by id: locking the
-    project first deadlocked with them on PostgreSQL."""
+    event, then its delivery; a batch: its job, then the project shared; a
+    settlement: its task, then the project) have those rows locked first, in
+    that order and each table by id: locking the project first deadlocked with
+    them on PostgreSQL."""
     session.execute(select(Job.id).where(Job.project_id == project_id)
                     .order_by(Job.id).with_for_update())
     session.execute(select(WebhookEvent.id).where(WebhookEvent.project_id == project_id)
                     .order_by(WebhookEvent.id).with_for_update())
+    session.execute(select(Task.id).where(Task.project_id == project_id)
+                    .order_by(Task.id).with_for_update())
     session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
 
 

@@ -1,7 +1,7 @@
 """Deleting a draft while its rows are being written (PostgreSQL's row locks;
 SQLite's writer lock serialises the same steps): deletion locks the draft's
-jobs' rows, its webhook events' rows, then the project, the order their
-writers lock them in, so nothing pointing at the draft is added between its
+jobs' rows, its webhook events' rows, its tasks' rows, then the project, the
+order their writers lock them in, so nothing pointing at the draft is added between its
 deletes and no writer deadlocks with it."""
 from __future__ import annotations
 
@@ -188,3 +188,43 @@ def test_a_job_run_again_as_its_draft_is_deleted_is_not_found(services, owner, r
     monkeypatch.setattr(jobs, "enqueue_split", enqueue_split)
     with pytest.raises(NotFoundError):
         jobs.rerun_job(services, owner, job.id)
+
+
+def test_settling_a_drafts_task_as_the_draft_is_deleted(services, owner, receiver,
+                                                         monkeypatch):
+    """A settlement locks the task, then the project. The deletion locked the
+    project, then deleted the tasks: a cycle (PostgreSQL killed one of the
+    two). It now locks the draft's tasks before the project, so the
+    settlement finishes first and the deletion then takes the task with it."""
+    from sqlalchemy import select
+
+    from engine.quality import review
+    from engine.store.models import Task
+
+    draft, job = _draft_with_a_webhook(services, owner, receiver)
+    jobs.run_job(services, job.id)
+    with services.db.session() as session:
+        task_id = session.scalar(select(Task.id).where(Task.project_id == draft.id))
+    locked, go, errors = threading.Event(), threading.Event(), {}
+    real = review.task_project_unless_final
+
+    def task_project_unless_final(session, project_id):
+        locked.set()  # the settlement holds the task's row
+        go.wait(10)
+        return real(session, project_id)
+
+    monkeypatch.setattr(review, "task_project_unless_final", task_project_unless_final)
+    settling = threading.Thread(target=run_recording, args=(
+        errors, "settle", lambda: review.resolve(services, owner, task_id, {"label": "a"})))
+    settling.start()
+    assert locked.wait(10)
+    deleting = threading.Thread(target=run_recording, args=(
+        errors, "delete", lambda: lifecycle.delete_draft(services, owner, draft.id)))
+    deleting.start()
+    deleting.join(0.5)  # it locks the jobs, the events, then waits for the task
+    go.set()
+    settling.join(30)
+    deleting.join(30)
+    assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
+    with services.db.session() as session:
+        assert session.get(Project, draft.id) is None

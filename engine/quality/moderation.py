@@ -105,7 +105,9 @@ def _block_in(services: Services, project_id: int, volunteer_id: int, why: _Why)
                 return 0
             services.dispatcher.block(project_id, [volunteer_id])  # first: no answer slips by
             stat = stat_row(session, project_id, volunteer_id)
-            stat.blocked, stat.blocked_by, stat.blocked_at = True, why.user_id, utcnow()
+            if not stat.blocked or why.scope == "project":  # who made the block that stands
+                stat.blocked_by, stat.blocked_at = why.user_id, utcnow()
+            stat.blocked = True
             stat.blocked_here = stat.blocked_here or why.scope == "project"
             stat.quarantined_at = None
             touched = _recount(session, project_id, volunteer_id, counted=False)
@@ -235,8 +237,13 @@ def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Wh
             if not _still_to_take(session, project_id, volunteer_id, why, blocking=False):
                 return 0
             stat = stat_row(session, project_id, volunteer_id)
-            if stat.blocked_here and why.scope == "platform":
-                return 0  # the charity's own block here stands
+            standing = _block_left_standing(session, stat, why.scope)
+            if standing:
+                if why.scope == "organisation":  # it ends the project's own block
+                    stat.blocked_here = False
+                _audit(session, project_id, "unblock", volunteer_id, why,
+                       {"tasks_remerged": 0, "still_blocked": standing})
+                return 0
             was_blocked = stat.blocked
             touched = _recount(session, project_id, volunteer_id, counted=True) \
                 if was_blocked else []
@@ -248,6 +255,16 @@ def _unblock_in(services: Services, project_id: int, volunteer_id: int, why: _Wh
             services.dispatcher.unmute(project_id, [volunteer_id])
             remerging.recount(services, project_id, volunteer_id, mark)
     return len(remerging.merge_again(services, project_id, volunteer_id, mark).changes)
+
+
+def still_blocked(services: Services, project_id: int, volunteer_id: int) -> bool:
+    """Whether the volunteer is blocked in this project at any scope: after a
+    platform unblock the project's own block or its organisation's may stand,
+    and the admin who unblocked is told so."""
+    with services.db.session() as session:
+        return bool(session.scalar(select(VolunteerStat.blocked).where(
+            VolunteerStat.project_id == project_id,
+            VolunteerStat.volunteer_id == volunteer_id)))
 
 
 def block_scopes(session, project: Project, blocked_here: dict[int, bool]) -> dict[int, str | None]:
@@ -289,18 +306,25 @@ def _still_to_take(session, project_id: int, volunteer_id: int, why: _Why,
         return True
     if project is None or is_final(project):
         return False
-    if not blocking and _blocked_otherwise(session, project, volunteer_id, why.scope):
-        return False
     return _wider_block_stands(session, project, volunteer_id, why.scope) == blocking
 
 
-def _blocked_otherwise(session, project: Project, volunteer_id: int, scope: str) -> bool:
-    """Whether a block at the other wider scope holds the project: a platform
-    block (only a platform unblock lifts it), made since an organisation
-    unblock listed its projects, or an organisation block, which a platform
-    unblock leaves in force."""
-    other = "platform" if scope == "organisation" else "organisation"
-    return _wider_block_stands(session, project, volunteer_id, other)
+def _block_left_standing(session, stat: VolunteerStat, scope: str) -> str | None:
+    """The block that keeps the volunteer blocked in this project after an
+    unblock's step at this wider scope, if any: a platform unblock leaves the
+    project's own block and its organisation's; an organisation's unblock
+    leaves a platform block (made since it listed its projects: only a
+    platform unblock lifts it). The unblock's step then changes nothing but
+    says so in the project's audit log."""
+    project = session.get(Project, stat.project_id)
+    if scope == "platform":
+        if stat.blocked_here:
+            return "project"
+        if _wider_block_stands(session, project, stat.volunteer_id, "organisation"):
+            return "organisation"
+    elif scope == "organisation" and _platform_blocked(session, stat.volunteer_id):
+        return "platform"
+    return None
 
 
 def _wider_block_stands(session, project: Project, volunteer_id: int, scope: str) -> bool:

@@ -38,6 +38,7 @@ from engine.store.models import (
     Answer,
     Item,
     Organisation,
+    OrganisationBlock,
     Project,
     Result,
     Task,
@@ -83,11 +84,16 @@ def volunteer_profile(services: Services, identity: Identity, project_id: int,
         organisation = session.get(Organisation, project.organisation_id).name
         scope = moderation.block_scopes(session, project, {
             volunteer_id: bool(stat and stat.blocked)})[volunteer_id]
+        organisation_block = session.get(
+            OrganisationBlock, (project.organisation_id, volunteer_id)) is not None
     return {
         "project": project, "organisation": organisation, "volunteer": volunteer_id,
         "name": volunteer.name if volunteer else None,
         "blocked_everywhere": bool(volunteer and volunteer.blocked),
         "blocked_scope": scope,
+        # each block that holds here: a platform unblock leaves the charity's own
+        "blocked_here": bool(stat and stat.blocked_here),
+        "blocked_organisation": organisation_block,
         **_numbers(task_type, project.config, rows),
         **_state(stat),
         "days": _days(per_day),

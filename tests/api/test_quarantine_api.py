@@ -164,3 +164,28 @@ def test_an_organisation_block_landing_during_a_project_unblock_stands(
     assert raced == [200] and r.status_code == 409, r.json
     row = volunteers(client, charity, project["id"])[script["id"]]
     assert (row["blocked"], row["blocked_scope"]) == (True, "organisation"), row
+
+
+def test_a_platform_unblock_answers_whether_a_charitys_block_still_stands(
+        api, client, charity, auth, services, scene):
+    """A platform unblock ends the platform's block alone: the reply's
+    `blocked` is the truth about this project, not a fixed false; a platform
+    unblock of a volunteer the platform never blocked is 409."""
+    project, script = scene
+    answer_all(api, project, script, 2)
+    platform = {"Authorization": "Bearer "
+                + create_user(services, "Bitesize Ops", "platform-admin")[1]}
+    r = client.post(url(project, script, "block"), headers=auth.admin(),
+                    json={"scope": "project"})
+    assert r.status_code == 200, r.json
+    r = client.delete(url(project, script, "block"), headers=platform,
+                      json={"scope": "platform"})
+    assert r.status_code == 409, r.json
+    assert r.json["error"]["fields"] == {"scope": "not blocked platform-wide"}
+    assert client.post(url(project, script, "block"), headers=platform,
+                       json={"scope": "platform"}).status_code == 200
+    r = client.delete(url(project, script, "block"), headers=platform,
+                      json={"scope": "platform"})
+    assert r.status_code == 200 and r.json["blocked"] is True, r.json
+    assert volunteers(client, charity, project["id"])[script["id"]]["blocked_scope"] \
+        == "project"

@@ -6,6 +6,7 @@ organisation (and platform admins) get in."""
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 from sqlalchemy import select
@@ -210,7 +211,32 @@ def test_an_organisation_admin_cannot_unblock_a_platform_block(services, app, de
                      colony["subject"], "platform")
     html = text(desk.get(page_of(colony)))
     assert "only a platform admin can unblock them" in html
-    assert "/unblock" not in html and 'name="scope"' not in html
+    assert "/unblock" not in html and 'id="unblock-scope-platform"' not in html
+    # a block of their own, which a platform unblock leaves, is theirs to make
+    assert 'id="block-scope-project"' in html and 'id="block-scope-platform"' not in html
+
+
+def test_a_charitys_own_block_outlives_a_platform_unblock_and_the_pages_say_so(
+        services, app, desk, forms, make_staff, colony):
+    ops = make_staff(org="Bitesize Ops", email="ops@bitesize.example", role="platform-admin")
+    url, subject = page_of(colony), colony["subject"]
+    moderation.block(services, identity(services, ops), colony["project"].id, subject,
+                     "platform")
+    forms.post(desk, url + "/block", {"scope": "organisation", "reason": "ours too"}, page=url)
+    client = app.test_client()
+    forms.sign_in(client, ops)
+    html = text(client.get(url))
+    assert "This block stands when the platform's ends." in html  # the organisation's
+    assert "A platform unblock ends the platform's block only" in html
+    forms.post(client, url + "/unblock", {"scope": "platform", "reason": "appeal"}, page=url)
+    html = text(client.get(url))
+    assert ("info", f"Volunteer {subject}: the platform's block ended, but they stay blocked "
+            "in Penguin cams by a block of its own or of Penguin Watch; no task merged again"
+            ) in [(kind, unescape(said)) for kind, said in flashes(html)]
+    assert "Blocked everywhere on this platform" not in html
+    assert 'id="volunteer-organisation-block"' in html
+    assert [e.detail.get("still_blocked") for e in audit_entries(services, "unblock")] \
+        == ["organisation"]
 
 
 def test_a_bad_scope_or_a_missing_csrf_token_changes_nothing(services, desk, forms, colony):

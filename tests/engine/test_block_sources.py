@@ -108,3 +108,68 @@ def _blocked_here(services, project_id: int) -> dict[int, bool]:
         return dict(session.execute(select(VolunteerStat.volunteer_id,
                                            VolunteerStat.blocked_here).where(
             VolunteerStat.project_id == project_id, VolunteerStat.blocked.is_(True))).all())
+
+
+def test_a_platform_unblock_that_leaves_a_charitys_block_says_so_in_the_audit_log(
+        services, make_project, volunteer, admin):
+    """It ends the platform's block and brings the volunteer's tokens back: that
+    is kept in the project's audit log, with the block that still stands."""
+    from engine.store.models import AuditEntry
+
+    project = make_project(tasks=2)
+    v = volunteer()
+    answered(services, project, v)
+    moderation.block(services, admin, project.id, v.id, "project")
+    ops = platform_admin(services)
+    moderation.block(services, ops, project.id, v.id, "platform")
+    moderation.unblock(services, ops, project.id, v.id, "platform", "appeal upheld")
+    with services.db.session() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "unblock"))
+        assert [(e.reason, e.detail["still_blocked"]) for e in entries] == [
+            ("appeal upheld", "project")]
+    assert moderation.still_blocked(services, project.id, v.id)
+
+
+def test_the_block_that_stands_is_the_one_its_row_names(services, make_project, volunteer,
+                                                        admin):
+    """Who blocked them here, and since when, is the charity's block once the
+    platform's has ended, not the platform admin's."""
+    project = make_project(tasks=2)
+    v = volunteer()
+    answered(services, project, v)
+    moderation.block(services, admin, project.id, v.id, "project")
+    with services.db.session() as session:
+        own = session.get(VolunteerStat, (project.id, v.id))
+        made = (own.blocked_by, own.blocked_at)
+    ops = platform_admin(services)
+    moderation.block(services, ops, project.id, v.id, "platform")
+    moderation.unblock(services, ops, project.id, v.id, "platform")
+    with services.db.session() as session:
+        stat = session.get(VolunteerStat, (project.id, v.id))
+        assert (stat.blocked_by, stat.blocked_at) == made == (admin.id, made[1])
+
+
+def test_an_organisation_unblock_passed_by_a_platform_block_still_ends_the_projects_own(
+        services, make_project, volunteer, admin, monkeypatch):
+    """A platform block landing after an organisation unblock listed its
+    projects keeps them blocked, but the project's own block, which that unblock
+    ended, must not outlive the platform's."""
+    project = make_project(tasks=2)
+    v = volunteer()
+    answered(services, project, v)
+    moderation.block(services, admin, project.id, v.id, "project")
+    moderation.block(services, admin, project.id, v.id, "organisation")
+    ops = platform_admin(services)
+    real, raced = moderation._unblock_in, []
+
+    def unblock_in(*args):
+        if not raced:
+            raced.append(moderation.block(services, ops, project.id, v.id, "platform"))
+        return real(*args)
+
+    monkeypatch.setattr(moderation, "_unblock_in", unblock_in)
+    moderation.unblock(services, admin, project.id, v.id, "organisation")
+    monkeypatch.setattr(moderation, "_unblock_in", real)
+    assert moderation.still_blocked(services, project.id, v.id)  # the platform's
+    moderation.unblock(services, ops, project.id, v.id, "platform")
+    assert gets_tasks(services, v, project)

@@ -269,10 +269,13 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
     ("delete", "/projects/{project_id}/volunteers/{volunteer_id}/block",
      "Unblock a volunteer (their answers count again; the tasks are merged again) at a "
      "`scope` as for block (a volunteer blocked platform-wide: platform scope only; "
-     "blocked organisation-wide: organisation or platform scope)", ADMIN,
+     "blocked organisation-wide: organisation scope, which also ends its projects' own "
+     "blocks; a platform unblock ends the platform's block alone, a charity's own blocks "
+     "stand: `blocked` says whether they are still blocked in this project)", ADMIN,
      BlockBody, {"200": "unblocked", "403": "scope not allowed",
                  "409": "blocked platform-wide (below platform scope) or organisation-wide "
-                        "(at project scope), or scope `project` in an archived project"}),
+                        "(at project scope), not blocked platform-wide (at platform scope), "
+                        "or scope `project` in an archived project"}),
     ("put", "/projects/{project_id}/webhook",
      "Set or replace the project's webhook (url, secret, events, active)", OWNER, WebhookSet,
      {"201": "created", "200": "replaced", "422": "invalid URL, secret or events"}),

@@ -135,5 +135,6 @@ def unblock_volunteer_(project_id: int, volunteer_id: int):
     body = load_body(BlockBody()) if request.get_data() else BlockBody().load({})
     remerged = moderation.unblock(services(), caller, project_id, volunteer_id, body["scope"],
                                   body["reason"])
-    return {"volunteer": volunteer_id, "blocked": False, "scope": body["scope"],
-            "tasks_remerged": remerged}
+    # a platform unblock leaves the charity's own blocks: still blocked here, then
+    return {"volunteer": volunteer_id, "scope": body["scope"], "tasks_remerged": remerged,
+            "blocked": moderation.still_blocked(services(), project_id, volunteer_id)}

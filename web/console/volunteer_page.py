@@ -57,8 +57,8 @@ def volunteer_page(project_id: int, volunteer_id: int, status: int = 200):
     scopes = scope_choices(profile["organisation"], identity.is_platform_admin)
     return render_template("console/desk/volunteer.html", p=profile,
                            chart=days_chart(profile), reasons=REASONS, scopes=scopes,
-                           unblock_scopes=unblock_choices(scopes, profile["blocked_scope"])
-                           ), status
+                           unblock_scopes=unblock_choices(scopes, profile["blocked_scope"]),
+                           block_scopes=block_choices(scopes, profile)), status
 
 
 @bp.post("/desk/projects/<int:project_id>/volunteers/<int:volunteer_id>/"
@@ -91,6 +91,10 @@ def _block(project: Project, volunteer_id: int, scope: str, reason: str) -> str:
 def _unblock(project: Project, volunteer_id: int, scope: str, reason: str) -> str:
     remerged = moderation.unblock(services(), staff_identity(), project.id, volunteer_id,
                                   scope, reason)
+    if moderation.still_blocked(services(), project.id, volunteer_id):
+        return (f"Volunteer {volunteer_id}: the platform's block ended, but they stay blocked "
+                f"in {project.name} by a block of its own or of {organisation_name(project)}; "
+                f"{tasks(remerged)} merged again")
     return (f"Volunteer {volunteer_id} unblocked {where(project, scope)}: their answers "
             f"count again; {tasks(remerged)} merged again")
 
@@ -137,6 +141,18 @@ def scope_choices(organisation: str, platform_admin: bool) -> list[tuple[str, st
     if platform_admin:
         choices.append(("platform", "Everywhere on this platform"))
     return choices
+
+
+def block_choices(scopes: list[tuple[str, str]], profile: dict) -> list[tuple[str, str]]:
+    """The block form's radios: every scope while they are not blocked here; a
+    charity's own scopes while only the platform blocks them (a platform
+    unblock leaves a charity's own block, so it may want one); else none."""
+    if not profile["blocked"]:
+        return scopes
+    if profile["blocked_everywhere"] and not (profile["blocked_here"]
+                                              or profile["blocked_organisation"]):
+        return [c for c in scopes if c[0] != "platform"]
+    return []
 
 
 def unblock_choices(scopes: list[tuple[str, str]],

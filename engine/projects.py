@@ -171,6 +171,17 @@ def is_final(project: Project) -> bool:
     return project.state == FINAL_STATE
 
 
+def final_since(session, project_id: int) -> bool:
+    """At the end of a transaction that merged some of a project's tasks again:
+    whether the project is archived (or gone), read shared after the tasks (the
+    order merges lock them in), so that an archive committed while they were
+    merged is seen, and the caller rolls back (archived results are final),
+    and one not yet committed waits for the transaction."""
+    state = session.scalar(select(Project.state).where(Project.id == project_id)
+                           .with_for_update(read=True))
+    return state is None or state == FINAL_STATE
+
+
 def refuse_if_final(project: Project) -> None:
     """Nothing that would change a final project's results, tasks or settings
     (an edit, an upload, a settle, a block or a clear there) is taken."""

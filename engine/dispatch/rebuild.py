@@ -60,6 +60,16 @@ def rebuild_lock(services: Services, project_id: int,
             services.redis.delete(lock)
 
 
+def take_out(services: Services, project_id: int, task_id: int) -> None:
+    """Take a task an admin or the volunteers' reports closed out of the pool,
+    under the project's rebuild lock: a rebuild that read SQL before the close
+    committed would write the task back, and hand it out again. (A live merge's
+    close, on the volunteer's request, is covered by the rebuild's in-flight
+    grace instead of this lock.)"""
+    with rebuild_lock(services, project_id):
+        services.dispatcher.settle(project_id, task_id, None)
+
+
 def _lock_key(project_id: int) -> str:
     # Outside the project's key prefix (a rebuild drops those), same cluster slot.
     return f"bs:rebuilding:{{p:{project_id}}}"

@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.delivery import outbox
-from engine.projects import is_final
+from engine.projects import final_since, is_final
 from engine.quality import audit, consensus
 from engine.services import Services
 from engine.store.models import Answer, Item, Project, Result, Task, VolunteerStat, utcnow
@@ -104,8 +104,21 @@ def recheck_project(services: Services, project_id: int) -> Rechecked:
 
 
 def _recheck(services: Services, project_id: int, fallen: list[int]) -> Rechecked:
+    try:
+        return _recheck_tasks(services, project_id, fallen)
+    except _ArchivedMeanwhile:  # its results are final: nothing re-checked
+        return Rechecked(fallen, 0, [])
+
+
+class _ArchivedMeanwhile(Exception):
+    """The project was archived while its tasks were re-checked: undone."""
+
+
+def _recheck_tasks(services: Services, project_id: int, fallen: list[int]) -> Rechecked:
     with services.db.writing() as session:
         project = session.get(Project, project_id)
+        if project is None or is_final(project):
+            raise _ArchivedMeanwhile(project_id)
         task_type = services.registry.get(project.task_type)
         task_ids = _retired_tasks(session, project_id, fallen)
         old = results_of(session, task_ids)
@@ -127,6 +140,8 @@ def _recheck(services: Services, project_id: int, fallen: list[int]) -> Rechecke
                 f"{len(reopened)} retired task(s) changed or fell below the confidence "
                 "target once these volunteers' reliability fell"),
                 detail={"volunteers": fallen, "tasks": [t["id"] for t in reopened][:1000]})
+        if final_since(session, project_id):
+            raise _ArchivedMeanwhile(project_id)
     consensus.sync_dispatch(services, project_id, consensus.Remerged(changes, recorded))
     if recorded:
         outbox.nudge(services)

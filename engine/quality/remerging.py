@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import rebuild_project
-from engine.projects import FINAL_STATE, is_final
+from engine.projects import final_since, is_final
 from engine.quality import consensus, recheck
 from engine.services import Services
 from engine.store.db import custom_plans
@@ -139,13 +139,9 @@ class _ArchivedMeanwhile(Exception):
 
 
 def _refuse_if_archived_meanwhile(session, project_id: int) -> None:
-    """The end of a chunk's transaction: the project read shared, after the
-    chunk's tasks (the order merges lock them in), so an archive committed
-    while the chunk was merged is seen (and the chunk rolled back: archived
-    results are final), and one not yet committed waits for the chunk."""
-    state = session.scalar(select(Project.state).where(Project.id == project_id)
-                           .with_for_update(read=True))
-    if state is None or state == FINAL_STATE:
+    """The end of a chunk's transaction: an archive committed while the chunk
+    was merged rolls the chunk back (engine.projects.final_since)."""
+    if final_since(session, project_id):
         raise _ArchivedMeanwhile(project_id)
 
 

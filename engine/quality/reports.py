@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from engine.dispatch.rebuild import load_tasks, rebuild_lock
+from engine.dispatch.rebuild import load_tasks, rebuild_lock, take_out
 from engine.errors import ConflictError, NotFoundError
 from engine.identity import Identity
 from engine.projects import owned_project_of_task, task_project_unless_final
@@ -77,7 +77,7 @@ def file_report(services: Services, project_id: int, task_id: int, volunteer_id:
         if withdrawn:
             task.state = "contested"
     if withdrawn:
-        services.dispatcher.settle(project_id, task_id, None)  # out of the pool
+        take_out(services, project_id, task_id)
     return Filed(withdrawn, count)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from engine.answers import load_answer
 from engine.delivery import outbox
+from engine.dispatch.rebuild import take_out
 from engine.errors import ConflictError
 from engine.identity import Identity
 from engine.projects import (
@@ -77,7 +78,7 @@ def resolve(services: Services, identity: Identity, task_id: int,
         audit.record(session, project, "settle", identity.id, task_id=task.id, reason=note,
                      detail={"value": value, "was": before})
         recorded = outbox.task_finished(session, task, value, 1.0, before)
-    services.dispatcher.settle(task.project_id, task.id, None)
+    take_out(services, task.project_id, task.id)
     if recorded:
         outbox.nudge(services)
     return task

@@ -157,3 +157,63 @@ def test_an_archive_waits_for_a_settlement_or_dismissal_under_way(
         assert session.get(Project, project.id).state == "archived"
         assert session.get(Task, handout.task_id).state == \
             ("settled" if action == "settle" else "open")
+
+
+def test_an_archive_during_a_recheck_keeps_its_results(services, owner, make_project,
+                                                       volunteer, monkeypatch):
+    """The periodic re-check (a volunteer's reliability fell) read the project
+    in one session and merged its tasks again in another: an archive landing
+    in between reopened a task of the archived project and changed its result.
+    It now reads the project shared as its transaction ends, as a re-merge
+    chunk does: on PostgreSQL the archive commits meanwhile and the re-check
+    is undone; on SQLite the archive waits for it, and the re-check stands."""
+    from engine.quality import recheck
+    from tests.engine.test_recheck import CONTRARIAN, answer_all, set_stat, task_and_result
+
+    project = make_project(tasks=1, min_answers=1, max_answers=3, confidence=0.8)
+    spammer = volunteer()
+    [task_id] = answer_all(services, project, spammer)
+    before = task_and_result(services, task_id)
+    set_stat(services, project.id, spammer.id, 0.1, CONTRARIAN)
+    real, archiving, archived = recheck.results_of, [], []
+    waits = services.db.is_sqlite  # for the writer lock the re-check holds
+
+    def results_of(session, task_ids):
+        if not archiving:
+            archiving.append(threading.Thread(target=lambda: archived.append(
+                lifecycle.move(services, owner, project.id, "archive"))))
+            archiving[0].start()
+            archiving[0].join(0.5 if waits else 10)
+            assert archiving[0].is_alive() == waits
+        return real(session, task_ids)
+
+    monkeypatch.setattr(recheck, "results_of", results_of)
+    recheck.recheck_project(services, project.id)
+    archiving[0].join(30)
+    assert len(archived) == 1
+    after = task_and_result(services, task_id)
+    if waits:  # the re-check came first and reopened the task
+        assert after != before
+    else:
+        assert after == before, f"archived project's result changed: {before} -> {after}"
+
+
+def test_a_recheck_leaves_a_project_archived_before_it_alone(services, owner, make_project,
+                                                             volunteer, monkeypatch):
+    from engine.quality import recheck
+    from tests.engine.test_recheck import CONTRARIAN, answer_all, set_stat, task_and_result
+
+    project = make_project(tasks=1, min_answers=1, max_answers=3, confidence=0.8)
+    spammer = volunteer()
+    [task_id] = answer_all(services, project, spammer)
+    before = task_and_result(services, task_id)
+    set_stat(services, project.id, spammer.id, 0.1, CONTRARIAN)
+    real = recheck._recheck
+
+    def archived_first(services_, project_id, fallen):
+        lifecycle.move(services, owner, project_id, "archive")  # after the check, before this
+        return real(services_, project_id, fallen)
+
+    monkeypatch.setattr(recheck, "_recheck", archived_first)
+    recheck.recheck_project(services, project.id)
+    assert task_and_result(services, task_id) == before

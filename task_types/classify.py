@@ -5,6 +5,7 @@ answers merged by a weighted majority vote.
 """
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from task_types.base import Aggregate, Media, Microtask, TaskType
 from task_types.errors import ItemError
 
 MAX_REF = 2048
+JOINERS = frozenset({"\u200c", "\u200d"})  # format characters emoji and some scripts need
 
 
 class StrippedString(fields.String):
@@ -22,6 +24,16 @@ class StrippedString(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+def plain_characters(text: str, what: str = "Labels") -> None:
+    """Refuse characters that would break a CSV cell across lines or hide in it
+    (control, private-use and direction-changing characters): a label with a
+    line break read back from the answers export made up a task of its own."""
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs", "Co", "Cn") or (category == "Cf" and ch not in JOINERS):
+            raise ValidationError(f"{what} cannot contain control characters or line breaks.")
 
 
 def unique_labels(labels: list[str]) -> None:
@@ -51,7 +63,7 @@ def media_ref(value: str) -> None:
 class ClassifyConfigSchema(Schema):
     question = StrippedString(required=True, validate=Length(1, 500))
     labels = fields.List(
-        StrippedString(validate=Length(1, 100)),
+        StrippedString(validate=[Length(1, 100), plain_characters]),
         required=True,
         validate=[Length(2, 50), unique_labels],
     )

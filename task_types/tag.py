@@ -8,14 +8,19 @@ the result when its weighted share of the answers reaches the threshold.
 """
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
 from marshmallow.validate import Length, Range
 
 from task_types.base import Aggregate, Media, Microtask, TaskType
-from task_types.classify import ClassifyItemSchema, StrippedString, classify, unique_labels
+from task_types.classify import (
+    ClassifyItemSchema,
+    StrippedString,
+    classify,
+    plain_characters,
+    unique_labels,
+)
 from task_types.weighting import answer_weights
 
 SEPARATOR = ";"  # between tags in a CSV cell, so no tag may contain it
@@ -30,7 +35,6 @@ EPSILON = 1e-9  # float sums of weights must not flip a share sitting on the thr
 INVARIANT = frozenset({"species", "series", "news", "lens", "rhinoceros"})
 NOT_PLURAL = ("ss", "us", "is")  # glass, cactus, ibis
 PLURAL_ES = ("ches", "shes", "sses", "xes", "zzes")  # churches, bushes, glasses, foxes
-JOINERS = frozenset({"\u200c", "\u200d"})  # format characters emoji and some scripts need
 
 
 def plain(text: str) -> str:
@@ -65,10 +69,7 @@ def tag_characters(text: str) -> None:
     (control and direction-changing characters)."""
     if SEPARATOR in text:
         raise ValidationError(f"Tags cannot contain {SEPARATOR!r}: it separates tags in CSV files.")
-    for ch in text:
-        category = unicodedata.category(ch)
-        if category in ("Cc", "Cs", "Co", "Cn") or (category == "Cf" and ch not in JOINERS):
-            raise ValidationError("Tags cannot contain control characters.")
+    plain_characters(text, "Tags")
 
 
 class TagString(fields.String):

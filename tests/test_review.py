@@ -45,6 +45,8 @@ def test_contested_task_is_reviewed_and_settled(client, auth, work, services):
     assert entry["id"] == task and entry["state"] == "contested"
     assert sorted(a["value"]["label"] for a in entry["answers"]) == ["penguin", "seal"]
     assert entry["distribution"] == {"penguin": 1.0, "seal": 1.0}
+    # with their UTC offset on SQLite too, as every other time the API gives
+    assert all(a["created_at"].endswith("+00:00") for a in entry["answers"]), entry
 
     r = client.post(f"/api/v1/tasks/{task}/resolution", headers=charity,
                     json={"answer": {"label": "seal"}})

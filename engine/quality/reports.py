@@ -28,7 +28,7 @@ from engine.quality import audit, trust
 from engine.quality.consensus import remerge, sync_dispatch
 from engine.quality.reliability import thresholds
 from engine.services import Services
-from engine.store.models import Project, Task, TaskReport, Volunteer, VolunteerStat, utcnow
+from engine.store.models import Project, Task, TaskReport, Volunteer, VolunteerStat, iso, utcnow
 
 # What a volunteer may say, as the page words it
 REASONS = {
@@ -125,7 +125,7 @@ def open_reports(session, task_id: int) -> list[dict[str, Any]]:
         TaskReport.task_id == task_id, TaskReport.resolved_at.is_(None))
         .order_by(TaskReport.id))
     return [{"volunteer": r.volunteer_id, "reason": r.reason, "note": r.note or "",
-             "created_at": r.created_at.isoformat()} for r in rows]
+             "created_at": iso(r.created_at)} for r in rows]
 
 
 def _weighty_count(session, project: Project, task_id: int) -> int:

@@ -24,7 +24,16 @@ from engine.projects import (
 from engine.quality import audit, reports
 from engine.quality.consensus import store_result
 from engine.services import Services
-from engine.store.models import Answer, Item, Project, Result, Task, VolunteerStat, utcnow
+from engine.store.models import (
+    Answer,
+    Item,
+    Project,
+    Result,
+    Task,
+    VolunteerStat,
+    iso,
+    utcnow,
+)
 
 REVIEWABLE = ("contested", "open", "retired")
 
@@ -58,7 +67,7 @@ def _entry(session, task: Task) -> dict[str, Any]:
         "distribution": (result.support if result else None) or {},
         "answers": [{"id": a.id, "volunteer": a.volunteer_id, "value": a.value,
                      "counted": a.counted, "reliability": reliability,
-                     "created_at": a.created_at.isoformat()} for a, reliability in rows],
+                     "created_at": iso(a.created_at)} for a, reliability in rows],
     }
 
 

@@ -83,6 +83,13 @@ def test_two_reports_take_a_task_out_of_circulation_until_dismissed(
     assert item["state"] == "withdrawn" and "out of circulation" in item["message"]
     assert "reported by 2 volunteers" in item["message"]
     assert _inbox(client, charity, "task") == []  # listed once, as reported
+    # the desk's <time datetime>: with its UTC offset on SQLite too
+    from engine.identity import authenticate
+    from engine.quality.review import task_under_review
+    desk = task_under_review(services, authenticate(services, charity["Authorization"][7:]),
+                             task_id)
+    filed_at = [r["created_at"] for r in desk["task"]["reports"]]
+    assert len(filed_at) == 2 and all(at.endswith("+00:00") for at in filed_at), filed_at
     # staff find it fine: it goes back to volunteers
     r = client.post(f"/api/v1/tasks/{task_id}/reports/dismiss",
                     json={"reason": "a normal photo"}, headers=charity)

@@ -41,6 +41,9 @@ def test_config_is_stripped_and_defaulted(classify):
         ({"labels": ["Deer", " "]}, "labels"),
         ({"labels": ["Deer", "x" * 101]}, "labels"),
         ({"labels": ["Deer", "deer "]}, "labels"),
+        # a line break split the answers export's cell: consensus made up a task
+        ({"labels": ["Deer", "sea\nlion"]}, "labels"),
+        ({"labels": ["Deer", "Fox\u202e"]}, "labels"),  # turns the text after it around
         ({"instructions": "i" * 5001}, "instructions"),
         ({"colour": "red"}, "colour"),
     ],

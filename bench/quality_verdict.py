@@ -91,9 +91,10 @@ def evaluate(observed: dict[str, Any]) -> dict[str, Any]:
     truth: Truth = observed["truth"]
     final, desk = observed["final"], observed["desk"]
     honest, scripts = set(observed["honest"]), list(observed["scripts"])
-    ref_of = {r["task"]: r["item_ref"] for r in final["results"]}
+    ref_of = {r["task"]: r["item_ref"] for r in final["results"]}  # gold is left out
     truth_of = {task: truth.labels[ref] for task, ref in ref_of.items()}
     plain = {task for task, ref in ref_of.items() if ref not in truth.gold}
+    gold_answered = {a["task"] for a in final["answers"] if a["item_ref"] in truth.gold}
     answers = [a for a in final["answers"] if a["task"] in plain]
     stats = {s["volunteer"]: s for s in final["volunteers"]} if final.get("volunteers") else {}
     majority, covered = honest_majority(answers, honest, plain, truth_of)
@@ -102,7 +103,7 @@ def evaluate(observed: dict[str, Any]) -> dict[str, Any]:
     per_script = [script_verdict(v, observed["replies"][v], desk, stats) for v in scripts]
     honest_listed = sorted(v for v in desk.listed if v in honest)
     figures = {
-        "tasks": len(plain), "gold_tasks": len(ref_of) - len(plain),
+        "tasks": len(plain), "gold_tasks": len(gold_answered),
         "honest_volunteers": len(honest), "scripts": len(scripts),
         "answers": len(final["answers"]),
         "honest_answer_accuracy": accuracy([(a["answer"], truth_of[a["task"]])

@@ -46,12 +46,15 @@ _BLANK_START = ("\t", "\r")
 
 def result_rows(services: Services, project_id: int, chunk: int = 1000) -> Iterator[dict[str, Any]]:
     """Every task of a project with its result: no value and confidence 0 until
-    it has one, and while no answer of it counts (engine.quality.consensus.remerge)."""
+    it has one, and while no answer of it counts (engine.quality.consensus.remerge).
+    Gold tasks are left out, as progress leaves them out: their answer is the
+    charity's own, and they never retire (listed, they were open work for ever)."""
     query = (select(Task.id, Task.item_id, Item.ref, Task.state, Result.value,
                     Result.confidence, Result.answers, Result.method)
              .join(Item, Item.id == Task.item_id)
              .outerjoin(Result, Result.task_id == Task.id)
-             .where(Task.project_id == project_id).order_by(Task.id))
+             .where(Task.project_id == project_id, Task.is_gold.is_(False))
+             .order_by(Task.id))
     with services.reader.session() as session:
         result = session.execute(query.execution_options(yield_per=chunk))
         try:
@@ -77,12 +80,14 @@ class ItemGroup:
 def item_groups(services: Services, project_id: int, chunk: int = 1000
                 ) -> Iterator[ItemGroup]:
     """Every item of a project with its tasks' results, in upload order; tasks
-    come sorted by item, so one item at a time is held."""
+    come sorted by item, so one item at a time is held. Gold items are left
+    out, as from result_rows."""
     query = (select(Task.item_id, Item.ref, Item.data, Task.payload, Task.state,
                     Result.value, Result.confidence)
              .join(Item, Item.id == Task.item_id)
              .outerjoin(Result, Result.task_id == Task.id)
-             .where(Task.project_id == project_id).order_by(Task.item_id, Task.id))
+             .where(Task.project_id == project_id, Task.is_gold.is_(False))
+             .order_by(Task.item_id, Task.id))
     with services.reader.session() as session:
         result = session.execute(query.execution_options(yield_per=chunk))
         try:

@@ -210,3 +210,24 @@ def test_answers_query_is_checked(client, api, charity, project):
     r = client.get(f"/api/v1/projects/{project['id']}/answers?format=xlsx&bom=maybe",
                    headers=charity)
     assert set(api.error(r, 422)["fields"]) == {"format", "bom"}
+
+
+def test_gold_items_are_left_out_as_progress_leaves_them_out(client, api, charity):
+    """A gold item's answer is the charity's own and its task never retires:
+    listed, it was open work with no answers for ever in a finished project."""
+    project = api.project(charity, min_answers=1, max_answers=1, confidence=0.5)
+    api.items(charity, project["id"], [{"text": "t1", "id": "r1"},
+                                       {"text": "g1", "id": "g1", "gold": "seal"}])
+    for _ in range(3):  # one of them is shown the gold task too
+        volunteer = api.volunteer()
+        while (r := client.get(f"/api/v1/projects/{project['id']}/tasks/next",
+                               headers=volunteer["headers"])).status_code == 200:
+            assert api.answer(volunteer["headers"], r.json["task"]["id"],
+                              r.json["lease"]["token"], "seal").status_code == 201
+    shown = client.get(f"/api/v1/projects/{project['id']}", headers=charity).json
+    assert shown["progress"]["done_percent"] == 100
+    base = f"/api/v1/projects/{project['id']}/results?format=json"
+    tasks = client.get(base, headers=charity).json
+    items = client.get(base + "&level=item", headers=charity).json
+    assert [(t["item_ref"], t["state"]) for t in tasks] == [("r1", "retired")]
+    assert [(i["item_ref"], i["state"]) for i in items] == [("r1", "done")]

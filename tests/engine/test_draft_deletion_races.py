@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import event
 
 from engine import lifecycle
 from engine.delivery import outbox, sender, webhooks
@@ -22,7 +21,7 @@ from engine.store.models import (
     utcnow,
 )
 from tests.engine.test_lifecycle import CLASSIFY
-from tests.engine.test_lock_orders import run_recording
+from tests.engine.test_lock_orders import race_at_statement, run_recording
 
 
 def _draft_with_a_webhook(services, owner, receiver) -> tuple[Project, Job]:
@@ -102,33 +101,12 @@ def test_a_split_finishing_midway_through_a_deletion_waits(services, owner, rece
     delete fail on the foreign key (PostgreSQL): the deletion holds the job's
     row, so the finishing split waits, and then finds its job gone."""
     draft, job = _draft_with_a_webhook(services, owner, receiver)
-    paused, go, deleter, errors = threading.Event(), threading.Event(), {}, {}
-
-    def before(conn, cursor, statement, params, context, executemany):
-        if (threading.get_ident() == deleter.get("thread") and not paused.is_set()
-                and statement.lstrip().upper().startswith("DELETE FROM HANDOUT")):
-            paused.set()  # events and webhooks deleted, jobs not yet
-            go.wait(10)
-
-    def delete() -> None:
-        deleter["thread"] = threading.get_ident()
-        lifecycle.delete_draft(services, owner, draft.id)
-
-    event.listen(services.db.engine, "before_cursor_execute", before)
-    try:
-        deleting = threading.Thread(target=run_recording, args=(errors, "delete", delete))
-        deleting.start()
-        assert paused.wait(10)
-        finishing = threading.Thread(target=run_recording, args=(
-            errors, "finish", lambda: jobs.finish_job(services, job.id, "done")))
-        finishing.start()
-        finishing.join(0.5)
-        assert finishing.is_alive()  # it waits for the job's row
-        go.set()
-        deleting.join(30)
-        finishing.join(30)
-    finally:
-        event.remove(services.db.engine, "before_cursor_execute", before)
+    # events and webhooks deleted, jobs not yet; the split waits for its job's row
+    errors, waited = race_at_statement(
+        services, "DELETE FROM HANDOUT",
+        ("delete", lambda: lifecycle.delete_draft(services, owner, draft.id)),
+        ("finish", lambda: jobs.finish_job(services, job.id, "done")))
+    assert waited
     assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
     with services.db.session() as session:
         assert session.get(Project, draft.id) is None

@@ -38,6 +38,41 @@ def run_recording(errors: dict, name: str, fn: Callable[[], object]) -> None:
         errors[name] = exc
 
 
+def race_at_statement(services, prefix: str, first: tuple[str, Callable[[], object]],
+                      second: tuple[str, Callable[[], object]]) -> tuple[dict, bool]:
+    """Run ``first`` in a thread until it is about to run a statement starting
+    with ``prefix`` (its earlier locks held), run ``second`` meanwhile, then let
+    ``first`` go on. The errors of either by name, and whether ``second`` was
+    still waiting (for a lock ``first`` held) when ``first`` went on."""
+    paused, go, errors, runner = threading.Event(), threading.Event(), {}, {}
+
+    def before(conn, cursor, statement, params, context, executemany):
+        if (threading.get_ident() == runner.get("thread") and not paused.is_set()
+                and statement.lstrip().upper().startswith(prefix)):
+            paused.set()
+            go.wait(10)
+
+    def run_first() -> None:
+        runner["thread"] = threading.get_ident()
+        first[1]()
+
+    event.listen(services.db.engine, "before_cursor_execute", before)
+    try:
+        one = threading.Thread(target=run_recording, args=(errors, first[0], run_first))
+        one.start()
+        assert paused.wait(10)
+        two = threading.Thread(target=run_recording, args=(errors, *second))
+        two.start()
+        two.join(0.5)
+        waited = two.is_alive()
+        go.set()
+        one.join(30)
+        two.join(30)
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", before)
+    return errors, waited
+
+
 def test_an_organisation_block_during_a_platform_unblock_stands(
         services, admin, make_project, volunteer, monkeypatch):
     """A platform unblock ends the platform's block, lists the projects, then
@@ -225,32 +260,12 @@ def test_deleting_a_webhook_while_an_attempt_is_logged_leaves_nothing(
     answer_one(services, volunteer, project.id)  # its task.retired event waits
     claimed = sender.claim(services, project.id, utcnow())
     assert claimed is not None
-    paused, go, storer, errors = threading.Event(), threading.Event(), {}, {}
-
-    def before(conn, cursor, statement, params, context, executemany):
-        if (threading.get_ident() == storer.get("thread") and not paused.is_set()
-                and statement.lstrip().upper().startswith("INSERT INTO WEBHOOK_DELIVERY")):
-            paused.set()  # the event's row is locked, its delivery not yet added
-            go.wait(10)
-
-    def store() -> None:
-        storer["thread"] = threading.get_ident()
-        sender._store(services, claimed, sender.Outcome(200, None, 1.0), utcnow())
-
-    event.listen(services.db.engine, "before_cursor_execute", before)
-    try:
-        storing = threading.Thread(target=run_recording, args=(errors, "store", store))
-        storing.start()
-        assert paused.wait(10)
-        deleting = threading.Thread(target=run_recording, args=(
-            errors, "delete", lambda: webhooks.delete_webhook(services, owner, project.id)))
-        deleting.start()
-        deleting.join(0.5)  # it waits for the event's row (SQLite: the writer lock)
-        go.set()
-        storing.join(30)
-        deleting.join(30)
-    finally:
-        event.remove(services.db.engine, "before_cursor_execute", before)
+    # the sender holds the event's row, its delivery not yet added; the deletion
+    # waits for the event's row (SQLite: the writer lock)
+    errors, _ = race_at_statement(
+        services, "INSERT INTO WEBHOOK_DELIVERY", ("store", lambda: sender._store(
+            services, claimed, sender.Outcome(200, None, 1.0), utcnow())),
+        ("delete", lambda: webhooks.delete_webhook(services, owner, project.id)))
     assert not errors, {name: repr(exc)[:300] for name, exc in errors.items()}
     with services.db.session() as session:
         left = [session.scalars(select(model).where(model.project_id == project.id)).all()

@@ -16,6 +16,8 @@ import logging
 import re
 import time
 
+from sqlalchemy import update
+
 from engine.accounts.mail import is_address, mail_configured, send_mail
 from engine.accounts.resets import FAILED_JOB_SECONDS  # an address kept in Redis a day at most
 from engine.errors import ConflictError, GoneError
@@ -78,7 +80,12 @@ def send_confirmation(services: Services, volunteer_id: int, email: str) -> bool
     problem = send_mail(services.settings, email, SUBJECT, _body(link))
     if problem is not None:
         log.warning("email confirmation for volunteer %s not sent: %s", volunteer_id, problem)
-    return problem is None
+        return False
+    with services.db.session() as session:  # the first link mailed starts the clock
+        session.execute(update(VolunteerAccount).where(
+            VolunteerAccount.volunteer_id == volunteer_id, VolunteerAccount.email == email,
+            VolunteerAccount.email_set_at.is_(None)).values(email_set_at=utcnow()))
+    return True
 
 
 def confirm_email(services: Services, token: str) -> str:

@@ -56,31 +56,37 @@ def needs_rehash(stored: str) -> bool:
     return _hasher.check_needs_rehash(stored)
 
 
-def check_attempts(services: Services, keys: list[str], hint: str = "") -> None:
-    """429 while the account's or the address's window of failures is full.
-    `keys`: the account's counter, then the address's (a lone key gets the
-    account's allowance); `hint` ends the message."""
+def reserve_attempt(services: Services, keys: list[str], hint: str = "") -> None:
+    """Count this attempt as a failure before the password is checked, in each
+    window (the account's counter, then the address's; a lone key gets the
+    account's allowance), and 429 (the count taken back) when that is over
+    the window's allowance. Counted after the check, attempts already in
+    flight all saw room: 30 at once got 30 guesses against an allowance of
+    10. An attempt that succeeds gives its count back (attempt_succeeded).
+    `hint` ends the message. (EXPIRE ... NX would start a window in one call,
+    but the embedded Redis is 6.x.)"""
     limits = (MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS)[:len(keys)]
     pipe = services.redis.pipeline(transaction=False)  # a Cluster: keys in two slots
     for key in keys:
-        pipe.get(key)
-    counts = pipe.execute()
+        pipe.incr(key)
+        pipe.ttl(key)
+    replies = pipe.execute()
+    counts, ttls = replies[0::2], replies[1::2]
+    for key, ttl in zip(keys, ttls, strict=True):
+        if ttl < 0:  # a window starts at its first attempt
+            services.redis.expire(key, WINDOW_SECONDS)
     for key, count, limit in zip(keys, counts, limits, strict=True):
-        if count is not None and int(count) >= limit:
+        if count > limit:
+            attempt_succeeded(services, keys)  # refused unchecked: not a failure
             wait = max(services.redis.ttl(key), 1)
             raise TooManyRequestsError(
                 f"too many failed sign-ins: try again in {(wait + 59) // 60} minutes{hint}",
                 retry_after=wait)
 
 
-def count_failure(services: Services, keys: list[str]) -> None:
-    """One more failure in each window; a window starts at its first failure.
-    (EXPIRE ... NX would say it in one call, but the embedded Redis is 6.x.)"""
-    pipe = services.redis.pipeline(transaction=False)  # a Cluster: keys in two slots
+def attempt_succeeded(services: Services, keys: list[str]) -> None:
+    """Give back the count reserve_attempt took: the password was right."""
+    pipe = services.redis.pipeline(transaction=False)
     for key in keys:
-        pipe.incr(key)
-        pipe.ttl(key)
-    replies = pipe.execute()
-    for key, ttl in zip(keys, replies[1::2], strict=True):
-        if ttl < 0:
-            services.redis.expire(key, WINDOW_SECONDS)
+        pipe.decr(key)
+    pipe.execute()

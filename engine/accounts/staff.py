@@ -22,11 +22,11 @@ from engine.accounts.passwords import (  # noqa: F401  (MIN_PASSWORD, MAX_FAILUR
     MAX_FAILURES_PER_ADDRESS,
     MAX_PASSWORD,
     MIN_PASSWORD,
-    check_attempts,
+    attempt_succeeded,
     check_password,
-    count_failure,
     hash_password,
     needs_rehash,
+    reserve_attempt,
     verify_password,
 )
 from engine.errors import (
@@ -179,17 +179,18 @@ def sign_in(services: Services, email: str, password: str, address: str) -> Staf
     message whatever was wrong; too many failures answer 429 for a while."""
     email = folded(email)
     keys = [f"bs:signin:account:{token_hash(email)}", f"bs:signin:address:{address}"]
-    check_attempts(services, keys, ", or reset your password")
+    reserve_attempt(services, keys, ", or reset your password")
     with services.db.session() as session:
         user = session.scalar(select(User).where(User.email == email)) if email else None
         stored = user.password_hash if user is not None else None
         if not verify_password(stored, password):
-            count_failure(services, keys)
             raise InvalidError("the email or the password is not right",
                                {"password": "not right"})
         if needs_rehash(stored):
             _set_password(session, user.id, password)
-        return _staff(session, user.id)
+        staff = _staff(session, user.id)
+    attempt_succeeded(services, keys)
+    return staff
 
 
 def new_session_id() -> str:

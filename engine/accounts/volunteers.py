@@ -32,13 +32,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.accounts.confirmations import LINK_DAYS
-from engine.accounts.mail import folded
+from engine.accounts.mail import folded, mail_configured
 from engine.accounts.passwords import (
-    check_attempts,
+    attempt_succeeded,
     check_password,
-    count_failure,
     hash_password,
     needs_rehash,
+    reserve_attempt,
     verify_password,
 )
 from engine.accounts.staff import normal_email
@@ -51,6 +51,7 @@ from engine.identity import (
     volunteer_token_hashes,
 )
 from engine.services import Services
+from engine.store.db import insert_ignoring_duplicates
 from engine.store.models import (
     Answer,
     NewsSubscription,
@@ -111,11 +112,11 @@ def claim(services: Services, identity: Identity, email: str, password: str,
     check_password(password)
     try:
         with revoking(services) as forget, services.db.writing() as session:
-            _free_if_lapsed(session, email, identity.id)
-            row = _account_row(session, identity.id)
+            _free_if_lapsed(services, session, email, identity.id)
+            row = _account_row(services, session, identity.id)
             changing = _check_proof(services, row, proof)
-            if row.email != email:  # a new address is confirmed anew
-                row.email_confirmed_at, row.email_set_at = None, utcnow()
+            if row.email != email:  # a new address is confirmed anew: its clock
+                row.email_confirmed_at, row.email_set_at = None, None  # starts once mailed
             row.email, row.password_hash = email, hash_password(password)
             ended = _other_devices_ended(session, identity.id, proof) if changing else []
             session.flush()
@@ -126,17 +127,21 @@ def claim(services: Services, identity: Identity, email: str, password: str,
     return account, len(ended)
 
 
-def _free_if_lapsed(session, email: str, volunteer_id: int) -> None:
+def _free_if_lapsed(services: Services, session, email: str, volunteer_id: int) -> None:
     """409 if another volunteer keeps this address, unless they never confirmed
-    it within UNCONFIRMED of keeping it: then it is no longer theirs (their
-    work stays, under their token and any recovery code). Anyone may type
-    anyone's address, and the owner must not be shut out of it for good."""
+    it within UNCONFIRMED of the first link mailed to it: then it is no longer
+    theirs (their work stays, under their token and any recovery code). Anyone
+    may type anyone's address, and the owner must not be shut out of it for
+    good. A site that sends no email never lapses one (nobody could confirm
+    it: the first to keep an address would lose it after a week to anyone),
+    nor does an address no link was mailed to."""
     holder = session.scalar(select(VolunteerAccount).where(VolunteerAccount.email == email)
                             .with_for_update())
     if holder is None or holder.volunteer_id == volunteer_id:
         return
-    kept = aware(holder.email_set_at or holder.created_at)
-    if holder.email_confirmed_at is not None or kept > utcnow() - UNCONFIRMED:
+    mailed = holder.email_set_at
+    if (holder.email_confirmed_at is not None or mailed is None
+            or not mail_configured(services.settings) or aware(mailed) > utcnow() - UNCONFIRMED):
         raise _email_taken()
     holder.email = holder.email_set_at = None
     session.flush()  # the address is unique: free before another row takes it
@@ -151,7 +156,7 @@ def new_recovery_code(services: Services, identity: Identity,
     identity.require_volunteer()
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     with revoking(services) as forget, services.db.writing() as session:
-        row = _account_row(session, identity.id)
+        row = _account_row(services, session, identity.id)
         changing = _check_proof(services, row, proof)
         row.recovery_hash = token_hash(code)
         ended = _other_devices_ended(session, identity.id, proof) if changing else []
@@ -172,13 +177,13 @@ def _check_proof(services: Services, row: VolunteerAccount, proof: Proof,
     if not typed:
         raise _proof_refused("needed", purpose)
     keys = [f"bs:vproof:device:{proof.device_digest}", f"bs:vproof:address:{proof.address}"]
-    check_attempts(services, keys)
+    reserve_attempt(services, keys)
     code = _NOT_CODE.sub("", typed).upper()
     if (verify_password(row.password_hash, typed)
             or (row.recovery_hash is not None and code
                 and secrets.compare_digest(token_hash(code), row.recovery_hash))):
+        attempt_succeeded(services, keys)
         return True
-    count_failure(services, keys)
     raise _proof_refused("not right", purpose)
 
 
@@ -210,34 +215,36 @@ def sign_in(services: Services, address: str, email: str | None = None,
         return _sign_in_with_code(services, address, recovery_code)
     email = folded(email)
     keys = [f"bs:vsignin:account:{token_hash(email)}", f"bs:vsignin:address:{address}"]
-    check_attempts(services, keys)
+    reserve_attempt(services, keys)
     with services.db.writing() as session:
         row = session.scalar(select(VolunteerAccount).where(
             VolunteerAccount.email == email).with_for_update()) if email else None
         stored = row.password_hash if row is not None else None
         if not verify_password(stored, password or "") or _blocked(session, row):
-            count_failure(services, keys)
             raise InvalidError("the email or the password is not right",
                                {"password": "not right"})
         if needs_rehash(stored):
             row.password_hash = hash_password(password)
-        return row.volunteer_id, _new_device(session, row.volunteer_id)
+        signed_in = row.volunteer_id, _new_device(session, row.volunteer_id)
+    attempt_succeeded(services, keys)
+    return signed_in
 
 
 def _sign_in_with_code(services: Services, address: str, code: str) -> tuple[int, str]:
     # Codes are guessed across every account at once, so only the address counts.
     keys = [f"bs:vsignin:code:{address}"]
-    check_attempts(services, keys)
+    reserve_attempt(services, keys)
     typed = _NOT_CODE.sub("", code or "").upper()
     with services.db.writing() as session:
         row = session.scalar(select(VolunteerAccount).where(
             VolunteerAccount.recovery_hash == token_hash(typed)).with_for_update()) \
             if typed else None
         if row is None or _blocked(session, row):
-            count_failure(services, keys)
             raise InvalidError("this recovery code is not right",
                                {"recovery_code": "not right"})
-        return row.volunteer_id, _new_device(session, row.volunteer_id)
+        signed_in = row.volunteer_id, _new_device(session, row.volunteer_id)
+    attempt_succeeded(services, keys)
+    return signed_in
 
 
 def export(services: Services, identity: Identity) -> dict[str, Any]:
@@ -298,14 +305,15 @@ def delete_account(services: Services, identity: Identity, proof: Proof) -> None
         forget(digests)
 
 
-def _account_row(session, volunteer_id: int) -> VolunteerAccount:
-    """The volunteer's account row, new if none, locked on PostgreSQL until the
-    change commits (a sign-in with the old password waits, then sees the new)."""
-    row = session.get(VolunteerAccount, volunteer_id, with_for_update=True)
-    if row is None:
-        row = VolunteerAccount(volunteer_id=volunteer_id)
-        session.add(row)
-    return row
+def _account_row(services: Services, session, volunteer_id: int) -> VolunteerAccount:
+    """The volunteer's account row, made if none, locked on PostgreSQL until the
+    change commits (a sign-in with the old password waits, then sees the new).
+    Made by an insert that passes over a row made meanwhile: two requests at
+    once (a double click) each added one, and the second failed on the key."""
+    session.execute(insert_ignoring_duplicates(services.db, VolunteerAccount.__table__)
+                    .values(volunteer_id=volunteer_id, created_at=utcnow()))
+    return session.get(VolunteerAccount, volunteer_id, with_for_update=True,
+                       populate_existing=True)
 
 
 def _account(row: VolunteerAccount) -> Account:
@@ -314,9 +322,12 @@ def _account(row: VolunteerAccount) -> Account:
 
 
 def _blocked(session, row: VolunteerAccount | None) -> bool:
-    """A volunteer blocked platform-wide cannot come back by signing in."""
+    """A volunteer blocked platform-wide cannot come back by signing in. Read
+    shared (PostgreSQL): a platform block committing meanwhile is waited for
+    and seen; read plain, the sign-in passed, and its new device's token was
+    not among those the block ended."""
     return row is not None and bool(session.scalar(select(Volunteer.blocked).where(
-        Volunteer.id == row.volunteer_id)))
+        Volunteer.id == row.volunteer_id).with_for_update(read=True)))
 
 
 def _new_device(session, volunteer_id: int) -> str:

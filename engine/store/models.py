@@ -126,8 +126,9 @@ class VolunteerAccount(Base):
     # when a link sent to `email` was followed (engine.accounts.confirmations);
     # None until then, and again whenever the email changes
     email_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # when `email` was kept (set or changed): unconfirmed past the link's days,
-    # it goes to the next volunteer who keeps it (engine.accounts.volunteers.claim)
+    # when the first confirmation link to `email` was mailed (None: none was):
+    # unconfirmed past the link's days, the address goes to the next volunteer
+    # who keeps it (engine.accounts.volunteers.claim)
     email_set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

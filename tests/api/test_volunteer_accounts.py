@@ -122,19 +122,26 @@ def test_an_email_keeps_one_volunteers_work(client, api):
                     password="a new long password").status_code == 201
 
 
-def test_an_address_nobody_confirmed_goes_to_the_next_who_keeps_it(client, api, services):
+def test_an_address_nobody_confirmed_goes_to_the_next_who_keeps_it(client, api, services,
+                                                                   smtp_server, work):
     """Anyone may type anyone's address: kept but never confirmed, it used to
-    shut its owner out for good (409). It is held for as long as its link
-    works; after that the next volunteer to keep it has it, and the first one's
-    old link no longer confirms anything. A confirmed address is never taken."""
+    shut its owner out for good (409). It is held for as long as the first link
+    mailed to it works; after that the next volunteer to keep it has it, and the
+    first one's old link no longer confirms anything. A confirmed address is
+    never taken."""
     import time
     from datetime import timedelta
 
     from engine.accounts.confirmations import LINK_DAYS, confirmation_token
     from engine.store.models import utcnow
+    from tests.api.test_project_news import _use_smtp
 
+    _use_smtp(services, smtp_server)
     squatter, owner, late = api.volunteer(), api.volunteer(), api.volunteer()
     assert _claim(client, squatter).status_code == 201
+    work()  # the link is mailed: the address's 7 days start
+    with services.db.session() as session:
+        assert session.get(VolunteerAccount, squatter["id"]).email_set_at is not None
     assert api.error(_claim(client, owner), 409)["fields"] == {"email": "already in use"}
     old_link = confirmation_token(client.application.config["SECRET_KEY"], squatter["id"],
                                   "ada@example.org", int(time.time()) + 60)
@@ -298,3 +305,23 @@ def test_a_kept_account_is_deleted_only_with_its_password_or_recovery_code(clien
     assert delete(kept, code.lower()).json == {"deleted": True}  # typed as people type it
     api.error(_me(client, kept["headers"]), 401)
     assert delete(anonymous).json == {"deleted": True}  # nothing kept: the token is all
+
+
+def test_on_a_site_that_sends_no_email_a_kept_address_never_lapses(client, api, services):
+    """Nobody can confirm an address where no link is mailed: after 7 days
+    anyone who typed a volunteer's address took it, and the volunteer could no
+    longer sign in with their own email and password."""
+    from datetime import timedelta
+
+    from engine.store.models import utcnow
+
+    assert not services.settings.smtp_url  # the demo's and the tests' default
+    ada, mallory = api.volunteer(), api.volunteer()
+    assert _claim(client, ada).json["confirmation_sent"] is False
+    with services.db.writing() as session:  # a month later; as schema 0023 left old rows
+        row = session.get(VolunteerAccount, ada["id"])
+        row.email_set_at = row.created_at = utcnow() - timedelta(days=30)
+    taken = _claim(client, mallory, password="mallory's own password")
+    assert api.error(taken, 409)["fields"] == {"email": "already in use"}
+    r = _sign_in(client, email="ada@example.org", password=PASSWORD)
+    assert r.status_code == 201 and r.json["id"] == ada["id"]

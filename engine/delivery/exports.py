@@ -80,28 +80,42 @@ class ItemGroup:
 def item_groups(services: Services, project_id: int, chunk: int = 1000
                 ) -> Iterator[ItemGroup]:
     """Every item of a project with its tasks' results, in upload order; tasks
-    come sorted by item, so one item at a time is held. Gold items are left
-    out, as from result_rows."""
+    come sorted by item, so one item at a time is held. Items whose tasks are
+    all gold are left out, as from result_rows; a gold task of an item with
+    others (a page with one line known) is its part with the charity's answer
+    (part_of)."""
     query = (select(Task.item_id, Item.ref, Item.data, Task.payload, Task.state,
-                    Result.value, Result.confidence)
+                    Result.value, Result.confidence, Task.is_gold, Task.gold)
              .join(Item, Item.id == Task.item_id)
              .outerjoin(Result, Result.task_id == Task.id)
-             .where(Task.project_id == project_id, Task.is_gold.is_(False))
-             .order_by(Task.item_id, Task.id))
+             .where(Task.project_id == project_id).order_by(Task.item_id, Task.id))
     with services.reader.session() as session:
         result = session.execute(query.execution_options(yield_per=chunk))
         try:
-            current, parts = None, []
-            for item_id, ref, data, payload, state, value, confidence in result:
+            current, parts, all_gold = None, [], True
+            for item_id, ref, data, *task in result:
                 if current is not None and item_id != current[0]:
-                    yield ItemGroup(*current, parts)
-                    parts = []
+                    if not all_gold:
+                        yield ItemGroup(*current, parts)
+                    parts, all_gold = [], True
                 current = (item_id, ref, data or {})
-                parts.append(TaskResult(payload, value, confidence or 0.0, state))
-            if current is not None:
+                parts.append(part_of(*task))
+                all_gold = all_gold and task[-2]
+            if current is not None and not all_gold:
                 yield ItemGroup(*current, parts)
         finally:
             result.close()
+
+
+def part_of(payload: dict, state: str, value: Any, confidence: float | None,
+            is_gold: bool, gold: Any) -> TaskResult:
+    """One task's part of its item's result: a gold task's is the charity's own
+    answer, certain, and done as a retired part is (a gold task never retires:
+    without this a page with one known line lost that line, or stayed open for
+    ever); it leaves the item's state to its other tasks."""
+    if is_gold:
+        return TaskResult(payload, gold, 1.0, "retired")
+    return TaskResult(payload, value, confidence or 0.0, state)
 
 
 def project_type(services: Services, project_id: int) -> TaskType:

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import case, distinct, exists, func, literal_column, select
 
+from engine.delivery.exports import part_of
 from engine.errors import NotFoundError
 from engine.projects import project_view
 from engine.services import Services
@@ -369,7 +370,8 @@ def result_page(services: Services, project: Project, state: str | None = None,
 
 def _combined(services: Services, project: Project, item_ids: list[int]
               ) -> dict[int, ItemResult]:
-    """The listed items' combined results, through their task type's combine."""
+    """The listed items' combined results, through their task type's combine
+    (an item's gold tasks with the charity's answers: exports.part_of)."""
     if not item_ids:
         return {}
     task_type = services.registry.get(project.task_type)
@@ -377,12 +379,13 @@ def _combined(services: Services, project: Project, item_ids: list[int]
         items = {item.id: item for item in session.scalars(
             select(Item).where(Item.id.in_(item_ids)))}
         parts: dict[int, list[TaskResult]] = {item_id: [] for item_id in item_ids}
-        for item_id, payload, state, value, confidence in session.execute(
-                select(Task.item_id, Task.payload, Task.state, Result.value, Result.confidence)
+        for item_id, *task in session.execute(
+                select(Task.item_id, Task.payload, Task.state, Result.value, Result.confidence,
+                       Task.is_gold, Task.gold)
                 .outerjoin(Result, Result.task_id == Task.id)
-                .where(Task.item_id.in_(item_ids), Task.is_gold.is_(False))
+                .where(Task.item_id.in_(item_ids))
                 .order_by(Task.item_id, Task.id)):
-            parts[item_id].append(TaskResult(payload, value, confidence or 0.0, state))
+            parts[item_id].append(part_of(*task))
     return {item_id: _item_result(task_type, items[item_id], parts[item_id])
             for item_id in item_ids}
 

@@ -61,3 +61,36 @@ def test_a_csv_export_escapes_a_spaced_or_full_width_formula(services, make_proj
                   "value": "＝1+1", "confidence": 1.0, "answers": 3, "method": "|x"}])
     table = list(csv.reader(io.StringIO("".join(render(rows, "csv")), newline="")))
     assert table[1][2] == "' =cmd()" and table[1][4] == "'＝1+1" and table[1][7] == "'|x"
+
+
+def test_a_page_with_one_line_known_keeps_that_line(services, owner, volunteer):
+    """A transcribe item may carry gold for some of its lines only. Left out of
+    the item's result, the known line vanished from the page's text (and with
+    it listed as open work, the page never finished): it is the charity's own
+    answer, part of the page, certain and done."""
+    from PIL import Image
+
+    from engine.delivery.exports import item_rows
+    from engine.intake.jobs import create_job, run_job
+    from engine.projects import create_project
+    from engine.volunteering import next_task, submit_answer
+
+    project = create_project(services, owner, {
+        "name": "letters", "task_type": "transcribe", "config": {},
+        "min_answers": 1, "max_answers": 1, "confidence": 0.5,
+        "quality": {"trusted_after_minutes": 0}}).project  # its volunteers are new
+    picture = io.BytesIO()
+    Image.new("RGB", (600, 400), "white").save(picture, "PNG")
+    page = services.media.store(picture.getvalue(), "png")
+    regions = [[10, 10, 200, 30], [10, 60, 200, 30], [10, 110, 200, 30]]
+    run_job(services, create_job(services, owner, project.id, items=[
+        {"image": page, "id": "p1", "regions": regions, "gold": [None, "Known line", None]},
+        {"image": page, "id": "g1", "regions": regions[:1], "gold": ["All known"]}]).id)
+    for _ in range(4):
+        v = volunteer()
+        while (handout := next_task(services, v, project.id)) is not None:
+            submit_answer(services, v, handout.task_id, handout.lease,
+                          {"text": f"line {handout.payload['line']}"})
+    [row] = list(item_rows(services, project.id))  # the all-gold item is left out
+    assert (row["item_ref"], row["state"], row["tasks"], row["tasks_done"]) == ("p1", "done", 3, 3)
+    assert row["value"].splitlines()[1] == "Known line"

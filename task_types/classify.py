@@ -17,6 +17,8 @@ from task_types.errors import ItemError
 
 MAX_REF = 2048
 JOINERS = frozenset({"\u200c", "\u200d"})  # format characters emoji and some scripts need
+# embeddings, overrides and isolates: they turn the text after them around
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class StrippedString(fields.String):
@@ -26,14 +28,25 @@ class StrippedString(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
-def plain_characters(text: str, what: str = "Labels") -> None:
-    """Refuse characters that would break a CSV cell across lines or hide in it
-    (control, private-use and direction-changing characters): a label with a
-    line break read back from the answers export made up a task of its own."""
+def plain_characters(text: str, what: str = "Tags", strict: bool = True) -> None:
+    """Refuse characters that would break a CSV cell across lines or turn text
+    around (controls, line breaks and direction overrides): a label with a
+    line break read back from the answers export made up a task of its own.
+    ``strict`` (tags) refuses every invisible format, private-use and
+    unassigned character too; labels, which configs stored before this rule
+    may hold (a soft hyphen, a zero-width space pasted in), and which cannot
+    be renamed once answered, are refused only what does harm, so that such
+    a project can still be edited."""
     for ch in text:
         category = unicodedata.category(ch)
-        if category in ("Cc", "Cs", "Co", "Cn") or (category == "Cf" and ch not in JOINERS):
+        harmful = category == "Cc" or ch in BIDI_CONTROLS
+        if harmful or strict and (category in ("Cs", "Co", "Cn")
+                                  or (category == "Cf" and ch not in JOINERS)):
             raise ValidationError(f"{what} cannot contain control characters or line breaks.")
+
+
+def plain_label(text: str) -> None:
+    plain_characters(text, "Labels", strict=False)
 
 
 def unique_labels(labels: list[str]) -> None:
@@ -63,7 +76,7 @@ def media_ref(value: str) -> None:
 class ClassifyConfigSchema(Schema):
     question = StrippedString(required=True, validate=Length(1, 500))
     labels = fields.List(
-        StrippedString(validate=[Length(1, 100), plain_characters]),
+        StrippedString(validate=[Length(1, 100), plain_label]),
         required=True,
         validate=[Length(2, 50), unique_labels],
     )

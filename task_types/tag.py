@@ -69,7 +69,7 @@ def tag_characters(text: str) -> None:
     (control and direction-changing characters)."""
     if SEPARATOR in text:
         raise ValidationError(f"Tags cannot contain {SEPARATOR!r}: it separates tags in CSV files.")
-    plain_characters(text, "Tags")
+    plain_characters(text)
 
 
 class TagString(fields.String):

@@ -247,3 +247,11 @@ def test_template_escapes_labels_and_numbers_the_first_nine(classify):
     assert [b.get("data-key") for b in parser.buttons] == [str(n) for n in range(1, 10)] + [None]
     assert all(b["type"] == "button" for b in parser.buttons)
     assert "<script>" not in html and "<b>" not in html
+
+
+def test_labels_may_hold_invisible_characters_configs_already_have(classify):
+    """A soft hyphen or a zero-width space pasted into a label harms no export;
+    refused, a project that already had one could no longer be edited (its
+    labels cannot be renamed once answered)."""
+    labels = ["Schnee\u00adeule", "Zero\u200bwidth"]
+    assert classify.load_config({"question": "Which?", "labels": labels})["labels"] == labels

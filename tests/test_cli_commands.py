@@ -244,3 +244,30 @@ def test_a_revoked_colleague_is_not_invited_back_from_the_console(runner, servic
         invite(services, alice, "bob@bats.org")
     assert dict((m.email, status) for m, status in team(services, alice.organisation_id)) == {
         "alice@bats.org": "active", "bob@bats.org": "revoked"}
+
+
+def test_projects_remerge_leaves_an_archived_project_alone(runner, client, auth, work,
+                                                           tmp_path, services):
+    """Archived results are final: the operator's re-merge reopened an archived
+    project's task and dropped its result (a review found it)."""
+    from sqlalchemy import select, update
+
+    from engine.store.models import Answer, Project, Result, Task
+
+    project_id = _answered_project(runner, client, auth, work, tmp_path)
+    with services.db.writing() as session:
+        session.execute(update(Project).where(Project.id == project_id)
+                        .values(state="archived"))
+        session.execute(update(Answer).where(Answer.project_id == project_id)
+                        .values(counted=False))  # as if edited by hand
+
+    def outcomes():
+        with services.db.session() as session:
+            return {task.id: (task.state, session.get(Result, task.id).value)
+                    for task in session.scalars(select(Task).where(
+                        Task.project_id == project_id))}
+
+    before = outcomes()
+    refused = runner.invoke(cli, args=["projects", "remerge", str(project_id)])
+    assert refused.exit_code == 1 and "archived" in refused.output, refused.output
+    assert outcomes() == before

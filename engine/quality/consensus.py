@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
 from engine.dispatch.rebuild import load_tasks, rebuild_lock, rebuild_project
+from engine.projects import final_since, project_missing, refuse_if_final
 from engine.quality import merge_sql, posterior, trust
 from engine.quality.retirement import HOLD, MORE, Policy, decide
 from engine.services import Services
@@ -422,23 +423,37 @@ def answer_uncounted(services: Services, project_id: int, task_id: int) -> bool:
     return bool(remerged.changes)
 
 
+class _ArchivedMeanwhile(Exception):
+    """A chunk's project was archived while the chunk was merged: it is undone."""
+
+
 def remerge_project(services: Services, project_id: int) -> Remerged:
     """Every task of a project merged again from its counted answers, a chunk
     per transaction, then dispatch rebuilt from SQL: what an operator runs after
     an upgrade changed how results follow what counts (before issue 13, a task
     whose answers all stopped counting kept its old value), or after editing
-    answers' ``counted`` by hand. Returns what changed, for the caller to report."""
+    answers' ``counted`` by hand. Returns what changed, for the caller to report.
+    An archived project's results are final: 409, and a chunk under way when
+    an archive commits is undone and the rest left (engine.projects.final_since)."""
     with services.db.session() as session:
         project = session.get(Project, project_id)
+        if project is None:
+            raise project_missing(project_id)
+        refuse_if_final(project)
         task_ids = list(session.scalars(select(Task.id).where(Task.project_id == project_id)
                                         .order_by(Task.id)))
     task_type = services.registry.get(project.task_type)
     changes: list[Change] = []
     recorded = False
     for start in range(0, len(task_ids), CHUNK):
-        with services.db.writing() as session:
-            fresh = session.get(Project, project_id)
-            part = remerge(session, task_type, fresh, task_ids[start:start + CHUNK])
+        try:
+            with services.db.writing() as session:
+                fresh = session.get(Project, project_id)
+                part = remerge(session, task_type, fresh, task_ids[start:start + CHUNK])
+                if final_since(session, project_id):
+                    raise _ArchivedMeanwhile(project_id)
+        except _ArchivedMeanwhile:
+            break
         changes += part.changes
         recorded = recorded or part.recorded
     rebuild_project(services, project_id)

@@ -212,7 +212,8 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
       "410": "the lease has ended"}),
     ("get", "/projects/{project_id}/results",
      "Download results (?format=csv|json|jsonl, ?level=task|item)",
-     OWNER, None, {"200": "one row per task, or per item with its combined result"}),
+     OWNER, None, {"200": "one row per task, or per item with its combined result; gold "
+                          "tasks are left out (an item's gold parts carry its known answer)"}),
     ("get", "/projects/{project_id}/answers",
      "Download every raw answer (?format=csv|json|jsonl, ?bom=1); the CSV is what "
      "`bitesize consensus` reads", OWNER, None, {"200": "one row per answer"}),

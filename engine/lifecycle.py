@@ -240,7 +240,7 @@ def update_project(services: Services, identity: Identity, project_id: int,
         if "config" in data:
             raw = {**project.config, **(data["config"] or {})}
             try:
-                config = task_type.load_config(raw)
+                config = task_type.load_config(raw, stored=project.config)
             except ValidationError as exc:
                 raise InvalidError("the project config is not valid",
                                    {"config": exc.messages}) from exc

@@ -104,8 +104,11 @@ class TaskType(ABC):
         """The label an answer picked; only called when `labels` is not None."""
         raise NotImplementedError(f"{self.name} answers are not single labels")
 
-    def load_config(self, raw: dict) -> dict:
-        """Validate a project's config; raises marshmallow.ValidationError."""
+    def load_config(self, raw: dict, stored: dict | None = None) -> dict:
+        """Validate a project's config; raises marshmallow.ValidationError.
+        ``stored``: the config it edits, whose values a type may let through
+        where a rule made since would refuse them (classify's labels, which
+        cannot be renamed once answered)."""
         return self.config_schema().load(raw)
 
     @abstractmethod

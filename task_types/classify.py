@@ -6,10 +6,11 @@ answers merged by a weighted majority vote.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates, validates_schema
 from marshmallow.validate import Length
 
 from task_types.base import Aggregate, Media, Microtask, TaskType
@@ -74,13 +75,27 @@ def media_ref(value: str) -> None:
 
 
 class ClassifyConfigSchema(Schema):
+    """``stored_labels``: labels of the config being edited, let through the
+    character rule (plain_label), which came after some were stored: refused,
+    such a project could not be edited at all, its labels fixed once answered."""
+
     question = StrippedString(required=True, validate=Length(1, 500))
     labels = fields.List(
-        StrippedString(validate=[Length(1, 100), plain_label]),
+        StrippedString(validate=Length(1, 100)),
         required=True,
         validate=[Length(2, 50), unique_labels],
     )
     instructions = fields.String(load_default="", validate=Length(max=5000))
+
+    def __init__(self, stored_labels: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stored_labels = frozenset(stored_labels)
+
+    @validates("labels")
+    def _plain_labels(self, labels: list[str], **_kwargs: Any) -> None:
+        for label in labels:
+            if label not in self.stored_labels:
+                plain_label(label)
 
 
 class LabelledSchema(Schema):
@@ -128,6 +143,9 @@ class ClassifyType(TaskType):
     description = "Volunteers pick the one label that fits an image or a text."
     lease_seconds = 60
     config_schema = ClassifyConfigSchema
+
+    def load_config(self, raw: dict, stored: dict | None = None) -> dict:
+        return ClassifyConfigSchema((stored or {}).get("labels", ())).load(raw)
 
     def item_schema(self, config: dict) -> Schema:
         return ClassifyItemSchema(config["labels"])

@@ -355,6 +355,27 @@ def test_a_refused_edit_is_explained_beside_the_field(console, forms, services, 
     assert get_project(services, who, project.id).config["labels"] == ["Owl", "No owl"]
 
 
+def test_a_stored_label_from_before_the_character_rule_still_lets_the_page_save(
+        console, forms, services, draft_of):
+    """A tab in a label (pasted from a spreadsheet, stored before labels were
+    held to the rule) froze the edit page: every save was refused."""
+    from sqlalchemy import update
+
+    from engine.store.models import Project
+
+    project = draft_of()
+    with services.db.writing() as session:
+        session.execute(update(Project).where(Project.id == project.id).values(
+            config={**project.config, "labels": ["Owl", "No\towl"]}))
+    url = f"/console/projects/{project.id}/edit"
+    form = FormReader(console.get(url).get_data(as_text=True))
+    reply = post_wizard(console, forms, {**form.values, "config.question": "Which owl?"},
+                        url=url)
+    assert reply.status_code == 302, reply.get_data(as_text=True)[-500:]
+    saved = get_project(services, draft_of.identity(), project.id).config
+    assert (saved["question"], saved["labels"]) == ("Which owl?", ["Owl", "No\towl"])
+
+
 @pytest.fixture
 def volunteer(services):
     from engine.identity import create_volunteer

@@ -362,19 +362,23 @@ def test_the_home_page_list_shows_only_active_projects_with_work_left(
     assert list_projects(services, None, with_work=True) == []
 
 
-def test_a_project_whose_stored_label_holds_a_soft_hyphen_can_still_be_edited(
+def test_a_project_whose_stored_label_breaks_todays_rule_can_still_be_edited(
         services, owner, make_project, volunteer):
-    """Labels refuse what breaks an export (line breaks, direction overrides);
-    an invisible character a stored config may hold does not stop an edit of
-    the question (its labels cannot change once answered)."""
+    """Labels refuse what breaks an export (controls, line breaks, direction
+    overrides), a rule that came after some were stored: such a label, a tab
+    pasted from a spreadsheet say, does not stop an edit of the question (its
+    labels cannot change once answered); a new label is still held to it."""
     from sqlalchemy import update
 
     project = make_project(tasks=1, min_answers=1, max_answers=1)
     with services.db.writing() as session:
         session.execute(update(Project).where(Project.id == project.id).values(
-            config={"question": "Owl?", "labels": ["a", "Schnee\u00adeule"],
+            config={"question": "Owl?", "labels": ["a", "Red\tDeer"],
                     "instructions": ""}))
     answer_one(services, volunteer, project.id)
     view = lifecycle.update_project(services, owner, project.id,
                                     {"config": {"question": "Which owl?"}})
-    assert view.project.config["labels"] == ["a", "Schnee\u00adeule"]
+    assert view.project.config["labels"] == ["a", "Red\tDeer"]
+    with pytest.raises(InvalidError):
+        lifecycle.update_project(services, owner, project.id,
+                                 {"config": {"labels": ["a", "Red\tDeer", "Roe\tDeer"]}})

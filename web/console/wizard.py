@@ -132,6 +132,7 @@ class WizardPage:
     errors: dict[str, str] = field(default_factory=dict)
     preview_src: str = ""
     preview_partial: bool = False  # the iframe's address could not carry every value
+    stored_config: dict | None = None  # the project's, when editing one
 
 
 @bp.app_template_global()
@@ -269,7 +270,8 @@ def _page(task_type: TaskType, posted, posted_config, project: Project | None) -
             f.hint = (f"Empty: the task type's own, {task_type.lease_seconds} seconds for "
                       f"{task_type.name}. How long a volunteer may keep a task before it "
                       "goes back to the others.")
-    return WizardPage(task_type, list(services().registry), values, type_fields, advanced)
+    return WizardPage(task_type, list(services().registry), values, type_fields, advanced,
+                      stored_config=stored)
 
 
 def _known(page: WizardPage) -> list[str]:
@@ -297,7 +299,7 @@ def _read_project(task_type: TaskType, form, page: WizardPage
     config_raw, problems = read(task_type.config_schema(), form, prefix="config")
     errors.update(problems)
     try:
-        values["config"] = task_type.load_config(config_raw)
+        values["config"] = task_type.load_config(config_raw, stored=page.stored_config)
     except ValidationError as exc:
         for key, message in flatten({"config": exc.messages}).items():
             errors.setdefault(key, message)

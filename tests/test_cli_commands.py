@@ -271,3 +271,13 @@ def test_projects_remerge_leaves_an_archived_project_alone(runner, client, auth,
     refused = runner.invoke(cli, args=["projects", "remerge", str(project_id)])
     assert refused.exit_code == 1 and "archived" in refused.output, refused.output
     assert outcomes() == before
+
+
+def test_projects_remerge_says_when_an_archive_stopped_it(runner, client, auth, work,
+                                                          tmp_path, services, monkeypatch):
+    from engine.quality import consensus
+
+    project_id = _answered_project(runner, client, auth, work, tmp_path)
+    monkeypatch.setattr(consensus, "final_since", lambda session, pid: True)  # archived now
+    stopped = runner.invoke(cli, args=["projects", "remerge", str(project_id)])
+    assert stopped.exit_code == 1 and "was archived meanwhile" in stopped.output, stopped.output

@@ -7,7 +7,10 @@ a dummy hash, so both cases take as long.
 """
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -84,9 +87,35 @@ def reserve_attempt(services: Services, keys: list[str], hint: str = "") -> None
                 retry_after=wait)
 
 
+# DECR only a window still open: on one that expired meanwhile it made a -1
+# that never expires, one more failure allowed in every window after.
+_GIVE_BACK = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end"
+
+
 def attempt_succeeded(services: Services, keys: list[str]) -> None:
     """Give back the count reserve_attempt took: the password was right."""
-    pipe = services.redis.pipeline(transaction=False)
-    for key in keys:
-        pipe.decr(key)
-    pipe.execute()
+    for key in keys:  # one script per key: a Cluster puts them in two slots
+        services.redis.eval(_GIVE_BACK, 1, key)
+
+
+@contextmanager
+def attempt(services: Services, keys: list[str], hint: str = "") -> Iterator[None]:
+    """One sign-in attempt: reserved (reserve_attempt), then given back unless
+    it failed on the credentials (InvalidError). A server error on the way (a
+    database hiccup, Redis) is not the user's failed guess."""
+    reserve_attempt(services, keys, hint)
+    try:
+        yield
+    except InvalidError:
+        raise
+    except BaseException:
+        _give_back_quietly(services, keys)
+        raise
+    _give_back_quietly(services, keys)
+
+
+def _give_back_quietly(services: Services, keys: list[str]) -> None:
+    """Redis failing here leaves one count taken: no reason to fail a sign-in
+    whose device is stored, nor to hide the error that ended one."""
+    with contextlib.suppress(Exception):
+        attempt_succeeded(services, keys)

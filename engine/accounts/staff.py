@@ -22,11 +22,10 @@ from engine.accounts.passwords import (  # noqa: F401  (MIN_PASSWORD, MAX_FAILUR
     MAX_FAILURES_PER_ADDRESS,
     MAX_PASSWORD,
     MIN_PASSWORD,
-    attempt_succeeded,
+    attempt,
     check_password,
     hash_password,
     needs_rehash,
-    reserve_attempt,
     verify_password,
 )
 from engine.errors import (
@@ -179,8 +178,8 @@ def sign_in(services: Services, email: str, password: str, address: str) -> Staf
     message whatever was wrong; too many failures answer 429 for a while."""
     email = folded(email)
     keys = [f"bs:signin:account:{token_hash(email)}", f"bs:signin:address:{address}"]
-    reserve_attempt(services, keys, ", or reset your password")
-    with services.db.session() as session:
+    with attempt(services, keys, ", or reset your password"), \
+            services.db.session() as session:
         user = session.scalar(select(User).where(User.email == email)) if email else None
         stored = user.password_hash if user is not None else None
         if not verify_password(stored, password):
@@ -188,9 +187,7 @@ def sign_in(services: Services, email: str, password: str, address: str) -> Staf
                                {"password": "not right"})
         if needs_rehash(stored):
             _set_password(session, user.id, password)
-        staff = _staff(session, user.id)
-    attempt_succeeded(services, keys)
-    return staff
+        return _staff(session, user.id)
 
 
 def new_session_id() -> str:

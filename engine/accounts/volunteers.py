@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.accounts.confirmations import LINK_DAYS
 from engine.accounts.mail import folded, mail_configured
 from engine.accounts.passwords import (
+    attempt,
     attempt_succeeded,
     check_password,
     hash_password,
@@ -70,9 +71,9 @@ from engine.tokens import VOLUNTEER_PREFIX, new_token, token_hash
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 16
 _NOT_CODE = re.compile(r"[\s-]+")
-# An address kept but not confirmed within a link's 7 days, counted from when it
-# was kept, is free for the next volunteer who keeps it (_free_if_lapsed); a
-# link sent again later still confirms it while nobody has.
+# An address not confirmed within a link's 7 days, counted from the first link
+# mailed to it, is free for the next volunteer who keeps it (_free_if_lapsed);
+# a link sent again later still confirms it while nobody has.
 UNCONFIRMED = timedelta(days=LINK_DAYS)
 
 
@@ -215,8 +216,7 @@ def sign_in(services: Services, address: str, email: str | None = None,
         return _sign_in_with_code(services, address, recovery_code)
     email = folded(email)
     keys = [f"bs:vsignin:account:{token_hash(email)}", f"bs:vsignin:address:{address}"]
-    reserve_attempt(services, keys)
-    with services.db.writing() as session:
+    with attempt(services, keys), services.db.writing() as session:
         row = session.scalar(select(VolunteerAccount).where(
             VolunteerAccount.email == email).with_for_update()) if email else None
         stored = row.password_hash if row is not None else None
@@ -225,26 +225,21 @@ def sign_in(services: Services, address: str, email: str | None = None,
                                {"password": "not right"})
         if needs_rehash(stored):
             row.password_hash = hash_password(password)
-        signed_in = row.volunteer_id, _new_device(session, row.volunteer_id)
-    attempt_succeeded(services, keys)
-    return signed_in
+        return row.volunteer_id, _new_device(session, row.volunteer_id)
 
 
 def _sign_in_with_code(services: Services, address: str, code: str) -> tuple[int, str]:
     # Codes are guessed across every account at once, so only the address counts.
     keys = [f"bs:vsignin:code:{address}"]
-    reserve_attempt(services, keys)
     typed = _NOT_CODE.sub("", code or "").upper()
-    with services.db.writing() as session:
+    with attempt(services, keys), services.db.writing() as session:
         row = session.scalar(select(VolunteerAccount).where(
             VolunteerAccount.recovery_hash == token_hash(typed)).with_for_update()) \
             if typed else None
         if row is None or _blocked(session, row):
             raise InvalidError("this recovery code is not right",
                                {"recovery_code": "not right"})
-        signed_in = row.volunteer_id, _new_device(session, row.volunteer_id)
-    attempt_succeeded(services, keys)
-    return signed_in
+        return row.volunteer_id, _new_device(session, row.volunteer_id)
 
 
 def export(services: Services, identity: Identity) -> dict[str, Any]:

@@ -468,7 +468,9 @@ def item_detail(services: Services, project: Project, item_id: int) -> ItemDetai
                           value, task_type.value_to_text(value) if value is not None else "",
                           confidence or 0.0, answers[task.id])
                for task, value, confidence in tasks]
-    parts = [TaskResult(t.payload, t.value, t.confidence, t.state) for t in details]
+    # a gold task's part is the charity's answer, as in the list and the exports
+    parts = [part_of(t.payload, t.state, t.value, t.confidence, t.is_gold, task.gold)
+             for t, (task, _, _) in zip(details, tasks, strict=True)]
     result = _item_result(task_type, item, parts)
     regions = task_type.regions(parts, item.data or {}) if result.value is not None else []
     return ItemDetail(result, details, _picture(item.data or {}, parts), regions)

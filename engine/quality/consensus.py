@@ -269,6 +269,7 @@ class Remerged:
 
     changes: list[Change]
     recorded: bool
+    stopped: bool = False  # by an archive, before every task was merged again
 
     @property
     def reopened(self) -> int:
@@ -444,7 +445,7 @@ def remerge_project(services: Services, project_id: int) -> Remerged:
                                         .order_by(Task.id)))
     task_type = services.registry.get(project.task_type)
     changes: list[Change] = []
-    recorded = False
+    recorded = stopped = False
     for start in range(0, len(task_ids), CHUNK):
         try:
             with services.db.writing() as session:
@@ -453,10 +454,11 @@ def remerge_project(services: Services, project_id: int) -> Remerged:
                 if final_since(session, project_id):
                     raise _ArchivedMeanwhile(project_id)
         except _ArchivedMeanwhile:
+            stopped = True
             break
         changes += part.changes
         recorded = recorded or part.recorded
     rebuild_project(services, project_id)
     if recorded:
         outbox.nudge(services)
-    return Remerged(changes, recorded)
+    return Remerged(changes, recorded, stopped)

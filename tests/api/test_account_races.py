@@ -125,3 +125,30 @@ def test_a_sign_in_while_a_platform_block_commits_gets_no_working_token(
     if "headers" in device:  # SQLite: it came first, and the block ended its token
         assert client.get("/api/v1/volunteers/me", headers=device["headers"]).status_code \
             == 401
+
+
+def test_a_sign_in_that_fails_on_the_server_is_not_counted_as_a_guess(api, client, services,
+                                                                      monkeypatch):
+    """An attempt is counted before its password is checked; one that ended in
+    a server error (not wrong credentials) gives its count back. Given back
+    after its window expired, it left a -1 that never expired: one more guess
+    in every window after."""
+    from engine.accounts.passwords import attempt_succeeded, reserve_attempt
+
+    volunteer = api.volunteer()
+    assert client.post("/api/v1/volunteers/me/account", headers=volunteer["headers"],
+                       json={"email": "ada@example.org", "password": PASSWORD}
+                       ).status_code == 201
+
+    def broken(*_args):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(accounts, "_new_device", broken)
+    with pytest.raises(RuntimeError):
+        accounts.sign_in(services, "203.0.113.9", "ada@example.org", PASSWORD)
+    assert services.redis.get("bs:vsignin:address:203.0.113.9") in (None, b"0")
+    keys = ["bs:test:window"]
+    reserve_attempt(services, keys)
+    services.redis.delete(*keys)  # the window ends while the attempt is checked
+    attempt_succeeded(services, keys)
+    assert services.redis.exists(*keys) == 0

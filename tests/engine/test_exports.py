@@ -94,3 +94,8 @@ def test_a_page_with_one_line_known_keeps_that_line(services, owner, volunteer):
     [row] = list(item_rows(services, project.id))  # the all-gold item is left out
     assert (row["item_ref"], row["state"], row["tasks"], row["tasks_done"]) == ("p1", "done", 3, 3)
     assert row["value"].splitlines()[1] == "Known line"
+    # the console's page of the item says the same as its list and the export
+    from engine.delivery import insight
+    [listed] = insight.result_page(services, project).rows
+    shown = insight.item_detail(services, project, row["item"]).result
+    assert (shown.state, shown.value) == (listed.state, listed.value) == ("retired", row["value"])

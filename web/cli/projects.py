@@ -123,6 +123,9 @@ def projects_remerge(project_id: int) -> None:
     moved = Counter(f"{c.before} -> {c.after}" for c in remerged.changes if c.before != c.after)
     click.echo(f"project {project_id}: {len(remerged.changes)} tasks merged again"
                + "".join(f"; {n} {move}" for move, n in sorted(moved.items())))
+    if remerged.stopped:
+        raise click.ClickException(f"project {project_id} was archived meanwhile: the tasks "
+                                   "after those were left as they were (its results are final)")
 
 
 @projects.command("show")

@@ -48,3 +48,20 @@ def console(app, staff, forms):
     client = app.test_client()
     forms.sign_in(client, staff)
     return client
+
+
+@pytest.fixture
+def draft_of(services, staff):
+    """A draft classify project of the signed-in staff member's organisation."""
+    from engine.accounts import staff as accounts
+    from engine.projects import create_project
+
+    def make(**config):
+        who = accounts.find_staff(services, staff.email).identity
+        return create_project(services, who, {
+            "name": "Owl cams", "description": "Owls need you", "task_type": "classify",
+            "min_answers": 1, "max_answers": 2, "confidence": 0.5, "state": "draft",
+            "config": {"question": "Owl?", "labels": ["Owl", "No owl"], **config}}).project
+
+    make.identity = lambda: accounts.find_staff(services, staff.email).identity
+    return make

@@ -1,4 +1,4 @@
-"""The project wizard, edits, state actions and preview, through Flask's test client.
+"""The project wizard, edits and state actions, through Flask's test client.
 
 Forms are filled as a browser would: the page's own generated inputs are read
 (with their defaults), some are changed, and the lot is posted with the CSRF
@@ -6,7 +6,6 @@ token of the page.
 """
 from __future__ import annotations
 
-import json
 import re
 from html.parser import HTMLParser
 
@@ -15,7 +14,7 @@ import pytest
 from engine import lifecycle
 from engine.identity import Identity
 from engine.intake.jobs import create_job, run_job
-from engine.projects import create_project, get_project
+from engine.projects import get_project
 from engine.store.models import Project
 from engine.volunteering import next_tasks, submit_answer
 
@@ -253,22 +252,6 @@ def test_a_form_without_its_csrf_token_is_refused(console, services, draft_of):
     assert get_project(services, draft_of.identity(), project.id).state == "draft"
 
 
-@pytest.fixture
-def draft_of(services, staff):
-    """A draft classify project of the signed-in staff member's organisation."""
-    from engine.accounts import staff as accounts
-
-    def make(**config):
-        who = accounts.find_staff(services, staff.email).identity
-        return create_project(services, who, {
-            "name": "Owl cams", "description": "Owls need you", "task_type": "classify",
-            "min_answers": 1, "max_answers": 2, "confidence": 0.5, "state": "draft",
-            "config": {"question": "Owl?", "labels": ["Owl", "No owl"], **config}}).project
-
-    make.identity = lambda: accounts.find_staff(services, staff.email).identity
-    return make
-
-
 def add_items(services, who, project, items):
     job = create_job(services, who, project.id, items=items)
     run_job(services, job.id)
@@ -381,76 +364,6 @@ def volunteer(services):
     from engine.identity import create_volunteer
 
     return lambda: Identity("volunteer", create_volunteer(services)[0])
-
-
-def preview_task(html: str) -> dict:
-    found = re.search(r'<script type="application/json" id="preview-task">(.*?)</script>',
-                      html, re.S)
-    assert found, html[:2000]
-    return json.loads(found.group(1))
-
-
-@pytest.mark.parametrize("task_type", sorted(TYPES))
-def test_the_preview_shows_each_types_example(console, task_type):
-    reply = console.get(f"/console/preview?task_type={task_type}&name=Birds"
-                        f"&description=Birds+matter")
-    assert reply.status_code == 200
-    html = reply.get_data(as_text=True)
-    assert "data-preview" in html and "<h1>Birds</h1>" in html and "Birds matter" in html
-    task = preview_task(html)
-    assert task["task"]["type"] == task_type
-    payload = task["task"]["payload"]
-    assert payload.get("image") or payload.get("text"), payload
-    if payload.get("image"):  # a picture the page can really load, not the internet
-        assert payload["image"].startswith("/media/")
-        with console.get(payload["image"]) as picture:
-            assert picture.status_code == 200 and picture.mimetype == "image/jpeg"
-
-
-def test_the_preview_follows_the_forms_values(console, forms):
-    reply = console.get("/console/preview", query_string={
-        "task_type": "classify", "config.question": "Is it a hedgehog?",
-        "config.labels": "Yes\nNo", "config.instructions": "<script>x()</script> *now*"})
-    html = reply.get_data(as_text=True)
-    assert "Is it a hedgehog?" in html and "&lt;script&gt;x()&lt;/script&gt;" in html
-    assert "<em>now</em>" in html and "<script>x()" not in html
-    assert "Not valid yet" not in html
-    half = console.get("/console/preview", query_string={
-        "task_type": "classify", "config.question": "Is it a hedgehog?",
-        "config.labels": "Only one"}).get_data(as_text=True)
-    assert "Is it a hedgehog?" in half and "Deer" in half  # the example's labels stand in
-    assert "Not valid yet, so shown with the example&#39;s: Labels." in half
-    form = FormReader(console.get("/console/projects/new").get_data(as_text=True))
-    posted = post_wizard(console, forms, {**form.values, "config.question": "Posted?",
-                                          "config.labels": "A\nB"}, url="/console/preview",
-                         page="/console/projects/new")
-    assert posted.status_code == 200 and "Posted?" in posted.get_data(as_text=True)
-
-
-def test_the_wizard_frames_the_preview(console):
-    html = console.get("/console/projects/new").get_data(as_text=True)
-    frame = re.search(r'<iframe name="preview" title="Preview of the volunteer page" '
-                      r'src="([^"]+)"', html)
-    assert frame and frame.group(1).startswith("/console/preview?task_type=classify")
-    assert re.search(r'formaction="/console/preview" formtarget="preview"[^>]*>Refresh '
-                     r'preview<', html)
-    assert '<script src="/static/console/wizard.js"></script>' in html
-    assert not re.search(r"<script>(?!\s*</script>)", html)  # no inline script
-
-
-def test_a_projects_preview_shows_its_first_uploaded_item(console, services, draft_of):
-    project = draft_of()
-    url = f"/console/projects/{project.id}/preview"
-    example = preview_task(console.get(url).get_data(as_text=True))
-    assert "text" not in example["task"]["payload"]  # the example's picture, until...
-    add_items(services, draft_of.identity(), project, [{"text": "owl number one"},
-                                                      {"text": "owl number two"}])
-    html = console.get(url).get_data(as_text=True)
-    assert preview_task(html)["task"]["payload"]["text"] == "owl number one"
-    assert "first item you uploaded" in html
-    edited = console.get(url, query_string={"config.question": "Edited?",
-                                            "config.labels": "Owl\nNo owl"})
-    assert "Edited?" in edited.get_data(as_text=True)
 
 
 def test_another_organisation_gets_404_everywhere(app, forms, make_staff, services, draft_of):

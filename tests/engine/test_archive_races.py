@@ -5,6 +5,7 @@ archive and is refused or undone. Archived results are final."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -77,35 +78,46 @@ def test_a_project_archived_before_a_blocks_remerge_keeps_its_results(
         assert (task.state, session.get(Result, task.id).value) == before
 
 
+def archive_during_a_merge(services, owner, project_id: int, monkeypatch,
+                           merge: Callable[[], object]) -> bool:
+    """Run ``merge`` (a re-merge chunk or a re-check, both read the old results
+    through recheck.results_of inside their transaction) while the charity
+    archives the project from another thread; whether the archive waited for
+    the merge (SQLite's writer lock) rather than committing meanwhile."""
+    from engine.quality import recheck
+
+    real, archiving, archived = recheck.results_of, [], []
+    waits = services.db.is_sqlite
+
+    def results_of(session, task_ids):
+        if not archiving:  # the transaction is open: archive now
+            archiving.append(threading.Thread(target=lambda: archived.append(
+                lifecycle.move(services, owner, project_id, "archive"))))
+            archiving[0].start()
+            archiving[0].join(0.5 if waits else 10)
+            assert archiving[0].is_alive() == waits
+        return real(session, task_ids)
+
+    monkeypatch.setattr(recheck, "results_of", results_of)
+    merge()
+    archiving[0].join(30)
+    assert len(archived) == 1
+    return waits
+
+
 def test_an_archive_during_a_remerge_chunk_keeps_its_results(
         services, owner, admin, make_project, volunteer, monkeypatch):
     """A chunk reads the project shared as its transaction ends. On PostgreSQL an
     archive may commit while the chunk merges: the chunk sees it and is undone.
     On SQLite the archive waits for the chunk's writer lock: the re-merge came
     first and stands, and the archive after it."""
-    from engine.quality import recheck
-
     project = make_project(tasks=1, min_answers=1, max_answers=1)
     who = answer_one(services, volunteer, project.id)
     with services.db.session() as session:
         task = session.scalars(select(Task).where(Task.project_id == project.id)).one()
         before = (task.state, session.get(Result, task.id).value)
-    real, archiving, archived = recheck.results_of, [], []
-    waits = services.db.is_sqlite  # for the writer lock the chunk holds
-
-    def results_of(session, chunk):
-        if not archiving:  # the charity archives while this chunk's transaction is open
-            archiving.append(threading.Thread(target=lambda: archived.append(
-                lifecycle.move(services, owner, project.id, "archive"))))
-            archiving[0].start()
-            archiving[0].join(0.5 if waits else 10)
-            assert archiving[0].is_alive() == waits
-        return real(session, chunk)
-
-    monkeypatch.setattr(recheck, "results_of", results_of)
-    moderation.block(services, admin, project.id, who.id, "organisation", "a script")
-    archiving[0].join(30)
-    assert len(archived) == 1
+    waits = archive_during_a_merge(services, owner, project.id, monkeypatch, lambda: (
+        moderation.block(services, admin, project.id, who.id, "organisation", "a script")))
     with services.db.session() as session:
         assert session.get(Project, project.id).state == "archived"
         task = session.get(Task, task.id)
@@ -175,22 +187,8 @@ def test_an_archive_during_a_recheck_keeps_its_results(services, owner, make_pro
     [task_id] = answer_all(services, project, spammer)
     before = task_and_result(services, task_id)
     set_stat(services, project.id, spammer.id, 0.1, CONTRARIAN)
-    real, archiving, archived = recheck.results_of, [], []
-    waits = services.db.is_sqlite  # for the writer lock the re-check holds
-
-    def results_of(session, task_ids):
-        if not archiving:
-            archiving.append(threading.Thread(target=lambda: archived.append(
-                lifecycle.move(services, owner, project.id, "archive"))))
-            archiving[0].start()
-            archiving[0].join(0.5 if waits else 10)
-            assert archiving[0].is_alive() == waits
-        return real(session, task_ids)
-
-    monkeypatch.setattr(recheck, "results_of", results_of)
-    recheck.recheck_project(services, project.id)
-    archiving[0].join(30)
-    assert len(archived) == 1
+    waits = archive_during_a_merge(services, owner, project.id, monkeypatch,
+                                   lambda: recheck.recheck_project(services, project.id))
     after = task_and_result(services, task_id)
     if waits:  # the re-check came first and reopened the task
         assert after != before

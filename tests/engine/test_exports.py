@@ -95,7 +95,7 @@ def test_a_page_with_one_line_known_keeps_that_line(services, owner, volunteer):
     assert (row["item_ref"], row["state"], row["tasks"], row["tasks_done"]) == ("p1", "done", 3, 3)
     assert row["value"].splitlines()[1] == "Known line"
     # the console's page of the item says the same as its list and the export
-    from engine.delivery import insight
-    [listed] = insight.result_page(services, project).rows
-    shown = insight.item_detail(services, project, row["item"]).result
+    from engine.delivery import item_results
+    [listed] = item_results.result_page(services, project).rows
+    shown = item_results.item_detail(services, project, row["item"]).result
     assert (shown.state, shown.value) == (listed.state, listed.value) == ("retired", row["value"])

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, update
 
-from engine.delivery import insight
+from engine.delivery import insight, item_results
 from engine.errors import NotFoundError
 from engine.projects import every_project
 from engine.store.models import Answer, Project, utcnow
@@ -209,7 +209,7 @@ def test_the_numbers_cost_the_same_queries_for_any_project_size(services, make_p
         event.listen(services.db.engine, "before_cursor_execute", count)
         try:
             insight.project_insight(services, project)
-            insight.result_page(services, project)
+            item_results.result_page(services, project)
         finally:
             event.remove(services.db.engine, "before_cursor_execute", count)
         sizes[tasks], statements[:] = len(statements), []
@@ -219,11 +219,11 @@ def test_the_numbers_cost_the_same_queries_for_any_project_size(services, make_p
 def test_results_page_by_page_finished_first_and_by_state(services, make_project, volunteer):
     project = make_project(tasks=7, min_answers=1, max_answers=1)
     answered = {r.task_id for r in answer_all(services, volunteer(), project, "abaab")}
-    first = insight.result_page(services, project, size=3)
+    first = item_results.result_page(services, project, size=3)
     assert first.counts == {"open": 2, "contested": 0, "settled": 0, "retired": 5}
     rows, flags = [], []
     for page in (1, 2, 3):
-        shown = insight.result_page(services, project, page=page, size=3)
+        shown = item_results.result_page(services, project, page=page, size=3)
         rows += shown.rows
         flags.append(shown.has_next)
     assert flags == [True, True, False]
@@ -233,10 +233,10 @@ def test_results_page_by_page_finished_first_and_by_state(services, make_project
     assert all(r.tasks == 1 and r.tasks_done == 1 and r.confidence == 1.0 for r in rows[:5])
     assert len(answered) == 5
 
-    open_only = insight.result_page(services, project, state="open")
+    open_only = item_results.result_page(services, project, state="open")
     assert [r.item_id for r in open_only.rows] == [r.item_id for r in rows[5:]]
     assert not open_only.has_next
-    assert insight.result_page(services, project, state="contested").rows == []
+    assert item_results.result_page(services, project, state="contested").rows == []
 
 
 def test_an_item_shows_its_tasks_answers_and_result(services, make_project, volunteer):
@@ -244,8 +244,8 @@ def test_an_item_shows_its_tasks_answers_and_result(services, make_project, volu
     ana, bo = volunteer(), volunteer()
     answer(services, ana, project, "a")
     answer(services, bo, project, "b")
-    [row] = insight.result_page(services, project).rows
-    detail = insight.item_detail(services, project, row.item_id)
+    [row] = item_results.result_page(services, project).rows
+    detail = item_results.item_detail(services, project, row.item_id)
     [task] = detail.tasks
     assert [(a.volunteer_id, a.text, a.counted) for a in task.answers] == [
         (ana.id, "a", True), (bo.id, "b", True)]
@@ -254,5 +254,5 @@ def test_an_item_shows_its_tasks_answers_and_result(services, make_project, volu
 
     other = make_project(tasks=1)
     with pytest.raises(NotFoundError):
-        insight.item_detail(services, other, row.item_id)
+        item_results.item_detail(services, other, row.item_id)
     assert not insight.has_iiif_items(services, project.id)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from engine import volunteering
-from engine.delivery import insight
+from engine.delivery import item_results
 from engine.delivery.exports import ANSWER_COLUMNS, answer_rows, item_rows, render, result_rows
 from engine.dispatch.dispatcher import Submission
 from engine.identity import Identity, authenticate, create_user, create_volunteer
@@ -140,7 +140,7 @@ def test_blocking_re_merges_and_a_task_left_with_no_counted_answer_has_no_value(
     items = {row["value"]: row for row in item_rows(services, project.id)}
     assert set(items) == {None, "a"}
     assert items[None]["confidence"] == 0.0 and items[None]["state"] == "open"
-    shown = insight.result_page(services, project).rows  # the console's results page
+    shown = item_results.result_page(services, project).rows  # the console's results page
     assert sorted((row.text, row.confidence) for row in shown) == [
         ("", 0.0), ("", 0.0), ("a", 1.0), ("a", 1.0)]
     # the API's CSV, at task and at item level, says the same

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import render_template
 from marshmallow import Schema, fields, validate
 
-from engine.delivery import insight
+from engine.delivery import insight, item_results
 from engine.projects import get_owned_project
 from engine.store.models import Project
 from web.api.projects import annotations_file, answers_file, results_file
@@ -23,7 +23,7 @@ from web.services import services
 
 
 class ResultsFilter(Schema):
-    state = fields.String(validate=validate.OneOf(("", *insight.ITEM_STATES)), load_default="")
+    state = fields.String(validate=validate.OneOf(("", *item_results.ITEM_STATES)), load_default="")
     page = fields.Integer(validate=validate.Range(min=1, max=10**6), load_default=1)
 
 
@@ -35,20 +35,20 @@ def _project(project_id: int) -> Project:
 def results(project_id: int):
     project = _project(project_id)
     query = load_query(ResultsFilter())
-    found = insight.result_page(services(), project, query["state"] or None, query["page"])
+    found = item_results.result_page(services(), project, query["state"] or None, query["page"])
     return render_template("console/results.html", project=project, found=found,
-                           state=query["state"], states=insight.ITEM_STATES)
+                           state=query["state"], states=item_results.ITEM_STATES)
 
 
 @bp.get("/projects/<int:project_id>/items/<int:item_id>")
 def item(project_id: int, item_id: int):
     project = _project(project_id)
-    detail = insight.item_detail(services(), project, item_id)
+    detail = item_results.item_detail(services(), project, item_id)
     return render_template("console/results_item.html", project=project, detail=detail,
                            drawing=_drawing(detail))
 
 
-def _drawing(detail: insight.ItemDetail):
+def _drawing(detail: item_results.ItemDetail):
     """The picture with the result drawn on it, when its size is known."""
     picture = detail.picture
     if picture is None or not picture.width or not picture.height:

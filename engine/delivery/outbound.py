@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import SplitResult, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
 from engine.errors import InvalidError, TooLargeError
 
@@ -190,7 +190,17 @@ def check_target(url: str, allow: Allowed, resolve: bool = True) -> Target:
     if not allow.host(_host_key(host), port):
         _check_addresses(url, host, port, allow, addresses)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(parts.scheme, host, port, addresses, path)
+    return Target(parts.scheme, host, port, addresses, _ascii_path(path))
+
+
+def _ascii_path(path: str) -> str:
+    """The path and query with every non-ASCII character percent-encoded as
+    UTF-8 (as a browser sends it): http.client refuses anything else, and a
+    museum's ``/images/Ölgemälde.jpg`` was "no answer". The rest is left as the
+    charity wrote it, escapes included."""
+    if path.isascii():
+        return path
+    return "".join(ch if ch.isascii() else quote(ch, safe="") for ch in path)
 
 
 def _ascii_host(url: str, hostname: str) -> str:
@@ -269,7 +279,7 @@ def _exchange(url: str, target: Target, method: str, body: bytes | None,
     left = ends - time.monotonic()
     if left <= 0:
         raise FetchError(url, "timed out", transient=True)
-    connection = _connection(target, min(timeout, left))
+    connection = _connection(target, min(timeout, left), ends)
     deadline = _Deadline(connection, left)
     try:
         connection.request(method, target.path, body=body, headers=headers)
@@ -315,10 +325,11 @@ class _Deadline:
         self._timer.cancel()
 
 
-def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
+def _connection(target: Target, timeout: float, ends: float) -> http.client.HTTPConnection:
     """An http.client connection to ``target.host`` (its Host header and, for
     https, its TLS server name and certificate check) whose socket goes to the
-    checked addresses only: http.client never looks the name up itself."""
+    checked addresses only: http.client never looks the name up itself. The
+    connecting ends at the request's deadline ``ends`` too."""
     if target.scheme == "https":
         connection = http.client.HTTPSConnection(target.host, target.port, timeout=timeout,
                                                  context=ssl.create_default_context())
@@ -326,17 +337,24 @@ def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
         connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
 
     def connect(_address, timeout=timeout, source_address=None):
-        return _connect_first(target, timeout)
+        return _connect_first(target, timeout, ends)
 
     connection._create_connection = connect
     return connection
 
 
-def _connect_first(target: Target, timeout: float) -> socket.socket:
+def _connect_first(target: Target, timeout: float, ends: float) -> socket.socket:
+    """A socket to the first checked address that answers. Each try waits at
+    most ``timeout`` and never past ``ends``: the deadline's timer cannot cut a
+    connect (there is no socket yet), so a name with four unreachable addresses
+    held a webhook delivery for four timeouts."""
     error: OSError = OSError("no address")
     for address in target.addresses:
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed while connecting")
         try:
-            return socket.create_connection((address, target.port), timeout)
+            return socket.create_connection((address, target.port), min(timeout, left))
         except OSError as exc:
             error = exc
     raise error

@@ -1,9 +1,11 @@
 """Webhook delivery: the outbox's events POSTed, signed, in order per project,
 and retried with exponential back-off for a day.
 
-Each attempt is claimed in SQL before the POST (attempts + 1, the next attempt
-pushed back), so two workers never send the same event at once, and a worker
-that dies mid-POST leaves an event that is simply retried later. Events of a
+Each attempt is claimed in SQL before the POST (attempts + 1, the event held
+for CLAIM_HOLD, longer than a POST can take), so two workers never send the
+same event at once, and a worker that dies mid-POST leaves an event that is
+simply retried once the hold ends. An attempt's outcome settles the event only
+if no later attempt was claimed meanwhile, and never undoes a delivery. Events of a
 project go out one after another in the order recorded: while the oldest one
 fails, the later ones wait behind it, and one probe per back-off interval is
 all a receiver that is down sees. An event that still fails a day after it was
@@ -29,7 +31,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from engine.delivery.outbound import FetchError, request
+from engine.delivery.outbound import DEADLINE_TIMEOUTS, FetchError, request
 from engine.delivery.outbox import NUDGE_KEY, nudge
 from engine.services import Services
 from engine.store.models import Webhook, WebhookDelivery, WebhookEvent, aware, utcnow
@@ -43,6 +45,11 @@ RUN_SECONDS = 240.0  # one run's budget; a fresh job is nudged for what is left
 WAITING = ("pending", "failed")
 USER_AGENT = "bitesize-webhooks/1"
 MAX_ERROR = 500
+# How long a claimed attempt holds its event: the POST's whole deadline (every
+# connect and read, DEADLINE_TIMEOUTS x TIMEOUT_SECONDS) plus a wide margin for
+# the address lookup and the outcome's write. The first back-off (10 s) was
+# shorter than a slow POST, so a second run sent the event again meanwhile.
+CLAIM_HOLD = timedelta(seconds=DEADLINE_TIMEOUTS * TIMEOUT_SECONDS + 50)
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ def _deliver_project(services: Services, project_id: int, clock: Callable[[], da
         outcome = post(claimed, clock(), services.settings.fetch_allow)
         state = _store(services, claimed, outcome, clock())
         delivered += state == "delivered"
-        if state == "failed":
+        if state in ("failed", "overtaken"):
             break
     return delivered
 
@@ -126,7 +133,7 @@ def claim(services: Services, project_id: int, now: datetime) -> Claimed | None:
         if event.type == "task.retired" and event.attempts == 0:
             _pack(session, event)
         event.attempts += 1
-        event.next_attempt_at = now + backoff(event.attempts)
+        event.next_attempt_at = now + CLAIM_HOLD
         return Claimed(event.id, event.attempts, hook.url, hook.secret, event.type,
                        event.idempotency_key, body(event))
 
@@ -197,8 +204,12 @@ def post(claimed: Claimed, now: datetime, allow: str = "") -> Outcome:
 
 
 def _store(services: Services, claimed: Claimed, outcome: Outcome, now: datetime) -> str:
-    """Log the attempt and settle the event: delivered, failed (retried at its
-    claimed time), or dead once a day has passed. Returns the event's state."""
+    """Log the attempt and settle the event: delivered, failed (retried after its
+    back-off), or dead once a day has passed. Returns the event's state, or
+    "overtaken" when a later attempt was claimed meanwhile (this one outlived
+    its hold) or the event is delivered already: the attempt is logged and the
+    event left to the attempt that holds it, so a slow failure never sets a
+    delivered event back to be sent again after the events behind it."""
     with services.db.writing() as session:
         # locked: a draft being deleted holds its events, and this then finds it gone
         event = session.get(WebhookEvent, claimed.event_id, with_for_update=True)
@@ -207,10 +218,12 @@ def _store(services: Services, claimed: Claimed, outcome: Outcome, now: datetime
         session.add(WebhookDelivery(
             project_id=event.project_id, event_id=event.id, attempt=claimed.attempt, at=now,
             status_code=outcome.status, error=outcome.error, duration_ms=outcome.duration_ms))
+        if event.state == "delivered" or event.attempts != claimed.attempt:
+            return "overtaken"
         if outcome.ok:
             event.state, event.delivered_at, event.last_error = "delivered", now, None
         else:
             event.state = "dead" if now >= aware(event.give_up_at) else "failed"
+            event.next_attempt_at = now + backoff(claimed.attempt)
             event.last_error = outcome.error or f"HTTP {outcome.status}"
         return event.state
-

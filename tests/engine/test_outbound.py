@@ -395,3 +395,45 @@ def test_a_receiver_that_trickles_is_cut_off_at_the_deadline():
     assert 2 * 0.5 <= took < 2 * 0.5 + 1.5, took
     assert drip.closed.wait(5)  # the connection was dropped, not left open
     drip.sock.close()
+
+
+@pytest.fixture
+def unanswered():
+    """Four loopback addresses whose port never completes a connect: each has a
+    listener whose one-slot backlog is taken, so the kernel drops new SYNs."""
+    listeners, held = [], []
+    for n in range(3, 7):
+        listener = socket.socket()
+        listener.bind((f"127.0.0.{n}", listeners[0].getsockname()[1] if listeners else 0))
+        listener.listen(0)
+        listeners.append(listener)
+        held.append(socket.create_connection(listener.getsockname(), timeout=1))
+    yield [sock.getsockname() for sock in listeners]
+    for sock in held + listeners:
+        sock.close()
+
+
+def test_connecting_ends_at_the_deadline_however_many_addresses(dns, unanswered):
+    """An audit held a request with timeout 1 s for 4 s: a name with four
+    addresses that never answer got the full timeout on each connect, and the
+    deadline's timer cannot cut a connect. Now the whole request, connects
+    included, ends after DEADLINE_TIMEOUTS x timeout."""
+    dns["four.example.test"] = [host for host, _ in unanswered]
+    port = unanswered[0][1]
+    started = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        outbound.request(f"http://four.example.test:{port}/hook", "four.example.test",
+                         method="POST", body=b"{}", timeout=1.0, redirects=0)
+    took = time.monotonic() - started
+    assert caught.value.reason == "timed out" and caught.value.transient
+    assert 2 * 1.0 - 0.1 <= took < 2 * 1.0 + 0.9, took
+
+
+def test_a_url_with_non_ascii_characters_is_fetched_percent_encoded(site):
+    """A museum's file names are not all ASCII: http.client refused the path and
+    every such image was "no answer". A browser sends it percent-encoded as UTF-8,
+    and so do we; escapes already in the URL are left as written."""
+    site.routes["/images/%C3%96lgem%C3%A4lde.jpg?by=Zo%C3%AB&n=1%2B1"] = (200, b"oil", None)
+    url = f"{site.base}/images/Ölgemälde.jpg?by=Zoë&n=1%2B1"
+    assert fetch(url, 1000, allow="127.0.0.1") == b"oil"
+    assert site.hits[-1][1] == "/images/%C3%96lgem%C3%A4lde.jpg?by=Zo%C3%AB&n=1%2B1"

@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
 
 from engine.delivery import outbox, webhooks
-from engine.delivery.sender import BATCH_TASKS, deliver_due
+from engine.delivery.sender import BATCH_TASKS, CLAIM_HOLD, deliver_due
 from engine.errors import ConflictError, InvalidError, NotFoundError
 from engine.identity import Identity, create_user
 from engine.projects import create_project
@@ -325,3 +327,97 @@ def test_a_job_ended_by_the_archive_does_not_complete_the_project(services, hook
     assert run_job(services, job.id).error == ARCHIVED_DURING_JOB
     assert [e.type for e in events(services)][-1] == "job.split"
     assert "project.completed" not in [e.type for e in events(services)]
+
+
+class Stalling:
+    """A receiver whose first POST waits until `release` is set, then fails with
+    500; every later POST gets 200 at once. `calls` lists each POST's status."""
+
+    def __init__(self) -> None:
+        self.arrived, self.release = threading.Event(), threading.Event()
+        self.calls: list[int] = []
+        stalling = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                first = not stalling.calls
+                stalling.calls.append(500 if first else 200)
+                if first:
+                    stalling.arrived.set()
+                    stalling.release.wait(4)  # inside the sender's 5 s read timeout
+                self.send_response(500 if first else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def stalled(services, hooked, make_project, owner):
+    """`stalled(second_run_after)`: a project's job.split event whose first
+    attempt (at t0) stalls at the receiver while a second run starts
+    `second_run_after` later; the first attempt then fails. Returns
+    (project, receiver, t0, what the second run delivered)."""
+    receivers = []
+
+    def run(second_run_after: timedelta):
+        project = hooked()
+        receiver = Stalling()
+        receivers.append(receiver)
+        webhooks.set_webhook(services, owner, project.id, {"url": receiver.url,
+                                                           "secret": SECRET})
+        make_project.add_items(project, [{"text": "t0"}])
+        t0 = utcnow()
+        first = threading.Thread(target=deliver_due, args=(services,), kwargs={"now": t0})
+        first.start()
+        assert receiver.arrived.wait(5)
+        second = deliver_due(services, now=t0 + second_run_after)
+        receiver.release.set()
+        first.join(10)
+        return project, receiver, t0, second
+
+    yield run
+    for receiver in receivers:
+        receiver.close()
+
+
+def test_a_second_run_leaves_an_event_whose_post_is_slow(services, stalled):
+    """An audit: a claim pushed the next attempt back only the first back-off
+    (8-12 s), but a POST may take 10 s, so a second run sent the same event
+    again while the first attempt was still waiting for its reply. A claim now
+    holds the event for longer than a POST can take; the back-off counts from
+    the failure."""
+    project, receiver, t0, second = stalled(timedelta(seconds=13))
+    assert second == {}  # not due: held by the first attempt
+    assert receiver.calls == [500]
+    [event] = events(services)
+    assert (event.state, event.attempts) == ("failed", 1)
+    gap = (event.next_attempt_at.replace(tzinfo=t0.tzinfo) - t0).total_seconds()
+    assert 8 <= gap <= 12
+    assert deliver_due(services, now=t0 + timedelta(seconds=13)) == {project.id: 1}
+    assert receiver.calls == [500, 200]
+
+
+def test_a_slow_failure_never_undoes_a_later_delivery(services, stalled):
+    """An attempt that outlived its hold (its worker seemed dead) is overtaken by
+    a later one that delivers: the slow attempt's failure is logged but leaves
+    the event delivered. Before, it set the event back to failed, and it was
+    sent again after the events behind it."""
+    project, receiver, t0, second = stalled(CLAIM_HOLD + timedelta(seconds=1))
+    assert second == {project.id: 1}
+    [event] = events(services)
+    assert (event.state, event.attempts) == ("delivered", 2)
+    assert sorted((d.attempt, d.status_code) for d in log(services)) == [(1, 500), (2, 200)]
+    assert deliver_due(services, now=t0 + timedelta(hours=2)) == {}
+    assert receiver.calls == [500, 200]

@@ -6,7 +6,10 @@ to it shows the address is theirs. Until then no project's news goes there
 (engine.accounts.news). The link's token is signed over the volunteer, the
 address and an expiry, so it stops working once the address changes, and
 nothing is stored for it. A worker sends it (workers.jobs.send_email_confirmation),
-as password resets are sent: a slow mail server never holds a request.
+as password resets are sent: a slow mail server never holds a request. A send
+the mail server refuses is tried again (SEND_RETRY): the address's week (see
+engine.accounts.volunteers) starts only once a link went out, so a link never
+sent would hold an address that is not the holder's until they asked again.
 """
 from __future__ import annotations
 
@@ -16,11 +19,12 @@ import logging
 import re
 import time
 
+from rq import Retry
 from sqlalchemy import update
 
 from engine.accounts.mail import is_address, mail_configured, send_mail
 from engine.accounts.resets import FAILED_JOB_SECONDS  # an address kept in Redis a day at most
-from engine.errors import ConflictError, GoneError
+from engine.errors import ConflictError, GoneError, UnavailableError
 from engine.identity import Identity
 from engine.services import Services
 from engine.store.models import VolunteerAccount, utcnow
@@ -30,6 +34,7 @@ LINK_DAYS = 7
 SUBJECT = "Confirm your email for bitesize"
 _TOKEN = re.compile(r"([1-9][0-9]{0,9})\.([1-9][0-9]{0,11})\.([0-9a-f]{32})")
 MAX_ID = 2**31 - 1  # a database integer: a larger id is nobody, not an overflow
+SEND_RETRY = Retry(max=3, interval=[60, 600, 3600])  # within the job's day in Redis
 
 
 def request_confirmation(services: Services, identity: Identity) -> None:
@@ -64,12 +69,13 @@ def confirm_after_claim(services: Services, identity: Identity) -> bool:
 def _enqueue(services: Services, volunteer_id: int, email: str) -> None:
     services.queue("high").enqueue("workers.jobs.send_email_confirmation", volunteer_id,
                                    email, ttl=FAILED_JOB_SECONDS, result_ttl=0,
-                                   failure_ttl=FAILED_JOB_SECONDS)
+                                   failure_ttl=FAILED_JOB_SECONDS, retry=SEND_RETRY)
 
 
 def send_confirmation(services: Services, volunteer_id: int, email: str) -> bool:
     """Email the link to `email` (the worker's job), unless the account's address
-    changed, went or was confirmed meanwhile; whether it was sent."""
+    changed, went or was confirmed meanwhile; whether it was sent. A send that
+    failed is an UnavailableError, so that the job is tried again (SEND_RETRY)."""
     with services.db.session() as session:
         row = session.get(VolunteerAccount, volunteer_id)
         if row is None or row.email != email or row.email_confirmed_at is not None:
@@ -80,7 +86,8 @@ def send_confirmation(services: Services, volunteer_id: int, email: str) -> bool
     problem = send_mail(services.settings, email, SUBJECT, _body(link))
     if problem is not None:
         log.warning("email confirmation for volunteer %s not sent: %s", volunteer_id, problem)
-        return False
+        raise UnavailableError("the confirmation link could not be mailed; it is tried "
+                               "again later", {"mail": "not sent"})
     with services.db.session() as session:  # the first link mailed starts the clock
         session.execute(update(VolunteerAccount).where(
             VolunteerAccount.volunteer_id == volunteer_id, VolunteerAccount.email == email,

@@ -4,6 +4,8 @@ another device and finds their history there, downloads their data, deletes
 the account (their answers stay, unlinked)."""
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import func, select
 
 from engine.accounts.passwords import MAX_FAILURES_PER_ACCOUNT
@@ -325,3 +327,34 @@ def test_on_a_site_that_sends_no_email_a_kept_address_never_lapses(client, api, 
     assert api.error(taken, 409)["fields"] == {"email": "already in use"}
     r = _sign_in(client, email="ada@example.org", password=PASSWORD)
     assert r.status_code == 201 and r.json["id"] == ada["id"]
+
+
+def test_a_confirmation_the_mail_server_refused_is_sent_again(client, api, services,
+                                                               smtp_server, work, free_port):
+    """A link not mailed never starts the address's week, so a send that failed
+    (the mail server down) left an address held until its holder asked again.
+    The job now fails and is tried again; once it goes out, the week starts."""
+    from rq.job import Job as RQJob
+
+    from engine.accounts.confirmations import SEND_RETRY
+    from tests.api.test_project_news import _use_smtp
+
+    down = free_port()  # nothing listens there: the mail server is down
+    services.settings = dataclasses.replace(services.settings,
+                                            smtp_url=f"smtp://127.0.0.1:{down}")
+    volunteer = api.volunteer()
+    assert _claim(client, volunteer).json["confirmation_sent"] is True
+    work()
+    [job_id] = services.queue("high").scheduled_job_registry.get_job_ids()
+    job = RQJob.fetch(job_id, connection=services.queue_redis)
+    assert job.retries_left == SEND_RETRY.max - 1
+    with services.db.session() as session:
+        assert session.get(VolunteerAccount, volunteer["id"]).email_set_at is None
+    _use_smtp(services, smtp_server)  # back up: the retry comes due
+    services.queue("high").scheduled_job_registry.remove(job)
+    services.queue("high").enqueue_job(job)
+    work()
+    [mail] = smtp_server.received
+    assert mail["message"]["To"] == "ada@example.org"
+    with services.db.session() as session:
+        assert session.get(VolunteerAccount, volunteer["id"]).email_set_at is not None

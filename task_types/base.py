@@ -62,6 +62,8 @@ class Media(Protocol):
 
     The engine passes its media store (content-addressed files, http(s) fetches
     with size limits); tests of a type can pass any object with these methods.
+    It may also carry ``max_pixels``, the most pixels a picture may have (the
+    deployment's setting; imaging.read_image decodes within it).
     """
 
     def read(self, ref: str) -> bytes:

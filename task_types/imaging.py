@@ -9,10 +9,14 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from task_types.errors import ItemError
+
+if TYPE_CHECKING:
+    from task_types.base import Media
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MAX_PIXELS = 50_000_000
@@ -45,6 +49,14 @@ def open_image(data: bytes, label: str = "image", max_pixels: int = MAX_PIXELS,
     # In place: a copy of a decoded A4 scan costs as much as cutting its lines.
     ImageOps.exif_transpose(image, in_place=True)
     return image if image.mode in ("RGB", "L") else flatten(image)
+
+
+def read_image(media: Media, ref: str, label: str = "image") -> Image.Image:
+    """An item's picture read through ``media`` and decoded as ``open_image`` does,
+    within the media's ``max_pixels`` (the deployment's limit; MAX_PIXELS for a
+    Media without one). A picture fetched by URL meets a limit here first, so a
+    deployment's lower limit must reach this far, not stop at its uploads."""
+    return open_image(media.read(ref), label, getattr(media, "max_pixels", MAX_PIXELS))
 
 
 def encode_jpeg(image: Image.Image, quality: int = 85) -> bytes:

@@ -24,7 +24,7 @@ from task_types import geometry, tiling
 from task_types.base import Aggregate, Media, Microtask, Region, TaskResult, TaskType
 from task_types.classify import StrippedString, media_ref
 from task_types.errors import ItemError
-from task_types.imaging import open_image
+from task_types.imaging import read_image
 from task_types.weighting import answer_weights
 
 SHAPES = ("box", "point")
@@ -147,7 +147,7 @@ class LocateType(TaskType):
         if media is None:
             message = "Locating needs the photo itself to cut tiles; no media store was given."
             raise ItemError(message, {"image": [message]})
-        image = open_image(media.read(item["image"]))
+        image = read_image(media, item["image"])
         size = image.size
         tiles = tiling.tile_grid(*size, config["tile_size"], config["overlap"])
         refs = [item["image"]] if len(tiles) == 1 else tiling.cut(image, tiles, media)

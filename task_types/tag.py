@@ -64,6 +64,13 @@ def normal_form(text: str) -> str:
     return " ".join(words)
 
 
+def split_cell(text: str) -> list[str]:
+    """The tags in one CSV cell: the parts between separators, blanks around
+    them and empty parts dropped ("fox; Deer;;grass" -> three). An answers CSV
+    (`bitesize consensus`) and an imported CSV's gold cell are read alike."""
+    return [part.strip() for part in text.split(SEPARATOR) if part.strip()]
+
+
 def tag_characters(text: str) -> None:
     """Refuse what would break the CSV cell (the separator) or hide in it
     (control and direction-changing characters)."""
@@ -295,7 +302,7 @@ class TagType(TaskType):
 
     def answer_from_text(self, text: str, config: dict) -> dict:
         """``"fox; Deer;grass"`` -> three tags; blanks between separators are dropped."""
-        return {"tags": [part.strip() for part in text.split(SEPARATOR) if part.strip()]}
+        return {"tags": split_cell(text)}
 
     def value_to_text(self, value: Any) -> str:
         return "" if value is None else SEPARATOR.join(value)

@@ -160,7 +160,7 @@ class TranscribeType(TaskType):
         if media is None:
             message = "Cutting a page into lines needs the media store; none was given."
             raise ItemError(message, {"image": [message]})
-        page = imaging.open_image(media.read(item["image"]), "the page")
+        page = imaging.read_image(media, item["image"], "the page")
         page, boxes, golds = _cut(page, item, config)
         return [Microtask({
             "image": media.store(imaging.encode_jpeg(page.crop(_corners(box))), "jpg"),

@@ -225,7 +225,7 @@ def test_a_iiif_job_keeps_its_manifest_in_the_bucket(settings, registry, auth, s
     import json
     import threading
 
-    from .api.test_imports_iiif import Museum
+    from .api.imports_helpers import Museum
 
     museum = Museum()
     threading.Thread(target=museum.httpd.serve_forever, daemon=True).start()

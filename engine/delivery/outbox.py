@@ -81,7 +81,7 @@ def job_finished(session, job: Job) -> bool:
     recorded = record(session, job.project_id, "job.split", {"job": {
         "id": job.id, "state": job.state, "items_total": job.items_total,
         "items_split": job.items_split, "tasks_made": job.tasks_made,
-        "duplicates": job.duplicates, "problems": len(job.problems or []),
+        "duplicates": job.duplicates, "problems": job.problems_count,
         "error": job.error,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None}})
     if job.tasks_made:

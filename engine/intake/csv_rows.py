@@ -192,16 +192,27 @@ def _columns(names: list[str], fields: list[str],
         mapping = {name: name for name in names if name in fields}
         if not mapping:
             raise InvalidError(_no_fields_message(names, fields), {"file": "no item columns"})
+    _refuse_repeated(names, mapping.values())
     errors: dict[str, Any] = {}
     for field, column in mapping.items():
         if field not in fields:
             errors[field] = f"not an item field; expected one of: {_listed(fields)}"
-        elif names.count(column) != 1:
-            errors[field] = (f"the header names {column!r} twice" if names.count(column) else
-                             f"no column named {column!r}; the columns are: {_listed(names)}")
+        elif column not in names:
+            errors[field] = f"no column named {column!r}; the columns are: {_listed(names)}"
     if errors:
         raise InvalidError("the mapping does not fit the CSV", {"mapping": errors})
     return {field: names.index(column) for field, column in mapping.items()}
+
+
+def _refuse_repeated(names: list[str], wanted: Collection[str]) -> None:
+    """A column items are read from must be named once: which of two ``text``
+    columns was meant cannot be known. That is the file's header to fix, not
+    the mapping (which a CSV sent without one does not even have)."""
+    repeated = [column for column in dict.fromkeys(wanted) if names.count(column) > 1]
+    if repeated:
+        shown = _listed(repeated)
+        raise InvalidError(f"the CSV header names {shown} more than once: give each column "
+                           "a name of its own", {"file": f"{shown} named more than once"})
 
 
 def _no_fields_message(names: list[str], fields: list[str]) -> str:

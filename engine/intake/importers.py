@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
+from marshmallow.fields import List, String
 
 from engine.delivery.outbound import FetchError, check_url
 from engine.errors import BitesizeError, InvalidError, TooLargeError, UnavailableError
@@ -39,6 +40,7 @@ from engine.intake.iiif import CanvasProblem, Manifest, is_presentation, parse_m
 from engine.intake.uploads import options_name
 from engine.services import Services
 from engine.store.models import Job, Project
+from task_types.tag import split_cell
 
 MiB = 1024 * 1024
 MAX_JSON_BYTES = 64 * MiB  # a JSON upload is parsed whole, in memory
@@ -286,7 +288,7 @@ def open_source(services: Services, job: Job, project: Project, path: Path | Non
                          getattr(member, "reason", None)) for seq, member in enumerate(members))
     options = _options(services, job)
     if job.kind == "csv":
-        return _csv_entries(path, options["columns"], _checker(services, project))
+        return _csv_entries(path, options["columns"], _checker(services, project, cells=True))
     if job.kind == "iiif":
         return _iiif_entries(path, lambda: services.uploads.keep(job.source, path),
                              options.get("url"), _checker(services, project),
@@ -296,17 +298,32 @@ def open_source(services: Services, job: Job, project: Project, path: Path | Non
     raise InvalidError(f"a job of kind {job.kind!r} cannot be split")
 
 
-def _checker(services: Services, project: Project) -> Check:
-    """Load an item with the project's item schema: (item, None) or (None, why)."""
+def _checker(services: Services, project: Project, cells: bool = False) -> Check:
+    """Load an item with the project's item schema: (item, None) or (None, why).
+
+    ``cells``: the item is a CSV row's, every value one string, so a field that
+    takes a list of texts (tag's gold) gets its entries split on ";" as
+    `bitesize consensus` splits an answers CSV's tags (task_types.tag.split_cell).
+    """
     schema = services.registry.get(project.task_type).item_schema(project.config)
+    lists = _text_lists(schema) if cells else set()
 
     def check(item: dict) -> tuple[dict | None, str | None]:
+        if lists:
+            item = {name: split_cell(value) if name in lists else value
+                    for name, value in item.items()}
         try:
             return schema.load(item), None
         except ValidationError as exc:
             return None, _reason(item, exc.messages)
 
     return check
+
+
+def _text_lists(schema: Schema) -> set[str]:
+    """The item fields that take a list of texts, by the name a CSV column gives."""
+    return {field.data_key or name for name, field in schema.load_fields.items()
+            if isinstance(field, List) and isinstance(field.inner, String)}
 
 
 def _reason(item: dict, messages: Any) -> str:

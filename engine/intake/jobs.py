@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
@@ -39,6 +38,7 @@ from engine.delivery import outbox
 from engine.dispatch.dispatcher import OpenTask
 from engine.errors import BitesizeError, ConflictError, NotFoundError, UnavailableError
 from engine.identity import Identity
+from engine.intake.heartbeat import Heartbeat
 from engine.intake.importers import Entry, open_source, plan_upload, write_options
 from engine.intake.media import SplitMedia
 from engine.intake.queueing import enqueue_split, forget_rq_job
@@ -182,24 +182,17 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
     error, unless ``retry_in`` gives the seconds until this job is run again
     (the worker's retries): then it waits, queued, with this attempt's error.
     A run that finds the job taken over (the watchdog judged it dead and
-    resumed it elsewhere) stops at its next batch and records nothing.
+    resumed it elsewhere) stops at its next batch and records nothing, and one
+    that finds it ended (done, or failed: only a rerun queues it again) returns
+    it as it is.
     """
-    # read, then write: SQLite's write lock taken first (a deferred transaction
-    # that another process wrote under fails at once with "database is locked";
-    # CI saw a split fail so, its job left queued)
-    with services.db.writing() as session:
-        # locked: a draft's deletion holding it is waited for, and then seen
-        job = session.get(Job, job_id, with_for_update=True)
-        if job is None:  # its draft was deleted while it waited: nothing to split
-            return None
-        project = session.get(Project, job.project_id)
-        now = utcnow()
-        job.state, job.started_at, job.error = "running", now, None
-        job.heartbeat_at, job.items_read = now, 0
-        owner = job.resumed  # the watchdog bumps it when it hands the job to another run
+    claimed = _claim(services, job_id)
+    if not isinstance(claimed, tuple):
+        return claimed
+    job, project, owner = claimed
     if is_final(project):  # queued before the archive: no task added
         return _finish(services, job, "failed", error=ARCHIVED_DURING_JOB)
-    heartbeat = Heartbeat(services, job.id, owner)
+    heartbeat = Heartbeat(services, job.id, owner, HEARTBEAT_SECONDS)
     try:
         with heartbeat:
             if _split_all(services, job, project, progress, heartbeat):
@@ -219,6 +212,31 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
     return _finish(services, job, "done")
 
 
+def _claim(services: Services, job_id: int) -> tuple[Job, Project, int] | Job | None:
+    """Mark the job running if it is queued or running (a run resuming it), and
+    return it with its project and the run's ``resumed`` mark; else the job as
+    it is (None when gone). A job that ended is never split again: RQ retries a
+    split whose end was recorded but whose post-commit work failed, and a
+    second run would record its job.split twice."""
+    # one UPDATE, the conditional claim, before any read: SQLite's write lock
+    # taken first (a deferred transaction that another process wrote under
+    # fails at once with "database is locked"), and a draft's deletion holding
+    # the row is waited for, and then seen
+    with services.db.writing() as session:
+        now = utcnow()
+        mine = session.execute(update(Job).where(
+            Job.id == job_id, Job.state.in_(("queued", "running"))).values(
+            state="running", started_at=now, error=None, heartbeat_at=now,
+            items_read=0)).rowcount
+        job = session.get(Job, job_id)
+        if job is None or not mine:  # gone with its draft, or ended
+            if job is not None:
+                log.warning("job %s is %s: not split again", job_id, job.state)
+            return job
+        # the watchdog bumps ``resumed`` when it hands the job to another run
+        return job, session.get(Project, job.project_id), job.resumed
+
+
 class TakenOver(Exception):
     """This run's job was handed to another run: it must stop without recording."""
 
@@ -226,51 +244,6 @@ class TakenOver(Exception):
 class DraftDeleted(Exception):
     """The job's project, a draft, was deleted while the job ran (engine.lifecycle
     .delete_draft deletes its jobs too): the run stops, adding nothing."""
-
-
-class Heartbeat:
-    """Keeps ``job.heartbeat_at`` fresh from a daemon thread while a split runs, so
-    a slow batch (large pictures, a slow database) never looks like a dead worker.
-
-    Each beat is one short UPDATE on its own pooled connection; on SQLite it
-    waits its turn for the write lock like any writer (busy_timeout), and a
-    beat that fails is logged and tried again at the next one: only eight
-    missed beats in a row make the job look dead. A beat that finds the job
-    no longer running under this run's ``owner`` mark sets ``lost``.
-    """
-
-    def __init__(self, services: Services, job_id: int, owner: int,
-                 every: float | None = None) -> None:
-        self.services, self.job_id, self.owner = services, job_id, owner
-        self.every = HEARTBEAT_SECONDS if every is None else every
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-job-{job_id}",
-                                        daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()  # wakes the thread at once; a beat under way finishes first
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.beat()
-
-    def beat(self) -> None:
-        try:
-            with self.services.db.session() as session:
-                mine = session.execute(update(Job).where(
-                    Job.id == self.job_id, Job.state == "running", Job.resumed == self.owner)
-                    .values(heartbeat_at=utcnow())).rowcount
-        except Exception:  # the next beat may pass; the split itself goes on
-            log.warning("job %s: heartbeat not recorded", self.job_id, exc_info=True)
-            return
-        if not mine:
-            self.lost = True
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -312,6 +285,10 @@ class _Run:
     def report(self) -> list[dict]:
         more = [{"reason": f"{self.unlisted} more problems not listed"}] if self.unlisted else []
         return self.problems + more
+
+    def count(self) -> int:
+        """Every problem found, listed or not (the report's length is capped)."""
+        return len(self.problems) + self.unlisted
 
 
 def _split_all(services: Services, job: Job, project: Project,
@@ -407,7 +384,7 @@ def _store_batch(services: Services, job: Job, project: Project, batch: list[Ent
     if split:
         _insert(services, job, project, split)
     _progress(services, job, duplicates=run.duplicates, problems=run.report(),
-              items_read=read, heartbeat_at=utcnow())
+              problems_count=run.count(), items_read=read, heartbeat_at=utcnow())
 
 
 def _insert(services: Services, job: Job, project: Project,
@@ -475,8 +452,19 @@ def finish_job(services: Services, job_id: int, state: str, error: str | None = 
         finished = session.get(Job, job_id)
         recorded = outbox.job_finished(session, finished)
     if recorded:
-        outbox.nudge(services)
+        _nudge(services, job_id)
     return finished
+
+
+def _nudge(services: Services, job_id: int) -> None:
+    """Ask for the job's event to be delivered soon. The end is committed by now:
+    a failure here (the queue's Redis out of reach) must not fail the split,
+    whose retry would find the job ended; the periodic delivery sends it."""
+    try:
+        outbox.nudge(services)
+    except Exception:
+        log.warning("job %s: webhook delivery not nudged; the periodic run delivers it",
+                    job_id, exc_info=True)
 
 
 def _describe(exc: BaseException) -> str:

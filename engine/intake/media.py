@@ -27,7 +27,13 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from engine.errors import BitesizeError, InvalidError, NotFoundError, TooLargeError
+from engine.errors import (
+    BitesizeError,
+    InvalidError,
+    NotFoundError,
+    TooLargeError,
+    UnavailableError,
+)
 from engine.intake.blobs import FolderBlobs, S3Blobs, blobs_for
 from task_types import ItemError
 from task_types.imaging import flatten
@@ -163,25 +169,47 @@ class SplitMedia:
     store or its http(s) URL, the pieces into the store. Engine errors become
     the task types' ItemError, so a bad picture is one item's problem, reported
     in the job, not a failed job. URLs go through the outbound guard; ``allow``
-    is the deployment's ``fetch_allow``."""
+    is the deployment's ``fetch_allow``.
+
+    A failure that says nothing about the picture (its server busy or timing
+    out, the media bucket not answering) is an UnavailableError instead: the
+    split is retried and resumes there, where an item's problem would lose the
+    item for good (the job ends done, and a done job is never run again)."""
 
     def __init__(self, store: MediaStore, timeout: float = 30.0, allow: str = "") -> None:
         self.store_ = store
         self.timeout = timeout
         self.allow = allow
 
+    @property
+    def max_pixels(self) -> int:
+        """The deployment's limit (BITESIZE_MAX_IMAGE_PIXELS), for the types'
+        decoding of what ``read`` gives: a URL's picture was never checked."""
+        return self.store_.max_pixels
+
     def read(self, ref: str) -> bytes:
+        from engine.delivery.outbound import FetchError
         from engine.intake.fetch import fetch
 
         try:
             if ref.startswith("/media/"):
                 return self.store_.read(ref)
             return fetch(ref, self.store_.max_bytes, self.timeout, self.allow)
+        except UnavailableError:
+            raise
+        except FetchError as exc:
+            if exc.transient:
+                raise UnavailableError(exc.message, {"image": exc.reason}) from exc
+            raise _item_error(exc) from exc
         except BitesizeError as exc:
-            raise ItemError(exc.message, {"image": [exc.message]}) from exc
+            raise _item_error(exc) from exc
 
     def store(self, data: bytes, ext: str) -> str:
         return self.store_.store(data, ext)
+
+
+def _item_error(exc: BitesizeError) -> ItemError:
+    return ItemError(exc.message, {"image": [exc.message]})
 
 
 def _thumbnail(image: Image.Image, size: int) -> bytes:

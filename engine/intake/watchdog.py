@@ -3,7 +3,7 @@
 A worker killed mid-split (kill -9, an out-of-memory kill, a lost machine)
 records nothing: its job stays ``running``, and RQ only calls its job
 abandoned when the job's six-hour timeout has passed. A running split beats
-(engine.intake.jobs.Heartbeat) every few seconds, so a job whose heartbeat
+(engine.intake.heartbeat.Heartbeat) every few seconds, so a job whose heartbeat
 is older than ``jobs.STALE_AFTER`` has lost its worker. ``sweep``, run every
 ~20 s by the workers (workers.schedule), claims each such job with one
 conditional UPDATE (so two sweeps never both claim it), removes the dead RQ

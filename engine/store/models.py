@@ -217,7 +217,8 @@ class Job(Base):
     items_split: Mapped[int] = mapped_column(Integer, default=0)
     tasks_made: Mapped[int] = mapped_column(Integer, default=0)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
-    problems: Mapped[Any] = mapped_column(JSON, default=list)
+    problems: Mapped[Any] = mapped_column(JSON, default=list)  # the first 1,000 listed
+    problems_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # all
     error: Mapped[str | None] = mapped_column(Text)
     filename: Mapped[str] = mapped_column(String(300), default="", server_default="")  # as uploaded
     items_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

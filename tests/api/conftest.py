@@ -5,12 +5,16 @@ what no client could make, such as a second lease for one task.
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from engine.store.models import Answer
+
+from .imports_helpers import Museum
 
 LABELS = ["penguin", "seal", "empty"]
 PROJECT = {"name": "Seal cams", "task_type": "classify",
@@ -109,6 +113,17 @@ def project(api, charity) -> dict:
                                              {"text": "photo 2", "id": "b"}])
     assert job["state"] == "done", job
     return {**project, "job": job["id"]}
+
+
+@pytest.fixture
+def museum() -> Iterator[Museum]:
+    """A local server of IIIF manifests and images (tests/api/imports_helpers.py)."""
+    server = Museum()
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
 
 
 # --- shared by the error tests (test_*_errors.py, test_hostile_sweep.py) -------

@@ -10,8 +10,10 @@ import json
 import zipfile
 
 import pytest
+from sqlalchemy import select
 
 from engine.intake import importers
+from engine.intake import jobs as intake
 from engine.store.models import Job, Task
 
 from .imports_helpers import V3, count, jpeg, run, stored_items, upload
@@ -148,7 +150,9 @@ def test_a_csv_without_mapping_takes_the_columns_named_like_item_fields(client, 
 @pytest.mark.parametrize(("data", "mapping", "field", "words"), [
     (b"ref,caption\nr1,x\n", '{"text": "title"}', "mapping.text", "no column named 'title'"),
     (b"ref,caption\nr1,x\n", '{"colour": "caption"}', "mapping.colour", "not an item field"),
-    (b"ref,caption,caption\nr1,x,y\n", '{"text": "caption"}', "mapping.text", "twice"),
+    (b"ref,caption,caption\nr1,x,y\n", '{"text": "caption"}', "file",
+     "'caption' more than once"),
+    (b"id,text,text\na,b,c\n", None, "file", "'text' more than once"),  # blamed the mapping
     (b"ref,caption\nr1,x\n", "{not json", "mapping", "not JSON"),
     (b"ref,caption\nr1,x\n", "[" * 5000 + "]" * 5000, "mapping", "not JSON"),  # was a 500
     (b"ref,caption\nr1,x\n", '["text"]', "mapping", "object"),
@@ -186,6 +190,36 @@ def test_a_csv_with_a_header_only_is_refused_at_upload(client, api, services, ch
     error = api.error(upload(client, charity, project["id"], b"id,text\r\n", "rows.csv"), 422)
     assert "header but no rows" in error["message"] and error["fields"] == {"file": "no rows"}
     assert count(services, Job) == 0
+
+
+def test_a_tag_project_takes_a_list_gold_from_a_csv_cell(client, api, services, charity):
+    """It met "gold: Not a valid list": a cell is one string. Tags are separated
+    by ";" as in the answers CSV that `bitesize consensus` reads."""
+    project = api.project(charity, task_type="tag",
+                          config={"question": "What is there?", "tags": ["Cat", "Dog", "Bird"]})
+    rows = "text,gold\na cat and a dog,cat; Dog\na bird,\nodd,cat;walrus\n"
+    job = run(client, api, charity, project["id"], rows.encode(), "rows.csv")
+    assert job["progress"]["tasks_made"] == 2, job
+    [problem] = job["problems"]
+    assert problem["line"] == 4 and "'walrus' is not one of the project's tags" in problem["reason"]
+    assert [item.get("gold") for item in stored_items(services, job["id"])] == [
+        ["Cat", "Dog"], None]
+    with services.db.session() as session:
+        golds = session.scalars(select(Task.gold).where(Task.project_id == project["id"],
+                                                        Task.is_gold.is_(True))).all()
+    assert golds == [["Cat", "Dog"]]
+
+
+def test_problems_count_is_every_problem_not_the_reports_length(client, api, charity, project,
+                                                                 monkeypatch):
+    monkeypatch.setattr(intake, "MAX_REPORTED_PROBLEMS", 2)
+    rows = "text,gold\n" + "".join(f"row {n},{'walrus' if n % 2 else ''}\n" for n in range(10))
+    job = run(client, api, charity, project["id"], rows.encode(), "rows.csv")
+    assert job["progress"]["tasks_made"] == 5 and len(job["problems"]) == 3, job
+    assert job["problems"][-1] == {"reason": "3 more problems not listed"}
+    assert job["problems_count"] == 5
+    listed = client.get(f"/api/v1/projects/{project['id']}/jobs", headers=charity).json
+    assert listed["jobs"][0]["problems_count"] == 5
 
 
 # --- zips: nested folders, duplicates -------------------------------------------

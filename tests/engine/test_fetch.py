@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from engine.errors import InvalidError, TooLargeError
+from engine.errors import InvalidError, TooLargeError, UnavailableError
 from engine.intake.fetch import fetch
 from engine.intake.media import MediaStore, SplitMedia
 from task_types import ItemError
@@ -34,6 +34,9 @@ class Handler(BaseHTTPRequestHandler):
             body = PHOTO
         elif self.path == "/big":
             body = b"x" * 5000
+        elif self.path == "/busy.jpg":
+            self.send_error(503)
+            return
         else:
             self.send_error(404)
             return
@@ -103,6 +106,13 @@ def test_split_media_turns_failures_into_item_errors(tmp_path, server, ref):
     with pytest.raises(ItemError) as caught:
         media.read(server + ref if ref == "/missing.jpg" else ref)
     assert caught.value.fields["image"]
+
+
+def test_split_media_says_a_busy_image_server_is_worth_trying_later(tmp_path, server):
+    """Not the item's fault: it must not become a problem, lost to the job."""
+    media = SplitMedia(MediaStore(tmp_path), allow=LOCAL)
+    with pytest.raises(UnavailableError, match="busy.jpg could not be fetched: HTTP 503"):
+        media.read(f"{server}/busy.jpg")
 
 
 def test_split_media_refuses_odd_pieces(tmp_path):

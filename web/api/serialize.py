@@ -31,8 +31,9 @@ OWNERS_ONLY = ("lease_seconds", "quality", "gold_start", "gold_floor", "gold_ram
 
 
 def job(j: Job, max_problems: int | None = None) -> dict[str, Any]:
-    """A job; ``problems`` is the stored report (at most 1,000 entries), or its
-    first ``max_problems`` in lists, ``problems_count`` its length either way."""
+    """A job; ``problems`` is the stored report (at most 1,000 entries and a last
+    "N more problems not listed"), or its first ``max_problems`` in lists;
+    ``problems_count`` is every problem found either way."""
     problems = j.problems or []
     return {"id": j.id, "project": j.project_id, "kind": j.kind, "state": j.state,
             "priority": j.priority, "filename": j.filename,
@@ -40,7 +41,7 @@ def job(j: Job, max_problems: int | None = None) -> dict[str, Any]:
                          "items_split": j.items_split, "tasks_made": j.tasks_made,
                          "duplicates": j.duplicates},
             "resumed": j.resumed, "heartbeat_at": iso(j.heartbeat_at),
-            "problems": problems[:max_problems], "problems_count": len(problems),
+            "problems": problems[:max_problems], "problems_count": j.problems_count,
             "error": j.error,
             "created_at": iso(j.created_at), "started_at": iso(j.started_at),
             "finished_at": iso(j.finished_at)}

@@ -83,7 +83,7 @@ def import_(project_id: int, path: Path, priority: int, mapping: str | None) -> 
 
 
 def job_summary(job, listed: int = 20) -> str:
-    problems = sum(1 for problem in job.problems or [] if not problem.get("duplicate"))
+    problems = job.problems_count - job.duplicates  # each duplicate is a problem listed too
     lines = [f"job {job.id} ({job.kind}): {job.state}" + (f": {job.error}" if job.error else ""),
              f"items {job.items_split} of {job.items_total}, tasks {job.tasks_made}, "
              f"duplicates {job.duplicates}, problems {problems}"]

@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from engine.answers import load_answer
 from engine.dispatch import leases
 from engine.dispatch.dispatcher import (
+    GRACE_MS,
     Checkout,
     Handing,
     LeaseSkippedError,
@@ -311,9 +312,17 @@ def skip_task(services: Services, identity: Identity, token: str) -> bool:
 
 
 def _release(services: Services, claim: leases.LeaseClaim) -> bool:
-    """The lease back to the pool, marked skipped (a skip, or a report)."""
-    return _healing(services, claim.project_id, lambda: services.dispatcher.release(
-        claim.project_id, claim.task_id, claim.volunteer_id))
+    """The lease back to the pool, marked skipped (a skip, or a report) for as
+    long as its token is answerable, and the release recorded on its hand-out
+    row: a rebuild from SQL marks it skipped again."""
+    remember = max(GRACE_MS, claim.expires_ms + GRACE_MS - int(time.time() * 1000))
+    released = _healing(services, claim.project_id, lambda: services.dispatcher.release(
+        claim.project_id, claim.task_id, claim.volunteer_id, remember))
+    with services.db.writing() as session:
+        session.execute(update(Handout).where(
+            Handout.task_id == claim.task_id, Handout.volunteer_id == claim.volunteer_id,
+            Handout.released_at.is_(None)).values(released_at=utcnow()))
+    return released
 
 
 def report_task(services: Services, identity: Identity, token: str, reason: str,
@@ -360,6 +369,11 @@ def _claim_for(services: Services, identity: Identity, task_id: int,
     if claim.task_id != task_id:
         raise GoneError("this lease is not for this task",
                         {"lease": "issued for another task"})
+    if claim.expires_ms + GRACE_MS < time.time() * 1000:
+        # Redis remembers how a lease ended (answered, skipped) this long: an
+        # older token would be taken as a first, late answer, a skipped one too
+        raise GoneError("this lease ended too long ago to be answered",
+                        {"lease": "ended too long ago"})
     return claim
 
 

@@ -36,6 +36,10 @@ from engine.store.redis_wire import RedisWire
 LUA_DIR = Path(__file__).parent / "lua"
 SCAN_LIMIT = 2000  # pool entries a checkout may skip over (tasks this volunteer saw)
 GRACE_MS = 24 * 3600 * 1000  # how long a closed lease is remembered, for retries
+# A lease token is answerable until GRACE_MS after its expiry (engine.volunteering),
+# so a skip is remembered that long; a rebuild, which knows the skip's time but
+# not the lease's expiry, adds the longest lease term (an hour: web.api.schemas).
+SKIPPED_GRACE_MS = GRACE_MS + 3600 * 1000
 VERSION_SECONDS = 1.0  # how long a process trusts the config version it read last
 STRATEGIES = ("breadth", "fifo", "depth", "random")
 TASK_SPAN = 2**32  # as in lua/common.lua
@@ -232,12 +236,14 @@ class Dispatcher:
                 "submit the answer or skip the task", {"lease": "extended too often"})
         return reply or None
 
-    def release(self, project_id: int, task_id: int, volunteer_id: int) -> bool:
+    def release(self, project_id: int, task_id: int, volunteer_id: int,
+                remember_ms: int = GRACE_MS) -> bool:
         """A skip: the task goes back to the pool, never again to this volunteer, and
-        the lease can no longer be answered. True if a live lease was released."""
+        the lease can no longer be answered (for `remember_ms`: as long as its
+        token is answerable). True if a live lease was released."""
         (base, _, _), prefix, _ = _script_keys(project_id)
         reply = self._wire.script(self._scripts["release"], base,
-                                  (prefix, task_id, volunteer_id, GRACE_MS))
+                                  (prefix, task_id, volunteer_id, remember_ms))
         return bool(reply)
 
     def settle(self, project_id: int, task_id: int, need: int | None,
@@ -329,7 +335,8 @@ class Dispatcher:
 
     def add_tasks(self, project_id: int, tasks: Iterable[OpenTask],
                   answered: Iterable[tuple[int, int, bool]] = (),
-                  handed: Iterable[tuple[int, int]] = (), strategy: str | None = None) -> int:
+                  handed: Iterable[tuple[int, int]] = (), strategy: str | None = None,
+                  skipped: Iterable[tuple[int, int]] = ()) -> int:
         """Put open tasks, and the answers they already have, into the pool;
         returns how many tasks were put (`tasks` may be a stream).
 
@@ -337,7 +344,8 @@ class Dispatcher:
         because a job may bring a hundred thousand tasks. Each stored answer
         (task, volunteer, counted) marks its lease as closed, so a submit
         retried after a rebuild is still recognised and not counted twice.
-        Each handout (task, volunteer) keeps that task from that volunteer.
+        Each handout (task, volunteer) keeps that task from that volunteer;
+        each skipped one (given back, never answered) is refused an answer.
         The pool is ordered by the project's strategy: a rebuild names it (the
         project's meta, which says it otherwise, is written after the tasks).
         """
@@ -347,14 +355,16 @@ class Dispatcher:
             ((task, volunteer, "done" if counted else "surplus")
              for task, volunteer, counted in answered),
             ((task, volunteer, "-") for task, volunteer in handed))
+        skips = ((task, volunteer, "skipped") for task, volunteer in skipped)
         mark = self._scripts["mark"]
-        if answered or handed:
+        if answered or handed or skipped:
             self.redis.script_load(mark.script)  # EVALSHA below, on the stream
         with self._wire.stream(k["meta"]) as send:
             # The marks first: Redis runs them while the tasks are read from SQL.
-            for chunk in _batched(marks, 5000):
-                send([("EVALSHA", mark.sha, 1, k["meta"], k["prefix"], GRACE_MS,
-                       *itertools.chain.from_iterable(chunk))])
+            for grace, triples in ((GRACE_MS, marks), (SKIPPED_GRACE_MS, skips)):
+                for chunk in _batched(triples, 5000):
+                    send([("EVALSHA", mark.sha, 1, k["meta"], k["prefix"], grace,
+                           *itertools.chain.from_iterable(chunk))])
             put = 0
             for chunk in _batched(tasks, 2000):
                 send(self._pool_chunk(k, strategy, chunk))

@@ -9,14 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from sqlalchemy import Text, cast, false, func, select, true
 
-from engine.dispatch.dispatcher import OpenTask, keys
+from engine.dispatch.dispatcher import SKIPPED_GRACE_MS, OpenTask, keys
 from engine.projects import is_final, project_missing, publish
 from engine.services import Services
 from engine.store.db import custom_plans
-from engine.store.models import Answer, Handout, Project, Task, VolunteerStat
+from engine.store.models import Answer, Handout, Project, Task, VolunteerStat, aware, utcnow
 
 LOCK_MS = 120_000
 # Checkouts and submits that reached Redis just before it was wiped are still
@@ -177,10 +178,23 @@ def _load(services: Services, session, project: Project, which: tuple,
                     select(Answer.task_id, Answer.volunteer_id, Answer.counted)
                     .join(Task, Task.id == Answer.task_id).where(*open_task))]
     handed = rows.execute(
-        select(Handout.task_id, Handout.volunteer_id)
+        select(Handout.task_id, Handout.volunteer_id, Handout.released_at)
         .join(Task, Task.id == Handout.task_id).where(*open_task)).all()
-    return services.dispatcher.add_tasks(project.id, _open_tasks(rows, open_task, muted),
-                                         answered, handed, project.strategy)
+    return services.dispatcher.add_tasks(
+        project.id, _open_tasks(rows, open_task, muted), answered,
+        [(task, volunteer) for task, volunteer, _ in handed], project.strategy,
+        skipped=_still_skipped(handed, answered))
+
+
+def _still_skipped(handed: list, answered: list) -> list[tuple[int, int]]:
+    """The hand-outs given back (a skip, a report) whose token may still be sent
+    with an answer, leaving out any answered meanwhile: that answer got its 2xx,
+    and its retried submit must be recognised, not withdrawn."""
+    since = utcnow() - timedelta(milliseconds=SKIPPED_GRACE_MS)
+    answers = {(task, volunteer) for task, volunteer, _ in answered}
+    return [(task, volunteer) for task, volunteer, released in handed
+            if released is not None and aware(released) > since
+            and (task, volunteer) not in answers]
 
 
 def _open_tasks(connection, open_task: tuple, muted: set[int]) -> Iterator[OpenTask]:

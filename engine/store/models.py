@@ -283,6 +283,9 @@ class Handout(Base):
     volunteer_id: Mapped[int] = mapped_column()
     project_id: Mapped[int] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # when the volunteer gave the lease back (a skip or a report): a rebuild
+    # marks it skipped again, so an answer sent with it is still refused
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Answer(Base):

@@ -67,8 +67,9 @@ def test_second_answer_with_another_lease_conflicts(services, setup_project, vol
     v = volunteer()
     h = next_task(services, v, project.id)
     submit_answer(services, v, h.task_id, h.lease, {"label": "a"})
-    forged = leases.issue(services.settings.secret_key,
-                          leases.LeaseClaim(project.id, h.task_id, v.id, 1))
+    another = leases.LeaseClaim(project.id, h.task_id, v.id,
+                                leases.verify(services.settings.secret_key, h.lease).expires_ms + 1)
+    forged = leases.issue(services.settings.secret_key, another)
     with pytest.raises(ConflictError):
         submit_answer(services, v, h.task_id, forged, {"label": "b"})
 

@@ -4,7 +4,9 @@
 -- KEYS: meta (only to name the project's slot; not touched)
 -- ARGV: prefix, grace_ms, then (task, volunteer, mark) triples; mark is 'done'
 --       or 'surplus' for a stored answer (its lease ended so, and a submit
---       retried after the rebuild is recognised), '-' for a hand-out.
+--       retried after the rebuild is recognised), 'skipped' for a hand-out
+--       given back unanswered (an answer sent with it is refused), '-' for
+--       another hand-out.
 -- Each pair marks the task seen by the volunteer: never handed to them again.
 local prefix, grace = ARGV[1], ARGV[2]
 for i = 3, #ARGV, 3 do

@@ -1,0 +1,31 @@
+"""handout.released_at: a skipped or reported lease stays unanswerable after a rebuild
+
+A skip (or a report, which gives the lease back as a skip does) was recorded
+only in Redis, as a marker that lasts a day. A rebuild from SQL (Redis wiped,
+a failover) forgot it, and so did the marker's expiry: an answer sent with the
+skipped lease then counted, on a task the volunteer had reported as
+offensive or blank. The hand-out row now records the release, and a rebuild
+marks those leases skipped again. Leases released before this revision are
+not known.
+
+Revision ID: 0026
+Revises: 0025
+Create Date: 2026-12-07
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0026'
+down_revision = '0025'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # A plain ADD COLUMN: nullable, no default to fill in, so no table copy.
+    op.add_column('handout', sa.Column('released_at', sa.DateTime(timezone=True),
+                                       nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column('handout', 'released_at')  # a plain DROP COLUMN (SQLite 3.35+), as 0007

@@ -52,6 +52,12 @@ CACHE_SECONDS = 24 * 3600
 # which refuses the token; kept short, a tombstone a failed revocation could
 # not take back refuses a valid token for a minute, not a day.
 REVOKED = b"revoked"
+# The tombstone of a volunteer's token that a platform-wide block ended: refused
+# with fields {"token": "blocked"} rather than as a token that matches nobody,
+# so that their page stops instead of signing up a new volunteer behind the
+# block. Once the tombstone is gone SQL says the same (_lookup), and a blocked
+# volunteer's identity is never cached, so no cache can blur the two.
+BLOCKED = b"blocked"
 TOMBSTONE_SECONDS = 60
 # Volunteer identities are also kept in each process for a second: a volunteer's
 # calls in quick succession (a page preloading, a retried submit) skip a Redis
@@ -122,6 +128,8 @@ def authenticate(services: Services, token: str | None) -> Identity:
         reachable = True
     if cached == REVOKED:
         raise AuthenticationError("this token is not valid")
+    if cached == BLOCKED:
+        raise blocked_volunteer()
     if cached:
         identity = Identity(**json.loads(cached))
     else:
@@ -161,7 +169,9 @@ def _lookup(services: Services, token: str, digest: str) -> tuple[Identity, int]
                 volunteer = session.scalar(select(Volunteer).join(
                     VolunteerDevice, VolunteerDevice.volunteer_id == Volunteer.id)
                     .where(VolunteerDevice.token_hash == digest))
-            if volunteer is not None and not volunteer.blocked:
+            if volunteer is not None and volunteer.blocked:
+                raise blocked_volunteer()
+            if volunteer is not None:
                 return Identity("volunteer", volunteer.id), CACHE_SECONDS
         elif token.startswith(USER_PREFIX):
             user = session.scalar(select(User).where(User.token_hash == digest))
@@ -176,6 +186,13 @@ def _lookup(services: Services, token: str, digest: str) -> tuple[Identity, int]
             if user is not None and lifetime > 0:
                 return Identity("user", user.id, user.organisation_id, user.role), lifetime
     raise AuthenticationError("this token is not valid")
+
+
+def blocked_volunteer() -> AuthenticationError:
+    """The 401 of a token whose volunteer is blocked platform-wide: it names the
+    token "blocked" (README: API overview), unlike one that matches nobody."""
+    return AuthenticationError("this volunteer can no longer answer here",
+                               {"token": "blocked"})
 
 
 def _seconds_left(expires_at) -> int:
@@ -274,11 +291,12 @@ def volunteer_token_hashes(session, volunteer_id: int) -> list[str]:
     return [own, *devices] if own is not None else list(devices)
 
 
-def forget_token(services: Services, digest: str) -> None:
+def forget_token(services: Services, digest: str, tombstone: bytes = REVOKED) -> None:
     """Make every process refuse the token with this hash from now on: its
-    cached identity is replaced by a tombstone (SQL already refuses it); this
-    process forgets it at once, others within LOCAL_SECONDS."""
-    services.redis.set(_cache_key(digest), REVOKED, ex=TOMBSTONE_SECONDS)
+    cached identity is replaced by a tombstone (SQL already refuses it; BLOCKED
+    for a platform-wide block, so the refusal says why); this process forgets
+    it at once, others within LOCAL_SECONDS."""
+    services.redis.set(_cache_key(digest), tombstone, ex=TOMBSTONE_SECONDS)
     _local_cache(services).pop(digest, None)
 
 
@@ -288,7 +306,7 @@ def revoking(services: Services) -> Iterator[Callable[[Iterable[str]], None]]:
 
         with revoking(services) as forget, services.db.writing() as session:
             ...  # the tokens end in SQL
-            forget(digests)
+            forget(digests)  # or forget(digests, BLOCKED) for a platform-wide block
 
     Written after the commit, a tombstone Redis failed to take left the token's
     cached identity honoured for a day while the caller got a 503 for a change
@@ -304,9 +322,9 @@ def revoking(services: Services) -> Iterator[Callable[[Iterable[str]], None]]:
     embedded Redis on the same machine."""
     written: list[str] = []
 
-    def forget(digests: Iterable[str]) -> None:
+    def forget(digests: Iterable[str], tombstone: bytes = REVOKED) -> None:
         for digest in digests:
-            forget_token(services, digest)
+            forget_token(services, digest, tombstone)
             written.append(digest)
 
     try:

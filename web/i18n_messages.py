@@ -122,6 +122,13 @@ JS_MESSAGES = (
     N_('Remove {tag}'),
     N_('Choose at most {most} tags.'),
     N_('Type the line, or [unclear] where you cannot read it.'),
+    N_('You have tasks open in another tab or window: trying again in {seconds} s'),
+    N_('Too many requests at once: trying again in {seconds} s'),
+    N_("{n} answer could not be kept: this device's session had ended before it was sent."),
+    N_("{n} answers could not be kept: this device's session had ended before they were sent."),
+    N_('You can no longer answer tasks here. Thank you for the time you gave.'),
+    N_('You were signed out on this device: sign in again below to carry on.'),
+    N_('This tag is too long: at most {most} characters.'),
 )
 
 REPORT_REASONS = (

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from engine.dispatch.rebuild import rebuild_lock
 from engine.errors import ConflictError, InvalidError, NotFoundError, PermissionDeniedError
 from engine.identity import (
+    BLOCKED,
     Identity,
     revoking,
     trust_token_again,
@@ -77,8 +78,8 @@ def block(services: Services, identity: Identity, project_id: int,
             volunteer.blocked = True
             projects = sorted({project.id, *session.scalars(select(Answer.project_id).where(
                 Answer.volunteer_id == volunteer_id).distinct())})
-            # every process refuses their tokens from now on
-            forget(volunteer_token_hashes(session, volunteer_id))
+            # every process refuses their tokens from now on, saying why
+            forget(volunteer_token_hashes(session, volunteer_id), BLOCKED)
         projects = _not_final(session, projects)
         _audit_if_final(session, project, "block", volunteer_id, why, projects)
     return sum(_block_in(services, pid, volunteer_id, why) for pid in projects)

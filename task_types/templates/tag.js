@@ -17,6 +17,23 @@
   // Case and blanks ignored, as the server matches tags.
   function plain(text) { return text.trim().replace(/\s+/g, " ").toLowerCase(); }
 
+  // What a pasted tag may carry unseen (a zero-width space, a soft hyphen, a
+  // direction mark, other controls and unassigned or private characters) the
+  // server refuses in a tag (task_types.classify.plain_characters), and the
+  // answer with it: dropped here, before the volunteer sees the tag. The two
+  // joiners stay (emoji and some scripts need them; the server takes them), and
+  // so do tabs and line breaks, which become blanks.
+  const UNSEEN = /(?![\u200c\u200d\t\n\v\f\r])[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}]/gu;
+  function cleaned(text) { return text.replace(UNSEEN, "").trim().replace(/\s+/g, " "); }
+
+  // The server measures a free tag casefolded ("ß" is "ss"), so one typed within
+  // the field's maxlength (the server's most) may be too long there: upper then
+  // lower case makes the same expansions. Counted in characters, as Python
+  // counts, not UTF-16 units. (The server's singular may take a letter or two
+  // off a plural; such a tag, too long as typed, is refused here all the same.)
+  const MOST = input ? Number(input.getAttribute("maxlength")) || 50 : 50;
+  function tooLong(tag) { return Array.from(tag.toUpperCase().toLowerCase()).length > MOST; }
+
   function toggle(button, on) {
     const pressed = on === undefined ? button.getAttribute("aria-pressed") !== "true" : on;
     button.setAttribute("aria-pressed", String(pressed));
@@ -28,13 +45,15 @@
     }) : [];
   }
 
-  // A typed tag that names a listed one presses its button instead.
+  // A typed tag that names a listed one presses its button instead. False for
+  // a tag too long to take: it stays in the field, to be mended.
   function addTag(text) {
-    const tag = text.trim().replace(/\s+/g, " ");
-    if (!tag) return;
+    const tag = cleaned(text);
+    if (!tag) return true;
     const listed = toggles.find(function (b) { return plain(b.dataset.tag) === plain(tag); });
-    if (listed) { toggle(listed, true); return; }
-    if (chipTexts().some(function (chip) { return plain(chip) === plain(tag); })) return;
+    if (listed) { toggle(listed, true); return true; }
+    if (tooLong(tag)) return false;
+    if (chipTexts().some(function (chip) { return plain(chip) === plain(tag); })) return true;
     const item = document.createElement("li");
     const label = document.createElement("span");
     label.dataset.chip = "";
@@ -46,14 +65,18 @@
     remove.addEventListener("click", function () { item.remove(); input.focus(); });
     item.append(label, remove);
     chips.append(item);
+    return true;
   }
 
   // Commas and semicolons end a tag; with `all`, so does the end of the text.
+  // A tag too long to take stays in the field (untouched while nothing else was
+  // taken, so the caret stays where the volunteer mends it); false when one did.
   function takeTyped(all) {
     const parts = input.value.split(/[,;]/);
-    const rest = all ? "" : parts.pop();
-    parts.forEach(addTag);
-    input.value = rest;
+    const rest = all ? [] : [parts.pop()];
+    const left = parts.filter(function (part) { return !addTag(part); });
+    if (left.length < parts.length || all && !left.length) input.value = left.concat(rest).join(",");
+    return left.length === 0;
   }
 
   root.addEventListener("click", function (ev) {
@@ -65,10 +88,10 @@
       if (/[,;]/.test(input.value)) takeTyped(false);
     });
     input.addEventListener("keydown", function (ev) {
-      // Enter adds what was typed; on an empty field it submits the form.
+      // Enter adds what was typed; on an empty field it submits the form, and
+      // on a tag too long so does it, for collect() to say why beside the field.
       if (ev.key !== "Enter" || ev.isComposing || !input.value.trim()) return;
-      ev.preventDefault();
-      takeTyped(true);
+      if (takeTyped(true)) ev.preventDefault();
     });
   }
   // Number keys toggle the first nine tags, as the page's keys answer
@@ -95,7 +118,9 @@
       if (input) input.value = "";
     },
     collect: function () {
-      if (input) takeTyped(true);
+      if (input && !takeTyped(true)) {  // the page says it beside the field (aria-invalid)
+        throw new Error(t("This tag is too long: at most {most} characters.", {most: MOST}));
+      }
       const seen = new Set();
       const tags = toggles.filter(function (b) { return b.getAttribute("aria-pressed") === "true"; })
         .map(function (b) { return b.dataset.tag; })

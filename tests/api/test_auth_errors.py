@@ -12,6 +12,7 @@ import zipfile
 import pytest
 from sqlalchemy import update
 
+from engine.identity import create_user, forget_cached_identities
 from engine.store.models import Project
 
 LABELS = ["penguin", "seal", "empty"]
@@ -95,6 +96,40 @@ def test_charity_token_where_a_volunteer_is_needed_is_403(api, client, url, call
                                                           method, path, body):
     assert api.error(call(client, method, url(path, scene), charity, body), 403)["code"] \
         == "forbidden"
+
+
+def test_a_volunteer_blocked_platform_wide_is_told_so_not_taken_for_a_stranger(
+        api, client, services, charity):
+    """Their page must stop, not sign up a new volunteer behind the block: the
+    401 names the token "blocked" on the hot path and on Flask's, while the
+    block's tombstone lasts and after it (SQL decides; nothing is cached)."""
+    project = api.project(charity)
+    api.items(charity, project["id"], [{"text": "a"}, {"text": "b"}])
+    blocked = api.volunteer()
+    held = api.next_task(blocked["headers"], project["id"])
+    platform = {"Authorization": "Bearer "
+                + create_user(services, "Bitesize Ops", "platform-admin")[1]}
+    r = client.post(BLOCK.format(project=project["id"], vid=blocked["id"]), headers=platform,
+                    json={"scope": "platform"})
+    assert r.status_code == 200, r.json
+    headers = blocked["headers"]
+    calls = [
+        lambda: client.get(f"/api/v1/projects/{project['id']}/tasks/next", headers=headers),
+        lambda: client.get(f"/api/v1/projects/{project['id']}/tasks/next?count=2",
+                           headers=headers),  # Flask's view, not the hot path
+        lambda: api.answer(headers, held["task"]["id"], held["lease"]["token"]),
+        lambda: client.get("/api/v1/volunteers/me", headers=headers),
+        lambda: client.get(f"/api/v1/projects/{project['id']}", headers=headers),
+    ]
+    for _ in range(2):  # the tombstone, then SQL alone, twice over
+        for make in calls + calls:
+            error = api.error(make(), 401)
+            assert error["fields"] == {"token": "blocked"}, error
+            assert error["message"] == "this volunteer can no longer answer here"
+        forget_cached_identities(services)
+    stranger = client.get(f"/api/v1/projects/{project['id']}/tasks/next",
+                          headers={"Authorization": "Bearer bsv_not-a-token"})
+    assert api.error(stranger, 401)["fields"] == {}  # matches nobody: no reason given
 
 
 # --- whose data --------------------------------------------------------------

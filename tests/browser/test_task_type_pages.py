@@ -268,3 +268,36 @@ def test_every_types_send_control_is_on_a_laptops_screen_without_scrolling(
         page.goto(f"{live_server}/projects/{project_id}")
         expect(page.locator("#task")).to_have_attribute("aria-busy", "false")
         expect(page.get_by_role("button", name=control)).to_be_in_viewport(ratio=1)
+
+
+def test_a_free_tag_pasted_with_hidden_characters_or_too_long_is_mended_before_sending(
+        page, live_server, client, auth, services, work, accessible):
+    """The server refuses a tag holding a format character (a zero-width space, a
+    soft hyphen) or longer than 50 once casefolded ("ß" is "ss"), and with it the
+    whole answer, after the page had moved on: the page drops what cannot be
+    seen, and says beside the field which tag is too long, before sending."""
+    charity = auth.charity()
+    project = make(client, charity, "tag", {"question": "Which?", "free_tags": True,
+                                            "tags": ["fox"]})
+    upload_items(client, charity, project["id"], [{"text": "a"}, {"text": "b"}], work)
+    first = open_page(page, live_server, project["id"])
+    free = page.get_by_role("textbox", name="Other tags")
+    free.fill("red\u200bdeer, roe\u00addeer,")
+    chips = page.get_by_role("list", name="Your own tags").get_by_role("listitem")
+    expect(chips).to_have_count(2)
+    expect(chips.first).to_contain_text("reddeer")
+    free.fill("ß" * 30)  # 30 characters typed, 60 once casefolded
+    free.press("Enter")
+    expect(free).to_have_attribute("aria-invalid", "true")
+    note = page.get_by_role("alert")
+    expect(note).to_have_text("This tag is too long: at most 50 characters.")
+    expect(free).to_have_attribute("aria-describedby", note.get_attribute("id"))
+    expect(free).to_have_value("ß" * 30)  # kept, to be mended
+    assert current_task(page) == first  # nothing sent, the task stays
+    assert page.locator("#volunteer").get_attribute("data-outbox") == "0"
+    accessible(page)
+    free.fill("ß" * 25)  # 50 once casefolded
+    expect(free).not_to_have_attribute("aria-invalid", "true")
+    page.get_by_role("button", name="Done").click()
+    wait_for_new_task(page, first)
+    assert only_answer(services, page) == {"tags": ["reddeer", "roedeer", "ss" * 25]}

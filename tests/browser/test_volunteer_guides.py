@@ -73,3 +73,27 @@ def test_a_project_without_guides_shows_neither(page, live_server, client, auth,
     open_project(page, live_server, project["id"])
     expect(page.locator("#tutorial")).to_have_count(0)
     expect(page.locator("#field-guide")).to_have_count(0)
+
+
+def test_keys_pressed_while_the_tutorial_is_read_again_leave_the_hidden_task(
+        page, live_server, client, auth, work):
+    """S and the number keys act on a task on screen only: one hidden behind the
+    tutorial is neither skipped (never shown again) nor answered unseen."""
+    project = _guided(client, auth, work)
+    page.goto(f"{live_server}/projects/{project['id']}")
+    page.get_by_role("button", name="Skip tutorial").click()
+    expect(page.locator("#task")).to_be_visible()
+    first = current_task(page)
+    leases = []
+    page.on("request", lambda r: leases.append(r.url) if "/leases/" in r.url
+            or r.url.endswith("/answers") else None)
+    page.get_by_role("button", name="See the tutorial again").click()
+    expect(page.get_by_role("region", name="How it works")).to_be_visible()
+    for key in ("s", "S", "1"):
+        page.keyboard.press(key)
+    page.wait_for_timeout(500)
+    assert leases == []
+    page.get_by_role("button", name="Skip tutorial").click()
+    expect(page.locator("#task")).to_be_visible()
+    assert current_task(page) == first
+    assert page.locator("#volunteer").get_attribute("data-outbox") == "0"

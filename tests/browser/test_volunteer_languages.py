@@ -73,3 +73,23 @@ def test_the_language_switch_changes_the_page_and_is_remembered(page, live_serve
         "link", name="Français")).to_have_attribute("aria-current", "true")
     page.get_by_role("navigation", name="Langue").get_by_role("link", name="English").click()
     expect(page.get_by_role("heading", name="Give a few minutes")).to_be_visible()
+
+
+def test_french_pages_group_the_servers_figures_as_the_script_does(french_page, live_server,
+                                                                    client, auth, work,
+                                                                    accessible):
+    """The progress figures the server writes (home card, project line) are grouped
+    by the page's language, the way the script's number() writes the ones it
+    updates: "1,200" reads as one point two in French."""
+    page = french_page
+    charity = auth.charity()
+    project = make_project(client, charity, name="Seals")
+    upload(client, charity, project["id"], text_items(1200), work)
+    page.goto(live_server + "/")
+    grouped = page.evaluate("window.bitesizeI18n.number(1200)")
+    assert grouped != "1,200" and "200" in grouped  # French: 1 200 (a narrow space)
+    card = page.locator(f'.project-card[data-project="{project["id"]}"]')
+    expect(card).to_contain_text(f"{grouped} tâches")
+    open_project(page, live_server, project["id"])
+    expect(page.locator("#project-progress")).to_contain_text(f"sur {grouped}")
+    accessible(page)

@@ -315,7 +315,12 @@ QUERIES: dict[tuple[str, str], type[Schema]] = {
 OPTIONAL_BODY = {VolunteerCreate, BlockBody, Why, CurrentCredential}
 
 # What every call may answer besides its own statuses (README: Errors).
-UNAUTHENTICATED = "no token, or a token that matches nobody (WWW-Authenticate: Bearer)"
+# A blocked volunteer's token is named apart (engine.identity.blocked_volunteer):
+# their page stops there, where for any other 401 it may start afresh.
+BLOCKED_TOKEN = ('; a token of a volunteer blocked platform-wide: `fields` '
+                 '`{"token": "blocked"}`')
+UNAUTHENTICATED = ("no token, or a token that matches nobody (WWW-Authenticate: Bearer)"
+                   + BLOCKED_TOKEN)
 WRONG_KIND = "a token of the wrong kind (a volunteer's on a staff call, or the reverse)"
 RATE_LIMITED = ("too many calls, sign-ups, answers, uploads or bad tokens (Settings."
                 "rate_limits; Retry-After)")
@@ -340,7 +345,8 @@ def error_statuses(path: str, who: str, schema: type[Schema] | None,
     """The errors an operation may answer that its own row leaves out."""
     out: dict[str, str] = {"429": RATE_LIMITED}
     if who == PUBLIC_OR_OWNER:
-        out["401"] = "a token was sent and matches nobody (no token: the public view)"
+        out["401"] = ("a token was sent and matches nobody (no token: the public view)"
+                      + BLOCKED_TOKEN)
     elif who != ANYONE:
         out["401"] = UNAUTHENTICATED
     if who not in (ANYONE, PUBLIC_OR_OWNER):

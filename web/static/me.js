@@ -9,7 +9,11 @@
   if (!root) return;
   const api = root.dataset.api;
   const status = document.getElementById("me-status");
-  const KEY = "bitesize.volunteer";
+  const session = window.bitesizeSession;  // static/session.js: the token, shared with the answering page
+  // This device's token was signed out (a change of password on another
+  // device): the answers waiting in its outbox were that volunteer's, and
+  // signing in again as them is how they get sent.
+  let signedOut = false;
 
   const i18n = window.bitesizeI18n;  // static/i18n.js: the page's language
   const t = i18n.t, tn = i18n.tn, number = i18n.number;
@@ -62,9 +66,7 @@
     status.hidden = true;
   }
 
-  function stored() {
-    try { return localStorage.getItem(KEY); } catch (e) { return null; /* storage refused */ }
-  }
+  function stored() { return session.store.get(); }
 
   function newsCell(p) {
     const cell = document.createElement("td");
@@ -88,13 +90,26 @@
     if (!token) { status.textContent = t("Nothing answered on this device yet: pick a project to start."); return; }
     try {
       const r = await fetch(api + "/volunteers/me", {headers: {"Authorization": "Bearer " + token}});
+      if (r.status === 401) { await refusedToken(r); return; }
       if (!r.ok) throw new Error("error " + r.status);
       const me = await r.json();
+      session.store.mark(token, session.keeps(me.account));
       mailOn = !!me.mail;
       showAccount(me.account);
       if (!me.answers) { status.textContent = t("Nothing answered on this device yet: pick a project to start."); return; }
       render(me);
     } catch (e) { status.textContent = t("Sorry: your record could not be loaded ({reason}).", {reason: e.message}); }
+  }
+
+  // This device's token no longer works: a volunteer blocked platform-wide
+  // cannot come back; one signed out elsewhere may sign in again below.
+  async function refusedToken(r) {
+    const blocked = ((await session.refusal(r)).fields || {}).token === "blocked";
+    signedOut = !blocked;
+    status.textContent = blocked ? t("You can no longer answer tasks here. Thank you for the time you gave.")
+      : t("You were signed out on this device: sign in again below to carry on.");
+    document.getElementById("keep").hidden = true;  // both need a token that works
+    document.getElementById("your-data").hidden = true;
   }
 
   // --- keeping the work (engine.accounts.volunteers) ---------------------------
@@ -110,7 +125,7 @@
     document.getElementById("your-data").hidden = !token;
     if (!token || account === undefined) return;
     const keep = document.getElementById("keep-status");
-    const kept = !!(account && (account.email || account.recovery_code));
+    const kept = session.keeps(account);
     document.getElementById("current-field").hidden = !kept;
     document.getElementById("delete-current-field").hidden = !kept;
     document.getElementById("confirm-email").hidden =
@@ -197,6 +212,7 @@
     const r = await send("POST", "/volunteers/me/account", values(form), stored());
     if (!r.ok) { refused(form, r.data, r.status); return; }
     form.reset();
+    session.store.mark(stored(), true);
     showAccount(r.data.account);
     said.textContent = t("Your work is kept under {email}.", {email: r.data.account.email}) +
       (r.data.other_devices_signed_out ? " " + t("Your other devices were signed out.") : "") +
@@ -221,6 +237,7 @@
     current.value = "";
     text("recovery-code", r.data.recovery_code);
     document.getElementById("code-shown").hidden = false;
+    session.store.mark(stored(), true);
     showAccount(r.data.account);
     said.textContent = t("Your recovery code is {code}. Write it down now.", {code: r.data.recovery_code.split("").join(" ")}) +
       (r.data.other_devices_signed_out ? " " + t("Your other devices were signed out.") : "");
@@ -240,8 +257,9 @@
   }
 
   function useToken(token) {
+    session.store.set(token);
+    session.store.mark(token, true);  // signed in: an account's work, kept
     try {
-      localStorage.setItem(KEY, token);
       // tasks held for the previous volunteer are theirs, not this one's
       Object.keys(sessionStorage).forEach(function (key) {
         if (key.indexOf("bitesize.held.") === 0) sessionStorage.removeItem(key);
@@ -251,7 +269,7 @@
 
   async function signIn(form, body) {
     clearErrors(form);
-    const waiting = waitingAnswers();
+    const waiting = signedOut ? 0 : waitingAnswers();
     if (waiting) {
       said.textContent = tn("{n} answer is still waiting to send from this device: open its project page until it is sent, then sign in.",
                             "{n} answers are still waiting to send from this device: open their project page until they are sent, then sign in.", waiting);
@@ -264,6 +282,7 @@
     document.getElementById("me-record").hidden = true;
     document.querySelector("#me-projects tbody").textContent = "";
     status.hidden = false;
+    signedOut = false;
     said.textContent = t("Signed in: this device now carries on with your record.");
     await load();
   }
@@ -310,7 +329,7 @@
     }
     if (!r.ok) { said.textContent = explain(r.status, "", ""); return; }
     current.value = "";
-    try { localStorage.removeItem(KEY); } catch (e) { /* storage refused */ }
+    session.store.forget();
     document.getElementById("me-record").hidden = true;
     status.hidden = false;
     status.textContent = t("Your account is deleted. Thank you for what you did.");

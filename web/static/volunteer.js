@@ -37,6 +37,8 @@
   const keysHelp = document.getElementById("keys-help");
   const feedbackText = document.getElementById("feedback-text");
   const reportOpen = document.getElementById("report-open");
+  const sessionEnded = document.getElementById("session-ended");
+  const lostNote = document.getElementById("answers-lost");
   // A type whose answer is more than one click (tags, text, boxes, numbers)
   // registers hooks from a <script> in its fragment, before this file runs:
   //   window.bitesizeTaskTypes[name] = {
@@ -70,85 +72,61 @@
   let total = null;  // answers in all, once the server said
   let lastActivity = Date.now();  // leases are extended only for someone at work
   let nothingLeft = false;  // an answer's reply found no next task to hand out
-  let resumeTimer = null;  // asks again for tasks after a 503's Retry-After
+  let resumeTimer = null;  // asks again for tasks after a 503's or 429's Retry-After
+  let stopped = false;  // the token stopped working for good: nothing more is asked or sent
   const LOADING = t("Loading the picture…");
 
   function say(text) { status.textContent = text; status.hidden = !text; }
 
-  // The volunteer's token lives in localStorage, so a reload or another tab
-  // stays the same volunteer; where storage is refused (privacy settings),
-  // in memory, for this page's lifetime.
-  const KEY = "bitesize.volunteer";
-  const memory = {};
-  const store = {
-    get: function () { try { return localStorage.getItem(KEY); } catch (e) { return memory[KEY] || null; } },
-    set: function (v) { memory[KEY] = v; try { localStorage.setItem(KEY, v); } catch (e) { /* memory only */ } },
-    forget: function () { delete memory[KEY]; try { localStorage.removeItem(KEY); } catch (e) { /* memory only */ } },
-  };
-  let starting = null;  // one sign-in at a time, however many calls wait for it
+  // The volunteer's token, sign-up and calls with it (static/session.js); a
+  // token that stops working for good ends this page's work (ended), one the
+  // server forgot starts a new volunteer (renewed).
+  const session = window.bitesizeSession;
+  const call = session.open(api, {say: say, ended: ended, renewed: renewed}).call;
 
-  // One sign-up. Where the site asks new volunteers for proof of work (a 422
-  // coded challenge_required), the page asks for a challenge, solves it
-  // (static/signup_work.js) and signs up with it.
-  let solved = null;  // a solved challenge not used yet: kept across a 429's wait
-  async function signUp() {
-    for (let tries = 0; ; tries += 1) {
-      const r = await fetch(api + "/volunteers", solved ? {method: "POST",
-        headers: {"Content-Type": "application/json"}, body: JSON.stringify(solved)}
-        : {method: "POST"});
-      if (r.status !== 422 || tries > 1) {
-        if (r.status !== 429) solved = null;
-        return r;
-      }
-      // no challenge sent, or ours expired meanwhile: solve a new one
-      const refused = await r.clone().json().catch(function () { return {}; });
-      const fields = (refused.error && refused.error.fields) || {};
-      if (!(refused.error && refused.error.code === "challenge_required")
-          && fields.challenge !== "expired") return r;
-      say(t("Getting ready…"));
-      const asked = await (await fetch(api + "/volunteers/challenge")).json();
-      const nonce = await window.bitesizeSignUpWork.solve(asked.challenge, asked.bits);
-      solved = {challenge: asked.challenge, nonce: nonce};
-    }
+  // A volunteer blocked platform-wide, or signed out by a change of password on
+  // another device: said (project.html's #session-ended), and the page stops.
+  // The outbox stays: a volunteer who signs in again on /me is the same one,
+  // and their answers are sent from here once they are back.
+  function ended(why) {
+    if (stopped) return;
+    stopped = true;
+    clearTimeout(resumeTimer);
+    clearTimeout(retryTimer);
+    current = null;
+    setLoading(false);
+    closeReport(false);
+    taskBox.hidden = true; actions.hidden = true; done.hidden = true; keysHelp.hidden = true;
+    say("");
+    sessionEnded.querySelectorAll("[data-why]").forEach(function (el) { el.hidden = el.dataset.why !== why; });
+    sessionEnded.hidden = false;
+    sessionEnded.focus();
   }
 
-  async function token() {
-    const kept = store.get();
-    if (kept) return kept;
-    if (!starting) {
-      starting = (async function () {
-        let r = await signUp();
-        // Many people starting at once behind one address (a school class) may
-        // meet the sign-up limit: wait as the server says, then try again.
-        for (let tries = 0; r.status === 429 && tries < 3; tries += 1) {
-          const wait = Math.min(Number(r.headers.get("Retry-After")) || 5, 60);
-          say(t("Many people are starting at once: trying again in {seconds} s", {seconds: wait}));
-          await new Promise(function (done) { setTimeout(done, wait * 1000); });
-          r = await signUp();
-        }
-        say("");
-        if (!r.ok) throw new Error(t("could not start a session ({status})", {status: r.status}));
-        const fresh = (await r.json()).token;
-        store.set(fresh);
-        return fresh;
-      })().finally(function () { starting = null; });
+  // The server no longer knows this device's anonymous token, and a new
+  // volunteer starts. What the old one held was theirs: their leases cannot be
+  // answered as the new one, so those tasks are let go, and the answers still
+  // waiting are dropped and said to be, rather than sent to be refused unseen.
+  function renewed() {
+    const lost = outbox.items.length;
+    outbox.items = [];
+    outbox.save();
+    current = null; queue = [];
+    held.save();
+    taskBox.hidden = true; actions.hidden = true;
+    say(t("Loading a task…"));
+    if (lost) {
+      lostNote.textContent = tn("{n} answer could not be kept: this device's session had ended before it was sent.",
+                                "{n} answers could not be kept: this device's session had ended before they were sent.", lost);
+      sessionEnded.querySelectorAll("[data-why]").forEach(function (el) { el.hidden = el !== lostNote; });
+      sessionEnded.hidden = false;
     }
-    return starting;
+    setTimeout(function () { if (!current && !busy) advance(); });  // tasks for the new volunteer
   }
 
-  async function call(method, path, body) {
-    const used = await token();
-    const headers = {"Authorization": "Bearer " + used};
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let r = await fetch(api + path, {method, headers,
-      body: body === undefined ? undefined : JSON.stringify(body)});
-    if (r.status === 401) {  // token forgotten by the server: start afresh once
-      if (store.get() === used) store.forget();  // unless a parallel call already did
-      headers["Authorization"] = "Bearer " + await token();
-      r = await fetch(api + path, {method, headers,
-        body: body === undefined ? undefined : JSON.stringify(body)});
-    }
-    return r;
+  // The task is there to be answered: not hidden behind the tutorial, nor gone.
+  function onScreen() {
+    return !!current && !taskBox.hidden && !(tutorial && !tutorial.hidden);
   }
 
   function bind(payload) {
@@ -169,7 +147,11 @@
   // leasing others and leaving these held (a volunteer holds only a few
   // leases at once).
   const HELD = "bitesize.held." + projectId;
-  function live(h) { return h && Date.parse(h.lease.expires_at) - Date.now() > 5000; }
+  // When a lease ends by this computer's clock: `ends`, set as it arrives from
+  // the server's clock (static/session.js), so a computer whose clock is wrong
+  // neither drops the leases it holds nor extends fresh ones.
+  function ends(h) { return h.ends || session.clock.local(h.lease.expires_at); }
+  function live(h) { return h && ends(h) - Date.now() > 5000; }
   const held = {
     get: function () {
       try {
@@ -219,7 +201,8 @@
     if (!reply) return;
     [reply, ...(reply.queue || [])].forEach(function (h) {
       const fresh = {task: h.task, lease: h.lease};
-      fresh.term = Date.parse(h.lease.expires_at) - Date.now();
+      fresh.ends = session.clock.local(h.lease.expires_at);
+      fresh.term = fresh.ends - Date.now();
       if (!queue.some(function (q) { return q.task.id === fresh.task.id; }) &&
           !(current && current.task.id === fresh.task.id)) {
         queue.push(fresh);
@@ -291,10 +274,18 @@
     const path = "/projects/" + projectId + "/tasks/next" + (count > 1 ? "?count=" + count : "");
     const r = await call("GET", path);
     if (r.status === 204) return null;
-    if (r.status === 503) {  // Redis away: answers are still taken, tasks come back soon
-      const resting = new Error(t("Tasks are resting for a moment: back in a moment."));
-      resting.retryAfter = Math.min(Number(r.headers.get("Retry-After")) || 5, 60);
-      throw resting;
+    if (r.status === 503 || r.status === 429) {
+      // 503: Redis away (answers are still taken, tasks come back soon). 429: the
+      // volunteer holds as many leases as they may, most likely in other tabs,
+      // until one is answered, skipped or ends. Either way, asked again later.
+      const wait = Math.min(Number(r.headers.get("Retry-After")) || 5, 60);
+      const code = r.status === 429 ? (await session.refusal(r)).code : null;
+      const later = new Error(r.status === 503 ? t("Tasks are resting for a moment: back in a moment.")
+        : code === "too_many_leases"
+          ? t("You have tasks open in another tab or window: trying again in {seconds} s", {seconds: wait})
+          : t("Too many requests at once: trying again in {seconds} s", {seconds: wait}));
+      later.retryAfter = wait;
+      throw later;
     }
     if (!r.ok) throw new Error(await message(r));
     return r.json();
@@ -309,6 +300,7 @@
 
   // The next task on screen: a preloaded one at once, else one asked for now.
   async function advance() {
+    if (stopped) return;
     if (queue.length) { show(queue.shift()); return; }
     if (nothingLeft && !outbox.items.length) { show(null); return; }
     if (outbox.items.length && sending) {
@@ -329,7 +321,7 @@
         clearTimeout(resumeTimer);
         resumeTimer = setTimeout(function () { if (!current && !busy) advance(); },
                                  e.retryAfter * 1000);
-      } else {
+      } else if (!stopped) {  // what stopped it is said already
         say(t("Sorry: {reason}", {reason: e.message}));
       }
     } finally { busy = false; }
@@ -338,7 +330,11 @@
   async function record() {
     const r = await call("GET", "/volunteers/me");
     if (!r.ok) throw new Error(await message(r));
-    return r.json();
+    const me = await r.json();
+    // whether this device's work is kept under an account: if its token ends,
+    // it must sign in again rather than start afresh (static/session.js)
+    session.store.mark(session.store.get(), session.keeps(me.account));
+    return me;
   }
 
   // The total in all is read from the server once, then counted here. An answer
@@ -518,7 +514,7 @@
   }
 
   async function flush() {
-    if (sending || !outbox.items.length || Date.now() < retryAt) return;
+    if (stopped || sending || !outbox.items.length || Date.now() < retryAt) return;
     sending = true;
     try {
       while (outbox.items.length) {
@@ -530,6 +526,7 @@
           r = await call("POST", "/tasks/" + item.task + "/answers",
                          {lease: item.lease, answer: item.answer, next: want});
         } catch (e) { retryLater(); return; }  // offline: kept, sent when back
+        if (r.status === 401) return;  // kept for its volunteer, or said lost (ended, renewed)
         if (r.status >= 500 || r.status === 429 || r.status === 408) {
           retryLater(Number(r.headers.get("Retry-After")) || 0);
           return;
@@ -555,7 +552,7 @@
   }
 
   function answer(value) {
-    if (busy || loading || !current) return;
+    if (stopped || busy || loading || !current) return;
     if (preview) { say(PREVIEW_NOTE); return; }
     const sent = current;
     // into the outbox before anything else: from here on it cannot be lost
@@ -567,8 +564,10 @@
     if (!current) advance();  // nothing was preloaded: the answer's reply brings it
   }
 
+  // Only a task on screen is skipped: not one hidden behind the tutorial (S
+  // pressed while reading it) or behind the end of the session.
   async function skip() {
-    if (busy || !current) return;
+    if (stopped || busy || !current || !onScreen()) return;
     if (preview) { say(t("Preview: skipping is not sent either")); return; }
     busy = true;
     const skipped = current;
@@ -611,7 +610,11 @@
       const r = await call("POST", "/leases/" + encodeURIComponent(reported.lease.token) + "/report",
                            {reason: chosen.value, note: reportForm.elements.note.value});
       if (!r.ok && r.status !== 410) throw new Error(await message(r));
-    } catch (e) { busy = false; say(t("Sorry, the report was not sent: {reason}", {reason: e.message})); return; }
+    } catch (e) {
+      busy = false;
+      if (!stopped) say(t("Sorry, the report was not sent: {reason}", {reason: e.message}));
+      return;
+    }
     reportForm.reset();
     busy = false;
     current = null;
@@ -622,16 +625,19 @@
   // Leases of the tasks this tab holds are extended before they end, as long
   // as someone is at work here (a key or a click since the lease began).
   async function keepLeases() {
+    if (stopped) return;
     const now = Date.now();
     for (const h of [current, ...queue]) {
       if (!h || document.visibilityState !== "visible") continue;
-      const left = Date.parse(h.lease.expires_at) - now;
+      const left = ends(h) - now;
       const term = h.term || left;
-      if (left > term / 3 || lastActivity < Date.parse(h.lease.expires_at) - term) continue;
+      if (left > term / 3 || lastActivity < ends(h) - term) continue;
       try {
         const r = await call("POST", "/leases/" + encodeURIComponent(h.lease.token) + "/extend");
-        if (r.ok) h.lease.expires_at = (await r.json()).expires_at;
-        else if (h !== current) queue = queue.filter(function (q) { return q !== h; });
+        if (r.ok) {
+          h.lease.expires_at = (await r.json()).expires_at;
+          h.ends = session.clock.local(h.lease.expires_at);  // the clock this reply set
+        } else if (h !== current) queue = queue.filter(function (q) { return q !== h; });
       } catch (e) { /* offline: tried again on the next round */ }
     }
     held.save();
@@ -699,7 +705,7 @@
     if (ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]")) return;
     if (ev.key === "s" || ev.key === "S") { skip(); return; }
     const el = taskBox.querySelector('[data-key="' + CSS.escape(ev.key) + '"]');
-    if (el && !taskBox.hidden && !loading) { ev.preventDefault(); answer(JSON.parse(el.dataset.answer)); }
+    if (el && onScreen() && !loading) { ev.preventDefault(); answer(JSON.parse(el.dataset.answer)); }
   });
   // Which keys do what, from the page itself: the type's [data-key] controls,
   // Enter where there is a field to type in, and S, which never fires while

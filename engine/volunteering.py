@@ -22,10 +22,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from marshmallow import Schema
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, select
 
 from engine.answers import load_answer
+from engine.dispatch import answer_rows as rows
 from engine.dispatch import leases
+from engine.dispatch.answer_rows import Stored
 from engine.dispatch.dispatcher import (
     GRACE_MS,
     Checkout,
@@ -39,10 +41,8 @@ from engine.dispatch.failover import check_master
 from engine.dispatch.rebuild import ensure_state
 from engine.errors import (
     BitesizeError,
-    ConflictError,
     GoneError,
     InvalidError,
-    NotFoundError,
     UnavailableError,
 )
 from engine.identity import Identity
@@ -52,9 +52,8 @@ from engine.quality.consensus import answer_uncounted, update_result
 from engine.quality.feedback import gold_feedback
 from engine.quality.reports import REASONS, Filed, file_report
 from engine.services import Services
-from engine.store.db import Database, insert_ignoring_duplicates
-from engine.store.models import Answer, Handout, PendingSubmit, Project, utcnow
-from engine.store.prepared import Prepared, per_database, transaction
+from engine.store.db import insert_ignoring_duplicates
+from engine.store.models import Answer, PendingSubmit, Project, aware, utcnow
 from engine.store.redis_server import REDIS_DOWN
 
 T = TypeVar("T")
@@ -117,47 +116,9 @@ def _hand_out(services: Services, project_id: int, volunteer_id: int,
               checkouts: list[Checkout]) -> list[LeasedTask]:
     """Checked-out tasks, recorded in SQL and each with its signed lease."""
     if checkouts:
-        _record_handouts(services, project_id, volunteer_id, [c.task_id for c in checkouts])
+        rows.record_handouts(services.db, project_id, volunteer_id,
+                             [c.task_id for c in checkouts])
     return [_leased(services, project_id, volunteer_id, c) for c in checkouts]
-
-
-def _record_handouts(services: Services, project_id: int, volunteer_id: int,
-                     task_ids: list[int]) -> None:
-    """The one SQL write of a checkout: who was shown what survives a Redis wipe."""
-    handout, now = _statements(services.db).handout, utcnow()
-    with transaction(services.db, atomic=len(task_ids) > 1) as cursor:
-        for task_id in task_ids:
-            handout.execute(cursor, {"project_id": project_id, "task_id": task_id,
-                                     "volunteer_id": volunteer_id, "created_at": now})
-
-
-@dataclass(frozen=True)
-class _Statements:
-    """The hot path's SQL, built once per database (which decides the upsert's spelling)."""
-
-    handout: Prepared
-    answer: Prepared
-    surplus: Prepared
-    withdraw: Prepared
-
-
-_HANDOUT, _ANSWER = Handout.__table__, Answer.__table__
-
-
-@per_database
-def _statements(database: Database) -> _Statements:
-    return _Statements(
-        handout=Prepared(database, insert_ignoring_duplicates(database, _HANDOUT).inline(),
-                         ("project_id", "task_id", "volunteer_id", "created_at")),
-        answer=Prepared(database, insert(_ANSWER).returning(
-            _ANSWER.c.id, _ANSWER.c.counted, _ANSWER.c.created_at),
-            ("task_id", "project_id", "volunteer_id", "value", "lease", "counted",
-             "created_at")),
-        surplus=Prepared(database, update(_ANSWER)
-                         .where(_ANSWER.c.id == bindparam("answer_id"))
-                         .values(counted=False)),
-        withdraw=Prepared(database, delete(_ANSWER)
-                          .where(_ANSWER.c.id == bindparam("answer_id"))))
 
 
 def next_task(services: Services, identity: Identity, project_id: int) -> LeasedTask | None:
@@ -195,10 +156,14 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
     """
     claim = _claim_for(services, identity, task_id, token)  # a volunteer's, for this task
     value = _validate(services, claim.project_id, raw_answer)
-    answer = _insert_answer(services, claim, token, value)
+    if _too_old(claim):
+        answer = rows.stored_answer(services.db, claim, token)
+        return Receipt(answer.id, task_id, answer.counted, answer.created_at, claim.project_id)
+    answer = rows.insert_answer(services.db, claim, token, value)
     try:
         submission, handing = _submitted(services, claim, next_count, tally)
     except REDIS_DOWN:
+        _refuse_if_released(services, claim, answer)
         _keep_for_replay(services, claim, answer.id)
         return Receipt(answer.id, task_id, answer.counted, answer.created_at,
                        claim.project_id, handout_error=_redis_down())
@@ -210,7 +175,7 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
                                                           identity.id):
         # every few answers, one small read of this volunteer's answers: a flag
         # quarantined them, this answer included, so the reply says so
-        answer = _Stored(answer.id, False, answer.created_at)
+        answer = Stored(answer.id, False, answer.created_at)
     feedback = gold_feedback(services, claim.project_id, task_id, identity.id, answer.id,
                              value) if submission.outcome == "gold" else None
     refused = handing if isinstance(handing, BitesizeError) else None
@@ -220,14 +185,14 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
                    claim.project_id, feedback, handed, refused, submission.tallied)
 
 
-def _settled(services: Services, claim: leases.LeaseClaim, answer: _Stored,
-             submission: Submission) -> _Stored:
+def _settled(services: Services, claim: leases.LeaseClaim, answer: Stored,
+             submission: Submission) -> Stored:
     """What Redis's verdict on a stored answer means in SQL: a surplus answer
     is marked not counted, and the task's result is merged once it has all
     the answers it needs. Shared by the live submit and its replay."""
     if not submission.counted and answer.counted:
-        _mark_surplus(services, answer.id)
-        answer = _Stored(answer.id, False, answer.created_at)
+        rows.mark_surplus(services.db, answer.id)
+        answer = Stored(answer.id, False, answer.created_at)
         # a merge that read it before it was marked counted one answer too many
         answer_uncounted(services, claim.project_id, claim.task_id)
     if submission.outcome in ("counted", "repeat") and submission.done >= submission.need:
@@ -268,7 +233,7 @@ def replay_pending(services: Services, limit: int = 1000) -> int:
     for pending, counted, created_at in rows:
         try:
             if counted is not None:  # else the answer (or its project) was deleted
-                _replay_one(services, pending, _Stored(pending.answer_id, counted, created_at))
+                _replay_one(services, pending, Stored(pending.answer_id, counted, created_at))
         except BitesizeError as exc:
             log.warning("answer %d could not be replayed (%s); a rebuild of project %d "
                         "counts it", pending.answer_id, exc.message, pending.project_id)
@@ -278,7 +243,7 @@ def replay_pending(services: Services, limit: int = 1000) -> int:
     return len(rows)
 
 
-def _replay_one(services: Services, pending: PendingSubmit, answer: _Stored) -> None:
+def _replay_one(services: Services, pending: PendingSubmit, answer: Stored) -> None:
     claim = leases.LeaseClaim(pending.project_id, pending.task_id, pending.volunteer_id, 0)
     submission = _healing(services, claim.project_id, lambda: services.dispatcher.submit(
         claim.project_id, claim.task_id, claim.volunteer_id))
@@ -291,13 +256,14 @@ def _submitted(services: Services, claim: leases.LeaseClaim, next_count: int,
                tally: Tally) -> tuple[Submission, Handing | None]:
     """The answer's submit, with the next checkout in the same call if asked for."""
     dispatcher, project_id = services.dispatcher, claim.project_id
+    remember = _remember_ms(claim)
     if next_count <= 0:
         return _healing(services, project_id, lambda: dispatcher.submit(
-            project_id, claim.task_id, claim.volunteer_id, tally)), None
+            project_id, claim.task_id, claim.volunteer_id, tally, remember)), None
     count = _preload_count(next_count)
     return _healing(services, project_id, lambda: dispatcher.submit_and_checkout(
         project_id, claim.task_id, claim.volunteer_id, count, services.settings.max_leases,
-        tally))
+        tally, remember))
 
 
 def _preload_count(asked: int) -> int:
@@ -313,16 +279,18 @@ def skip_task(services: Services, identity: Identity, token: str) -> bool:
 
 def _release(services: Services, claim: leases.LeaseClaim) -> bool:
     """The lease back to the pool, marked skipped (a skip, or a report) for as
-    long as its token is answerable, and the release recorded on its hand-out
-    row: a rebuild from SQL marks it skipped again."""
-    remember = max(GRACE_MS, claim.expires_ms + GRACE_MS - int(time.time() * 1000))
-    released = _healing(services, claim.project_id, lambda: services.dispatcher.release(
-        claim.project_id, claim.task_id, claim.volunteer_id, remember))
-    with services.db.writing() as session:
-        session.execute(update(Handout).where(
-            Handout.task_id == claim.task_id, Handout.volunteer_id == claim.volunteer_id,
-            Handout.released_at.is_(None)).values(released_at=utcnow()))
-    return released
+    long as its token is answerable. The release is recorded on its hand-out
+    row first, as an answer is stored before its submit: a rebuild reading
+    SQL between the two would otherwise forget the skip."""
+    rows.record_release(services.db, claim)
+    return _healing(services, claim.project_id, lambda: services.dispatcher.release(
+        claim.project_id, claim.task_id, claim.volunteer_id, _remember_ms(claim)))
+
+
+def _remember_ms(claim: leases.LeaseClaim) -> int:
+    """How long Redis must remember how a lease ended (answered, skipped): as
+    long as its token is taken (_claim_for), a retry then being recognised."""
+    return max(GRACE_MS, claim.expires_ms + GRACE_MS - int(time.time() * 1000))
 
 
 def report_task(services: Services, identity: Identity, token: str, reason: str,
@@ -369,12 +337,14 @@ def _claim_for(services: Services, identity: Identity, task_id: int,
     if claim.task_id != task_id:
         raise GoneError("this lease is not for this task",
                         {"lease": "issued for another task"})
-    if claim.expires_ms + GRACE_MS < time.time() * 1000:
-        # Redis remembers how a lease ended (answered, skipped) this long: an
-        # older token would be taken as a first, late answer, a skipped one too
-        raise GoneError("this lease ended too long ago to be answered",
-                        {"lease": "ended too long ago"})
     return claim
+
+
+def _too_old(claim: leases.LeaseClaim) -> bool:
+    """Whether a lease ended more than GRACE_MS ago: how it ended (answered,
+    skipped) is remembered in Redis no longer, so a first answer is refused
+    (it could be a skipped lease's); a retry of a stored one is answered from SQL."""
+    return claim.expires_ms + GRACE_MS < time.time() * 1000
 
 
 def _validate(services: Services, project_id: int, raw_answer: Any) -> Any:
@@ -417,48 +387,23 @@ def _schema_from_sql(services: Services, project_id: int) -> Schema:
     return services.registry.get(task_type).answer_schema(config)
 
 
-@dataclass(frozen=True)
-class _Stored:
-    id: int
-    counted: bool
-    created_at: datetime
+def _refuse_if_released(services: Services, claim: leases.LeaseClaim,
+                        answer: Stored) -> None:
+    """While Redis is out of reach SQL alone says whether the lease was given
+    back: an answer stored after its release is withdrawn and refused, as
+    Redis would have refused it (an answer stored before it, a retry now,
+    stands)."""
+    released = rows.released_at(services.db, claim)
+    if released is not None and aware(released) <= aware(answer.created_at):
+        _withdraw(services, claim, answer)
+        raise LeaseSkippedError()
 
 
-def _insert_answer(services: Services, claim: leases.LeaseClaim, token: str,
-                   value: Any) -> _Stored:
-    """One INSERT, compiled once, on a bare connection (no ORM Session on the hot path)."""
-    row = {"task_id": claim.task_id, "project_id": claim.project_id,
-           "volunteer_id": claim.volunteer_id, "value": value, "lease": token,
-           "counted": True, "created_at": utcnow()}
-    answer = _statements(services.db).answer
-    try:
-        return _Stored(*answer.run(services.db, row)[0])
-    except answer.integrity_error:
-        return _existing_answer(services, claim, token)
-
-
-def _existing_answer(services: Services, claim: leases.LeaseClaim, token: str) -> _Stored:
-    with services.db.session() as session:
-        existing = session.execute(select(Answer.id, Answer.counted, Answer.created_at,
-                                          Answer.lease).where(
-            Answer.task_id == claim.task_id, Answer.volunteer_id == claim.volunteer_id)).first()
-    if existing is None:  # the insert failed for another reason: a missing task
-        raise NotFoundError(f"task {claim.task_id} does not exist", {"task": "not found"})
-    if existing.lease != token:
-        raise ConflictError("you have already answered this task",
-                            {"task": "already answered by this volunteer"})
-    return _Stored(existing.id, existing.counted, existing.created_at)  # a retry: same reply
-
-
-def _mark_surplus(services: Services, answer_id: int) -> None:
-    _statements(services.db).surplus.run(services.db, {"answer_id": answer_id})
-
-
-def _withdraw(services: Services, claim: leases.LeaseClaim, answer: _Stored) -> None:
+def _withdraw(services: Services, claim: leases.LeaseClaim, answer: Stored) -> None:
     """Delete the row of an answer to a skipped lease. Nothing refers to an answer
     row, and this one never got a 2xx; if a merge of its task read it meanwhile
     (it was stored counted), the task is merged again without it."""
-    _statements(services.db).withdraw.run(services.db, {"answer_id": answer.id})
+    rows.delete_answer(services.db, answer.id)
     if answer.counted:
         answer_uncounted(services, claim.project_id, claim.task_id)
 

@@ -105,25 +105,34 @@ def test_answers_are_kept_while_redis_is_down_and_counted_when_it_returns(
     assert replay_pending(services) == 0
 
 
-def test_an_answer_to_a_lease_skipped_before_the_outage_is_kept_uncounted(
-        client, auth, work, outage, own_redis):
+@pytest.mark.parametrize("save", [True, False], ids=["redis back with its data",
+                                                   "redis back empty"])
+def test_an_answer_to_a_lease_skipped_before_the_outage_is_refused(
+        client, auth, work, outage, own_redis, save):
+    """SQL records the skip (handout.released_at), so the answer is refused
+    while Redis is away, as Redis would refuse it. Before, it got 201 and was
+    kept for the replay; with Redis back empty, the rebuild counted it (a
+    review)."""
     services, web = outage
     project_id = project_with_one_task(client, auth, work)
     ana = auth.volunteer()
     task_id, token = lease(web, ana, project_id)
     assert web.delete(f"/api/v1/leases/{token}", headers=ana).status_code == 200
 
-    own_redis.stop(save=True)
+    own_redis.stop(save=save)
     r = web.post(f"/api/v1/tasks/{task_id}/answers", headers=ana,
                  json={"lease": token, "answer": {"label": "seal"}})
-    assert r.status_code == 201, r.json  # Redis could not say it was skipped
+    assert r.status_code == 410 and r.json["error"]["fields"] == {"lease": "skipped"}
+    assert pending(services) == 0
 
     own_redis.start()
-    assert replay_pending(services) == 1
+    assert replay_pending(services) == 0
     with services.db.session() as session:
-        answer = session.get(Answer, r.json["id"])
-    assert answer is not None and answer.counted is False  # got a 2xx: kept, not counted
+        assert session.query(Answer).count() == 0
     assert task_state(services, task_id)[:2] == ("open", None)
+    again = web.post(f"/api/v1/tasks/{task_id}/answers", headers=ana,
+                     json={"lease": token, "answer": {"label": "seal"}})
+    assert again.status_code == 410  # and still once Redis is back (rebuilt if empty)
 
 
 def test_sign_ups_wait_and_answers_go_uncounted_by_limits_while_redis_is_down(

@@ -23,7 +23,8 @@ def split_job(job_id: int) -> dict:
             return None
         return current.get_retry_interval()
 
-    job = run_job(services(), job_id, retry_in=retry_in)
+    last = current is None or not current.should_retry
+    job = run_job(services(), job_id, retry_in=retry_in, last_attempt=last)
     if job is None:  # its draft was deleted
         return {"job": job_id, "state": "deleted", "tasks_made": 0}
     return {"job": job.id, "state": job.state, "tasks_made": job.tasks_made}

@@ -262,13 +262,24 @@ def _next_hop(url: str, location: str, scheme: str) -> str:
     """Where a redirect points, as an absolute URL on the same scheme (or http
     moved up to https): ftp://, file:// and the like are never followed."""
     try:
-        following = urljoin(url, location.strip())
+        following = urljoin(url, _as_sent(location).strip())
     except ValueError:
         raise FetchError(url, "redirect not allowed") from None
     new_scheme = urlsplit(following).scheme
     if new_scheme != scheme and (scheme, new_scheme) != ("http", "https"):
         raise FetchError(url, "redirect not allowed")
     return following
+
+
+def _as_sent(header: str) -> str:
+    """A header's text as the server meant it: http.client reads header bytes as
+    Latin-1, so a Location with raw UTF-8 (``/Öl.jpg``) came out as mojibake,
+    which was then percent-encoded into a path nobody serves. Text that is not
+    UTF-8 stays as read."""
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return header
 
 
 def _exchange(url: str, target: Target, method: str, body: bytes | None,

@@ -23,7 +23,7 @@ from engine.errors import ConflictError, InvalidError, NotFoundError
 from engine.identity import Identity
 from engine.projects import get_owned_project
 from engine.services import Services
-from engine.store.models import Webhook, WebhookDelivery, WebhookEvent, utcnow
+from engine.store.models import Webhook, WebhookDelivery, WebhookEvent, aware, utcnow
 
 REDELIVERABLE = ("failed", "dead", "delivered")
 
@@ -147,13 +147,26 @@ def redeliver(services: Services, identity: Identity, project_id: int, event_id:
     project = get_owned_project(services, identity, project_id)
     now = now or utcnow()
     with services.db.writing() as session:
-        event = session.get(WebhookEvent, event_id)
+        # locked, as the sender's claim locks it: a claim cannot land in between
+        event = session.get(WebhookEvent, event_id, with_for_update=True)
         if event is None or event.project_id != project.id:
             raise NotFoundError(f"event {event_id} does not exist", {"event": "not found"})
-        if event.state not in REDELIVERABLE:
+        if event.state not in REDELIVERABLE or _in_flight(session, event, now):
             raise ConflictError(f"event {event_id} is {event.state}: it is being delivered "
                                 "already", {"event": event.state})
         event.state, event.next_attempt_at = "pending", now
         event.give_up_at = now + GIVE_UP_AFTER
     nudge(services)
     return event
+
+
+def _in_flight(session, event: WebhookEvent, now: datetime) -> bool:
+    """Whether an attempt is being sent right now: claimed (its hold not over)
+    and not yet logged. A failed event waiting out its back-off keeps its state
+    through its next attempt's claim, and redelivering it then started a second
+    POST of the same event beside the first."""
+    if event.attempts == 0 or aware(event.next_attempt_at) <= now:
+        return False
+    logged = session.scalar(select(WebhookDelivery.attempt).where(
+        WebhookDelivery.event_id == event.id, WebhookDelivery.attempt == event.attempts))
+    return logged is None

@@ -37,9 +37,11 @@ LUA_DIR = Path(__file__).parent / "lua"
 SCAN_LIMIT = 2000  # pool entries a checkout may skip over (tasks this volunteer saw)
 GRACE_MS = 24 * 3600 * 1000  # how long a closed lease is remembered, for retries
 # A lease token is answerable until GRACE_MS after its expiry (engine.volunteering),
-# so a skip is remembered that long; a rebuild, which knows the skip's time but
-# not the lease's expiry, adds the longest lease term (an hour: web.api.schemas).
-SKIPPED_GRACE_MS = GRACE_MS + 3600 * 1000
+# so how its lease ended (answered, skipped) is remembered at least that long
+# (the callers pass remember_ms); a rebuild, which knows when an answer or a
+# skip came but not the lease's expiry, adds the longest lease term (an hour:
+# web.api.schemas).
+REBUILT_GRACE_MS = GRACE_MS + 3600 * 1000
 VERSION_SECONDS = 1.0  # how long a process trusts the config version it read last
 STRATEGIES = ("breadth", "fifo", "depth", "random")
 TASK_SPAN = 2**32  # as in lua/common.lua
@@ -164,19 +166,20 @@ class Dispatcher:
         return _checkouts(project_id, reply)
 
     def submit(self, project_id: int, task_id: int, volunteer_id: int,
-               tally: Tally = ()) -> Submission:
-        """Close the lease once (retries are idempotent) and count the answer if needed;
-        outcome 'skipped' when the volunteer gave the task back (nothing counted).
-        The answer is also counted in the `tally`'s rate-limit windows, if any
-        (Submission.tallied), in the same call."""
+               tally: Tally = (), remember_ms: int = GRACE_MS) -> Submission:
+        """Close the lease once (retries are idempotent: how it ended is remembered
+        for `remember_ms`, as long as its token is answerable) and count the answer
+        if needed; outcome 'skipped' when the volunteer gave the task back (nothing
+        counted). The answer is also counted in the `tally`'s rate-limit windows,
+        if any (Submission.tallied), in the same call."""
         (base, _, after), prefix, seen = _script_keys(project_id)
         reply = self._tallied("submit", (*base, f"{seen}{volunteer_id}", *after),
-                              (prefix, task_id, volunteer_id, GRACE_MS), tally)
+                              (prefix, task_id, volunteer_id, remember_ms), tally)
         return _submission(project_id, reply[0], reply[1])
 
     def submit_and_checkout(self, project_id: int, task_id: int, volunteer_id: int,
-                            count: int, max_leases: int = 0, tally: Tally = ()
-                            ) -> tuple[Submission, Handing]:
+                            count: int, max_leases: int = 0, tally: Tally = (),
+                            remember_ms: int = GRACE_MS) -> tuple[Submission, Handing]:
         """`submit`, then `checkout` of up to `count` tasks, in one atomic call: an
         answer that asks for the next task costs one round trip, not two.
 
@@ -188,7 +191,7 @@ class Dispatcher:
         (base, (payload, *_), after), prefix, seen = _script_keys(project_id)
         reply, tallied = self._tallied(
             "submit_checkout", (*base, f"{seen}{volunteer_id}", *after, payload),
-            (prefix, task_id, volunteer_id, GRACE_MS, SCAN_LIMIT, count, max_leases,
+            (prefix, task_id, volunteer_id, remember_ms, SCAN_LIMIT, count, max_leases,
              *(random.random() for _ in range(count))), tally)
         submission = _submission(project_id, reply[0], tallied)
         try:
@@ -354,17 +357,16 @@ class Dispatcher:
         marks = itertools.chain(
             ((task, volunteer, "done" if counted else "surplus")
              for task, volunteer, counted in answered),
-            ((task, volunteer, "-") for task, volunteer in handed))
-        skips = ((task, volunteer, "skipped") for task, volunteer in skipped)
+            ((task, volunteer, "-") for task, volunteer in handed),
+            ((task, volunteer, "skipped") for task, volunteer in skipped))
         mark = self._scripts["mark"]
         if answered or handed or skipped:
             self.redis.script_load(mark.script)  # EVALSHA below, on the stream
         with self._wire.stream(k["meta"]) as send:
             # The marks first: Redis runs them while the tasks are read from SQL.
-            for grace, triples in ((GRACE_MS, marks), (SKIPPED_GRACE_MS, skips)):
-                for chunk in _batched(triples, 5000):
-                    send([("EVALSHA", mark.sha, 1, k["meta"], k["prefix"], grace,
-                           *itertools.chain.from_iterable(chunk))])
+            for chunk in _batched(marks, 5000):
+                send([("EVALSHA", mark.sha, 1, k["meta"], k["prefix"], REBUILT_GRACE_MS,
+                       *itertools.chain.from_iterable(chunk))])
             put = 0
             for chunk in _batched(tasks, 2000):
                 send(self._pool_chunk(k, strategy, chunk))

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import Text, cast, false, func, select, true
 
-from engine.dispatch.dispatcher import SKIPPED_GRACE_MS, OpenTask, keys
+from engine.dispatch.dispatcher import REBUILT_GRACE_MS, OpenTask, keys
 from engine.projects import is_final, project_missing, publish
 from engine.services import Services
 from engine.store.db import custom_plans
@@ -170,42 +170,67 @@ def _load(services: Services, session, project: Project, which: tuple,
     # answer to a lease handed out before the archive is kept, as surplus.
     open_task = (Task.project_id == project.id, Task.state == "open",
                  false() if is_final(project) else true(), *which)
+    skipped, late = _still_skipped(rows, project.id, which)
     # An answer stored while its volunteer was being blocked or quarantined
     # (after the recount, before this read) may still say counted: it must
     # not count here, so that its submit finds it surplus and marks it so.
+    # One sent with a lease given back (``late``) is its submit's to withdraw.
     answered = [(task, volunteer, counted and volunteer not in muted)
                 for task, volunteer, counted in rows.execute(
                     select(Answer.task_id, Answer.volunteer_id, Answer.counted)
-                    .join(Task, Task.id == Answer.task_id).where(*open_task))]
+                    .join(Task, Task.id == Answer.task_id).where(*open_task))
+                if (task, volunteer) not in late]
     handed = rows.execute(
-        select(Handout.task_id, Handout.volunteer_id, Handout.released_at)
+        select(Handout.task_id, Handout.volunteer_id)
         .join(Task, Task.id == Handout.task_id).where(*open_task)).all()
     return services.dispatcher.add_tasks(
-        project.id, _open_tasks(rows, open_task, muted), answered,
-        [(task, volunteer) for task, volunteer, _ in handed], project.strategy,
-        skipped=_still_skipped(handed, answered))
+        project.id, _open_tasks(rows, open_task, muted, late), answered, handed,
+        project.strategy, skipped=skipped)
 
 
-def _still_skipped(handed: list, answered: list) -> list[tuple[int, int]]:
+def _still_skipped(connection, project_id: int, which: tuple
+                   ) -> tuple[list[tuple[int, int]], dict[tuple[int, int], bool]]:
     """The hand-outs given back (a skip, a report) whose token may still be sent
-    with an answer, leaving out any answered meanwhile: that answer got its 2xx,
-    and its retried submit must be recognised, not withdrawn."""
-    since = utcnow() - timedelta(milliseconds=SKIPPED_GRACE_MS)
-    answers = {(task, volunteer) for task, volunteer, _ in answered}
-    return [(task, volunteer) for task, volunteer, released in handed
-            if released is not None and aware(released) > since
-            and (task, volunteer) not in answers]
+    with an answer, of any task of the project (``which``: more conditions on
+    them): a closed one's too, so that an answer to it is refused, not stored.
+    Read through the small index of released hand-outs.
+
+    One answered before the skip is left out: that answer got its 2xx, and its
+    retried submit must be recognised, not withdrawn. One answered after it
+    (an answer committed, its submit not yet run) stays skipped, and is also
+    returned with whether that answer says counted: its submit will find the
+    lease skipped and withdraw it, so the rebuild must not count it."""
+    since = utcnow() - timedelta(milliseconds=REBUILT_GRACE_MS)
+    found = connection.execute(
+        select(Handout.task_id, Handout.volunteer_id, Handout.released_at,
+               Answer.created_at, Answer.counted)
+        .join(Task, Task.id == Handout.task_id)
+        .outerjoin(Answer, (Answer.task_id == Handout.task_id)
+                   & (Answer.volunteer_id == Handout.volunteer_id))
+        .where(Handout.project_id == project_id, Handout.released_at > since, *which)).all()
+    skipped, late = [], {}
+    for task, volunteer, released, answered_at, counted in found:
+        if answered_at is None or aware(answered_at) >= aware(released):
+            skipped.append((task, volunteer))
+        if answered_at is not None and aware(answered_at) >= aware(released):
+            late[(task, volunteer)] = bool(counted)
+    return skipped, late
 
 
-def _open_tasks(connection, open_task: tuple, muted: set[int]) -> Iterator[OpenTask]:
+def _open_tasks(connection, open_task: tuple, muted: set[int],
+                late: dict[tuple[int, int], bool]) -> Iterator[OpenTask]:
     """The open tasks (``open_task``: their conditions) with their counted answers,
-    leaving out blocked or quarantined volunteers' (``muted``), as they are read."""
+    leaving out blocked or quarantined volunteers' (``muted``) and those sent
+    with a lease given back (``late``: counted or not), as they are read."""
     open_ids = select(Task.id).where(*open_task).scalar_subquery()
     counted = (select(Answer.task_id, func.count())
                .where(Answer.task_id.in_(open_ids), Answer.counted.is_(True)))
     if muted:
         counted = counted.where(Answer.volunteer_id.not_in(sorted(muted)))
     done = dict(connection.execute(counted.group_by(Answer.task_id)).all())
+    for (task, volunteer), was_counted in late.items():
+        if was_counted and volunteer not in muted and task in done:
+            done[task] -= 1
     rows = connection.execution_options(yield_per=5000).execute(
         # the payload as its JSON text: Redis stores it so
         select(Task.id, Task.need, cast(Task.payload, Text), Task.priority, Task.is_gold)

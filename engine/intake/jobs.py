@@ -174,7 +174,8 @@ Progress = Callable[[int, int], None]  # (entries read so far, entries in the up
 
 
 def run_job(services: Services, job_id: int, *, progress: Progress | None = None,
-            retry_in: Callable[[BaseException], int | None] | None = None) -> Job | None:
+            retry_in: Callable[[BaseException], int | None] | None = None,
+            last_attempt: bool = True) -> Job | None:
     """Split a stored upload into items and tasks (the body of the RQ job); None
     when the job is gone (its draft was deleted before or while it ran).
 
@@ -184,7 +185,10 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
     A run that finds the job taken over (the watchdog judged it dead and
     resumed it elsewhere) stops at its next batch and records nothing, and one
     that finds it ended (done, or failed: only a rerun queues it again) returns
-    it as it is.
+    it as it is. An image server that does not answer fails the run, to be
+    retried, unless this is its ``last_attempt`` (no retry left, or none at all
+    as from the command line): then the picture is its item's problem, so that
+    one dead server never keeps a whole import from finishing.
     """
     claimed = _claim(services, job_id)
     if not isinstance(claimed, tuple):
@@ -195,7 +199,7 @@ def run_job(services: Services, job_id: int, *, progress: Progress | None = None
     heartbeat = Heartbeat(services, job.id, owner, HEARTBEAT_SECONDS)
     try:
         with heartbeat:
-            if _split_all(services, job, project, progress, heartbeat):
+            if _split_all(services, job, project, progress, heartbeat, last_attempt):
                 from engine.dispatch.rebuild import rebuild_project
                 rebuild_project(services, project.id)  # a crashed run may have left Redis short
     except TakenOver:
@@ -275,6 +279,7 @@ class _Run:
     problems: list[dict] = field(default_factory=list)
     unlisted: int = 0
     duplicates: int = 0
+    last_attempt: bool = True  # engine.intake.media.SplitMedia's
 
     def problem(self, entry: Entry, reason: str, **extra: Any) -> None:
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
@@ -291,19 +296,20 @@ class _Run:
         return len(self.problems) + self.unlisted
 
 
-def _split_all(services: Services, job: Job, project: Project,
-               progress: Progress | None, heartbeat: Heartbeat) -> bool:
+def _split_all(services: Services, job: Job, project: Project, progress: Progress | None,
+               heartbeat: Heartbeat, last_attempt: bool) -> bool:
     done, known = _stored(services, job, project)
+    run = _Run(last_attempt=last_attempt)
     with services.uploads.opened(job.source) if job.source else nullcontext() as path:
-        return _split_entries(services, job, project, progress, heartbeat, done, known,
+        return _split_entries(services, job, project, progress, heartbeat, run, done, known,
                               *open_source(services, job, project, path))
 
 
 def _split_entries(services: Services, job: Job, project: Project, progress: Progress | None,
-                   heartbeat: Heartbeat, done: set[int], known, total: int,
+                   heartbeat: Heartbeat, run: _Run, done: set[int], known, total: int,
                    entries: Iterator[Entry]) -> bool:
     _progress(services, job, items_total=total)
-    run, batch = _Run(), []
+    batch: list[Entry] = []
     noted, handled = time.monotonic(), 0
     for handled, entry in enumerate(entries, 1):
         if entry.seq not in done:
@@ -373,7 +379,8 @@ def _store_batch(services: Services, job: Job, project: Project, batch: list[Ent
     transaction opens, so a slow page never holds the database's write lock.
     """
     task_type = services.registry.get(project.task_type)
-    media = SplitMedia(services.media, allow=services.settings.fetch_allow)
+    media = SplitMedia(services.media, allow=services.settings.fetch_allow,
+                       last_attempt=run.last_attempt)
     split = []
     for entry in batch:
         try:

@@ -174,12 +174,17 @@ class SplitMedia:
     A failure that says nothing about the picture (its server busy or timing
     out, the media bucket not answering) is an UnavailableError instead: the
     split is retried and resumes there, where an item's problem would lose the
-    item for good (the job ends done, and a done job is never run again)."""
+    item for good (the job ends done, and a done job is never run again). On
+    the ``last_attempt`` a server that still does not answer is the item's
+    problem after all: failing again would keep every item after it from ever
+    being split."""
 
-    def __init__(self, store: MediaStore, timeout: float = 30.0, allow: str = "") -> None:
+    def __init__(self, store: MediaStore, timeout: float = 30.0, allow: str = "",
+                 last_attempt: bool = False) -> None:
         self.store_ = store
         self.timeout = timeout
         self.allow = allow
+        self.last_attempt = last_attempt
 
     @property
     def max_pixels(self) -> int:
@@ -198,7 +203,7 @@ class SplitMedia:
         except UnavailableError:
             raise
         except FetchError as exc:
-            if exc.transient:
+            if exc.transient and not self.last_attempt:
                 raise UnavailableError(exc.message, {"image": exc.reason}) from exc
             raise _item_error(exc) from exc
         except BitesizeError as exc:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -277,6 +278,10 @@ class Handout(Base):
         ForeignKeyConstraint(["task_id"], ["task.id"], name="fk_handout_task"),
         ForeignKeyConstraint(["volunteer_id"], ["volunteer.id"], name="fk_handout_volunteer"),
         ForeignKeyConstraint(["project_id"], ["project.id"], name="fk_handout_project"),
+        # the few leases given back, for a rebuild to mark skipped again
+        Index("ix_handout_released", "project_id", "released_at",
+              sqlite_where=text("released_at IS NOT NULL"),
+              postgresql_where=text("released_at IS NOT NULL")),
         {"sqlite_with_rowid": False},
     )
     task_id: Mapped[int] = mapped_column()

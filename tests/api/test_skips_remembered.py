@@ -112,3 +112,72 @@ def test_a_token_a_day_past_its_lease_is_refused(api, project, services, client)
         claim.project_id, claim.task_id, claim.volunteer_id,
         int(time.time() * 1000) - GRACE_MS + 60_000))  # within the day: a late answer
     assert api.answer(volunteer["headers"], handed["task"]["id"], late).status_code == 201
+
+
+def test_a_rebuild_right_after_the_skip_reached_redis_still_knows_it(
+        api, project, services, client, monkeypatch):
+    """A review: the skip was released in Redis first and written to SQL after,
+    so a rebuild reading SQL in between (the write waiting on a busy database)
+    dropped Redis's marker and read no release. SQL is now written first."""
+    volunteer = api.volunteer()
+    handed = api.next_task(volunteer["headers"], project["id"])
+    release = services.dispatcher.release
+
+    def rebuilt_after(*args, **kwargs):
+        released = release(*args, **kwargs)
+        rebuild_project(services, project["id"])
+        return released
+
+    monkeypatch.setattr(services.dispatcher, "release", rebuilt_after)
+    _skip(client, volunteer, handed)
+    r = api.answer(volunteer["headers"], handed["task"]["id"], handed["lease"]["token"])
+    assert r.status_code == 410 and _answers(services) == 0
+
+
+def test_how_an_answered_lease_ended_is_remembered_as_long_as_its_token(api, project,
+                                                                        services):
+    """A review: the "done" marker lasted a day from the submit, the token a day
+    from its lease's end, so a retry in between was taken as a first answer and
+    counted twice in Redis."""
+    volunteer = api.volunteer()
+    handed = api.next_task(volunteer["headers"], project["id"])
+    assert api.answer(volunteer["headers"], handed["task"]["id"],
+                      handed["lease"]["token"]).status_code == 201
+    marker = keys(project["id"])["prefix"] + f"lease:{handed['task']['id']}:{volunteer['id']}"
+    expires_ms = leases.verify(services.settings.secret_key,
+                               handed["lease"]["token"]).expires_ms
+    assert services.redis.get(marker) == b"done"
+    assert services.redis.pttl(marker) >= expires_ms + GRACE_MS - time.time() * 1000 - 1000
+
+
+def test_a_skip_on_a_task_closed_since_outlives_a_wipe(api, project, services, client,
+                                                      charity):
+    """A review: a rebuild read only open tasks' hand-outs, so after a wipe the
+    skipped lease of a task settled meanwhile was answered (201, uncounted)."""
+    volunteer = api.volunteer()
+    handed = api.next_task(volunteer["headers"], project["id"])
+    _skip(client, volunteer, handed)
+    settled = client.post(f"/api/v1/tasks/{handed['task']['id']}/resolution", headers=charity,
+                          json={"answer": {"label": "penguin"}, "note": "checked"})
+    assert settled.status_code in (200, 201), settled.get_data(True)
+    services.redis.flushdb()
+    r = api.answer(volunteer["headers"], handed["task"]["id"], handed["lease"]["token"])
+    assert r.status_code == 410 and _answers(services) == 0
+
+
+def test_a_retry_of_a_stored_answer_a_day_late_gets_its_first_reply(api, project, services,
+                                                                   monkeypatch):
+    from types import SimpleNamespace
+
+    from engine import volunteering
+
+    volunteer = api.volunteer()
+    handed = api.next_task(volunteer["headers"], project["id"])
+    claim = leases.verify(services.settings.secret_key, handed["lease"]["token"])
+    first = api.answer(volunteer["headers"], handed["task"]["id"], handed["lease"]["token"])
+    assert first.status_code == 201
+    late = (claim.expires_ms + GRACE_MS + 60_000) / 1000  # a day and a minute after its end
+    monkeypatch.setattr(volunteering, "time", SimpleNamespace(time=lambda: late))
+    retry = api.answer(volunteer["headers"], handed["task"]["id"], handed["lease"]["token"])
+    assert retry.status_code == 201 and retry.json["id"] == first.json["id"]
+    assert _answers(services) == 1

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from engine import identity as identity_module
-from engine import volunteering
+from engine.dispatch import answer_rows
 from engine.dispatch import dispatcher as dispatch
 from engine.dispatch.dispatcher import Dispatcher, _script_keys, keys, seen_key
 from engine.errors import AuthenticationError
@@ -142,7 +142,7 @@ def test_prepared_statements_write_and_read_what_sqlalchemy_does(services, make_
     with services.db.session() as session:
         task_id = session.scalar(select(Task.id).where(Task.project_id == project.id))
     now = utcnow()
-    answer_id, counted, created_at = volunteering._statements(services.db).answer.run(
+    answer_id, counted, created_at = answer_rows._statements(services.db).answer.run(
         services.db, {"task_id": task_id, "project_id": project.id, "volunteer_id": v.id,
                       "value": {"label": "a", "note": "ünïcode"}, "lease": "l",
                       "counted": True, "created_at": now})[0]
@@ -158,7 +158,7 @@ def test_an_atomic_transaction_commits_all_or_nothing(services, make_project, vo
     v = volunteer()
     with services.db.session() as session:
         task_ids = list(session.scalars(select(Task.id).where(Task.project_id == project.id)))
-    handout = volunteering._statements(services.db).handout
+    handout = answer_rows._statements(services.db).handout
     rows = [{"project_id": project.id, "task_id": t, "volunteer_id": v.id,
              "created_at": utcnow()} for t in task_ids]
     with pytest.raises(RuntimeError), transaction(services.db, atomic=True) as cursor:

@@ -437,3 +437,11 @@ def test_a_url_with_non_ascii_characters_is_fetched_percent_encoded(site):
     url = f"{site.base}/images/Ölgemälde.jpg?by=Zoë&n=1%2B1"
     assert fetch(url, 1000, allow="127.0.0.1") == b"oil"
     assert site.hits[-1][1] == "/images/%C3%96lgem%C3%A4lde.jpg?by=Zo%C3%AB&n=1%2B1"
+
+
+def test_a_redirect_to_a_raw_utf8_location_is_followed_as_meant(site):
+    """A review: http.client reads a header's bytes as Latin-1, so a Location in
+    raw UTF-8 became mojibake, percent-encoded into a path nobody serves."""
+    site.routes["/images/%C3%96l.jpg"] = (200, b"oil", None)
+    site.routes["/go"] = (302, b"", "/images/Öl.jpg".encode().decode("latin-1"))
+    assert fetch(f"{site.base}/go", 1000, allow="127.0.0.1") == b"oil"

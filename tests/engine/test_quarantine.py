@@ -11,6 +11,7 @@ from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.dialects import postgresql
 
 from engine import lifecycle, volunteering
+from engine.dispatch import answer_rows
 from engine.dispatch.rebuild import rebuild_project
 from engine.identity import Identity, authenticate, create_user, create_volunteer
 from engine.intake.jobs import create_job, run_job
@@ -184,14 +185,14 @@ def test_an_answer_landing_during_a_moderation_rebuild_does_not_count(services, 
     else:
         moderation.quarantine_volunteer(services, admin, project.id, script.id, "a script")
 
-    insert = volunteering._insert_answer
+    insert = answer_rows.insert_answer
 
     def committed_then_rebuilt(*args, **kwargs):
         stored = insert(*args, **kwargs)
         rebuild_project(services, project.id)  # the block's rebuild reads SQL now
         return stored
 
-    monkeypatch.setattr(volunteering, "_insert_answer", committed_then_rebuilt)
+    monkeypatch.setattr(answer_rows, "insert_answer", committed_then_rebuilt)
     receipt = volunteering.submit_answer(services, script, handout.task_id, handout.lease,
                                          {"label": "a"})
     with services.db.session() as session:

@@ -421,3 +421,30 @@ def test_a_slow_failure_never_undoes_a_later_delivery(services, stalled):
     assert sorted((d.attempt, d.status_code) for d in log(services)) == [(1, 500), (2, 200)]
     assert deliver_due(services, now=t0 + timedelta(hours=2)) == {}
     assert receiver.calls == [500, 200]
+
+
+def test_an_event_is_not_redelivered_while_an_attempt_of_it_is_sent(services, hooked,
+                                                                    make_project, owner):
+    """A review: a failed event keeps its state through its next attempt's claim,
+    and redelivering it then let a second worker POST the same event beside
+    the first. While an attempt is claimed and not logged it is 409."""
+    from engine.delivery import sender
+
+    project = hooked()
+    make_project.add_items(project, [{"text": "t0"}])
+    now = utcnow()
+    with services.db.writing() as session:  # as after a first attempt failed
+        [event] = session.query(WebhookEvent).all()
+        event.state, event.attempts, event.next_attempt_at = "failed", 1, now
+        session.add(WebhookDelivery(project_id=project.id, event_id=event.id, attempt=1,
+                                    at=now, status_code=503, error="HTTP 503",
+                                    duration_ms=1.0))
+    claimed = sender.claim(services, project.id, now)  # attempt 2: its POST under way
+    assert claimed is not None
+    with pytest.raises(ConflictError):
+        webhooks.redeliver(services, owner, project.id, claimed.event_id, now=now)
+    assert sender.claim(services, project.id, now + timedelta(seconds=5)) is None
+    # a worker that died: once the hold is over it may be redelivered
+    later = now + CLAIM_HOLD + timedelta(seconds=1)
+    assert webhooks.redeliver(services, owner, project.id, claimed.event_id,
+                              now=later).state == "pending"

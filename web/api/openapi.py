@@ -194,7 +194,8 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      "(gold) tasks, `feedback`: the charity's answer and whether theirs was right",
      VOLUNTEER, AnswerCreate,
      {"201": "stored", "409": "already answered",
-      "410": "lease gone, or the task was skipped", "422": "invalid answer",
+      "410": "lease gone, the task skipped or reported, or its lease ended over a day "
+             "ago (`ended too long ago`)", "422": "invalid answer",
       "429": "too many answers (rate limit, Retry-After)"}),
     ("delete", "/leases/{token}", "Skip: give a leased task back", VOLUNTEER, None,
      {"200": "released (false: the lease was not live); its answers are refused from now on",
@@ -293,7 +294,8 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, dict[str, str]]]
      {"200": "a page of attempts"}),
     ("post", "/projects/{project_id}/webhook/events/{event_id}/redeliver",
      "Send an event again under its idempotency key, with a fresh day of retries", OWNER,
-     None, {"202": "queued", "404": "no such event", "409": "already waiting"}),
+     None, {"202": "queued", "404": "no such event",
+           "409": "already waiting, or an attempt of it is being sent"}),
     ("get", "/openapi.json", "This document", ANYONE, None, {"200": "the OpenAPI document"}),
 ]
 

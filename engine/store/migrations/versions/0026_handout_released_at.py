@@ -21,11 +21,19 @@ branch_labels = None
 depends_on = None
 
 
+RELEASED = sa.text("released_at IS NOT NULL")
+
+
 def upgrade() -> None:
     # A plain ADD COLUMN: nullable, no default to fill in, so no table copy.
     op.add_column('handout', sa.Column('released_at', sa.DateTime(timezone=True),
                                        nullable=True))
+    # only the few released rows: a rebuild reads them without the project's
+    # every hand-out
+    op.create_index('ix_handout_released', 'handout', ['project_id', 'released_at'],
+                    sqlite_where=RELEASED, postgresql_where=RELEASED)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_handout_released', table_name='handout')
     op.drop_column('handout', 'released_at')  # a plain DROP COLUMN (SQLite 3.35+), as 0007

@@ -34,16 +34,30 @@ def plain_characters(text: str, what: str = "Tags", strict: bool = True) -> None
     around (controls, line breaks and direction overrides): a label with a
     line break read back from the answers export made up a task of its own.
     ``strict`` (tags) refuses every invisible format, private-use and
-    unassigned character too; labels, which configs stored before this rule
-    may hold (a soft hyphen, a zero-width space pasted in), and which cannot
-    be renamed once answered, are refused only what does harm, so that such
-    a project can still be edited."""
+    surrogate character and every noncharacter too; labels, which configs
+    stored before this rule may hold (a soft hyphen, a zero-width space pasted
+    in), and which cannot be renamed once answered, are refused only what does
+    harm, so that such a project can still be edited.
+
+    A code point merely unassigned in this Python's Unicode table is taken: the
+    volunteer's browser (and phone keyboard) may know a newer Unicode, where it
+    is an emoji (U+1FABF, a goose, is Unicode 15), and refusing it refused the
+    whole answer after the page had moved on (task_types/templates/tag.js keeps
+    it too). Noncharacters are never assigned, whatever the version."""
     for ch in text:
         category = unicodedata.category(ch)
         harmful = category == "Cc" or ch in BIDI_CONTROLS
-        if harmful or strict and (category in ("Cs", "Co", "Cn")
+        if harmful or strict and (category in ("Cs", "Co") or noncharacter(ch)
                                   or (category == "Cf" and ch not in JOINERS)):
             raise ValidationError(f"{what} cannot contain control characters or line breaks.")
+
+
+def noncharacter(ch: str) -> bool:
+    """U+FDD0..U+FDEF and the last two code points of every plane (U+FFFE,
+    U+1FFFF, ...): kept for a program's own use, never a character in any
+    version of Unicode."""
+    point = ord(ch)
+    return 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
 
 
 def plain_label(text: str) -> None:

@@ -18,12 +18,14 @@
   function plain(text) { return text.trim().replace(/\s+/g, " ").toLowerCase(); }
 
   // What a pasted tag may carry unseen (a zero-width space, a soft hyphen, a
-  // direction mark, other controls and unassigned or private characters) the
+  // direction mark, other controls, noncharacters and private characters) the
   // server refuses in a tag (task_types.classify.plain_characters), and the
   // answer with it: dropped here, before the volunteer sees the tag. The two
   // joiners stay (emoji and some scripts need them; the server takes them), and
-  // so do tabs and line breaks, which become blanks.
-  const UNSEEN = /(?![\u200c\u200d\t\n\v\f\r])[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}]/gu;
+  // so do tabs and line breaks, which become blanks. Unassigned code points
+  // (\p{Cn}) stay too: which those are depends on the browser's Unicode, and
+  // the server, whose Unicode may be older, takes them (a new emoji).
+  const UNSEEN = /(?![\u200c\u200d\t\n\v\f\r])[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Noncharacter_Code_Point}]/gu;
   function cleaned(text) { return text.replace(UNSEEN, "").trim().replace(/\s+/g, " "); }
 
   // The server measures a free tag casefolded ("ß" is "ss"), so one typed within

@@ -301,3 +301,26 @@ def test_a_free_tag_pasted_with_hidden_characters_or_too_long_is_mended_before_s
     page.get_by_role("button", name="Done").click()
     wait_for_new_task(page, first)
     assert only_answer(services, page) == {"tags": ["reddeer", "roedeer", "ss" * 25]}
+
+
+def test_a_free_tag_with_an_emoji_newer_than_the_servers_unicode_is_sent_and_stored(
+        page, live_server, client, auth, services, work, accessible):
+    """U+1FABF (a goose) is an emoji in the browser's Unicode (15) and unassigned
+    in Python 3.11's: the page kept it and the server refused the whole answer
+    (422) after the page had moved on. Both now take it."""
+    charity = auth.charity()
+    project = make(client, charity, "tag", {"question": "Which?", "free_tags": True,
+                                            "tags": ["fox"]})
+    upload_items(client, charity, project["id"], [{"text": "a"}, {"text": "b"}], work)
+    first = open_page(page, live_server, project["id"])
+    free = page.get_by_role("textbox", name="Other tags")
+    free.fill("\U0001FABF goose,")
+    chips = page.get_by_role("list", name="Your own tags").get_by_role("listitem")
+    expect(chips).to_have_count(1)
+    expect(chips.first).to_contain_text("\U0001FABF goose")
+    accessible(page)
+    page.get_by_role("button", name="Done").click()
+    wait_for_new_task(page, first)
+    expect(page.locator("#volunteer")).to_have_attribute("data-outbox", "0")
+    expect(page.locator("#status")).to_be_hidden()  # no "Your answer was not taken"
+    assert only_answer(services, page) == {"tags": ["\U0001FABF goose"]}

@@ -233,6 +233,19 @@ def test_bad_answer_is_refused(tag, config, answer):
     assert set(exc.value.messages) <= {"tags", "note"} and exc.value.messages
 
 
+def test_a_character_newer_than_pythons_unicode_is_taken_but_no_noncharacter(tag, config):
+    """A browser may know a newer Unicode than the server: U+1FABF (a goose,
+    Unicode 15) is unassigned in Python 3.11's table, and refusing it refused
+    the whole answer after the page had moved on. A noncharacter, a surrogate,
+    private use and format characters stay refused, whatever the version."""
+    goose = "\U0001FABF"
+    assert tag.answer_schema(config).load({"tags": [f"{goose} goose"]}) == {
+        "tags": [f"{goose} goose"]}
+    for hidden in ("\ufdd0", "\uffff", "\U0001fffe", "\ud800", "\ue000", "\u200b"):
+        with pytest.raises(ValidationError):
+            tag.answer_schema(config).load({"tags": [f"fox{hidden}"]})
+
+
 def test_repeats_do_not_count_against_max_tags(tag, config):
     answer = {"tags": ["Deer"] * 30}
     assert tag.answer_schema(config).load(answer) == {"tags": ["Deer"]}

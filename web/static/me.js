@@ -12,8 +12,9 @@
   const session = window.bitesizeSession;  // static/session.js: the token, shared with the answering page
   // This device's token was signed out (a change of password on another
   // device): the answers waiting in its outbox were that volunteer's, and
-  // signing in again as them is how they get sent.
-  let signedOut = false;
+  // signing in again as them is how they get sent. A blocked one's answers are
+  // never sent: they hold no sign-in back.
+  let signedOut = false, blocked = false;
 
   const i18n = window.bitesizeI18n;  // static/i18n.js: the page's language
   const t = i18n.t, tn = i18n.tn, number = i18n.number;
@@ -90,10 +91,11 @@
     if (!token) { status.textContent = t("Nothing answered on this device yet: pick a project to start."); return; }
     try {
       const r = await fetch(api + "/volunteers/me", {headers: {"Authorization": "Bearer " + token}});
-      if (r.status === 401) { await refusedToken(r); return; }
+      if (r.status === 401) { await refusedToken(r, token); return; }
       if (!r.ok) throw new Error("error " + r.status);
       const me = await r.json();
       session.store.mark(token, session.keeps(me.account));
+      session.store.known(token, me.id);
       mailOn = !!me.mail;
       showAccount(me.account);
       if (!me.answers) { status.textContent = t("Nothing answered on this device yet: pick a project to start."); return; }
@@ -102,15 +104,49 @@
   }
 
   // This device's token no longer works: a volunteer blocked platform-wide
-  // cannot come back; one signed out elsewhere may sign in again below.
-  async function refusedToken(r) {
-    const blocked = ((await session.refusal(r)).fields || {}).token === "blocked";
+  // cannot come back (another account may sign in on a shared device); one
+  // whose work was kept under an account (signed out elsewhere) may sign in
+  // again below, or carry on here as a new volunteer instead (an account
+  // deleted elsewhere, a forgotten password). A blocked one is not offered
+  // that: it would invite them back behind the block. An anonymous token the server forgot
+  // has nobody to sign back in as: forgotten now, its answers said lost, as
+  // the answering page would.
+  async function refusedToken(r, token) {
+    blocked = ((await session.refusal(r)).fields || {}).token === "blocked";
+    document.getElementById("keep").hidden = true;  // all need a token that works
+    document.getElementById("your-data").hidden = true;
+    if (!blocked && !session.store.kept(token)) {
+      const dropped = startAfresh();
+      status.textContent = (dropped ? tn("{n} answer could not be kept: this device's session had ended before it was sent.",
+        "{n} answers could not be kept: this device's session had ended before they were sent.", dropped) + " " : "") +
+        t("Nothing answered on this device yet: pick a project to start.");
+      return;
+    }
     signedOut = !blocked;
     status.textContent = blocked ? t("You can no longer answer tasks here. Thank you for the time you gave.")
       : t("You were signed out on this device: sign in again below to carry on.");
-    document.getElementById("keep").hidden = true;  // both need a token that works
-    document.getElementById("your-data").hidden = true;
+    document.getElementById("carry-on").hidden = blocked;
   }
+
+  // Forgets this device's volunteer (the token, whether it was kept, the tasks
+  // held for it, its unsent answers): the next project page starts a new one.
+  // Returns how many answers were dropped.
+  function startAfresh() {
+    const dropped = session.store.drop(null);
+    session.store.forget();
+    forgetHeld();
+    signedOut = blocked = false;
+    document.getElementById("carry-on").hidden = true;
+    showAccount(null);
+    return dropped;
+  }
+
+  document.getElementById("carry-on-button").addEventListener("click", function () {
+    const dropped = startAfresh();
+    status.textContent = t("Nothing answered on this device yet: pick a project to start.");
+    said.textContent = (dropped ? tn("{n} answer not sent yet was dropped.", "{n} answers not sent yet were dropped.", dropped) + " " : "") +
+      t("You carry on as a new volunteer: pick a project to start.");
+  });
 
   // --- keeping the work (engine.accounts.volunteers) ---------------------------
 
@@ -243,33 +279,30 @@
       (r.data.other_devices_signed_out ? " " + t("Your other devices were signed out.") : "");
   });
 
-  // Answers still waiting in an answering page's outbox were leased to this
-  // device's volunteer: switching volunteer now would have them refused.
-  function waitingAnswers() {
-    let n = 0;
+  // tasks held for the previous volunteer are theirs, not the next one's
+  function forgetHeld() {
     try {
-      for (let i = 0; i < localStorage.length; i++) {
-        const key = localStorage.key(i);
-        if (key.indexOf("bitesize.outbox.") === 0) n += (JSON.parse(localStorage.getItem(key)) || []).length;
-      }
-    } catch (e) { /* storage refused */ }
-    return n;
-  }
-
-  function useToken(token) {
-    session.store.set(token);
-    session.store.mark(token, true);  // signed in: an account's work, kept
-    try {
-      // tasks held for the previous volunteer are theirs, not this one's
       Object.keys(sessionStorage).forEach(function (key) {
         if (key.indexOf("bitesize.held.") === 0) sessionStorage.removeItem(key);
       });
     } catch (e) { /* storage refused */ }
   }
 
+  function useToken(token, id) {
+    session.store.set(token, id);
+    session.store.mark(token, true);  // signed in: an account's work, kept
+    forgetHeld();
+  }
+
+  // Answers still waiting in an answering page's outbox were leased to this
+  // device's volunteer: while that volunteer's token works, they are sent
+  // first. Signed out, the sign-in says who comes back: the same volunteer
+  // sends them; another one (someone else's account on a shared device) could
+  // not, and they are dropped and said to be, rather than refusing the
+  // sign-in (the signed-out volunteer may never come back here).
   async function signIn(form, body) {
     clearErrors(form);
-    const waiting = signedOut ? 0 : waitingAnswers();
+    const waiting = signedOut || blocked ? 0 : session.store.waiting();
     if (waiting) {
       said.textContent = tn("{n} answer is still waiting to send from this device: open its project page until it is sent, then sign in.",
                             "{n} answers are still waiting to send from this device: open their project page until they are sent, then sign in.", waiting);
@@ -278,12 +311,16 @@
     const r = await send("POST", "/volunteers/sign-in", body, null);
     if (!r.ok) { refused(form, r.data, r.status); return; }
     form.reset();
-    useToken(r.data.token);
+    const dropped = session.store.drop(r.data.id);
+    useToken(r.data.token, r.data.id);
     document.getElementById("me-record").hidden = true;
     document.querySelector("#me-projects tbody").textContent = "";
     status.hidden = false;
-    signedOut = false;
-    said.textContent = t("Signed in: this device now carries on with your record.");
+    signedOut = blocked = false;
+    document.getElementById("carry-on").hidden = true;
+    said.textContent = t("Signed in: this device now carries on with your record.") + (dropped ? " " +
+      tn("{n} answer waiting on this device was another volunteer's: it was dropped.",
+         "{n} answers waiting on this device were another volunteer's: they were dropped.", dropped) : "");
     await load();
   }
 

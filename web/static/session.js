@@ -12,6 +12,13 @@
   // change of password on another device, and must sign in again rather than
   // carry on as a stranger who owns none of that work.
   const KEPT = "bitesize.volunteer.kept";
+  // The volunteer the token is (their id, from sign-up, sign-in or GET
+  // /volunteers/me): a lease, and so an answer waiting in an outbox, is that
+  // volunteer's, and sent with another's token it is refused (410) and lost.
+  // A new token of the same volunteer (signed in again) keeps their answers.
+  const ID = "bitesize.volunteer.id";
+  // The answering pages' outboxes, one a project (static/volunteer.js).
+  const OUTBOX = "bitesize.outbox.";
   const memory = {};
   function read(key) {
     try { return localStorage.getItem(key); } catch (e) { return memory[key] || null; }
@@ -25,10 +32,60 @@
     try { localStorage.removeItem(key); } catch (e) { /* memory only */ }
   }
 
+  let mine = read(ID);  // the volunteer this page works for, as it last knew
+
+  function outboxes() {
+    const keys = [];
+    try {
+      for (let i = 0; i < localStorage.length; i++) {
+        if (localStorage.key(i).indexOf(OUTBOX) === 0) keys.push(localStorage.key(i));
+      }
+    } catch (e) { /* storage refused: each page's outbox is in its memory */ }
+    return keys;
+  }
+  function items(key) {
+    try { return JSON.parse(read(key)) || []; } catch (e) { return []; }
+  }
+
   const store = {
     get: function () { return read(KEY); },
-    set: function (token) { write(KEY, token); },
-    forget: function () { remove(KEY); remove(KEPT); },
+    set: function (token, id) {
+      write(KEY, token);
+      if (id === undefined || id === null) remove(ID); else write(ID, String(id));
+      mine = read(ID);
+    },
+    id: function () { return read(ID); },
+    // the id a working token answered with (GET /volunteers/me): a device that
+    // kept its token from before ids were kept learns it
+    known: function (token, id) {
+      if (token && read(KEY) === token && id !== undefined && id !== null) {
+        write(ID, String(id));
+        mine = read(ID);
+      }
+    },
+    forget: function () { remove(KEY); remove(KEPT); remove(ID); },
+    // Answers waiting to send in every project's outbox.
+    waiting: function () {
+      return outboxes().reduce(function (n, key) { return n + items(key).length; }, 0);
+    },
+    // Drops, from every outbox but `except`'s, the answers of any volunteer but
+    // `keep` (all with none): sent with another volunteer's token they would be
+    // refused, unseen. An answer whose volunteer is not known (kept before ids
+    // were) stays. Returns how many were dropped, for the page to say.
+    drop: function (keep, except) {
+      let dropped = 0;
+      outboxes().forEach(function (key) {
+        if (key === except) return;
+        const all = items(key);
+        const left = keep ? all.filter(function (item) {
+          const owner = item.volunteer || read(ID);
+          return !owner || owner === String(keep);
+        }) : [];
+        dropped += all.length - left.length;
+        if (left.length) write(key, JSON.stringify(left)); else remove(key);
+      });
+      return dropped;
+    },
     mark: function (token, kept) {  // whether this token's work is kept under an account
       if (kept && token) write(KEPT, token);
       else if (read(KEPT) === token) remove(KEPT);
@@ -102,9 +159,9 @@
           }
           page.say("");
           if (!r.ok) throw new Error(t("could not start a session ({status})", {status: r.status}));
-          const fresh = (await r.json()).token;
-          store.set(fresh);
-          return fresh;
+          const fresh = await r.json();
+          store.set(fresh.token, fresh.id);
+          return fresh.token;
         })().finally(function () { starting = null; });
       }
       return starting;
@@ -125,8 +182,12 @@
     // in again. Any other (an anonymous token the server no longer knows)
     // starts a new volunteer, and only a read is made again as them: a write
     // made for the old volunteer's lease (an answer, a skip) is not theirs.
-    async function call(method, path, body) {
+    // `owner`, where given, is the volunteer a write belongs to (the one its
+    // lease was issued to): made with another volunteer's token it would be
+    // refused and lost unseen, so it is not sent, and call() answers null.
+    async function call(method, path, body, owner) {
       const used = await token();
+      if (owner && store.id() && String(owner) !== store.id()) return null;
       const r = await send(method, path, body, used);
       if (r.status !== 401) return r;
       if (((await refusal(r)).fields || {}).token === "blocked") { page.ended("blocked"); return r; }
@@ -137,6 +198,20 @@
       }
       return method === "GET" ? send(method, path, body, await token()) : r;
     }
+
+    // Another tab changed the volunteer (the server forgot the token and a new
+    // one started there, or someone carried on as a new volunteer on /me):
+    // this page's leases and unsent answers are the old volunteer's, and it
+    // starts again as the new one. A token removed without a new volunteer yet
+    // is left to the next call (a write then meets `owner`).
+    window.addEventListener("storage", function (ev) {
+      if (ev.key !== KEY && ev.key !== ID && ev.key !== null) return;
+      const now = store.id();
+      if (!now || now === mine) return;
+      const was = mine;
+      mine = now;
+      if (was) page.renewed();
+    });
 
     return {call: call};
   }

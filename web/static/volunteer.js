@@ -98,30 +98,41 @@
     closeReport(false);
     taskBox.hidden = true; actions.hidden = true; done.hidden = true; keysHelp.hidden = true;
     say("");
+    if (why === "blocked") waiting.hidden = true;  // never sent: not "waiting" (nor counted on /me)
     sessionEnded.querySelectorAll("[data-why]").forEach(function (el) { el.hidden = el.dataset.why !== why; });
     sessionEnded.hidden = false;
     sessionEnded.focus();
   }
 
-  // The server no longer knows this device's anonymous token, and a new
-  // volunteer starts. What the old one held was theirs: their leases cannot be
-  // answered as the new one, so those tasks are let go, and the answers still
-  // waiting are dropped and said to be, rather than sent to be refused unseen.
+  // A new volunteer replaced this device's: the server no longer knows its
+  // anonymous token, here or in another tab (static/session.js). What the old
+  // one held was theirs: their leases cannot be answered as the new one, so
+  // those tasks are let go, and the answers still waiting, in every project's
+  // outbox, are dropped and said to be, rather than sent to be refused unseen.
+  // A page that had stopped (blocked, signed out) starts again as the new one.
   function renewed() {
-    const lost = outbox.items.length;
+    if (stopped) { location.reload(); return; }
+    const dropped = outbox.items.length + session.store.drop(null, OUTBOX);
     outbox.items = [];
     outbox.save();
     current = null; queue = [];
     held.save();
     taskBox.hidden = true; actions.hidden = true;
     say(t("Loading a task…"));
-    if (lost) {
-      lostNote.textContent = tn("{n} answer could not be kept: this device's session had ended before it was sent.",
-                                "{n} answers could not be kept: this device's session had ended before they were sent.", lost);
-      sessionEnded.querySelectorAll("[data-why]").forEach(function (el) { el.hidden = el !== lostNote; });
-      sessionEnded.hidden = false;
-    }
+    lost(dropped);
     setTimeout(function () { if (!current && !busy) advance(); });  // tasks for the new volunteer
+  }
+
+  // Answers that could not be kept (their volunteer's session ended before
+  // they were sent), counted over the page's life and said in #session-ended.
+  let lostCount = 0;
+  function lost(n) {
+    if (!n) return;
+    lostCount += n;
+    lostNote.textContent = tn("{n} answer could not be kept: this device's session had ended before it was sent.",
+                              "{n} answers could not be kept: this device's session had ended before they were sent.", lostCount);
+    sessionEnded.querySelectorAll("[data-why]").forEach(function (el) { el.hidden = el !== lostNote; });
+    sessionEnded.hidden = false;
   }
 
   // The task is there to be answered: not hidden behind the tutorial, nor gone.
@@ -151,7 +162,12 @@
   // the server's clock (static/session.js), so a computer whose clock is wrong
   // neither drops the leases it holds nor extends fresh ones.
   function ends(h) { return h.ends || session.clock.local(h.lease.expires_at); }
-  function live(h) { return h && ends(h) - Date.now() > 5000; }
+  // A held task is leased to the volunteer who asked (`volunteer`): one held
+  // for another volunteer of this device is not this one's to answer.
+  function live(h) {
+    const me = session.store.id();
+    return h && ends(h) - Date.now() > 5000 && !(h.volunteer && me && h.volunteer !== me);
+  }
   const held = {
     get: function () {
       try {
@@ -200,7 +216,7 @@
   function enqueue(reply) {
     if (!reply) return;
     [reply, ...(reply.queue || [])].forEach(function (h) {
-      const fresh = {task: h.task, lease: h.lease};
+      const fresh = {task: h.task, lease: h.lease, volunteer: session.store.id()};
       fresh.ends = session.clock.local(h.lease.expires_at);
       fresh.term = fresh.ends - Date.now();
       if (!queue.some(function (q) { return q.task.id === fresh.task.id; }) &&
@@ -334,6 +350,7 @@
     // whether this device's work is kept under an account: if its token ends,
     // it must sign in again rather than start afresh (static/session.js)
     session.store.mark(session.store.get(), session.keeps(me.account));
+    session.store.known(session.store.get(), me.id);
     return me;
   }
 
@@ -524,17 +541,19 @@
         posts += 1;
         try {
           r = await call("POST", "/tasks/" + item.task + "/answers",
-                         {lease: item.lease, answer: item.answer, next: want});
+                         {lease: item.lease, answer: item.answer, next: want}, item.volunteer);
         } catch (e) { retryLater(); return; }  // offline: kept, sent when back
-        if (r.status === 401) return;  // kept for its volunteer, or said lost (ended, renewed)
-        if (r.status >= 500 || r.status === 429 || r.status === 408) {
+        if (r && r.status === 401) return;  // kept for its volunteer, or said lost (ended, renewed)
+        if (r && (r.status >= 500 || r.status === 429 || r.status === 408)) {
           retryLater(Number(r.headers.get("Retry-After")) || 0);
           return;
         }
         outbox.items.shift();
         outbox.save();
         backoff = 0;
-        if (r.status === 201) {
+        if (!r || r.status === 410 && ((await session.refusal(r)).fields || {}).lease === "issued to another volunteer") {
+          lost(1);  // another volunteer's lease (call() did not send it, or the server refused it)
+        } else if (r.status === 201) {
           counted();  // in the same turn as the outbox's save: a reload cannot split them
           const reply = await r.json();
           if (reply.feedback) tell(reply.feedback);
@@ -556,7 +575,7 @@
     if (preview) { say(PREVIEW_NOTE); return; }
     const sent = current;
     // into the outbox before anything else: from here on it cannot be lost
-    outbox.items.push({task: sent.task.id, lease: sent.lease.token, answer: value});
+    outbox.items.push({task: sent.task.id, lease: sent.lease.token, answer: value, volunteer: sent.volunteer});
     outbox.save();
     current = null;
     if (queue.length) show(queue.shift());  // at once: the next one is preloaded

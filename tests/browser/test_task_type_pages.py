@@ -270,18 +270,24 @@ def test_every_types_send_control_is_on_a_laptops_screen_without_scrolling(
         expect(page.get_by_role("button", name=control)).to_be_in_viewport(ratio=1)
 
 
+def _free_tags_page(page, live_server, client, auth, work):
+    """A tag project taking free tags, open on its first task: (that task, the
+    free tags' field)."""
+    charity = auth.charity()
+    project = make(client, charity, "tag", {"question": "Which?", "free_tags": True,
+                                            "tags": ["fox"]})
+    upload_items(client, charity, project["id"], [{"text": "a"}, {"text": "b"}], work)
+    return (open_page(page, live_server, project["id"]),
+            page.get_by_role("textbox", name="Other tags"))
+
+
 def test_a_free_tag_pasted_with_hidden_characters_or_too_long_is_mended_before_sending(
         page, live_server, client, auth, services, work, accessible):
     """The server refuses a tag holding a format character (a zero-width space, a
     soft hyphen) or longer than 50 once casefolded ("ß" is "ss"), and with it the
     whole answer, after the page had moved on: the page drops what cannot be
     seen, and says beside the field which tag is too long, before sending."""
-    charity = auth.charity()
-    project = make(client, charity, "tag", {"question": "Which?", "free_tags": True,
-                                            "tags": ["fox"]})
-    upload_items(client, charity, project["id"], [{"text": "a"}, {"text": "b"}], work)
-    first = open_page(page, live_server, project["id"])
-    free = page.get_by_role("textbox", name="Other tags")
+    first, free = _free_tags_page(page, live_server, client, auth, work)
     free.fill("red\u200bdeer, roe\u00addeer,")
     chips = page.get_by_role("list", name="Your own tags").get_by_role("listitem")
     expect(chips).to_have_count(2)
@@ -308,12 +314,7 @@ def test_a_free_tag_with_an_emoji_newer_than_the_servers_unicode_is_sent_and_sto
     """U+1FABF (a goose) is an emoji in the browser's Unicode (15) and unassigned
     in Python 3.11's: the page kept it and the server refused the whole answer
     (422) after the page had moved on. Both now take it."""
-    charity = auth.charity()
-    project = make(client, charity, "tag", {"question": "Which?", "free_tags": True,
-                                            "tags": ["fox"]})
-    upload_items(client, charity, project["id"], [{"text": "a"}, {"text": "b"}], work)
-    first = open_page(page, live_server, project["id"])
-    free = page.get_by_role("textbox", name="Other tags")
+    first, free = _free_tags_page(page, live_server, client, auth, work)
     free.fill("\U0001FABF goose,")
     chips = page.get_by_role("list", name="Your own tags").get_by_role("listitem")
     expect(chips).to_have_count(1)

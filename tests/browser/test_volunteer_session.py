@@ -82,8 +82,11 @@ def test_a_volunteer_blocked_platform_wide_is_told_so_and_not_signed_up_again(
     accessible(page)
 
 
-def test_a_device_signed_out_elsewhere_asks_to_sign_in_and_keeps_its_answers(
-        page, live_server, client, auth, services, work, accessible):
+def _a_device_keeping_its_work(page, live_server, client, auth, services, work):
+    """A project page on a device whose volunteer kept their work under an
+    account (GET /volunteers/me says so after the reload), and a token of the
+    same account signed in on their phone: (project, volunteer, the device's
+    token, the phone's)."""
     charity = auth.charity()
     project = make_project(client, charity)
     upload(client, charity, project["id"], text_items(10), work)
@@ -92,12 +95,19 @@ def test_a_device_signed_out_elsewhere_asks_to_sign_in_and_keeps_its_answers(
     r = client.post("/api/v1/volunteers/me/account", headers=_bearer(token),
                     json={"email": "ada@example.org", "password": PASSWORD})
     assert r.status_code == 201, r.json
-    page.reload()  # this device now keeps an account's work (GET /volunteers/me says so)
+    page.reload()
     expect(page.locator("#total-line")).to_be_visible()
-    first = current_task(page)
-    # the volunteer changes the password on their phone: this device is signed out
     phone = client.post("/api/v1/volunteers/sign-in",
                         json={"email": "ada@example.org", "password": PASSWORD}).json["token"]
+    return project, me, token, phone
+
+
+def test_a_device_signed_out_elsewhere_asks_to_sign_in_and_keeps_its_answers(
+        page, live_server, client, auth, services, work, accessible):
+    project, me, token, phone = _a_device_keeping_its_work(page, live_server, client, auth,
+                                                           services, work)
+    first = current_task(page)
+    # the volunteer changes the password on their phone: this device is signed out
     r = client.post("/api/v1/volunteers/me/account", headers=_bearer(phone),
                     json={"email": "ada@example.org", "password": "a brand new password",
                           "current_password": PASSWORD})
@@ -344,18 +354,8 @@ def test_a_device_whose_account_was_deleted_elsewhere_carries_on_without_signing
         page, live_server, client, auth, services, work, accessible):
     """Signed out for good (the account deleted on another device; or a password
     forgotten): the page links to /me, which starts afresh on this device."""
-    charity = auth.charity()
-    project = make_project(client, charity)
-    upload(client, charity, project["id"], text_items(10), work)
-    open_project(page, live_server, project["id"])
-    me, token = volunteer_id(services, page), _token(page)
-    r = client.post("/api/v1/volunteers/me/account", headers=_bearer(token),
-                    json={"email": "ada@example.org", "password": PASSWORD})
-    assert r.status_code == 201, r.json
-    page.reload()
-    expect(page.locator("#total-line")).to_be_visible()
-    phone = client.post("/api/v1/volunteers/sign-in",
-                        json={"email": "ada@example.org", "password": PASSWORD}).json["token"]
+    project, me, _, phone = _a_device_keeping_its_work(page, live_server, client, auth,
+                                                       services, work)
     r = client.delete("/api/v1/volunteers/me", headers=_bearer(phone),
                       json={"current_password": PASSWORD})
     assert r.status_code == 200, r.json

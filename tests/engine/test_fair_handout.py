@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from engine.dispatch import leases
+from engine.dispatch.answer_rows import insert_answer
 from engine.dispatch.dispatcher import (
     ExtendLimitError,
     LeaseLimitError,
@@ -25,7 +26,6 @@ from engine.errors import ConflictError, GoneError, TooManyRequestsError
 from engine.projects import publish
 from engine.store.models import Answer, Project
 from engine.volunteering import (
-    _insert_answer,
     extend_lease,
     next_task,
     next_tasks,
@@ -220,7 +220,7 @@ def test_a_skip_between_the_insert_and_redis_withdraws_the_answer(services, make
     v = volunteer()
     handout = next_task(services, v, project.id)
     claim = leases.verify(services.settings.secret_key, handout.lease)
-    _insert_answer(services, claim, handout.lease, {"label": "a"})
+    insert_answer(services.db, claim, handout.lease, {"label": "a"})
     assert _answers(services) == 1
     assert skip_task(services, v, handout.lease)
     with pytest.raises(LeaseSkippedError):

@@ -10,7 +10,8 @@ Fair hand-out: a volunteer holds at most Settings.max_leases live leases in a
 project and extends each at most Settings.max_extends times.
 Every few answers of a volunteer (engine.quality.arrivals.check_due)
 their answers are checked against the project's flags, and a flag quarantines.
-Both run their SQL as prepared statements (engine.store.prepared).
+Both run their SQL as prepared statements (engine.dispatch.answer_rows). A
+skip is written to SQL too (handout.released_at), so that it outlives Redis.
 """
 from __future__ import annotations
 
@@ -226,11 +227,11 @@ def replay_pending(services: Services, limit: int = 1000) -> int:
     in SQL, where the project's next rebuild counts it. Run by the workers'
     periodic `replay` job."""
     with services.db.session() as session:
-        rows = session.execute(
+        waiting = session.execute(
             select(PendingSubmit, Answer.counted, Answer.created_at)
             .outerjoin(Answer, Answer.id == PendingSubmit.answer_id)
             .order_by(PendingSubmit.answer_id).limit(limit)).all()
-    for pending, counted, created_at in rows:
+    for pending, counted, created_at in waiting:
         try:
             if counted is not None:  # else the answer (or its project) was deleted
                 _replay_one(services, pending, Stored(pending.answer_id, counted, created_at))
@@ -240,7 +241,7 @@ def replay_pending(services: Services, limit: int = 1000) -> int:
         with services.db.session() as session:
             session.execute(delete(PendingSubmit).where(
                 PendingSubmit.answer_id == pending.answer_id))
-    return len(rows)
+    return len(waiting)
 
 
 def _replay_one(services: Services, pending: PendingSubmit, answer: Stored) -> None:

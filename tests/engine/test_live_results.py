@@ -218,11 +218,11 @@ def test_a_surplus_answer_a_merge_read_meanwhile_is_merged_out(services, make_pr
     handout = next_task(services, late, project.id)
     real = services.dispatcher.submit
 
-    def merged_first(project_id, task_id, volunteer_id, tally=()):
+    def merged_first(project_id, task_id, volunteer_id, *rest):
         # another volunteer's merge reads the answer (committed, counted) first,
         # then the dispatcher finds it surplus
         consensus.update_result(services, project_id, task_id)
-        real(project_id, task_id, volunteer_id, tally)
+        real(project_id, task_id, volunteer_id, *rest)
         return Submission("surplus", 1, 2)
 
     monkeypatch.setattr(services.dispatcher, "submit", merged_first)

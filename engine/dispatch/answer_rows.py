@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 
 from engine.dispatch.leases import LeaseClaim
 from engine.errors import ConflictError, GoneError, NotFoundError
@@ -82,10 +82,7 @@ def insert_answer(db: Database, claim: LeaseClaim, token: str, value: Any) -> St
 
 
 def _existing_answer(db: Database, claim: LeaseClaim, token: str) -> Stored:
-    with db.session() as session:
-        existing = session.execute(select(Answer.id, Answer.counted, Answer.created_at,
-                                          Answer.lease).where(
-            Answer.task_id == claim.task_id, Answer.volunteer_id == claim.volunteer_id)).first()
+    existing = _answer_of(db, claim)
     if existing is None:  # the insert failed for another reason: a missing task
         raise NotFoundError(f"task {claim.task_id} does not exist", {"task": "not found"})
     if existing.lease != token:
@@ -97,14 +94,20 @@ def _existing_answer(db: Database, claim: LeaseClaim, token: str) -> Stored:
 def stored_answer(db: Database, claim: LeaseClaim, token: str) -> Stored:
     """The answer stored with this lease (a retry of it, after its reply was
     lost), else GoneError: the lease ended too long ago to take a first one."""
-    with db.session() as session:
-        found = session.execute(select(Answer.id, Answer.counted, Answer.created_at).where(
-            Answer.task_id == claim.task_id, Answer.volunteer_id == claim.volunteer_id,
-            Answer.lease == token)).first()
-    if found is None:
+    found = _answer_of(db, claim)
+    if found is None or found.lease != token:
         raise GoneError("this lease ended too long ago to be answered",
                         {"lease": "ended too long ago"})
-    return Stored(*found)
+    return Stored(found.id, found.counted, found.created_at)
+
+
+def _answer_of(db: Database, claim: LeaseClaim) -> Row | None:
+    """The claim's volunteer's answer to its task (at most one: uq_answer_task_volunteer),
+    with the lease it was sent with; None if they have not answered it."""
+    with db.session() as session:
+        return session.execute(select(Answer.id, Answer.counted, Answer.created_at,
+                                      Answer.lease).where(
+            Answer.task_id == claim.task_id, Answer.volunteer_id == claim.volunteer_id)).first()
 
 
 def mark_surplus(db: Database, answer_id: int) -> None:

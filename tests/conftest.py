@@ -31,6 +31,7 @@ from engine.store.db import Database
 from engine.store.models import Base
 from engine.store.redis_server import EmbeddedRedis
 from task_types import TaskTypeRegistry
+from tests.local_servers import serving
 from web import create_app
 
 TEST_REDIS_URL = os.environ.get("BITESIZE_TEST_REDIS_URL", "")
@@ -333,12 +334,8 @@ class Museum:
 @pytest.fixture
 def museum() -> Iterator[Museum]:
     """A IIIF server on loopback (manifest() adds and names its one manifest)."""
-    server = Museum()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    with serving(Museum()) as server:
+        yield server
 
 
 class _SMTPHandler(socketserver.StreamRequestHandler):

@@ -5,7 +5,6 @@ what no client could make, such as a second lease for one task.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.store.models import Answer
+from tests.local_servers import serving
 
 from .imports_helpers import Museum
 
@@ -116,14 +116,12 @@ def project(api, charity) -> dict:
 
 
 @pytest.fixture
-def museum() -> Iterator[Museum]:
-    """A local server of IIIF manifests and images (tests/api/imports_helpers.py)."""
-    server = Museum()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+def iiif_museum() -> Iterator[Museum]:
+    """A local server of IIIF manifests (v2 and v3), Image API URLs and plain
+    images, some failing on cue (tests/api/imports_helpers.py); the suite-wide
+    `museum` (tests/conftest.py) serves one plain manifest."""
+    with serving(Museum()) as server:
+        yield server
 
 
 # --- shared by the error tests (test_*_errors.py, test_hostile_sweep.py) -------

@@ -26,8 +26,8 @@ LOCATE = {"task_type": "locate",
 PHOTOS = ("c1", "c2", "c3")
 
 
-def photo_items(museum) -> list[dict]:
-    return [{"image": f"{museum.base}/images/{name}.jpg", "id": name} for name in PHOTOS]
+def photo_items(iiif_museum) -> list[dict]:
+    return [{"image": f"{iiif_museum.base}/images/{name}.jpg", "id": name} for name in PHOTOS]
 
 
 def start_job(client, headers, project_id: int, items: list[dict]) -> int:
@@ -46,11 +46,11 @@ def retry_now(services, job_id: int) -> None:
 
 
 def test_a_busy_image_server_leaves_the_job_queued_and_its_retry_stores_each_item_once(
-        client, api, services, charity, museum, monkeypatch):
+        client, api, services, charity, iiif_museum, monkeypatch):
     monkeypatch.setattr(intake, "BATCH", 1)  # c1 is stored before c2's server is busy
     project = api.project(charity, **LOCATE)
-    museum.fail_first["/images/c2.jpg"] = 1
-    job_id = start_job(client, charity, project["id"], photo_items(museum))
+    iiif_museum.fail_first["/images/c2.jpg"] = 1
+    job_id = start_job(client, charity, project["id"], photo_items(iiif_museum))
     api.work()
     waiting = api.job(charity, job_id)
     assert waiting["state"] == "queued", waiting
@@ -64,37 +64,37 @@ def test_a_busy_image_server_leaves_the_job_queued_and_its_retry_stores_each_ite
     assert done["state"] == "done" and done["error"] is None and done["problems"] == [], done
     assert [item["id"] for item in stored_items(services, job_id)] == list(PHOTOS)
     assert count(services, Task, project_id=project["id"]) == 3
-    hits = {name: museum.hits[f"/images/{name}.jpg"] for name in PHOTOS}
+    hits = {name: iiif_museum.hits[f"/images/{name}.jpg"] for name in PHOTOS}
     assert hits == {"c1": 1, "c2": 2, "c3": 1}  # resumed, not started over
 
 
 def test_an_image_server_busy_through_every_retry_costs_its_item_not_the_import(
-        client, api, services, charity, museum, monkeypatch):
+        client, api, services, charity, iiif_museum, monkeypatch):
     """A review: failing every attempt at a server that stays down left the job
     failed for good, every rerun stopping at the same picture, so no item after
     it was ever split. The last attempt reports it as its item's problem."""
     monkeypatch.setattr(queueing, "SPLIT_RETRY", Retry(max=2))  # no waiting between attempts
     project = api.project(charity, **LOCATE)
-    museum.fail_first["/images/c2.jpg"] = 10**6  # down for good
-    job_id = start_job(client, charity, project["id"], photo_items(museum))
+    iiif_museum.fail_first["/images/c2.jpg"] = 10**6  # down for good
+    job_id = start_job(client, charity, project["id"], photo_items(iiif_museum))
     api.work()
     done = api.job(charity, job_id)
     assert done["state"] == "done" and done["error"] is None, done
     [problem] = done["problems"]
     assert problem["ref"] == "c2", problem
     assert problem["reason"].endswith("c2.jpg could not be fetched: HTTP 503"), problem
-    assert museum.hits["/images/c2.jpg"] == 3  # the first attempt and two retries
+    assert iiif_museum.hits["/images/c2.jpg"] == 3  # the first attempt and two retries
     assert [item["id"] for item in stored_items(services, job_id)] == ["c1", "c3"]
     assert count(services, Task, project_id=project["id"]) == 2
 
 
 def test_the_command_line_import_has_no_retry_so_a_busy_server_is_one_items_problem(
-        api, services, charity, museum):
+        api, services, charity, iiif_museum):
     """`bitesize import` runs the split once, with nothing to retry it."""
     project = api.project(charity, **LOCATE)
-    museum.fail_first["/images/c2.jpg"] = 1
+    iiif_museum.fail_first["/images/c2.jpg"] = 1
     job = intake.create_job(services, _owner(services, charity), project["id"],
-                            items=photo_items(museum))
+                            items=photo_items(iiif_museum))
     done = intake.run_job(services, job.id)
     assert done.state == "done" and [p["ref"] for p in done.problems] == ["c2"]
 
@@ -105,8 +105,8 @@ def _owner(services, headers):
 
 
 def test_the_pixel_limit_setting_holds_for_a_picture_fetched_by_url(
-        settings, registry, api, services, charity, museum):
-    url = f"{museum.base}/images/c1.jpg"  # 64x48: 3,072 pixels
+        settings, registry, api, services, charity, iiif_museum):
+    url = f"{iiif_museum.base}/images/c1.jpg"  # 64x48: 3,072 pixels
     strict = Services(replace(settings, max_image_pixels=3000), registry)
     try:
         client = create_app({"SERVICES": strict, "TESTING": True}).test_client()

@@ -18,8 +18,8 @@ from web.i18n_messages import JS_MESSAGES, REPORT_REASONS
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSLATIONS = ROOT / "web" / "translations"
-SCRIPTS = [*(ROOT / "web" / "static" / name for name in ("volunteer.js", "session.js", "me.js",
-                                                     "progress.js")),
+# every page script: a new one's strings are then checked without being listed here
+SCRIPTS = [*sorted((ROOT / "web" / "static").glob("*.js")),
            *sorted((ROOT / "task_types" / "templates").glob("*.js"))]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "_l": None}
 # babel.cfg's sources: the volunteer pages' templates and the modules with marked strings

@@ -11,6 +11,10 @@
 // the tasks already preloaded: the page keeps PRELOAD leased tasks beyond the
 // one on screen, topped up by each answer's reply ("next": N), and extends
 // leases that would end while the volunteer is still at work.
+//
+// Beside it: static/session.js (the token, sign-up, calls), keeping.js (the
+// held tasks and the outbox on this device), encouragement.js (thanks,
+// practice feedback, milestones), tutorial.js and field_errors.js.
 (function () {
   "use strict";
   const root = document.getElementById("volunteer");
@@ -21,21 +25,14 @@
   const status = document.getElementById("status");
   const done = document.getElementById("done");
   const actions = document.getElementById("actions");
-  const answered = document.getElementById("answered");
   const controls = document.getElementById("task-controls");
   const skipButton = document.getElementById("skip");
   const waiting = document.getElementById("waiting");
-  const thanks = document.getElementById("saved");
   const totalLine = document.getElementById("total-line");
   const answeredTotal = document.getElementById("answered-total");
-  const progressLine = document.getElementById("project-progress");
-  const milestone = document.getElementById("milestone");
-  const milestoneText = document.getElementById("milestone-text");
   const reportForm = document.getElementById("report");
-  const feedbackBox = document.getElementById("feedback");
   const announce = document.getElementById("task-announce");
   const keysHelp = document.getElementById("keys-help");
-  const feedbackText = document.getElementById("feedback-text");
   const reportOpen = document.getElementById("report-open");
   const sessionEnded = document.getElementById("session-ended");
   const lostNote = document.getElementById("answers-lost");
@@ -60,16 +57,7 @@
   let queue = [];       // leased, pictures preloading, not shown yet
   let loading = false;  // the task on screen waits for its pictures
   let busy = false;     // a skip or a first fetch is under way
-  // What this visit did (kept for the tab, like the tasks it holds) and, from
-  // the server, what this volunteer did in all: said after each answer, and
-  // at natural stopping points (MILESTONES answers this visit, or MINUTES of
-  // it) with what the answers achieved.
-  const COUNT = "bitesize.count." + projectId;
-  const MILESTONES = [5, 15, 30, 50, 100, 200];
-  const MINUTES = [10, 20, 40, 60, 90, 120];  // of a visit, from its first answer
-  const VISIT = "bitesize.visit." + projectId;
-  let count = 0;
-  let total = null;  // answers in all, once the server said
+  let total = null;  // answers in all, once the server said (this visit's: encouragement.js)
   let lastActivity = Date.now();  // leases are extended only for someone at work
   let nothingLeft = false;  // an answer's reply found no next task to hand out
   let resumeTimer = null;  // asks again for tasks after a 503's or 429's Retry-After
@@ -112,7 +100,7 @@
   // A page that had stopped (blocked, signed out) starts again as the new one.
   function renewed() {
     if (stopped) { location.reload(); return; }
-    const dropped = outbox.items.length + session.store.drop(null, OUTBOX);
+    const dropped = outbox.items.length + session.store.drop(null, outbox.key);
     outbox.items = [];
     outbox.save();
     current = null; queue = [];
@@ -137,7 +125,7 @@
 
   // The task is there to be answered: not hidden behind the tutorial, nor gone.
   function onScreen() {
-    return !!current && !taskBox.hidden && !(tutorial && !tutorial.hidden);
+    return !!current && !taskBox.hidden && !(tutorial && tutorial.showing());
   }
 
   function bind(payload) {
@@ -153,52 +141,16 @@
     });
   }
 
-  // What this tab holds (the task on screen and the preloaded ones, with their
-  // leases): a reload shows them again while their leases last, instead of
-  // leasing others and leaving these held (a volunteer holds only a few
-  // leases at once).
-  const HELD = "bitesize.held." + projectId;
-  // When a lease ends by this computer's clock: `ends`, set as it arrives from
-  // the server's clock (static/session.js), so a computer whose clock is wrong
-  // neither drops the leases it holds nor extends fresh ones.
-  function ends(h) { return h.ends || session.clock.local(h.lease.expires_at); }
-  // A held task is leased to the volunteer who asked (`volunteer`): one held
-  // for another volunteer of this device is not this one's to answer.
-  function live(h) {
-    const me = session.store.id();
-    return h && ends(h) - Date.now() > 5000 && !(h.volunteer && me && h.volunteer !== me);
-  }
-  const held = {
-    get: function () {
-      try {
-        const saved = JSON.parse(sessionStorage.getItem(HELD)) || {};
-        return {current: live(saved.current) ? saved.current : null,
-                queue: (saved.queue || []).filter(live)};
-      } catch (e) { return {current: null, queue: []}; }
-    },
-    save: function () {
-      if (preview) return;
-      try { sessionStorage.setItem(HELD, JSON.stringify({current, queue})); }
-      catch (e) { /* not kept: a reload leases other tasks */ }
-    },
-  };
-
-  // Answers not yet taken by the server, oldest first, kept in localStorage
-  // (memory where storage is refused) so that a reload or a crash loses none.
-  const OUTBOX = "bitesize.outbox." + projectId;
-  const outbox = {
-    items: [],
-    load: function () {
-      try { this.items = JSON.parse(localStorage.getItem(OUTBOX)) || []; } catch (e) { this.items = []; }
-    },
-    save: function () {
-      try { localStorage.setItem(OUTBOX, JSON.stringify(this.items)); } catch (e) { /* memory only */ }
-      const n = this.items.length;
+  // What this tab holds, and the answers not yet sent (static/keeping.js).
+  const kept = window.bitesizeKeeping.open({
+    projectId: projectId, session: session, preview: preview,
+    shown: function (n) {
       root.dataset.outbox = String(n);  // what is still to send, for anyone to see
       waiting.hidden = n === 0;
       waiting.textContent = tn("{n} answer waiting to send", "{n} answers waiting to send", n);
-    },
-  };
+    }});
+  const ends = kept.ends, outbox = kept.outbox;
+  const held = {get: kept.held.get, save: function () { kept.held.save(current, queue); }};
 
   function sources(payload) {
     const urls = [];
@@ -374,123 +326,20 @@
     totalLine.hidden = false;
   }
 
-  let savedTimer = null;
+  // Each answer taken: thanked and counted, this visit's milestones (static/encouragement.js).
+  const cheer = window.bitesizeEncouragement.open({
+    projectId: projectId, api: api, record: record, taskBox: taskBox});
   function counted() {
-    count += 1;
-    try { sessionStorage.setItem(COUNT, String(count)); } catch (e) { /* this page only */ }
-    answered.textContent = number(count);
+    cheer.counted();
     if (total !== null) { total += 1; answeredTotal.textContent = number(total); }
-    thank(t("Saved, thank you!"));
-    feedbackBox.hidden = true;
-    if (MILESTONES.includes(count)) { celebrate(); return; }
-    const minutes = visitMinutes();
-    const mark = MINUTES.filter(function (m) { return m <= minutes; }).pop();
-    if (mark && mark > lastMark()) { lastMark(mark); celebrate(mark); }
   }
 
-  // Learn by doing: on a volunteer's first practice (gold) tasks the answer's
-  // reply carries the charity's answer; said about the task just answered.
-  function tell(feedback) {
-    const expected = feedback.expected === null || feedback.expected === undefined
-      ? null : "“" + feedback.expected + "”";
-    const practice = " " + t("(It was a practice task, to help you learn.)");
-    feedbackText.textContent = (feedback.right
-      ? (expected ? t("Right: on the task you just answered, the charity's answer is {answer} too.", {answer: expected})
-                  : t("Right: on the task you just answered, the charity's answer is yours too."))
-      : (expected ? t("Not quite: on the task you just answered, the charity's answer is {answer}.", {answer: expected})
-                  : t("Not quite: on the task you just answered, your answer scored {percent} out of 100.",
-                      {percent: Math.round(feedback.score * 100)}))) + practice;
-    feedbackBox.classList.toggle("right", !!feedback.right);
-    feedbackBox.hidden = false;
-  }
-
-  function thank(text) {  // said briefly, in a polite live region
-    thanks.textContent = text;
-    clearTimeout(savedTimer);
-    savedTimer = setTimeout(function () { thanks.textContent = ""; }, 4000);
-  }
-
-  // A natural stopping point: what this visit's answers did, and the way out.
-  // When this visit's first answer was taken, and the last time mark said; kept
-  // for the tab like the count.
-  function visitMinutes() {
-    try {
-      let began = Number(sessionStorage.getItem(VISIT + ".start"));
-      if (!began) { began = Date.now(); sessionStorage.setItem(VISIT + ".start", String(began)); }
-      return (Date.now() - began) / 60000;
-    } catch (e) { return 0; }
-  }
-  function lastMark(set) {
-    try {
-      if (set) sessionStorage.setItem(VISIT + ".mark", String(set));
-      return Number(sessionStorage.getItem(VISIT + ".mark")) || 0;
-    } catch (e) { return set || 0; }
-  }
-
-  async function celebrate(minutes) {
-    let finished = 0, done = null;
-    try {
-      const mine = (await record()).projects.find(function (p) { return String(p.id) === projectId; });
-      finished = mine ? mine.finished : 0;
-      const r = await fetch(api + "/projects/" + projectId);
-      if (r.ok) done = (await r.json()).progress;
-    } catch (e) { /* said without the figures */ }
-    if (done && progressLine) {
-      progressLine.textContent = t("{done} of {tasks} tasks done", {done: number(done.retired + done.settled), tasks: number(done.tasks)});
-    }
-    milestoneText.textContent = [
-      minutes ? t("You have given {minutes} minutes this visit, {count} tasks: thank you!", {minutes: minutes, count: number(count)})
-              : t("That is {count} tasks this visit: thank you!", {count: number(count)}),
-      finished ? tn("Your answers have helped finish {n} task of this project so far: results the charity can use now.",
-                    "Your answers have helped finish {n} tasks of this project so far: results the charity can use now.", finished)
-               : t("Each one brings a task closer to a result the charity can use."),
-      t("Keep going, or take a break: every few minutes help.")].join(" ");
-    milestone.hidden = false;
-  }
-
-  document.getElementById("keep-going").addEventListener("click", function () {
-    milestone.hidden = true;
-    const first = taskBox.querySelector("button:not([disabled]), input, textarea, select");
-    if (first) first.focus();
-  });
-
-  // The charity's tutorial, before a volunteer's first task here (remembered
-  // on this device), and again whenever they ask. Resolves once they start.
-  const tutorial = document.getElementById("tutorial");
-  const TUTORIAL = "bitesize.tutorial." + projectId;
-  function runTutorial() {
-    const screens = Array.from(tutorial.querySelectorAll(".tutorial-screen"));
-    const next = document.getElementById("tutorial-next");
-    const start = document.getElementById("tutorial-start");
-    const step = document.getElementById("tutorial-step");
-    let at = 0;
-    function showScreen(n) {
-      at = n;
-      screens.forEach(function (s, i) { s.hidden = i !== n; });
-      step.textContent = t("Step {step} of {steps}", {step: n + 1, steps: screens.length});
-      const last = n === screens.length - 1;
-      next.hidden = last; start.hidden = !last;
-      (last ? start : next).focus();
-    }
-    tutorial.hidden = false;
+  // The charity's tutorial, before a volunteer's first task here, and again
+  // whenever they ask (static/tutorial.js); null when the project has none.
+  const tutorial = window.bitesizeTutorial.open(projectId);
+  async function runTutorial() {
     taskBox.hidden = true; actions.hidden = true; say("");
-    return new Promise(function (resolve) {
-      function finish() {
-        try { localStorage.setItem(TUTORIAL, "seen"); } catch (e) { /* asked again next time */ }
-        tutorial.hidden = true;
-        next.onclick = start.onclick = skipTutorial.onclick = null;
-        resolve();
-      }
-      const skipTutorial = document.getElementById("tutorial-skip");
-      next.onclick = function () { showScreen(at + 1); };
-      start.onclick = finish;
-      skipTutorial.onclick = finish;
-      showScreen(0);
-    });
-  }
-
-  function tutorialSeen() {
-    try { return localStorage.getItem(TUTORIAL) === "seen"; } catch (e) { return false; }
+    await tutorial.run();
   }
 
   const again = document.getElementById("tutorial-again");
@@ -503,9 +352,7 @@
   }
 
   async function load() {
-    try { count = Number(sessionStorage.getItem(COUNT)) || 0; } catch (e) { count = 0; }
-    answered.textContent = number(count);
-    if (tutorial && (preview || !tutorialSeen())) await runTutorial();
+    if (tutorial && (preview || !tutorial.seen())) await runTutorial();
     if (preview) { show(preview); return; }
     const saved = held.get();
     queue = saved.queue;
@@ -556,7 +403,7 @@
         } else if (r.status === 201) {
           counted();  // in the same turn as the outbox's save: a reload cannot split them
           const reply = await r.json();
-          if (reply.feedback) tell(reply.feedback);
+          if (reply.feedback) cheer.tell(reply.feedback);
           if (want > 0) nothingLeft = reply.next === null && !reply.next_error;
           enqueue(reply.next);
         } else if (r.status !== 409 && r.status !== 410) {
@@ -637,7 +484,7 @@
     reportForm.reset();
     busy = false;
     current = null;
-    thank(t("Thank you for telling us: the charity will look at it."));
+    cheer.thank(t("Thank you for telling us: the charity will look at it."));
     await advance();
   });
 
@@ -678,45 +525,15 @@
     if (loading) return;
     let value;
     try { value = hooks.collect ? hooks.collect(taskBox, form) : Object.fromEntries(new FormData(form)); }
-    catch (e) { refuse(form, e.message); return; }
+    catch (e) { if (!fieldErrors.refuse(form, e.message)) say(e.message); return; }
     clearRefusal();
     if (value !== undefined && value !== null) answer(value);
   });
   taskBox.addEventListener("input", clearRefusal);
 
-  // A refused answer is said beside its field (aria-invalid, aria-describedby,
-  // and an alert so that it is heard at once), not at the top of the page.
-  function refuse(form, text) {
-    const field = form.querySelector(
-      "input:not([type=hidden]):not([type=radio]):not([type=checkbox]), textarea, select");
-    if (!field) { say(text); return; }
-    let note = form.querySelector(".task-error");
-    if (!note) {
-      note = document.createElement("p");
-      note.className = "error task-error";
-      note.id = "task-error";
-      note.setAttribute("role", "alert");
-      form.appendChild(note);
-    }
-    note.textContent = text;
-    field.setAttribute("aria-invalid", "true");
-    const ids = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
-    if (!ids.includes(note.id)) field.setAttribute("aria-describedby", ids.concat(note.id).join(" "));
-    field.focus();
-  }
-
-  function clearRefusal() {
-    taskBox.querySelectorAll(".task-error").forEach(function (note) {
-      note.closest("form").querySelectorAll("[aria-invalid]").forEach(function (field) {
-        field.removeAttribute("aria-invalid");
-        const ids = (field.getAttribute("aria-describedby") || "").split(" ")
-          .filter(function (id) { return id && id !== note.id; });
-        if (ids.length) field.setAttribute("aria-describedby", ids.join(" "));
-        else field.removeAttribute("aria-describedby");
-      });
-      note.remove();
-    });
-  }
+  // A refused answer is said beside its field (static/field_errors.js).
+  const fieldErrors = window.bitesizeFieldErrors;
+  function clearRefusal() { fieldErrors.clear(taskBox); }
   skipButton.addEventListener("click", skip);
   document.addEventListener("keydown", function (ev) {
     // A held key repeats: it must not answer the tasks that follow unseen.

@@ -133,6 +133,7 @@ def answers_file(project, query: dict) -> Response:
 
 def download(chunks, fmt: str, filename: str) -> Response:
     """A streamed attachment: rows are written as they are read."""
-    response = Response(stream_with_context(chunks), mimetype=exports.FORMATS[fmt])
+    # content_type, not mimetype: the format names its charset, which mimetype would add again
+    response = Response(stream_with_context(chunks), content_type=exports.FORMATS[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

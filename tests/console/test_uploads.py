@@ -184,6 +184,23 @@ def test_a_csv_is_imported_through_its_column_mapping_step(services, console, fo
     assert '<td class="num" data-field="gold">2</td>' in page_of(console, project)
 
 
+def test_starting_one_csv_while_another_waits_says_where_each_stands(console, forms,
+                                                                      project, work):
+    """The import goes on to the column page of the CSV still waiting, which
+    shows no progress: the message says so, and which file is next."""
+    first = send(console, forms, project, {"seals.csv": CSV.encode()}).headers["Location"]
+    second = send(console, forms, project, {"otters.csv": CSV.encode()}).headers["Location"]
+    started = forms.post(console, second, {"map.text": "caption", "map.id": "ref"})
+    assert started.status_code == 302 and started.headers["Location"] == first
+    page = console.get(first).get_data(as_text=True)
+    assert "Upload started: otters.csv. Its progress shows on the project&#39;s page. " \
+        "Next, match the columns of seals.csv." in page
+    assert "Its progress shows below" not in page
+    last = forms.post(console, first, {"map.text": "caption", "map.id": "ref"})
+    assert last.headers["Location"].endswith(f"/console/projects/{project.id}#uploads")
+    assert "Upload started: seals.csv. Its progress shows below." in page_of(console, project)
+
+
 def test_a_staged_csv_is_previewed_from_its_first_whole_lines(console, forms, project,
                                                               monkeypatch):
     """The mapping page reads a staged CSV's first PREVIEW_BYTES (one ranged read

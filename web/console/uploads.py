@@ -192,9 +192,15 @@ def _take_files(project_id: int, files: list, values: dict) -> tuple[list, list,
     return made, staged, problems
 
 
-def _started(made: list[Job]) -> str:
+def _started(made: list[Job], next_file: str | None = None) -> str:
+    """Said once the jobs start: on the project page, where their progress
+    shows below; or on the column page of `next_file`, another CSV still
+    waiting for its columns, which shows no progress."""
     names = ", ".join(_name(job) for job in made)
-    return f"Upload started: {names}. Its progress shows below."
+    if next_file is None:
+        return f"Upload started: {names}. Its progress shows below."
+    return (f"Upload started: {names}. Its progress shows on the project's page. "
+            f"Next, match the columns of {next_file}.")
 
 
 def _as_text(errors: dict) -> dict[str, str]:
@@ -239,8 +245,8 @@ def upload_columns(project_id: int, token: str):
             except BitesizeError as exc:
                 errors = _mapping_errors(exc)
             else:
-                flash(_started([job]), "info")
                 waiting = staging.staged_uploads(s, who, project.id)
+                flash(_started([job], waiting[0].filename if waiting else None), "info")
                 return redirect(url_for("console.upload_columns", project_id=project.id,
                                         token=waiting[0].token) if waiting else
                                 url_for("console.project", project_id=project.id,

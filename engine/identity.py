@@ -363,14 +363,35 @@ def is_revoked(stored_hash: str) -> bool:
     return stored_hash.startswith(REVOKED_PREFIX)
 
 
+def console_status(password_hash: str | None) -> str:
+    """A console account's status: "invited" (no password set yet), "revoked"
+    (locked by revoke_user until restored) or "active"."""
+    if password_hash is None:
+        return "invited"
+    return "revoked" if password_hash == LOCKED_PASSWORD else "active"
+
+
 @dataclass(frozen=True)
 class UserRow:
     id: int
     organisation: str
     role: str
     name: str
-    revoked: bool
+    # "active" (a personal API token works), "none" (a console account that
+    # never had one: it signs in with its password) or "revoked"
+    token: str
+    console: str | None  # console_status; None for a user without a console account
     created_at: datetime
+
+
+def _token_state(user: User) -> str:
+    """UserRow.token: a console account starts with a marker in place of a token,
+    so a marker alone means revoked only for a user who has no other way in."""
+    if not is_revoked(user.token_hash):
+        return "active"
+    if user.email is None or user.password_hash == LOCKED_PASSWORD:
+        return "revoked"
+    return "none"
 
 
 def list_users(services: Services, organisation: str | None = None) -> list[UserRow]:
@@ -380,7 +401,8 @@ def list_users(services: Services, organisation: str | None = None) -> list[User
     if organisation is not None:
         query = query.where(Organisation.name == organisation)
     with services.db.session() as session:
-        return [UserRow(user.id, org, user.role, user.name or "", is_revoked(user.token_hash),
+        return [UserRow(user.id, org, user.role, user.name or "", _token_state(user),
+                        None if user.email is None else console_status(user.password_hash),
                         user.created_at) for user, org in session.execute(query)]
 
 

@@ -115,6 +115,28 @@ def test_users_list_revoke_and_rotate_take_effect_at_once(runner, client, servic
     assert "revoked" in _invoke(runner, "users", "list", "--org", "Bat Count").stdout
 
 
+def test_users_list_tells_a_console_account_without_a_token_from_a_revoked_one(
+        runner, services, make_staff):
+    """A console account never had a personal API token: it is not revoked (the
+    demo's printed one was, to a newcomer), until `users revoke` locks it."""
+    from engine.accounts.staff import find_staff
+
+    made = make_staff(email="carol@bats.org", org="Bat Count")
+    carol = find_staff(services, made.email)
+
+    def row() -> list[str]:
+        listed = _invoke(runner, "users", "list", "--org", "Bat Count").stdout.splitlines()
+        assert listed[0].split()[:6] == ["id", "organisation", "role", "token", "console",
+                                         "name"]
+        return next(line.split() for line in listed[1:] if line.split()[0] == str(carol.id))
+
+    assert row()[4:6] == ["none", "active"]
+    _invoke(runner, "users", "revoke", str(carol.id))
+    assert row()[4:6] == ["revoked", "revoked"]
+    _invoke(runner, "users", "rotate", str(carol.id))
+    assert row()[4:6] == ["active", "revoked"]  # a token again; the password stays locked
+
+
 def test_a_revoked_token_stays_refused_even_if_a_stale_lookup_refills_the_cache(
         runner, services):
     """A request that read SQL just before the revocation writes its cache entry

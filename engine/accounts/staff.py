@@ -34,7 +34,13 @@ from engine.errors import (
     InvalidError,
     NotFoundError,
 )
-from engine.identity import LOCKED_PASSWORD, REVOKED_PREFIX, ROLES, Identity, revoked_marker
+from engine.identity import (
+    REVOKED_PREFIX,
+    ROLES,
+    Identity,
+    console_status,
+    revoked_marker,
+)
 from engine.services import Services
 from engine.store.models import AccountLink, ApiToken, Organisation, User, aware, utcnow
 from engine.store.redis_server import REDIS_DOWN
@@ -231,7 +237,7 @@ def current_staff(services: Services, user_id: int, session_version: int) -> Sta
     with services.db.session() as session:
         user = session.get(User, user_id)
         if (user is None or user.session_version != session_version
-                or _status(user.password_hash) != "active"):
+                or console_status(user.password_hash) != "active"):
             return None
         return _staff(session, user.id)
 
@@ -340,7 +346,7 @@ def _claim(services: Services, user_id: int, organisation_id: int, name: str) ->
 def _password_status(services: Services, user_id: int) -> str:
     """The account's status as _status reads it from its password hash."""
     with services.db.session() as session:
-        return _status(session.scalar(select(User.password_hash).where(User.id == user_id)))
+        return console_status(session.scalar(select(User.password_hash).where(User.id == user_id)))
 
 
 def team(services: Services, organisation_id: int) -> list[tuple[Staff, str]]:
@@ -349,13 +355,9 @@ def team(services: Services, organisation_id: int) -> list[tuple[Staff, str]]:
     with services.db.session() as session:
         users = session.scalars(select(User).where(User.organisation_id == organisation_id,
                                                    User.email.is_not(None)).order_by(User.id))
-        return [(_staff(session, u.id), _status(u.password_hash)) for u in users]
+        return [(_staff(session, u.id), console_status(u.password_hash)) for u in users]
 
 
-def _status(password_hash: str | None) -> str:
-    if password_hash is None:
-        return "invited"
-    return "revoked" if password_hash == LOCKED_PASSWORD else "active"
 
 
 def _staff(session, user_id: int) -> Staff:

@@ -93,10 +93,11 @@ def console_url(path: str) -> str:
               help="Only this organisation's users.")
 @with_database
 def users_list(organisation: str | None) -> None:
-    """Every user: id, organisation, role, token state, name and when made."""
+    """Every user: id, organisation, role, API token (active, none or revoked),
+    console account (active, invited, revoked, or - for none), name and when made."""
     rows = list_users(services(), organisation)
-    click.echo(table(["id", "organisation", "role", "token", "name", "created"],
-                     [[u.id, u.organisation, u.role, "revoked" if u.revoked else "active",
+    click.echo(table(["id", "organisation", "role", "token", "console", "name", "created"],
+                     [[u.id, u.organisation, u.role, u.token, u.console or "-",
                        u.name, f"{u.created_at:%Y-%m-%d}"] for u in rows]))
 
 

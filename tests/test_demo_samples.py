@@ -2,10 +2,13 @@
 the letter is cut into its lines and the colony photo into overlapping tiles."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
+from engine.errors import AuthenticationError
+from engine.identity import authenticate
 from engine.intake import samples
-from engine.store.models import Job, Project
+from engine.store.models import Job, Project, User
 
 
 def test_every_sample_project_splits_into_tasks(services, work):
@@ -26,3 +29,16 @@ def test_demo_is_made_once(services, work):
     _, first = samples.create_demo(services)
     _, again = samples.create_demo(services)
     assert first == again
+
+
+def test_each_demo_start_gives_the_one_demo_admin_a_new_token_and_ends_the_last(services):
+    """Not another admin per start, each with a token that never ends."""
+    old, _ = samples.create_demo(services)
+    new, _ = samples.create_demo(services)
+    assert new != old
+    with pytest.raises(AuthenticationError):
+        authenticate(services, old)
+    assert authenticate(services, new).role == "admin"
+    with services.db.session() as session:
+        admins = session.scalars(select(User.name).where(User.role == "admin")).all()
+    assert admins == [samples.DEMO_ADMIN]

@@ -14,11 +14,11 @@ import zipfile
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
-from engine.identity import Identity, create_user
+from engine.identity import Identity, create_user, rotate_user
 from engine.intake.jobs import create_job
 from engine.projects import create_project
 from engine.services import Services
-from engine.store.models import Organisation, Project
+from engine.store.models import Organisation, Project, User
 
 DEMO_ORG = "Demo Charity"
 SHAPES = ("circle", "square", "triangle")
@@ -120,9 +120,15 @@ def _zip(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
+DEMO_ADMIN = "Demo admin"
+
+
 def create_demo(services: Services) -> tuple[str, list[int]]:
-    """Make the demo charity (once) and a fresh admin token; returns (token, project ids)."""
-    user_id, token = create_user(services, DEMO_ORG, "admin", "Demo admin")
+    """Make the demo charity (once) and a fresh admin token; returns (token, project ids).
+
+    The admin is made once too: each start gives it a new token and ends the
+    last start's, rather than adding another admin whose token never ends."""
+    user_id, token = _demo_admin(services)
     with services.db.session() as session:
         org = session.scalar(select(Organisation).where(Organisation.name == DEMO_ORG))
         existing = list(session.scalars(select(Project.id).where(
@@ -133,6 +139,17 @@ def create_demo(services: Services) -> tuple[str, list[int]]:
     makers = (_shapes_project, _sentences_project, _tags_project, _dots_project,
               _letter_project, _penguins_project)
     return token, [make(services, admin) for make in makers]
+
+
+def _demo_admin(services: Services) -> tuple[int, str]:
+    """The demo admin's id and a new token (the old one ends), made on the first start."""
+    with services.db.session() as session:
+        found = session.scalar(select(User.id).join(Organisation).where(
+            Organisation.name == DEMO_ORG, User.name == DEMO_ADMIN, User.role == "admin",
+            User.email.is_(None)).order_by(User.id))
+    if found is None:
+        return create_user(services, DEMO_ORG, "admin", DEMO_ADMIN)
+    return found, rotate_user(services, found)
 
 
 # The demo's visitors are its whole crowd, all of them minutes old: trust is

@@ -158,7 +158,7 @@ def submit_answer(services: Services, identity: Identity, task_id: int,
     claim = _claim_for(services, identity, task_id, token)  # a volunteer's, for this task
     value = _validate(services, claim.project_id, raw_answer)
     if _too_old(claim):
-        answer = rows.stored_answer(services.db, claim, token)
+        answer = rows.stored_answer(services.db, claim, token, value)
         return Receipt(answer.id, task_id, answer.counted, answer.created_at, claim.project_id)
     answer = rows.insert_answer(services.db, claim, token, value)
     try:

@@ -8,6 +8,7 @@ rest (a retry's lookup, a skip's release) is off it and uses a Session.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,27 +79,27 @@ def insert_answer(db: Database, claim: LeaseClaim, token: str, value: Any) -> St
     try:
         return Stored(*answer.run(db, row)[0])
     except answer.integrity_error:
-        return _existing_answer(db, claim, token)
+        return _existing_answer(db, claim, token, value)
 
 
-def _existing_answer(db: Database, claim: LeaseClaim, token: str) -> Stored:
+def _existing_answer(db: Database, claim: LeaseClaim, token: str, value: Any) -> Stored:
     existing = _answer_of(db, claim)
     if existing is None:  # the insert failed for another reason: a missing task
         raise NotFoundError(f"task {claim.task_id} does not exist", {"task": "not found"})
     if existing.lease != token:
         raise ConflictError("you have already answered this task",
                             {"task": "already answered by this volunteer"})
-    return Stored(existing.id, existing.counted, existing.created_at)  # a retry: same reply
+    return _retried(existing, value)  # a retry: same reply
 
 
-def stored_answer(db: Database, claim: LeaseClaim, token: str) -> Stored:
+def stored_answer(db: Database, claim: LeaseClaim, token: str, value: Any) -> Stored:
     """The answer stored with this lease (a retry of it, after its reply was
     lost), else GoneError: the lease ended too long ago to take a first one."""
     found = _answer_of(db, claim)
     if found is None or found.lease != token:
         raise GoneError("this lease ended too long ago to be answered",
                         {"lease": "ended too long ago"})
-    return Stored(found.id, found.counted, found.created_at)
+    return _retried(found, value)
 
 
 def _answer_of(db: Database, claim: LeaseClaim) -> Row | None:
@@ -106,8 +107,23 @@ def _answer_of(db: Database, claim: LeaseClaim) -> Row | None:
     with the lease it was sent with; None if they have not answered it."""
     with db.session() as session:
         return session.execute(select(Answer.id, Answer.counted, Answer.created_at,
-                                      Answer.lease).where(
+                                      Answer.lease, Answer.value).where(
             Answer.task_id == claim.task_id, Answer.volunteer_id == claim.volunteer_id)).first()
+
+
+def _retried(stored: Row, value: Any) -> Stored:
+    """The stored answer's reply for a retry that sent the same answer; a
+    different one is not a retry, and is refused rather than dropped unseen
+    (the first answer stands: one answer per lease). Compared as the JSON
+    column stores them, so a tuple and its list are the same answer."""
+    if _as_stored(stored.value) != _as_stored(value):
+        raise ConflictError("another answer was already sent with this lease",
+                            {"answer": "differs from the one already sent with this lease"})
+    return Stored(stored.id, stored.counted, stored.created_at)
+
+
+def _as_stored(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def mark_surplus(db: Database, answer_id: int) -> None:

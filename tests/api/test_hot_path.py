@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from sqlalchemy import select
 from werkzeug.test import Client
 
 import web.api.tasks as tasks_api
+from engine.store.models import Answer
 from web.hot_path import HotPath
 
 from .conftest import error_of
@@ -154,6 +156,30 @@ def test_an_answer_and_its_retry_give_the_same_201_on_either_path(client, flask_
     _same(first, retry)
     _same(first, again)
     assert count_answers(services) == 1
+
+
+def test_another_answer_on_an_answered_lease_is_a_409_on_either_path(client, flask_only, api,
+                                                                     project, services):
+    """Not a retry: the first answer stands (one per lease), and the client is
+    told, where it got the first one's 201 and believed its new answer saved."""
+    volunteer = api.volunteer()
+    handout = api.next_task(volunteer["headers"], project["id"])
+    path = f"/api/v1/tasks/{handout['task']['id']}/answers"
+    lease = handout["lease"]["token"]
+    first = client.post(path, json={"lease": lease, "answer": {"label": "penguin"}},
+                        headers=volunteer["headers"])
+    assert first.status_code == 201
+    changed = {"lease": lease, "answer": {"label": "seal"}}
+    ours = client.post(path, json=changed, headers=volunteer["headers"])
+    theirs = flask_only.post(path, json=changed, headers=volunteer["headers"])
+    assert error_of(ours, 409)["fields"] == {
+        "answer": "differs from the one already sent with this lease"}
+    _same(ours, theirs)
+    with services.db.session() as session:
+        assert session.scalars(select(Answer.value)).all() == [{"label": "penguin"}]
+    retry = client.post(path, json={"lease": lease, "answer": {"label": "penguin"}},
+                        headers=volunteer["headers"])
+    _same(first, retry)
 
 
 def test_nothing_left_is_a_204_on_either_path(client, flask_only, api, project):

@@ -77,6 +77,11 @@ def test_an_answer_that_won_before_the_skip_is_kept_through_a_rebuild(api, proje
     rebuild_project(services, project["id"])
     retry = api.answer(volunteer["headers"], handed["task"]["id"], handed["lease"]["token"])
     assert retry.status_code == 201 and retry.json["id"] == first.json["id"]
+    changed = api.answer(volunteer["headers"], handed["task"]["id"], handed["lease"]["token"],
+                         label="seal")  # not a retry: refused, as on time
+    assert changed.status_code == 409
+    assert changed.json["error"]["fields"] == {
+        "answer": "differs from the one already sent with this lease"}
     assert _answers(services) == 1
 
 
@@ -180,4 +185,9 @@ def test_a_retry_of_a_stored_answer_a_day_late_gets_its_first_reply(api, project
     monkeypatch.setattr(volunteering, "time", SimpleNamespace(time=lambda: late))
     retry = api.answer(volunteer["headers"], handed["task"]["id"], handed["lease"]["token"])
     assert retry.status_code == 201 and retry.json["id"] == first.json["id"]
+    changed = api.answer(volunteer["headers"], handed["task"]["id"], handed["lease"]["token"],
+                         label="seal")  # not a retry: refused, as on time
+    assert changed.status_code == 409
+    assert changed.json["error"]["fields"] == {
+        "answer": "differs from the one already sent with this lease"}
     assert _answers(services) == 1

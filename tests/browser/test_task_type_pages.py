@@ -69,6 +69,9 @@ def test_tag_page_toggles_tags_adds_free_ones_and_sends(page, live_server, clien
     upload_items(client, charity, project["id"], [{"text": "a"}, {"text": "b"}], work)
     first = open_page(page, live_server, project["id"])
     expect(page.locator(".task-question")).to_have_text(HOSTILE)
+    expect(page.locator("#keys-help")).to_have_text(  # the tags' number keys are told too
+        f"Keys: 1 fox · 2 deer · 3 {HOSTILE[:40]} · Enter send"
+        " · S skip (when not typing in a field)")
     page.get_by_role("button", name="fox").click()
     page.keyboard.press("2")  # the number keys toggle the first nine tags
     page.keyboard.press("2")  # ... and toggle them back
@@ -115,6 +118,12 @@ def test_number_page_refuses_empty_and_sends_the_value(page, live_server, client
     wait_for_new_task(page, first)
     assert only_answer(services, page) == {"value": 4}
     expect(page.locator("[data-number]")).to_have_value("")
+    expect(page.locator("#saved")).to_have_text("Saved, thank you!")
+    number.fill("101")
+    number.press("Enter")  # refused: the last answer's thanks no longer stands beside it
+    expect(message).to_have_text("The answer must be at most 100.")
+    # at once, not when the thanks would have faded by itself (4 s)
+    expect(page.locator("#saved")).to_have_text("", timeout=1000)
 
 
 def test_transcribe_page_types_a_line_with_an_unclear_mark(page, live_server, client, auth,

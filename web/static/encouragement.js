@@ -62,6 +62,8 @@
       clearTimeout(savedTimer);
       savedTimer = setTimeout(function () { thanks.textContent = ""; }, 4000);
     }
+    // An answer refused on this page: the last one's thanks must not stand beside it.
+    function hush() { clearTimeout(savedTimer); thanks.textContent = ""; }
 
     // When this visit's first answer was taken, and the last time mark said.
     function visitMinutes() {
@@ -105,7 +107,7 @@
       if (first) first.focus();
     });
 
-    return {counted: counted, tell: tell, thank: thank};
+    return {counted: counted, tell: tell, thank: thank, hush: hush};
   }
 
   window.bitesizeEncouragement = {open: open};

@@ -525,7 +525,11 @@
     if (loading) return;
     let value;
     try { value = hooks.collect ? hooks.collect(taskBox, form) : Object.fromEntries(new FormData(form)); }
-    catch (e) { if (!fieldErrors.refuse(form, e.message)) say(e.message); return; }
+    catch (e) {
+      cheer.hush();
+      if (!fieldErrors.refuse(form, e.message)) say(e.message);
+      return;
+    }
     clearRefusal();
     if (value !== undefined && value !== null) answer(value);
   });
@@ -543,14 +547,16 @@
     const el = taskBox.querySelector('[data-key="' + CSS.escape(ev.key) + '"]');
     if (el && onScreen() && !loading) { ev.preventDefault(); answer(JSON.parse(el.dataset.answer)); }
   });
-  // Which keys do what, from the page itself: the type's [data-key] controls,
+  // Which keys do what, from the page itself: the type's [data-key] controls
+  // (and [data-key-hint] ones, whose key the type's own script handles: tags),
   // Enter where there is a field to type in, and S, which never fires while
   // typing (the keydown handler above leaves fields alone).
   (function describeKeys() {
     const help = keysHelp;
-    const keyed = Array.from(taskBox.querySelectorAll("[data-key]")).slice(0, 9).map(function (el) {
-      return el.dataset.key + " " + (el.dataset.keyLabel || el.textContent.replace(/\s+/g, " ").trim()
-        .replace(new RegExp("^" + el.dataset.key + "\\s*"), ""));  // its own <kbd>
+    const keyed = Array.from(taskBox.querySelectorAll("[data-key], [data-key-hint]")).slice(0, 9).map(function (el) {
+      const key = el.dataset.key || el.dataset.keyHint;
+      return key + " " + (el.dataset.keyLabel || el.textContent.replace(/\s+/g, " ").trim()
+        .replace(new RegExp("^" + key + "\\s*"), ""));  // its own <kbd>
     });
     if (taskBox.querySelector("form[data-answer-form] input:not([type=hidden]), form[data-answer-form] textarea")) {
       keyed.push(t("Enter send"));

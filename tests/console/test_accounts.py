@@ -111,6 +111,9 @@ def test_an_invitation_link_sets_a_password_once(app, console, forms, services):
     link = re.search(r'id="invite-link"[^>]*value="([^"]+)"', reply.get_data(as_text=True))
     path = "/console/set-password/" + link.group(1).rsplit("/", 1)[1]
     fresh = app.test_client()
+    # a password manager files the new password under the account's address
+    assert ('<input type="email" autocomplete="username" value="cy@penguins.org" readonly '
+            'hidden>') in fresh.get(path).get_data(as_text=True)
     short = forms.post(fresh, path, {"password": "short", "confirm": "short"})
     assert short.status_code == 422 and "at least 10 characters" in short.get_data(as_text=True)
     done = forms.post(fresh, path, {"password": "a long enough one", "confirm":

@@ -31,6 +31,9 @@ def test_two_workers_run_each_periodic_job_once_per_period(settings, services):
             worker.terminate()
         errors = [_stopped(worker) for worker in workers]
     assert all(b"Traceback" not in e for e in errors), errors
+    # each says once that it runs (else its log stays empty: it logs warnings only)
+    assert all(e.startswith(b"bitesize worker started (pid ") and
+               b"the periodic jobs, imports among them" in e for e in errors), errors
     # at ~5 s and ~15 s: twice at most, whichever worker took each run; a chain
     # per worker would have run it up to four times
     assert runs is not None and 1 <= runs.count <= 2, runs

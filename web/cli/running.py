@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from pathlib import Path
 
@@ -22,6 +23,10 @@ def worker(burst: bool, imports: int) -> None:
     """Run a background worker (splitting jobs, results, exports)."""
     from workers.runner import run_worker
 
+    if not burst:  # one line that it runs (the demo's worker.log was empty: it logs warnings)
+        lanes = f"imports in {imports} lanes" if imports else "imports among them"
+        click.echo(f"bitesize worker started (pid {os.getpid()}): the periodic jobs, {lanes}; "
+                   "from here on it logs warnings and errors only", err=True)
     run_worker(services(), burst=burst, imports=imports)
 
 

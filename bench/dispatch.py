@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,9 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from engine.config import Settings
 from engine.services import Services
-from engine.store.redis_server import EmbeddedRedis
 
 # The parts live in sibling modules (dispatch_common, dispatch_lua, dispatch_http,
 # dispatch_pool). Run as a script, bench/ is already on sys.path; loaded from its
@@ -45,6 +41,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
+from bench_instance import temporary_services  # noqa: E402
 from dispatch_common import (  # noqa: E402
     FULL,
     QUICK,
@@ -208,22 +205,12 @@ def table_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
 @contextmanager
 def bench_services(redis_url: str, database_url: str, queue_redis_url: str = "",
                    cluster: bool = False) -> Iterator[Services]:
-    """Services on a temporary instance folder; the embedded Redis (if used) is stopped
-    and the folder removed afterwards, so a run leaves nothing behind."""
-    instance = Path(tempfile.mkdtemp(prefix="bitesize-bench-"))
-    settings = Settings(instance_path=instance, database_url=database_url,
-                        redis_url=redis_url, redis_cluster=int(cluster),
-                        queue_redis_url=queue_redis_url).resolved()
-    services = Services(settings)
-    try:
+    """Services on a temporary instance folder, which a run leaves nothing of
+    (bench_instance: the embedded Redis is stopped, the folder removed)."""
+    with temporary_services("bitesize-bench-", database_url, redis_url,
+                            redis_cluster=int(cluster),
+                            queue_redis_url=queue_redis_url) as services:
         yield services
-    finally:
-        if redis_url:
-            services.redis.flushdb()
-        services.close()
-        if not redis_url:
-            EmbeddedRedis(instance).stop()
-        shutil.rmtree(instance, ignore_errors=True)
 
 
 def check_redis_url(url: str) -> None:

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,16 +38,15 @@ if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(ROOT))
 
+from bench_instance import temporary_services  # noqa: E402
 from reporting import machine, write_report  # noqa: E402
 
-from engine.config import Settings  # noqa: E402
 from engine.identity import Identity, create_user  # noqa: E402
 from engine.intake import jobs as intake  # noqa: E402
 from engine.projects import create_project  # noqa: E402
 from engine.services import Services  # noqa: E402
 from engine.store import migrate  # noqa: E402
 from engine.store.models import Answer, Item, Job, Organisation, Project, Task, Volunteer  # noqa: E402
-from engine.store.redis_server import EmbeddedRedis  # noqa: E402
 
 RESULTS_PATH = BENCH_DIR / "results" / "io.json"
 CONFIG = {"question": "Which animal?", "labels": ["deer", "fox", "badger", "nothing"]}
@@ -58,23 +55,14 @@ BATCH = intake.BATCH
 
 @contextmanager
 def bench_services(database_url: str, redis_url: str):
-    """Services on a temporary instance; everything is removed afterwards."""
-    instance = Path(tempfile.mkdtemp(prefix="bitesize-io-"))
-    settings = Settings(instance_path=instance, database_url=database_url,
-                        redis_url=redis_url).resolved()
-    services = Services(settings)
-    try:
+    """Services on a temporary instance (bench_instance: nothing is left
+    behind), on an empty schema."""
+    with temporary_services("bitesize-io-", database_url, redis_url) as services:
         if database_url:
             _drop_all(services)
-        migrate.upgrade(services.db, instance)
+        migrate.upgrade(services.db, services.settings.instance_path)
         services.redis.flushdb()
         yield services
-    finally:
-        services.redis.flushdb()
-        services.close()
-        if not redis_url:
-            EmbeddedRedis(instance).stop()
-        shutil.rmtree(instance, ignore_errors=True)
 
 
 def _drop_all(services: Services) -> None:

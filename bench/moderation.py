@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
+from bench_instance import temporary_instance  # noqa: E402
 from dispatch_common import format_table  # noqa: E402
 from dispatch_http import prepare_http_project  # noqa: E402
 from dispatch_pool import payload  # noqa: E402
@@ -181,10 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.answers <= args.tasks:
         parser.error("--answers must be between 1 and --tasks")
-    with tempfile.TemporaryDirectory(prefix="bitesize-moderation-") as folder:
-        settings = Settings.from_env({"instance_path": Path(folder),
-                                      "database_url": args.database_url,
-                                      "redis_url": args.redis_url}, environ={})
+    # its own folder, and nothing left of it after (the embedded Redis stopped)
+    with temporary_instance("bitesize-moderation-", args.database_url, args.redis_url) as settings:
         result = run(args.tasks, args.answers, settings)
     backend = settings.database_url.split(":", 1)[0]
     print(format_table([("m", *row) for row in [

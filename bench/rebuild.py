@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
+from bench_instance import temporary_instance  # noqa: E402
 from dispatch_common import format_table  # noqa: E402
 from dispatch_http import prepare_http_project  # noqa: E402
 from dispatch_pool import payload  # noqa: E402
@@ -97,10 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bitesize-rebuild-") as folder:
-        settings = Settings.from_env({"instance_path": Path(folder),
-                                      "database_url": args.database_url,
-                                      "redis_url": args.redis_url}, environ={})
+    # its own folder, and nothing left of it after (the embedded Redis stopped)
+    with temporary_instance("bitesize-rebuild-", args.database_url, args.redis_url) as settings:
         result = run(args.tasks, settings)
     backend = settings.database_url.split(":", 1)[0]
     print(format_table([("r", *row) for row in [

@@ -133,6 +133,35 @@ def test_rebuild_bench_at_a_tiny_size(settings, tmp_path):
     assert result["seconds_per_million"] > 0 and isinstance(result["met"], bool)
 
 
+def _redis_servers_in(prefix: str) -> set[int]:
+    """The pids of embedded Redis servers whose socket is in a folder named so."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "redis-server" in line and f"/{prefix}" in line:
+            found.add(int(proc.name))
+    return found
+
+
+def test_the_rebuild_bench_leaves_no_embedded_redis_running(tmp_path, capsys):
+    """Run as a script, on its own temporary folder: that folder's Redis (a
+    few hundred MB at full size) is stopped before the folder goes."""
+    from .bench_modules import bench_modules
+
+    before = _redis_servers_in("bitesize-rebuild-")
+    modules = bench_modules(("rebuild",))
+    rebuild = next(modules)["rebuild"]
+    try:
+        assert rebuild.main(["--tasks", "200", "--output", str(tmp_path / "r.json")]) == 0
+    finally:
+        modules.close()
+    assert "rebuild, seconds per million" in capsys.readouterr().out
+    assert _redis_servers_in("bitesize-rebuild-") - before == set()
+
+
 def test_moderation_bench_at_a_tiny_size(settings, tmp_path):
     """bench/moderation.py: the quarantine reopens the tasks its volunteer's answers
     had retired, in more than one write transaction, while another volunteer's

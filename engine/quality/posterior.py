@@ -75,8 +75,14 @@ def _lapse(calibration: dict | None) -> float:
 def _matrix(confusion, reliability: float | None, n_labels: int):
     """A volunteer's stored matrix, else the one-coin matrix of their reliability,
     kept below certainty: a fallback reliability (a gold score of 1.0 on a few
-    gold answers) must not make one answer final, nor two that differ a 0/0."""
+    gold answers) must not make one answer final, nor two that differ a 0/0.
+    And at least chance: one under it (a fallback agreement near 0, say, of a
+    volunteer unblocked since, measured against results their answers were not
+    counted in) says nothing, as in the model's own one-coin fits
+    (truth_em.at_least_chance), rather than making each of their answers
+    certain evidence for another label."""
     if confusion is not None and len(confusion) == n_labels:
         return confusion
     r = reliability if reliability is not None else UNKNOWN_RELIABILITY
-    return truth_live.one_coin_confusions([min(r, MOST_RELIABLE)], n_labels)[0]
+    r = min(max(r, 1.0 / n_labels), MOST_RELIABLE)
+    return truth_live.one_coin_confusions([r], n_labels)[0]

@@ -72,6 +72,25 @@ def test_merge_uses_confusion_matrices_when_stored():
     assert merge(classify, CONFIG, rows).aggregate.value == "a"
 
 
+def test_a_reliability_below_chance_is_no_evidence_against_the_volunteers_own_answer():
+    """A volunteer known only by a reliability under chance (after an unblock:
+    their agreement with results their answers were not counted in, near 0)
+    says nothing, as in the quality job's own one-coin fits
+    (truth_em.at_least_chance). Read as a one-coin matrix, 0 made their answer
+    certain evidence for another label: results retired at 100% against what
+    they said, and on three labels a label nobody gave won."""
+    unblocked = ({"label": "b"}, 0.0, None)
+    two = merge(classify, CONFIG, [({"label": "b"}, 0.7, None), unblocked,
+                                   ({"label": "a"}, 0.6, None)]).aggregate
+    assert two.value == "b" and abs(two.confidence - 0.14 / 0.23) < 1e-9  # as if unsaid
+    shapes = {"question": "Which shape?", "labels": ["circle", "square", "triangle"]}
+    three = merge(classify, shapes, [({"label": "circle"}, 0.6, None),
+                                     ({"label": "square"}, 0.6, None),
+                                     ({"label": "square"}, 0.05, None)]).aggregate
+    assert three.value in ("circle", "square")
+    assert three.support.get("triangle", 0.0) < 0.25
+
+
 def test_periodic_estimation_runs_in_the_worker(services, make_project, volunteer, work):
     project = make_project(tasks=3, min_answers=3, max_answers=3)
     crowd_answers(services, project, [volunteer(), volunteer()], lambda v, h: "a")

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.delivery import outbox
@@ -34,6 +34,7 @@ from engine.store.models import (
     Project,
     Result,
     Task,
+    TaskReport,
     Volunteer,
     VolunteerStat,
     utcnow,
@@ -305,10 +306,13 @@ def remerge(session, task_type: TaskType, project: Project,
                 .order_by(Task.id).with_for_update()))
             rows = _counted_rows(session, [task.id for task in tasks])
             results = loaded_results(session, [task.id for task in tasks])
+            withdrawn = _withdrawn(session, project, [t.id for t in tasks
+                                                      if t.state == "contested"])
             for task in tasks:
                 before = task.state
                 aggregate = _remerge_task(session, task_type, project, policy, task,
-                                          rows[task.id], results.get(task.id))
+                                          rows[task.id], results.get(task.id),
+                                          task.id in withdrawn)
                 if aggregate is None:
                     continue
                 changes.append(Change(task.id, before, task.state, task.need,
@@ -331,10 +335,30 @@ def loaded_results(session, task_ids: list[int]) -> dict[int, Result]:
         select(Result).where(Result.task_id.in_(task_ids)))}
 
 
+def _withdrawn(session, project: Project, task_ids: list[int]) -> set[int]:
+    """Of these contested tasks, those volunteers' open reports took out of
+    circulation (engine.quality.reports): as many as withdraw a task, or more."""
+    from engine.quality.reliability import thresholds  # it imports this module's users
+
+    needed = thresholds(project)["reports_to_withdraw"]
+    if not needed or not task_ids:
+        return set()
+    counts = session.execute(
+        select(TaskReport.task_id, func.count()).where(
+            TaskReport.task_id.in_(task_ids), TaskReport.resolved_at.is_(None))
+        .group_by(TaskReport.task_id))
+    return {task_id for task_id, count in counts if count >= needed}
+
+
 def _remerge_task(session, task_type: TaskType, project: Project, policy: Policy, task: Task,
-                  rows: list[tuple], result: Result | None) -> Aggregate | None:
+                  rows: list[tuple], result: Result | None,
+                  withdrawn: bool = False) -> Aggregate | None:
     """One task of ``remerge`` (``result``: its row, None if it has none yet);
-    its new result, or None when nothing was merged."""
+    its new result, or None when nothing was merged. A task ``withdrawn`` by
+    volunteers' reports (a picture that should never have been shown) gets its
+    result merged again but stays contested, out of circulation, until staff
+    settle it or dismiss the reports: a block or quarantine elsewhere must not
+    hand it out again, nor retire it."""
     if task.state == "settled":
         if result is not None:
             result.answers = len(rows)
@@ -345,7 +369,9 @@ def _remerge_task(session, task_type: TaskType, project: Project, policy: Policy
                             project.calibration) \
         if rows else (Merged(Aggregate(None, 0.0, {}), NO_ANSWERS), MORE)
     aggregate = merged.aggregate
-    if outcome in (MORE, HOLD):
+    if withdrawn:
+        pass
+    elif outcome in (MORE, HOLD):
         task.state, task.retired_at = "open", None
         task.need = len(rows) if outcome == HOLD else max(len(rows) + 1, policy.min_answers)
     elif outcome != task.state:

@@ -108,6 +108,33 @@ def test_two_reports_take_a_task_out_of_circulation_until_dismissed(
     assert api.error(second, 409)["fields"] == {"task": "no report"}
 
 
+def test_a_withdrawn_task_stays_out_when_a_block_or_quarantine_merges_it_again(
+        client, api, project, charity, auth, services):
+    """A re-merge (here a quarantine of a volunteer who answered it) handed a
+    task that reports had taken out of circulation back to volunteers, or
+    retired it, while its reports stayed open: it stays contested until staff
+    settle it or dismiss the reports."""
+    answerer = api.volunteer()
+    for _ in range(2):  # both tasks
+        handed = api.next_task(answerer["headers"], project["id"])
+        assert api.answer(answerer["headers"], handed["task"]["id"],
+                          handed["lease"]["token"]).status_code == 201
+    task_id, filed = _reported_twice(client, api, project)
+    assert filed["withdrawn"] is True and _state(services, task_id) == "contested"
+    admin = auth.admin()
+    r = client.post(f"/api/v1/projects/{project['id']}/volunteers/{answerer['id']}/quarantine",
+                    json={"reason": "checking"}, headers=admin)
+    assert r.status_code == 200 and r.json["quarantined"] is True, r.json
+    assert _state(services, task_id) == "contested"
+    newcomer = api.volunteer()
+    handed = [_next(client, newcomer, project["id"]) for _ in range(2)]
+    assert task_id not in [h.json["task"]["id"] for h in handed if h.status_code == 200]
+    (item,) = _inbox(client, charity)
+    assert item["task"] == task_id and item["state"] == "withdrawn"
+    r = client.post(f"/api/v1/tasks/{task_id}/reports/dismiss", json={}, headers=charity)
+    assert r.status_code == 200 and r.json["state"] == "open"  # staff put it back
+
+
 def test_settling_a_reported_task_resolves_its_reports(client, api, project, charity,
                                                         services):
     task_id, _ = _reported_twice(client, api, project, "unreadable")

@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from engine.store import job_timings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RUN_SECONDS = 18  # the first run is due 5 s after a worker starts, then every 10 s
 
@@ -50,3 +53,53 @@ def _stopped(worker: subprocess.Popen) -> bytes:
     except subprocess.TimeoutExpired:
         os.killpg(worker.pid, signal.SIGKILL)
         return worker.communicate(timeout=30)[1]
+
+
+# A worker whose RQ scheduler, as it is forked, says which threads run beside it.
+FORK_WITNESS = """
+import sys, threading
+from rq.scheduler import RQScheduler
+
+real = RQScheduler.start
+
+
+def start(self):
+    beside = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread())
+    print("forked beside:", ",".join(beside), file=sys.stderr, flush=True)
+    return real(self)
+
+
+RQScheduler.start = start
+from web.cli import main
+
+sys.argv = ["bitesize", "worker", "--imports", "2"]
+main()
+"""
+
+
+def test_the_scheduler_is_forked_before_the_workers_own_threads_start(settings, services,
+                                                                       tmp_path):
+    """A fork taken while an import lane or the upkeep held a lock (a module
+    half-imported) left the scheduler child stuck from its start, and no
+    periodic job ever ran: the lanes and the upkeep start after the fork."""
+    launcher = tmp_path / "fork_witness.py"
+    launcher.write_text(FORK_WITNESS)
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "BITESIZE_INSTANCE_PATH": str(settings.instance_path),
+           "BITESIZE_DATABASE_URL": settings.database_url,
+           "BITESIZE_REDIS_URL": settings.redis_url,
+           "BITESIZE_SECRET_KEY": settings.secret_key}
+    worker = subprocess.Popen([sys.executable, str(launcher)], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not services.queue_redis.keys(
+                "rq:scheduler-lock:*"):
+            time.sleep(0.1)
+    finally:
+        worker.terminate()
+        stderr = _stopped(worker).decode()
+    forked = [line for line in stderr.splitlines() if line.startswith("forked beside:")]
+    assert len(forked) == 1, stderr
+    assert "import-lane" not in forked[0] and "upkeep" not in forked[0], forked[0]

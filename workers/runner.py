@@ -57,13 +57,30 @@ class BurstWorker(SimpleWorker):
 class PeriodicWorker(SimpleWorker):
     """The main worker, with RQ's scheduler. That scheduler is a process forked
     from this one, which runs threads (import lanes, the upkeep): a fork taken
-    while one of them held a lock (logging's, a connection pool's) can leave
-    the child stuck for ever, and RQ's stop_scheduler then waits for it for
-    ever, so the worker never stops (seen once in CI: a worker still running
-    30 s after SIGTERM). Here the wait is bounded: SIGTERM, then SIGKILL. The
-    scheduler's Redis lock expires and the next scheduler takes over."""
+    while one of them held a lock (a module being imported, a connection
+    pool's) can leave the child stuck for ever. Its periodic jobs then never
+    run (an audit's demo: the quality job never ran, the scheduler child stuck
+    from its start), and RQ's stop_scheduler waits for it for ever, so the
+    worker never stops (seen once in CI: a worker still running 30 s after
+    SIGTERM).
+
+    So the threads start only once the scheduler is forked (``after_scheduler``,
+    called whether or not this worker won the scheduler's lock), and the wait
+    when stopping is bounded: SIGTERM, then SIGKILL. The scheduler's Redis lock
+    expires and the next scheduler takes over."""
 
     job_class = TimedJob
+
+    def __init__(self, *args, after_scheduler=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_scheduler = after_scheduler
+
+    def _start_scheduler(self, *args, **kwargs) -> None:
+        try:
+            super()._start_scheduler(*args, **kwargs)
+        finally:
+            if self.after_scheduler is not None:
+                self.after_scheduler()
 
     def stop_scheduler(self) -> None:
         process = self.scheduler._process if self.scheduler else None
@@ -100,10 +117,15 @@ def run_worker(services: Services, burst: bool = False, name: str | None = None,
         worker = BurstWorker(services.queues(), connection=services.worker_redis, name=name)
         return worker.work(burst=True, logging_level="WARNING")
     ensure_all(services)
-    start_upkeep(services)
-    lanes = start_lanes(services, imports, name)
-    periodic = [services.queue(q) for q in QUEUE_NAMES if q != SPLIT_QUEUE or not lanes]
-    worker = PeriodicWorker(periodic, connection=services.worker_redis, name=name)
+    lanes: list[tuple[LaneWorker, threading.Thread]] = []
+
+    def start_threads() -> None:  # once RQ's scheduler is forked (PeriodicWorker)
+        start_upkeep(services)
+        lanes.extend(start_lanes(services, imports, name))
+
+    periodic = [services.queue(q) for q in QUEUE_NAMES if q != SPLIT_QUEUE or not imports]
+    worker = PeriodicWorker(periodic, connection=services.worker_redis, name=name,
+                            after_scheduler=start_threads)
     try:
         return worker.work(with_scheduler=True, logging_level="WARNING")
     finally:

@@ -306,8 +306,8 @@ def remerge(session, task_type: TaskType, project: Project,
                 .order_by(Task.id).with_for_update()))
             rows = _counted_rows(session, [task.id for task in tasks])
             results = loaded_results(session, [task.id for task in tasks])
-            withdrawn = _withdrawn(session, project, [t.id for t in tasks
-                                                      if t.state == "contested"])
+            withdrawn = withdrawn_by_reports(session, project, [
+                t.id for t in tasks if t.state == "contested"])
             for task in tasks:
                 before = task.state
                 aggregate = _remerge_task(session, task_type, project, policy, task,
@@ -335,7 +335,7 @@ def loaded_results(session, task_ids: list[int]) -> dict[int, Result]:
         select(Result).where(Result.task_id.in_(task_ids)))}
 
 
-def _withdrawn(session, project: Project, task_ids: list[int]) -> set[int]:
+def withdrawn_by_reports(session, project: Project, task_ids: list[int]) -> set[int]:
     """Of these contested tasks, those volunteers' open reports took out of
     circulation (engine.quality.reports): as many as withdraw a task, or more."""
     from engine.quality.reliability import thresholds  # it imports this module's users

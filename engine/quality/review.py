@@ -22,7 +22,7 @@ from engine.projects import (
     task_project_unless_final,
 )
 from engine.quality import audit, reports
-from engine.quality.consensus import store_result
+from engine.quality.consensus import store_result, withdrawn_by_reports
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -127,6 +127,9 @@ def task_under_review(services: Services, identity: Identity, task_id: int) -> d
         entry = _entry(session, task)
         entry.update(item=task.item_id, is_gold=task.is_gold, settled_by=task.settled_by,
                      reports=reports.open_reports(session, task.id),
+                     # contested by volunteers' reports rather than by the crowd's answers
+                     withdrawn=task.state == "contested" and bool(
+                         withdrawn_by_reports(session, project, [task.id])),
                      previous=_neighbour(session, task, later=False),
                      next=_neighbour(session, task, later=True))
     return {"project": project, "task": entry}

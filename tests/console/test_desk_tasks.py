@@ -329,6 +329,28 @@ def test_a_task_no_longer_contested_shows_where_it_stands(console, services, me,
     assert state_of(services, task) == ("settled", "seal")
 
 
+def test_a_task_withdrawn_by_reports_says_so_not_that_the_crowd_could_not_settle_it(
+        console, services, me):
+    from engine.volunteering import report_task
+
+    _, [crowd_task], _ = classify_project(services, me)
+    assert "The crowd could not settle it" in squash(text_of(console.get(url(crowd_task))))
+    project = create_project(services, me, {
+        "name": "Reported", "task_type": "classify", "config": CLASSIFY,
+        "min_answers": 2, "max_answers": 3, "confidence": 0.95,
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}}).project
+    run_job(services, create_job(services, me, project.id, items=[{"text": "photo"}]).id)
+    for _ in range(2):  # two volunteers report it: out of circulation
+        volunteer = Identity("volunteer", create_volunteer(services)[0])
+        handout = next_task(services, volunteer, project.id)
+        report_task(services, volunteer, handout.lease, "blank")
+    assert state_of(services, handout.task_id)[0] == "contested"
+    text = squash(text_of(console.get(url(handout.task_id))))
+    assert "Volunteers reported it as wrong, which took it out of circulation until you " \
+        "settle it or dismiss their reports." in text
+    assert "The crowd could not settle it" not in text
+
+
 def test_previous_and_next_links_step_through_the_projects_queue(console, services, me):
     _, (first, second, third), _ = classify_project(services, me, items=3)
     _, [elsewhere], _ = classify_project(services, me)  # another project's queue

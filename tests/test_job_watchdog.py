@@ -30,10 +30,9 @@ from engine.intake import jobs as intake
 from engine.intake import watchdog
 from engine.projects import create_project
 from engine.store.models import Item, Job, Task, utcnow
+from tests.worker_processes import worker_env
 from workers.context import set_services
 from workers.jobs import watch_jobs
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -214,11 +213,7 @@ main()
 def start_worker(tmp_path: Path, settings, *args: str) -> subprocess.Popen:
     launcher = tmp_path / "fast_clock_worker.py"
     launcher.write_text(LAUNCHER)
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "BITESIZE_INSTANCE_PATH": str(settings.instance_path),
-           "BITESIZE_DATABASE_URL": settings.database_url,
-           "BITESIZE_REDIS_URL": settings.redis_url,
-           "BITESIZE_SECRET_KEY": settings.secret_key}
+    env = worker_env(settings)
     with open(tmp_path / f"worker{'-'.join(args)}.log", "w") as log:
         # Its own process group: the worker and the scheduler it forks die together.
         return subprocess.Popen([sys.executable, str(launcher), *args], env=env, cwd=tmp_path,

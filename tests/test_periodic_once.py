@@ -8,23 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from engine.store import job_timings
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.worker_processes import worker_env
 
 RUN_SECONDS = 18  # the first run is due 5 s after a worker starts, then every 10 s
 
 
 def test_two_workers_run_each_periodic_job_once_per_period(settings, services):
-    env = {**os.environ, "BITESIZE_INSTANCE_PATH": str(settings.instance_path),
-           "BITESIZE_DATABASE_URL": settings.database_url,
-           "BITESIZE_REDIS_URL": settings.redis_url,
-           "BITESIZE_SECRET_KEY": settings.secret_key}
     workers = [subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--imports", "0"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
+                                env=worker_env(settings), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
                for _ in range(2)]
     try:
         time.sleep(RUN_SECONDS)
@@ -84,12 +78,8 @@ def test_the_scheduler_is_forked_before_the_workers_own_threads_start(settings, 
     periodic job ever ran: the lanes and the upkeep start after the fork."""
     launcher = tmp_path / "fork_witness.py"
     launcher.write_text(FORK_WITNESS)
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "BITESIZE_INSTANCE_PATH": str(settings.instance_path),
-           "BITESIZE_DATABASE_URL": settings.database_url,
-           "BITESIZE_REDIS_URL": settings.redis_url,
-           "BITESIZE_SECRET_KEY": settings.secret_key}
-    worker = subprocess.Popen([sys.executable, str(launcher)], env=env, cwd=tmp_path,
+    worker = subprocess.Popen([sys.executable, str(launcher)], env=worker_env(settings),
+                              cwd=tmp_path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)
     try:

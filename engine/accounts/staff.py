@@ -344,7 +344,7 @@ def _claim(services: Services, user_id: int, organisation_id: int, name: str) ->
 
 
 def _password_status(services: Services, user_id: int) -> str:
-    """The account's status as _status reads it from its password hash."""
+    """The account's status as console_status reads it from its password hash."""
     with services.db.session() as session:
         return console_status(session.scalar(select(User.password_hash).where(User.id == user_id)))
 

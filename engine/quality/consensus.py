@@ -338,7 +338,8 @@ def loaded_results(session, task_ids: list[int]) -> dict[int, Result]:
 def withdrawn_by_reports(session, project: Project, task_ids: list[int]) -> set[int]:
     """Of these contested tasks, those volunteers' open reports took out of
     circulation (engine.quality.reports): as many as withdraw a task, or more."""
-    from engine.quality.reliability import thresholds  # it imports this module's users
+    # imported here: reliability imports moderation, which re-merges through this module
+    from engine.quality.reliability import thresholds
 
     needed = thresholds(project)["reports_to_withdraw"]
     if not needed or not task_ids:

@@ -28,6 +28,7 @@ from engine.dispatch.rebuild import load_tasks, rebuild_lock, rebuild_project
 from engine.projects import final_since, project_missing, refuse_if_final
 from engine.quality import merge_sql, posterior, trust
 from engine.quality.retirement import HOLD, MORE, Policy, decide
+from engine.quality.thresholds import thresholds
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -338,9 +339,6 @@ def loaded_results(session, task_ids: list[int]) -> dict[int, Result]:
 def withdrawn_by_reports(session, project: Project, task_ids: list[int]) -> set[int]:
     """Of these contested tasks, those volunteers' open reports took out of
     circulation (engine.quality.reports): as many as withdraw a task, or more."""
-    # imported here: reliability imports moderation, which re-merges through this module
-    from engine.quality.reliability import thresholds
-
     needed = thresholds(project)["reports_to_withdraw"]
     if not needed or not task_ids:
         return set()

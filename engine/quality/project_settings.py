@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.projects import config_version
-from engine.quality.reliability import thresholds
+from engine.quality.thresholds import thresholds
 from engine.services import Services
 from engine.store.models import Project
 from engine.store.redis_server import REDIS_DOWN
@@ -27,7 +27,7 @@ MAX_KEPT = 10_000  # projects x versions; all forgotten at once past it
 
 @dataclass(frozen=True)
 class QualitySettings:
-    limits: Mapping[str, Any]  # reliability.thresholds, read-only: one copy per process
+    limits: Mapping[str, Any]  # thresholds(project), read-only: one copy per process
     task_type: str
     config: dict  # as task types take it; shared, so never changed
 

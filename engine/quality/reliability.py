@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from engine.projects import get_owned_project
-from engine.quality import crowd_model, moderation, trust, truth_live
+from engine.quality import crowd_model, moderation, truth_live
+from engine.quality.thresholds import thresholds
 from engine.services import Services
 from engine.store.models import (
     Answer,
@@ -29,31 +30,6 @@ from engine.store.models import (
     utcnow,
 )
 
-# The flags' thresholds, per project (Project.quality holds what differs from
-# these). The defaults catch a script answering one label in well under a second
-# by its 5th answer (too_fast); a volunteer who gives one answer to 10 tasks in a
-# row is flagged too (raise same_answer_after where one label is most answers).
-QUALITY_DEFAULTS: dict[str, Any] = {
-    # A flag quarantines at once: the volunteer's answers stop counting, and the
-    # quality desk's inbox lists them for an admin to block or clear. A project
-    # fed by the charity's own scripts (a test run, answers imported by a
-    # program) turns it off with quality: {"quarantine": false}.
-    "quarantine": True,
-    "too_fast_after": 5,  # answers timed before too_fast can fire
-    "too_fast_seconds": None,  # median seconds below this; None: the task type's min_seconds
-    "same_answer_after": 10,
-    "same_answer_share": 0.95,
-    "failing_gold_after": 10,  # gold answers (5 would catch 1 honest volunteer in 40)
-    "failing_gold_below": 0.5,
-    "low_agreement_after": 10,  # answers on tasks with a result
-    "low_agreement_below": 0.2,
-    **trust.TRUST_DEFAULTS,  # when a newcomer's answers may retire a task
-    # volunteers' reports of a wrong task (engine.quality.reports) that take it out
-    # of circulation: different volunteers, so that one cannot hide tasks; 0: never
-    "reports_to_withdraw": 2,
-    # a volunteer's first gold answers told the charity's answer (engine.quality.feedback)
-    "gold_feedback": 5,
-}
 QUARANTINING = ("too_fast", "same_answer", "failing_gold", "low_agreement")
 
 
@@ -122,11 +98,6 @@ def estimate_project(services: Services, project_id: int) -> int:
     for volunteer_id, reasons in to_quarantine.items():
         moderation.quarantine(services, project_id, volunteer_id, reasons)
     return len(tallies)
-
-
-def thresholds(project: Project) -> dict[str, Any]:
-    """The project's flag thresholds: its own over the defaults."""
-    return {**QUALITY_DEFAULTS, **(project.quality or {})}
 
 
 def _quarantines(stat: VolunteerStat, limits: dict[str, Any]) -> bool:
@@ -229,7 +200,7 @@ def _fallback(stat: VolunteerStat) -> float | None:
 
 def flags(tally: Tally, min_seconds: float, limits: dict[str, Any]) -> list[str]:
     """Why this volunteer's answers look wrong (empty: nothing odd), under a
-    project's thresholds (see QUALITY_DEFAULTS)."""
+    project's thresholds (see engine.quality.thresholds)."""
     out = []
     gold = tally.gold_scores
     if len(gold) >= limits["failing_gold_after"] and \

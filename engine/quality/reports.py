@@ -26,7 +26,7 @@ from engine.identity import Identity
 from engine.projects import owned_project_of_task, task_project_unless_final
 from engine.quality import audit, trust
 from engine.quality.consensus import remerge, sync_dispatch
-from engine.quality.reliability import thresholds
+from engine.quality.thresholds import thresholds
 from engine.services import Services
 from engine.store.models import Project, Task, TaskReport, Volunteer, VolunteerStat, iso, utcnow
 

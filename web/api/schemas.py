@@ -68,7 +68,7 @@ def _share() -> fields.Float:
 
 class QualitySettings(Schema):
     """A project's flag thresholds (README: Consensus and quality); keys left
-    out keep their defaults (engine.quality.reliability.QUALITY_DEFAULTS)."""
+    out keep their defaults (engine.quality.thresholds.QUALITY_DEFAULTS)."""
 
     quarantine = fields.Boolean()
     too_fast_after = _count()

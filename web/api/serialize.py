@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.projects import ProjectView
-from engine.quality.reliability import thresholds
+from engine.quality.thresholds import thresholds
 from engine.store.models import Job, iso
 
 

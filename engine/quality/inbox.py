@@ -25,6 +25,7 @@ from sqlalchemy import exists, func, select
 
 from engine.identity import Identity
 from engine.projects import get_owned_project
+from engine.quality.consensus import withdrawn_by_reports
 from engine.services import Services
 from engine.store.models import (
     Job,
@@ -61,14 +62,15 @@ def inbox(services: Services, identity: Identity, limit: int = 50, offset: int =
             columns = list(query.selected_columns)  # (project, id, ..., since)
             rows += [_ROWS[k](row) for row in session.execute(
                 query.order_by(columns[-1].desc(), columns[1].desc()).limit(offset + limit))]
-        names = dict(session.execute(select(Project.id, Project.name).where(
-            Project.id.in_({row["project"] for row in rows}))).all()) if rows else {}
-    rows.sort(key=lambda row: (row["since"], KINDS.index(row["kind"]) * -1,
-                               row["task"] or row["volunteer"] or row["job"] or 0),
-              reverse=True)
-    page = rows[offset:offset + limit]
+        rows.sort(key=lambda row: (row["since"], KINDS.index(row["kind"]) * -1,
+                                   row["task"] or row["volunteer"] or row["job"] or 0),
+                  reverse=True)
+        page = rows[offset:offset + limit]
+        projects_shown = {p.id: p for p in session.scalars(select(Project).where(
+            Project.id.in_({row["project"] for row in page})))} if page else {}
+        _mark_withdrawn(session, projects_shown, page)
     for row in page:
-        row["project_name"] = names.get(row["project"], "")
+        row["project_name"] = projects_shown[row["project"]].name
         row["since"] = row["since"].isoformat()
     return {"total": sum(counts[k] for k in kinds), "counts": counts, "limit": limit,
             "offset": offset, "items": page}
@@ -138,6 +140,22 @@ def _item(kind: str, project: int, state: str, since, reasons: list[str], messag
             "message": message, "since": aware(since)}
 
 
+def _mark_withdrawn(session, projects: dict[int, Project], page: list[dict[str, Any]]) -> None:
+    """A reported task that its reports took out of circulation reads "withdrawn",
+    by the merge's own rule (consensus.withdrawn_by_reports): a task contested by
+    the crowd that one volunteer then reported is still only contested."""
+    contested: dict[int, list[dict[str, Any]]] = {}
+    for row in page:
+        if row["kind"] == "report" and row["state"] == "contested":
+            contested.setdefault(row["project"], []).append(row)
+    for project_id, rows in contested.items():
+        out = withdrawn_by_reports(session, projects[project_id], [row["task"] for row in rows])
+        for row in rows:
+            if row["task"] in out:
+                row["state"] = "withdrawn"
+                row["message"] += ": out of circulation"
+
+
 _QUERIES = {"volunteer": _volunteers, "task": _tasks, "report": _reports, "job": _jobs,
             "webhook": _webhooks}
 _ROWS = {
@@ -146,10 +164,8 @@ _ROWS = {
     "task": lambda r: _item("task", r[0], "contested", r[3], ["low_confidence"],
                             f"best answer at {round((r[2] or 0) * 100)}% confidence",
                             task=r[1]),
-    "report": lambda r: _item("report", r[0], "withdrawn" if r[3] == "contested" else r[3],
-                              r[4], ["reported"],
-                              f"reported by {r[2]} volunteer{'' if r[2] == 1 else 's'}"
-                              + (": out of circulation" if r[3] == "contested" else ""),
+    "report": lambda r: _item("report", r[0], r[3], r[4], ["reported"],
+                              f"reported by {r[2]} volunteer{'' if r[2] == 1 else 's'}",
                               task=r[1]),
     "job": lambda r: _item("job", r[0], "failed", r[4], ["job_failed"],
                            (r[3] + ": " if r[3] else "") + (r[2] or ""), job=r[1]),

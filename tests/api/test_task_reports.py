@@ -135,6 +135,33 @@ def test_a_withdrawn_task_stays_out_when_a_block_or_quarantine_merges_it_again(
     assert r.status_code == 200 and r.json["state"] == "open"  # staff put it back
 
 
+def test_a_task_the_crowd_contested_after_one_report_is_not_called_withdrawn(
+        client, api, charity, services):
+    """One report (of the two that withdraw a task) on a task the crowd then
+    could not settle: the inbox lists it under reports, as contested, not as
+    taken out of circulation by its reports (consensus.withdrawn_by_reports)."""
+    project = api.project(charity, min_answers=2, max_answers=3, confidence=0.99)
+    api.items(charity, project["id"], [{"text": "photo 1", "id": "a"}])
+    for label in ("penguin", "seal"):
+        volunteer = api.volunteer()
+        handed = api.next_task(volunteer["headers"], project["id"])
+        assert api.answer(volunteer["headers"], handed["task"]["id"], handed["lease"]["token"],
+                          label).status_code == 201
+    task_id = handed["task"]["id"]
+    reporter = api.volunteer()
+    handed = api.next_task(reporter["headers"], project["id"])
+    assert handed["task"]["id"] == task_id  # a third answer is wanted
+    assert _report(client, reporter, handed).json == {"reported": True, "withdrawn": False}
+    last = api.volunteer()
+    handed = api.next_task(last["headers"], project["id"])
+    assert api.answer(last["headers"], task_id, handed["lease"]["token"],
+                      "empty").status_code == 201
+    assert _state(services, task_id) == "contested"
+    (item,) = _inbox(client, charity)
+    assert (item["task"], item["state"]) == (task_id, "contested"), item
+    assert item["message"] == "reported by 1 volunteer"
+
+
 def test_settling_a_reported_task_resolves_its_reports(client, api, project, charity,
                                                         services):
     task_id, _ = _reported_twice(client, api, project, "unreadable")

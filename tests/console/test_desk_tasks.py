@@ -351,6 +351,36 @@ def test_a_task_withdrawn_by_reports_says_so_not_that_the_crowd_could_not_settle
     assert "The crowd could not settle it" not in text
 
 
+def test_one_report_on_a_task_the_crowd_contested_does_not_call_it_out_of_circulation(
+        console, services, me):
+    """One report, short of the two that withdraw a task; then the crowd fails to
+    settle it: the page says the crowd could not, and shows the report as such."""
+    from engine.volunteering import report_task
+
+    project = create_project(services, me, {
+        "name": "Reported once", "task_type": "classify", "config": CLASSIFY,
+        "min_answers": 2, "max_answers": 3, "confidence": 0.99,
+        "quality": {"quarantine": False, "trusted_after_minutes": 0}}).project
+    run_job(services, create_job(services, me, project.id, items=[{"text": "photo"}]).id)
+
+    def volunteer_and_task():
+        volunteer = Identity("volunteer", create_volunteer(services)[0])
+        return volunteer, next_task(services, volunteer, project.id)
+
+    for label in ("penguin", "seal"):
+        volunteer, handout = volunteer_and_task()
+        submit_answer(services, volunteer, handout.task_id, handout.lease, {"label": label})
+    reporter, handout = volunteer_and_task()
+    report_task(services, reporter, handout.lease, "blank")
+    volunteer, handout = volunteer_and_task()
+    submit_answer(services, volunteer, handout.task_id, handout.lease, {"label": "empty"})
+    assert state_of(services, handout.task_id)[0] == "contested"
+    text = squash(text_of(console.get(url(handout.task_id))))
+    assert "The crowd could not settle it" in text
+    assert "1 volunteer said something is wrong with this task." in text
+    assert "out of circulation" not in text
+
+
 def test_previous_and_next_links_step_through_the_projects_queue(console, services, me):
     _, (first, second, third), _ = classify_project(services, me, items=3)
     _, [elsewhere], _ = classify_project(services, me)  # another project's queue

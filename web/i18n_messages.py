@@ -137,7 +137,7 @@ JS_MESSAGES = (
 )
 
 REPORT_REASONS = (
-    N_("The picture is blank or broken"),
+    N_("It is blank or broken"),
     N_("It is offensive or upsetting"),
     N_("I cannot read or see it"),
     N_("Something else"),

@@ -32,7 +32,7 @@ from engine.store.models import Project, Task, TaskReport, Volunteer, VolunteerS
 
 # What a volunteer may say, as the page words it
 REASONS = {
-    "blank": "The picture is blank or broken",
+    "blank": "It is blank or broken",
     "offensive": "It is offensive or upsetting",
     "unreadable": "I cannot read or see it",
     "other": "Something else",

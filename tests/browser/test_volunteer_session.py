@@ -241,23 +241,34 @@ def _answer_unsent(page) -> int:
 LOST_ONE = "1 answer could not be kept: this device's session had ended before it was sent."
 
 
-def test_another_tab_notices_the_new_volunteer_and_answers_as_them(
-        page, live_server, client, auth, services, work, accessible):
-    """Tab A met a token the server forgot and started a new volunteer: tab B,
-    which held the old volunteer's tasks, lets them go and goes on as the new
-    one, where it answered them with the new token, to be refused unseen (410)."""
+def _two_tabs_then_a_new_volunteer(page, live_server, client, auth, services, work,
+                                   tab_b_script: str | None = None):
+    """Tabs A and B on one project as one volunteer, whose token the server then
+    forgets: tab A's next answer gets a 401 and starts a new volunteer.
+    Returns (old volunteer, new volunteer, tab B, the task tab B shows)."""
     charity = auth.charity()
     project = make_project(client, charity)
     upload(client, charity, project["id"], text_items(12), work)
     open_project(page, live_server, project["id"])
     me, token = volunteer_id(services, page), _token(page)
     tab_b = page.context.new_page()
+    if tab_b_script:
+        tab_b.add_init_script(tab_b_script)
     b_task = open_project(tab_b, live_server, project["id"])
     _forget(services, me, token)
     first_a = current_task(page)
     page.keyboard.press("1")  # tab A: 401, a new volunteer starts
     wait_for_new_task(page, first_a)
-    fresh = _new_volunteer(services, page, token)
+    return me, _new_volunteer(services, page, token), tab_b, b_task
+
+
+def test_another_tab_notices_the_new_volunteer_and_answers_as_them(
+        page, live_server, client, auth, services, work, accessible):
+    """Tab A met a token the server forgot and started a new volunteer: tab B,
+    which held the old volunteer's tasks, lets them go and goes on as the new
+    one, where it answered them with the new token, to be refused unseen (410)."""
+    me, fresh, tab_b, b_task = _two_tabs_then_a_new_volunteer(
+        page, live_server, client, auth, services, work)
     assert fresh != me
     calls = _api_calls(tab_b)
     second_b = wait_for_new_task(tab_b, b_task)  # the new volunteer's task
@@ -275,20 +286,10 @@ def test_an_answer_to_a_task_held_for_another_volunteer_is_not_sent_and_is_said_
     """Where tab B has not heard of the new volunteer yet (no storage event), the
     answer to the old volunteer's task is not sent with the new one's token: it
     is dropped and counted in the page's "could not be kept" note."""
-    charity = auth.charity()
-    project = make_project(client, charity)
-    upload(client, charity, project["id"], text_items(12), work)
-    open_project(page, live_server, project["id"])
-    me, token = volunteer_id(services, page), _token(page)
-    tab_b = page.context.new_page()
-    tab_b.add_init_script("window.addEventListener('storage',"
-                          " function (ev) { ev.stopImmediatePropagation(); }, true);")
-    b_task = open_project(tab_b, live_server, project["id"])
-    _forget(services, me, token)
-    first_a = current_task(page)
-    page.keyboard.press("1")
-    wait_for_new_task(page, first_a)
-    fresh = _new_volunteer(services, page, token)
+    _, fresh, tab_b, b_task = _two_tabs_then_a_new_volunteer(
+        page, live_server, client, auth, services, work,
+        tab_b_script="window.addEventListener('storage',"
+                     " function (ev) { ev.stopImmediatePropagation(); }, true);")
     calls = _api_calls(tab_b)
     tab_b.keyboard.press("2")  # the old volunteer's task
     expect(tab_b.get_by_role("alert")).to_have_text(LOST_ONE, use_inner_text=True)

@@ -14,14 +14,14 @@ from contextlib import ExitStack
 from typing import Any
 
 
-def resumer(open_again, reopened: ExitStack):
+def resumer(open_again, reopened: ExitStack, delimiter: str = ","):
     """``resume(after)``: a csv reader of the file ``open_again()`` opens (kept
     open by ``reopened``), from the line after physical line ``after``."""
     def resume(after: int):
         again = reopened.enter_context(open_again())
         for _ in range(after):
             again.readline()
-        return csv.reader(again, strict=True)
+        return csv.reader(again, strict=True, delimiter=delimiter)
 
     return resume
 

@@ -1,8 +1,9 @@
 """Reading a charity's CSV: one item per data row, columns mapped to item fields.
 
 Spreadsheets export CSV in many shapes; this accepts one, stated plainly:
-UTF-8 (the byte-order mark Excel writes is fine), commas, a first line naming
-the columns, and strict quoting, so that a stray quote is a reported row
+UTF-8 (the byte-order mark Excel writes is fine), commas (or the semicolons
+Excel writes where the comma is the decimal mark, or tabs: found from the first
+line), a first line naming the columns, and strict quoting, so that a stray quote is a reported row
 instead of a silently merged one. What can be checked without reading the
 rows (the encoding, the header, the mapping) is checked at upload time, while
 the charity is there to read why; the rows are read by the job, streamed, so
@@ -25,6 +26,7 @@ from engine.errors import InvalidError
 
 CHUNK = 1024 * 1024
 MAX_LISTED = 20
+DELIMITERS = (",", ";", "\t")  # on a tie, the first
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def preview(upload: IO[bytes], rows: int = 5,
     upload.seek(0)
     text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
     try:
-        reader = csv.reader(text, strict=True)
+        reader = csv.reader(text, strict=True, delimiter=_delimiter(text))
         next(reader, None)
         first = []
         for _, cells, _ in _records(reader):
@@ -97,23 +99,40 @@ def preview(upload: IO[bytes], rows: int = 5,
 def count_rows(path: Path) -> int:
     """How many data rows ``read_rows`` will yield (a pass over the file)."""
     with _open(path) as text, ExitStack() as reopened:
-        reader = csv.reader(text, strict=True)
+        delimiter = _delimiter(text)
+        reader = csv.reader(text, strict=True, delimiter=delimiter)
         next(reader, None)  # the header
-        return sum(1 for _ in _records(reader, resumer(lambda: _open(path), reopened)))
+        return sum(1 for _ in _records(
+            reader, resumer(lambda: _open(path), reopened, delimiter=delimiter)))
 
 
 def read_rows(path: Path, columns: dict[str, int]) -> Iterator[Row]:
     """The data rows as item fields; an empty cell is a field left out, so a CSV
     can give some rows an image and others a text."""
     with _open(path) as text, ExitStack() as reopened:
-        reader = csv.reader(text, strict=True)
+        delimiter = _delimiter(text)
+        reader = csv.reader(text, strict=True, delimiter=delimiter)
         width = len(next(reader, []))
-        for line, cells, error in _records(reader, resumer(lambda: _open(path), reopened)):
+        for line, cells, error in _records(
+                reader, resumer(lambda: _open(path), reopened, delimiter=delimiter)):
             yield _row(line, cells, error, width, columns)
 
 
 def _open(path: Path) -> IO[str]:
     return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by callers
+
+
+def _delimiter(text: IO[str]) -> str:
+    """The file's separator, read from its first line (``text`` is left at its
+    start): of DELIMITERS, the one that splits the column names into the most
+    columns, commas when none splits them. Excel's "CSV" in French or German
+    settings is separated by semicolons; read with commas, each line would be
+    one column and the mapping page would offer it as one."""
+    first = text.readline()
+    text.seek(0)
+    widths = {d: len(next(csv.reader([first], delimiter=d), [])) for d in DELIMITERS}
+    best = max(DELIMITERS, key=widths.__getitem__)
+    return best if widths[best] > 1 else ","
 
 
 
@@ -150,7 +169,7 @@ def _row(line: int, cells: list[str] | None, error: str | None, width: int,
 def _header(upload: IO[bytes]) -> list[str]:
     text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
     try:
-        header = next(csv.reader(text, strict=True), None)
+        header = next(csv.reader(text, strict=True, delimiter=_delimiter(text)), None)
     except UnicodeDecodeError as exc:
         raise _not_utf8(1) from exc
     except csv.Error as exc:
@@ -216,11 +235,8 @@ def _refuse_repeated(names: list[str], wanted: Collection[str]) -> None:
 
 
 def _no_fields_message(names: list[str], fields: list[str]) -> str:
-    message = (f"no CSV column is named like an item field ({_listed(fields)}): name the "
-               f"columns so in the first line, or send a mapping")
-    if len(names) == 1 and ";" in names[0]:
-        message += "; the columns seem separated by semicolons: save the file comma-separated"
-    return message
+    return (f"no CSV column is named like an item field ({_listed(fields)}): name the "
+            f"columns so in the first line, or send a mapping")
 
 
 def _listed(names: list[str]) -> str:

@@ -176,7 +176,14 @@ def test_a_csv_is_imported_through_its_column_mapping_step(services, console, fo
                                                 "map.gold": "answer"})
     assert started.status_code == 302
     assert started.headers["Location"].endswith(f"/console/projects/{project.id}#uploads")
-    assert console.get(mapping_url).status_code == 404  # imported: no longer waiting
+    # imported: a second click on "Start import" (or Back) goes to its progress
+    again = forms.post(console, mapping_url, {"map.text": "caption", "map.id": "ref"},
+                       page=started.headers["Location"])
+    assert again.status_code == 302
+    assert again.headers["Location"].endswith(f"/console/projects/{project.id}#uploads")
+    assert "no longer waiting for its columns: it was imported (its progress shows below)" \
+        in page_of(console, project)
+    assert console.get(mapping_url).status_code == 302
     work()
     [done] = jobs_json(console, project)
     assert (done["file"], done["kind"], done["state"]) == ("seals.csv", "csv", "done")
@@ -226,7 +233,7 @@ def test_a_staged_csv_can_be_discarded(console, forms, project):
     token = mapping_url.rsplit("/", 1)[1]
     reply = forms.post(console, f"{mapping_url}/discard", {}, page=mapping_url)
     assert reply.status_code == 302
-    assert console.get(mapping_url).status_code == 404
+    assert console.get(mapping_url).status_code == 302  # to the project: nothing waits
     assert token not in page_of(console, project)
 
 

@@ -136,6 +136,40 @@ def test_each_built_in_type_is_made_through_its_generated_form(console, forms, s
     assert console.get(reply.headers["Location"]).status_code == 200
 
 
+def test_a_form_sent_twice_makes_one_project_and_changed_values_another(console, forms,
+                                                                        services):
+    """A double click on "Create project", or Back and Create again, made two
+    drafts (a charity console audit): the form's key is claimed by the first."""
+    changes, _ = TYPES["classify"]
+    form = wizard(console, "classify")
+    assert len(form.values["form_key"]) >= 16
+    assert wizard(console, "classify").values["form_key"] != form.values["form_key"]
+    sent = {**form.values, "name": "Deer cams", **changes}
+    first = post_wizard(console, forms, sent)
+    again = post_wizard(console, forms, sent)
+    (project,) = projects_of(services)
+    assert first.status_code == again.status_code == 302
+    assert again.headers["Location"] == first.headers["Location"] == \
+        f"/console/projects/{project.id}"
+    assert "sent twice" in console.get(again.headers["Location"]).get_data(as_text=True)
+    # Back, another name, Create: a second project, as asked
+    other = post_wizard(console, forms, {**sent, "name": "Fox cams"})
+    assert other.status_code == 302
+    assert [p.name for p in projects_of(services)] == ["Deer cams", "Fox cams"]
+
+
+def test_a_refused_form_keeps_its_key_and_makes_its_project_once_corrected(console, forms,
+                                                                           services):
+    form = wizard(console, "classify")
+    refused = post_wizard(console, forms, {**form.values, "name": ""})
+    assert refused.status_code == 422
+    kept = FormReader(refused.get_data(as_text=True)).values["form_key"]
+    assert kept == form.values["form_key"]
+    changes, _ = TYPES["classify"]
+    made = post_wizard(console, forms, {**form.values, "name": "Deer cams", **changes})
+    assert made.status_code == 302 and len(projects_of(services)) == 1
+
+
 def test_classify_fields_are_question_and_a_labels_textarea(console):
     form = wizard(console)
     assert form.values["task_type"] == "classify"

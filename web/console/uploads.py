@@ -230,7 +230,12 @@ def _too_large(exc: RequestEntityTooLarge):
 def upload_columns(project_id: int, token: str):
     s, who = services(), staff_identity()
     project = get_owned_project(s, who, project_id)
-    staged, preview = staging.get_staged(s, who, project.id, token)
+    try:
+        staged, preview = staging.get_staged(s, who, project.id, token)
+    except NotFoundError:  # a second click on "Start import", Back, an old tab
+        flash("This file is no longer waiting for its columns: it was imported (its "
+              "progress shows below) or discarded.", "info")
+        return redirect(url_for("console.project", project_id=project.id, _anchor="uploads"))
     chosen, errors = dict(preview.suggested), {}
     if request.method == "POST":
         chosen = {f.name: request.form.get(f"map.{f.name}", "") for f in preview.fields}

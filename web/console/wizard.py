@@ -31,7 +31,7 @@ from engine.projects import create_project, get_owned_project, refuse_if_final
 from engine.store.models import Project
 from task_types.base import TaskType
 from web.api.schemas import MAX_TUTORIAL_SCREENS
-from web.console import bp, staff_identity
+from web.console import bp, sent_once, staff_identity
 from web.console import preview as _preview  # noqa: F401 - registers the preview views
 from web.console.forms import SCREEN_BREAK, engine_errors, flatten, tutorial_screens
 from web.console.schema_form import FormField, describe, names, place_errors, read, reword
@@ -133,6 +133,7 @@ class WizardPage:
     preview_src: str = ""
     preview_partial: bool = False  # the iframe's address could not carry every value
     stored_config: dict | None = None  # the project's, when editing one
+    form_key: str = ""  # web.console.sent_once: a new project's form, sent twice, makes one
 
 
 @bp.app_template_global()
@@ -167,16 +168,24 @@ def new_project():
     page.errors.update(errors)
     if request.method == "POST" and same_type and "show_type" not in form and not errors:
         values, page.errors = _read_project(task_type, form, page)
+        me = staff_identity().id
+        if not page.errors and (first := sent_once.claim(me, form)) is not None:
+            flash("This form was sent twice: the project it made is here, made once.", "info")
+            return redirect(first)
         if not page.errors:
             try:
                 view = create_project(services(), staff_identity(), {
                     **values, "task_type": task_type.name, "state": "draft"})
             except BitesizeError as exc:
+                sent_once.failed(me, form)
                 page.errors = place_errors(engine_errors(exc), _known(page))
             else:
+                made = url_for("console.project", project_id=view.project.id)
+                sent_once.made(me, form, made)
                 flash(f"“{view.project.name}” is made, as a draft: only your team sees it. "
                       "Upload its items, then publish it.", "info")
-                return redirect(url_for("console.project", project_id=view.project.id))
+                return redirect(made)
+    page.form_key = sent_once.key_of(form)
     page.preview_src, page.preview_partial = _preview_src(url_for("console.preview"), page)
     return render_template("console/wizard.html", page=page), 422 if page.errors else 200
 

@@ -6,6 +6,7 @@ rows (server-rendered and as JSON), problems, Run again, and who may do what.
 """
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -407,3 +408,15 @@ def test_a_too_large_upload_gets_a_clear_413_page(app, console, forms, project):
     assert "larger than 1 MB" in as_json.get_json()["errors"]["files"]
     assert jobs_json(console, project) == []
     assert 'data-max-bytes="1048576"' in page_of(console, project)
+
+
+def test_a_refused_json_upload_says_which_items_and_why(console, forms, project):
+    """It said only "items.json: 2 item(s) are not valid" (a charity console audit)."""
+    items = json.dumps([{"text": "a", "gold": "walrus"}, {"text": "b"},
+                        {"text": "c", "colour": "red"}]).encode()
+    reply = send(console, forms, project, {"items.json": items})
+    page = console.get(reply.headers["Location"]).get_data(as_text=True) \
+        if reply.status_code == 302 else reply.get_data(as_text=True)
+    text = html.unescape(re.sub(r"\s+", " ", page))
+    assert "items.json: 2 item(s) are not valid (item 1: gold:" in text, text[:3000]
+    assert "item 3: colour: Unknown field." in text

@@ -188,8 +188,33 @@ def _take_files(project_id: int, files: list, values: dict) -> tuple[list, list,
                                        filename=name, priority=values["priority"],
                                        mapping=values.get("mapping")))
         except BitesizeError as exc:
-            problems.append(exc.message if name in exc.message else f"{name}: {exc.message}")
+            said = exc.message if name in exc.message else f"{name}: {exc.message}"
+            problems.append(said + _which_items((exc.fields or {}).get("items")))
     return made, staged, problems
+
+
+def _which_items(errors, shown: int = 5) -> str:
+    """Which items of a JSON upload were refused, and why, counted from 1 as a
+    person counts (the API's reply has them by index from 0): "2 item(s) are
+    not valid" alone left the charity to guess."""
+    if not isinstance(errors, dict):
+        return ""
+    said = [f"item {int(index) + 1}: {'; '.join(_reasons(why))}"
+            for index, why in list(errors.items())[:shown] if str(index).isdigit()]
+    more = "; ..." if len(errors) > shown else ""
+    return f" ({'; '.join(said)}{more})" if said else ""
+
+
+def _reasons(why, field: str = "") -> list[str]:
+    """marshmallow's messages of one item (field -> list, or nested) as lines."""
+    if isinstance(why, dict):
+        return [line for key, inner in why.items()
+                for line in _reasons(inner, f"{field}.{key}" if field else str(key))]
+    if isinstance(why, list) and all(isinstance(w, str) for w in why):
+        return [f"{field}: {' '.join(why)}" if field else " ".join(why)]
+    if isinstance(why, list):
+        return [line for inner in why for line in _reasons(inner, field)]
+    return [f"{field}: {why}" if field else str(why)]
 
 
 def _started(made: list[Job], next_file: str | None = None) -> str:

@@ -90,6 +90,12 @@ def test_the_audit_log_page_and_its_csv(app, api, auth, services, make_staff, fo
     rows = list(csv.DictReader(io.StringIO(reply.get_data(as_text=True).lstrip("\ufeff"))))
     assert [r["action"] for r in rows] == ["block", "quarantine"]
     assert rows[0]["reason"].startswith("'=1+1") and rows[0]["who"] == "ada@penguins.org"
+    # the engine's quarantine: its flags in words on the page (the CSV keeps the codes)
+    from web.console.desk import REASONS
+    flags = rows[1]["reason"].split(", ")
+    assert flags and all(flag in REASONS for flag in flags), rows[1]
+    assert f"<td>{', '.join(REASONS[flag] for flag in flags)}</td>" in page
+    assert f"<td>{rows[1]['reason']}</td>" not in page
     member = _signed_in(app, make_staff, forms, email="cy@penguins.org")
     assert member.get("/console/desk/audit").status_code == 403
     assert member.get("/console/desk/audit.csv").status_code == 403

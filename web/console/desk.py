@@ -65,7 +65,8 @@ def audit_page():
     found = audit.audit_log(services(), staff_identity(), query["project"], PAGE,
                             (query["page"] - 1) * PAGE)
     return render_template("console/desk/audit.html", found=found, query=query,
-                           actions=ACTION_NAMES, more=query["page"] * PAGE < found["total"])
+                           actions=ACTION_NAMES, reasons=REASONS,
+                           more=query["page"] * PAGE < found["total"])
 
 
 @bp.get("/desk/audit.csv")

@@ -182,8 +182,17 @@ def preview_csv(services: Services, project: Project, upload: IO[bytes], filenam
     except InvalidError as exc:
         raise InvalidError(f"{filename}: {exc.message}", exc.fields) from exc
     fields = item_fields(services, project)
-    suggested = {f.name: f.name for f in fields if columns.count(f.name) == 1}
-    return CsvPreview(columns, first, fields, suggested)
+    return CsvPreview(columns, first, fields, _suggested(columns, fields))
+
+
+def _suggested(columns: list[str], fields: list) -> dict[str, str]:
+    """The column to offer for each item field: the one named like it, whatever
+    its case (a spreadsheet's "ID", "Text"), when exactly one is."""
+    named: dict[str, list[str]] = {}
+    for column in columns:
+        named.setdefault(column.casefold(), []).append(column)
+    return {f.name: found[0] for f in fields
+            if len(found := named.get(f.name.casefold(), [])) == 1}
 
 
 def _json_upload(services: Services, project: Project, upload: IO[bytes],

@@ -420,3 +420,19 @@ def test_a_refused_json_upload_says_which_items_and_why(console, forms, project)
     text = html.unescape(re.sub(r"\s+", " ", page))
     assert "items.json: 2 item(s) are not valid (item 1: gold:" in text, text[:3000]
     assert "item 3: colour: Unknown field." in text
+
+
+def test_the_column_page_offers_columns_named_like_fields_whatever_their_case(console, forms,
+                                                                             project):
+    """A spreadsheet's "ID", "Text", "Gold" were offered for nothing (a charity
+    console audit); two columns "text" and "TEXT" leave the choice to the person."""
+    sent = send(console, forms, project, {"sheet.csv": b"ID,Text,Gold\nr1,a seal,seal\n"})
+    page = console.get(sent.headers["Location"]).get_data(as_text=True)
+    for field, column in (("id", "ID"), ("text", "Text"), ("gold", "Gold")):
+        select = re.search(rf'<select id="map-{field}".*?</select>', page, re.S).group(0)
+        assert re.search(rf'<option value="{column}"[^>]*selected', select), select
+    sent = send(console, forms, project, {"two.csv": b"text,TEXT\na,b\n"})
+    page = console.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "two.csv" in page and "<th" in page and ">TEXT<" in page
+    select = re.search(r'<select id="map-text".*?</select>', page, re.S).group(0)
+    assert "selected" not in select.replace('value="" selected', "")

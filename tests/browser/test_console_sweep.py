@@ -15,7 +15,8 @@ from engine.store.models import Item, Task
 from engine.volunteering import next_task, submit_answer
 
 pytestmark = pytest.mark.browser
-SCREENS = {"laptop": {"width": 1280, "height": 800}, "tablet": {"width": 768, "height": 1024}}
+SCREENS = {"laptop": {"width": 1280, "height": 800}, "tablet": {"width": 768, "height": 1024},
+           "phone": {"width": 390, "height": 844}}
 
 
 @pytest.fixture
@@ -118,3 +119,30 @@ def test_every_quality_desk_page_passes_axe_and_fits_the_screen(admin_page, live
             "document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1, f"{path} scrolls sideways by {overflow}px on a {screen}"
         assert page.evaluate(KEYBOARD_PROBLEMS) == [], path
+
+
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+def test_the_project_list_keeps_long_names_readable_and_state_badges_whole(
+        services, console_page, live_server, screen):
+    """On a phone the list scrolled the page sideways and broke names one letter
+    per line; long names split the state badges ("act/ive") even on a laptop
+    (a charity console audit)."""
+    me = find_staff(services, console_page.staff.email).identity
+    for name in ("Seal cams", "Transcription des registres paroissiaux de Saint-Étienne-"
+                              "de-Montluc, 1792-1815, deuxième partie"):
+        create_project(services, me, {"name": name, "task_type": "classify",
+                                      "min_answers": 2, "max_answers": 3, "confidence": 0.8,
+                                      "config": {"question": "What is it?",
+                                                 "labels": ["seal", "rock"]}})
+    page = console_page
+    page.set_viewport_size(SCREENS[screen])
+    page.goto(live_server + "/console/")
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, f"the list scrolls the page sideways by {overflow}px"
+    badges = page.locator(".projects-table .state")
+    assert badges.count() == 2
+    for n in range(2):
+        assert badges.nth(n).evaluate("el => el.getClientRects().length") == 1
+    name = page.get_by_role("link", name="Seal cams")
+    assert name.evaluate("el => el.getClientRects().length") == 1  # not a letter a line

@@ -154,6 +154,7 @@
       var first = table.querySelector("tbody.job");
       table.insertBefore(fresh, first);  // the newest first, as the page lists them
       table.hidden = false;
+      table.parentElement.hidden = false;  // its scroll region
       var none = panel.querySelector("[data-no-jobs]");
       if (none) { none.remove(); }
       return;

@@ -351,6 +351,32 @@ def test_the_edit_page_is_prefilled_and_saves(console, forms, services, draft_of
     assert saved.description == ""
 
 
+def test_a_save_from_a_page_older_than_the_last_save_is_refused_not_written_over_it(
+        console, forms, services, draft_of):
+    """Tab A renamed the project; tab B, opened before, saved its description and
+    silently undid the rename (a charity console audit)."""
+    project = draft_of()
+    url = f"/console/projects/{project.id}/edit"
+    tab_a = FormReader(console.get(url).get_data(as_text=True))
+    tab_b = FormReader(console.get(url).get_data(as_text=True))
+    assert tab_a.values["saved_as"] == tab_b.values["saved_as"]
+    assert post_wizard(console, forms, {**tab_a.values, "name": "Owl cams 2026"},
+                       url=url).status_code == 302
+    refused = post_wizard(console, forms, {**tab_b.values, "description": "Night owls."},
+                          url=url)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "This project was saved (in another tab, or by a teammate) since you opened" in page
+    saved = get_project(services, draft_of.identity(), project.id)
+    assert (saved.name, saved.description) == ("Owl cams 2026", "Owls need you")
+    again = FormReader(page)  # the person's values, and the settings saved now
+    assert again.values["description"] == "Night owls."
+    assert post_wizard(console, forms, {**again.values, "name": "Owl cams 2026"},
+                       url=url).status_code == 302
+    saved = get_project(services, draft_of.identity(), project.id)
+    assert (saved.name, saved.description) == ("Owl cams 2026", "Night owls.")
+
+
 def test_a_refused_edit_is_explained_beside_the_field(console, forms, services, draft_of,
                                                       volunteer):
     project = draft_of()

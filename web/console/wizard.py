@@ -16,6 +16,8 @@ through a confirmation page rather than a script's confirm().
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -134,6 +136,7 @@ class WizardPage:
     preview_partial: bool = False  # the iframe's address could not carry every value
     stored_config: dict | None = None  # the project's, when editing one
     form_key: str = ""  # web.console.sent_once: a new project's form, sent twice, makes one
+    saved_as: str = ""  # the edit page: the settings it showed (_saved_as)
 
 
 @bp.app_template_global()
@@ -196,9 +199,13 @@ def edit_project(project_id: int):
     refuse_if_final(project)  # the page says so rather than offer a form it would refuse
     task_type = services().registry.get(project.task_type)
     posted = request.form if request.method == "POST" else None
+    saved = _saved_as(task_type, project)
     page = _page(task_type, posted, posted, project)
+    page.saved_as = saved
     if posted is not None:
         values, page.errors = _read_project(task_type, posted, page)
+        if not page.errors and posted.get("saved_as", saved) != saved:
+            page.errors["_schema"] = CHANGED_MEANWHILE
         if not page.errors:
             try:
                 lifecycle.update_project(services(), staff_identity(), project_id, values)
@@ -212,6 +219,21 @@ def edit_project(project_id: int):
     page.preview_src = url_for("console.preview_project", project_id=project_id)
     return render_template("console/wizard_edit.html", page=page, project=project), (
         422 if page.errors else 200)
+
+
+CHANGED_MEANWHILE = (
+    "This project was saved (in another tab, or by a teammate) since you opened this "
+    "page: your changes are not saved yet, so that they do not undo those. The form "
+    "shows yours, the project's page what is saved now. Save again to keep yours.")
+
+
+def _saved_as(task_type: TaskType, project: Project) -> str:
+    """The project's settings as the edit page shows them, as a short digest: the
+    page carries it, and a save whose page showed other settings than those saved
+    now is refused, not written over them (two tabs, two teammates)."""
+    shown = _page(task_type, None, None, project).values
+    return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()
+                          ).hexdigest()[:32]
 
 
 @bp.post("/projects/<int:project_id>/<any(publish, pause, complete, archive):action>")

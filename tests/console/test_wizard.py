@@ -136,6 +136,31 @@ def test_each_built_in_type_is_made_through_its_generated_form(console, forms, s
     assert console.get(reply.headers["Location"]).status_code == 200
 
 
+def test_typed_settings_survive_a_change_of_task_type_and_back(console, forms, services):
+    """Question and labels typed, type switched to tag and back: both were empty
+    (a charity console audit). The question carries over to tag; the labels ride
+    along unseen and come back; a tag project made meanwhile takes no label."""
+    form = wizard(console, "classify")
+    typed = {**form.values, "name": "Deer cams", "config.question": "Which animal?",
+             "config.labels": "Deer\nFox"}
+    as_tag = post_wizard(console, forms, {**typed, "task_type": "tag", "show_type": "1"})
+    assert as_tag.status_code == 200
+    tag_form = FormReader(as_tag.get_data(as_text=True))
+    assert tag_form.values["config.question"] == "Which animal?"
+    assert tag_form.values["config.labels"] == "Deer\nFox"  # unseen, kept
+    assert not form.controls.get("f-config-tags") and tag_form.controls["f-config-tags"]
+    back = post_wizard(console, forms, {**tag_form.values, "task_type": "classify",
+                                        "show_type": "1"})
+    again = FormReader(back.get_data(as_text=True))
+    assert (again.values["config.question"], again.values["config.labels"]) == (
+        "Which animal?", "Deer\nFox")
+    made = post_wizard(console, forms, {**tag_form.values, "config.tags": "Deer\nFox"})
+    assert made.status_code == 302, made.get_data(as_text=True)[:2000]
+    (project,) = projects_of(services)
+    assert project.task_type == "tag" and "labels" not in project.config
+    assert project.config["question"] == "Which animal?"
+
+
 def test_a_form_sent_twice_makes_one_project_and_changed_values_another(console, forms,
                                                                         services):
     """A double click on "Create project", or Back and Create again, made two

@@ -137,6 +137,7 @@ class WizardPage:
     stored_config: dict | None = None  # the project's, when editing one
     form_key: str = ""  # web.console.sent_once: a new project's form, sent twice, makes one
     saved_as: str = ""  # the edit page: the settings it showed (_saved_as)
+    carried: dict[str, str] = field(default_factory=dict)  # another type's settings (_carry_over)
 
 
 @bp.app_template_global()
@@ -168,6 +169,8 @@ def new_project():
     same_type = form.get("config_type") == chosen
     posted = form if request.method == "POST" else None
     page = _page(task_type, posted, posted if same_type else None, None)
+    if posted is not None:
+        _carry_over(page, posted, fill=not same_type)
     page.errors.update(errors)
     if request.method == "POST" and same_type and "show_type" not in form and not errors:
         values, page.errors = _read_project(task_type, form, page)
@@ -303,6 +306,25 @@ def _page(task_type: TaskType, posted, posted_config, project: Project | None) -
                       "goes back to the others.")
     return WizardPage(task_type, list(services().registry), values, type_fields, advanced,
                       stored_config=stored)
+
+
+def _carry_over(page: WizardPage, posted, fill: bool) -> None:
+    """What was typed in another task type's settings stays when the type
+    changes (``fill``): a setting both types have (the question, the
+    instructions) keeps its value, and the others ride along unseen
+    (``page.carried``), so that going back to the first type finds them as
+    typed (they were lost, a console audit)."""
+    typed = {key: posted[key] for key in posted if key.startswith("config.") and posted[key]}
+    for f in _flat(page.type_fields):
+        value = typed.pop(f.name, None)
+        if fill and value is not None and f.kind != "checkbox":
+            f.value = value
+    page.carried = typed
+
+
+def _flat(form_fields: list[FormField]) -> list[FormField]:
+    return [leaf for f in form_fields
+            for leaf in (_flat(f.children) if f.kind == "group" else [f])]
 
 
 def _known(page: WizardPage) -> list[str]:

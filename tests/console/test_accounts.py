@@ -11,6 +11,7 @@ from engine.accounts import staff as accounts
 from engine.errors import ConflictError, GoneError, InvalidError
 from engine.identity import authenticate, rotate_user
 from engine.store.models import ApiToken, User, utcnow
+from tests.console.test_mail import _use_smtp
 
 
 def test_sign_in_with_the_right_password_opens_the_console(app, staff, forms):
@@ -242,7 +243,9 @@ def test_an_expired_or_unknown_link_is_refused(services, staff):
     assert accounts.link_holder(services, newer).id == staff.id
 
 
-def test_forgot_password_reads_the_same_for_known_and_unknown_emails(app, staff, forms):
+def test_forgot_password_reads_the_same_for_known_and_unknown_emails(app, staff, forms,
+                                                                     services, smtp_server):
+    _use_smtp(services, smtp_server)
     client = app.test_client()
     known = forms.post(client, "/console/forgot", {"email": staff.email})
     unknown = forms.post(client, "/console/forgot", {"email": "nobody@x.org"})
@@ -251,7 +254,9 @@ def test_forgot_password_reads_the_same_for_known_and_unknown_emails(app, staff,
     assert known.get_data(as_text=True) == unknown.get_data(as_text=True)
 
 
-def test_forgot_password_refuses_a_non_address_beside_the_field(app, forms, services):
+def test_forgot_password_refuses_a_non_address_beside_the_field(app, forms, services,
+                                                                smtp_server):
+    _use_smtp(services, smtp_server)
     client = app.test_client()
     for typed in ("not-an-email", "ada@localhost"):
         page = forms.post(client, "/console/forgot", {"email": typed})
@@ -259,6 +264,22 @@ def test_forgot_password_refuses_a_non_address_beside_the_field(app, forms, serv
         assert page.status_code == 422
         assert "This is not an email address." in text and 'aria-invalid="true"' in text
     assert services.queue("high").count == 0  # nothing queued for the worker
+
+
+def test_without_email_the_forgot_page_says_who_can_give_a_link_and_sends_nothing(
+        app, staff, forms, services):
+    """It said a link "is on its way" on a site that sends no e-mail, and to ask
+    for an invitation that the Team page refuses to an account that exists (a
+    charity console audit)."""
+    client = app.test_client()
+    page = client.get("/console/forgot").get_data(as_text=True)
+    text = " ".join(page.split())
+    assert "This site does not send e-mail yet, so no link can reach you this way." in text
+    assert "<code>bitesize users restore</code>" in text
+    assert 'name="email"' not in page and "on its way" not in page
+    reply = forms.post(client, "/console/forgot", {"email": staff.email}, page="/console/login")
+    assert reply.status_code == 200 and "on its way" not in reply.get_data(as_text=True)
+    assert services.queue("high").count == 0
 
 
 def test_api_tokens_are_shown_once_and_revoked_at_once(app, console, forms):

@@ -123,7 +123,8 @@ def set_password(token: str):
 @bp.route("/forgot", methods=["GET", "POST"])
 def forgot():
     errors, sent = {}, False
-    if request.method == "POST":
+    mail = mail_configured(services().settings)  # without it no link could reach anyone
+    if request.method == "POST" and mail:
         values, errors = load_form(EmailForm())
         if not errors:
             rate_limits.enforce(*rate_limits.email_checks(rate_limits.client_address(),
@@ -132,7 +133,7 @@ def forgot():
             # does the same work, so takes the same time, for any address
             request_reset(services(), values["email"], emailed_link(_TOKEN_SPOT)[:-1])
             sent = True
-    return render_template("console/forgot.html", errors=errors, sent=sent), \
+    return render_template("console/forgot.html", errors=errors, sent=sent, mail=mail), \
         422 if errors else 200
 
 

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -377,19 +377,19 @@ class Dispatcher:
     def _pool_chunk(k: dict[str, str], strategy: str, chunk: list[OpenTask]) -> list[tuple]:
         """One HSET or ZADD per key for a whole chunk of tasks (one command per task
         cost a job most of its time in Redis). Payloads and states go first, so a
-        checkout never meets a pooled task without them."""
+        checkout never meets a pooled task without them. A rebuild puts a million
+        tasks through here, so the loop is kept lean (it was a tenth of one)."""
         payloads, states, pool, gold = [], [], [], []
-        for task in chunk:
+        scored = partial(pool_score, strategy)
+        for task_id, need, done, payload, priority, is_gold in chunk:
             # a rebuild reads payloads from SQL as JSON text already
-            payloads += (task.task_id, task.payload if isinstance(task.payload, str)
-                         else json.dumps(task.payload))
-            if task.is_gold:
-                gold += (task.task_id, task.task_id)
+            payloads += (task_id, payload if payload.__class__ is str else json.dumps(payload))
+            if is_gold:
+                gold += (task_id, task_id)
                 continue
-            states += (task.task_id, f"{task.need}:{task.done}:0:{task.priority}")
-            if task.done < task.need:
-                pool += (pool_score(strategy, task.task_id, task.done, task.priority),
-                         task.task_id)
+            states += (task_id, f"{need}:{done}:0:{priority}")
+            if done < need:
+                pool += (scored(task_id, done, priority), task_id)
         commands = [("HSET", k["payload"], *payloads)]
         if states:
             commands.append(("HSET", k["state"], *states))

@@ -7,6 +7,7 @@ Redis lock makes concurrent finders wait for one rebuild instead of racing.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -221,22 +222,28 @@ def _open_tasks(connection, open_task: tuple, muted: set[int],
                 late: dict[tuple[int, int], bool]) -> Iterator[OpenTask]:
     """The open tasks (``open_task``: their conditions) with their counted answers,
     leaving out blocked or quarantined volunteers' (``muted``) and those sent
-    with a lease given back (``late``: counted or not), as they are read."""
-    open_ids = select(Task.id).where(*open_task).scalar_subquery()
-    counted = (select(Answer.task_id, func.count())
-               .where(Answer.task_id.in_(open_ids), Answer.counted.is_(True)))
+    with a lease given back (``late``: counted or not), as they are read.
+
+    Each task's count is a correlated subquery of the one read, an index probe
+    per task (the answers' unique (task, volunteer) index): a count of all the
+    open tasks' answers first, into a dict, cost a million-task rebuild about
+    1.5 s more on SQLite, before the first task could go to Redis."""
+    counted = select(func.count()).where(Answer.task_id == Task.id, Answer.counted.is_(True))
     if muted:
         counted = counted.where(Answer.volunteer_id.not_in(sorted(muted)))
-    done = dict(connection.execute(counted.group_by(Answer.task_id)).all())
-    for (task, volunteer), was_counted in late.items():
-        if was_counted and volunteer not in muted and task in done:
-            done[task] -= 1
+    withdrawn = Counter(task for (task, volunteer), was_counted in late.items()
+                        if was_counted and volunteer not in muted)
     rows = connection.execution_options(yield_per=5000).execute(
         # the payload as its JSON text: Redis stores it so
-        select(Task.id, Task.need, cast(Task.payload, Text), Task.priority, Task.is_gold)
+        select(Task.id, Task.need, cast(Task.payload, Text), Task.priority, Task.is_gold,
+               counted.correlate(Task).scalar_subquery())
         .where(*open_task).order_by(Task.id))
-    for tid, need, payload, priority, is_gold in rows:
-        yield OpenTask(tid, need, done.get(tid, 0), payload, priority, is_gold)
+    if not withdrawn:
+        for tid, need, payload, priority, is_gold, done in rows:
+            yield OpenTask(tid, need, done, payload, priority, is_gold)
+        return
+    for tid, need, payload, priority, is_gold, done in rows:
+        yield OpenTask(tid, need, max(done - withdrawn[tid], 0), payload, priority, is_gold)
 
 
 def ensure_state(services: Services, project_id: int, wait_seconds: float = 30) -> None:

@@ -436,3 +436,17 @@ def test_the_column_page_offers_columns_named_like_fields_whatever_their_case(co
     assert "two.csv" in page and "<th" in page and ">TEXT<" in page
     select = re.search(r'<select id="map-text".*?</select>', page, re.S).group(0)
     assert "selected" not in select.replace('value="" selected', "")
+
+
+def test_an_archived_project_offers_no_upload_form(console, forms, project, services, staff):
+    """The form was still there, and its upload refused (a charity console audit)."""
+    from engine import lifecycle
+    from engine.accounts.staff import find_staff
+
+    assert 'data-upload-form' in page_of(console, project)
+    who = find_staff(services, staff.email).identity
+    lifecycle.move(services, who, project.id, "archive")
+    page = page_of(console, project)
+    assert 'data-upload-form' not in page
+    assert "This project is archived: its items and results stay as they are, so it takes " \
+        "no more uploads." in page

@@ -188,6 +188,7 @@ def test_a_refused_form_keeps_its_key_and_makes_its_project_once_corrected(conso
     form = wizard(console, "classify")
     refused = post_wizard(console, forms, {**form.values, "name": ""})
     assert refused.status_code == 422
+    assert "Give the project a name." in refused.get_data(as_text=True)  # not marshmallow's
     kept = FormReader(refused.get_data(as_text=True)).values["form_key"]
     assert kept == form.values["form_key"]
     changes, _ = TYPES["classify"]

@@ -35,7 +35,7 @@ from engine.errors import BitesizeError, ConflictError, NotFoundError
 from engine.intake import staging
 from engine.intake.importers import item_fields
 from engine.intake.jobs import create_job, get_job, gold_counts, list_jobs, rerun_job
-from engine.projects import get_owned_project, project_view
+from engine.projects import get_owned_project, is_final, project_view
 from engine.store.models import Job
 from web.api.schemas import JobForm
 from web.console import bp, staff_identity
@@ -75,7 +75,8 @@ def uploads_panel(project) -> dict[str, Any]:
     names = [f.name for f in item_fields(s, project)]
     return {"jobs": rows, "staged": staging.staged_uploads(s, who, project.id),
             "gold": "gold" in names, "max_mb": _max_bytes() // (1024 * 1024),
-            "max_bytes": _max_bytes(), "active": any(not r["finished"] for r in rows)}
+            "max_bytes": _max_bytes(), "active": any(not r["finished"] for r in rows),
+            "final": is_final(project)}  # archived: no upload would be taken
 
 
 def job_row(job: Job, gold: int = 0) -> dict[str, Any]:

@@ -46,7 +46,8 @@ GUIDE_KEYS = ("tutorial", "field_guide")
 
 
 class ProjectForm(Schema):
-    name = fields.String(required=True, validate=Length(1, 200))
+    name = fields.String(required=True, validate=Length(1, 200),
+                         error_messages={"required": "Give the project a name."})
     description = fields.String(load_default="", validate=Length(max=5000))
     tutorial = fields.String(load_default="", validate=Length(max=60_000))
     field_guide = fields.String(load_default="", validate=Length(max=20_000))
@@ -339,7 +340,7 @@ def _read_project(task_type: TaskType, form, page: WizardPage
     values: dict[str, Any] = {}
     basics = {key: form.get(key, "").strip() for key in ("name", "description", *GUIDE_KEYS)}
     if not basics["name"]:
-        del basics["name"]  # "Missing data for required field." says it best
+        del basics["name"]  # required: "Give the project a name."
     try:
         values.update(ProjectForm().load(basics))
     except ValidationError as exc:

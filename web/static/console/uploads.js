@@ -12,8 +12,8 @@
 
   var POLL_MS = 1000;
   var panel = document.querySelector("[data-uploads]");
-  if (!panel) { return; }
-  var form = panel.querySelector("[data-upload-form]");
+  var form = panel && panel.querySelector("[data-upload-form]");
+  if (!form) { return; }  // no panel, or an archived project's: nothing to send
   var input = form.querySelector("input[type=file]");
   var zone = form.querySelector("[data-dropzone]");
   var chosen = form.querySelector("[data-chosen]");

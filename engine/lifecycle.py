@@ -290,8 +290,9 @@ def answer_breaking_changes(schema: Schema, old: dict, new: dict) -> dict[str, l
             if gone:
                 names = ", ".join(repr(entry) for entry in gone)
                 refused[key] = [f"{label} cannot lose {names} once volunteers have answered: "
-                                "their answers use it. You may add new entries, not remove "
-                                "or rename any."]
+                                "answers are stored by these entries, and results and "
+                                "exports read them so. You may add new entries, not "
+                                "remove or rename any."]
             continue
         if _is_wording(field):
             continue

@@ -53,3 +53,25 @@ def test_a_scheduler_that_stops_on_sigterm_is_not_killed(services, monkeypatch):
     worker.stop_scheduler()
     assert time.monotonic() - started < 10
     assert process.exitcode == -signal.SIGTERM
+
+
+def test_the_scheduler_moves_due_jobs_of_the_split_queue_the_lanes_work(services):
+    """A split's retry (in 10 s) is a job scheduled on the split queue, which the
+    main worker does not work itself: RQ's scheduler, named only the worker's own
+    queues, never moved it, and the import stayed queued for ever (a security
+    review). Here the scheduler runs once, in burst (no fork)."""
+    from datetime import UTC, datetime, timedelta
+
+    from engine.intake.queueing import SPLIT_QUEUE
+
+    split = services.queue(SPLIT_QUEUE)
+    due = split.enqueue_at(datetime.now(UTC) - timedelta(seconds=1), "builtins.print", "retry")
+    assert due.id not in split.job_ids  # scheduled, not queued yet
+    started = []
+    worker = runner.PeriodicWorker([services.queue("high")], connection=services.queue_redis,
+                                   after_scheduler=lambda: started.append(True),
+                                   also_scheduled=[split])
+    worker._start_scheduler(burst=True)
+    assert due.id in split.job_ids
+    assert [q.name for q in worker.queues] == ["high"]  # still works its own queues only
+    assert started == [True]

@@ -67,18 +67,27 @@ class PeriodicWorker(SimpleWorker):
     So the threads start only once the scheduler is forked (``after_scheduler``,
     called whether or not this worker won the scheduler's lock), and the wait
     when stopping is bounded: SIGTERM, then SIGKILL. The scheduler's Redis lock
-    expires and the next scheduler takes over."""
+    expires and the next scheduler takes over.
+
+    RQ's scheduler moves the jobs due (a split's retry in 10 s) of the queues
+    its worker works only: the split queue, worked by the import lanes, is
+    named to it too (``also_scheduled``), or a retried split stayed queued for
+    ever (a security review found five)."""
 
     job_class = TimedJob
 
-    def __init__(self, *args, after_scheduler=None, **kwargs) -> None:
+    def __init__(self, *args, after_scheduler=None, also_scheduled=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.after_scheduler = after_scheduler
+        self.also_scheduled = list(also_scheduled)
 
     def _start_scheduler(self, *args, **kwargs) -> None:
+        worked = self.queues
+        self.queues = [*worked, *(q for q in self.also_scheduled if q not in worked)]
         try:
             super()._start_scheduler(*args, **kwargs)
         finally:
+            self.queues = worked
             if self.after_scheduler is not None:
                 self.after_scheduler()
 
@@ -125,7 +134,8 @@ def run_worker(services: Services, burst: bool = False, name: str | None = None,
 
     periodic = [services.queue(q) for q in QUEUE_NAMES if q != SPLIT_QUEUE or not imports]
     worker = PeriodicWorker(periodic, connection=services.worker_redis, name=name,
-                            after_scheduler=start_threads)
+                            after_scheduler=start_threads,
+                            also_scheduled=[services.queue(SPLIT_QUEUE)] if imports else [])
     try:
         return worker.work(with_scheduler=True, logging_level="WARNING")
     finally:

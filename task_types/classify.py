@@ -86,6 +86,8 @@ def media_ref(value: str) -> None:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationError("Must be an http(s) URL or a /media/ path.")
+    if "@" in parts.netloc:  # user:secret@host: the secret would go to every volunteer
+        raise ValidationError("Must not carry a user name or password (user:password@).")
 
 
 class ClassifyConfigSchema(Schema):

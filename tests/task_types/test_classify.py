@@ -84,6 +84,9 @@ def test_good_items_load_unchanged(classify, config, item):
         ({"image": "media/a.jpg"}, "image"),
         ({"image": "/media/../instance/bitesize.sqlite"}, "image"),
         ({"image": "https://example.org/a b.jpg"}, "image"),
+        # the secret would reach every volunteer in the task's payload (a security review)
+        ({"image": "http://user:secret@images.example.org/a.png"}, "image"),
+        ({"text": "hi", "thumb": "https://token@images.example.org/a.png"}, "thumb"),
         ({"image": 7}, "image"),
         ({"image": URL, "text": "and a text"}, "image"),
         ({}, "image"),

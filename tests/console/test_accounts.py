@@ -70,6 +70,7 @@ def test_failed_sign_ins_are_limited_per_account(app, staff, forms):
                                                     "password": staff.password})
     assert blocked.status_code == 429
     assert "too many failed sign-ins" in blocked.get_data(as_text=True)
+    assert int(blocked.headers["Retry-After"]) > 0  # as the API's 429 says it
 
 
 def test_failed_sign_ins_are_limited_per_address(services, make_staff):

@@ -59,21 +59,23 @@ def login():
     if g.staff is not None and request.method == "GET":
         return redirect(safe_next(request.args.get("next")))
     errors, values, status = {}, {"next": request.args.get("next", "")}, 200
+    headers: dict[str, str] = {}
     if request.method == "POST":
         values, errors = load_form(SignInForm())
         if not errors:
             try:
                 staff = accounts.sign_in(services(), values["email"], values["password"],
                                          request.remote_addr or "unknown")
-            except TooManyRequestsError as exc:
+            except TooManyRequestsError as exc:  # when to try again, as the API says it
                 errors, status = {"_schema": exc.message}, 429
+                headers["Retry-After"] = str(exc.retry_after)
             except BitesizeError as exc:
                 errors, status = {"_schema": exc.message}, 401
             else:
                 sign_in_session(staff)
                 return redirect(safe_next(values.get("next")))
         values.pop("password", None)
-    return render_template("console/login.html", values=values, errors=errors), status
+    return render_template("console/login.html", values=values, errors=errors), status, headers
 
 
 @bp.post("/logout")

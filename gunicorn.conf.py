@@ -12,9 +12,11 @@ way and closed after `keepalive` seconds.
 What threads alone do not bound is a client that sends its headers or body a
 byte at a time: that holds one thread while it lasts. `pre_request` gives the
 request's socket a timeout (WEB_CLIENT_TIMEOUT seconds without progress), so
-a stalled body ends in a 400 and frees its thread. For a site on the open
-internet, put a buffering reverse proxy in front (docs/nginx.conf.example):
-it reads whole requests before gunicorn sees them.
+a stalled body ends in a 400 and frees its thread; but it runs once the
+headers are read, and headers sent a byte at a time are bounded by nothing
+here (16 such connections stopped a 2 x 4 site for a minute in a security
+review). A site on the open internet needs a buffering reverse proxy in front
+(docs/nginx.conf.example): it reads whole requests before gunicorn sees them.
 
 Environment (all optional): PORT (5000), WEB_CONCURRENCY (workers, 2),
 WEB_THREADS (threads per worker, 4), WEB_TIMEOUT (30), WEB_CLIENT_TIMEOUT (30),
